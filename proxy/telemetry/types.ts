@@ -1,0 +1,92 @@
+// The contract between the request path and telemetry (metrics, traces,
+// access logs). The request path fills one record per request or TCP
+// connection and hands it over once, at the end; tracing also gets a hook at
+// the start so the outgoing request carries the new span's context.
+
+export type ResponseFlag =
+  | 'UF' // upstream connection failure
+  | 'UO' // upstream overflow (circuit breaker)
+  | 'NR' // no route
+  | 'URX' // retry limit exceeded
+  | 'UT' // upstream request timeout
+  | 'UC' // upstream connection terminated
+  | 'UR' // upstream remote reset
+  | 'DC' // downstream connection terminated
+  | 'UH' // no healthy upstream
+  | 'LR' // local reset
+  | 'RL' // rate limited
+  | 'FI' // fault injected (abort)
+  | 'DI' // fault injected (delay)
+  | 'UAEX' // unauthorized (RBAC / external)
+  | 'DPE' // downstream protocol error
+  | 'RLSE'; // rate limit service error (unused today)
+
+export interface WorkloadLabels {
+  workload: string;
+  namespace: string;
+  /** e.g. reviews.default.svc.cluster.local or the service name */
+  service: string;
+  version: string;
+  /** SPIFFE ID, when known */
+  principal: string;
+}
+
+export interface HttpRequestRecord {
+  direction: 'inbound' | 'outbound';
+  /** 'http' or 'grpc' — Istio's request_protocol label. */
+  protocol: 'http' | 'grpc';
+  /** 'HTTP/1.1' | 'HTTP/2' as seen downstream. */
+  httpVersion: string;
+  method: string;
+  authority: string;
+  path: string;
+  requestId?: string;
+  userAgent?: string;
+  downstreamRemoteAddress: string;
+  startTime: number; // epoch ms
+  durationMs: number;
+  responseCode: number; // 0 when no response was sent (downstream reset)
+  grpcStatus?: number;
+  responseFlags: ResponseFlag[];
+  routeName?: string;
+  clusterName?: string;
+  upstreamHost?: string;
+  attempts: number;
+  requestBytes: number;
+  responseBytes: number;
+  source: Partial<WorkloadLabels>;
+  destination: Partial<WorkloadLabels>;
+  /** W3C trace id of the request's span, when traced. */
+  traceId?: string;
+  mtls: boolean;
+}
+
+export interface TcpConnectionRecord {
+  direction: 'inbound' | 'outbound';
+  downstreamRemoteAddress: string;
+  startTime: number;
+  durationMs: number;
+  clusterName?: string;
+  upstreamHost?: string;
+  bytesReceived: number; // from downstream
+  bytesSent: number; // to downstream
+  responseFlags: ResponseFlag[];
+  source: Partial<WorkloadLabels>;
+  destination: Partial<WorkloadLabels>;
+  mtls: boolean;
+}
+
+/** A started trace span; `headers` must be added to the upstream request. */
+export interface SpanHandle {
+  traceId: string;
+  headers: Record<string, string>;
+}
+
+export interface Telemetry {
+  /** Called when request headers arrive; returns undefined when the request is not sampled/traced. */
+  startSpan(requestHeaders: Readonly<Record<string, string | string[] | undefined>>, name: string): SpanHandle | undefined;
+  /** Called exactly once per HTTP request (or gRPC call), after the response finished or failed. */
+  httpRequestDone(record: HttpRequestRecord, span: SpanHandle | undefined): void;
+  tcpConnectionOpened(direction: 'inbound' | 'outbound', clusterName: string | undefined): void;
+  tcpConnectionClosed(record: TcpConnectionRecord): void;
+}
