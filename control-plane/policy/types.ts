@@ -1,0 +1,249 @@
+// The policy model users write (YAML), after validation: Gateway API for mesh
+// (GAMMA) HTTPRoute/GRPCRoute with Gateway API's own field names, and tsmesh's
+// resources for what Gateway API lacks. Durations are milliseconds here
+// (YAML takes "250ms", "1.5s"). These objects are immutable once validated.
+
+export const GATEWAY_API_VERSION = 'gateway.networking.k8s.io/v1';
+export const TSMESH_API_VERSION = 'tsmesh.io/v1alpha1';
+
+export type PolicyKind =
+  | 'HTTPRoute'
+  | 'GRPCRoute'
+  | 'DestinationPolicy'
+  | 'AuthorizationPolicy'
+  | 'MeshConfig'
+  | 'Canary';
+
+export const POLICY_KINDS: readonly PolicyKind[] = [
+  'HTTPRoute',
+  'GRPCRoute',
+  'DestinationPolicy',
+  'AuthorizationPolicy',
+  'MeshConfig',
+  'Canary',
+];
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string; // defaults to "default"
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+interface Resource<K extends PolicyKind, S> {
+  apiVersion: string;
+  kind: K;
+  metadata: ObjectMeta;
+  spec: S;
+}
+
+// ------------------------------------------------------------- Gateway API
+
+export interface ParentRef {
+  group: string; // "" or "core" for a Service
+  kind: string; // "Service"
+  name: string;
+  namespace?: string;
+  port?: number;
+}
+
+export interface BackendRef {
+  group: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+  port?: number;
+  weight: number; // default 1
+  filters: HttpRouteFilter[];
+}
+
+export type StringMatchType = 'Exact' | 'PathPrefix' | 'RegularExpression';
+
+export interface HttpPathMatch {
+  type: 'Exact' | 'PathPrefix' | 'RegularExpression';
+  value: string;
+}
+export interface NameValueMatch {
+  type: 'Exact' | 'RegularExpression';
+  name: string;
+  value: string;
+}
+
+export interface HttpRouteMatch {
+  path?: HttpPathMatch;
+  headers: NameValueMatch[];
+  queryParams: NameValueMatch[];
+  method?: string;
+}
+
+export interface HeaderModifier {
+  set: { name: string; value: string }[];
+  add: { name: string; value: string }[];
+  remove: string[];
+}
+
+export interface RequestMirror {
+  backendRef: { group: string; kind: string; name: string; namespace?: string; port?: number };
+  /** Share of requests mirrored, 0–100 (from `percent` or `fraction`); default 100. */
+  percent: number;
+}
+
+export interface UrlRewrite {
+  hostname?: string;
+  path?: { type: 'ReplaceFullPath' | 'ReplacePrefixMatch'; replaceFullPath?: string; replacePrefixMatch?: string };
+}
+
+export type HttpRouteFilter =
+  | { type: 'RequestHeaderModifier'; requestHeaderModifier: HeaderModifier }
+  | { type: 'ResponseHeaderModifier'; responseHeaderModifier: HeaderModifier }
+  | { type: 'RequestMirror'; requestMirror: RequestMirror }
+  | { type: 'URLRewrite'; urlRewrite: UrlRewrite };
+
+/** GEP-1731. */
+export interface HttpRouteRetry {
+  codes: number[];
+  attempts?: number;
+  backoff?: number; // ms
+}
+
+export interface HttpRouteRule {
+  name?: string;
+  matches: HttpRouteMatch[];
+  filters: HttpRouteFilter[];
+  backendRefs: BackendRef[];
+  timeouts?: { request?: number; backendRequest?: number };
+  retry?: HttpRouteRetry;
+}
+
+export interface HttpRouteSpec {
+  parentRefs: ParentRef[];
+  hostnames: string[];
+  rules: HttpRouteRule[];
+}
+
+export interface GrpcMethodMatch {
+  type: 'Exact' | 'RegularExpression';
+  service?: string;
+  method?: string;
+}
+export interface GrpcRouteMatch {
+  method?: GrpcMethodMatch;
+  headers: NameValueMatch[];
+}
+export interface GrpcRouteRule {
+  name?: string;
+  matches: GrpcRouteMatch[];
+  filters: HttpRouteFilter[]; // URLRewrite is not allowed on GRPCRoute
+  backendRefs: BackendRef[];
+}
+export interface GrpcRouteSpec {
+  parentRefs: ParentRef[];
+  hostnames: string[];
+  rules: GrpcRouteRule[];
+}
+
+// ------------------------------------------------------------- tsmesh
+
+export type LoadBalancerKind = 'PEAK_EWMA' | 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH';
+
+export interface RetryBudgetSpec {
+  /** GEP-3388: retries may be at most this percent of active requests. */
+  percent: number;
+  interval: number; // ms
+  minRetryRate?: { count: number; interval: number };
+}
+
+export interface DestinationPolicySpec {
+  targetRef: { group: string; kind: string; name: string; namespace?: string };
+  loadBalancer?: {
+    type: LoadBalancerKind;
+    /** RING_HASH: what to hash. */
+    hashKey?: { header?: string; cookie?: string; queryParam?: string; sourceIp?: boolean };
+    choiceCount?: number; // LEAST_REQUEST
+  };
+  connectionPool?: {
+    maxConnections?: number;
+    maxPendingRequests?: number;
+    maxRequests?: number;
+    maxRetries?: number;
+    connectTimeout?: number;
+    idleTimeout?: number;
+    maxRequestsPerConnection?: number;
+  };
+  outlierDetection?: {
+    consecutive5xxErrors?: number;
+    consecutiveGatewayErrors?: number;
+    interval?: number;
+    baseEjectionTime?: number;
+    maxEjectionTime?: number;
+    maxEjectionPercent?: number;
+  };
+  retryBudget?: RetryBudgetSpec;
+  tls?: { mode: 'ISTIO_MUTUAL' | 'DISABLE' };
+}
+
+export interface AuthorizationRule {
+  from: { principals: string[]; namespaces: string[] }[];
+  to: { paths: string[]; methods: string[] }[];
+}
+
+export interface AuthorizationPolicySpec {
+  /** Workloads this applies to: by labels (selector) or by Service (targetRef); neither = whole namespace. */
+  selector?: { matchLabels: Record<string, string> };
+  targetRef?: { group: string; kind: string; name: string };
+  action: 'ALLOW' | 'DENY';
+  rules: AuthorizationRule[];
+}
+
+export interface MeshConfigSpec {
+  trustDomain: string; // default cluster.local
+  certificateTtl: number; // ms, default 24h
+  mtls: { mode: 'STRICT' | 'PERMISSIVE' }; // default PERMISSIVE
+  /** With no ALLOW policy for a workload: deny everything (true) or allow everything (false, default). */
+  defaultDeny: boolean;
+}
+
+export interface CanarySpec {
+  targetRef: { group: string; kind: string; name: string }; // the HTTPRoute or Service to drive
+  service: string;
+  stableBackend: { name: string; port?: number };
+  canaryBackend: { name: string; port?: number };
+  steps?: number[];
+  stepWeight?: number;
+  maxWeight?: number;
+  interval: number;
+  analysis: { successRate?: number; p99?: number; failureLimit: number; mismatchRate?: number };
+  mirror?: { duration: number; compareBody: boolean };
+  match?: NameValueMatch[];
+}
+
+export type HTTPRoute = Resource<'HTTPRoute', HttpRouteSpec>;
+export type GRPCRoute = Resource<'GRPCRoute', GrpcRouteSpec>;
+export type DestinationPolicy = Resource<'DestinationPolicy', DestinationPolicySpec>;
+export type AuthorizationPolicy = Resource<'AuthorizationPolicy', AuthorizationPolicySpec>;
+export type MeshConfig = Resource<'MeshConfig', MeshConfigSpec>;
+export type Canary = Resource<'Canary', CanarySpec>;
+
+export type Policy = HTTPRoute | GRPCRoute | DestinationPolicy | AuthorizationPolicy | MeshConfig | Canary;
+
+/** Identifies one policy: kind/namespace/name. */
+export interface PolicyRef {
+  kind: PolicyKind;
+  namespace: string;
+  name: string;
+}
+
+export function policyKey(r: PolicyRef): string {
+  return `${r.kind}/${r.namespace}/${r.name}`;
+}
+
+export function refOf(p: Policy): PolicyRef {
+  return { kind: p.kind, namespace: p.metadata.namespace, name: p.metadata.name };
+}
+
+export const DEFAULT_MESH_CONFIG: MeshConfigSpec = {
+  trustDomain: 'cluster.local',
+  certificateTtl: 24 * 3_600_000,
+  mtls: { mode: 'PERMISSIVE' },
+  defaultDeny: false,
+};
