@@ -1,0 +1,86 @@
+// nginx as the peer sidecar: one worker, a keep-alive upstream pool, HTTP/1.1
+// to the next hop. Two hops are two nginx instances (client side → server
+// side), the second optionally terminating mTLS the way a mesh hop does.
+import fs from 'node:fs';
+import path from 'node:path';
+import { freePort, waitForPort } from '../lib/ports.js';
+import { startProcess, stopProcess, type Started } from '../lib/processes.js';
+import { nginxMain } from './upstream.js';
+import type { BenchEnv, RunningTarget } from './types.js';
+
+interface Hop {
+  name: string;
+  listenPort: number;
+  h2Port?: number;
+  listenTls?: boolean;
+  nextPort: number;
+  nextTls?: boolean;
+}
+
+function hopConfig(env: BenchEnv, hop: Hop): string {
+  const c = env.certs;
+  const tlsListen =
+    hop.listenTls && c
+      ? ` ssl;
+    ssl_certificate ${c.serverCert};
+    ssl_certificate_key ${c.serverKey};
+    ssl_client_certificate ${c.ca};
+    ssl_verify_client on;
+    ssl_session_cache shared:SSL:1m`
+      : '';
+  const tlsUp =
+    hop.nextTls && c
+      ? `
+      proxy_ssl_certificate ${c.clientCert};
+      proxy_ssl_certificate_key ${c.clientKey};
+      proxy_ssl_trusted_certificate ${c.ca};
+      proxy_ssl_verify on;
+      proxy_ssl_name ${c.serverName};
+      proxy_ssl_server_name on;
+      proxy_ssl_session_reuse on;`
+      : '';
+  const h2 = hop.h2Port ? `\n    listen 127.0.0.1:${hop.h2Port} http2;` : '';
+  return `  upstream next { server 127.0.0.1:${hop.nextPort}; keepalive 64; keepalive_requests 1000000; keepalive_timeout 300s; }
+  server {
+    listen 127.0.0.1:${hop.listenPort} backlog=4096${tlsListen};${h2}
+    location / {
+      proxy_pass ${hop.nextTls ? 'https' : 'http'}://next;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";${tlsUp}
+    }
+  }`;
+}
+
+async function startHop(env: BenchEnv, hop: Hop): Promise<Started> {
+  const file = path.join(env.dir, `${hop.name}.conf`);
+  fs.writeFileSync(file, nginxMain(env.dir, hop.name, hopConfig(env, hop)));
+  const p = startProcess([env.tools.nginx!, '-c', file, '-p', env.dir], env.proxyCore);
+  try {
+    await waitForPort(hop.listenPort);
+  } catch (e) {
+    await stopProcess(p.child);
+    throw new Error(`nginx ${hop.name} did not start: ${p.stderr()}`, { cause: e });
+  }
+  return p;
+}
+
+export async function startNginx(env: BenchEnv, hops: 1 | 2, mtls: boolean, id: string): Promise<RunningTarget> {
+  const entry = await freePort();
+  const h2Port = await freePort();
+  const started: Started[] = [];
+  if (hops === 1) {
+    started.push(await startHop(env, { name: id, listenPort: entry, h2Port, nextPort: env.upstreamPort }));
+  } else {
+    const inner = await freePort();
+    started.push(await startHop(env, { name: `${id}-server`, listenPort: inner, listenTls: mtls, nextPort: env.upstreamPort }));
+    started.push(await startHop(env, { name: `${id}-client`, listenPort: entry, h2Port, nextPort: inner, nextTls: mtls }));
+  }
+  return {
+    port: entry,
+    h2Port,
+    proxyPids: started.map((s) => s.pid),
+    stop: async () => {
+      await Promise.all(started.map((s) => stopProcess(s.child)));
+    },
+  };
+}

@@ -1,0 +1,56 @@
+// What a benchmarked configuration is: something the harness can start on
+// loopback, send HTTP to, measure the CPU and memory of, and stop.
+import type { Tools } from './install.js';
+
+export interface CertPaths {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  /** cert + key in one PEM, as HAProxy wants them. */
+  serverPem: string;
+  clientCert: string;
+  clientKey: string;
+  clientPem: string;
+  serverName: string;
+  serverSpiffeId: string;
+  clientSpiffeId: string;
+}
+
+export interface BenchEnv {
+  repoRoot: string;
+  /** Temp dir for generated configs and logs. */
+  dir: string;
+  tools: Tools;
+  /** The core proxies are pinned to; the load generator and upstream use clientCore. */
+  proxyCore: number;
+  clientCore: number;
+  upstreamPort: number;
+  /** The upstream's h2c port, when it has one (direct HTTP/2 baseline). */
+  upstreamH2Port?: number;
+  certs?: CertPaths;
+}
+
+export interface RunningTarget {
+  /** HTTP/1.1 entry port. */
+  port: number;
+  /** HTTP/2 cleartext (prior knowledge) entry port when the path supports it. */
+  h2Port?: number;
+  /** Root pids of the proxy processes on the path (empty for direct). */
+  proxyPids: number[];
+  stop(): Promise<void>;
+}
+
+export interface ConfigDef {
+  id: string;
+  label: string;
+  proxy: 'none' | 'tsmesh' | 'nginx' | 'haproxy';
+  hops: 0 | 1 | 2;
+  mtls: boolean;
+  policies: boolean;
+  /** Why this configuration cannot run here, or null when it can. */
+  unavailable(env: BenchEnv): string | null;
+  start(env: BenchEnv): Promise<RunningTarget>;
+}
+
+export const BODY_BYTES = 1024;
+export const RESPONSE_BODY = 'x'.repeat(BODY_BYTES);
