@@ -29,6 +29,12 @@ export interface WorkloadLabels {
   version: string;
   /** SPIFFE ID, when known */
   principal: string;
+  /** Istio's `app` label; defaults to the short service name. */
+  app?: string;
+  /** Istio's canonical service; defaults to app. */
+  canonicalService?: string;
+  /** Istio's cluster id (destination_cluster), e.g. Kubernetes. */
+  cluster?: string;
 }
 
 export interface HttpRequestRecord {
@@ -80,13 +86,25 @@ export interface TcpConnectionRecord {
 export interface SpanHandle {
   traceId: string;
   headers: Record<string, string>;
+  /** False when the incoming context is only forwarded (no span recorded here). */
+  sampled?: boolean;
 }
 
 export interface Telemetry {
   /** Called when request headers arrive; returns undefined when the request is not sampled/traced. */
-  startSpan(requestHeaders: Readonly<Record<string, string | string[] | undefined>>, name: string): SpanHandle | undefined;
+  startSpan(
+    requestHeaders: Readonly<Record<string, string | string[] | undefined>>,
+    name: string,
+    /** inbound → SERVER span, outbound → CLIENT span (default inbound). */
+    direction?: 'inbound' | 'outbound',
+  ): SpanHandle | undefined;
   /** Called exactly once per HTTP request (or gRPC call), after the response finished or failed. */
   httpRequestDone(record: HttpRequestRecord, span: SpanHandle | undefined): void;
-  tcpConnectionOpened(direction: 'inbound' | 'outbound', clusterName: string | undefined): void;
+  tcpConnectionOpened(
+    direction: 'inbound' | 'outbound',
+    clusterName: string | undefined,
+    /** Peer labels when already known (e.g. from the client certificate). */
+    peer?: { source?: Partial<WorkloadLabels>; destination?: Partial<WorkloadLabels>; mtls?: boolean },
+  ): void;
   tcpConnectionClosed(record: TcpConnectionRecord): void;
 }

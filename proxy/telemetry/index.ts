@@ -1,0 +1,100 @@
+// The sidecar's telemetry: Istio-standard metrics, OpenTelemetry spans, an
+// optional JSON access log, and a live request feed for the admin /tap
+// stream. The request path sees only the `Telemetry` contract (types.ts).
+
+import { Registry } from 'prom-client';
+import type { NodeInfo } from '../config/resources.js';
+import type { Logger } from '../../common/log.js';
+import type { HttpRequestRecord, SpanHandle, Telemetry, TcpConnectionRecord, WorkloadLabels } from './types.js';
+import { IstioMetrics } from './istio-metrics.js';
+import { RequestTracer, type TracingOptions } from './tracing.js';
+import { AccessLog, type AccessLogOptions } from './access-log.js';
+
+export type { TracingOptions } from './tracing.js';
+export type { AccessLogOptions } from './access-log.js';
+export { DURATION_BUCKETS_MS, SIZE_BUCKETS_BYTES } from './istio-metrics.js';
+export * from './types.js';
+
+export interface TelemetryOptions {
+  node: NodeInfo;
+  /** Shared registry for every tsmesh metric; a new one when omitted. */
+  registry?: Registry;
+  tracing?: TracingOptions;
+  accessLog?: AccessLogOptions;
+  logger?: Logger;
+  /** Cap on metric label combinations (default 10,000). */
+  maxSeries?: number;
+}
+
+export type RequestListener = (record: HttpRequestRecord) => void;
+
+export interface SidecarTelemetry extends Telemetry {
+  readonly registry: Registry;
+  /** Live feed of finished HTTP requests (admin /tap); returns the unsubscribe function. */
+  onRequest(listener: RequestListener): () => void;
+  /** Exports pending spans and writes pending access-log lines. */
+  flush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
+  const registry = opts.registry ?? new Registry();
+  const metrics = new IstioMetrics(opts.node, registry, opts.logger, opts.maxSeries);
+  const tracer = new RequestTracer(opts.tracing, opts.node.cluster, {
+    'service.namespace': opts.node.namespace,
+    'service.instance.id': opts.node.id,
+    'k8s.namespace.name': opts.node.namespace,
+  });
+  const accessLog = opts.accessLog ? new AccessLog(opts.accessLog, opts.logger) : undefined;
+  let listeners: RequestListener[] = [];
+  const logger = opts.logger;
+
+  return {
+    registry,
+    startSpan(headers, name, direction) {
+      return tracer.start(headers, name, direction);
+    },
+    httpRequestDone(record: HttpRequestRecord, span: SpanHandle | undefined) {
+      metrics.recordHttp(record);
+      if (span !== undefined) {
+        if (record.traceId === undefined) record.traceId = span.traceId;
+        tracer.finish(record, span);
+      }
+      if (accessLog !== undefined) accessLog.log(record, span);
+      if (listeners.length !== 0) {
+        for (const l of listeners) {
+          try {
+            l(record);
+          } catch (err) {
+            logger?.warn('request listener failed', { err });
+          }
+        }
+      }
+    },
+    tcpConnectionOpened(
+      direction: 'inbound' | 'outbound',
+      clusterName: string | undefined,
+      peer?: { source?: Partial<WorkloadLabels>; destination?: Partial<WorkloadLabels>; mtls?: boolean },
+    ) {
+      metrics.tcpOpenedFor(direction, clusterName, peer?.source, peer?.destination, peer?.mtls ?? false);
+    },
+    tcpConnectionClosed(record: TcpConnectionRecord) {
+      metrics.recordTcpClosed(record);
+    },
+    onRequest(listener) {
+      // Copy-on-write: the hot path iterates the array without guarding against changes mid-loop.
+      listeners = [...listeners, listener];
+      return () => {
+        listeners = listeners.filter((l) => l !== listener);
+      };
+    },
+    async flush() {
+      accessLog?.flush();
+      await tracer.flush();
+    },
+    async shutdown() {
+      listeners = [];
+      await Promise.allSettled([tracer.shutdown(), accessLog?.close()]);
+    },
+  };
+}

@@ -1,0 +1,166 @@
+// Request spans with the OpenTelemetry SDK. The sampling decision is made
+// before any SDK object exists: the caller's sampled flag when it sent one,
+// else samplingPercent (Istio's default: 1%). Unsampled requests cost a header
+// parse; their incoming context is forwarded untouched.
+
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
+import { createTraceState } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  AlwaysOnSampler,
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ConsoleSpanExporter,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace-base';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { MeshError } from '../../common/errors.js';
+import type { HttpRequestRecord, SpanHandle } from './types.js';
+import { extractContext, outgoingHeaders, type HeaderBag, type IncomingContext } from './propagation.js';
+
+export interface TracingOptions {
+  exporter: 'otlp' | 'console' | 'none';
+  /** OTLP/HTTP traces URL; default http://localhost:4318/v1/traces (the collector's default). */
+  endpoint?: string;
+  /** Share of requests without a caller decision that start a trace, 0–100 (default 1, as Istio). */
+  samplingPercent?: number;
+  /** service.name resource attribute; default the node's cluster (service) name. */
+  serviceName?: string;
+  /** Batch export delay (ms); default 5000 (OpenTelemetry's default). */
+  exportDelayMs?: number;
+}
+
+export const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318/v1/traces';
+
+/** A sampled span in flight; the SDK span is ended by `finish`. */
+class RecordedSpan implements SpanHandle {
+  readonly sampled = true;
+  constructor(
+    readonly traceId: string,
+    readonly headers: Record<string, string>,
+    readonly span: Span,
+  ) {}
+}
+
+/** An unsampled request with an incoming context: forwarded as it came, nothing recorded. */
+class ForwardedContext implements SpanHandle {
+  readonly sampled = false;
+  constructor(
+    readonly traceId: string,
+    readonly headers: Record<string, string>,
+  ) {}
+}
+
+export class RequestTracer {
+  private readonly provider: BasicTracerProvider | undefined;
+  private readonly tracer: Tracer | undefined;
+  private readonly percent: number;
+
+  constructor(opts: TracingOptions | undefined, defaultServiceName: string, resourceAttributes: Record<string, string>) {
+    const percent = opts?.samplingPercent ?? 1;
+    if (!Number.isFinite(percent) || percent < 0 || percent > 100) {
+      throw new MeshError('MESH_INVALID_CONFIG', `tracing.samplingPercent must be between 0 and 100, got ${percent}`);
+    }
+    this.percent = percent;
+    const exporter = createExporter(opts);
+    if (!exporter) return;
+    this.provider = new BasicTracerProvider({
+      resource: resourceFromAttributes({ 'service.name': opts?.serviceName ?? defaultServiceName, ...resourceAttributes }),
+      sampler: new AlwaysOnSampler(), // the decision was taken before the span was started
+      spanProcessors: [
+        new BatchSpanProcessor(exporter, { scheduledDelayMillis: opts?.exportDelayMs ?? 5000, maxQueueSize: 2048 }),
+      ],
+    });
+    this.tracer = this.provider.getTracer('tsmesh-proxy');
+  }
+
+  get enabled(): boolean {
+    return this.tracer !== undefined;
+  }
+
+  start(headers: HeaderBag, name: string, direction: 'inbound' | 'outbound' | undefined): SpanHandle | undefined {
+    const incoming = extractContext(headers);
+    const sample = this.tracer !== undefined && this.decide(incoming);
+    if (!sample) return incoming ? new ForwardedContext(incoming.traceId, incoming.raw) : undefined;
+    const parent = incoming ? remoteParent(incoming) : ROOT_CONTEXT;
+    const span = this.tracer!.startSpan(
+      name,
+      { kind: direction === 'outbound' ? SpanKind.CLIENT : SpanKind.SERVER },
+      parent,
+    );
+    const sc = span.spanContext();
+    return new RecordedSpan(sc.traceId, outgoingHeaders(sc.traceId, sc.spanId, incoming), span);
+  }
+
+  finish(r: HttpRequestRecord, handle: SpanHandle | undefined): void {
+    if (!(handle instanceof RecordedSpan)) return;
+    const span = handle.span;
+    const colon = r.authority.lastIndexOf(':');
+    span.setAttributes({
+      'http.request.method': r.method,
+      'url.path': r.path,
+      'server.address': colon > 0 && !r.authority.endsWith(']') ? r.authority.slice(0, colon) : r.authority,
+      'http.response.status_code': r.responseCode,
+      'network.protocol.version': r.httpVersion.replace('HTTP/', ''),
+      'client.address': r.downstreamRemoteAddress,
+      upstream_cluster: r.clusterName ?? '-',
+      'upstream_cluster.name': r.clusterName ?? '-',
+      response_flags: r.responseFlags.length ? r.responseFlags.join(',') : '-',
+      'user_agent.original': r.userAgent ?? '-',
+      'guid:x-request-id': r.requestId ?? '-',
+      'upstream.address': r.upstreamHost ?? '-',
+      'tsmesh.direction': r.direction,
+      'tsmesh.attempts': r.attempts,
+      'istio.canonical_service': (r.direction === 'inbound' ? r.destination : r.source).canonicalService ?? '-',
+      'peer.principal': (r.direction === 'inbound' ? r.source : r.destination).principal ?? '-',
+    });
+    if (r.grpcStatus !== undefined) span.setAttribute('rpc.grpc.status_code', r.grpcStatus);
+    if (r.responseCode === 0 || r.responseCode >= 500 || r.responseFlags.length > 0) {
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    span.end();
+  }
+
+  async flush(): Promise<void> {
+    await this.provider?.forceFlush();
+  }
+
+  async shutdown(): Promise<void> {
+    await this.provider?.shutdown();
+  }
+
+  private decide(incoming: IncomingContext | undefined): boolean {
+    if (incoming?.sampled !== undefined) return incoming.sampled;
+    return this.percent > 0 && Math.random() * 100 < this.percent;
+  }
+}
+
+function remoteParent(c: IncomingContext) {
+  return trace.setSpanContext(ROOT_CONTEXT, {
+    traceId: c.traceId,
+    spanId: c.spanId,
+    traceFlags: 1,
+    isRemote: true,
+    ...(c.traceState !== undefined ? { traceState: createTraceState(c.traceState) } : {}),
+  });
+}
+
+function createExporter(opts: TracingOptions | undefined): SpanExporter | undefined {
+  switch (opts?.exporter ?? 'none') {
+    case 'none':
+      return undefined;
+    case 'console':
+      return new ConsoleSpanExporter();
+    case 'otlp': {
+      const url = opts?.endpoint ?? DEFAULT_OTLP_ENDPOINT;
+      try {
+        new URL(url);
+      } catch {
+        throw new MeshError('MESH_INVALID_CONFIG', `tracing.endpoint is not a valid URL: ${url}`);
+      }
+      return new OTLPTraceExporter({ url });
+    }
+    default:
+      throw new MeshError('MESH_INVALID_CONFIG', `tracing.exporter must be otlp, console or none, got ${String(opts?.exporter)}`);
+  }
+}
