@@ -1,0 +1,84 @@
+// Checks that span resources: references to Services the registry does not
+// know, duplicate names within one apply, more than one MeshConfig, a Canary
+// naming a route that does not exist. Run against the batch being applied
+// plus what the store already holds (the batch wins on name clashes).
+
+import type { ValidationIssue } from '../../common/errors.js';
+import { formatPath, type PathSeg } from '../../common/yaml-source.js';
+import type { RegistryView } from '../registry/types.js';
+import type { SourcedPolicy } from './parse.js';
+import { policyKey, refOf, type Policy } from './types.js';
+
+export function crossCheck(batch: readonly SourcedPolicy[], existing: readonly Policy[], registry: RegistryView): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const at = (sp: SourcedPolicy, path: PathSeg[], message: string) => {
+    issues.push({ file: sp.source?.file, line: sp.source?.lineOf(path), path: formatPath(path), message });
+  };
+
+  const seen = new Map<string, SourcedPolicy>();
+  for (const sp of batch) {
+    const key = policyKey(refOf(sp.policy));
+    const prev = seen.get(key);
+    if (prev) {
+      const where = prev.source?.file ? ` (first at ${prev.source.file}:${prev.source.line})` : '';
+      at(sp, ['metadata', 'name'], `duplicate ${sp.policy.kind} "${sp.policy.metadata.namespace}/${sp.policy.metadata.name}" in this apply${where}`);
+    }
+    seen.set(key, sp);
+  }
+
+  const batchKeys = new Set(seen.keys());
+  const merged = [...existing.filter((p) => !batchKeys.has(policyKey(refOf(p)))), ...batch.map((b) => b.policy)];
+  const meshConfigs = merged.filter((p) => p.kind === 'MeshConfig');
+  if (meshConfigs.length > 1) {
+    for (const sp of batch) {
+      if (sp.policy.kind !== 'MeshConfig') continue;
+      const others = meshConfigs.filter((m) => m !== sp.policy).map((m) => `${m.metadata.namespace}/${m.metadata.name}`);
+      at(sp, ['metadata', 'name'], `only one MeshConfig may exist; ${others.join(', ')} already does (edit that one instead)`);
+    }
+  }
+
+  const service = (sp: SourcedPolicy, path: PathSeg[], name: string, ns: string | undefined, port?: number) => {
+    const namespace = ns ?? sp.policy.metadata.namespace;
+    const svc = registry.service(namespace, name);
+    if (!svc) {
+      at(sp, path, `Service "${namespace}/${name}" is not in the registry (known: ${knownServices(registry)})`);
+      return;
+    }
+    if (port !== undefined && svc.ports.length && !svc.ports.some((p) => p.port === port)) {
+      at(sp, [...path.slice(0, -1), 'port'], `Service "${namespace}/${name}" has no port ${port} (ports: ${svc.ports.map((p) => p.port).join(', ')})`);
+    }
+  };
+
+  for (const sp of batch) {
+    const p = sp.policy;
+    if (p.kind === 'HTTPRoute' || p.kind === 'GRPCRoute') {
+      p.spec.parentRefs.forEach((pr, i) => service(sp, ['spec', 'parentRefs', i, 'name'], pr.name, pr.namespace, pr.port));
+      p.spec.rules.forEach((rule, ri) => {
+        rule.backendRefs.forEach((b, bi) => service(sp, ['spec', 'rules', ri, 'backendRefs', bi, 'name'], b.name, b.namespace, b.port));
+        rule.filters.forEach((f, fi) => {
+          if (f.type === 'RequestMirror') {
+            const b = f.requestMirror.backendRef;
+            service(sp, ['spec', 'rules', ri, 'filters', fi, 'requestMirror', 'backendRef', 'name'], b.name, b.namespace, b.port);
+          }
+        });
+      });
+    } else if (p.kind === 'DestinationPolicy') {
+      service(sp, ['spec', 'targetRef', 'name'], p.spec.targetRef.name, p.spec.targetRef.namespace);
+    } else if (p.kind === 'AuthorizationPolicy' && p.spec.targetRef) {
+      service(sp, ['spec', 'targetRef', 'name'], p.spec.targetRef.name, undefined);
+    } else if (p.kind === 'Canary') {
+      const target = merged.find((m) => m.kind === p.spec.targetRef.kind && m.metadata.namespace === p.metadata.namespace && m.metadata.name === p.spec.targetRef.name);
+      if (!target) at(sp, ['spec', 'targetRef', 'name'], `${p.spec.targetRef.kind} "${p.metadata.namespace}/${p.spec.targetRef.name}" does not exist`);
+      service(sp, ['spec', 'service'], p.spec.service, undefined);
+      service(sp, ['spec', 'stableBackend', 'name'], p.spec.stableBackend.name, undefined);
+      service(sp, ['spec', 'canaryBackend', 'name'], p.spec.canaryBackend.name, undefined);
+    }
+  }
+  return issues;
+}
+
+function knownServices(registry: RegistryView): string {
+  const names = registry.services().map((s) => `${s.namespace}/${s.name}`);
+  if (!names.length) return 'none';
+  return names.length > 10 ? `${names.slice(0, 10).join(', ')}, …` : names.join(', ');
+}

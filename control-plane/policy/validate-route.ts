@@ -1,0 +1,258 @@
+// HTTPRoute and GRPCRoute (gateway.networking.k8s.io/v1) for mesh traffic
+// (GAMMA): the parentRef is a Service. Field names are Gateway API's.
+
+import type { Reader } from '../../common/reader.js';
+import {
+  checkRegex,
+  readHeaderModifier,
+  readName,
+  readNameValueMatches,
+  readPort,
+  readStringList,
+} from './common-fields.js';
+import type {
+  BackendRef,
+  GrpcRouteMatch,
+  GrpcRouteRule,
+  GrpcRouteSpec,
+  HttpRouteFilter,
+  HttpRouteMatch,
+  HttpRouteRetry,
+  HttpRouteRule,
+  HttpRouteSpec,
+  ParentRef,
+  RequestMirror,
+  UrlRewrite,
+} from './types.js';
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
+const HOSTNAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function readParentRefs(r: Reader): ParentRef[] {
+  const items = r.array(true);
+  if (r.present && items.length === 0) r.fail('must name at least one Service');
+  if (items.length > 32) r.fail('must have at most 32 entries');
+  return items.map((it) => {
+    it.object(true);
+    it.onlyKeys(['group', 'kind', 'name', 'namespace', 'port', 'sectionName']);
+    const group = it.field('group').string() ?? '';
+    const kind = it.field('kind').string() ?? 'Gateway';
+    if (kind !== 'Service' || (group !== '' && group !== 'core')) {
+      it.field('kind').fail(`tsmesh routes attach to a Service (kind: Service, group: ""); got kind "${kind}"${group ? ` group "${group}"` : ''}`);
+    }
+    if (it.field('sectionName').present) it.field('sectionName').fail('is not supported for mesh routes; use port');
+    return { group, kind, name: readName(it.field('name')), namespace: optName(it.field('namespace')), port: readPort(it.field('port')) };
+  });
+}
+
+function optName(r: Reader): string | undefined {
+  return r.present ? readName(r) : undefined;
+}
+
+function readBackendRef(r: Reader, withWeight: boolean, filtersAllowed: readonly string[]): BackendRef {
+  r.object(true);
+  r.onlyKeys(withWeight ? ['group', 'kind', 'name', 'namespace', 'port', 'weight', 'filters'] : ['group', 'kind', 'name', 'namespace', 'port']);
+  const group = r.field('group').string() ?? '';
+  const kind = r.field('kind').string() ?? 'Service';
+  if (kind !== 'Service' || (group !== '' && group !== 'core')) r.field('kind').fail(`only Service backends are supported; got kind "${kind}"`);
+  return {
+    group,
+    kind,
+    name: readName(r.field('name')),
+    namespace: optName(r.field('namespace')),
+    port: readPort(r.field('port')),
+    weight: withWeight ? (r.field('weight').number({ integer: true, min: 0, max: 1_000_000 }) ?? 1) : 1,
+    filters: withWeight ? readFilters(r.field('filters'), filtersAllowed) : [],
+  };
+}
+
+function readMirror(r: Reader): RequestMirror {
+  r.object(true);
+  r.onlyKeys(['backendRef', 'percent', 'fraction']);
+  const ref = readBackendRef(r.field('backendRef'), false, []);
+  let percent = 100;
+  const p = r.field('percent');
+  const f = r.field('fraction');
+  if (p.present && f.present) r.fail('set only one of percent and fraction');
+  if (p.present) percent = p.number({ integer: true, min: 0, max: 100 }) ?? 100;
+  if (f.present && f.object(true)) {
+    f.onlyKeys(['numerator', 'denominator']);
+    const num = f.field('numerator').number({ required: true, integer: true, min: 0 });
+    const den = f.field('denominator').number({ integer: true, min: 1 }) ?? 100;
+    if (num !== undefined && num > den) f.field('numerator').fail(`must be ≤ denominator (${den})`);
+    else if (num !== undefined) percent = (num / den) * 100;
+  }
+  const { weight: _w, filters: _f, ...backendRef } = ref;
+  return { backendRef, percent };
+}
+
+function readUrlRewrite(r: Reader): UrlRewrite {
+  r.object(true);
+  r.onlyKeys(['hostname', 'path']);
+  const out: UrlRewrite = { hostname: r.field('hostname').string({ pattern: HOSTNAME, patternHint: 'a DNS host name' }) };
+  const p = r.field('path');
+  if (p.object()) {
+    p.onlyKeys(['type', 'replaceFullPath', 'replacePrefixMatch']);
+    const type = p.field('type').string({ required: true, enum: ['ReplaceFullPath', 'ReplacePrefixMatch'] }) as 'ReplaceFullPath' | 'ReplacePrefixMatch' | undefined;
+    const full = p.field('replaceFullPath').string({ pattern: /^\//, patternHint: 'must start with "/"' });
+    const prefix = p.field('replacePrefixMatch').string({ pattern: /^\//, patternHint: 'must start with "/"' });
+    if (type === 'ReplaceFullPath' && full === undefined) p.field('replaceFullPath').fail('is required when type is ReplaceFullPath');
+    if (type === 'ReplacePrefixMatch' && prefix === undefined) p.field('replacePrefixMatch').fail('is required when type is ReplacePrefixMatch');
+    if (type) out.path = { type, replaceFullPath: full, replacePrefixMatch: prefix };
+  }
+  if (!out.hostname && !out.path) r.fail('must set hostname or path');
+  return out;
+}
+
+function readFilters(r: Reader, allowed: readonly string[]): HttpRouteFilter[] {
+  const out: HttpRouteFilter[] = [];
+  const items = r.array();
+  if (items.length > 16) r.fail('must have at most 16 entries');
+  const seen = new Set<string>();
+  for (const it of items) {
+    if (!it.object(true)) continue;
+    const type = it.field('type').string({ required: true, enum: allowed });
+    if (!type) continue;
+    const key = type[0]!.toLowerCase() + type.slice(1);
+    const field = type === 'URLRewrite' ? 'urlRewrite' : key;
+    it.onlyKeys(['type', field]);
+    if (type !== 'RequestMirror' && seen.has(type)) it.field('type').fail(`${type} may appear only once per rule`);
+    seen.add(type);
+    const body = it.field(field);
+    if (!body.present) {
+      body.fail(`is required when type is ${type}`);
+      continue;
+    }
+    if (type === 'RequestHeaderModifier') out.push({ type, requestHeaderModifier: readHeaderModifier(body) });
+    else if (type === 'ResponseHeaderModifier') out.push({ type, responseHeaderModifier: readHeaderModifier(body) });
+    else if (type === 'RequestMirror') out.push({ type, requestMirror: readMirror(body) });
+    else if (type === 'URLRewrite') out.push({ type, urlRewrite: readUrlRewrite(body) });
+  }
+  return out;
+}
+
+function readHttpMatch(r: Reader): HttpRouteMatch {
+  r.object(true);
+  r.onlyKeys(['path', 'headers', 'queryParams', 'method']);
+  const m: HttpRouteMatch = {
+    headers: readNameValueMatches(r.field('headers'), 'header'),
+    queryParams: readNameValueMatches(r.field('queryParams'), 'query'),
+    method: r.field('method').string({ enum: METHODS }),
+  };
+  const p = r.field('path');
+  if (p.object()) {
+    p.onlyKeys(['type', 'value']);
+    const type = (p.field('type').string({ enum: ['Exact', 'PathPrefix', 'RegularExpression'] }) ?? 'PathPrefix') as 'Exact' | 'PathPrefix' | 'RegularExpression';
+    const value = p.field('value').string({ maxLength: 1024 }) ?? '/';
+    if (type === 'RegularExpression') checkRegex(p.field('value'), value);
+    else if (!value.startsWith('/')) p.field('value').fail('must start with "/"');
+    m.path = { type, value };
+  }
+  return m;
+}
+
+function readRetry(r: Reader): HttpRouteRetry {
+  r.object(true);
+  r.onlyKeys(['codes', 'attempts', 'backoff']);
+  const codes = r.field('codes').array().flatMap((c) => {
+    const n = c.number({ required: true, integer: true, min: 400, max: 599 });
+    return n === undefined ? [] : [n];
+  });
+  return {
+    codes,
+    attempts: r.field('attempts').number({ integer: true, min: 0, max: 100 }),
+    backoff: r.field('backoff').duration({ min: 1, max: 3_600_000 }),
+  };
+}
+
+function readRuleName(r: Reader): string | undefined {
+  return r.present ? readName(r) : undefined;
+}
+
+function readBackendRefs(r: Reader, filtersAllowed: readonly string[]): BackendRef[] {
+  const items = r.array();
+  if (items.length > 16) r.fail('must have at most 16 entries');
+  const refs = items.map((it) => readBackendRef(it, true, filtersAllowed));
+  if (refs.length && refs.every((b) => b.weight === 0)) r.fail('all weights are 0; at least one backend must get traffic');
+  return refs;
+}
+
+const HTTP_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror', 'URLRewrite'] as const;
+const GRPC_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror'] as const;
+
+export function readHttpRouteSpec(r: Reader): HttpRouteSpec {
+  r.object(true);
+  r.onlyKeys(['parentRefs', 'hostnames', 'rules']);
+  const rules = r.field('rules').array();
+  if (rules.length > 16) r.field('rules').fail('must have at most 16 entries (Gateway API limit)');
+  return {
+    parentRefs: readParentRefs(r.field('parentRefs')),
+    hostnames: readStringList(r.field('hostnames'), { pattern: HOSTNAME, patternHint: 'a DNS host name', max: 16 }),
+    rules: rules.map((rr): HttpRouteRule => {
+      rr.object(true);
+      rr.onlyKeys(['name', 'matches', 'filters', 'backendRefs', 'timeouts', 'retry', 'sessionPersistence']);
+      if (rr.field('sessionPersistence').present) rr.field('sessionPersistence').fail('is not supported; use DestinationPolicy loadBalancer RING_HASH');
+      const matches = rr.field('matches').array();
+      if (matches.length > 64) rr.field('matches').fail('must have at most 64 entries');
+      const rule: HttpRouteRule = {
+        name: readRuleName(rr.field('name')),
+        matches: matches.map(readHttpMatch),
+        filters: readFilters(rr.field('filters'), HTTP_FILTERS),
+        backendRefs: readBackendRefs(rr.field('backendRefs'), HTTP_FILTERS),
+      };
+      const t = rr.field('timeouts');
+      if (t.object()) {
+        t.onlyKeys(['request', 'backendRequest']);
+        rule.timeouts = { request: t.field('request').duration({ min: 0 }), backendRequest: t.field('backendRequest').duration({ min: 0 }) };
+        const { request, backendRequest } = rule.timeouts;
+        if (request && backendRequest && backendRequest > request) t.field('backendRequest').fail(`must not exceed request (${request}ms)`);
+      }
+      if (rr.field('retry').present) rule.retry = readRetry(rr.field('retry'));
+      return rule;
+    }),
+  };
+}
+
+function readGrpcMatch(r: Reader): GrpcRouteMatch {
+  r.object(true);
+  r.onlyKeys(['method', 'headers']);
+  const m: GrpcRouteMatch = { headers: readNameValueMatches(r.field('headers'), 'header') };
+  const mm = r.field('method');
+  if (mm.object()) {
+    mm.onlyKeys(['type', 'service', 'method']);
+    const type = (mm.field('type').string({ enum: ['Exact', 'RegularExpression'] }) ?? 'Exact') as 'Exact' | 'RegularExpression';
+    const service = mm.field('service').string({ maxLength: 1024 });
+    const method = mm.field('method').string({ maxLength: 1024 });
+    if (!service && !method) mm.fail('must set service or method');
+    if (type === 'RegularExpression') {
+      checkRegex(mm.field('service'), service);
+      checkRegex(mm.field('method'), method);
+    } else {
+      if (service !== undefined && !/^[A-Za-z_][A-Za-z_0-9]*(\.[A-Za-z_][A-Za-z_0-9]*)*$/.test(service)) mm.field('service').fail(`"${service}" is not a gRPC service name`);
+      if (method !== undefined && !/^[A-Za-z_][A-Za-z_0-9]*$/.test(method)) mm.field('method').fail(`"${method}" is not a gRPC method name`);
+    }
+    m.method = { type, service, method };
+  }
+  return m;
+}
+
+export function readGrpcRouteSpec(r: Reader): GrpcRouteSpec {
+  r.object(true);
+  r.onlyKeys(['parentRefs', 'hostnames', 'rules']);
+  const rules = r.field('rules').array();
+  if (rules.length > 16) r.field('rules').fail('must have at most 16 entries (Gateway API limit)');
+  return {
+    parentRefs: readParentRefs(r.field('parentRefs')),
+    hostnames: readStringList(r.field('hostnames'), { pattern: HOSTNAME, patternHint: 'a DNS host name', max: 16 }),
+    rules: rules.map((rr): GrpcRouteRule => {
+      rr.object(true);
+      rr.onlyKeys(['name', 'matches', 'filters', 'backendRefs']);
+      return {
+        name: readRuleName(rr.field('name')),
+        matches: rr.field('matches').array().map(readGrpcMatch),
+        filters: readFilters(rr.field('filters'), GRPC_FILTERS),
+        backendRefs: readBackendRefs(rr.field('backendRefs'), GRPC_FILTERS),
+      };
+    }),
+  };
+}
