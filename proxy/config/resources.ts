@@ -94,6 +94,9 @@ export interface Listener {
   filterChains: FilterChain[];
   /** How long to wait for the first bytes before treating the connection as opaque TCP (server-speaks-first). */
   protocolDetectionTimeout: Millis;
+  /** Envoy's api_listener: a listener without a socket that gRPC proxyless clients resolve `xds:///name` through.
+   * When set, `address` and `filterChains` are not used (a sidecar does not bind it). */
+  apiListener?: HttpConnectionManager;
 }
 
 export interface FilterChainMatch {
