@@ -32,6 +32,10 @@ export interface AdminSource {
   ready(): boolean;
   /** Begin a graceful drain (as on SIGTERM); resolves when in-flight requests finished or the drain timeout passed. */
   drain(): Promise<void>;
+  /** Envoy's server state for /ready; when absent, ready() gives LIVE or NOT_READY. */
+  state?(): 'LIVE' | 'DRAINING' | 'PRE_INITIALIZING';
+  /** /quitquitquit: drain, then exit the process. When absent, /quitquitquit only drains. */
+  quit?(): Promise<void>;
   /** Live request stream for `meshctl tap`; returns an unsubscribe function. */
   tap?(listener: (record: HttpRequestRecord) => void): () => void;
   /** Extra status sections (e.g. identity/certificate, xDS connection) for /status. */
