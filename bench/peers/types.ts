@@ -25,6 +25,8 @@ export interface BenchEnv {
   proxyCore: number;
   clientCore: number;
   upstreamPort: number;
+  /** Processes of the upstream (direct's CPU figure is the upstream's own). */
+  upstreamPids: number[];
   /** The upstream's h2c port, when it has one (direct HTTP/2 baseline). */
   upstreamH2Port?: number;
   certs?: CertPaths;

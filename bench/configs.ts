@@ -1,0 +1,72 @@
+// Every configuration the bench can measure, in the order they are
+// interleaved. Peers are skipped with a recorded reason when their binary is
+// missing; tsmesh paths are skipped with a reason when the proxy cannot run
+// them yet (never a made-up number).
+import { startHaproxy } from './peers/haproxy.js';
+import { startNginx } from './peers/nginx.js';
+import { startTsmesh, tsmeshUnavailable } from './peers/tsmesh.js';
+import type { BenchEnv, ConfigDef, RunningTarget } from './peers/types.js';
+
+function direct(): ConfigDef {
+  return {
+    id: 'direct',
+    label: 'direct (client → upstream)',
+    proxy: 'none',
+    hops: 0,
+    mtls: false,
+    policies: false,
+    unavailable: () => null,
+    start: async (env: BenchEnv): Promise<RunningTarget> => ({
+      port: env.upstreamPort,
+      ...(env.upstreamH2Port ? { h2Port: env.upstreamH2Port } : {}),
+      proxyPids: env.upstreamPids,
+      stop: async () => {},
+    }),
+  };
+}
+
+function peer(proxy: 'nginx' | 'haproxy', hops: 1 | 2, mtls: boolean): ConfigDef {
+  const id = `${proxy}-${hops}hop${mtls ? '-mtls' : ''}`;
+  return {
+    id,
+    label: `${proxy} ${hops === 1 ? 'one hop' : `two hops${mtls ? ' + mTLS' : ' plaintext'}`}`,
+    proxy,
+    hops,
+    mtls,
+    policies: false,
+    unavailable: (env) =>
+      !env.tools[proxy] ? `${proxy} is not installed` : mtls && !env.certs ? 'no openssl to make mTLS certificates' : null,
+    start: (env) => (proxy === 'nginx' ? startNginx(env, hops, mtls, id) : startHaproxy(env, hops, mtls, id)),
+  };
+}
+
+function tsmesh(hops: 1 | 2, mtls: boolean, policies: boolean): ConfigDef {
+  const id = `tsmesh-${hops}hop${mtls ? '-mtls' : ''}${policies ? '-policies' : ''}`;
+  const what = hops === 1 ? 'one hop' : `two hops${mtls ? ' + mTLS' : ' plaintext'}`;
+  return {
+    id,
+    label: `tsmesh ${what}${policies ? ' + policies' : ''}`,
+    proxy: 'tsmesh',
+    hops,
+    mtls,
+    policies,
+    unavailable: (env) => tsmeshUnavailable(env, { hops, mtls, policies }),
+    start: (env) => startTsmesh(env, { hops, mtls, policies }, id),
+  };
+}
+
+export function allConfigs(): ConfigDef[] {
+  return [
+    direct(),
+    tsmesh(1, false, false),
+    peer('nginx', 1, false),
+    peer('haproxy', 1, false),
+    tsmesh(1, false, true),
+    tsmesh(2, false, false),
+    peer('nginx', 2, false),
+    peer('haproxy', 2, false),
+    tsmesh(2, true, false),
+    peer('nginx', 2, true),
+    peer('haproxy', 2, true),
+  ];
+}

@@ -1,0 +1,148 @@
+// The bench run: start the upstream and every configuration on loopback, then
+// measure them interleaved (A B C A B C …) so slow drifts of a shared machine
+// hit all configurations alike, and collect every raw repetition.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { allConfigs } from './configs.js';
+import { runH2load, runOpenLoop, runWrk } from './lib/measure.js';
+import { coreCount, installExitHooks } from './lib/processes.js';
+import { makeCerts } from './peers/certs.js';
+import { ensurePeers, findTools } from './peers/install.js';
+import type { BenchEnv, ConfigDef, RunningTarget } from './peers/types.js';
+import { startUpstream } from './peers/upstream.js';
+import type { BenchOptions } from './options.js';
+import type { RunRecord } from './report/summary.js';
+
+export interface HarnessOutput {
+  startedAt: string;
+  finishedAt: string;
+  env: { upstream: string; proxyCore: number; clientCore: number; tools: Record<string, string | null> };
+  configs: { id: string; label: string; proxy: string; hops: number; mtls: boolean; policies: boolean; skipped: string | null }[];
+  runs: RunRecord[];
+  notes: string[];
+}
+
+const log = (msg: string): void => {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+};
+
+export async function runHarness(opts: BenchOptions, repoRoot: string): Promise<HarnessOutput> {
+  installExitHooks();
+  const startedAt = new Date().toISOString();
+  const notes: string[] = [];
+  if (opts.install) {
+    const note = ensurePeers(repoRoot);
+    if (note !== 'peers present') notes.push(note);
+  }
+  const tools = findTools();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsmesh-bench-'));
+  const cores = coreCount();
+  const proxyCore = 0;
+  const clientCore = cores > 1 ? 1 : 0;
+  if (cores < 2) notes.push('single core: the load generator and the proxies share it');
+  const certs = tools.openssl ? makeCerts(dir, tools.openssl) : undefined;
+  const upstream = await startUpstream({ dir, tools, clientCore });
+  if (upstream.kind === 'node') notes.push('nginx missing: the upstream is a Node http server in the harness process');
+  const env: BenchEnv = {
+    repoRoot,
+    dir,
+    tools,
+    proxyCore,
+    clientCore,
+    upstreamPort: upstream.port,
+    upstreamPids: upstream.kind === 'nginx' ? upstream.pids : [],
+    ...(upstream.h2Port ? { upstreamH2Port: upstream.h2Port } : {}),
+    ...(certs ? { certs } : {}),
+  };
+
+  const wanted = allConfigs().filter((c) => !opts.only || opts.only.includes(c.id));
+  if (opts.only) for (const id of opts.only) if (!wanted.some((c) => c.id === id)) throw new Error(`unknown configuration '${id}'; known: ${allConfigs().map((c) => c.id).join(', ')}`);
+  const skipped = new Map<string, string>();
+  const running: { def: ConfigDef; target: RunningTarget }[] = [];
+  const runs: RunRecord[] = [];
+  try {
+    for (const def of wanted) {
+      const why = def.unavailable(env);
+      if (why) {
+        skipped.set(def.id, why);
+        log(`skip ${def.id}: ${why}`);
+        continue;
+      }
+      try {
+        running.push({ def, target: await def.start(env) });
+      } catch (e) {
+        const msg = `failed to start: ${(e as Error).message.slice(0, 500)}`;
+        skipped.set(def.id, msg);
+        log(`skip ${def.id}: ${msg}`);
+      }
+    }
+    for (let rep = 1; rep <= opts.reps; rep++) {
+      for (const { def, target } of running) {
+        log(`rep ${rep}/${opts.reps} open-loop ${def.id}`);
+        const r = await runOpenLoop(
+          {
+            host: '127.0.0.1',
+            port: target.port,
+            path: '/',
+            hostHeader: 'upstream.bench',
+            rate: opts.rate,
+            connections: opts.connections,
+            warmupMs: Math.round(opts.warmup * 1000),
+            durationMs: Math.round(opts.duration * 1000),
+            drainMs: 5000,
+          },
+          target.proxyPids,
+          clientCore,
+        );
+        const lg = r.loadgen;
+        runs.push({
+          kind: 'open-loop',
+          rep,
+          config: def.id,
+          latencyUs: lg.latencyUs,
+          serviceTimeUs: lg.serviceTimeUs,
+          dispatchLagUs: lg.dispatchLagUs,
+          sent: lg.sent,
+          completed: lg.completed,
+          errors: lg.non2xx + lg.socketErrors + lg.timeouts,
+          achievedRate: lg.achievedRate,
+          generatorCpuUsPerRequest: lg.generatorCpuUsPerRequest,
+          cpuUsPerRequest: lg.completed ? Math.round((r.window.proxyCpuUs / lg.completed) * 10) / 10 : 0,
+          window: r.window,
+        });
+      }
+      if (tools.wrk && opts.maxDuration > 0)
+        for (const { def, target } of running) {
+          log(`rep ${rep}/${opts.reps} max-throughput http1 ${def.id}`);
+          const w = await runWrk(tools.wrk, target.port, opts.connections, opts.maxDuration, target.proxyPids, clientCore);
+          runs.push({ ...w, kind: 'closed-loop', protocol: 'http1', rep, config: def.id, cpuUsPerRequest: perReq(w.window.proxyCpuUs, w.requests) });
+        }
+      if (tools.h2load && opts.h2 && opts.maxDuration > 0)
+        for (const { def, target } of running) {
+          if (!target.h2Port) continue;
+          log(`rep ${rep}/${opts.reps} max-throughput http2 ${def.id}`);
+          const h = await runH2load(tools.h2load, target.h2Port, opts.connections, opts.maxDuration, target.proxyPids, clientCore);
+          runs.push({ ...h, kind: 'closed-loop', protocol: 'http2', rep, config: def.id, cpuUsPerRequest: perReq(h.window.proxyCpuUs, h.requests) });
+        }
+    }
+  } finally {
+    await Promise.all(running.map((r) => r.target.stop().catch(() => {})));
+    await upstream.stop().catch(() => {});
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  if (!tools.wrk) notes.push('wrk missing: no closed-loop HTTP/1.1 max-throughput runs');
+  if (!tools.h2load) notes.push('h2load missing: no HTTP/2 runs');
+  return {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    env: { upstream: upstream.kind, proxyCore, clientCore, tools: { ...tools } },
+    configs: wanted.map((d) => ({ id: d.id, label: d.label, proxy: d.proxy, hops: d.hops, mtls: d.mtls, policies: d.policies, skipped: skipped.get(d.id) ?? null })),
+    runs,
+    notes,
+  };
+}
+
+function perReq(cpuUs: number, requests: number): number {
+  return requests ? Math.round((cpuUs / requests) * 10) / 10 : 0;
+}

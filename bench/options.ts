@@ -1,0 +1,61 @@
+// Command-line flags of `npm run bench`.
+import { Command, InvalidArgumentError } from 'commander';
+import path from 'node:path';
+
+export interface BenchOptions {
+  quick: boolean;
+  /** Open-loop measured seconds per repetition. */
+  duration: number;
+  warmup: number;
+  /** Closed-loop (max throughput) seconds per repetition; 0 skips it. */
+  maxDuration: number;
+  rate: number;
+  connections: number;
+  reps: number;
+  only: string[] | null;
+  out: string;
+  install: boolean;
+  h2: boolean;
+}
+
+function positive(name: string, int: boolean) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0 || (int && !Number.isInteger(n))) throw new InvalidArgumentError(`${name} must be a positive ${int ? 'integer' : 'number'}`);
+    return n;
+  };
+}
+
+export function parseOptions(argv: string[], repoRoot: string): BenchOptions {
+  const cmd = new Command('bench')
+    .description('tsmesh benchmarks: added latency, throughput, CPU and memory versus direct, nginx and HAProxy')
+    .option('--quick', 'a few seconds in all: short runs, one repetition', false)
+    .option('--duration <s>', 'measured seconds of each open-loop run', positive('--duration', false))
+    .option('--warmup <s>', 'warm-up seconds before each measured run (excluded)', positive('--warmup', false))
+    .option('--max-duration <s>', 'seconds of each closed-loop max-throughput run (0 = skip)', (v) => Number(v))
+    .option('--rate <n>', 'open-loop request rate, requests/s', positive('--rate', true))
+    .option('--connections <n>', 'keep-alive connections', positive('--connections', true))
+    .option('--reps <n>', 'repetitions (configurations interleaved within each)', positive('--reps', true))
+    .option('--only <ids>', 'comma-separated configuration ids (direct is always added as the baseline)')
+    .option('--out <dir>', 'output directory', path.join(repoRoot, 'bench', 'results'))
+    .option('--no-install', 'do not try to install missing peers')
+    .option('--no-h2', 'skip the HTTP/2 (h2load) runs')
+    .exitOverride();
+  cmd.parse(argv, { from: 'user' });
+  const o = cmd.opts<Record<string, unknown>>();
+  const quick = o.quick === true;
+  const only = typeof o.only === 'string' ? o.only.split(',').map((s) => s.trim()).filter(Boolean) : null;
+  return {
+    quick,
+    duration: (o.duration as number | undefined) ?? (quick ? 1.5 : 10),
+    warmup: (o.warmup as number | undefined) ?? (quick ? 0.5 : 2),
+    maxDuration: (o.maxDuration as number | undefined) ?? (quick ? 1 : 5),
+    rate: (o.rate as number | undefined) ?? 1000,
+    connections: (o.connections as number | undefined) ?? 16,
+    reps: (o.reps as number | undefined) ?? (quick ? 1 : 3),
+    only: only ? [...new Set(['direct', ...only])] : null,
+    out: path.resolve(o.out as string),
+    install: o.install !== false,
+    h2: o.h2 !== false,
+  };
+}

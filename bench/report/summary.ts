@@ -1,0 +1,125 @@
+// Medians over repetitions and the ratios the report leads with.
+import type { LatencySummary } from '../loadgen/open-loop.js';
+import type { ClosedLoopRun, ProcWindow } from '../lib/measure.js';
+
+export interface OpenLoopRecord {
+  kind: 'open-loop';
+  rep: number;
+  config: string;
+  latencyUs: LatencySummary;
+  serviceTimeUs: LatencySummary;
+  dispatchLagUs: LatencySummary;
+  sent: number;
+  completed: number;
+  errors: number;
+  achievedRate: number;
+  generatorCpuUsPerRequest: number;
+  /** Proxy CPU (sum over the path's proxies) per completed request; for direct, the upstream's. */
+  cpuUsPerRequest: number;
+  window: ProcWindow;
+}
+
+export interface ClosedLoopRecord extends ClosedLoopRun {
+  kind: 'closed-loop';
+  protocol: 'http1' | 'http2';
+  rep: number;
+  config: string;
+  cpuUsPerRequest: number;
+}
+
+export type RunRecord = OpenLoopRecord | ClosedLoopRecord;
+
+type Pcts = { p50: number; p90: number; p99: number; p999: number };
+
+export interface ConfigSummary {
+  config: string;
+  label: string;
+  reps: number;
+  latencyUs: Pcts | null;
+  /** Median latency minus direct's median latency, per percentile. */
+  addedUs: Pcts | null;
+  errors: number;
+  cpuUsPerRequest: number | null;
+  vcpuPer1kRps: number | null;
+  cpuRatioToNginx: number | null;
+  cpuRatioToHaproxy: number | null;
+  cpuRatioToDirect: number | null;
+  maxRpsHttp1: number | null;
+  maxRpsHttp2: number | null;
+  cpuUsPerRequestAtMax: number | null;
+  rssKb: number | null;
+  peakRssKb: number | null;
+  stealPct: number | null;
+}
+
+export function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const r1 = (x: number | null): number | null => (x === null ? null : Math.round(x * 10) / 10);
+const r2 = (x: number | null): number | null => (x === null ? null : Math.round(x * 100) / 100);
+
+export interface SummaryInput {
+  id: string;
+  label: string;
+  proxy: string;
+  hops: number;
+  mtls: boolean;
+}
+
+/** The nginx/HAProxy configuration of the same shape (hops, mTLS) a tsmesh path is compared with. */
+function peerOf(c: SummaryInput, peer: 'nginx' | 'haproxy'): string | null {
+  if (c.hops === 0) return null;
+  return `${peer}-${c.hops}hop${c.mtls ? '-mtls' : ''}`;
+}
+
+export function summarize(configs: SummaryInput[], runs: RunRecord[]): ConfigSummary[] {
+  const out = new Map<string, ConfigSummary>();
+  for (const c of configs) {
+    const open = runs.filter((r): r is OpenLoopRecord => r.kind === 'open-loop' && r.config === c.id);
+    const closed = runs.filter((r): r is ClosedLoopRecord => r.kind === 'closed-loop' && r.config === c.id);
+    const pct = (k: keyof Pcts): number | null => median(open.map((r) => r.latencyUs[k === 'p999' ? 'p999' : k]));
+    const lat = open.length ? { p50: pct('p50')!, p90: pct('p90')!, p99: pct('p99')!, p999: pct('p999')! } : null;
+    const cpu = median(open.map((r) => r.cpuUsPerRequest));
+    const h1 = closed.filter((r) => r.protocol === 'http1');
+    const h2 = closed.filter((r) => r.protocol === 'http2');
+    out.set(c.id, {
+      config: c.id,
+      label: c.label,
+      reps: open.length,
+      latencyUs: lat,
+      addedUs: null,
+      errors: open.reduce((n, r) => n + r.errors, 0) + closed.reduce((n, r) => n + r.errors, 0),
+      cpuUsPerRequest: r1(cpu),
+      vcpuPer1kRps: cpu === null ? null : r2(cpu / 1000),
+      cpuRatioToNginx: null,
+      cpuRatioToHaproxy: null,
+      cpuRatioToDirect: null,
+      maxRpsHttp1: median(h1.map((r) => r.requestsPerSec)),
+      maxRpsHttp2: median(h2.map((r) => r.requestsPerSec)),
+      cpuUsPerRequestAtMax: r1(median(h1.map((r) => r.cpuUsPerRequest))),
+      rssKb: median([...open, ...closed].map((r) => r.window.memory.rssKb)),
+      peakRssKb: Math.max(0, ...[...open, ...closed].map((r) => r.window.memory.peakRssKb)) || null,
+      stealPct: r1(median([...open, ...closed].map((r) => r.window.stealPct))),
+    });
+  }
+  const direct = out.get('direct');
+  for (const c of configs) {
+    const s = out.get(c.id)!;
+    if (direct?.latencyUs && s.latencyUs) {
+      const d = direct.latencyUs;
+      s.addedUs = { p50: s.latencyUs.p50 - d.p50, p90: s.latencyUs.p90 - d.p90, p99: s.latencyUs.p99 - d.p99, p999: s.latencyUs.p999 - d.p999 };
+    }
+    const ratio = (other: string | null): number | null => {
+      const o = other ? out.get(other)?.cpuUsPerRequest : null;
+      return o && s.cpuUsPerRequest !== null && c.hops > 0 ? r2(s.cpuUsPerRequest / o) : null;
+    };
+    s.cpuRatioToNginx = ratio(peerOf(c, 'nginx'));
+    s.cpuRatioToHaproxy = ratio(peerOf(c, 'haproxy'));
+    s.cpuRatioToDirect = c.hops > 0 ? ratio('direct') : null;
+  }
+  return [...out.values()];
+}

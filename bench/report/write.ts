@@ -1,0 +1,122 @@
+// Writes latest.json (every raw repetition, medians, machine, steal),
+// latest.md and the SVG charts into the output directory.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { HarnessOutput } from '../harness.js';
+import type { BenchOptions } from '../options.js';
+import { markdownReport } from './markdown.js';
+import { median, summarize, type ConfigSummary, type OpenLoopRecord } from './summary.js';
+import { barChart } from './svg.js';
+
+function version(cmd: string | null, args: string[]): string | null {
+  if (!cmd) return null;
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return ((r.stdout || '') + (r.stderr || '')).trim().split('\n')[0] ?? null;
+}
+
+export function machineInfo(h: HarnessOutput) {
+  return {
+    cpus: os.cpus().length,
+    model: os.cpus()[0]?.model ?? 'unknown',
+    kernel: os.release(),
+    node: process.version,
+    loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    totalMemMb: Math.round(os.totalmem() / 1048576),
+    versions: {
+      nginx: version(h.env.tools.nginx ?? null, ['-v']),
+      haproxy: version(h.env.tools.haproxy ?? null, ['-v']),
+      wrk: version(h.env.tools.wrk ?? null, ['--version']),
+      h2load: version(h.env.tools.h2load ?? null, ['--version']),
+    },
+  };
+}
+
+export interface WrittenResults {
+  jsonPath: string;
+  summary: ConfigSummary[];
+}
+
+export function writeResults(h: HarnessOutput, opts: BenchOptions): WrittenResults {
+  const measured = h.configs.filter((c) => !c.skipped);
+  const summary = summarize(measured, h.runs);
+  const machine = machineInfo(h);
+  const steals = h.runs.map((r) => r.window.stealPct);
+  const open = h.runs.filter((r): r is OpenLoopRecord => r.kind === 'open-loop');
+  const json = {
+    schema: 1,
+    startedAt: h.startedAt,
+    finishedAt: h.finishedAt,
+    options: opts,
+    machine,
+    env: h.env,
+    steal: { medianPct: median(steals), maxPct: steals.length ? Math.max(...steals) : null, perRun: 'runs[].window.stealPct' },
+    configs: h.configs,
+    summary,
+    runs: h.runs,
+    notes: h.notes,
+  };
+  fs.mkdirSync(opts.out, { recursive: true });
+  const jsonPath = path.join(opts.out, 'latest.json');
+  fs.writeFileSync(jsonPath, JSON.stringify(json, null, 2) + '\n');
+  const md = markdownReport(
+    {
+      startedAt: h.startedAt,
+      machine,
+      rate: opts.rate,
+      connections: opts.connections,
+      duration: opts.duration,
+      maxDuration: opts.maxDuration,
+      reps: opts.reps,
+      upstream: h.env.upstream === 'nginx' ? 'nginx (1 worker, `return 200` with a 1 KiB body)' : 'Node http server',
+      stealPctMedian: json.steal.medianPct,
+      stealPctMax: json.steal.maxPct,
+      busyPctMedian: median(h.runs.map((r) => r.window.busyPct)),
+      generatorLagP50Us: median(open.map((r) => r.dispatchLagUs.p50)),
+      skipped: h.configs.filter((c) => c.skipped).map((c) => ({ config: c.id, reason: c.skipped! })),
+      notes: h.notes,
+    },
+    summary,
+  );
+  fs.writeFileSync(path.join(opts.out, 'latest.md'), md);
+  const cats = summary.map((s) => s.label);
+  const charts: Record<string, string> = {
+    'latency.svg': barChart({
+      title: `Latency at ${opts.rate} req/s (open loop, CO-corrected), median of repetitions`,
+      unit: 'µs',
+      categories: cats,
+      log: true,
+      series: (['p50', 'p90', 'p99', 'p999'] as const).map((k) => ({ name: k === 'p999' ? 'p99.9' : k, values: summary.map((s) => s.latencyUs?.[k] ?? null) })),
+    }),
+    'throughput.svg': barChart({
+      title: 'Maximum throughput (closed loop, 1 client thread)',
+      unit: 'requests/s',
+      categories: cats,
+      series: [
+        { name: 'HTTP/1.1 (wrk)', values: summary.map((s) => s.maxRpsHttp1) },
+        { name: 'HTTP/2 (h2load)', values: summary.map((s) => s.maxRpsHttp2) },
+      ],
+    }),
+    'cpu.svg': barChart({
+      title: 'Proxy CPU time per request (direct: the upstream itself)',
+      unit: 'µs of CPU per request',
+      categories: cats,
+      series: [
+        { name: `at ${opts.rate} req/s`, values: summary.map((s) => s.cpuUsPerRequest) },
+        { name: 'at max throughput', values: summary.map((s) => s.cpuUsPerRequestAtMax) },
+      ],
+    }),
+    'rss.svg': barChart({
+      title: 'Resident memory of the path\'s proxies (direct: the upstream)',
+      unit: 'MB',
+      categories: cats,
+      series: [
+        { name: 'RSS', values: summary.map((s) => (s.rssKb === null ? null : Math.round(s.rssKb / 102.4) / 10)) },
+        { name: 'peak RSS', values: summary.map((s) => (s.peakRssKb === null ? null : Math.round(s.peakRssKb / 102.4) / 10)) },
+      ],
+    }),
+  };
+  for (const [f, svg] of Object.entries(charts)) fs.writeFileSync(path.join(opts.out, f), svg);
+  return { jsonPath, summary };
+}
