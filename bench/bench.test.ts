@@ -1,0 +1,90 @@
+// Smoke test of the benchmark harness: runs `npm run bench` in quick mode on
+// the paths available here (direct always; nginx/HAProxy when installed; one
+// tsmesh hop when the proxy can run it) and checks the results it writes are
+// complete and carry real, non-zero counts. No timing assertions: speed is
+// what the bench reports, not what a test may judge.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = path.resolve(import.meta.dirname, '..');
+const runJs = path.join(root, 'dist', 'bench', 'run.js');
+const has = (bin: string): boolean => ['/usr/sbin', '/usr/bin', '/usr/local/bin', '/sbin', '/bin'].some((d) => fs.existsSync(path.join(d, bin)));
+
+interface Json {
+  schema: number;
+  machine: { cpus: number };
+  steal: { medianPct: number | null };
+  configs: { id: string; skipped: string | null }[];
+  summary: { config: string; latencyUs: { p50: number; p99: number } | null; cpuUsPerRequest: number | null; rssKb: number | null; maxRpsHttp1: number | null }[];
+  runs: { kind: string; config: string; completed?: number; sent?: number; errors: number; requests?: number; window: { stealPct: number; memory: { rssKb: number } } }[];
+}
+
+describe('bench harness (quick mode)', () => {
+  let out: string;
+  let json: Json;
+  const only = ['direct', 'tsmesh-1hop', ...(has('nginx') ? ['nginx-1hop'] : []), ...(has('haproxy') ? ['haproxy-1hop'] : [])];
+
+  beforeAll(async () => {
+    out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-'));
+    await promisify(execFile)(
+      process.execPath,
+      [runJs, '--quick', '--no-install', '--reps', '1', '--duration', '1', '--warmup', '0.3', '--max-duration', '1', '--rate', '300', '--connections', '4', '--only', only.join(','), '--out', out],
+      { cwd: root, timeout: 90_000 },
+    );
+    json = JSON.parse(fs.readFileSync(path.join(out, 'latest.json'), 'utf8')) as Json;
+  }, 100_000);
+
+  afterAll(() => {
+    fs.rmSync(out, { recursive: true, force: true });
+  });
+
+  it('measures the direct baseline with real, complete open-loop runs', () => {
+    expect(json.schema).toBe(1);
+    expect(json.machine.cpus).toBeGreaterThan(0);
+    const direct = json.runs.filter((r) => r.kind === 'open-loop' && r.config === 'direct');
+    expect(direct).toHaveLength(1);
+    expect(direct[0]!.sent).toBeGreaterThan(100);
+    expect(direct[0]!.completed).toBe(direct[0]!.sent);
+    expect(direct[0]!.errors).toBe(0);
+    expect(typeof direct[0]!.window.stealPct).toBe('number');
+    const s = json.summary.find((x) => x.config === 'direct')!;
+    expect(s.latencyUs!.p50).toBeGreaterThan(0);
+    expect(s.latencyUs!.p99).toBeGreaterThanOrEqual(s.latencyUs!.p50);
+  });
+
+  it('measures each available proxy path, or records why it was skipped', () => {
+    for (const id of only) {
+      const c = json.configs.find((x) => x.id === id)!;
+      expect(c, id).toBeDefined();
+      if (c.skipped) {
+        expect(id).toBe('tsmesh-1hop'); // peers present on this machine must run
+        expect(c.skipped.length).toBeGreaterThan(10);
+        continue;
+      }
+      const open = json.runs.find((r) => r.kind === 'open-loop' && r.config === id)!;
+      expect(open.completed, id).toBeGreaterThan(100);
+      expect(open.errors, id).toBe(0);
+      const s = json.summary.find((x) => x.config === id)!;
+      if (id !== 'direct' || has('nginx')) {
+        expect(s.rssKb, id).toBeGreaterThan(1000);
+        expect(s.cpuUsPerRequest, id).not.toBeNull();
+      }
+      if (has('wrk')) expect(s.maxRpsHttp1, id).toBeGreaterThan(0);
+    }
+  });
+
+  it('writes the markdown table and the four SVG charts', () => {
+    const md = fs.readFileSync(path.join(out, 'latest.md'), 'utf8');
+    expect(md).toContain('| configuration | p50 added (ms) | p99 added (ms) |');
+    expect(md).toContain('steal');
+    for (const f of ['latency.svg', 'throughput.svg', 'cpu.svg', 'rss.svg']) {
+      const svg = fs.readFileSync(path.join(out, f), 'utf8');
+      expect(svg.startsWith('<svg'), f).toBe(true);
+      expect(svg).toContain('direct');
+    }
+  });
+});
