@@ -1,0 +1,76 @@
+// The peer's SPIFFE ID, read from its parsed certificate (the SAN extension
+// decoded from DER), never from Node's formatted subjectaltname string.
+// Parsed facts are cached per certificate fingerprint so a connection from a
+// known peer costs one Map lookup.
+import type { TLSSocket } from 'node:tls';
+import type { StringMatcher } from '../config/resources.js';
+import { inspectCertificate, parseCertificate, type CertFacts } from '../../certs/svid.js';
+import { parseSpiffeId } from '../../certs/spiffe.js';
+import { compileAnyOf, type StringPredicate } from './string-matcher.js';
+
+export type PeerCheck = { ok: true; spiffeId: string } | { ok: false; reason: string };
+
+const MAX_CACHE = 4096;
+const factsCache = new Map<string, CertFacts | Error>();
+
+/** Certificate facts by SHA-256 fingerprint; bounded, oldest evicted first. */
+export function certFactsFor(fingerprint256: string, raw: Buffer): CertFacts | Error {
+  let f = factsCache.get(fingerprint256);
+  if (f === undefined) {
+    try {
+      f = inspectCertificate(parseCertificate(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength)));
+    } catch (err) {
+      f = err instanceof Error ? err : new Error(String(err));
+    }
+    if (factsCache.size >= MAX_CACHE) factsCache.delete(factsCache.keys().next().value!);
+    factsCache.set(fingerprint256, f);
+  }
+  return f;
+}
+
+/** How many certificates are cached (for tests and the admin page). */
+export function peerCacheSize(): number {
+  return factsCache.size;
+}
+
+export interface PeerPolicy {
+  /** Trust domains whose identities are accepted; empty = any. */
+  allowedTrustDomains: readonly string[];
+  /** Outbound: the SAN matchers of the cluster; inbound: allowed principals. Empty = any trusted identity. */
+  matchSubjectAltNames: readonly StringMatcher[];
+}
+
+/** Checks the SPIFFE identity of a peer whose chain Node has already verified. Built once per policy. */
+export class PeerIdentityVerifier {
+  private readonly domains: ReadonlySet<string> | undefined;
+  private readonly match: StringPredicate;
+
+  constructor(policy: PeerPolicy) {
+    this.domains = policy.allowedTrustDomains.length ? new Set(policy.allowedTrustDomains) : undefined;
+    this.match = compileAnyOf(policy.matchSubjectAltNames);
+  }
+
+  /** For an established TLSSocket: chain verified by Node (`authorized`) and identity acceptable. */
+  verify(socket: TLSSocket): PeerCheck {
+    if (!socket.authorized) return { ok: false, reason: `peer certificate not trusted: ${String(socket.authorizationError ?? 'no certificate')}` };
+    const cert = socket.getPeerX509Certificate();
+    if (!cert) return { ok: false, reason: 'peer presented no certificate' };
+    return this.check(certFactsFor(cert.fingerprint256, cert.raw));
+  }
+
+  check(f: CertFacts | Error): PeerCheck {
+    if (f instanceof Error) return { ok: false, reason: `peer certificate cannot be parsed: ${f.message}` };
+    if (f.isCa) return { ok: false, reason: 'peer leaf certificate is a CA (basicConstraints cA=true)' };
+    if (f.uriSans.length !== 1) return { ok: false, reason: `peer certificate has ${f.uriSans.length} URI SANs, exactly one is required` };
+    const uri = f.uriSans[0]!;
+    let td: string;
+    try {
+      td = parseSpiffeId(uri).trustDomain;
+    } catch (err) {
+      return { ok: false, reason: (err as Error).message };
+    }
+    if (this.domains && !this.domains.has(td)) return { ok: false, reason: `peer trust domain ${td} is not allowed` };
+    if (!this.match(uri)) return { ok: false, reason: `peer identity ${uri} does not match the expected subject alt names` };
+    return { ok: true, spiffeId: uri };
+  }
+}
