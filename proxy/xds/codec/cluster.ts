@@ -1,0 +1,241 @@
+// Cluster (CDS). Envoy defaults are filled in on decode where the proto leaves a
+// field unset. PEAK_EWMA has no Envoy enum value: it travels as
+// load_balancing_policy with tsmesh's own typed extension (tsmesh.lb.v1.PeakEwma).
+
+import type { Reader } from '../../../common/reader.js';
+import type { CircuitBreakerThresholds, Cluster, LbPolicy, OutlierDetection } from '../../config/resources.js';
+import { decodeClusterLoadAssignment, encodeClusterLoadAssignment } from './endpoint.js';
+import { decodeUpstreamTls, encodeUpstreamTls } from './tls.js';
+import {
+  ADS_SOURCE,
+  NAMES,
+  T,
+  anyType,
+  duration,
+  readPercent,
+  readTsmeshMetadata,
+  readU32,
+  tsmeshMetadata,
+  u32,
+  type PObj,
+} from './wire.js';
+
+const HOUR = 3_600_000;
+
+export const DEFAULT_CIRCUIT_BREAKERS: CircuitBreakerThresholds = {
+  maxConnections: 1024,
+  maxPendingRequests: 1024,
+  maxRequests: 1024,
+  maxRetries: 3,
+};
+
+export const DEFAULT_OUTLIER_DETECTION: OutlierDetection = {
+  consecutive5xx: 5,
+  consecutiveGatewayFailure: 5,
+  consecutiveLocalOriginFailure: 5,
+  interval: 10_000,
+  baseEjectionTime: 30_000,
+  maxEjectionTime: 300_000,
+  maxEjectionPercent: 10,
+  enforcingConsecutive5xx: 100,
+  enforcingConsecutiveGatewayFailure: 0,
+  splitExternalLocalOriginErrors: false,
+};
+
+function encodeOutlier(o: OutlierDetection): PObj {
+  return {
+    consecutive_5xx: u32(o.consecutive5xx),
+    consecutive_gateway_failure: u32(o.consecutiveGatewayFailure),
+    consecutive_local_origin_failure: u32(o.consecutiveLocalOriginFailure),
+    interval: duration(o.interval),
+    base_ejection_time: duration(o.baseEjectionTime),
+    max_ejection_time: duration(o.maxEjectionTime),
+    max_ejection_percent: u32(o.maxEjectionPercent),
+    enforcing_consecutive_5xx: u32(o.enforcingConsecutive5xx),
+    enforcing_consecutive_gateway_failure: u32(o.enforcingConsecutiveGatewayFailure),
+    split_external_local_origin_errors: o.splitExternalLocalOriginErrors || undefined,
+  };
+}
+
+function decodeOutlier(r: Reader): OutlierDetection {
+  const d = DEFAULT_OUTLIER_DETECTION;
+  const pct = { max: 100 };
+  return {
+    consecutive5xx: readU32(r.field('consecutive_5xx')) ?? d.consecutive5xx,
+    consecutiveGatewayFailure: readU32(r.field('consecutive_gateway_failure')) ?? d.consecutiveGatewayFailure,
+    consecutiveLocalOriginFailure: readU32(r.field('consecutive_local_origin_failure')) ?? d.consecutiveLocalOriginFailure,
+    interval: r.field('interval').duration({ min: 1 }) ?? d.interval,
+    baseEjectionTime: r.field('base_ejection_time').duration({ min: 1 }) ?? d.baseEjectionTime,
+    maxEjectionTime: r.field('max_ejection_time').duration({ min: 1 }) ?? d.maxEjectionTime,
+    maxEjectionPercent: readU32(r.field('max_ejection_percent'), pct) ?? d.maxEjectionPercent,
+    enforcingConsecutive5xx: readU32(r.field('enforcing_consecutive_5xx'), pct) ?? d.enforcingConsecutive5xx,
+    enforcingConsecutiveGatewayFailure:
+      readU32(r.field('enforcing_consecutive_gateway_failure'), pct) ?? d.enforcingConsecutiveGatewayFailure,
+    splitExternalLocalOriginErrors: r.field('split_external_local_origin_errors').boolean() ?? false,
+  };
+}
+
+function encodeThresholds(t: CircuitBreakerThresholds): PObj {
+  const o: PObj = {
+    priority: 'DEFAULT',
+    max_connections: u32(t.maxConnections),
+    max_pending_requests: u32(t.maxPendingRequests),
+    max_requests: u32(t.maxRequests),
+    max_retries: u32(t.maxRetries),
+  };
+  if (t.retryBudget) {
+    o.retry_budget = {
+      budget_percent: { value: t.retryBudget.budgetPercent },
+      min_retry_concurrency: u32(t.retryBudget.minRetryConcurrency),
+    };
+  }
+  return o;
+}
+
+function decodeThresholds(r: Reader): CircuitBreakerThresholds {
+  const list = r.field('thresholds').array();
+  const t = list.find((x) => (x.field('priority').value ?? 'DEFAULT') === 'DEFAULT');
+  if (!t) return { ...DEFAULT_CIRCUIT_BREAKERS };
+  const d = DEFAULT_CIRCUIT_BREAKERS;
+  const out: CircuitBreakerThresholds = {
+    maxConnections: readU32(t.field('max_connections')) ?? d.maxConnections,
+    maxPendingRequests: readU32(t.field('max_pending_requests')) ?? d.maxPendingRequests,
+    maxRequests: readU32(t.field('max_requests')) ?? d.maxRequests,
+    maxRetries: readU32(t.field('max_retries')) ?? d.maxRetries,
+  };
+  const rb = t.field('retry_budget');
+  if (rb.object()) {
+    // Envoy defaults: 20% of active requests, at least 3 concurrent retries.
+    out.retryBudget = {
+      budgetPercent: readPercent(rb.field('budget_percent')) ?? 20,
+      minRetryConcurrency: readU32(rb.field('min_retry_concurrency')) ?? 3,
+    };
+  }
+  return out;
+}
+
+const LB_ENUM: Record<string, LbPolicy> = {
+  ROUND_ROBIN: 'ROUND_ROBIN',
+  LEAST_REQUEST: 'LEAST_REQUEST',
+  RANDOM: 'RANDOM',
+  RING_HASH: 'RING_HASH',
+  MAGLEV: 'MAGLEV',
+};
+
+function encodeProtocolOptions(c: Cluster): PObj {
+  const common: PObj = { idle_timeout: duration(c.idleTimeout) };
+  if (c.maxRequestsPerConnection !== undefined) common.max_requests_per_connection = u32(c.maxRequestsPerConnection);
+  const o: PObj = { '@type': T.httpProtocolOptions, common_http_protocol_options: common };
+  if (c.upstreamProtocol === 'http2') o.explicit_http_config = { http2_protocol_options: {} };
+  else if (c.upstreamProtocol === 'http1') o.explicit_http_config = { http_protocol_options: {} };
+  else o.use_downstream_protocol_config = { http_protocol_options: {}, http2_protocol_options: {} };
+  return o;
+}
+
+export function encodeCluster(c: Cluster): PObj {
+  const o: PObj = { name: c.name, type: c.type, connect_timeout: duration(c.connectTimeout) };
+  if (c.type === 'EDS') {
+    const eds: PObj = { eds_config: ADS_SOURCE };
+    if (c.edsServiceName) eds.service_name = c.edsServiceName;
+    o.eds_cluster_config = eds;
+  } else if (c.loadAssignment) {
+    o.load_assignment = encodeClusterLoadAssignment(c.loadAssignment);
+  }
+  if (c.lbPolicy === 'PEAK_EWMA') {
+    o.load_balancing_policy = {
+      policies: [{ typed_extension_config: { name: NAMES.peakEwma, typed_config: { '@type': T.peakEwma } } }],
+    };
+  } else if (c.lbPolicy !== 'ROUND_ROBIN') o.lb_policy = c.lbPolicy;
+  if (c.ringHash) {
+    o.ring_hash_lb_config = {
+      minimum_ring_size: { value: c.ringHash.minimumRingSize },
+      maximum_ring_size: { value: c.ringHash.maximumRingSize },
+    };
+  }
+  if (c.leastRequest) o.least_request_lb_config = { choice_count: u32(c.leastRequest.choiceCount) };
+  o.circuit_breakers = { thresholds: [encodeThresholds(c.circuitBreakers)] };
+  if (c.outlierDetection) o.outlier_detection = encodeOutlier(c.outlierDetection);
+  o.common_lb_config = { healthy_panic_threshold: { value: c.healthyPanicThreshold } };
+  o.typed_extension_protocol_options = { [NAMES.httpProtocolOptions]: encodeProtocolOptions(c) };
+  if (c.transportSocket) o.transport_socket = encodeUpstreamTls(c.transportSocket);
+  const md = tsmeshMetadata(c.metadata);
+  if (md) o.metadata = md;
+  return o;
+}
+
+function decodeLbPolicy(r: Reader): LbPolicy {
+  const lbp = r.field('load_balancing_policy');
+  if (lbp.object()) {
+    for (const p of lbp.field('policies').array()) {
+      const t = p.field('typed_extension_config').field('typed_config').field('@type').value;
+      if (t === T.peakEwma) return 'PEAK_EWMA';
+    }
+    lbp.field('policies').fail(`no supported policy (tsmesh supports ${T.peakEwma} here; otherwise use lb_policy)`);
+    return 'ROUND_ROBIN';
+  }
+  const e = r.field('lb_policy').string() ?? 'ROUND_ROBIN';
+  const p = LB_ENUM[e];
+  if (!p) r.field('lb_policy').fail(`unsupported lb_policy ${e}`);
+  return p ?? 'ROUND_ROBIN';
+}
+
+function decodeProtocolOptions(r: Reader, c: Cluster): void {
+  const opts = r.field('typed_extension_protocol_options');
+  for (const [key, v] of opts.entries()) {
+    const t = anyType(v);
+    if (t !== T.httpProtocolOptions) {
+      if (t) v.fail(`unsupported protocol options ${t} (key ${key})`);
+      continue;
+    }
+    const common = v.field('common_http_protocol_options');
+    c.idleTimeout = common.field('idle_timeout').duration({ min: 0 }) ?? c.idleTimeout;
+    const mrpc = readU32(common.field('max_requests_per_connection'), { min: 1 });
+    if (mrpc !== undefined) c.maxRequestsPerConnection = mrpc;
+    const explicit = v.field('explicit_http_config');
+    if (explicit.object()) c.upstreamProtocol = explicit.field('http2_protocol_options').present ? 'http2' : 'http1';
+    else if (v.field('use_downstream_protocol_config').present) c.upstreamProtocol = 'downstream';
+    else if (v.field('auto_config').present) v.field('auto_config').fail('auto_config is not supported');
+  }
+}
+
+export function decodeCluster(r: Reader): Cluster | undefined {
+  const name = r.field('name').string({ required: true, maxLength: 256 });
+  const type = r.field('type').string() ?? 'STATIC';
+  if (type !== 'STATIC' && type !== 'EDS') r.field('type').fail(`unsupported discovery type ${type} (STATIC or EDS)`);
+  const c: Cluster = {
+    name: name ?? '',
+    type: type === 'EDS' ? 'EDS' : 'STATIC',
+    connectTimeout: r.field('connect_timeout').duration({ min: 1 }) ?? 5000,
+    lbPolicy: decodeLbPolicy(r),
+    circuitBreakers: decodeThresholds(r.field('circuit_breakers')),
+    healthyPanicThreshold: readPercent(r.field('common_lb_config').field('healthy_panic_threshold')) ?? 50,
+    upstreamProtocol: 'http1',
+    idleTimeout: HOUR,
+    metadata: readTsmeshMetadata(r.field('metadata')),
+  };
+  if (c.type === 'EDS') {
+    const eds = r.field('eds_cluster_config');
+    if (!eds.object(true)) return undefined;
+    const src = eds.field('eds_config');
+    if (src.present && !src.field('ads').present) src.fail('only ADS config sources are supported');
+    const svc = eds.field('service_name').string({ maxLength: 256 });
+    if (svc) c.edsServiceName = svc;
+  } else {
+    const la = r.field('load_assignment');
+    if (la.object(true)) c.loadAssignment = decodeClusterLoadAssignment(la);
+  }
+  const rh = r.field('ring_hash_lb_config');
+  if (rh.object()) {
+    // Envoy defaults: 1024 … 8M entries.
+    const min = rh.field('minimum_ring_size').field('value').number({ integer: true, min: 1 }) ?? 1024;
+    const max = rh.field('maximum_ring_size').field('value').number({ integer: true, min: 1, max: 8_388_608 }) ?? 8_388_608;
+    if (min > max) rh.fail('minimum_ring_size must not exceed maximum_ring_size');
+    c.ringHash = { minimumRingSize: min, maximumRingSize: max };
+  }
+  const lr = r.field('least_request_lb_config');
+  if (lr.object()) c.leastRequest = { choiceCount: readU32(lr.field('choice_count'), { min: 2 }) ?? 2 };
+  if (r.field('outlier_detection').object()) c.outlierDetection = decodeOutlier(r.field('outlier_detection'));
+  decodeProtocolOptions(r, c);
+  if (r.field('transport_socket').object()) c.transportSocket = decodeUpstreamTls(r.field('transport_socket'));
+  return name === undefined ? undefined : c;
+}

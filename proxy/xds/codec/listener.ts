@@ -1,0 +1,234 @@
+// Listener (LDS) with its filter chains: HTTP connection manager or TCP proxy,
+// optional downstream TLS. Also api_listener (HCM only) for gRPC proxyless clients.
+
+import type { Reader } from '../../../common/reader.js';
+import type {
+  FilterChain,
+  FilterChainMatch,
+  HttpConnectionManager,
+  HttpLimits,
+  Listener,
+  TcpProxy,
+  TrafficDirection,
+  WeightedCluster,
+} from '../../config/resources.js';
+import { decodeHttpFilters, encodeHttpFilter } from './http-filters.js';
+import { decodeRouteConfiguration, encodeRouteConfiguration } from './route.js';
+import { decodeDownstreamTls, encodeDownstreamTls } from './tls.js';
+import { ADS_SOURCE, NAMES, T, anyType, duration, readAddress, readBoolValue, readPercent, readU32, socketAddress, u32, type PObj } from './wire.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+/** Envoy's per_connection_buffer_limit_bytes default (1 MiB). */
+const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
+const MAX_CHAINS = 1000;
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  maxRequestHeadersKb: 60,
+  maxHeadersCount: 100,
+  http2MaxConcurrentStreams: 100,
+  requestHeadersTimeout: 0,
+  idleTimeout: HOUR,
+  streamIdleTimeout: 5 * MINUTE,
+  requestTimeout: 0,
+  maxRequestBodyBytes: DEFAULT_BUFFER_LIMIT,
+};
+
+// ------------------------------------------------------------- HCM
+
+export function encodeHcm(h: HttpConnectionManager): PObj {
+  const o: PObj = { '@type': T.hcm, stat_prefix: h.statPrefix };
+  if (h.codecType !== 'AUTO') o.codec_type = h.codecType;
+  if (h.rdsRouteConfigName !== undefined) o.rds = { config_source: ADS_SOURCE, route_config_name: h.rdsRouteConfigName };
+  else if (h.routeConfig) o.route_config = encodeRouteConfiguration(h.routeConfig);
+  o.http_filters = h.httpFilters.map(encodeHttpFilter);
+  const l = h.limits;
+  o.common_http_protocol_options = { idle_timeout: duration(l.idleTimeout), max_headers_count: u32(l.maxHeadersCount) };
+  o.http2_protocol_options = { max_concurrent_streams: u32(l.http2MaxConcurrentStreams) };
+  o.max_request_headers_kb = u32(l.maxRequestHeadersKb);
+  o.stream_idle_timeout = duration(l.streamIdleTimeout);
+  o.request_timeout = duration(l.requestTimeout);
+  o.request_headers_timeout = duration(l.requestHeadersTimeout);
+  o.use_remote_address = { value: h.useRemoteAddress };
+  if (h.xffNumTrustedHops) o.xff_num_trusted_hops = h.xffNumTrustedHops;
+  o.generate_request_id = { value: h.generateRequestId };
+  if (h.tracing) o.tracing = { random_sampling: { value: h.tracing.randomSamplingPercent } };
+  return o;
+}
+
+export function decodeHcm(r: Reader, bufferLimit: number): HttpConnectionManager | undefined {
+  const d = DEFAULT_HTTP_LIMITS;
+  const common = r.field('common_http_protocol_options');
+  const limits: HttpLimits = {
+    maxRequestHeadersKb: readU32(r.field('max_request_headers_kb'), { min: 1, max: 8192 }) ?? d.maxRequestHeadersKb,
+    maxHeadersCount: readU32(common.field('max_headers_count'), { min: 1 }) ?? d.maxHeadersCount,
+    http2MaxConcurrentStreams: readU32(r.field('http2_protocol_options').field('max_concurrent_streams'), { min: 1 }) ?? d.http2MaxConcurrentStreams,
+    requestHeadersTimeout: r.field('request_headers_timeout').duration({ min: 0 }) ?? d.requestHeadersTimeout,
+    idleTimeout: common.field('idle_timeout').duration({ min: 0 }) ?? d.idleTimeout,
+    streamIdleTimeout: r.field('stream_idle_timeout').duration({ min: 0 }) ?? d.streamIdleTimeout,
+    requestTimeout: r.field('request_timeout').duration({ min: 0 }) ?? d.requestTimeout,
+    maxRequestBodyBytes: bufferLimit,
+  };
+  const codec = r.field('codec_type').string({ enum: ['AUTO', 'HTTP1', 'HTTP2'] }) ?? 'AUTO';
+  const h: HttpConnectionManager = {
+    kind: 'http',
+    statPrefix: r.field('stat_prefix').string({ required: true, maxLength: 256 }) ?? '',
+    codecType: codec as HttpConnectionManager['codecType'],
+    httpFilters: decodeHttpFilters(r.field('http_filters')),
+    limits,
+    useRemoteAddress: readBoolValue(r.field('use_remote_address')) ?? false,
+    xffNumTrustedHops: r.field('xff_num_trusted_hops').number({ integer: true, min: 0, max: 64 }) ?? 0,
+    generateRequestId: readBoolValue(r.field('generate_request_id')) ?? true,
+  };
+  const rds = r.field('rds');
+  if (rds.object()) {
+    const src = rds.field('config_source');
+    if (src.present && !src.field('ads').present) src.fail('only ADS config sources are supported');
+    h.rdsRouteConfigName = rds.field('route_config_name').string({ required: true, maxLength: 256 });
+  } else if (r.field('route_config').object()) {
+    h.routeConfig = decodeRouteConfiguration(r.field('route_config'));
+  } else r.fail('one of rds or route_config is required');
+  const sampling = readPercent(r.field('tracing').field('random_sampling'));
+  if (r.field('tracing').object()) h.tracing = { randomSamplingPercent: sampling ?? 100 };
+  return h;
+}
+
+// ------------------------------------------------------------- TCP proxy
+
+function encodeTcpProxy(t: TcpProxy): PObj {
+  const o: PObj = { '@type': T.tcpProxy, stat_prefix: t.statPrefix, idle_timeout: duration(t.idleTimeout) };
+  if (t.cluster !== undefined) o.cluster = t.cluster;
+  else if (t.weightedClusters) o.weighted_clusters = { clusters: t.weightedClusters.map((w) => ({ name: w.name, weight: w.weight })) };
+  return o;
+}
+
+function decodeTcpProxy(r: Reader): TcpProxy {
+  const t: TcpProxy = {
+    kind: 'tcp',
+    statPrefix: r.field('stat_prefix').string({ required: true, maxLength: 256 }) ?? '',
+    idleTimeout: r.field('idle_timeout').duration({ min: 0 }) ?? HOUR,
+  };
+  if (r.field('cluster').present) t.cluster = r.field('cluster').string({ required: true, maxLength: 256 });
+  else if (r.field('weighted_clusters').object()) {
+    t.weightedClusters = r
+      .field('weighted_clusters')
+      .field('clusters')
+      .array(true)
+      .map((c): WeightedCluster => ({
+        name: c.field('name').string({ required: true, maxLength: 256 }) ?? '',
+        weight: c.field('weight').number({ integer: true, min: 1 }) ?? 1,
+        requestHeadersToAdd: [],
+        requestHeadersToRemove: [],
+        responseHeadersToAdd: [],
+        responseHeadersToRemove: [],
+      }));
+  } else r.fail('one of cluster or weighted_clusters is required');
+  return t;
+}
+
+// ------------------------------------------------------------- filter chains
+
+function encodeChainMatch(m: FilterChainMatch): PObj {
+  const o: PObj = {};
+  if (m.transportProtocol) o.transport_protocol = m.transportProtocol;
+  if (m.applicationProtocols?.length) o.application_protocols = [...m.applicationProtocols];
+  if (m.serverNames?.length) o.server_names = [...m.serverNames];
+  return o;
+}
+
+function decodeChainMatch(r: Reader): FilterChainMatch | undefined {
+  if (!r.object()) return undefined;
+  const m: FilterChainMatch = {};
+  const tp = r.field('transport_protocol').string({ enum: ['tls', 'raw_buffer', ''] });
+  if (tp) m.transportProtocol = tp as FilterChainMatch['transportProtocol'];
+  const ap = r.field('application_protocols').array().map((a) => a.string({ required: true, maxLength: 64 }) ?? '');
+  if (ap.length) m.applicationProtocols = ap;
+  const sn = r.field('server_names').array().map((a) => a.string({ required: true, maxLength: 253 }) ?? '');
+  if (sn.length) m.serverNames = sn;
+  if (r.field('destination_port').present) r.field('destination_port').fail('is not supported');
+  return m;
+}
+
+function encodeChain(c: FilterChain): PObj {
+  const filter =
+    c.filter.kind === 'http'
+      ? { name: NAMES.hcm, typed_config: encodeHcm(c.filter) }
+      : { name: NAMES.tcpProxy, typed_config: encodeTcpProxy(c.filter) };
+  const o: PObj = { name: c.name, filters: [filter] };
+  if (c.filterChainMatch) o.filter_chain_match = encodeChainMatch(c.filterChainMatch);
+  if (c.transportSocket) o.transport_socket = encodeDownstreamTls(c.transportSocket);
+  return o;
+}
+
+function decodeChain(r: Reader, bufferLimit: number): FilterChain | undefined {
+  if (!r.object(true)) return undefined;
+  const filters = r.field('filters').array(true);
+  if (filters.length !== 1) {
+    r.field('filters').fail('exactly one network filter (http_connection_manager or tcp_proxy) is supported');
+    if (!filters.length) return undefined;
+  }
+  const f = filters[0]!.field('typed_config');
+  const t = anyType(f);
+  let filter: HttpConnectionManager | TcpProxy | undefined;
+  if (t === T.hcm) filter = decodeHcm(f, bufferLimit);
+  else if (t === T.tcpProxy) filter = decodeTcpProxy(f);
+  else if (t) f.fail(`unsupported network filter ${t}`);
+  if (!filter) return undefined;
+  const c: FilterChain = { name: r.field('name').string({ maxLength: 256 }) ?? '', filter };
+  const m = decodeChainMatch(r.field('filter_chain_match'));
+  if (m) c.filterChainMatch = m;
+  if (r.field('transport_socket').object()) c.transportSocket = decodeDownstreamTls(r.field('transport_socket'));
+  return c;
+}
+
+// ------------------------------------------------------------- listener
+
+const INSPECTORS: PObj[] = [
+  { name: NAMES.tlsInspector, typed_config: { '@type': T.tlsInspector } },
+  { name: NAMES.httpInspector, typed_config: { '@type': T.httpInspector } },
+];
+
+export function encodeListener(l: Listener): PObj {
+  if (l.apiListener) return { name: l.name, api_listener: { api_listener: encodeHcm(l.apiListener) } };
+  const firstHttp = l.filterChains.find((c) => c.filter.kind === 'http')?.filter as HttpConnectionManager | undefined;
+  const o: PObj = {
+    name: l.name,
+    address: socketAddress(l.address),
+    filter_chains: l.filterChains.map(encodeChain),
+    listener_filters: INSPECTORS,
+    listener_filters_timeout: duration(l.protocolDetectionTimeout),
+    // Envoy treats a connection that sends nothing within the timeout as opaque TCP only with this set.
+    continue_on_listener_filters_timeout: true,
+  };
+  if (l.trafficDirection !== 'UNSPECIFIED') o.traffic_direction = l.trafficDirection;
+  if (firstHttp) o.per_connection_buffer_limit_bytes = u32(firstHttp.limits.maxRequestBodyBytes);
+  return o;
+}
+
+export function decodeListener(r: Reader): Listener | undefined {
+  const name = r.field('name').string({ required: true, maxLength: 256 });
+  const bufferLimit = readU32(r.field('per_connection_buffer_limit_bytes'), { min: 1 }) ?? DEFAULT_BUFFER_LIMIT;
+  const trafficDirection = (r.field('traffic_direction').string({ enum: ['UNSPECIFIED', 'INBOUND', 'OUTBOUND'] }) ??
+    'UNSPECIFIED') as TrafficDirection;
+  const protocolDetectionTimeout = r.field('listener_filters_timeout').duration({ min: 0 }) ?? 15_000;
+  const api = r.field('api_listener');
+  if (api.object()) {
+    const hcm = api.field('api_listener');
+    if (anyType(hcm) !== T.hcm) return hcm.fail(`api_listener must be ${T.hcm}`);
+    const apiListener = decodeHcm(hcm, bufferLimit);
+    if (!apiListener || name === undefined) return undefined;
+    return { name, address: { address: '0.0.0.0', port: 0 }, trafficDirection, filterChains: [], protocolDetectionTimeout, apiListener };
+  }
+  const address = readAddress(r.field('address'));
+  const chains = r.field('filter_chains').array(true);
+  if (chains.length > MAX_CHAINS) r.field('filter_chains').fail(`more than ${MAX_CHAINS} filter chains`);
+  const filterChains = chains.slice(0, MAX_CHAINS).map((c) => decodeChain(c, bufferLimit)).filter((c): c is FilterChain => !!c);
+  for (const lf of r.field('listener_filters').array()) {
+    const n = lf.field('name').string();
+    if (n !== NAMES.tlsInspector && n !== NAMES.httpInspector && n !== 'envoy.filters.listener.original_dst') {
+      lf.field('name').fail(`unsupported listener filter ${n ?? ''} (tsmesh always detects TLS and HTTP)`);
+    }
+  }
+  if (name === undefined || !address) return undefined;
+  return { name, address, trafficDirection, filterChains, protocolDetectionTimeout };
+}
