@@ -129,7 +129,8 @@ export async function runHarness(opts: BenchOptions, repoRoot: string): Promise<
   } finally {
     await Promise.all(running.map((r) => r.target.stop().catch(() => {})));
     await upstream.stop().catch(() => {});
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (opts.keepConfigs) log(`generated configs kept in ${dir}`);
+    else fs.rmSync(dir, { recursive: true, force: true });
   }
   if (!tools.wrk) notes.push('wrk missing: no closed-loop HTTP/1.1 max-throughput runs');
   if (!tools.h2load) notes.push('h2load missing: no HTTP/2 runs');

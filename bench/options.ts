@@ -16,6 +16,8 @@ export interface BenchOptions {
   out: string;
   install: boolean;
   h2: boolean;
+  /** Keep the temp dir with the generated configs (to rerun or profile exactly what was measured). */
+  keepConfigs: boolean;
 }
 
 function positive(name: string, int: boolean) {
@@ -40,6 +42,7 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions {
     .option('--out <dir>', 'output directory', path.join(repoRoot, 'bench', 'results'))
     .option('--no-install', 'do not try to install missing peers')
     .option('--no-h2', 'skip the HTTP/2 (h2load) runs')
+    .option('--keep-configs', 'keep the generated configs (printed path) after the run', false)
     .exitOverride();
   cmd.parse(argv, { from: 'user' });
   const o = cmd.opts<Record<string, unknown>>();
@@ -57,5 +60,6 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions {
     out: path.resolve(o.out as string),
     install: o.install !== false,
     h2: o.h2 !== false,
+    keepConfigs: o.keepConfigs === true,
   };
 }
