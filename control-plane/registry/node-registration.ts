@@ -12,6 +12,7 @@
 //   appPort         the local application's port
 //   servicePort     the port clients address the service on (default: appPort or inboundPort)
 //   protocol        http | http2 | grpc | tcp (default http)
+//   outboundPort    the sidecar's outbound listener port on 127.0.0.1 (default 15001)
 
 import { Reader } from '../../common/reader.js';
 import { ValidationError, type ValidationIssue } from '../../common/errors.js';
@@ -37,6 +38,7 @@ export interface NodeRegistration {
   appPort?: number;
   servicePort: number;
   protocol: AppProtocol;
+  outboundPort: number;
 }
 
 /** Read a node's registration; throws ValidationError (MESH_INVALID_CONFIG) naming each bad field. */
@@ -70,6 +72,7 @@ export function readNodeRegistration(node: NodeLike): NodeRegistration {
     appPort,
     servicePort: r.field('servicePort').number({ integer: true, min: 1, max: 65535 }) ?? appPort ?? inboundPort,
     protocol: (r.field('protocol').string({ enum: ['http', 'http2', 'grpc', 'tcp'] }) ?? 'http') as AppProtocol,
+    outboundPort: r.field('outboundPort').number({ integer: true, min: 1, max: 65535 }) ?? 15001,
   };
   if (!node.id || node.id.length > 512) issues.push({ path: 'id', message: 'node id is required (at most 512 characters)' });
   if (issues.length) throw new ValidationError(issues, `node metadata of "${node.id}"`);

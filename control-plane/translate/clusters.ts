@@ -1,0 +1,127 @@
+// Clusters: `outbound|<port>|<subset>|<host>` (EDS, mTLS to the destination
+// sidecars' SPIFFE IDs, DestinationPolicy's load balancer, connection pool =
+// circuit breakers, outlier detection and retry budget) and the inbound
+// `inbound|<port>||` cluster to the local application.
+
+import type { Cluster, CircuitBreakerThresholds, HashPolicy, LbPolicy, OutlierDetection, StringMatcher } from '../../proxy/config/resources.js';
+import type { DestinationPolicy } from '../policy/types.js';
+import type { NodeRegistration } from '../registry/node-registration.js';
+import type { ServiceInfo } from '../registry/types.js';
+import { endpointsOf, inboundClusterName, outboundClusterName, serviceKey, type PolicyIndex, type ResolvedBackend, type TranslateInput } from './context.js';
+
+export const CERTIFICATE_SECRET = 'default';
+export const VALIDATION_SECRET = 'ROOTCA';
+
+/** Envoy's defaults. */
+const DEFAULT_BREAKERS: CircuitBreakerThresholds = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 };
+const DEFAULT_OUTLIER: OutlierDetection = {
+  consecutive5xx: 5,
+  consecutiveGatewayFailure: 5,
+  consecutiveLocalOriginFailure: 5,
+  interval: 10_000,
+  baseEjectionTime: 30_000,
+  maxEjectionTime: 300_000,
+  maxEjectionPercent: 10,
+  enforcingConsecutive5xx: 100,
+  enforcingConsecutiveGatewayFailure: 100,
+  splitExternalLocalOriginErrors: false,
+};
+
+function policyFor(idx: PolicyIndex, svc: ServiceInfo): DestinationPolicy | undefined {
+  return idx.destinationPolicies.get(serviceKey(svc.namespace, svc.name));
+}
+
+/** RING_HASH needs the route to say what to hash. */
+export function hashPolicyFor(idx: PolicyIndex, svc: ServiceInfo): HashPolicy[] {
+  const k = policyFor(idx, svc)?.spec.loadBalancer?.hashKey;
+  if (!k) return [];
+  if (k.header) return [{ header: { headerName: k.header } }];
+  if (k.cookie) return [{ cookie: { name: k.cookie } }];
+  if (k.queryParam) return [{ queryParameter: { name: k.queryParam } }];
+  return [{ connectionProperties: { sourceIp: true } }];
+}
+
+function circuitBreakers(dp: DestinationPolicy | undefined): CircuitBreakerThresholds {
+  const cp = dp?.spec.connectionPool;
+  const rb = dp?.spec.retryBudget;
+  return {
+    maxConnections: cp?.maxConnections ?? DEFAULT_BREAKERS.maxConnections,
+    maxPendingRequests: cp?.maxPendingRequests ?? DEFAULT_BREAKERS.maxPendingRequests,
+    maxRequests: cp?.maxRequests ?? DEFAULT_BREAKERS.maxRequests,
+    maxRetries: cp?.maxRetries ?? DEFAULT_BREAKERS.maxRetries,
+    // GEP-3388's minRetryRate (count per interval) maps onto Envoy's floor of concurrent retries.
+    ...(rb ? { retryBudget: { budgetPercent: rb.percent, minRetryConcurrency: rb.minRetryRate?.count ?? 3 } } : {}),
+  };
+}
+
+function outlier(dp: DestinationPolicy | undefined): OutlierDetection | undefined {
+  const od = dp?.spec.outlierDetection;
+  if (!od) return undefined;
+  return {
+    ...DEFAULT_OUTLIER,
+    consecutive5xx: od.consecutive5xxErrors ?? DEFAULT_OUTLIER.consecutive5xx,
+    consecutiveGatewayFailure: od.consecutiveGatewayErrors ?? DEFAULT_OUTLIER.consecutiveGatewayFailure,
+    interval: od.interval ?? DEFAULT_OUTLIER.interval,
+    baseEjectionTime: od.baseEjectionTime ?? DEFAULT_OUTLIER.baseEjectionTime,
+    maxEjectionTime: od.maxEjectionTime ?? DEFAULT_OUTLIER.maxEjectionTime,
+    maxEjectionPercent: od.maxEjectionPercent ?? DEFAULT_OUTLIER.maxEjectionPercent,
+  };
+}
+
+export function outboundCluster(input: TranslateInput, idx: PolicyIndex, b: ResolvedBackend): Cluster {
+  const dp = policyFor(idx, b.service);
+  const lb: LbPolicy = dp?.spec.loadBalancer?.type ?? 'PEAK_EWMA';
+  const name = outboundClusterName(b);
+  const sans: StringMatcher[] = [...new Set(endpointsOf(input.registry, b).map((e) => e.identity))].sort().map((exact) => ({ exact }));
+  const h2 = b.port.protocol === 'grpc' || b.port.protocol === 'http2';
+  const cluster: Cluster = {
+    name,
+    type: 'EDS',
+    edsServiceName: name,
+    connectTimeout: dp?.spec.connectionPool?.connectTimeout ?? 5_000,
+    lbPolicy: lb,
+    circuitBreakers: circuitBreakers(dp),
+    healthyPanicThreshold: 50,
+    upstreamProtocol: h2 ? 'http2' : 'downstream',
+    idleTimeout: dp?.spec.connectionPool?.idleTimeout ?? 3_600_000,
+    metadata: { service: `${b.service.name}.${b.service.namespace}`, ...(b.subset ? { version: b.subset } : {}) },
+  };
+  if (lb === 'RING_HASH') cluster.ringHash = { minimumRingSize: 1024, maximumRingSize: 8_388_608 };
+  if (lb === 'LEAST_REQUEST') cluster.leastRequest = { choiceCount: dp?.spec.loadBalancer?.choiceCount ?? 2 };
+  const od = outlier(dp);
+  if (od) cluster.outlierDetection = od;
+  const mrpc = dp?.spec.connectionPool?.maxRequestsPerConnection;
+  if (mrpc) cluster.maxRequestsPerConnection = mrpc;
+  if (dp?.spec.tls?.mode !== 'DISABLE') {
+    cluster.transportSocket = {
+      certificateSecret: CERTIFICATE_SECRET,
+      validationSecret: VALIDATION_SECRET,
+      matchSubjectAltNames: sans,
+      sni: b.service.hostname,
+      alpnProtocols: h2 ? ['h2'] : ['h2', 'http/1.1'],
+      params: { minVersion: 'TLSv1.2' },
+    };
+  }
+  return cluster;
+}
+
+/** The local application behind this sidecar. */
+export function inboundCluster(node: NodeRegistration): Cluster {
+  const port = node.appPort ?? node.servicePort;
+  const name = inboundClusterName(port);
+  return {
+    name,
+    type: 'STATIC',
+    loadAssignment: {
+      clusterName: name,
+      endpoints: [{ address: { address: '127.0.0.1', port }, weight: 1, healthStatus: 'HEALTHY', priority: 0, metadata: {} }],
+    },
+    connectTimeout: 5_000,
+    lbPolicy: 'ROUND_ROBIN',
+    circuitBreakers: { ...DEFAULT_BREAKERS },
+    healthyPanicThreshold: 50,
+    upstreamProtocol: node.protocol === 'grpc' || node.protocol === 'http2' ? 'http2' : 'http1',
+    idleTimeout: 3_600_000,
+    metadata: { service: `${node.service}.${node.namespace}`, ...(node.version ? { version: node.version } : {}) },
+  };
+}

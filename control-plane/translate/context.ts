@@ -1,0 +1,91 @@
+// The translator's input: everything one proxy's config depends on, indexed
+// once per translation. Pure data; the translator never mutates it.
+
+import type { NodeRegistration } from '../registry/node-registration.js';
+import type { RegistryView, ServiceEndpoint, ServiceInfo, ServicePort } from '../registry/types.js';
+import type {
+  AuthorizationPolicy,
+  DestinationPolicy,
+  GRPCRoute,
+  HTTPRoute,
+  MeshConfigSpec,
+  Policy,
+} from '../policy/types.js';
+
+export interface TranslateInput {
+  policies: readonly Policy[];
+  registry: RegistryView;
+  mesh: MeshConfigSpec;
+  /** The proxy being configured. */
+  node: NodeRegistration;
+  /** Service keys (`ns/name`) this proxy has asked for (on-demand) — see scope.ts. */
+  dependencies: ReadonlySet<string>;
+  /** PEM trust bundle pushed as the ROOTCA secret, when the CA provides one. */
+  trustBundle?: string;
+}
+
+export interface PolicyIndex {
+  httpRoutes: HTTPRoute[];
+  grpcRoutes: GRPCRoute[];
+  destinationPolicies: Map<string, DestinationPolicy>; // by service key
+  authorizationPolicies: AuthorizationPolicy[];
+}
+
+export function indexPolicies(policies: readonly Policy[]): PolicyIndex {
+  const idx: PolicyIndex = { httpRoutes: [], grpcRoutes: [], destinationPolicies: new Map(), authorizationPolicies: [] };
+  for (const p of policies) {
+    if (p.kind === 'HTTPRoute') idx.httpRoutes.push(p);
+    else if (p.kind === 'GRPCRoute') idx.grpcRoutes.push(p);
+    else if (p.kind === 'AuthorizationPolicy') idx.authorizationPolicies.push(p);
+    else if (p.kind === 'DestinationPolicy') {
+      const key = `${p.spec.targetRef.namespace ?? p.metadata.namespace}/${p.spec.targetRef.name}`;
+      const prev = idx.destinationPolicies.get(key);
+      // Two policies for one service: the alphabetically first name wins (deterministic).
+      if (!prev || p.metadata.name < prev.metadata.name) idx.destinationPolicies.set(key, p);
+    }
+  }
+  return idx;
+}
+
+export const serviceKey = (namespace: string, name: string) => `${namespace}/${name}`;
+
+/** A backend as the proxy sees it: a service port, optionally narrowed to one version (subset). */
+export interface ResolvedBackend {
+  service: ServiceInfo;
+  port: ServicePort;
+  subset?: string;
+}
+
+/**
+ * Resolve a backendRef. A name that is a Service resolves to it. Otherwise
+ * `<service>-<version>` resolves to the subset of `<service>` whose endpoints
+ * carry that version label (so `reviews-v2` works without declaring a
+ * separate Service, as self-registered sidecars of one service do).
+ */
+export function resolveBackend(registry: RegistryView, namespace: string, name: string, port?: number): ResolvedBackend | undefined {
+  const pick = (svc: ServiceInfo) => (port === undefined ? svc.ports[0] : svc.ports.find((p) => p.port === port));
+  const svc = registry.service(namespace, name);
+  if (svc) {
+    const p = pick(svc);
+    return p ? { service: svc, port: p } : undefined;
+  }
+  const dash = name.lastIndexOf('-');
+  if (dash <= 0) return undefined;
+  const base = registry.service(namespace, name.slice(0, dash));
+  const version = name.slice(dash + 1);
+  if (!base || !registry.endpoints(namespace, base.name).some((e) => e.version === version)) return undefined;
+  const p = pick(base);
+  return p ? { service: base, port: p, subset: version } : undefined;
+}
+
+export function outboundClusterName(b: { service: ServiceInfo; port: ServicePort; subset?: string }): string {
+  return `outbound|${b.port.port}|${b.subset ?? ''}|${b.service.hostname}`;
+}
+
+export function inboundClusterName(port: number): string {
+  return `inbound|${port}||`;
+}
+
+export function endpointsOf(registry: RegistryView, b: { service: ServiceInfo; subset?: string }): ServiceEndpoint[] {
+  return registry.endpoints(b.service.namespace, b.service.name).filter((e) => b.subset === undefined || e.version === b.subset);
+}

@@ -1,0 +1,102 @@
+// The two listeners every sidecar gets (Istio's conventions):
+// - `virtualOutbound` on 127.0.0.1:<outboundPort>: HTTP, routed by Host over
+//   the `outbound` route configuration (RDS).
+// - `virtualInbound` on <inboundAddress>:<inboundPort>: mTLS per MeshConfig —
+//   STRICT: one TLS chain that requires a client certificate; PERMISSIVE: that
+//   chain plus a plaintext chain — with the RBAC filters from
+//   AuthorizationPolicy, routing everything to the local app cluster.
+
+import type { FilterChain, HttpConnectionManager, HttpLimits, Listener } from '../../proxy/config/resources.js';
+import { inboundClusterName, type PolicyIndex, type TranslateInput } from './context.js';
+import { inboundHttpFilters } from './authz.js';
+import { CERTIFICATE_SECRET, VALIDATION_SECRET } from './clusters.js';
+import { OUTBOUND_ROUTE_CONFIG } from './routes.js';
+
+export const OUTBOUND_LISTENER = 'virtualOutbound';
+export const INBOUND_LISTENER = 'virtualInbound';
+
+/** Envoy's defaults, plus a 1 MiB bound on bodies buffered for retries. */
+const LIMITS: HttpLimits = {
+  maxRequestHeadersKb: 60,
+  maxHeadersCount: 100,
+  http2MaxConcurrentStreams: 100,
+  requestHeadersTimeout: 0,
+  idleTimeout: 3_600_000,
+  streamIdleTimeout: 300_000,
+  requestTimeout: 0,
+  maxRequestBodyBytes: 1024 * 1024,
+};
+
+export function outboundListener(input: TranslateInput): Listener {
+  const hcm: HttpConnectionManager = {
+    kind: 'http',
+    statPrefix: 'outbound',
+    rdsRouteConfigName: OUTBOUND_ROUTE_CONFIG,
+    codecType: 'AUTO',
+    httpFilters: [{ name: 'envoy.filters.http.router', kind: 'router' }],
+    limits: LIMITS,
+    useRemoteAddress: false,
+    xffNumTrustedHops: 0,
+    generateRequestId: true,
+  };
+  return {
+    name: OUTBOUND_LISTENER,
+    address: { address: '127.0.0.1', port: input.node.outboundPort },
+    trafficDirection: 'OUTBOUND',
+    filterChains: [{ name: 'outbound-http', filter: hcm }],
+    protocolDetectionTimeout: 100,
+  };
+}
+
+export function inboundListener(input: TranslateInput, idx: PolicyIndex): Listener {
+  const { node } = input;
+  const cluster = inboundClusterName(node.appPort ?? node.servicePort);
+  const hcm = (statPrefix: string): HttpConnectionManager => ({
+    kind: 'http',
+    statPrefix,
+    routeConfig: {
+      name: cluster,
+      virtualHosts: [{
+        name: 'inbound',
+        domains: ['*'],
+        routes: [{
+          name: 'default',
+          match: { prefix: '/', caseSensitive: true, headers: [], queryParameters: [] },
+          route: { cluster, timeout: 0, requestMirrorPolicies: [], hashPolicy: [] },
+          requestHeadersToAdd: [], requestHeadersToRemove: [], responseHeadersToAdd: [], responseHeadersToRemove: [],
+        }],
+        requestHeadersToAdd: [], requestHeadersToRemove: [], responseHeadersToAdd: [], responseHeadersToRemove: [],
+      }],
+      requestHeadersToAdd: [], requestHeadersToRemove: [], responseHeadersToAdd: [], responseHeadersToRemove: [],
+    },
+    codecType: 'AUTO',
+    httpFilters: inboundHttpFilters(input, idx),
+    limits: LIMITS,
+    useRemoteAddress: true,
+    xffNumTrustedHops: 0,
+    generateRequestId: true,
+  });
+  const chains: FilterChain[] = [{
+    name: 'inbound-mtls',
+    filterChainMatch: { transportProtocol: 'tls' },
+    transportSocket: {
+      certificateSecret: CERTIFICATE_SECRET,
+      validationSecret: VALIDATION_SECRET,
+      requireClientCertificate: true,
+      matchSubjectAltNames: [{ prefix: `spiffe://${input.mesh.trustDomain}/` }],
+      alpnProtocols: ['h2', 'http/1.1'],
+      params: { minVersion: 'TLSv1.2' },
+    },
+    filter: hcm('inbound_mtls'),
+  }];
+  if (input.mesh.mtls.mode === 'PERMISSIVE') {
+    chains.push({ name: 'inbound-plaintext', filterChainMatch: { transportProtocol: 'raw_buffer' }, filter: hcm('inbound_plaintext') });
+  }
+  return {
+    name: INBOUND_LISTENER,
+    address: { address: node.inboundAddress, port: node.inboundPort },
+    trafficDirection: 'INBOUND',
+    filterChains: chains,
+    protocolDetectionTimeout: 100,
+  };
+}

@@ -1,0 +1,200 @@
+// The outbound RouteConfiguration: one virtual host per service port in the
+// proxy's scope, matched by Host/:authority (`svc` for the proxy's own
+// namespace, `svc.ns`, `svc.ns.svc`, the FQDN, each with and without the
+// port), with the HTTPRoute/GRPCRoute rules attached to that Service. A
+// service with no routes attached gets one catch-all route to itself; one
+// with routes answers 404 for requests no rule matches (Gateway API).
+
+import type {
+  HeaderMutations,
+  HeaderValueOption,
+  RetryPolicy,
+  Route,
+  RouteAction,
+  RouteConfiguration,
+  RouteMatch,
+  VirtualHost,
+  WeightedCluster,
+} from '../../proxy/config/resources.js';
+import type { BackendRef, GRPCRoute, HTTPRoute, HttpRouteFilter, HttpRouteRule, HeaderModifier } from '../policy/types.js';
+import type { ServiceInfo, ServicePort } from '../registry/types.js';
+import { outboundClusterName, resolveBackend, type PolicyIndex, type ResolvedBackend, type TranslateInput } from './context.js';
+import { comparePrecedence, grpcRouteMatch, httpRouteMatch, precedence } from './route-match.js';
+import { hashPolicyFor } from './clusters.js';
+
+export const OUTBOUND_ROUTE_CONFIG = 'outbound';
+const DEFAULT_HTTP_TIMEOUT = 15_000; // Envoy's route timeout default
+
+/** Istio's default retry policy: only failures where the request was not processed, plus 503. */
+export const DEFAULT_RETRY: RetryPolicy = {
+  retryOn: ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes'],
+  numRetries: 2,
+  retriableStatusCodes: [503],
+  retryBackOff: { baseInterval: 25, maxInterval: 250 },
+  retryOtherHosts: true,
+  hostSelectionRetryMaxAttempts: 5,
+};
+
+const emptyMutations = (): HeaderMutations => ({ requestHeadersToAdd: [], requestHeadersToRemove: [], responseHeadersToAdd: [], responseHeadersToRemove: [] });
+
+export function domainsFor(svc: ServiceInfo, port: number, nodeNamespace: string): string[] {
+  const names = [`${svc.name}.${svc.namespace}`, `${svc.name}.${svc.namespace}.svc`, svc.hostname];
+  if (svc.namespace === nodeNamespace) names.unshift(svc.name);
+  return names.flatMap((n) => [n, `${n}:${port}`]);
+}
+
+function applyModifier(m: HeaderModifier, add: HeaderValueOption[], remove: string[]): void {
+  for (const h of m.set) add.push({ header: { key: h.name, value: h.value }, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' });
+  for (const h of m.add) add.push({ header: { key: h.name, value: h.value }, appendAction: 'APPEND_IF_EXISTS_OR_ADD' });
+  remove.push(...m.remove);
+}
+
+function mutationsOf(filters: HttpRouteFilter[]): HeaderMutations {
+  const out = emptyMutations();
+  for (const f of filters) {
+    if (f.type === 'RequestHeaderModifier') applyModifier(f.requestHeaderModifier, out.requestHeadersToAdd, out.requestHeadersToRemove);
+    if (f.type === 'ResponseHeaderModifier') applyModifier(f.responseHeaderModifier, out.responseHeadersToAdd, out.responseHeadersToRemove);
+  }
+  return out;
+}
+
+function retryPolicy(rule: Pick<HttpRouteRule, 'retry' | 'timeouts'>): RetryPolicy {
+  const perTry = rule.timeouts?.backendRequest || undefined;
+  if (!rule.retry) return { ...DEFAULT_RETRY, perTryTimeout: perTry };
+  const { codes, attempts, backoff } = rule.retry;
+  return {
+    retryOn: codes.length ? ['connect-failure', 'refused-stream', 'retriable-status-codes'] : ['connect-failure', 'refused-stream'],
+    numRetries: attempts ?? DEFAULT_RETRY.numRetries,
+    retriableStatusCodes: [...codes],
+    retryBackOff: backoff ? { baseInterval: backoff, maxInterval: backoff * 10 } : DEFAULT_RETRY.retryBackOff,
+    perTryTimeout: perTry,
+    retryOtherHosts: true,
+    hostSelectionRetryMaxAttempts: 5,
+  };
+}
+
+interface Entry {
+  name: string;
+  match: RouteMatch;
+  rank: number[];
+  order: string;
+  rule: HttpRouteRule;
+  route: HTTPRoute | GRPCRoute;
+}
+
+function attached(routes: (HTTPRoute | GRPCRoute)[], svc: ServiceInfo, port: number) {
+  return routes.filter((r) =>
+    r.spec.parentRefs.some((p) => p.name === svc.name && (p.namespace ?? r.metadata.namespace) === svc.namespace && (p.port === undefined || p.port === port)),
+  );
+}
+
+function entriesFor(routes: (HTTPRoute | GRPCRoute)[]): Entry[] {
+  const out: Entry[] = [];
+  for (const route of routes) {
+    const base = `${route.metadata.namespace}/${route.metadata.name}`;
+    route.spec.rules.forEach((rule, ri) => {
+      const r = rule as HttpRouteRule; // a GRPCRoute rule is the same minus matches, timeouts and retry
+      const matches: RouteMatch[] =
+        route.kind === 'HTTPRoute'
+          ? (r.matches.length ? r.matches : [undefined]).map(httpRouteMatch)
+          : (route.spec.rules[ri]!.matches.length ? route.spec.rules[ri]!.matches : [undefined]).map(grpcRouteMatch);
+      matches.forEach((match, mi) => {
+        out.push({
+          name: `${base}/${rule.name ?? `rule-${ri}`}/match-${mi}`,
+          match,
+          rank: precedence(match),
+          order: `${base}\u0000${String(ri).padStart(4, '0')}${String(mi).padStart(4, '0')}`,
+          rule: r,
+          route,
+        });
+      });
+    });
+  }
+  return out.sort((a, b) => comparePrecedence(a.rank, b.rank) || (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
+}
+
+/** Resolve a backendRef (port: its own, else the virtual host's, else the service's first) and note its cluster as used. */
+function backendTarget(input: TranslateInput, route: HTTPRoute | GRPCRoute, b: Pick<BackendRef, 'name' | 'namespace' | 'port'>, vhostPort: number, used: UsedClusters) {
+  const ns = b.namespace ?? route.metadata.namespace;
+  const t =
+    b.port !== undefined
+      ? resolveBackend(input.registry, ns, b.name, b.port)
+      : (resolveBackend(input.registry, ns, b.name, vhostPort) ?? resolveBackend(input.registry, ns, b.name));
+  if (t) used.set(outboundClusterName(t), t);
+  return t;
+}
+
+function buildAction(input: TranslateInput, idx: PolicyIndex, e: Entry, svc: ServiceInfo, port: ServicePort, used: UsedClusters): { action?: RouteAction; mutations: HeaderMutations } {
+  const rule = e.rule;
+  const mutations = mutationsOf(rule.filters);
+  const weighted: WeightedCluster[] = [];
+  let firstService: ServiceInfo | undefined;
+  for (const b of rule.backendRefs) {
+    if (b.weight === 0) continue;
+    const t = backendTarget(input, e.route, b, port.port, used);
+    if (!t) continue; // vanished backend: its share is dropped (Gateway API would answer 500 for it)
+    firstService ??= t.service;
+    weighted.push({ name: outboundClusterName(t), weight: b.weight, ...mutationsOf(b.filters) });
+  }
+  if (!weighted.length) return { mutations };
+  const action: RouteAction = {
+    timeout: rule.timeouts?.request ?? (e.route.kind === 'GRPCRoute' || port.protocol === 'grpc' ? 0 : DEFAULT_HTTP_TIMEOUT),
+    retryPolicy: retryPolicy(rule),
+    requestMirrorPolicies: [],
+    hashPolicy: hashPolicyFor(idx, firstService ?? svc),
+  };
+  if (weighted.length === 1) {
+    const { name, weight: _w, ...m } = weighted[0]!;
+    action.cluster = name;
+    mutations.requestHeadersToAdd.push(...m.requestHeadersToAdd);
+    mutations.requestHeadersToRemove.push(...m.requestHeadersToRemove);
+    mutations.responseHeadersToAdd.push(...m.responseHeadersToAdd);
+    mutations.responseHeadersToRemove.push(...m.responseHeadersToRemove);
+  } else action.weightedClusters = weighted;
+  for (const f of rule.filters) {
+    if (f.type === 'RequestMirror') {
+      const t = backendTarget(input, e.route, f.requestMirror.backendRef, port.port, used);
+      if (t) action.requestMirrorPolicies.push({ cluster: outboundClusterName(t), percent: f.requestMirror.percent });
+    } else if (f.type === 'URLRewrite') {
+      const u = f.urlRewrite;
+      if (u.hostname) action.hostRewriteLiteral = u.hostname;
+      if (u.path?.type === 'ReplaceFullPath') action.regexRewrite = { pattern: '^/.*$', substitution: u.path.replaceFullPath! };
+      else if (u.path?.type === 'ReplacePrefixMatch') action.prefixRewrite = u.path.replacePrefixMatch!;
+    }
+  }
+  return { action, mutations };
+}
+
+function virtualHost(input: TranslateInput, idx: PolicyIndex, svc: ServiceInfo, port: ServicePort, used: UsedClusters): VirtualHost {
+  used.set(outboundClusterName({ service: svc, port }), { service: svc, port });
+  const routes = attached([...idx.httpRoutes, ...idx.grpcRoutes], svc, port.port);
+  const out: Route[] = [];
+  for (const e of entriesFor(routes)) {
+    const { action, mutations } = buildAction(input, idx, e, svc, port, used);
+    out.push(action ? { name: e.name, match: e.match, route: action, ...mutations } : { name: e.name, match: e.match, directResponse: { status: 500 }, ...mutations });
+  }
+  if (!routes.length) {
+    out.push({
+      name: 'default',
+      match: { prefix: '/', caseSensitive: true, headers: [], queryParameters: [] },
+      route: {
+        cluster: outboundClusterName({ service: svc, port }),
+        timeout: port.protocol === 'grpc' ? 0 : DEFAULT_HTTP_TIMEOUT,
+        retryPolicy: DEFAULT_RETRY,
+        requestMirrorPolicies: [],
+        hashPolicy: hashPolicyFor(idx, svc),
+      },
+      ...emptyMutations(),
+    });
+  }
+  return { name: `${svc.hostname}:${port.port}`, domains: domainsFor(svc, port.port, input.node.namespace), routes: out, ...emptyMutations() };
+}
+
+/** Every cluster a route references (or a service port's own cluster), by cluster name. */
+export type UsedClusters = Map<string, ResolvedBackend>;
+
+/** Build the outbound route table; fills `used` with every cluster it references. */
+export function outboundRouteConfiguration(input: TranslateInput, idx: PolicyIndex, services: readonly ServiceInfo[], used: UsedClusters): RouteConfiguration {
+  const virtualHosts = services.flatMap((svc) => svc.ports.filter((p) => p.protocol !== 'tcp').map((p) => virtualHost(input, idx, svc, p, used)));
+  return { name: OUTBOUND_ROUTE_CONFIG, virtualHosts, ...emptyMutations() };
+}

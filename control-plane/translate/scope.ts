@@ -1,0 +1,93 @@
+// Scoping: which services one proxy gets config for. Config grows with a
+// proxy's dependencies, not with the size of the mesh. A service S is in
+// scope for proxy P when
+//   1. P asked for it: a request to a host P had no config for made the xDS
+//      server call noteDependency(P, host) (on-demand), or
+//   2. an ALLOW AuthorizationPolicy protecting S names P explicitly — by its
+//      principal (exact or prefix/suffix wildcard, not a bare "*") or by P's
+//      namespace — i.e. S's owners declared P a caller, or
+//   3. it is a backend or mirror target of an HTTPRoute/GRPCRoute attached to
+//      a service already in scope (closure), so a canary split works at once.
+// P's own service is not in scope unless one of these rules puts it there.
+
+import { spiffeId, type RegistryView, type ServiceInfo } from '../registry/types.js';
+import type { AuthorizationPolicy } from '../policy/types.js';
+import { principalMatcher, stringMatches } from './authz.js';
+import { resolveBackend, serviceKey, type PolicyIndex, type TranslateInput } from './context.js';
+
+/** Resolve a host the proxy asked for (`reviews`, `reviews:9080`, `reviews.prod`, FQDN) to a service key. */
+export function hostToServiceKey(registry: RegistryView, host: string, nodeNamespace: string): string | undefined {
+  let h = host.toLowerCase();
+  const colon = h.lastIndexOf(':');
+  if (colon > 0 && /^\d+$/.test(h.slice(colon + 1))) h = h.slice(0, colon);
+  const parts = h.split('.');
+  const [name, ns] = parts.length === 1 ? [parts[0]!, nodeNamespace] : [parts[0]!, parts[1]!];
+  if (parts.length > 2 && !h.startsWith(`${name}.${ns}.svc`)) return undefined;
+  return registry.service(ns, name) ? serviceKey(ns, name) : undefined;
+}
+
+function principalNames(pattern: string, id: string): boolean {
+  if (pattern === '*') return false; // everyone: not a declaration about this proxy
+  const m = principalMatcher(pattern);
+  return m !== undefined && stringMatches(m, id);
+}
+
+/** Services an ALLOW policy protects. */
+function protectedServices(p: AuthorizationPolicy, registry: RegistryView): ServiceInfo[] {
+  const ns = p.metadata.namespace;
+  if (p.spec.targetRef) {
+    const s = registry.service(ns, p.spec.targetRef.name);
+    return s ? [s] : [];
+  }
+  const inNs = registry.services().filter((s) => s.namespace === ns);
+  const sel = p.spec.selector?.matchLabels;
+  if (!sel) return inNs;
+  return inNs.filter((s) =>
+    registry.endpoints(ns, s.name).some((e) => Object.entries(sel).every(([k, v]) => e.labels[k] === v)),
+  );
+}
+
+export function servicesInScope(input: TranslateInput, idx: PolicyIndex): ServiceInfo[] {
+  const { registry, node, mesh } = input;
+  const me = spiffeId(mesh.trustDomain, node.namespace, node.serviceAccount);
+  const keys = new Set<string>();
+  for (const k of input.dependencies) if (registry.service(...(k.split('/') as [string, string]))) keys.add(k);
+
+  for (const p of idx.authorizationPolicies) {
+    if (p.spec.action !== 'ALLOW') continue;
+    const namesMe = p.spec.rules.some((r) =>
+      r.from.some((f) => f.principals.some((pr) => principalNames(pr, me)) || f.namespaces.includes(node.namespace)),
+    );
+    if (!namesMe) continue;
+    for (const s of protectedServices(p, registry)) keys.add(serviceKey(s.namespace, s.name));
+  }
+
+  // Closure over route backends and mirrors.
+  const queue = [...keys];
+  while (queue.length) {
+    const key = queue.pop()!;
+    const [ns, name] = key.split('/') as [string, string];
+    for (const route of [...idx.httpRoutes, ...idx.grpcRoutes]) {
+      if (!route.spec.parentRefs.some((pr) => (pr.namespace ?? route.metadata.namespace) === ns && pr.name === name)) continue;
+      for (const rule of route.spec.rules) {
+        const refs = [
+          ...rule.backendRefs.map((b) => ({ name: b.name, namespace: b.namespace })),
+          ...rule.filters.flatMap((f) => (f.type === 'RequestMirror' ? [f.requestMirror.backendRef] : [])),
+        ];
+        for (const b of refs) {
+          const r = resolveBackend(registry, b.namespace ?? route.metadata.namespace, b.name);
+          if (!r) continue;
+          const k = serviceKey(r.service.namespace, r.service.name);
+          if (!keys.has(k)) {
+            keys.add(k);
+            queue.push(k);
+          }
+        }
+      }
+    }
+  }
+  return [...keys]
+    .sort()
+    .map((k) => registry.service(...(k.split('/') as [string, string])))
+    .filter((s): s is ServiceInfo => s !== undefined);
+}
