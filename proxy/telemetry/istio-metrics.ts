@@ -7,6 +7,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { NodeInfo } from '../config/resources.js';
 import type { Logger } from '../../common/log.js';
 import type { HttpRequestRecord, ResponseFlag, TcpConnectionRecord, WorkloadLabels } from './types.js';
+import { SeriesIndex } from './series-index.js';
 import { FastCounter, FastHistogram, type CounterSeries, type HistogramSeries } from './series.js';
 
 /** Istio's default request duration buckets (ms). */
@@ -20,6 +21,7 @@ export const SIZE_BUCKETS_BYTES = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9
 export const DEFAULT_MAX_SERIES = 10_000;
 
 type Peer = Partial<WorkloadLabels> | undefined;
+const NO_FLAGS: readonly ResponseFlag[] = [];
 
 interface HttpSeries {
   requests: CounterSeries;
@@ -44,8 +46,9 @@ export class IstioMetrics {
   private readonly tcpOpened: FastCounter;
   private readonly tcpClosed: FastCounter;
   private readonly dropped: Counter;
-  private readonly http = new Map<string, HttpSeries>();
-  private readonly tcp = new Map<string, TcpSeries>();
+  private readonly httpIndex = new SeriesIndex<HttpSeries>();
+  private readonly tcpIndex = new SeriesIndex<TcpSeries>();
+  private readonly byLabels = new Map<string, unknown>();
   private readonly self: Required<WorkloadLabels>;
   private warnedFull = false;
 
@@ -77,26 +80,25 @@ export class IstioMetrics {
   }
 
   recordHttp(r: HttpRequestRecord): void {
-    const flags = this.flagsLabel(r.responseFlags);
-    const grpc = r.grpcStatus === undefined ? '' : r.grpcStatus;
-    const key =
-      r.direction + '|' + r.protocol + '|' + r.responseCode + '|' + grpc + '|' + flags + '|' + r.mtls + '|' +
-      peerKey(r.source) + '|' + peerKey(r.destination) + '|' + (r.clusterName ?? '');
-    let s = this.http.get(key);
+    let s = this.httpIndex.find(
+      r.source, r.destination, r.clusterName, r.responseFlags, r.responseCode, r.grpcStatus,
+      r.direction === 'outbound', r.protocol === 'grpc', r.mtls,
+    );
     if (s === undefined) {
-      if (this.full()) return;
+      const flags = this.flagsLabel(r.responseFlags);
       const labels = this.labels(r.direction, r.source, r.destination, r.clusterName, r.mtls, flags, {
         request_protocol: r.protocol,
         response_code: String(r.responseCode),
-        grpc_response_status: grpc === '' ? '' : String(grpc),
+        grpc_response_status: r.grpcStatus === undefined ? '' : String(r.grpcStatus),
       });
-      s = {
-        requests: this.requests.series_(labels),
-        duration: this.duration.series_(labels),
-        requestBytes: this.requestBytes.series_(labels),
-        responseBytes: this.responseBytes.series_(labels),
-      };
-      this.http.set(key, s);
+      s = this.resolveSeries(labels, (l) => ({
+        requests: this.requests.series_(l),
+        duration: this.duration.series_(l),
+        requestBytes: this.requestBytes.series_(l),
+        responseBytes: this.responseBytes.series_(l),
+      }));
+      if (s === undefined) return;
+      this.httpIndex.remember(s);
     }
     s.requests.inc();
     s.duration.observe(r.durationMs);
@@ -111,11 +113,11 @@ export class IstioMetrics {
     destination: Peer,
     mtls: boolean,
   ): void {
-    this.tcpSeries(direction, clusterName, source, destination, mtls, '-')?.opened.inc();
+    this.tcpSeries(direction, clusterName, source, destination, mtls, NO_FLAGS)?.opened.inc();
   }
 
   recordTcpClosed(r: TcpConnectionRecord): void {
-    const s = this.tcpSeries(r.direction, r.clusterName, r.source, r.destination, r.mtls, this.flagsLabel(r.responseFlags));
+    const s = this.tcpSeries(r.direction, r.clusterName, r.source, r.destination, r.mtls, r.responseFlags);
     if (!s) return;
     s.closed.inc();
     s.sent.inc(r.bytesSent);
@@ -128,34 +130,50 @@ export class IstioMetrics {
     source: Peer,
     destination: Peer,
     mtls: boolean,
-    flags: string,
+    responseFlags: readonly ResponseFlag[],
   ): TcpSeries | undefined {
-    const key = direction + '|' + flags + '|' + mtls + '|' + peerKey(source) + '|' + peerKey(destination) + '|' + (clusterName ?? '');
-    let s = this.tcp.get(key);
+    let s = this.tcpIndex.find(source, destination, clusterName, responseFlags, 0, undefined, direction === 'outbound', false, mtls);
     if (s === undefined) {
-      if (this.full()) return undefined;
+      const flags = this.flagsLabel(responseFlags);
       const labels = this.labels(direction, source, destination, clusterName, mtls, flags, { request_protocol: 'tcp' });
-      s = {
-        sent: this.tcpSent.series_(labels),
-        received: this.tcpReceived.series_(labels),
-        opened: this.tcpOpened.series_(labels),
-        closed: this.tcpClosed.series_(labels),
-      };
-      this.tcp.set(key, s);
+      s = this.resolveSeries(labels, (l) => ({
+        sent: this.tcpSent.series_(l),
+        received: this.tcpReceived.series_(l),
+        opened: this.tcpOpened.series_(l),
+        closed: this.tcpClosed.series_(l),
+      }));
+      if (s === undefined) return undefined;
+      this.tcpIndex.remember(s);
     }
     return s;
   }
 
-  private full(): boolean {
-    if (this.http.size + this.tcp.size < this.maxSeries) return false;
-    this.dropped.inc();
-    if (!this.warnedFull) {
-      this.warnedFull = true;
-      this.logger?.warn('metric label cardinality limit reached; new label combinations are not counted', {
-        maxSeries: this.maxSeries,
-      });
+  /**
+   * Slow path, once per new index key: different keys can describe the same
+   * label set (e.g. a field given explicitly vs filled from the node), so series
+   * are owned by their full label values and the index only points at them.
+   */
+  private resolveSeries<S>(
+    labels: Readonly<Record<string, string>>,
+    create: (labels: Readonly<Record<string, string>>) => S,
+  ): S | undefined {
+    const canonical = Object.values(labels).join('\u0000');
+    let s = this.byLabels.get(canonical) as S | undefined;
+    if (s === undefined) {
+      if (this.byLabels.size >= this.maxSeries) {
+        this.dropped.inc();
+        if (!this.warnedFull) {
+          this.warnedFull = true;
+          this.logger?.warn('metric label cardinality limit reached; new label combinations are not counted', {
+            maxSeries: this.maxSeries,
+          });
+        }
+        return undefined;
+      }
+      s = create(labels);
+      this.byLabels.set(canonical, s);
     }
-    return true;
+    return s;
   }
 
   /** '-' when none, else Envoy's comma-joined short names (a join only in the rare multi-flag case). */
@@ -206,14 +224,6 @@ export class IstioMetrics {
     };
     return Object.freeze(labels);
   }
-}
-
-function peerKey(p: Peer): string {
-  if (p === undefined) return '';
-  return (
-    (p.workload ?? '') + ',' + (p.namespace ?? '') + ',' + (p.service ?? '') + ',' + (p.version ?? '') + ',' +
-    (p.principal ?? '') + ',' + (p.app ?? '') + ',' + (p.canonicalService ?? '') + ',' + (p.cluster ?? '')
-  );
 }
 
 function selfLabels(node: NodeInfo): Required<WorkloadLabels> {
