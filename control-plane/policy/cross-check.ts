@@ -7,6 +7,7 @@ import type { ValidationIssue } from '../../common/errors.js';
 import { formatPath, type PathSeg } from '../../common/yaml-source.js';
 import type { RegistryView } from '../registry/types.js';
 import type { SourcedPolicy } from './parse.js';
+import { resolveBackend } from '../translate/context.js';
 import { policyKey, refOf, type Policy } from './types.js';
 
 export function crossCheck(batch: readonly SourcedPolicy[], existing: readonly Policy[], registry: RegistryView): ValidationIssue[] {
@@ -49,16 +50,23 @@ export function crossCheck(batch: readonly SourcedPolicy[], existing: readonly P
     }
   };
 
+  // A backend may also be a version subset `<service>-<version>` (see translate/context.ts).
+  const backend = (sp: SourcedPolicy, path: PathSeg[], name: string, ns: string | undefined, port?: number) => {
+    const namespace = ns ?? sp.policy.metadata.namespace;
+    if (registry.service(namespace, name) || !resolveBackend(registry, namespace, name)) service(sp, path, name, ns, port);
+    else if (port !== undefined && !resolveBackend(registry, namespace, name, port)) service(sp, path, name.slice(0, name.lastIndexOf('-')), ns, port);
+  };
+
   for (const sp of batch) {
     const p = sp.policy;
     if (p.kind === 'HTTPRoute' || p.kind === 'GRPCRoute') {
       p.spec.parentRefs.forEach((pr, i) => service(sp, ['spec', 'parentRefs', i, 'name'], pr.name, pr.namespace, pr.port));
       p.spec.rules.forEach((rule, ri) => {
-        rule.backendRefs.forEach((b, bi) => service(sp, ['spec', 'rules', ri, 'backendRefs', bi, 'name'], b.name, b.namespace, b.port));
+        rule.backendRefs.forEach((b, bi) => backend(sp, ['spec', 'rules', ri, 'backendRefs', bi, 'name'], b.name, b.namespace, b.port));
         rule.filters.forEach((f, fi) => {
           if (f.type === 'RequestMirror') {
             const b = f.requestMirror.backendRef;
-            service(sp, ['spec', 'rules', ri, 'filters', fi, 'requestMirror', 'backendRef', 'name'], b.name, b.namespace, b.port);
+            backend(sp, ['spec', 'rules', ri, 'filters', fi, 'requestMirror', 'backendRef', 'name'], b.name, b.namespace, b.port);
           }
         });
       });
@@ -70,8 +78,8 @@ export function crossCheck(batch: readonly SourcedPolicy[], existing: readonly P
       const target = merged.find((m) => m.kind === p.spec.targetRef.kind && m.metadata.namespace === p.metadata.namespace && m.metadata.name === p.spec.targetRef.name);
       if (!target) at(sp, ['spec', 'targetRef', 'name'], `${p.spec.targetRef.kind} "${p.metadata.namespace}/${p.spec.targetRef.name}" does not exist`);
       service(sp, ['spec', 'service'], p.spec.service, undefined);
-      service(sp, ['spec', 'stableBackend', 'name'], p.spec.stableBackend.name, undefined);
-      service(sp, ['spec', 'canaryBackend', 'name'], p.spec.canaryBackend.name, undefined);
+      backend(sp, ['spec', 'stableBackend', 'name'], p.spec.stableBackend.name, undefined);
+      backend(sp, ['spec', 'canaryBackend', 'name'], p.spec.canaryBackend.name, undefined);
     }
   }
   return issues;
