@@ -179,3 +179,23 @@ describe('Istio standard metrics', () => {
     await t.shutdown();
   });
 });
+
+describe('series identity', () => {
+  it('one series when a record names the proxy itself explicitly or leaves it to the node', async () => {
+    const t = createTelemetry({ node });
+    const dest = { service: 'ratings.default.svc.cluster.local', workload: 'ratings-v1' };
+    t.httpRequestDone(httpRecord({ direction: 'outbound', source: {}, destination: dest }), undefined);
+    t.httpRequestDone(
+      httpRecord({
+        direction: 'outbound',
+        source: { workload: 'reviews-v2', namespace: 'default', principal: 'spiffe://cluster.local/ns/default/sa/reviews' },
+        destination: { ...dest },
+      }),
+      undefined,
+    );
+    const total = parseExposition(await t.registry.metrics()).filter((s) => s.name === 'istio_requests_total');
+    expect(total).toHaveLength(1);
+    expect(total[0]!.value).toBe(2);
+    await t.shutdown();
+  });
+});
