@@ -1,0 +1,149 @@
+// Sidecar injection: one pure function over Kubernetes objects, shared by
+// `meshctl inject` (manifests in YAML) and the admission webhook (one Pod).
+
+import { stringify } from 'yaml';
+import { MeshError } from '../../common/errors.js';
+import { parseYamlDocuments } from '../../common/yaml-source.js';
+import {
+  applyAnnotations, defaultInjectOptions, INIT_CONTAINER, INJECT_ANNOTATION, PROXY_CONTAINER, STATUS_ANNOTATION,
+  type InjectOptions,
+} from './options.js';
+import { initContainer, proxyContainer, sidecarVolumes } from './sidecar.js';
+
+type Obj = Record<string, unknown>;
+
+export const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
+
+export interface InjectOutcome {
+  kind: string;
+  name: string;
+  namespace?: string;
+  action: 'injected' | 'skipped';
+  /** Why it was skipped (opted out, already injected, host network, not a workload). */
+  reason?: string;
+}
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Kind → path from the object to its pod template ([] for a Pod itself). */
+const TEMPLATE_PATHS: Record<string, string[]> = {
+  Pod: [],
+  Deployment: ['spec', 'template'],
+  StatefulSet: ['spec', 'template'],
+  DaemonSet: ['spec', 'template'],
+  ReplicaSet: ['spec', 'template'],
+  ReplicationController: ['spec', 'template'],
+  Job: ['spec', 'template'],
+  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
+};
+
+function stringMap(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (isObj(v)) for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
+  return out;
+}
+
+function names(list: unknown): string[] {
+  return Array.isArray(list) ? list.filter(isObj).map((c) => String(c.name ?? '')) : [];
+}
+
+/** Why this pod template must not be injected, or undefined to inject it. */
+function skipReason(template: Obj, workloadMeta: Obj): string | undefined {
+  const meta = isObj(template.metadata) ? template.metadata : {};
+  const spec = isObj(template.spec) ? template.spec : {};
+  const ann = stringMap(meta.annotations);
+  const labels = stringMap(meta.labels);
+  const wAnn = stringMap(workloadMeta.annotations);
+  if ([ann[INJECT_ANNOTATION], labels[INJECT_ANNOTATION], wAnn[INJECT_ANNOTATION]].includes('false')) return 'opted out (sidecar.tsmesh.io/inject: "false")';
+  if (ann[STATUS_ANNOTATION] !== undefined) return 'already injected';
+  if ([...names(spec.containers), ...names(spec.initContainers)].includes(PROXY_CONTAINER)) return 'already injected';
+  if (spec.hostNetwork === true) return 'uses the host network';
+  return undefined;
+}
+
+function injectTemplate(template: Obj, base: InjectOptions, where: string): Obj {
+  const meta: Obj = isObj(template.metadata) ? { ...template.metadata } : {};
+  const spec: Obj = isObj(template.spec) ? { ...template.spec } : {};
+  const annotations = stringMap(meta.annotations);
+  const o = applyAnnotations(base, annotations, where);
+  const appContainers = names(spec.containers);
+  const existingInit = Array.isArray(spec.initContainers) ? spec.initContainers : [];
+  const existing = Array.isArray(spec.containers) ? spec.containers : [];
+  const proxy = proxyContainer(o, appContainers);
+  // The proxy starts right after the redirect rules, before the app's own init
+  // containers (native mode), so their traffic is meshed too.
+  spec.initContainers = o.nativeSidecars ? [initContainer(o), proxy, ...existingInit] : [initContainer(o), ...existingInit];
+  spec.containers = o.nativeSidecars ? existing : [proxy, ...existing];
+  spec.volumes = [...(Array.isArray(spec.volumes) ? spec.volumes : []), ...sidecarVolumes(o)];
+  const status = {
+    initContainers: o.nativeSidecars ? [INIT_CONTAINER, PROXY_CONTAINER] : [INIT_CONTAINER],
+    containers: o.nativeSidecars ? [] : [PROXY_CONTAINER],
+    volumes: sidecarVolumes(o).map((v) => v.name),
+    nativeSidecar: o.nativeSidecars,
+  };
+  const outAnn: Record<string, unknown> = { ...(isObj(meta.annotations) ? meta.annotations : {}), [STATUS_ANNOTATION]: JSON.stringify(status) };
+  if (appContainers[0] && outAnn['kubectl.kubernetes.io/default-container'] === undefined) outAnn['kubectl.kubernetes.io/default-container'] = appContainers[0];
+  meta.annotations = outAnn;
+  // A template without metadata gets it first, where people expect it.
+  return isObj(template.metadata) ? { ...template, metadata: meta, spec } : { metadata: meta, ...template, spec };
+}
+
+function setIn(obj: Obj, path: string[], value: Obj): Obj {
+  if (path.length === 0) return value;
+  const [head, ...rest] = path as [string, ...string[]];
+  return { ...obj, [head]: setIn(isObj(obj[head]) ? (obj[head] as Obj) : {}, rest, value) };
+}
+
+function getIn(obj: Obj, path: string[]): Obj | undefined {
+  let cur: unknown = obj;
+  for (const k of path) cur = isObj(cur) ? cur[k] : undefined;
+  return isObj(cur) ? cur : undefined;
+}
+
+/**
+ * Inject the sidecar into one object (a workload, a Pod or a List of them).
+ * Returns a new object; the input is not modified. Objects that are not
+ * workloads, opted out or already injected come back unchanged.
+ */
+export function injectObject(obj: unknown, options: Partial<InjectOptions> = {}, outcomes: InjectOutcome[] = []): unknown {
+  if (!isObj(obj)) return obj;
+  const opts: InjectOptions = { ...defaultInjectOptions, ...options, resources: { ...defaultInjectOptions.resources, ...options.resources } };
+  const kind = typeof obj.kind === 'string' ? obj.kind : '';
+  const meta = isObj(obj.metadata) ? obj.metadata : {};
+  const name = String(meta.name ?? meta.generateName ?? '');
+  const namespace = typeof meta.namespace === 'string' ? meta.namespace : undefined;
+  if (kind === 'List' || (kind.endsWith('List') && Array.isArray(obj.items))) {
+    return { ...obj, items: (Array.isArray(obj.items) ? obj.items : []).map((it) => injectObject(it, opts, outcomes)) };
+  }
+  const path = TEMPLATE_PATHS[kind];
+  if (!path) {
+    outcomes.push({ kind, name, namespace, action: 'skipped', reason: 'not a workload' });
+    return obj;
+  }
+  const template = path.length === 0 ? obj : getIn(obj, path);
+  if (!template) {
+    outcomes.push({ kind, name, namespace, action: 'skipped', reason: `no pod template at ${path.join('.')}` });
+    return obj;
+  }
+  const reason = skipReason(template, meta);
+  if (reason) {
+    outcomes.push({ kind, name, namespace, action: 'skipped', reason });
+    return obj;
+  }
+  const injected = injectTemplate(template, opts, `${kind}/${name}`);
+  outcomes.push({ kind, name, namespace, action: 'injected' });
+  return setIn(obj, path, injected);
+}
+
+/**
+ * `meshctl inject`: inject every workload in a (multi-document) YAML text.
+ * Comments are not kept; key order is. Throws ValidationError with file:line
+ * on malformed YAML or bad sidecar annotations.
+ */
+export function injectManifests(yamlText: string, options: Partial<InjectOptions> = {}, file?: string, outcomes: InjectOutcome[] = []): string {
+  if (Buffer.byteLength(yamlText) > MAX_MANIFEST_BYTES) {
+    throw new MeshError('MESH_TOO_LARGE', `${file ?? 'manifest'} is larger than ${MAX_MANIFEST_BYTES} bytes`);
+  }
+  const docs = parseYamlDocuments(yamlText, file);
+  return docs.map((d) => stringify(injectObject(d.value, options, outcomes), { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
+}
