@@ -27,6 +27,8 @@ export interface AdminServerOptions {
   logger?: Logger;
   /** Concurrent /tap streams (default 4). */
   maxTapClients?: number;
+  /** Bytes queued for one slow tap client before its records are dropped (default 256 KiB). */
+  maxTapQueuedBytes?: number;
 }
 
 export interface AdminServer {
@@ -51,7 +53,7 @@ export const ENDPOINTS: Record<string, string> = {
 export async function startAdminServer(opts: AdminServerOptions): Promise<AdminServer> {
   const { source } = opts;
   const logger = opts.logger ?? silentLogger;
-  const tap = new TapHub(opts.telemetry?.onRequest?.bind(opts.telemetry) ?? source.tap?.bind(source), opts.maxTapClients ?? 4);
+  const tap = new TapHub(opts.telemetry?.onRequest?.bind(opts.telemetry) ?? source.tap?.bind(source), opts.maxTapClients ?? 4, opts.maxTapQueuedBytes);
   const startedAt = Date.now();
   let draining: Promise<void> | undefined;
 
