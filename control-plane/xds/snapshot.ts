@@ -1,0 +1,97 @@
+// A published, immutable per-node snapshot: the domain resources, each encoded
+// once to wire bytes with a content hash (the per-resource version delta xDS
+// uses), and one version per type derived from those hashes — so a type whose
+// resources did not change keeps its version and is not pushed again.
+
+import { createHash } from 'node:crypto';
+import { ValidationError, type ValidationIssue } from '../../common/errors.js';
+import { TYPE_URLS, type ResourceKind, type ResourceMaps } from '../../proxy/config/resources.js';
+import { encodeResource, type DomainOf } from '../../proxy/xds/codec/index.js';
+
+/** Push order that never references something the proxy does not have yet (make before break). */
+export const PUSH_ORDER: readonly ResourceKind[] = ['cluster', 'clusterLoadAssignment', 'listener', 'routeConfiguration', 'secret'];
+
+export interface EncodedResource {
+  name: string;
+  /** Content hash: the resource's version on delta streams. */
+  version: string;
+  any: { type_url: string; value: Uint8Array };
+}
+
+export interface TypeSet {
+  /** Version of the whole set of this type (SotW version_info). */
+  version: string;
+  resources: ReadonlyMap<string, EncodedResource>;
+}
+
+export interface Snapshot {
+  /** The control-plane config version this snapshot was built from (what receipts are keyed by). */
+  readonly version: string;
+  readonly resources: ResourceMaps;
+  readonly types: Readonly<Record<ResourceKind, TypeSet>>;
+}
+
+function hash(bytes: Uint8Array | string): string {
+  return createHash('sha256').update(bytes).digest('base64url').slice(0, 16);
+}
+
+/** Encodes cache: identical domain objects shared between node snapshots are encoded once. */
+const encoded = new WeakMap<object, EncodedResource>();
+
+function encodeOne(kind: ResourceKind, name: string, value: DomainOf[ResourceKind]): EncodedResource {
+  const hit = encoded.get(value);
+  if (hit && hit.name === name) return hit;
+  const bytes = encodeResource(kind, value);
+  const r: EncodedResource = { name, version: hash(bytes), any: { type_url: TYPE_URLS[kind], value: bytes } };
+  encoded.set(value, r);
+  return r;
+}
+
+/** Every listener's RDS name, every EDS cluster's endpoint set and every TLS secret must exist. */
+export function checkConsistency(res: ResourceMaps): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const needSecret = (path: string, name: string | undefined) => {
+    if (name && !res.secret.has(name)) issues.push({ path, message: `references secret "${name}", which is not in the snapshot` });
+  };
+  for (const [name, l] of res.listener) {
+    const hcms = l.apiListener ? [{ chain: 'api_listener', hcm: l.apiListener }] : [];
+    for (const c of l.filterChains) {
+      if (c.filter.kind === 'http') hcms.push({ chain: `filter_chains[${c.name}]`, hcm: c.filter });
+      needSecret(`listener[${name}].filter_chains[${c.name}].transport_socket`, c.transportSocket?.certificateSecret);
+      needSecret(`listener[${name}].filter_chains[${c.name}].transport_socket`, c.transportSocket?.validationSecret);
+    }
+    for (const { chain, hcm } of hcms) {
+      const rds = hcm.rdsRouteConfigName;
+      if (rds !== undefined && !res.routeConfiguration.has(rds)) {
+        issues.push({ path: `listener[${name}].${chain}.rds`, message: `references route configuration "${rds}", which is not in the snapshot` });
+      }
+    }
+  }
+  for (const [name, c] of res.cluster) {
+    const eds = c.edsServiceName ?? c.name;
+    if (c.type === 'EDS' && !res.clusterLoadAssignment.has(eds)) {
+      issues.push({ path: `cluster[${name}].eds_cluster_config`, message: `references endpoints "${eds}", which are not in the snapshot` });
+    }
+    needSecret(`cluster[${name}].transport_socket`, c.transportSocket?.certificateSecret);
+    needSecret(`cluster[${name}].transport_socket`, c.transportSocket?.validationSecret);
+  }
+  return issues;
+}
+
+/** Checks consistency, encodes and versions the resources. Throws ValidationError when inconsistent. */
+export function buildSnapshot(version: string, resources: ResourceMaps): Snapshot {
+  const issues = checkConsistency(resources);
+  if (issues.length) throw new ValidationError(issues, `snapshot ${version}`);
+  const types = {} as Record<ResourceKind, TypeSet>;
+  for (const kind of PUSH_ORDER) {
+    const map = new Map<string, EncodedResource>();
+    for (const [name, value] of resources[kind] as ReadonlyMap<string, DomainOf[ResourceKind]>) map.set(name, encodeOne(kind, name, value));
+    const digest = [...map.values()].map((r) => `${r.name}=${r.version}`).sort().join('\n');
+    types[kind] = { version: map.size ? hash(digest) : 'empty', resources: map };
+  }
+  return Object.freeze({ version, resources, types });
+}
+
+export function emptyResources(): ResourceMaps {
+  return { listener: new Map(), routeConfiguration: new Map(), cluster: new Map(), clusterLoadAssignment: new Map(), secret: new Map() };
+}

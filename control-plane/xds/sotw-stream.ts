@@ -1,0 +1,105 @@
+// StreamAggregatedResources (state of the world). Per type: one version and one
+// nonce per response, at most one un-ACKed response; a NACKed version is held
+// (not resent) until the snapshot changes; subscriptions are wildcard for
+// listeners and clusters, explicit names for the other types.
+
+import { TYPE_URLS, type ResourceKind } from '../../proxy/config/resources.js';
+import type { DiscoveryRequestMsg, DiscoveryResponseMsg } from '../../proxy/xds/ads-wire.js';
+import { kindOfTypeUrl } from '../../proxy/xds/codec/index.js';
+import { AdsStream } from './stream.js';
+import { PUSH_ORDER } from './snapshot.js';
+
+const MAX_NAMES = 100_000;
+
+interface TypeState {
+  wildcard: boolean;
+  names: Set<string>;
+  namesKey: string;
+  sent?: { version: string; nonce: string; namesKey: string };
+  inFlight: boolean;
+  acked?: string;
+  nacked?: string;
+}
+
+const WILDCARD_KINDS: ReadonlySet<ResourceKind> = new Set(['listener', 'cluster']);
+
+export class SotwStream extends AdsStream {
+  private readonly types = new Map<ResourceKind, TypeState>();
+
+  start(): void {
+    this.call.on('data', (req: DiscoveryRequestMsg) => {
+      this.identify(req.node).then(
+        (ok) => ok && !this.closed && this.onRequest(req),
+        (err) => this.ctx.log.error('xds request failed', { err }),
+      );
+    });
+  }
+
+  private onRequest(req: DiscoveryRequestMsg): void {
+    const kind = kindOfTypeUrl(req.type_url ?? '');
+    if (!kind) {
+      this.ctx.log.debug('xds: ignoring unsupported type', { node: this.nodeId, typeUrl: req.type_url });
+      return;
+    }
+    let st = this.types.get(kind);
+    const nonce = req.response_nonce ?? '';
+    if (nonce && nonce !== st?.sent?.nonce) return; // stale: the client has not seen our latest response yet
+    if (!st) {
+      st = { wildcard: false, names: new Set(), namesKey: '', inFlight: false };
+      this.types.set(kind, st);
+    }
+    if (nonce && st.sent) {
+      st.inFlight = false;
+      if (req.error_detail && (req.error_detail.code || req.error_detail.message)) {
+        st.nacked = st.sent.version;
+        this.recordNack(kind, st.sent.version, req.error_detail.message ?? `code ${req.error_detail.code}`);
+      } else {
+        st.acked = req.version_info ?? '';
+        delete st.nacked;
+        this.recordAck(kind, st.acked);
+      }
+    }
+    const names = (req.resource_names ?? []).slice(0, MAX_NAMES);
+    st.wildcard = WILDCARD_KINDS.has(kind) && (names.length === 0 || names.includes('*'));
+    st.names = new Set(names.filter((n) => n !== '*'));
+    st.namesKey = st.wildcard ? '*' : [...st.names].sort().join('\n');
+    if (!st.wildcard) this.askOnDemand(kind, st.names);
+    this.flushType(kind);
+    this.updateReceipt();
+  }
+
+  flush(): void {
+    for (const kind of PUSH_ORDER) this.flushType(kind);
+  }
+
+  private flushType(kind: ResourceKind): void {
+    const st = this.types.get(kind);
+    const snap = this.snapshot;
+    if (!st || st.inFlight || !snap || this.closed) return;
+    if (!st.wildcard && st.names.size === 0 && !st.sent) return; // nothing asked for yet
+    const set = snap.types[kind];
+    if (st.sent && st.sent.version === set.version && st.sent.namesKey === st.namesKey) return; // up to date, or NACKed and held
+    const resources = [];
+    if (st.wildcard) for (const r of set.resources.values()) resources.push(r.any);
+    else for (const n of st.names) {
+      const r = set.resources.get(n);
+      if (r) resources.push(r.any);
+    }
+    const msg: DiscoveryResponseMsg = { version_info: set.version, resources, type_url: TYPE_URLS[kind], nonce: this.ctx.nonce() };
+    st.sent = { version: set.version, nonce: msg.nonce, namesKey: st.namesKey };
+    st.inFlight = true;
+    this.recordSent(kind, set.version);
+    this.call.write(msg);
+  }
+
+  protected inSync(): boolean {
+    const snap = this.snapshot;
+    if (!snap || this.types.size === 0) return false;
+    for (const [kind, st] of this.types) {
+      if (!st.wildcard && st.names.size === 0) continue;
+      const v = snap.types[kind].version;
+      if (st.inFlight || st.sent?.version !== v || st.acked !== v || st.sent.namesKey !== st.namesKey) return false;
+    }
+    return true;
+  }
+}

@@ -1,0 +1,113 @@
+// The ADS server: registers StreamAggregatedResources and DeltaAggregatedResources
+// on a grpc-js Server, runs one AdsStream per connection, and reports proxies,
+// their ACK/NACK state and propagation receipts (ProxyStatusSource).
+
+import { status as GrpcStatus, type Server, type ServerDuplexStream } from '@grpc/grpc-js';
+import { systemClock, type Clock } from '../../common/clock.js';
+import { silentLogger, type Logger } from '../../common/log.js';
+import type { ResourceMaps } from '../../proxy/config/resources.js';
+import { adsServiceDefinition } from '../../proxy/xds/ads-wire.js';
+import type { ProxyStatus, ProxyStatusSource } from '../admin/types.js';
+import type { SnapshotCache } from './cache.js';
+import { DeltaStream } from './delta-stream.js';
+import { PushScheduler } from './push-scheduler.js';
+import { ReceiptTracker, type Receipt } from './receipts.js';
+import { SotwStream } from './sotw-stream.js';
+import type { AdsStream, AuthorizeNode, StreamContext } from './stream.js';
+
+export interface XdsServerOptions {
+  cache: SnapshotCache;
+  /** Refuse nodes asking for another identity's config (PERMISSION_DENIED). Default: allow all. */
+  authorizeNode?: AuthorizeNode;
+  clock?: Clock;
+  logger?: Logger;
+  /** Snapshot changes within this window become one push per stream (default 10 ms). */
+  debounceMs?: number;
+  /** Streams flushed per event-loop turn (default 64): bounds the work a change or a reconnect storm does at once. */
+  pushBatchSize?: number;
+  /** Concurrent streams accepted; more are refused with RESOURCE_EXHAUSTED (default 50 000). */
+  maxStreams?: number;
+}
+
+export class XdsServer implements ProxyStatusSource {
+  private readonly streams = new Set<AdsStream>();
+  private readonly byNode = new Map<string, Set<AdsStream>>();
+  private readonly ctx: StreamContext;
+  private readonly receiptsTracker: ReceiptTracker;
+  private readonly unwatchAll: () => void;
+  private nonceSeq = 0;
+  private allStreams = new Set<AdsStream>();
+
+  constructor(private readonly opts: XdsServerOptions) {
+    const clock = opts.clock ?? systemClock;
+    this.receiptsTracker = new ReceiptTracker(clock);
+    this.unwatchAll = opts.cache.watchAll((nodeId, snap) => this.receiptsTracker.published(snap.version, nodeId));
+    this.ctx = {
+      cache: opts.cache,
+      scheduler: new PushScheduler(clock, { debounceMs: opts.debounceMs ?? 10, batchSize: opts.pushBatchSize ?? 64 }),
+      receipts: this.receiptsTracker,
+      clock,
+      log: opts.logger ?? silentLogger,
+      nonce: () => (++this.nonceSeq).toString(36),
+      opened: (s) => {
+        this.streams.add(s);
+        let set = this.byNode.get(s.nodeId);
+        if (!set) this.byNode.set(s.nodeId, (set = new Set()));
+        set.add(s);
+      },
+      closed: (s) => {
+        this.streams.delete(s);
+        this.allStreams.delete(s);
+        const set = this.byNode.get(s.nodeId);
+        set?.delete(s);
+        if (set && !set.size) this.byNode.delete(s.nodeId);
+      },
+    };
+    if (opts.authorizeNode) this.ctx.authorizeNode = opts.authorizeNode;
+  }
+
+  /** Adds the AggregatedDiscoveryService to `server`. */
+  register(server: Server): void {
+    server.addService(adsServiceDefinition(), {
+      StreamAggregatedResources: (call: ServerDuplexStream<any, any>) => this.accept(call, new SotwStream(this.ctx, call)),
+      DeltaAggregatedResources: (call: ServerDuplexStream<any, any>) => this.accept(call, new DeltaStream(this.ctx, call)),
+    });
+  }
+
+  private accept(call: ServerDuplexStream<any, any>, s: SotwStream | DeltaStream): void {
+    if (this.allStreams.size >= (this.opts.maxStreams ?? 50_000)) {
+      call.emit('error', Object.assign(new Error('too many xDS streams'), { code: GrpcStatus.RESOURCE_EXHAUSTED }));
+      return;
+    }
+    this.allStreams.add(s);
+    s.start();
+  }
+
+  /** Propagation receipt of one config version: who ACKed, who NACKed and why, who is pending. */
+  receipt(version: string): Receipt | undefined {
+    return this.receiptsTracker.receipt(version);
+  }
+
+  receipts(version: string): Receipt | undefined {
+    return this.receipt(version);
+  }
+
+  proxies(): ProxyStatus[] {
+    return [...this.streams].map((s) => s.proxyStatus());
+  }
+
+  config(nodeId: string): ResourceMaps | undefined {
+    return this.opts.cache.getSnapshot(nodeId)?.resources;
+  }
+
+  /** Number of open, identified streams. */
+  get connected(): number {
+    return this.streams.size;
+  }
+
+  /** Ends every stream (the server itself is closed by its owner). */
+  close(): void {
+    this.unwatchAll();
+    for (const s of [...this.allStreams]) s.close();
+  }
+}
