@@ -37,6 +37,10 @@ export interface ProxyStatusSource {
   proxies(): ProxyStatus[];
   /** The resources currently published for one node, if any. */
   config(nodeId: string): ResourceMaps | undefined;
-  /** Receipt for a control-plane config version (as returned by apply). */
+  /**
+   * Receipt for a policy store version (the decimal `version` an apply returns).
+   * A proxy has "reached" it once it ACKed a snapshot whose
+   * PublishMeta.storeVersion (control-plane/controller.ts) is ≥ that version.
+   */
   receipt(version: string): PropagationReceipt | undefined;
 }

@@ -1,0 +1,150 @@
+// Joins the policy store, the service registry and the translator: on any
+// change (debounced, so bursts become one round) it computes every connected
+// proxy's ResourceMaps and hands them to `publish` (the xDS snapshot cache,
+// which skips pushes whose contentHash it already sent). A proxy that connects, or asks for a host it has no config
+// for (on-demand), is computed at once.
+
+import { createHash } from 'node:crypto';
+import { systemClock, type Clock, type Timer } from '../common/clock.js';
+import { silentLogger, type Logger } from '../common/log.js';
+import type { ResourceMaps } from '../proxy/config/resources.js';
+import { DEFAULT_MESH_CONFIG, type MeshConfigSpec, type Policy } from './policy/types.js';
+import type { PolicyStore } from './store/types.js';
+import type { ServiceRegistry } from './registry/types.js';
+import { readNodeRegistration, type NodeLike, type NodeRegistration } from './registry/node-registration.js';
+import { hostToServiceKey } from './translate/scope.js';
+import { translate, resourceMapsToJson } from './translate/index.js';
+
+export interface PublishMeta {
+  /** Store version this config reflects: a proxy that ACKs it has every apply up to this version. */
+  storeVersion: number;
+  /** Controller round that produced it (monotonic within one process). */
+  generation: number;
+  /** Hash of the resources; equal content gives an equal hash, also across restarts. */
+  contentHash: string;
+}
+
+export type PublishFn = (nodeId: string, resources: ResourceMaps, meta: PublishMeta) => void;
+
+export interface ControllerOptions {
+  store: PolicyStore;
+  registry: ServiceRegistry;
+  publish: PublishFn;
+  /** Registries that accept self-registration (the embedded one) get connecting nodes. */
+  selfRegistration?: { registerFromNode(node: NodeLike): NodeRegistration; unregister(nodeId: string): void };
+  trustBundle?: () => string | undefined;
+  clock?: Clock;
+  debounceMs?: number;
+  log?: Logger;
+  /** Bound on on-demand dependencies per proxy. */
+  maxDependencies?: number;
+}
+
+interface NodeState {
+  reg: NodeRegistration;
+  deps: Set<string>;
+  current?: ResourceMaps;
+}
+
+export class MeshController {
+  private nodes = new Map<string, NodeState>();
+  private timer?: Timer;
+  private generation = 0;
+  private unsubscribe: (() => void)[] = [];
+
+  constructor(private readonly opts: ControllerOptions) {
+    this.unsubscribe.push(opts.store.onChange(() => this.schedule()));
+    this.unsubscribe.push(opts.registry.onChange(() => this.schedule()));
+  }
+
+  meshConfig(): MeshConfigSpec {
+    const mc = this.opts.store.list('MeshConfig')[0];
+    return mc?.kind === 'MeshConfig' ? mc.spec : DEFAULT_MESH_CONFIG;
+  }
+
+  /** A proxy connected: register it (embedded registry) and compute its config now. Throws ValidationError on bad metadata. */
+  nodeConnected(node: NodeLike): NodeRegistration {
+    const reg = this.opts.selfRegistration ? this.opts.selfRegistration.registerFromNode(node) : readNodeRegistration(node);
+    const prev = this.nodes.get(reg.nodeId);
+    this.nodes.set(reg.nodeId, { reg, deps: prev?.deps ?? new Set() });
+    this.computeNode(reg.nodeId, ++this.generation);
+    return reg;
+  }
+
+  nodeDisconnected(nodeId: string): void {
+    if (!this.nodes.delete(nodeId)) return;
+    this.opts.selfRegistration?.unregister(nodeId);
+  }
+
+  /**
+   * The proxy asked for `host` (on-demand). Returns false when no such service
+   * exists; otherwise the proxy's config now includes it (published at once).
+   */
+  noteDependency(nodeId: string, host: string): boolean {
+    const st = this.nodes.get(nodeId);
+    if (!st) return false;
+    const key = hostToServiceKey(this.opts.registry, host, st.reg.namespace);
+    if (!key) return false;
+    if (!st.deps.has(key)) {
+      if (st.deps.size >= (this.opts.maxDependencies ?? 10_000)) return false;
+      st.deps.add(key);
+      this.computeNode(nodeId, ++this.generation);
+    }
+    return true;
+  }
+
+  dependencies(nodeId: string): string[] {
+    return [...(this.nodes.get(nodeId)?.deps ?? [])].sort();
+  }
+
+  /** What was last published for a node. */
+  current(nodeId: string): ResourceMaps | undefined {
+    return this.nodes.get(nodeId)?.current;
+  }
+
+  connectedNodes(): NodeRegistration[] {
+    return [...this.nodes.values()].map((s) => s.reg);
+  }
+
+  /** Recompute every node now (skips the debounce). */
+  flush(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    const gen = ++this.generation;
+    const policies: readonly Policy[] = this.opts.store.list();
+    const mesh = this.meshConfig();
+    for (const id of this.nodes.keys()) this.computeNode(id, gen, policies, mesh);
+  }
+
+  close(): void {
+    this.timer?.cancel();
+    for (const u of this.unsubscribe) u();
+  }
+
+  private schedule(): void {
+    if (this.timer) return; // coalesce: one round covers every change until it runs
+    this.timer = (this.opts.clock ?? systemClock).setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, this.opts.debounceMs ?? 100);
+  }
+
+  private computeNode(nodeId: string, generation: number, policies: readonly Policy[] = this.opts.store.list(), mesh = this.meshConfig()): void {
+    const st = this.nodes.get(nodeId);
+    if (!st) return;
+    const storeVersion = this.opts.store.version();
+    let resources: ResourceMaps;
+    try {
+      resources = translate({ policies, registry: this.opts.registry, mesh, node: st.reg, dependencies: st.deps, trustBundle: this.opts.trustBundle?.() });
+    } catch (e) {
+      // A translator bug must not take down the control plane; the proxy keeps its last config.
+      (this.opts.log ?? silentLogger).error('translation failed; proxy keeps its last config', { nodeId, error: e as Error });
+      return;
+    }
+    const contentHash = createHash('sha256').update(JSON.stringify(resourceMapsToJson(resources))).digest('hex').slice(0, 16);
+    // Published even when unchanged: the cache then knows this proxy's config reflects
+    // `storeVersion` (for receipts) and can skip the push itself by comparing contentHash.
+    st.current = resources;
+    this.opts.publish(nodeId, resources, { storeVersion, generation, contentHash });
+  }
+}
