@@ -50,11 +50,21 @@ export class PeerIdentityVerifier {
     this.match = compileAnyOf(policy.matchSubjectAltNames);
   }
 
-  /** For an established TLSSocket: chain verified by Node (`authorized`) and identity acceptable. */
-  verify(socket: TLSSocket): PeerCheck {
-    if (!socket.authorized) return { ok: false, reason: `peer certificate not trusted: ${String(socket.authorizationError ?? 'no certificate')}` };
+  /**
+   * For an established TLSSocket: chain verified by Node (`authorized`) and
+   * identity acceptable. `resumedIdentity` is the identity verified on the
+   * full handshake of a resumed client session (TlsSessionCache.identity).
+   */
+  verify(socket: TLSSocket, resumedIdentity?: string): PeerCheck {
     const cert = socket.getPeerX509Certificate();
-    if (!cert) return { ok: false, reason: 'peer presented no certificate' };
+    if (!socket.authorized) {
+      if (!cert) return { ok: false, reason: 'peer presented no certificate' };
+      return { ok: false, reason: `peer certificate not trusted: ${String(socket.authorizationError ?? 'unverified')}` };
+    }
+    if (!cert) {
+      if (resumedIdentity !== undefined && socket.isSessionReused()) return this.checkId(resumedIdentity);
+      return { ok: false, reason: 'peer presented no certificate' };
+    }
     return this.check(certFactsFor(cert.fingerprint256, cert.raw));
   }
 
@@ -62,7 +72,11 @@ export class PeerIdentityVerifier {
     if (f instanceof Error) return { ok: false, reason: `peer certificate cannot be parsed: ${f.message}` };
     if (f.isCa) return { ok: false, reason: 'peer leaf certificate is a CA (basicConstraints cA=true)' };
     if (f.uriSans.length !== 1) return { ok: false, reason: `peer certificate has ${f.uriSans.length} URI SANs, exactly one is required` };
-    const uri = f.uriSans[0]!;
+    return this.checkId(f.uriSans[0]!);
+  }
+
+  /** Trust domain and SAN matchers for an already-extracted SPIFFE ID. */
+  checkId(uri: string): PeerCheck {
     let td: string;
     try {
       td = parseSpiffeId(uri).trustDomain;

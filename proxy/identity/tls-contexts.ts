@@ -4,6 +4,7 @@
 import tls from 'node:tls';
 import { createHash } from 'node:crypto';
 import type { TlsParams } from '../config/resources.js';
+import type { PeerIdentityVerifier } from './peer-identity.js';
 
 export interface TlsMaterial {
   certChainPem: string;
@@ -32,6 +33,7 @@ export class TlsContextProvider {
   private mat: TlsMaterial | undefined;
   private ver = 0;
   private fp = '';
+  private readonly servers = new Set<tls.Server>();
 
   constructor(private readonly params: TlsParams = DEFAULT_PARAMS) {}
 
@@ -42,6 +44,8 @@ export class TlsContextProvider {
     const ctx = build(m, this.params);
     this.ctx = ctx;
     this.mat = m;
+    // Existing inbound servers switch for new handshakes; open connections keep theirs.
+    for (const srv of this.servers) srv.setSecureContext(this.serverOptions(m));
     this.fp = fp;
     this.ver++;
     return true;
@@ -63,18 +67,59 @@ export class TlsContextProvider {
   }
 
   /**
-   * Options for `new tls.TLSSocket(raw, opts)` on an inbound connection the
-   * listener detected as TLS. STRICT and PERMISSIVE both demand a verified
-   * client certificate on the TLS path; PERMISSIVE additionally lets plaintext
-   * through on the raw path (see permissive.ts).
+   * A tls.Server (never listening itself) that terminates inbound mTLS for a
+   * listener: the listener hands it each raw connection it detected as TLS
+   * with `server.emit('connection', raw)` (bytes already read may be
+   * `unshift`ed back first). Every handshake is checked by `verifier` (chain
+   * verified by Node against the trust bundle, then the SPIFFE identity); only
+   * accepted sockets reach `onSecure`, with the peer's ID. Refusals (no
+   * certificate, unknown root, expired, wrong identity, handshake failure)
+   * reach `onRefused` with the reason and the socket is destroyed. The server
+   * follows every update(): new handshakes use the new material.
    */
-  serverSocketOptions(alpnProtocols?: string[]): tls.TLSSocketOptions {
-    return {
-      isServer: true,
-      secureContext: this.secureContext,
+  createInboundServer(opts: {
+    verifier: PeerIdentityVerifier;
+    onSecure: (socket: tls.TLSSocket, spiffeId: string) => void;
+    onRefused?: (reason: string) => void;
+    alpnProtocols?: string[];
+    handshakeTimeoutMs?: number;
+  }): tls.Server {
+    const m = this.mat;
+    if (!m) throw new Error('no workload certificate yet');
+    const server = tls.createServer({
+      ...this.serverOptions(m),
       requestCert: true,
-      rejectUnauthorized: true,
-      ...(alpnProtocols?.length ? { ALPNProtocols: alpnProtocols } : {}),
+      // Node would drop unverified clients silently; the verifier refuses them with a reason instead.
+      rejectUnauthorized: false,
+      handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000,
+      ...(opts.alpnProtocols?.length ? { ALPNProtocols: opts.alpnProtocols } : {}),
+    });
+    const refused = opts.onRefused ?? (() => {});
+    server.on('secureConnection', (s: tls.TLSSocket) => {
+      const r = opts.verifier.verify(s);
+      if (r.ok) opts.onSecure(s, r.spiffeId);
+      else {
+        refused(r.reason);
+        s.destroy();
+      }
+    });
+    server.on('tlsClientError', (err) => refused(`TLS handshake failed: ${err.message}`));
+    this.servers.add(server);
+    return server;
+  }
+
+  /** Stops updating `server` (call when its listener goes away). */
+  releaseInboundServer(server: tls.Server): void {
+    this.servers.delete(server);
+  }
+
+  private serverOptions(m: TlsMaterial): tls.SecureContextOptions {
+    return {
+      cert: m.certChainPem,
+      key: m.privateKeyPem,
+      ca: m.trustBundlePem,
+      minVersion: this.params.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2',
+      sessionIdContext: 'tsmesh',
     };
   }
 
@@ -93,11 +138,18 @@ export class TlsContextProvider {
   }
 }
 
-/** Client-side TLS sessions per upstream (address + expected identity), bounded. */
+/**
+ * Client-side TLS sessions per upstream (address + expected identity),
+ * bounded. Node gives a resumed client session no peer certificate, so the
+ * cache also keeps the identity verified on the full handshake that produced
+ * the session; the verifier checks that one on resumption (only the server
+ * that holds the ticket key can resume the session).
+ */
 export class TlsSessionCache {
-  private readonly map = new Map<string, { ver: number; session: Buffer }>();
+  private readonly map = new Map<string, { ver: number; session?: Buffer; identity?: string }>();
   constructor(private readonly max = 1024) {}
 
+  /** A session to offer, or undefined (none, or made with older material). */
   get(key: string, ver: number): Buffer | undefined {
     const e = this.map.get(key);
     if (!e) return undefined;
@@ -105,15 +157,33 @@ export class TlsSessionCache {
       this.map.delete(key);
       return undefined;
     }
-    return e.session;
+    return e.identity ? e.session : undefined;
   }
 
-  /** Call on the client TLSSocket right after connect: remembers every session ticket it receives. */
+  private entry(key: string, ver: number): { ver: number; session?: Buffer; identity?: string } {
+    let e = this.map.get(key);
+    if (!e || e.ver !== ver) {
+      if (this.map.size >= this.max && !e) this.map.delete(this.map.keys().next().value!);
+      e = { ver };
+      this.map.set(key, e);
+    }
+    return e;
+  }
+
+  /** Call on the client TLSSocket right after connect: keeps every session ticket it receives. */
   track(socket: tls.TLSSocket, key: string, ver: number): void {
     socket.on('session', (session: Buffer) => {
-      if (this.map.size >= this.max && !this.map.has(key)) this.map.delete(this.map.keys().next().value!);
-      this.map.set(key, { ver, session });
+      this.entry(key, ver).session = session;
     });
+  }
+
+  /** Records the identity verified on a full handshake to `key`. */
+  rememberIdentity(key: string, ver: number, spiffeId: string): void {
+    this.entry(key, ver).identity = spiffeId;
+  }
+
+  identity(key: string): string | undefined {
+    return this.map.get(key)?.identity;
   }
 
   get size(): number {
