@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { MeshError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import type { HttpRequestRecord, SpanHandle } from './types.js';
+import type { HttpRequestRecord, SpanHandle, TcpConnectionRecord } from './types.js';
 
 export interface AccessLogOptions {
   /** A file path (appended to) or 'stdout'. */
@@ -82,6 +82,26 @@ export class AccessLog {
       direction: r.direction,
     });
     this.push(line);
+  }
+
+  /** One line per closed TCP connection (Envoy logs L4 connections with the same field names). */
+  logTcp(r: TcpConnectionRecord): void {
+    if (this.closed) return;
+    this.push(
+      JSON.stringify({
+        start_time: new Date(r.startTime).toISOString(),
+        protocol: 'TCP',
+        response_flags: r.responseFlags.length ? r.responseFlags.join(',') : '-',
+        bytes_received: r.bytesReceived,
+        bytes_sent: r.bytesSent,
+        duration: Math.round(r.durationMs),
+        upstream_host: r.upstreamHost ?? null,
+        upstream_cluster: r.clusterName ?? null,
+        downstream_remote_address: r.downstreamRemoteAddress || null,
+        downstream_peer_principal: (r.direction === 'inbound' ? r.source : r.destination).principal ?? null,
+        direction: r.direction,
+      }),
+    );
   }
 
   private push(line: string): void {

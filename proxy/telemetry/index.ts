@@ -13,6 +13,7 @@ import { AccessLog, type AccessLogOptions } from './access-log.js';
 export type { TracingOptions } from './tracing.js';
 export type { AccessLogOptions } from './access-log.js';
 export { DURATION_BUCKETS_MS, SIZE_BUCKETS_BYTES } from './istio-metrics.js';
+export { meshCounter, meshGauge, meshHistogram, Registry } from './registry.js';
 export * from './types.js';
 
 export interface TelemetryOptions {
@@ -80,6 +81,7 @@ export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
     },
     tcpConnectionClosed(record: TcpConnectionRecord) {
       metrics.recordTcpClosed(record);
+      if (accessLog !== undefined) accessLog.logTcp(record);
     },
     onRequest(listener) {
       // Copy-on-write: the hot path iterates the array without guarding against changes mid-loop.

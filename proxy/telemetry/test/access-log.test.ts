@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTelemetry } from '../index.js';
-import { httpRecord, node } from './records.js';
+import { httpRecord, node, tcpRecord } from './records.js';
 
 let dir: string | undefined;
 afterEach(() => {
@@ -61,6 +61,22 @@ describe('JSON access log', () => {
     await t.shutdown();
     const lines = readFileSync(path, 'utf8').trim().split('\n');
     expect(lines.map((l) => JSON.parse(l).path)).toEqual(Array.from({ length: 100 }, (_, i) => `/r/${i}`));
+  });
+
+  it('logs closed TCP connections too', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tsmesh-alog-'));
+    const path = join(dir, 'access.log');
+    const t = createTelemetry({ node, accessLog: { path } });
+    t.tcpConnectionClosed(tcpRecord({ responseFlags: ['UF'] }));
+    await t.shutdown();
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toMatchObject({
+      protocol: 'TCP',
+      response_flags: 'UF',
+      bytes_received: 100,
+      bytes_sent: 2500,
+      upstream_cluster: 'outbound|6379||redis.cache.svc.cluster.local',
+      downstream_peer_principal: 'spiffe://cluster.local/ns/cache/sa/redis',
+    });
   });
 
   it('refuses an unknown format', () => {

@@ -199,3 +199,17 @@ describe('series identity', () => {
     await t.shutdown();
   });
 });
+
+describe('shared registry helpers', () => {
+  it('registers tsmesh_* metrics idempotently and refuses foreign names or type clashes', async () => {
+    const { meshCounter, meshGauge } = await import('../index.js');
+    const registry = new Registry();
+    const a = meshCounter(registry, { name: 'tsmesh_retries_total', help: 'r', labelNames: ['cluster'] });
+    const b = meshCounter(registry, { name: 'tsmesh_retries_total', help: 'r', labelNames: ['cluster'] });
+    expect(b).toBe(a);
+    b.inc({ cluster: 'c1' }, 2);
+    expect(await registry.metrics()).toContain('tsmesh_retries_total{cluster="c1"} 2');
+    expect(() => meshGauge(registry, { name: 'tsmesh_retries_total', help: 'r' })).toThrow(/another type/);
+    expect(() => meshGauge(registry, { name: 'retries', help: 'r' })).toThrow(/tsmesh_/);
+  });
+});
