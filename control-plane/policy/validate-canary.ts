@@ -32,9 +32,10 @@ export function readCanarySpec(r: Reader): CanarySpec {
     });
     if (!spec.steps.length) steps.fail('must list at least one weight');
     if (spec.steps.length > 100) steps.fail('must have at most 100 entries');
-    for (let i = 1; i < spec.steps.length; i++) {
+    const items = steps.array();
+    for (let i = 1; i < spec.steps.length && i < items.length; i++) {
       if (spec.steps[i]! <= spec.steps[i - 1]!) {
-        steps.field(String(i)).fail(`weights must increase; ${spec.steps[i]} follows ${spec.steps[i - 1]}`);
+        items[i]!.fail(`weights must increase; ${spec.steps[i]} follows ${spec.steps[i - 1]}`);
         break;
       }
     }

@@ -124,8 +124,8 @@ function readRule(r: Reader): AuthorizationRule {
       paths: readStringList(o.field('paths'), { pattern: /^(\/[^\s*]*\*?|\*)$/, patternHint: 'an absolute path; a trailing "*" makes it a prefix', max: 64 }),
       methods: readStringList(o.field('methods'), { max: 16 }),
     };
-    out.methods.forEach((m, i) => {
-      if (!HTTP_METHODS.includes(m)) o.field('methods').field(String(i)).fail(`unknown HTTP method "${m}"`);
+    o.field('methods').array().forEach((m) => {
+      if (typeof m.value === 'string' && !HTTP_METHODS.includes(m.value)) m.fail(`unknown HTTP method "${m.value}"`);
     });
     if (!out.paths.length && !out.methods.length) o.fail('must set paths or methods');
     return out;

@@ -127,22 +127,24 @@ export class EmbeddedPolicyStore implements PolicyStore {
     const final = join(dir, STATE_FILE);
     const tmp = `${final}.${process.pid}.tmp`;
     const state: StateFile = { format: FORMAT, version, policies };
-    const fh = await open(tmp, 'w', 0o600);
     try {
-      await fh.writeFile(JSON.stringify(state));
-      await fh.sync();
+      const fh = await open(tmp, 'w', 0o600);
+      try {
+        await fh.writeFile(JSON.stringify(state));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, final);
+      const d = await open(dir, 'r');
+      try {
+        await d.sync(); // make the rename itself durable
+      } finally {
+        await d.close();
+      }
     } catch (e) {
-      await fh.close();
       await unlink(tmp).catch(() => {});
-      throw new MeshError('MESH_STORE_WRITE', `could not write policy store: ${(e as Error).message}`, { cause: e });
-    }
-    await fh.close();
-    await rename(tmp, final);
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
+      throw new MeshError('MESH_STORE_WRITE', `could not write policy store ${final}: ${(e as Error).message}`, { cause: e });
     }
   }
 

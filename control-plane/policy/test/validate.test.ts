@@ -1,0 +1,185 @@
+import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../../../common/errors.js';
+import { parsePolicies } from '../parse.js';
+import { crossCheck } from '../cross-check.js';
+import { EmbeddedRegistry } from '../../registry/embedded-registry.js';
+import { parseServicesFile } from '../../registry/file-source.js';
+
+function errorOf(text: string, file = 'p.yaml'): string {
+  try {
+    parsePolicies(text, file);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ValidationError);
+    expect((e as ValidationError).code).toBe('MESH_INVALID_CONFIG');
+    return (e as Error).message;
+  }
+  throw new Error('expected a validation error');
+}
+
+const registry = new EmbeddedRegistry();
+registry.setStaticEntries(
+  parseServicesFile(
+    `services:
+  - name: reviews
+    ports: [{ port: 9080 }]
+    endpoints:
+      - { address: 10.0.0.2, inboundPort: 15006, labels: { version: v1 } }
+      - { address: 10.0.0.3, inboundPort: 15006, labels: { version: v2 } }
+`,
+    'svc.yaml',
+    'cluster.local',
+  ),
+);
+
+describe('policy validation', () => {
+  it('accepts a full HTTPRoute with Gateway API field names', () => {
+    const [p] = parsePolicies(`apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r, namespace: prod }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: reviews, port: 9080 }]
+  rules:
+    - matches:
+        - path: { type: Exact, value: /a }
+          headers: [{ name: X-A, value: b }, { type: RegularExpression, name: x-b, value: "^v[0-9]+$" }]
+          queryParams: [{ name: q, value: "1" }]
+          method: GET
+      filters:
+        - type: URLRewrite
+          urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /v2 } }
+        - type: RequestMirror
+          requestMirror: { backendRef: { name: reviews-v2, port: 9080 }, percent: 10 }
+      backendRefs: [{ name: reviews-v1, port: 9080, weight: 90 }, { name: reviews-v2, port: 9080, weight: 10 }]
+      timeouts: { request: 5s, backendRequest: 1s }
+      retry: { codes: [503], attempts: 2, backoff: 50ms }
+`);
+    expect(p!.policy.kind).toBe('HTTPRoute');
+    expect(p!.policy.metadata.namespace).toBe('prod');
+    const spec = p!.policy.spec as import('../types.js').HttpRouteSpec;
+    expect(spec.rules[0]!.matches[0]!.headers[0]).toEqual({ type: 'Exact', name: 'x-a', value: 'b' });
+    expect(spec.rules[0]!.timeouts).toEqual({ request: 5000, backendRequest: 1000 });
+    expect(spec.rules[0]!.retry).toEqual({ codes: [503], attempts: 2, backoff: 50 });
+    expect(spec.rules[0]!.filters[1]).toEqual({ type: 'RequestMirror', requestMirror: { backendRef: { group: '', kind: 'Service', name: 'reviews-v2', namespace: undefined, port: 9080 }, percent: 10 } });
+  });
+
+  it('reports every problem with file:line and field path', () => {
+    const msg = errorOf(`apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: Bad_Name
+spec:
+  parentRefs: [{ kind: Gateway, name: gw }]
+  rules:
+    - backendRefs:
+        - name: reviews
+          weight: -1
+      timeouts: { request: soon }
+      retri: { attempts: 2 }
+`);
+    expect(msg).toBe(
+      [
+        'invalid policy (5 problems):',
+        '  p.yaml:4: metadata.name: "Bad_Name" is not valid (lower-case letters, digits, "-" and "."; must start and end with a letter or digit)',
+        '  p.yaml:6: spec.parentRefs[0].kind: tsmesh routes attach to a Service (kind: Service, group: ""); got kind "Gateway"',
+        '  p.yaml:12: spec.rules[0].retri: unknown field (expected one of: name, matches, filters, backendRefs, timeouts, retry, sessionPersistence)',
+        '  p.yaml:10: spec.rules[0].backendRefs[0].weight: must be ≥ 0, got -1',
+        '  p.yaml:11: spec.rules[0].timeouts.request: must be a duration like "250ms", "1.5s" or "1m", got "soon"',
+      ].join('\n'),
+    );
+  });
+
+  it('rejects unknown kinds and wrong apiVersions, naming the document line', () => {
+    const msg = errorOf(`apiVersion: tsmesh.io/v1alpha1
+kind: MeshConfig
+metadata: { name: mesh }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: x }
+---
+apiVersion: tsmesh.io/v1
+kind: DestinationPolicy
+metadata: { name: d }
+spec: { targetRef: { name: reviews }, loadBalancer: { type: RING_HASH } }
+`);
+    expect(msg).toBe(
+      [
+        'invalid policy (3 problems):',
+        '  p.yaml:6: kind: unknown kind "VirtualService" (supported: HTTPRoute, GRPCRoute, DestinationPolicy, AuthorizationPolicy, MeshConfig, Canary)',
+        '  p.yaml:9: apiVersion: DestinationPolicy must have apiVersion tsmesh.io/v1alpha1; got "tsmesh.io/v1"',
+        '  p.yaml:12: spec.loadBalancer.hashKey: is required when type is RING_HASH',
+      ].join('\n'),
+    );
+  });
+
+  it('reports YAML syntax errors with their line', () => {
+    expect(errorOf('kind: HTTPRoute\nmetadata: { name: a\n')).toMatch(/^invalid YAML in p\.yaml \(1 problem\):\n  p\.yaml:\d+: YAML syntax error: /);
+  });
+
+  it('validates AuthorizationPolicy, MeshConfig and Canary fields', () => {
+    const msg = errorOf(`apiVersion: tsmesh.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: { name: a }
+spec:
+  action: AUDIT
+  rules:
+    - to: [{ operation: { methods: [FETCH] } }]
+---
+apiVersion: tsmesh.io/v1alpha1
+kind: MeshConfig
+metadata: { name: m }
+spec: { mtls: { mode: OFF }, certificateTtl: 1s }
+---
+apiVersion: tsmesh.io/v1alpha1
+kind: Canary
+metadata: { name: c }
+spec:
+  targetRef: { name: reviews }
+  service: reviews
+  stableBackend: { name: reviews-v1 }
+  canaryBackend: { name: reviews-v1 }
+  steps: [10, 5]
+  interval: 30s
+  analysis: { failureLimit: 2 }
+`);
+    expect(msg).toBe(
+      [
+        'invalid policy (7 problems):',
+        '  p.yaml:5: spec.action: must be one of ALLOW, DENY; got "AUDIT"',
+        '  p.yaml:7: spec.rules[0].to[0].operation.methods[0]: unknown HTTP method "FETCH"',
+        '  p.yaml:12: spec.mtls.mode: must be one of STRICT, PERMISSIVE; got "OFF"',
+        '  p.yaml:12: spec.certificateTtl: must be at least 60000ms',
+        '  p.yaml:21: spec.canaryBackend.name: must differ from stableBackend.name',
+        '  p.yaml:22: spec.steps[1]: weights must increase; 5 follows 10',
+        '  p.yaml:24: spec.analysis: must set successRate or p99',
+      ].join('\n'),
+    );
+  });
+
+  it('cross-checks references and duplicates against the registry', () => {
+    const batch = parsePolicies(
+      `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r }
+spec:
+  parentRefs: [{ kind: Service, name: reviews, port: 9080 }]
+  rules:
+    - backendRefs: [{ name: reviews-v2, port: 9080 }, { name: ratings, port: 9080 }, { name: reviews-v3 }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r }
+spec:
+  parentRefs: [{ kind: Service, name: reviews, port: 8080 }]
+`,
+      'x.yaml',
+    );
+    const issues = crossCheck(batch, [], registry).map((i) => `${i.file}:${i.line}: ${i.path}: ${i.message}`);
+    expect(issues).toEqual([
+      'x.yaml:11: metadata.name: duplicate HTTPRoute "default/r" in this apply (first at x.yaml:1)',
+      'x.yaml:7: spec.rules[0].backendRefs[1].name: Service "default/ratings" is not in the registry (known: default/reviews)',
+      'x.yaml:7: spec.rules[0].backendRefs[2].name: Service "default/reviews-v3" is not in the registry (known: default/reviews)',
+      'x.yaml:13: spec.parentRefs[0].port: Service "default/reviews" has no port 8080 (ports: 9080)',
+    ]);
+  });
+});
