@@ -3,6 +3,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../common/clock.js';
+import { CertificateAuthority } from '../../../certs/ca.js';
 import { PeerIdentityVerifier, peerCacheSize } from '../peer-identity.js';
 import { TlsContextProvider, TlsSessionCache, type TlsMaterial } from '../tls-contexts.js';
 import { admits, detectTransport } from '../permissive.js';
@@ -140,11 +141,8 @@ describe('mTLS between sidecars', () => {
 
   it('refuses an expired client certificate', async () => {
     const clock = new ManualClock(Date.now() - 3 * 24 * 3600_000);
-    const past = await makeCa(TD, { clock });
-    past.gen = ca.gen; // same key material, so the chain is trusted
-    const { CertificateAuthority } = await import('../../../certs/ca.js');
-    const oldCa = { ...past, ca: new CertificateAuthority(ca.gen.material, { clock }) };
-    const expired = await workload(oldCa, CLIENT_ID, 3600_000);
+    // The same CA, three days ago: a 1 h certificate from then is expired now.
+    const expired = await workload({ ...ca, ca: new CertificateAuthority(ca.gen.material, { clock }) }, CLIENT_ID, 3600_000);
     const srv = await inbound('STRICT', serverMat);
     await outbound(srv.port, expired).catch(() => undefined);
     expect(srv.seen.length).toBe(1);
