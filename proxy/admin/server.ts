@@ -67,9 +67,10 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
 
   const routes: Partial<Record<string, (url: URL, res: ServerResponse) => void | Promise<void>>> = {
     'GET /ready': (_u, res) => {
-      const state = source.state?.() ?? (source.ready() ? 'LIVE' : 'NOT_READY');
-      const ok = state === 'LIVE' && source.ready();
-      text(res, ok ? 200 : 503, `${state}\n`);
+      const ready = source.ready();
+      const state = source.state?.() ?? 'LIVE';
+      // Envoy's words for the state; a source that says LIVE but is not ready yet is NOT_READY.
+      text(res, ready && state === 'LIVE' ? 200 : 503, `${state === 'LIVE' && !ready ? 'NOT_READY' : state}\n`);
     },
     'GET /stats/prometheus': async (_u, res) => {
       const reg = opts.telemetry?.registry;
@@ -133,7 +134,12 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       res.setHeader('connection', 'close');
       return text(res, 413, `request body too large (max ${MAX_BODY_BYTES} bytes)\n`);
     }
-    const url = new URL(req.url ?? '/', 'http://admin');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://admin');
+    } catch {
+      return text(res, 400, 'malformed request target\n');
+    }
     const route = routes[`${method} ${url.pathname}`];
     if (route) return route(url, res);
     const other = routes[`${method === 'GET' ? 'POST' : 'GET'} ${url.pathname}`];

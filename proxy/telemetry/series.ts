@@ -49,7 +49,9 @@ export class HistogramSeries {
   ) {
     this.counts = new Float64Array(bounds.length + 1);
   }
+  /** Durations and sizes only: NaN and negative values are ignored (they would poison sum and buckets). */
   observe(v: number): void {
+    if (!(v >= 0)) return;
     const b = this.bounds;
     let i = 0;
     while (i < b.length && v > b[i]!) i++;

@@ -108,7 +108,10 @@ function openTap(query = '') {
   });
   req.on('error', () => {});
   req.end();
-  const ended = opened.then(() => new Promise<void>((r) => (res.complete ? r() : res.on('end', () => r()))));
+  // Resolves with whether the server ended the stream properly (true) or the connection just went away.
+  const ended = opened.then(
+    () => new Promise<boolean>((r) => (res.closed ? r(res.complete) : res.on('close', () => r(res.complete)))),
+  );
   return { lines, opened, ended, abort: () => req.destroy() };
 }
 
@@ -234,7 +237,7 @@ describe('/tap', () => {
     );
     telemetry.httpRequestDone(httpRecord({ path: '/b', responseCode: 503, responseFlags: ['UO'] }), undefined);
     telemetry.httpRequestDone(httpRecord({ path: '/c' }), undefined);
-    await tap.ended;
+    expect(await tap.ended).toBe(true);
     expect(tap.lines.map((l) => l.path)).toEqual(['/a', '/b']);
     expect(tap.lines[0]).toMatchObject({
       method: 'GET',
@@ -263,6 +266,14 @@ describe('/tap', () => {
     await d.ended;
     expect(d.lines).toHaveLength(1);
     b.abort();
+  });
+
+  it('ends open streams when the admin listener closes', async () => {
+    const tap = openTap();
+    expect(await tap.opened).toBe(200);
+    await admin.close();
+    await tap.ended;
+    expect(tap.lines).toEqual([]);
   });
 
   it('drops records for a client that does not read, instead of buffering them, and says how many', async () => {
