@@ -50,11 +50,12 @@ export function crossCheck(batch: readonly SourcedPolicy[], existing: readonly P
     }
   };
 
+  const strict = { requireEndpoints: true };
   // A backend may also be a version subset `<service>-<version>` (see translate/context.ts).
   const backend = (sp: SourcedPolicy, path: PathSeg[], name: string, ns: string | undefined, port?: number) => {
     const namespace = ns ?? sp.policy.metadata.namespace;
-    if (registry.service(namespace, name) || !resolveBackend(registry, namespace, name)) service(sp, path, name, ns, port);
-    else if (port !== undefined && !resolveBackend(registry, namespace, name, port)) service(sp, path, name.slice(0, name.lastIndexOf('-')), ns, port);
+    if (registry.service(namespace, name) || !resolveBackend(registry, namespace, name, undefined, strict)) service(sp, path, name, ns, port);
+    else if (port !== undefined && !resolveBackend(registry, namespace, name, port, strict)) service(sp, path, name.slice(0, name.lastIndexOf('-')), ns, port);
   };
 
   for (const sp of batch) {

@@ -62,7 +62,13 @@ export interface ResolvedBackend {
  * carry that version label (so `reviews-v2` works without declaring a
  * separate Service, as self-registered sidecars of one service do).
  */
-export function resolveBackend(registry: RegistryView, namespace: string, name: string, port?: number): ResolvedBackend | undefined {
+export function resolveBackend(
+  registry: RegistryView,
+  namespace: string,
+  name: string,
+  port?: number,
+  opts: { requireEndpoints?: boolean } = {},
+): ResolvedBackend | undefined {
   const pick = (svc: ServiceInfo) => (port === undefined ? svc.ports[0] : svc.ports.find((p) => p.port === port));
   const svc = registry.service(namespace, name);
   if (svc) {
@@ -73,7 +79,10 @@ export function resolveBackend(registry: RegistryView, namespace: string, name: 
   if (dash <= 0) return undefined;
   const base = registry.service(namespace, name.slice(0, dash));
   const version = name.slice(dash + 1);
-  if (!base || !registry.endpoints(namespace, base.name).some((e) => e.version === version)) return undefined;
+  if (!base) return undefined;
+  // Validation insists the version exists; translation keeps a subset whose endpoints
+  // all left, so its share fails (503) instead of silently moving to another version.
+  if (opts.requireEndpoints && !registry.endpoints(namespace, base.name).some((e) => e.version === version)) return undefined;
   const p = pick(base);
   return p ? { service: base, port: p, subset: version } : undefined;
 }
