@@ -26,6 +26,8 @@ export interface StreamContext {
   clock: Clock;
   log: Logger;
   authorizeNode?: AuthorizeNode;
+  /** Called once a stream is identified and authorized, before its snapshot is read (registration, lazy snapshots). */
+  onConnect?: (nodeId: string, node: NodeMsg) => void;
   nonce(): string;
   opened(s: AdsStream): void;
   closed(s: AdsStream): void;
@@ -87,6 +89,11 @@ export abstract class AdsStream implements Flushable {
     }
     if (this.closed) return false;
     this.ctx.opened(this);
+    try {
+      this.ctx.onConnect?.(this.nodeId, node);
+    } catch (err) {
+      this.ctx.log.error('xds onConnect hook failed', { node: this.nodeId, err });
+    }
     this.snapshot = this.ctx.cache.getSnapshot(this.nodeId);
     this.unwatch = this.ctx.cache.watch(this.nodeId, (s) => {
       this.snapshot = s;

@@ -6,7 +6,7 @@ import { status as GrpcStatus, type Server, type ServerDuplexStream } from '@grp
 import { systemClock, type Clock } from '../../common/clock.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import type { ResourceMaps } from '../../proxy/config/resources.js';
-import { adsServiceDefinition } from '../../proxy/xds/ads-wire.js';
+import { adsServiceDefinition, type NodeMsg } from '../../proxy/xds/ads-wire.js';
 import type { ProxyStatus, ProxyStatusSource } from '../admin/types.js';
 import type { SnapshotCache } from './cache.js';
 import { DeltaStream } from './delta-stream.js';
@@ -21,6 +21,8 @@ export interface XdsServerOptions {
   authorizeNode?: AuthorizeNode;
   clock?: Clock;
   logger?: Logger;
+  /** Called when an authorized node connects (self-registration, lazily computed snapshots). */
+  onConnect?: (nodeId: string, node: NodeMsg) => void;
   /** Snapshot changes within this window become one push per stream (default 10 ms). */
   debounceMs?: number;
   /** Streams flushed per event-loop turn (default 64): bounds the work a change or a reconnect storm does at once. */
@@ -64,6 +66,7 @@ export class XdsServer implements ProxyStatusSource {
       },
     };
     if (opts.authorizeNode) this.ctx.authorizeNode = opts.authorizeNode;
+    if (opts.onConnect) this.ctx.onConnect = opts.onConnect;
   }
 
   /** Adds the AggregatedDiscoveryService to `server`. */

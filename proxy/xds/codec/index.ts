@@ -103,3 +103,9 @@ export function decodeResource<K extends ResourceKind>(kind: K, bytes: Uint8Arra
 export function resourceName(kind: ResourceKind, value: DomainOf[ResourceKind]): string {
   return kind === 'clusterLoadAssignment' ? (value as ClusterLoadAssignment).clusterName : (value as { name: string }).name;
 }
+
+/** Decodes the protobuf object form at `r`, recording problems in r's context (for callers reading larger documents). */
+export function decodeWith<K extends ResourceKind>(kind: K, r: Reader): DomainOf[K] | undefined {
+  if (!r.object(true)) return undefined;
+  return CODECS[kind].decode(r);
+}

@@ -1,0 +1,58 @@
+// The xDS client's view of what it holds: domain resources and versions per
+// type, which names each non-wildcard type must subscribe to (derived from the
+// listeners and clusters held), and the assembled ConfigSnapshot.
+
+import type { ConfigSnapshot, Listener, ResourceKind, ResourceMaps } from '../config/resources.js';
+import type { DomainOf } from './codec/index.js';
+
+export const KINDS: readonly ResourceKind[] = ['listener', 'cluster', 'routeConfiguration', 'clusterLoadAssignment', 'secret'];
+export const WILDCARD: ReadonlySet<ResourceKind> = new Set(['listener', 'cluster']);
+
+export type Maps = { [K in ResourceKind]: Map<string, DomainOf[K]> };
+
+export function emptyMaps(): Maps {
+  return { listener: new Map(), routeConfiguration: new Map(), cluster: new Map(), clusterLoadAssignment: new Map(), secret: new Map() };
+}
+
+export function copyMaps(m: Maps | ResourceMaps): Maps {
+  return {
+    listener: new Map(m.listener),
+    routeConfiguration: new Map(m.routeConfiguration),
+    cluster: new Map(m.cluster),
+    clusterLoadAssignment: new Map(m.clusterLoadAssignment),
+    secret: new Map(m.secret),
+  };
+}
+
+function listenerRefs(l: Listener, rds: Set<string>, sds: Set<string>): void {
+  if (l.apiListener?.rdsRouteConfigName) rds.add(l.apiListener.rdsRouteConfigName);
+  for (const c of l.filterChains) {
+    if (c.filter.kind === 'http' && c.filter.rdsRouteConfigName) rds.add(c.filter.rdsRouteConfigName);
+    if (c.transportSocket?.certificateSecret) sds.add(c.transportSocket.certificateSecret);
+    if (c.transportSocket?.validationSecret) sds.add(c.transportSocket.validationSecret);
+  }
+}
+
+/** Names the explicit-subscription types need, given the listeners and clusters held. */
+export function referencedNames(m: Maps): Record<'routeConfiguration' | 'clusterLoadAssignment' | 'secret', Set<string>> {
+  const rds = new Set<string>();
+  const eds = new Set<string>();
+  const sds = new Set<string>();
+  for (const l of m.listener.values()) listenerRefs(l, rds, sds);
+  for (const c of m.cluster.values()) {
+    if (c.type === 'EDS') eds.add(c.edsServiceName ?? c.name);
+    if (c.transportSocket?.certificateSecret) sds.add(c.transportSocket.certificateSecret);
+    if (c.transportSocket?.validationSecret) sds.add(c.transportSocket.validationSecret);
+  }
+  return { routeConfiguration: rds, clusterLoadAssignment: eds, secret: sds };
+}
+
+export function toSnapshot(m: Maps, versions: Record<ResourceKind, string>): ConfigSnapshot {
+  return { resources: copyMaps(m), versions: { ...versions } };
+}
+
+export function sameNames(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
