@@ -1,13 +1,14 @@
 // Istio's standard request and TCP metrics, with Istio's names, labels and
 // default buckets, so existing dashboards and PromQL work unchanged.
-// Hot path: one string key per request selects a cached set of series; label
-// objects are built only the first time a label combination is seen.
+// Hot path: interned integer keys (series-index.ts) select a cached set of
+// series; label objects are built only the first time a combination is seen.
 
 import { Counter, type Registry } from 'prom-client';
 import type { NodeInfo } from '../config/resources.js';
 import type { Logger } from '../../common/log.js';
 import type { HttpRequestRecord, ResponseFlag, TcpConnectionRecord, WorkloadLabels } from './types.js';
 import { SeriesIndex } from './series-index.js';
+import { istioLabels, selfLabels } from './istio-labels.js';
 import { FastCounter, FastHistogram, type CounterSeries, type HistogramSeries } from './series.js';
 
 /** Istio's default request duration buckets (ms). */
@@ -86,16 +87,16 @@ export class IstioMetrics {
     );
     if (s === undefined) {
       const flags = this.flagsLabel(r.responseFlags);
-      const labels = this.labels(r.direction, r.source, r.destination, r.clusterName, r.mtls, flags, {
+      const labels = istioLabels(this.self, r.direction, r.source, r.destination, r.clusterName, r.mtls, flags, {
         request_protocol: r.protocol,
         response_code: String(r.responseCode),
         grpc_response_status: r.grpcStatus === undefined ? '' : String(r.grpcStatus),
       });
       s = this.resolveSeries(labels, (l) => ({
-        requests: this.requests.series_(l),
-        duration: this.duration.series_(l),
-        requestBytes: this.requestBytes.series_(l),
-        responseBytes: this.responseBytes.series_(l),
+        requests: this.requests.newSeries(l),
+        duration: this.duration.newSeries(l),
+        requestBytes: this.requestBytes.newSeries(l),
+        responseBytes: this.responseBytes.newSeries(l),
       }));
       if (s === undefined) return;
       this.httpIndex.remember(s);
@@ -135,12 +136,12 @@ export class IstioMetrics {
     let s = this.tcpIndex.find(source, destination, clusterName, responseFlags, 0, undefined, direction === 'outbound', false, mtls);
     if (s === undefined) {
       const flags = this.flagsLabel(responseFlags);
-      const labels = this.labels(direction, source, destination, clusterName, mtls, flags, { request_protocol: 'tcp' });
+      const labels = istioLabels(this.self, direction, source, destination, clusterName, mtls, flags, { request_protocol: 'tcp' });
       s = this.resolveSeries(labels, (l) => ({
-        sent: this.tcpSent.series_(l),
-        received: this.tcpReceived.series_(l),
-        opened: this.tcpOpened.series_(l),
-        closed: this.tcpClosed.series_(l),
+        sent: this.tcpSent.newSeries(l),
+        received: this.tcpReceived.newSeries(l),
+        opened: this.tcpOpened.newSeries(l),
+        closed: this.tcpClosed.newSeries(l),
       }));
       if (s === undefined) return undefined;
       this.tcpIndex.remember(s);
@@ -180,98 +181,5 @@ export class IstioMetrics {
   private flagsLabel(flags: readonly ResponseFlag[]): string {
     return flags.length === 0 ? '-' : flags.length === 1 ? flags[0]! : flags.join(',');
   }
-
-  /** Builds the full Istio label set; runs once per new label combination. */
-  private labels(
-    direction: 'inbound' | 'outbound',
-    source: Peer,
-    destination: Peer,
-    clusterName: string | undefined,
-    mtls: boolean,
-    flags: string,
-    extra: Record<string, string>,
-  ): Readonly<Record<string, string>> {
-    // The proxy's own workload fills the side it stands on: source for outbound, destination for inbound.
-    const src = resolve(source, direction === 'outbound' ? this.self : undefined);
-    const dst = resolve(destination, direction === 'inbound' ? this.self : undefined);
-    const dstService = dst.service !== 'unknown' ? dst.service : serviceFromCluster(clusterName) ?? 'unknown';
-    const [svcName, svcNamespace] = splitService(dstService, dst.namespace);
-    const labels: Record<string, string> = {
-      reporter: direction === 'outbound' ? 'source' : 'destination',
-      source_workload: src.workload,
-      source_workload_namespace: src.namespace,
-      source_principal: src.principal,
-      source_app: src.app,
-      source_version: src.version,
-      source_canonical_service: src.canonicalService,
-      source_cluster: src.cluster,
-      destination_workload: dst.workload,
-      destination_workload_namespace: dst.namespace,
-      destination_principal: dst.principal,
-      destination_app: dst.app,
-      destination_version: dst.version,
-      destination_service: dstService,
-      destination_service_name: svcName,
-      destination_service_namespace: svcNamespace,
-      destination_canonical_service: dst.canonicalService,
-      destination_cluster: dst.cluster,
-      request_protocol: extra.request_protocol!,
-      ...(extra.response_code !== undefined
-        ? { response_code: extra.response_code, grpc_response_status: extra.grpc_response_status! }
-        : {}),
-      response_flags: flags,
-      connection_security_policy: mtls ? 'mutual_tls' : 'none',
-    };
-    return Object.freeze(labels);
-  }
 }
 
-function selfLabels(node: NodeInfo): Required<WorkloadLabels> {
-  const app = node.labels['app'] ?? node.cluster;
-  return {
-    workload: node.workload,
-    namespace: node.namespace,
-    service: `${node.cluster}.${node.namespace}.svc.cluster.local`,
-    version: node.version ?? node.labels['version'] ?? 'unknown',
-    principal: `spiffe://${node.trustDomain}/ns/${node.namespace}/sa/${node.serviceAccount}`,
-    app,
-    canonicalService: node.labels['service.istio.io/canonical-name'] ?? app,
-    cluster: node.labels['topology.istio.io/cluster'] ?? 'Kubernetes',
-  };
-}
-
-/** Fills every label, the record's values first, then (for the proxy's own side) the node's, else 'unknown'. */
-function resolve(p: Peer, self: Required<WorkloadLabels> | undefined): Required<WorkloadLabels> {
-  const pick = (k: keyof WorkloadLabels): string => {
-    const v = p?.[k];
-    return v !== undefined && v !== '' ? v : self?.[k] ?? 'unknown';
-  };
-  const service = pick('service');
-  const app = p?.app || self?.app || (service !== 'unknown' ? service.split('.')[0]! : 'unknown');
-  return {
-    workload: pick('workload'),
-    namespace: pick('namespace'),
-    service,
-    version: pick('version'),
-    principal: pick('principal'),
-    app,
-    canonicalService: p?.canonicalService || self?.canonicalService || app,
-    cluster: pick('cluster'),
-  };
-}
-
-/** Istio-style cluster names: outbound|9080|v2|reviews.default.svc.cluster.local → the host. */
-function serviceFromCluster(cluster: string | undefined): string | undefined {
-  if (!cluster) return undefined;
-  const parts = cluster.split('|');
-  return parts.length === 4 && parts[3] ? parts[3] : cluster;
-}
-
-function splitService(service: string, namespace: string): [string, string] {
-  if (service === 'unknown') return ['unknown', namespace];
-  const dot = service.indexOf('.');
-  if (dot < 0) return [service, namespace];
-  const rest = service.slice(dot + 1);
-  const dot2 = rest.indexOf('.');
-  return [service.slice(0, dot), dot2 < 0 ? rest : rest.slice(0, dot2)];
-}

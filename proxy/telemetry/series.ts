@@ -90,7 +90,7 @@ abstract class SeriesMetric<S extends { labels: Labels }> implements RegistryMet
 export class FastCounter extends SeriesMetric<CounterSeries> {
   readonly type = 'counter' as const;
   /** A new series; callers keep it and call inc() on it. */
-  series_(labels: Labels): CounterSeries {
+  newSeries(labels: Labels): CounterSeries {
     return this.add(new CounterSeries(labels));
   }
   protected clear(s: CounterSeries): void {
@@ -111,7 +111,7 @@ export class FastHistogram extends SeriesMetric<HistogramSeries> {
   ) {
     super(name, help, registry);
   }
-  series_(labels: Labels): HistogramSeries {
+  newSeries(labels: Labels): HistogramSeries {
     return this.add(new HistogramSeries(labels, this.buckets));
   }
   protected clear(s: HistogramSeries): void {
