@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { ValidationError } from '../../../common/errors.js';
+import { loadBootstrapFile } from '../bootstrap.js';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const issuesOf = (file: string): string[] => {
+  try {
+    loadBootstrapFile(file);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ValidationError);
+    return (e as ValidationError).message.split('\n').slice(1).map((s) => s.trim());
+  }
+  throw new Error('expected the file to be refused');
+};
+
+describe('bootstrap loading', () => {
+  it('loads the sample bootstraps with Envoy defaults applied', () => {
+    const b = loadBootstrapFile(here('../../../examples/bootstrap/http-one-hop.yaml'));
+    expect(b.node.cluster).toBe('web');
+    expect(b.admin.address).toEqual({ address: '127.0.0.1', port: 15000 });
+    const l = b.snapshot.resources.listener.get('outbound_http')!;
+    expect(l.protocolDetectionTimeout).toBe(100);
+    const hcm = l.filterChains[0]!.filter;
+    expect(hcm.kind === 'http' && hcm.limits.maxRequestHeadersKb).toBe(60);
+    const c = b.snapshot.resources.cluster.get('backend')!;
+    expect(c.connectTimeout).toBe(1000);
+    expect(c.circuitBreakers.maxRequests).toBe(1024);
+    expect(c.loadAssignment!.endpoints[0]!.weight).toBe(1);
+    const route = b.snapshot.resources.routeConfiguration.get('local_route')!.virtualHosts[0]!.routes[0]!;
+    expect(route.route!.timeout).toBe(15_000);
+    const tcp = loadBootstrapFile(here('../../../examples/bootstrap/tcp.yaml'));
+    expect(tcp.snapshot.resources.listener.get('outbound_tcp')!.filterChains[0]!.filter.kind).toBe('tcp');
+    expect(tcp.drainTimeout).toBe(5000);
+  });
+
+  it('reports every structural problem with file:line and field path', () => {
+    const file = here('fixtures/bad.yaml');
+    const issues = issuesOf(file);
+    expect(issues).toContain(`${file}:4: node.colour: unknown field (expected one of: id, cluster, namespace, serviceAccount, workload, version, labels, trustDomain)`);
+    expect(issues).toContain(`${file}:8: staticResources.listeners[0].address.port: must be ≤ 65535, got 70000`);
+    expect(issues).toContain(`${file}:21: staticResources.routeConfigurations[0].virtualHosts[0].routes[1].match: exactly one of prefix, path, safeRegex, pathSeparatedPrefix must be set`);
+    expect(issues.some((i) => i.startsWith(`${file}:22: staticResources.routeConfigurations[0].virtualHosts[0].routes[1].route.timeout: must be a duration`))).toBe(true);
+    expect(issues).toHaveLength(4);
+  });
+
+  it('reports every broken reference and bad regex with file:line', () => {
+    const file = here('fixtures/bad-refs.yaml');
+    const issues = issuesOf(file);
+    const rp = 'staticResources.routeConfigurations[0].virtualHosts[0].routes[0]';
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        `${file}:9: staticResources.listeners[0].filterChains[0].filter.rdsRouteConfigName: route configuration "missing_routes" is not defined`,
+        expect.stringMatching(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:16: ${rp.replace(/[[\].]/g, '\\$&')}\\.match\\.safeRegex: invalid regular expression`)),
+        `${file}:18: ${rp}.route.cluster: cluster "nowhere" is not defined`,
+        `${file}:19: ${rp}.route.requestMirrorPolicies[0].cluster: cluster "shadow" is not defined`,
+      ]),
+    );
+    expect(issues).toHaveLength(4);
+  });
+
+  it('refuses a missing file clearly', () => {
+    expect(() => loadBootstrapFile(here('fixtures/does-not-exist.yaml'))).toThrow(/cannot read the bootstrap file/);
+  });
+});
