@@ -69,7 +69,8 @@ measure('httpRequestDone (metrics: 1 counter + 3 histograms)', (i) => t.httpRequ
 const sampledOff = createTelemetry({ node, registry: new Registry(), tracing: { exporter: 'otlp', samplingPercent: 0 } });
 const noCtx = { host: 'reviews:9080', 'user-agent': 'curl' };
 const withCtx = { ...noCtx, traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00' };
-measure('startSpan, no incoming context, not sampled', () => sampledOff.startSpan(noCtx, 'reviews:9080/*', 'inbound'));
+measure('startSpan, tracing none, no incoming context', () => t.startSpan(noCtx, 'reviews:9080/*', 'inbound'));
+measure('startSpan, no incoming context, not sampled (00 injected)', () => sampledOff.startSpan(noCtx, 'reviews:9080/*', 'inbound'));
 measure('startSpan, incoming traceparent (unsampled), forwarded', () => sampledOff.startSpan(withCtx, 'x', 'inbound'));
 
 // Baseline: prom-client's own Counter/Histogram with the same 23 labels, children cached per key.

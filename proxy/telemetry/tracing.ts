@@ -1,7 +1,8 @@
 // Request spans with the OpenTelemetry SDK. The sampling decision is made
 // before any SDK object exists: the caller's sampled flag when it sent one,
 // else samplingPercent (Istio's default: 1%). Unsampled requests cost a header
-// parse; their incoming context is forwarded untouched.
+// parse; their incoming context is forwarded untouched, and a new unsampled
+// trace carries its decision downstream (traceparent flags 00).
 
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
 import { createTraceState } from '@opentelemetry/api';
@@ -14,6 +15,7 @@ import {
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { randomFillSync } from 'node:crypto';
 import { MeshError } from '../../common/errors.js';
 import type { HttpRequestRecord, SpanHandle } from './types.js';
 import { extractContext, outgoingHeaders, type HeaderBag, type IncomingContext } from './propagation.js';
@@ -81,7 +83,14 @@ export class RequestTracer {
   start(headers: HeaderBag, name: string, direction: 'inbound' | 'outbound' | undefined): SpanHandle | undefined {
     const incoming = extractContext(headers);
     const sample = this.tracer !== undefined && this.decide(incoming);
-    if (!sample) return incoming ? new ForwardedContext(incoming.traceId, incoming.raw) : undefined;
+    if (!sample) {
+      if (incoming) return new ForwardedContext(incoming.traceId, incoming.raw);
+      // Tracing is on but this new trace is not sampled: say so downstream (flags 00), as Envoy does, so
+      // later hops keep the decision instead of sampling a fragment of the trace on their own.
+      if (this.tracer === undefined) return undefined;
+      const traceId = randomHex(16);
+      return new ForwardedContext(traceId, { traceparent: `00-${traceId}-${randomHex(8)}-00` });
+    }
     const parent = incoming ? remoteParent(incoming) : ROOT_CONTEXT;
     const span = this.tracer!.startSpan(
       name,
@@ -133,6 +142,19 @@ export class RequestTracer {
     if (incoming?.sampled !== undefined) return incoming.sampled;
     return this.percent > 0 && Math.random() * 100 < this.percent;
   }
+}
+
+// Ids for unsampled traces come from a pooled random buffer: one syscall per 256 ids, not per request.
+const pool = Buffer.allocUnsafe(24 * 256);
+let poolPos = pool.length;
+function randomHex(bytes: number): string {
+  if (poolPos + bytes > pool.length) {
+    randomFillSync(pool);
+    poolPos = 0;
+  }
+  const hex = pool.toString('hex', poolPos, poolPos + bytes);
+  poolPos += bytes;
+  return hex === '0'.repeat(bytes * 2) ? randomHex(bytes) : hex;
 }
 
 function remoteParent(c: IncomingContext) {

@@ -149,7 +149,11 @@ describe('tracing', () => {
 
   it('samples requests without a caller decision by samplingPercent (0% none, 100% a new root trace)', async () => {
     await withTelemetry(0, (t) => {
-      expect(t.startSpan({}, 'in')).toBeUndefined();
+      const root = t.startSpan({}, 'in')!;
+      expect(root.sampled).toBe(false);
+      expect(root.headers.traceparent).toMatch(new RegExp(`^00-${root.traceId}-[0-9a-f]{16}-00$`));
+      expect(t.startSpan({}, 'in')!.traceId).not.toBe(root.traceId);
+      t.httpRequestDone(httpRecord(), root);
       const deferred = t.startSpan({ 'x-b3-traceid': TRACE, 'x-b3-spanid': PARENT }, 'in')!;
       expect(deferred.sampled).toBe(false);
       expect(deferred.headers).toEqual({ 'x-b3-traceid': TRACE, 'x-b3-spanid': PARENT });
