@@ -107,7 +107,7 @@ describe('admin API', () => {
     const receipt = await call('GET', '/v1/receipts/last');
     expect(receipt.body).toMatchObject({ version: '1', total: 2, pending: [] });
     const again = await call('POST', '/v1/apply', ROUTE.replace('3s', '4s'));
-    expect(again.body.changes[0].diff).toContain('-           request: 3000\n+           request: 4000');
+    expect(again.body.changes[0].diff).toContain('-         request: 3000\n+         request: 4000');
   });
 
   it('refuses an invalid apply whole, with every issue', async () => {
