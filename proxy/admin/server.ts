@@ -40,7 +40,7 @@ export interface AdminServer {
 const MAX_BODY_BYTES = 4096;
 
 export const ENDPOINTS: Record<string, string> = {
-  'GET /ready': 'LIVE (200) when serving; 503 while starting or draining',
+  'GET /ready': 'LIVE (200) when serving; 503 while starting or draining (also /healthz/ready)',
   'GET /stats/prometheus': 'metrics in the Prometheus text format',
   'GET /config_dump': 'active resources by type with versions (?resource=listener|routeConfiguration|cluster|clusterLoadAssignment|secret)',
   'GET /clusters': 'clusters and endpoint state as JSON (?format=text for Envoy-style lines)',
@@ -72,6 +72,8 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       // Envoy's words for the state; a source that says LIVE but is not ready yet is NOT_READY.
       text(res, ready && state === 'LIVE' ? 200 : 503, `${state === 'LIVE' && !ready ? 'NOT_READY' : state}\n`);
     },
+    // Istio's readiness path (pilot-agent's :15021/healthz/ready), for probes written for Istio.
+    'GET /healthz/ready': (u, res) => routes['GET /ready']!(u, res),
     'GET /stats/prometheus': async (_u, res) => {
       const reg = opts.telemetry?.registry;
       if (!reg) return text(res, 503, 'no metrics registry\n');

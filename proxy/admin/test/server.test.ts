@@ -129,6 +129,7 @@ describe('admin listener', () => {
     const drained = await call('POST', '/drain_listeners');
     expect(drained.status).toBe(200);
     expect(await call('GET', '/ready')).toMatchObject({ status: 503, body: 'DRAINING\n' });
+    expect((await call('GET', '/healthz/ready')).status).toBe(503);
     await call('POST', '/drain_listeners');
     expect(sidecar.drainCalls).toBe(1);
   });

@@ -85,3 +85,22 @@ describe('JSON access log', () => {
     );
   });
 });
+
+describe('access log to stdout', () => {
+  it('writes JSON lines on the process stdout and flushes them at shutdown (built JS)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { fileURLToPath, pathToFileURL } = await import('node:url');
+    const dist = join(fileURLToPath(new URL('../../../', import.meta.url)), 'dist/proxy/telemetry/index.js');
+    const script = `
+      const { createTelemetry } = await import(${JSON.stringify(pathToFileURL(dist).href)});
+      const t = createTelemetry({ node: ${JSON.stringify(node)}, accessLog: { path: 'stdout' } });
+      const rec = ${JSON.stringify(httpRecord({ path: '/from-child' }))};
+      t.httpRequestDone(rec, undefined);
+      t.httpRequestDone({ ...rec, path: '/second' }, undefined);
+      await t.shutdown();`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.stderr).toBe('');
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.path)).toEqual(['/from-child', '/second']);
+  });
+});
