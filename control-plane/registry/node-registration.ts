@@ -13,6 +13,11 @@
 //   servicePort     the port clients address the service on (default: appPort or inboundPort)
 //   protocol        http | http2 | grpc | tcp (default http)
 //   outboundPort    the sidecar's outbound listener port on 127.0.0.1 (default 15001)
+//
+// The Istio-style upper-case keys tsmesh's xDS client sends (proxy/xds/node.ts)
+// are read too: SERVICE, NAMESPACE, SERVICE_ACCOUNT, VERSION, LABELS (a struct
+// or its JSON), INBOUND_ADDRESSES ("host:port,…": the first is the inbound
+// listener), OUTBOUND_ADDRESSES, APP_PORT, SERVICE_PORT, PROTOCOL.
 
 import { Reader } from '../../common/reader.js';
 import { ValidationError, type ValidationIssue } from '../../common/errors.js';
@@ -44,7 +49,7 @@ export interface NodeRegistration {
 /** Read a node's registration; throws ValidationError (MESH_INVALID_CONFIG) naming each bad field. */
 export function readNodeRegistration(node: NodeLike): NodeRegistration {
   const issues: ValidationIssue[] = [];
-  const r = new Reader(node.metadata ?? {}, ['metadata'], { issues });
+  const r = new Reader(normalizeMetadata(node.metadata ?? {}, issues), ['metadata'], { issues });
   r.object(true);
   const name = (f: string, dflt?: string) => r.field(f).string({ required: dflt === undefined, pattern: NAME, patternHint: 'a DNS-1123 name', maxLength: 253 }) ?? dflt ?? '';
   const labels: Record<string, string> = {};
@@ -77,4 +82,49 @@ export function readNodeRegistration(node: NodeLike): NodeRegistration {
   if (!node.id || node.id.length > 512) issues.push({ path: 'id', message: 'node id is required (at most 512 characters)' });
   if (issues.length) throw new ValidationError(issues, `node metadata of "${node.id}"`);
   return reg;
+}
+
+const UPPER_KEYS: Record<string, string> = {
+  SERVICE: 'service',
+  NAMESPACE: 'namespace',
+  SERVICE_ACCOUNT: 'serviceAccount',
+  VERSION: 'version',
+  APP_PORT: 'appPort',
+  SERVICE_PORT: 'servicePort',
+  PROTOCOL: 'protocol',
+};
+
+function hostPort(s: string): [string, number] | undefined {
+  const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(s.trim());
+  return m ? [m[1]!, Number(m[2])] : undefined;
+}
+
+/** Map the upper-case (Istio-style) keys onto tsmesh's own; explicit camelCase keys win. */
+function normalizeMetadata(md: unknown, issues: ValidationIssue[]): unknown {
+  if (typeof md !== 'object' || md === null || Array.isArray(md)) return md;
+  const src = md as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(src)) {
+    const key = UPPER_KEYS[k];
+    if (key) out[key] = v;
+  }
+  if (typeof src.LABELS === 'string') {
+    try {
+      out.labels = JSON.parse(src.LABELS);
+    } catch {
+      issues.push({ path: 'metadata.LABELS', message: 'must be a map of labels (or its JSON)' });
+    }
+  } else if (src.LABELS !== undefined) out.labels = src.LABELS;
+  if (typeof src.INBOUND_ADDRESSES === 'string' && src.INBOUND_ADDRESSES) {
+    const hp = hostPort(src.INBOUND_ADDRESSES.split(',')[0]!);
+    if (hp) [out.inboundAddress, out.inboundPort] = hp;
+    else issues.push({ path: 'metadata.INBOUND_ADDRESSES', message: `"${src.INBOUND_ADDRESSES}" is not host:port[,host:port…]` });
+  }
+  if (typeof src.OUTBOUND_ADDRESSES === 'string' && src.OUTBOUND_ADDRESSES) {
+    const hp = hostPort(src.OUTBOUND_ADDRESSES.split(',')[0]!);
+    if (hp) out.outboundPort = hp[1];
+    else issues.push({ path: 'metadata.OUTBOUND_ADDRESSES', message: `"${src.OUTBOUND_ADDRESSES}" is not host:port[,host:port…]` });
+  }
+  for (const [k, v] of Object.entries(src)) if (!(k in UPPER_KEYS) && !/^[A-Z_]+$/.test(k)) out[k] = v;
+  return out;
 }

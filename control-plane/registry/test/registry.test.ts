@@ -73,3 +73,29 @@ describe('EmbeddedRegistry', () => {
     expect(reg.endpoints('default', 'ratings').map((e) => e.address)).toEqual(['10.0.0.9']);
   });
 });
+
+describe('node registration from the sidecar xDS client', () => {
+  it('reads the Istio-style upper-case metadata keys, flattened to strings', () => {
+    const reg = new EmbeddedRegistry();
+    const r = reg.registerFromNode({
+      id: 'reviews-v2-7',
+      cluster: 'reviews',
+      metadata: { NAMESPACE: 'prod', SERVICE_ACCOUNT: 'reviews', VERSION: 'v2', LABELS: '{"app":"reviews"}', INBOUND_ADDRESSES: '10.1.0.7:15006', OUTBOUND_ADDRESSES: '127.0.0.1:15101', APP_PORT: '9080', TRUST_DOMAIN: 'cluster.local' },
+    });
+    expect(r).toEqual({
+      nodeId: 'reviews-v2-7',
+      service: 'reviews',
+      namespace: 'prod',
+      serviceAccount: 'reviews',
+      version: 'v2',
+      labels: { app: 'reviews', version: 'v2' },
+      inboundAddress: '10.1.0.7',
+      inboundPort: 15006,
+      appPort: 9080,
+      servicePort: 9080,
+      protocol: 'http',
+      outboundPort: 15101,
+    });
+    expect(reg.endpoints('prod', 'reviews')[0]!.identity).toBe('spiffe://cluster.local/ns/prod/sa/reviews');
+  });
+});
