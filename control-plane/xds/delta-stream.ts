@@ -17,7 +17,7 @@ interface TypeState {
   names: Set<string>;
   /** What the client holds: name → version. */
   client: Map<string, string>;
-  inFlight?: { nonce: string; systemVersion: string };
+  inFlight?: { nonce: string; systemVersion: string; from: string };
   lastResult?: 'ack' | 'nack';
 }
 
@@ -46,10 +46,11 @@ export class DeltaStream extends AdsStream {
     const nonce = req.response_nonce ?? '';
     if (nonce && st.inFlight?.nonce === nonce) {
       const version = st.inFlight.systemVersion;
+      const from = st.inFlight.from;
       delete st.inFlight;
       if (req.error_detail && (req.error_detail.code || req.error_detail.message)) {
         st.lastResult = 'nack';
-        this.recordNack(kind, version, req.error_detail.message ?? `code ${req.error_detail.code}`);
+        this.recordNack(kind, version, req.error_detail.message ?? `code ${req.error_detail.code}`, from);
       } else {
         st.lastResult = 'ack';
         this.recordAck(kind, version);
@@ -104,7 +105,7 @@ export class DeltaStream extends AdsStream {
     };
     for (const r of send) st.client.set(r.name, r.version);
     for (const n of removed) st.client.delete(n);
-    st.inFlight = { nonce: msg.nonce, systemVersion };
+    st.inFlight = { nonce: msg.nonce, systemVersion, from: this.snapshot.version };
     this.recordSent(kind, systemVersion);
     this.call.write(msg);
   }

@@ -15,7 +15,7 @@ interface TypeState {
   wildcard: boolean;
   names: Set<string>;
   namesKey: string;
-  sent?: { version: string; nonce: string; namesKey: string };
+  sent?: { version: string; nonce: string; namesKey: string; from: string };
   inFlight: boolean;
   acked?: string;
   nacked?: string;
@@ -52,7 +52,7 @@ export class SotwStream extends AdsStream {
       st.inFlight = false;
       if (req.error_detail && (req.error_detail.code || req.error_detail.message)) {
         st.nacked = st.sent.version;
-        this.recordNack(kind, st.sent.version, req.error_detail.message ?? `code ${req.error_detail.code}`);
+        this.recordNack(kind, st.sent.version, req.error_detail.message ?? `code ${req.error_detail.code}`, st.sent.from);
       } else {
         st.acked = req.version_info ?? '';
         delete st.nacked;
@@ -86,7 +86,7 @@ export class SotwStream extends AdsStream {
       if (r) resources.push(r.any);
     }
     const msg: DiscoveryResponseMsg = { version_info: set.version, resources, type_url: TYPE_URLS[kind], nonce: this.ctx.nonce() };
-    st.sent = { version: set.version, nonce: msg.nonce, namesKey: st.namesKey };
+    st.sent = { version: set.version, nonce: msg.nonce, namesKey: st.namesKey, from: snap.version };
     st.inFlight = true;
     this.recordSent(kind, set.version);
     this.call.write(msg);

@@ -130,11 +130,15 @@ export abstract class AdsStream implements Flushable {
     this.updateReceipt();
   }
 
-  protected recordNack(kind: ResourceKind, version: string, error: string): void {
+  /** `sentFrom` is the config version of the snapshot the rejected response was built from. */
+  protected recordNack(kind: ResourceKind, version: string, error: string, sentFrom: string): void {
     const at = this.ctx.clock.now();
     (this.status[kind] ??= {}).nack = { version, error, at };
     this.ctx.log.warn('xds NACK', { node: this.nodeId, kind, version, error });
-    if (this.snapshot) this.ctx.receipts.nacked(this.snapshot.version, this.nodeId, `${kind}: ${error}`);
+    this.ctx.receipts.nacked(sentFrom, this.nodeId, `${kind}: ${error}`);
+    // A newer snapshot with the same content for this type is rejected just the same.
+    const cur = this.snapshot;
+    if (cur && cur.version !== sentFrom && cur.types[kind].version === version) this.ctx.receipts.nacked(cur.version, this.nodeId, `${kind}: ${error}`);
   }
 
   protected updateReceipt(): void {
