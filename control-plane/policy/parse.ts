@@ -71,7 +71,14 @@ export function parsePolicies(text: string, file?: string): SourcedPolicy[] {
   if (Buffer.byteLength(text) > MAX_POLICY_BYTES) {
     throw new ValidationError([{ file, path: '', message: `input is larger than ${MAX_POLICY_BYTES} bytes` }], 'policy input');
   }
-  const docs = parseYamlDocuments(text, file);
+  let docs: SourceDoc[];
+  try {
+    docs = parseYamlDocuments(text, file);
+  } catch (e) {
+    if (e instanceof ValidationError) throw e;
+    // The yaml library throws plain errors for some inputs (an unresolved alias `*x`).
+    throw new ValidationError([{ file, path: '', message: `YAML error: ${(e as Error).message.split('\n')[0]}` }], file ? `YAML in ${file}` : 'YAML');
+  }
   if (docs.length > MAX_DOCUMENTS) {
     throw new ValidationError([{ file, path: '', message: `more than ${MAX_DOCUMENTS} documents` }], 'policy input');
   }
