@@ -95,6 +95,8 @@ export abstract class AdsStream implements Flushable {
       this.ctx.log.error('xds onConnect hook failed', { node: this.nodeId, err });
     }
     this.snapshot = this.ctx.cache.getSnapshot(this.nodeId);
+    // Snapshots published before this server existed (or before a restart) are tracked too.
+    if (this.snapshot) this.ctx.receipts.published(this.snapshot.version, this.nodeId);
     this.unwatch = this.ctx.cache.watch(this.nodeId, (s) => {
       this.snapshot = s;
       this.ctx.scheduler.schedule(this);

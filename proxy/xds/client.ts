@@ -171,9 +171,11 @@ export class XdsClient {
     const prev = this.subscribed[kind];
     this.subscribed[kind] = names;
     const added = [...names].filter((n) => initial || !prev.has(n));
-    for (const n of added) this.awaiting[kind].add(n);
+    // A delta server answers only with differences, so on a re-subscribe we wait only for what we do not hold.
+    const held = this.opts.protocol === 'delta' ? this.resourceVersions[kind] : {};
+    for (const n of added) if (!(n in held)) this.awaiting[kind].add(n);
     for (const n of prev) if (!names.has(n)) this.awaiting[kind].delete(n);
-    if (WILDCARD.has(kind) && initial) this.awaiting[kind].add('*');
+    if (WILDCARD.has(kind) && initial && Object.keys(held).length === 0) this.awaiting[kind].add('*');
     if (this.opts.protocol === 'delta') {
       const msg: DeltaDiscoveryRequestMsg = { type_url: TYPE_URLS[kind] };
       if (initial) {
