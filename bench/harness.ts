@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { allConfigs } from './configs.js';
 import { runH2load, runOpenLoop, runWrk } from './lib/measure.js';
+import { probeHttp1, probeHttp2 } from './lib/probe.js';
 import { coreCount, installExitHooks } from './lib/processes.js';
 import { makeCerts } from './peers/certs.js';
 import { ensurePeers, findTools } from './peers/install.js';
@@ -70,7 +71,20 @@ export async function runHarness(opts: BenchOptions, repoRoot: string): Promise<
         continue;
       }
       try {
-        running.push({ def, target: await def.start(env) });
+        const target = await def.start(env);
+        const bad = await probeHttp1(target.port);
+        if (bad) {
+          await target.stop();
+          throw new Error(bad);
+        }
+        if (target.h2Port) {
+          const bad2 = await probeHttp2(target.h2Port);
+          if (bad2) {
+            notes.push(`${def.id}: no HTTP/2 runs (${bad2})`);
+            delete target.h2Port;
+          }
+        }
+        running.push({ def, target });
       } catch (e) {
         const msg = `failed to start: ${(e as Error).message.slice(0, 500)}`;
         skipped.set(def.id, msg);
