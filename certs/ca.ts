@@ -56,6 +56,13 @@ export class CertificateAuthority {
     }
   }
 
+  private akid: Promise<x509.Extension> | undefined;
+  /** The AuthorityKeyIdentifier of every issued cert: computed once (it hashes the CA's public key). */
+  private authorityKeyId(): Promise<x509.Extension> {
+    this.akid ??= x509.AuthorityKeyIdentifierExtension.create(this.material.signingCert as never, false);
+    return this.akid;
+  }
+
   /** PEM bundle of every root workloads must trust (active + any set for a rotation overlap). */
   get trustBundlePem(): string {
     return [...this.material.rootsPem, ...this.extraRootsPem].join('');
@@ -94,7 +101,7 @@ export class CertificateAuthority {
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], false),
         // Empty subject, so the SAN is critical (RFC 5280 §4.2.1.6), as SPIFFE SVIDs do.
         new x509.SubjectAlternativeNameExtension([{ type: 'url', value: spiffeId }], true),
-        await x509.AuthorityKeyIdentifierExtension.create(this.material.signingCert as never, false),
+        await this.authorityKeyId(),
       ],
     });
     return {
