@@ -47,11 +47,14 @@ function encodeOne(kind: ResourceKind, name: string, value: DomainOf[ResourceKin
   return r;
 }
 
+const RUNTIME_SECRETS = new Set(['default', 'ROOTCA']);
+
 /** Every listener's RDS name, every EDS cluster's endpoint set and every TLS secret must exist. */
 export function checkConsistency(res: ResourceMaps): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const needSecret = (path: string, name: string | undefined) => {
-    if (name && !res.secret.has(name)) issues.push({ path, message: `references secret "${name}", which is not in the snapshot` });
+    // `default` and `ROOTCA` come from the workload's own identity manager at runtime (as in proxy/config/check.ts).
+    if (name && !RUNTIME_SECRETS.has(name) && !res.secret.has(name)) issues.push({ path, message: `references secret "${name}", which is not in the snapshot` });
   };
   for (const [name, l] of res.listener) {
     const hcms = l.apiListener ? [{ chain: 'api_listener', hcm: l.apiListener }] : [];
