@@ -31,7 +31,7 @@ export interface ControllerOptions {
   registry: ServiceRegistry;
   publish: PublishFn;
   /** Registries that accept self-registration (the embedded one) get connecting nodes. */
-  selfRegistration?: { registerFromNode(node: NodeLike): NodeRegistration; unregister(nodeId: string): void };
+  selfRegistration?: { registerFromNode(node: NodeLike): NodeRegistration; unregister(nodeId: string): void; refresh?(): void };
   trustBundle?: () => string | undefined;
   clock?: Clock;
   debounceMs?: number;
@@ -53,7 +53,17 @@ export class MeshController {
   private unsubscribe: (() => void)[] = [];
 
   constructor(private readonly opts: ControllerOptions) {
-    this.unsubscribe.push(opts.store.onChange(() => this.schedule()));
+    let trustDomain = this.meshConfig().trustDomain;
+    this.unsubscribe.push(
+      opts.store.onChange(() => {
+        const td = this.meshConfig().trustDomain;
+        if (td !== trustDomain) {
+          trustDomain = td;
+          opts.selfRegistration?.refresh?.(); // endpoint identities are derived from the trust domain
+        }
+        this.schedule();
+      }),
+    );
     this.unsubscribe.push(opts.registry.onChange(() => this.schedule()));
   }
 
@@ -91,6 +101,18 @@ export class MeshController {
       this.computeNode(nodeId, ++this.generation);
     }
     return true;
+  }
+
+  /**
+   * On-demand hook for the xDS server: the proxy subscribed to resource names
+   * its snapshot lacks — cluster names (`outbound|9080||reviews.default.svc.cluster.local`),
+   * virtual-host names (`reviews.default.svc.cluster.local:9080`) or plain hosts.
+   */
+  onDemand(nodeId: string, names: readonly string[]): void {
+    for (const name of names.slice(0, 64)) {
+      const host = name.startsWith('outbound|') ? name.split('|')[3] : name;
+      if (host) this.noteDependency(nodeId, host);
+    }
   }
 
   dependencies(nodeId: string): string[] {

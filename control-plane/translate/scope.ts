@@ -17,12 +17,13 @@ import { resolveBackend, serviceKey, type PolicyIndex, type TranslateInput } fro
 
 /** Resolve a host the proxy asked for (`reviews`, `reviews:9080`, `reviews.prod`, FQDN) to a service key. */
 export function hostToServiceKey(registry: RegistryView, host: string, nodeNamespace: string): string | undefined {
+  if (host.length > 260) return undefined;
   let h = host.toLowerCase();
   const colon = h.lastIndexOf(':');
   if (colon > 0 && /^\d+$/.test(h.slice(colon + 1))) h = h.slice(0, colon);
   const parts = h.split('.');
   const [name, ns] = parts.length === 1 ? [parts[0]!, nodeNamespace] : [parts[0]!, parts[1]!];
-  if (parts.length > 2 && !h.startsWith(`${name}.${ns}.svc`)) return undefined;
+  if (parts.length > 2 && parts[2] !== 'svc') return undefined; // name.ns.svc[.cluster domain]
   return registry.service(ns, name) ? serviceKey(ns, name) : undefined;
 }
 

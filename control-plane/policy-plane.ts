@@ -1,0 +1,101 @@
+// The policy side of the control plane, assembled: the embedded store (in
+// the state dir), the embedded registry (self-registration plus an optional
+// watched services file), the controller publishing into the xDS snapshot
+// cache, and the admin API for meshctl. server.ts plugs it in:
+//
+//   const plane = await startPolicyPlane({ stateDir, cache, status: xds, ... });
+//   new XdsServer({ cache, onConnect: plane.onConnect, ... });
+//   cache.onDemand = (nodeId, _kind, names) => plane.controller.onDemand(nodeId, names);
+//   // when a node's last stream ends: plane.controller.nodeDisconnected(nodeId)
+
+import type { Logger } from '../common/log.js';
+import { silentLogger } from '../common/log.js';
+import type { ResourceMaps } from '../proxy/config/resources.js';
+import { nodeMetadata, type NodeMsg } from '../proxy/xds/ads-wire.js';
+import { AdminServer } from './admin/server.js';
+import { loadOrCreateToken } from './admin/token.js';
+import type { ProxyStatusSource } from './admin/types.js';
+import { MeshController } from './controller.js';
+import { EmbeddedRegistry } from './registry/embedded-registry.js';
+import { ServicesFileWatcher } from './registry/file-source.js';
+import { EmbeddedPolicyStore } from './store/embedded-store.js';
+
+export interface PolicyPlaneOptions {
+  stateDir: string;
+  /** The xDS snapshot cache (control-plane/xds/cache.ts). */
+  cache: { setSnapshot(nodeId: string, version: string, resources: ResourceMaps): unknown };
+  /** Proxy ACK/NACK state and receipts (the XdsServer). */
+  status: ProxyStatusSource;
+  servicesFile?: string;
+  /** host:port for the admin API; default 127.0.0.1:0. */
+  adminListen?: string;
+  trustBundle?: () => string | undefined;
+  debounceMs?: number;
+  log?: Logger;
+}
+
+export interface PolicyPlane {
+  controller: MeshController;
+  registry: EmbeddedRegistry;
+  store: EmbeddedPolicyStore;
+  adminPort: number;
+  adminToken: string;
+  /** XdsServer onConnect: registers the sidecar and computes its config. */
+  onConnect(nodeId: string, node: NodeMsg): void;
+  close(): Promise<void>;
+}
+
+export async function startPolicyPlane(opts: PolicyPlaneOptions): Promise<PolicyPlane> {
+  const log = opts.log ?? silentLogger;
+  const store = await EmbeddedPolicyStore.open(opts.stateDir);
+  let controller: MeshController | undefined;
+  const registry = new EmbeddedRegistry({ trustDomain: () => controller?.meshConfig().trustDomain ?? 'cluster.local' });
+  controller = new MeshController({
+    store,
+    registry,
+    selfRegistration: registry,
+    debounceMs: opts.debounceMs,
+    log,
+    trustBundle: opts.trustBundle,
+    // Receipts are keyed by the store version, which is what an apply returns.
+    publish: (nodeId, resources, meta) => {
+      try {
+        opts.cache.setSnapshot(nodeId, String(meta.storeVersion), resources);
+      } catch (e) {
+        log.error('snapshot refused; proxy keeps its previous config', { nodeId, error: e as Error });
+      }
+    },
+  });
+  const watcher = opts.servicesFile ? new ServicesFileWatcher(opts.servicesFile, registry, { trustDomain: () => controller!.meshConfig().trustDomain, log }) : undefined;
+  await watcher?.start();
+  const token = await loadOrCreateToken(opts.stateDir);
+  const [host, port] = splitHostPort(opts.adminListen ?? '127.0.0.1:0');
+  const admin = new AdminServer({ store, registry, proxies: opts.status, token, host, port, log });
+  const addr = await admin.listen();
+  return {
+    controller,
+    registry,
+    store,
+    adminPort: addr.port,
+    adminToken: token,
+    onConnect(nodeId, node) {
+      try {
+        controller!.nodeConnected({ id: nodeId, cluster: node.cluster ?? '', metadata: nodeMetadata(node) });
+      } catch (e) {
+        log.warn('sidecar not registered: bad node metadata', { nodeId, error: e as Error });
+      }
+    },
+    async close() {
+      controller!.close();
+      watcher?.close();
+      await admin.close();
+    },
+  };
+}
+
+function splitHostPort(s: string): [string, number] {
+  const i = s.lastIndexOf(':');
+  const port = Number(s.slice(i + 1));
+  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`bad admin address "${s}" (want host:port)`);
+  return [s.slice(0, i).replace(/^\[|\]$/g, ''), port];
+}

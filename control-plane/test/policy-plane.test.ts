@@ -1,0 +1,65 @@
+// The policy plane against the real xDS snapshot cache and XdsServer status:
+// a sidecar's node (as the xDS client builds it) registers, an apply over the
+// admin API reaches its snapshot, and the receipt is keyed by the apply's version.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemorySnapshotCache } from '../xds/cache.js';
+import { XdsServer } from '../xds/xds-server.js';
+import { buildNode } from '../../proxy/xds/node.js';
+import { startPolicyPlane, type PolicyPlane } from '../policy-plane.js';
+
+let dir: string;
+let plane: PolicyPlane;
+let cache: MemorySnapshotCache;
+
+const node = (id: string, service: string, sa: string, inbound: string, version: string) =>
+  buildNode(
+    { id, cluster: service, namespace: 'default', serviceAccount: sa, workload: `${service}-${version}`, version, labels: { app: service }, trustDomain: 'cluster.local' },
+    { inboundAddresses: [inbound], outboundAddresses: ['127.0.0.1:15001'], metadata: { APP_PORT: '9080' } },
+  );
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tsmesh-plane-'));
+  cache = new MemorySnapshotCache();
+  const xds = new XdsServer({ cache });
+  plane = await startPolicyPlane({ stateDir: dir, cache, status: xds, debounceMs: 1, trustBundle: () => 'PEM' });
+  cache.onDemand = (nodeId, _kind, names) => plane.controller.onDemand(nodeId, names);
+});
+afterAll(async () => {
+  await plane.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('policy plane', () => {
+  it('registers sidecars from their xDS node and publishes applies into the snapshot cache', async () => {
+    plane.onConnect('reviews-v1-1', node('reviews-v1-1', 'reviews', 'reviews', '127.0.0.2:15006', 'v1'));
+    plane.onConnect('reviews-v2-1', node('reviews-v2-1', 'reviews', 'reviews', '127.0.0.3:15006', 'v2'));
+    plane.onConnect('productpage-1', node('productpage-1', 'productpage', 'productpage', '127.0.0.1:15006', 'v1'));
+    cache.onDemand!('productpage-1', 'cluster', ['outbound|9080||reviews.default.svc.cluster.local']);
+    expect(cache.getSnapshot('productpage-1')!.resources.cluster.has('outbound|9080||reviews.default.svc.cluster.local')).toBe(true);
+
+    const res = await fetch(`http://127.0.0.1:${plane.adminPort}/v1/apply`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${plane.adminToken}` },
+      body: `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: reviews }
+spec:
+  parentRefs: [{ kind: Service, name: reviews }]
+  rules:
+    - backendRefs: [{ name: reviews-v1, weight: 90 }, { name: reviews-v2, weight: 10 }]
+`,
+    });
+    const out = (await res.json()) as { version: number };
+    expect(out.version).toBe(1);
+    await new Promise((r) => setTimeout(r, 30));
+    const snap = cache.getSnapshot('productpage-1')!;
+    expect(snap.version).toBe('1');
+    const route = snap.resources.routeConfiguration.get('outbound')!.virtualHosts[0]!.routes[0]!;
+    expect(route.route!.weightedClusters!.map((w) => w.weight)).toEqual([90, 10]);
+    expect(snap.resources.listener.get('virtualOutbound')!.address).toEqual({ address: '127.0.0.1', port: 15001 });
+  });
+});
