@@ -35,8 +35,8 @@ export function markdownReport(meta: ReportMeta, rows: ConfigSummary[]): string 
   );
   L.push(
     `**This machine is shared and noisy**: median CPU steal during the runs was ${n(meta.stealPctMedian, 1)} % (max ${n(meta.stealPctMax, 1)} %), ` +
-      `and the whole machine was ${n(meta.busyPctMedian, 0)} % busy (other engineers' work included). Wall-clock latency swings between ` +
-      `identical runs; CPU time per request is the stable figure, so it leads.`,
+      `and the whole machine was ${n(meta.busyPctMedian, 0)} % busy (this bench and other engineers' work together). Wall-clock latency swings between ` +
+      `identical runs (a negative "added" value means the difference is inside that noise); CPU time per request is the stable figure, so it leads.`,
     '',
   );
   L.push('## CPU per request (proxy processes, µs of utime+stime per request at the open-loop rate)', '');
