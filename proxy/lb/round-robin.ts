@@ -6,6 +6,7 @@ import type { HostState, LoadBalancer, PickContext } from './types.js';
 export class RoundRobinBalancer implements LoadBalancer {
   private readonly schedule: HostState[];
   private next = 0;
+  private panic = false;
 
   constructor(hosts: readonly HostState[]) {
     // Interleave by weight (smooth weighted round robin, as nginx does), so a
@@ -35,7 +36,7 @@ export class RoundRobinBalancer implements LoadBalancer {
     for (let i = 0; i < n; i++) {
       const h = s[this.next]!;
       this.next = this.next + 1 === n ? 0 : this.next + 1;
-      if (h.ejected) continue;
+      if (h.ejected && !this.panic) continue;
       if (ctx.exclude?.has(h)) {
         fallback ??= h;
         continue;
@@ -44,5 +45,9 @@ export class RoundRobinBalancer implements LoadBalancer {
     }
     // Every healthy host was tried already: reuse one rather than fail.
     return fallback;
+  }
+
+  onHealthChanged(panic: boolean): void {
+    this.panic = panic;
   }
 }

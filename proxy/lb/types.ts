@@ -29,4 +29,10 @@ export interface LoadBalancer {
   pick(ctx: PickContext): HostState | undefined;
   /** Report a finished attempt: latency in ms (monotonic) and whether it failed (used by peak-EWMA). */
   onResult?(host: HostState, latencyMs: number, failed: boolean): void;
+  /**
+   * Host health changed (an `ejected` flag flipped, EDS health, or the healthy share crossed the
+   * panic threshold): rebuild the eligible-host view. `panic` = balance over every host, ejected or
+   * not (Envoy's healthy_panic_threshold). Optional; balancers also check `ejected` at pick time.
+   */
+  onHealthChanged?(panic: boolean): void;
 }

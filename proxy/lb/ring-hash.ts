@@ -1,0 +1,113 @@
+// Envoy's RING_HASH (Ketama-style consistent hashing). Every host gets a number
+// of points on a 32-bit ring proportional to its weight (ring size between
+// minimumRingSize and maximumRingSize, Envoy defaults 1024 and 8M); a request
+// goes to the first point at or after the hash of PickContext.hashKey. When a
+// host leaves only its own keys move. Ejected and excluded hosts are skipped by
+// walking the ring onward, so keys of healthy hosts keep their host.
+// Requests without a hash key get a random point.
+
+import { murmur3 } from './hash.js';
+import type { HostState, LoadBalancer, PickContext } from './types.js';
+
+export const RING_HASH_DEFAULTS = { minimumRingSize: 1024, maximumRingSize: 8_388_608 } as const;
+
+export interface RingHashOptions {
+  minimumRingSize?: number;
+  maximumRingSize?: number;
+  random?: () => number;
+}
+
+export class RingHashBalancer implements LoadBalancer {
+  private readonly points: Uint32Array;
+  private readonly owners: Int32Array;
+  private readonly hosts: readonly HostState[];
+  private readonly random: () => number;
+  private panic = false;
+
+  constructor(hosts: readonly HostState[], opts: RingHashOptions = {}) {
+    this.hosts = hosts;
+    this.random = opts.random ?? Math.random;
+    const min = opts.minimumRingSize ?? RING_HASH_DEFAULTS.minimumRingSize;
+    const max = Math.max(min, opts.maximumRingSize ?? RING_HASH_DEFAULTS.maximumRingSize);
+    const total = hosts.reduce((s, h) => s + h.endpoint.weight, 0);
+    const counts: number[] = [];
+    let size = 0;
+    if (total > 0) {
+      // Envoy: scale so the lightest host gets at least one point and the ring ≥ min, capped at max.
+      const minShare = Math.min(...hosts.map((h) => h.endpoint.weight / total));
+      const scale = Math.min(Math.ceil(minShare * min) / minShare, max);
+      for (const h of hosts) {
+        const c = Math.max(1, Math.floor((h.endpoint.weight / total) * scale));
+        counts.push(c);
+        size += c;
+      }
+    }
+    const entries = new Float64Array(size);
+    let k = 0;
+    hosts.forEach((h, i) => {
+      for (let r = 0; r < counts[i]!; r++) {
+        // hash in the high bits, owner index in the low 21 bits of a float64-safe integer
+        entries[k++] = murmur3(`${h.key}_${r}`) * 2_097_152 + i;
+      }
+    });
+    entries.sort();
+    this.points = new Uint32Array(size);
+    this.owners = new Int32Array(size);
+    for (let j = 0; j < size; j++) {
+      const e = entries[j]!;
+      const owner = e % 2_097_152;
+      this.owners[j] = owner;
+      this.points[j] = (e - owner) / 2_097_152;
+    }
+  }
+
+  get ringSize(): number {
+    return this.points.length;
+  }
+
+  pick(ctx: PickContext): HostState | undefined {
+    const n = this.points.length;
+    if (n === 0) return undefined;
+    const h = ctx.hashKey !== undefined ? murmur3(ctx.hashKey) : Math.floor(this.random() * 4_294_967_296);
+    let lo = 0;
+    let hi = n;
+    const p = this.points;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (p[mid]! < h) lo = mid + 1;
+      else hi = mid;
+    }
+    return walk(this.hosts, this.owners, lo === n ? 0 : lo, ctx, this.panic);
+  }
+
+  onHealthChanged(panic: boolean): void {
+    this.panic = panic;
+  }
+}
+
+/** From table slot `start` onward, the first owner that is usable; else the first merely healthy one. */
+export function walk(
+  hosts: readonly HostState[],
+  owners: Int32Array,
+  start: number,
+  ctx: PickContext,
+  panic: boolean,
+): HostState | undefined {
+  const n = owners.length;
+  let fallback: HostState | undefined;
+  // Bounded by the number of distinct hosts seen, not the table size.
+  let distinctSkipped = 0;
+  let last = -1;
+  for (let k = 0; k < n; k++) {
+    const o = owners[(start + k) % n]!;
+    if (o === last) continue;
+    last = o;
+    const host = hosts[o]!;
+    if (panic || !host.ejected) {
+      if (ctx.exclude === undefined || !ctx.exclude.has(host)) return host;
+      fallback ??= host;
+    }
+    if (++distinctSkipped > hosts.length * 4) break;
+  }
+  return fallback;
+}

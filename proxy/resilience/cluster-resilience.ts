@@ -1,0 +1,94 @@
+// Everything per cluster in one object, built from a Cluster resource and its
+// HostStates: the load balancer, the circuit breaker, the outlier detector
+// (when configured) with panic-mode wiring, and metrics registration. The
+// request path keeps one per cluster and rebuilds it on a config change
+// (close() the old one). endAttempt() is the single report per attempt.
+
+import type { Clock } from '../../common/clock.js';
+import type { Registry } from 'prom-client';
+import type { Cluster } from '../config/resources.js';
+import { createLoadBalancer, type BalancerOptions } from '../lb/index.js';
+import { PeakEwmaBalancer } from '../lb/peak-ewma.js';
+import type { HostState, LoadBalancer } from '../lb/types.js';
+import { CircuitBreaker } from './circuit-breaker.js';
+import { ResilienceMetrics } from './metrics.js';
+import { OutlierDetector, type LocalOriginFailure } from './outlier-detector.js';
+import { isPanic } from './panic.js';
+
+export interface ClusterResilienceOptions {
+  clock: Clock;
+  registry?: Registry;
+  random?: () => number;
+  peakEwma?: BalancerOptions['peakEwma'];
+}
+
+export class ClusterResilience {
+  readonly lb: LoadBalancer;
+  readonly breaker: CircuitBreaker;
+  readonly outlier: OutlierDetector | undefined;
+  private readonly metrics: ResilienceMetrics | undefined;
+
+  constructor(
+    readonly cluster: Cluster,
+    readonly hosts: readonly HostState[],
+    opts: ClusterResilienceOptions,
+  ) {
+    const random = opts.random ?? Math.random;
+    this.lb = createLoadBalancer(cluster, hosts, { clock: opts.clock, random, peakEwma: opts.peakEwma });
+    this.breaker = new CircuitBreaker(cluster.name, cluster.circuitBreakers);
+    const lb = this.lb;
+    this.outlier = cluster.outlierDetection
+      ? new OutlierDetector({
+          hosts,
+          config: cluster.outlierDetection,
+          clock: opts.clock,
+          healthyPanicThreshold: cluster.healthyPanicThreshold,
+          onHealthChanged: (panic) => lb.onHealthChanged?.(panic),
+          random,
+        })
+      : undefined;
+    this.healthChanged();
+    if (opts.registry) {
+      this.metrics = ResilienceMetrics.for(opts.registry);
+      this.metrics.addCircuitBreaker(this.breaker);
+      if (this.outlier) this.metrics.addOutlierDetector(cluster.name, this.outlier);
+    }
+  }
+
+  /** EDS changed host health (HostState.ejected set by the caller): recompute panic mode. */
+  healthChanged(): void {
+    this.lb.onHealthChanged?.(isPanic(this.hosts, this.cluster.healthyPanicThreshold));
+  }
+
+  /**
+   * One attempt ended. `status` = response status when headers arrived (grpc-status does not
+   * count for outlier detection, as in Envoy), else the local failure. Feeds the balancer's
+   * latency estimate and the outlier detector.
+   */
+  endAttempt(host: HostState, latencyMs: number, status: number, failure?: LocalOriginFailure): void {
+    const failed = failure !== undefined || status >= 500;
+    this.lb.onResult?.(host, latencyMs, failed);
+    const od = this.outlier;
+    if (od === undefined) return;
+    if (failure !== undefined) od.reportLocalFailure(host, failure);
+    else {
+      od.reportLocalSuccess(host);
+      od.reportResponse(host, status);
+    }
+  }
+
+  /** Per-host stats for admin /clusters (EndpointStatus.stats). */
+  hostStats(host: HostState): Record<string, number> {
+    const s: Record<string, number> = { ...this.outlier?.hostStats(host) };
+    if (this.lb instanceof PeakEwmaBalancer) {
+      const e = this.lb.latencyEstimate(host);
+      if (e !== undefined) s.ewmaLatencyMs = Math.round(e * 1000) / 1000;
+    }
+    return s;
+  }
+
+  close(): void {
+    this.outlier?.close();
+    this.metrics?.removeCluster(this.cluster.name);
+  }
+}
