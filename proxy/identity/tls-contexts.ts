@@ -17,14 +17,63 @@ export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 const DEFAULT_PARAMS: TlsParams = { minVersion: 'TLSv1.2' };
 
 function build(m: TlsMaterial, params: TlsParams): tls.SecureContext {
-  return tls.createSecureContext({
+  return tls.createSecureContext(mtlsContextOptions(m, params));
+}
+
+/** SecureContext options for mesh mTLS (either side): TLS ≥ 1.2, the trust bundle, a session id context. */
+export function mtlsContextOptions(m: TlsMaterial, params: TlsParams = DEFAULT_PARAMS): tls.SecureContextOptions {
+  return {
     cert: m.certChainPem,
     key: m.privateKeyPem,
     ca: m.trustBundlePem,
     minVersion: params.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2',
     // Required for session resumption when client certificates are requested.
     sessionIdContext: 'tsmesh',
+  };
+}
+
+export interface InboundTerminatorOptions {
+  /** Context options (mtlsContextOptions); later changes via server.setSecureContext(options). */
+  tls: tls.SecureContextOptions;
+  verifier: PeerIdentityVerifier;
+  onSecure: (socket: tls.TLSSocket, spiffeId: string) => void;
+  onRefused?: (reason: string) => void;
+  alpnProtocols?: string[];
+  handshakeTimeoutMs?: number;
+}
+
+/**
+ * A tls.Server (never listening itself) that terminates inbound mTLS for a
+ * listener: the listener hands it each raw connection it detected as TLS
+ * with `server.emit('connection', raw)` (bytes already read may be
+ * `unshift`ed back first). A bare `new tls.TLSSocket(raw, {isServer:true})`
+ * would NOT do: Node only sets `authorized` for sockets a tls.Server creates.
+ * Every handshake is checked by `verifier` (chain verified by Node against
+ * the trust bundle, then the SPIFFE identity); only accepted sockets reach
+ * `onSecure`, with the peer's ID. Refusals (no certificate, unknown root,
+ * expired, wrong identity, handshake failure) reach `onRefused` with the
+ * reason and the socket is destroyed.
+ */
+export function createInboundTerminator(opts: InboundTerminatorOptions): tls.Server {
+  const server = tls.createServer({
+    ...opts.tls,
+    requestCert: true,
+    // Node would drop unverified clients silently; the verifier refuses them with a reason instead.
+    rejectUnauthorized: false,
+    handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000,
+    ...(opts.alpnProtocols?.length ? { ALPNProtocols: opts.alpnProtocols } : {}),
   });
+  const refused = opts.onRefused ?? (() => {});
+  server.on('secureConnection', (s: tls.TLSSocket) => {
+    const r = opts.verifier.verify(s);
+    if (r.ok) opts.onSecure(s, r.spiffeId);
+    else {
+      refused(r.reason);
+      s.destroy();
+    }
+  });
+  server.on('tlsClientError', (err) => refused(`TLS handshake failed: ${err.message}`));
+  return server;
 }
 
 /** Holds the workload's current TLS material and its compiled contexts. */
@@ -67,43 +116,14 @@ export class TlsContextProvider {
   }
 
   /**
-   * A tls.Server (never listening itself) that terminates inbound mTLS for a
-   * listener: the listener hands it each raw connection it detected as TLS
-   * with `server.emit('connection', raw)` (bytes already read may be
-   * `unshift`ed back first). Every handshake is checked by `verifier` (chain
-   * verified by Node against the trust bundle, then the SPIFFE identity); only
-   * accepted sockets reach `onSecure`, with the peer's ID. Refusals (no
-   * certificate, unknown root, expired, wrong identity, handshake failure)
-   * reach `onRefused` with the reason and the socket is destroyed. The server
-   * follows every update(): new handshakes use the new material.
+   * createInboundTerminator with this provider's material; the server
+   * follows every update(): new handshakes use the new material, open
+   * connections keep theirs.
    */
-  createInboundServer(opts: {
-    verifier: PeerIdentityVerifier;
-    onSecure: (socket: tls.TLSSocket, spiffeId: string) => void;
-    onRefused?: (reason: string) => void;
-    alpnProtocols?: string[];
-    handshakeTimeoutMs?: number;
-  }): tls.Server {
+  createInboundServer(opts: Omit<InboundTerminatorOptions, 'tls'>): tls.Server {
     const m = this.mat;
     if (!m) throw new Error('no workload certificate yet');
-    const server = tls.createServer({
-      ...this.serverOptions(m),
-      requestCert: true,
-      // Node would drop unverified clients silently; the verifier refuses them with a reason instead.
-      rejectUnauthorized: false,
-      handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000,
-      ...(opts.alpnProtocols?.length ? { ALPNProtocols: opts.alpnProtocols } : {}),
-    });
-    const refused = opts.onRefused ?? (() => {});
-    server.on('secureConnection', (s: tls.TLSSocket) => {
-      const r = opts.verifier.verify(s);
-      if (r.ok) opts.onSecure(s, r.spiffeId);
-      else {
-        refused(r.reason);
-        s.destroy();
-      }
-    });
-    server.on('tlsClientError', (err) => refused(`TLS handshake failed: ${err.message}`));
+    const server = createInboundTerminator({ ...opts, tls: this.serverOptions(m) });
     this.servers.add(server);
     return server;
   }
@@ -114,13 +134,7 @@ export class TlsContextProvider {
   }
 
   private serverOptions(m: TlsMaterial): tls.SecureContextOptions {
-    return {
-      cert: m.certChainPem,
-      key: m.privateKeyPem,
-      ca: m.trustBundlePem,
-      minVersion: this.params.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2',
-      sessionIdContext: 'tsmesh',
-    };
+    return mtlsContextOptions(m, this.params);
   }
 
   /** Options for `tls.connect` to an upstream sidecar, with session resumption. */
