@@ -4,6 +4,7 @@
 // them yet (never a made-up number).
 import { startHaproxy } from './peers/haproxy.js';
 import { startNginx } from './peers/nginx.js';
+import { startNodeFloor } from './peers/node-floor.js';
 import { startTsmesh, tsmeshUnavailable } from './peers/tsmesh.js';
 import type { BenchEnv, ConfigDef, RunningTarget } from './peers/types.js';
 
@@ -55,12 +56,27 @@ function tsmesh(hops: 1 | 2, mtls: boolean, policies: boolean): ConfigDef {
   };
 }
 
+/** The least any Node proxy pays per request: node:http server + keep-alive agent, nothing else. */
+function nodeFloor(): ConfigDef {
+  return {
+    id: 'node-floor-1hop',
+    label: 'Node http floor one hop (minimal proxy)',
+    proxy: 'node',
+    hops: 1,
+    mtls: false,
+    policies: false,
+    unavailable: () => null,
+    start: startNodeFloor,
+  };
+}
+
 export function allConfigs(): ConfigDef[] {
   return [
     direct(),
     tsmesh(1, false, false),
     peer('nginx', 1, false),
     peer('haproxy', 1, false),
+    nodeFloor(),
     tsmesh(1, false, true),
     tsmesh(2, false, false),
     peer('nginx', 2, false),

@@ -45,7 +45,7 @@ export interface RunningTarget {
 export interface ConfigDef {
   id: string;
   label: string;
-  proxy: 'none' | 'tsmesh' | 'nginx' | 'haproxy';
+  proxy: 'none' | 'tsmesh' | 'nginx' | 'haproxy' | 'node';
   hops: 0 | 1 | 2;
   mtls: boolean;
   policies: boolean;
