@@ -1,0 +1,79 @@
+// One call that assembles the CA for mesh-control-plane: key material
+// (state dir or bring-your-own), caller authentication (local tokens or
+// Kubernetes TokenReview), rate limit, and TLS credentials for the shared
+// gRPC server, whose serving certificate the CA issues itself.
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { Clock } from '../../common/clock.js';
+import type { Logger } from '../../common/log.js';
+import { CertificateAuthority } from '../../certs/ca.js';
+import { loadCaFromFiles, loadOrCreateCa } from '../../certs/ca-store.js';
+import type { CallerAuthenticator } from './auth-error.js';
+import { BootstrapTokenAuthenticator, loadOrCreateTokenKey } from './bootstrap-token.js';
+import { PerCallerRateLimiter } from './rate-limit.js';
+import { addCertificateService } from './service.js';
+import { TokenReviewAuthenticator, type TokenReviewOptions } from './token-review.js';
+
+export interface CaSetupOptions {
+  trustDomain: string;
+  /** The CA's files live in `<stateDir>/ca` (0700). */
+  stateDir: string;
+  intermediate?: boolean;
+  /** Bring your own CA instead of creating one. */
+  byo?: { certFile: string; keyFile: string; rootFile: string };
+  auth: { mode: 'local' } | ({ mode: 'kubernetes' } & Omit<TokenReviewOptions, 'trustDomain'>);
+  defaultTtlMs?: number;
+  maxTtlMs?: number;
+  rateLimit?: { burst: number; perSecond: number };
+  /** DNS names clients use to reach the control plane (its serving certificate's SANs). */
+  dnsNames?: string[];
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface CaSetup {
+  ca: CertificateAuthority;
+  /** Roots clients trust (for the sidecar's --ca-root file). */
+  rootPem: string;
+  /** HMAC key for `meshctl token create` (local mode). */
+  tokenKey?: Buffer;
+  authenticator: CallerAuthenticator;
+  /** TLS credentials for the shared grpc.Server (pass as ControlPlaneOptions.credentials). */
+  credentials: grpc.ServerCredentials;
+  /** A ServicePlugin: `services: [setup.plugin]`. */
+  plugin: (server: grpc.Server) => void;
+}
+
+export async function setupCa(o: CaSetupOptions): Promise<CaSetup> {
+  const caDir = join(o.stateDir, 'ca');
+  const material = o.byo
+    ? await loadCaFromFiles(o.byo)
+    : await loadOrCreateCa({ stateDir: caDir, trustDomain: o.trustDomain, intermediate: o.intermediate ?? false, ...(o.clock ? { clock: o.clock } : {}) });
+  const ca = new CertificateAuthority(material, {
+    ...(o.clock ? { clock: o.clock } : {}),
+    ...(o.defaultTtlMs ? { defaultTtlMs: o.defaultTtlMs } : {}),
+    ...(o.maxTtlMs ? { maxTtlMs: o.maxTtlMs } : {}),
+  });
+  let tokenKey: Buffer | undefined;
+  let authenticator: CallerAuthenticator;
+  if (o.auth.mode === 'local') {
+    tokenKey = await loadOrCreateTokenKey(caDir);
+    authenticator = new BootstrapTokenAuthenticator(tokenKey, o.trustDomain, o.clock);
+  } else {
+    const { mode: _mode, ...tr } = o.auth;
+    authenticator = new TokenReviewAuthenticator({ ...tr, trustDomain: o.trustDomain });
+  }
+  const serving = await ca.issueServingCertificate({ dnsNames: o.dnsNames ?? ['localhost', 'tsmesh-control-plane'], ipAddresses: ['127.0.0.1', '::1'] });
+  const credentials = grpc.ServerCredentials.createSsl(null, [
+    { cert_chain: Buffer.from(serving.certChainPem), private_key: Buffer.from(serving.privateKeyPem) },
+  ]);
+  const rateLimiter = new PerCallerRateLimiter({ ...(o.rateLimit ?? { burst: 10, perSecond: 0.5 }), ...(o.clock ? { clock: o.clock } : {}) });
+  return {
+    ca,
+    rootPem: material.rootsPem.join(''),
+    ...(tokenKey ? { tokenKey } : {}),
+    authenticator,
+    credentials,
+    plugin: (server) => addCertificateService(server, { ca, authenticator, rateLimiter, ...(o.logger ? { logger: o.logger } : {}) }),
+  };
+}
