@@ -50,7 +50,9 @@ export interface RegistryView {
 
 export type RegistryEvent =
   | { type: 'service'; namespace: string; name: string }
-  | { type: 'endpoints'; namespace: string; name: string };
+  | { type: 'endpoints'; namespace: string; name: string }
+  /** Many services may have changed at once (e.g. a Kubernetes relist): re-read the whole view. */
+  | { type: 'resync' };
 
 export interface ServiceRegistry extends RegistryView {
   /** Called after every change; returns an unsubscribe function. Listeners must not throw. */
