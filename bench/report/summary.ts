@@ -46,6 +46,8 @@ export interface ConfigSummary {
   cpuRatioToDirect: number | null;
   maxRpsHttp1: number | null;
   maxRpsHttp2: number | null;
+  /** Max HTTP/1.1 req/s relative to nginx of the same shape (the target: ≥ 0.7 for one sidecar). */
+  maxRpsRatioToNginx: number | null;
   cpuUsPerRequestAtMax: number | null;
   rssKb: number | null;
   peakRssKb: number | null;
@@ -100,6 +102,7 @@ export function summarize(configs: SummaryInput[], runs: RunRecord[]): ConfigSum
       cpuRatioToDirect: null,
       maxRpsHttp1: median(h1.map((r) => r.requestsPerSec)),
       maxRpsHttp2: median(h2.map((r) => r.requestsPerSec)),
+      maxRpsRatioToNginx: null,
       cpuUsPerRequestAtMax: r1(median(h1.map((r) => r.cpuUsPerRequest))),
       rssKb: median([...open, ...closed].map((r) => r.window.memory.rssKb)),
       peakRssKb: Math.max(0, ...[...open, ...closed].map((r) => r.window.memory.peakRssKb)) || null,
@@ -120,6 +123,9 @@ export function summarize(configs: SummaryInput[], runs: RunRecord[]): ConfigSum
     s.cpuRatioToNginx = ratio(peerOf(c, 'nginx'));
     s.cpuRatioToHaproxy = ratio(peerOf(c, 'haproxy'));
     s.cpuRatioToDirect = c.hops > 0 ? ratio('direct') : null;
+    const ng = peerOf(c, 'nginx');
+    const ngRps = ng ? out.get(ng)?.maxRpsHttp1 : null;
+    s.maxRpsRatioToNginx = ngRps && s.maxRpsHttp1 !== null ? r2(s.maxRpsHttp1 / ngRps) : null;
   }
   return [...out.values()];
 }
