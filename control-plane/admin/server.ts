@@ -3,7 +3,7 @@
 //
 //   POST   /v1/apply[?dryRun=true]              body: multi-document YAML → { version, dryRun, changes[{ref, action, diff}] }
 //   GET    /v1/policies[?kind=&namespace=]      → { version, items }
-//   GET    /v1/policies/:kind/:namespace/:name  → the policy
+//   GET    /v1/policies/:kind/:namespace/:name[?output=yaml]  → the policy (JSON, or a re-appliable YAML manifest)
 //   DELETE /v1/policies/:kind/:namespace/:name[?dryRun=true]
 //   GET    /v1/proxies                          → connected proxies with ACKed versions and NACK errors
 //   GET    /v1/proxies/:nodeId/config           → that proxy's resources (JSON)
@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { MeshError, ValidationError } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { POLICY_KINDS, type PolicyKind } from '../policy/types.js';
-import { applyPolicyText, deletePolicies } from '../policy/apply.js';
+import { applyPolicyText, deletePolicies, policyToYaml } from '../policy/apply.js';
 import { MAX_POLICY_BYTES } from '../policy/parse.js';
 import { resourceMapsToJson } from '../translate/index.js';
 import type { RegistryView } from '../registry/types.js';
@@ -127,6 +127,11 @@ export class AdminServer {
         if (method === 'GET') {
           const p = store.get(ref);
           if (!p) throw new HttpError(404, 'MESH_NOT_FOUND', `${ref.kind} ${ref.namespace}/${ref.name} not found`);
+          if (url.searchParams.get('output') === 'yaml') {
+            const text = policyToYaml(p);
+            res.writeHead(200, { 'content-type': 'application/yaml', 'content-length': Buffer.byteLength(text) });
+            return void res.end(text);
+          }
           return send(res, 200, p);
         }
         if (method === 'DELETE') {

@@ -4,6 +4,7 @@
 // refuses the whole apply and leaves the running config untouched.
 
 import { stringify } from 'yaml';
+import { formatDuration } from '../../common/duration.js';
 import { ValidationError } from '../../common/errors.js';
 import type { RegistryView } from '../registry/types.js';
 import type { ApplyChange, PolicyStore } from '../store/types.js';
@@ -18,11 +19,29 @@ export interface ApplyOutcome {
   changes: (ApplyChange & { diff: string })[];
 }
 
+/** Fields that hold durations (milliseconds inside, "1.5s" for users). */
+const DURATION_KEYS = new Set(['request', 'backendRequest', 'backoff', 'connectTimeout', 'idleTimeout', 'interval', 'baseEjectionTime', 'maxEjectionTime', 'certificateTtl', 'p99', 'duration']);
+
+function withDurationStrings(v: unknown, key?: string): unknown {
+  if (typeof v === 'number' && key !== undefined && DURATION_KEYS.has(key)) return formatDuration(v);
+  if (Array.isArray(v)) return v.map((x) => withDurationStrings(x));
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = withDurationStrings(x, k);
+    return out;
+  }
+  return v;
+}
+
+/** The policy as a manifest users can read and re-apply (durations as "3s"), without store bookkeeping. */
+export function policyToManifest(p: Policy): Record<string, unknown> {
+  const { resourceVersion: _rv, ...rest } = p as Policy & { resourceVersion?: number };
+  return withDurationStrings(rest) as Record<string, unknown>;
+}
+
 /** The policy as users see it (what `get -o yaml` shows and diffs compare). */
 export function policyToYaml(p: Policy | undefined): string {
-  if (!p) return '';
-  const { resourceVersion: _rv, ...rest } = p as Policy & { resourceVersion?: number };
-  return stringify(rest, { lineWidth: 0 });
+  return p ? stringify(policyToManifest(p), { lineWidth: 0 }) : '';
 }
 
 export async function applyPolicyText(

@@ -183,8 +183,8 @@ export interface DestinationPolicySpec {
 }
 
 export interface AuthorizationRule {
-  from: { principals: string[]; namespaces: string[] }[];
-  to: { paths: string[]; methods: string[] }[];
+  from: { source: { principals: string[]; namespaces: string[] } }[];
+  to: { operation: { paths: string[]; methods: string[] } }[];
 }
 
 export interface AuthorizationPolicySpec {

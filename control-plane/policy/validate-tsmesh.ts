@@ -105,20 +105,20 @@ function readRule(r: Reader): AuthorizationRule {
     f.object(true);
     f.onlyKeys(['source']);
     const s = f.field('source');
-    s.object(true);
+    if (!s.object(true)) return { source: { principals: [], namespaces: [] } };
     s.onlyKeys(['principals', 'namespaces']);
     const out = {
       principals: readStringList(s.field('principals'), { pattern: PRINCIPAL, patternHint: 'a SPIFFE ID or <trust-domain>/ns/<ns>/sa/<sa>, "*" as prefix/suffix wildcard', max: 64 }),
       namespaces: readStringList(s.field('namespaces'), { max: 64 }),
     };
     if (!out.principals.length && !out.namespaces.length) s.fail('must set principals or namespaces');
-    return out;
+    return { source: out };
   });
   const to = r.field('to').array().map((t) => {
     t.object(true);
     t.onlyKeys(['operation']);
     const o = t.field('operation');
-    o.object(true);
+    if (!o.object(true)) return { operation: { paths: [], methods: [] } };
     o.onlyKeys(['paths', 'methods']);
     const out = {
       paths: readStringList(o.field('paths'), { pattern: /^(\/[^\s*]*\*?|\*)$/, patternHint: 'an absolute path; a trailing "*" makes it a prefix', max: 64 }),
@@ -128,7 +128,7 @@ function readRule(r: Reader): AuthorizationRule {
       if (typeof m.value === 'string' && !HTTP_METHODS.includes(m.value)) m.fail(`unknown HTTP method "${m.value}"`);
     });
     if (!out.paths.length && !out.methods.length) o.fail('must set paths or methods');
-    return out;
+    return { operation: out };
   });
   return { from, to };
 }

@@ -44,7 +44,7 @@ export function policiesForNode(idx: PolicyIndex, node: NodeRegistration): Autho
 
 const ANY_AUTHENTICATED: RbacPrincipal = { authenticated: { prefix: 'spiffe://' } };
 
-function sourcePrincipal(src: AuthorizationRule['from'][number], trustDomain: string): RbacPrincipal {
+function sourcePrincipal({ source: src }: AuthorizationRule['from'][number], trustDomain: string): RbacPrincipal {
   const ids: RbacPrincipal[] = [];
   if (src.principals.length) {
     ids.push({ orIds: src.principals.map((p) => {
@@ -60,7 +60,7 @@ function sourcePrincipal(src: AuthorizationRule['from'][number], trustDomain: st
   return ids.length === 1 ? ids[0]! : { andIds: ids };
 }
 
-function operationPermission(op: AuthorizationRule['to'][number]): RbacPermission {
+function operationPermission({ operation: op }: AuthorizationRule['to'][number]): RbacPermission {
   const rules: RbacPermission[] = [];
   if (op.paths.length) {
     rules.push({ orRules: op.paths.map((p): RbacPermission =>

@@ -57,7 +57,12 @@ export function servicesInScope(input: TranslateInput, idx: PolicyIndex): Servic
   for (const p of idx.authorizationPolicies) {
     if (p.spec.action !== 'ALLOW') continue;
     const namesMe = p.spec.rules.some((r) =>
-      r.from.some((f) => f.principals.some((pr) => principalNames(pr, me)) || f.namespaces.includes(node.namespace)),
+      r.from.some(({ source: f }) => {
+        // Principals and namespaces are ANDed, as in the RBAC rule; a bare "*" names nobody in particular.
+        const byPrincipal = f.principals.some((pr) => principalNames(pr, me));
+        const byNamespace = f.namespaces.includes(node.namespace);
+        return (byPrincipal || byNamespace) && (!f.principals.length || byPrincipal) && (!f.namespaces.length || f.namespaces.includes('*') || byNamespace);
+      }),
     );
     if (!namesMe) continue;
     for (const s of protectedServices(p, registry)) keys.add(serviceKey(s.namespace, s.name));

@@ -103,11 +103,14 @@ describe('admin API', () => {
     const got = await call('GET', '/v1/policies/httproute/default/reviews');
     expect(got.body).toMatchObject({ kind: 'HTTPRoute', resourceVersion: 1, spec: { rules: [{ timeouts: { request: 3000 } }] } });
     expect((await call('GET', '/v1/policies?kind=HTTPRoute')).body.items).toHaveLength(1);
+    const yaml = await fetch(base + '/v1/policies/HTTPRoute/default/reviews?output=yaml', { headers: { authorization: `Bearer ${token}` } });
+    expect(yaml.headers.get('content-type')).toBe('application/yaml');
+    expect(await yaml.text()).toContain('timeouts:\n        request: 3s\n');
     await new Promise((res) => setTimeout(res, 20)); // controller debounce (1 ms)
     const receipt = await call('GET', '/v1/receipts/last');
     expect(receipt.body).toMatchObject({ version: '1', total: 2, pending: [] });
     const again = await call('POST', '/v1/apply', ROUTE.replace('3s', '4s'));
-    expect(again.body.changes[0].diff).toContain('-         request: 3000\n+         request: 4000');
+    expect(again.body.changes[0].diff).toContain('-         request: 3s\n+         request: 4s');
   });
 
   it('refuses an invalid apply whole, with every issue', async () => {

@@ -11,6 +11,7 @@ import { parseServicesFile } from '../../registry/file-source.js';
 import { translate } from '../../translate/index.js';
 import { readNodeRegistration } from '../../registry/node-registration.js';
 import type { MeshConfig } from '../types.js';
+import { policyToYaml } from '../apply.js';
 
 const dir = join(import.meta.dirname, '../../../examples/policies');
 const files = readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'services.yaml').sort();
@@ -31,6 +32,14 @@ describe('examples/policies', () => {
       all.push(...batch);
     });
   }
+
+  it('round-trip: a policy rendered as YAML (durations as "3s") parses back to the same policy', () => {
+    for (const sp of all) {
+      const text = policyToYaml(sp.policy);
+      expect(parsePolicies(text, 'rendered.yaml')[0]!.policy).toEqual(sp.policy);
+    }
+    expect(policyToYaml(all.find((s) => s.policy.kind === 'MeshConfig')!.policy)).toContain('certificateTtl: 86400s');
+  });
 
   it('all of them apply together and translate', () => {
     expect(crossCheck(all, [], registry)).toEqual([]);
