@@ -6,7 +6,7 @@
 //   chain plus a plaintext chain — with the RBAC filters from
 //   AuthorizationPolicy, routing everything to the local app cluster.
 
-import type { FilterChain, HttpConnectionManager, HttpLimits, Listener } from '../../proxy/config/resources.js';
+import type { FilterChain, HttpConnectionManager, HttpLimits, Listener, TcpProxy } from '../../proxy/config/resources.js';
 import { inboundClusterName, type PolicyIndex, type TranslateInput } from './context.js';
 import { inboundHttpFilters } from './authz.js';
 import { CERTIFICATE_SECRET, VALIDATION_SECRET } from './clusters.js';
@@ -76,6 +76,9 @@ export function inboundListener(input: TranslateInput, idx: PolicyIndex): Listen
     xffNumTrustedHops: 0,
     generateRequestId: true,
   });
+  // An opaque-TCP workload gets a TCP proxy (no RBAC on paths/methods: only the mTLS identity check applies).
+  const filter = (statPrefix: string): HttpConnectionManager | TcpProxy =>
+    node.protocol === 'tcp' ? { kind: 'tcp', statPrefix, cluster, idleTimeout: 3_600_000 } : hcm(statPrefix);
   const chains: FilterChain[] = [{
     name: 'inbound-mtls',
     filterChainMatch: { transportProtocol: 'tls' },
@@ -87,10 +90,10 @@ export function inboundListener(input: TranslateInput, idx: PolicyIndex): Listen
       alpnProtocols: ['h2', 'http/1.1'],
       params: { minVersion: 'TLSv1.2' },
     },
-    filter: hcm('inbound_mtls'),
+    filter: filter('inbound_mtls'),
   }];
   if (input.mesh.mtls.mode === 'PERMISSIVE') {
-    chains.push({ name: 'inbound-plaintext', filterChainMatch: { transportProtocol: 'raw_buffer' }, filter: hcm('inbound_plaintext') });
+    chains.push({ name: 'inbound-plaintext', filterChainMatch: { transportProtocol: 'raw_buffer' }, filter: filter('inbound_plaintext') });
   }
   return {
     name: INBOUND_LISTENER,
