@@ -1,6 +1,6 @@
 // Envoy's RING_HASH (Ketama-style consistent hashing). Every host gets a number
-// of points on a 32-bit ring proportional to its weight (ring size between
-// minimumRingSize and maximumRingSize, Envoy defaults 1024 and 8M); a request
+// of points on a 32-bit ring proportional to its weight (ring size from
+// minimumRingSize, up to maximumRingSize, Envoy defaults 1024 and 8M); a request
 // goes to the first point at or after the hash of PickContext.hashKey. When a
 // host leaves only its own keys move. Ejected and excluded hosts are skipped by
 // walking the ring onward, so keys of healthy hosts keep their host.
@@ -27,21 +27,17 @@ export class RingHashBalancer implements LoadBalancer {
   constructor(hosts: readonly HostState[], opts: RingHashOptions = {}) {
     this.hosts = hosts;
     this.random = opts.random ?? Math.random;
-    const min = opts.minimumRingSize ?? RING_HASH_DEFAULTS.minimumRingSize;
-    const max = Math.max(min, opts.maximumRingSize ?? RING_HASH_DEFAULTS.maximumRingSize);
+    const max = opts.maximumRingSize ?? RING_HASH_DEFAULTS.maximumRingSize;
+    const min = Math.min(opts.minimumRingSize ?? RING_HASH_DEFAULTS.minimumRingSize, max);
     const total = hosts.reduce((s, h) => s + h.endpoint.weight, 0);
-    const counts: number[] = [];
-    let size = 0;
-    if (total > 0) {
-      // Envoy: scale so the lightest host gets at least one point and the ring ≥ min, capped at max.
-      const minShare = Math.min(...hosts.map((h) => h.endpoint.weight / total));
-      const scale = Math.min(Math.ceil(minShare * min) / minShare, max);
-      for (const h of hosts) {
-        const c = Math.max(1, Math.floor((h.endpoint.weight / total) * scale));
-        counts.push(c);
-        size += c;
-      }
-    }
+    // Points per unit of weight: the power of two that brings the ring to ≥ min (capped so the
+    // ring stays ≤ max). A power of two rarely changes when a host joins or leaves, so the other
+    // hosts keep exactly their points and only the leaving host's keys move (Envoy rescales to
+    // the exact minimum, which shifts some keys between the remaining hosts too).
+    let perWeight = total > 0 ? 2 ** Math.max(0, Math.ceil(Math.log2(min / total))) : 0;
+    if (perWeight * total > max) perWeight = Math.max(1, Math.floor(max / total));
+    const counts = hosts.map((h) => Math.max(1, Math.round(h.endpoint.weight * perWeight)));
+    const size = counts.reduce((a, b) => a + b, 0);
     const entries = new Float64Array(size);
     let k = 0;
     hosts.forEach((h, i) => {
