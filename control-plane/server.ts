@@ -1,24 +1,33 @@
 // The mesh-control-plane process, composed: one grpc-js server carrying the
-// xDS ADS service; the CA and the admin API plug in through `services`. Until
-// the policy translator is wired in, snapshots can come from a static YAML file.
+// xDS ADS service (and, through `services`, the CA). Snapshots come from the
+// policy plane (store + registry + translator + admin API) or, with
+// `staticSnapshot`, from a YAML file of xDS resources.
 
-import { mkdirSync, watch, type FSWatcher } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { MeshError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/log.js';
+import type { NodeMsg } from '../proxy/xds/ads-wire.js';
+import { startPolicyPlane, type PolicyPlane } from './policy-plane.js';
 import { MemorySnapshotCache, type SnapshotCache } from './xds/cache.js';
-import { loadStaticSnapshots, type StaticSnapshots } from './xds/static-snapshot.js';
+import { startStaticSource, type StaticSource } from './xds/static-source.js';
 import type { AuthorizeNode } from './xds/stream.js';
 import { XdsServer } from './xds/xds-server.js';
 
-/** Adds a gRPC service (the CA, the admin API) to the shared server. */
+/** Adds a gRPC service (the CA, …) to the shared server. */
 export type ServicePlugin = (server: Server, deps: { cache: SnapshotCache; xds: XdsServer; logger: Logger }) => void;
 
 export interface ControlPlaneOptions {
   /** host:port to listen on; port 0 picks a free one. */
   listen: string;
-  stateDir?: string;
+  stateDir: string;
+  /** Serve snapshots from this YAML file instead of the policy plane. */
   staticSnapshot?: string;
+  /** Admin API address (policy plane mode); default 127.0.0.1:0. */
+  adminListen?: string;
+  /** Watched YAML file of services and endpoints for the embedded registry. */
+  servicesFile?: string;
+  trustBundle?: () => string | undefined;
   credentials?: ServerCredentials;
   authorizeNode?: AuthorizeNode;
   services?: ServicePlugin[];
@@ -31,76 +40,87 @@ export interface RunningControlPlane {
   server: Server;
   xds: XdsServer;
   cache: SnapshotCache;
-  /** Reloads the static snapshot file (also done on change); throws ValidationError and keeps the old one if invalid. */
-  reload(): void;
+  /** Present in policy-plane mode. */
+  plane?: PolicyPlane;
+  /** Present in static-snapshot mode. */
+  statics?: StaticSource;
   close(): Promise<void>;
 }
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<RunningControlPlane> {
   const log = opts.logger ?? silentLogger;
-  if (opts.stateDir) mkdirSync(opts.stateDir, { recursive: true });
+  mkdirSync(opts.stateDir, { recursive: true });
   const cache = new MemorySnapshotCache();
-  let statics: StaticSnapshots | undefined;
-  const connected = new Set<string>();
-  const publish = (nodeId: string) => {
-    const res = statics?.forNode(nodeId);
-    if (res && cache.getSnapshot(nodeId)?.version !== statics!.version) cache.setSnapshot(nodeId, statics!.version, res);
-  };
+  // Hooks are bound late: the XdsServer is the policy plane's status source and the plane feeds the server.
+  let onConnect: ((nodeId: string, node: NodeMsg) => void) | undefined;
+  let onDisconnect: ((nodeId: string) => void) | undefined;
   const xds = new XdsServer({
     cache,
     logger: log,
     ...(opts.authorizeNode ? { authorizeNode: opts.authorizeNode } : {}),
     ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
-    onConnect: (nodeId) => {
-      connected.add(nodeId);
-      publish(nodeId);
-    },
+    onConnect: (id, node) => onConnect?.(id, node),
+    onDisconnect: (id) => onDisconnect?.(id),
   });
-  const reload = () => {
-    if (!opts.staticSnapshot) return;
-    statics = loadStaticSnapshots(opts.staticSnapshot);
-    for (const id of new Set([...connected, ...cache.nodeIds()])) publish(id);
-    log.info('static snapshot loaded', { file: opts.staticSnapshot, version: statics.version, nodes: [...statics.nodes.keys()] });
-  };
-  reload();
+  let plane: PolicyPlane | undefined;
+  let statics: StaticSource | undefined;
+  if (opts.staticSnapshot) {
+    statics = startStaticSource(opts.staticSnapshot, cache, log);
+    onConnect = (id) => statics!.nodeConnected(id);
+  } else {
+    plane = await startPolicyPlane({
+      stateDir: opts.stateDir,
+      cache,
+      status: xds,
+      log,
+      ...(opts.servicesFile ? { servicesFile: opts.servicesFile } : {}),
+      ...(opts.adminListen ? { adminListen: opts.adminListen } : {}),
+      ...(opts.trustBundle ? { trustBundle: opts.trustBundle } : {}),
+      ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
+    });
+    const p = plane;
+    onConnect = (id, node) => p.onConnect(id, node);
+    onDisconnect = (id) => p.controller.nodeDisconnected(id);
+    cache.onDemand = (id, _kind, names) => p.controller.onDemand(id, names);
+  }
   const server = new Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
   xds.register(server);
   for (const plugin of opts.services ?? []) plugin(server, { cache, xds, logger: log });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(opts.listen, opts.credentials ?? ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(new MeshError('MESH_LISTEN', `cannot listen on ${opts.listen}: ${err.message}`, { cause: err })) : resolve(p),
-    ),
-  );
-  let watcher: FSWatcher | undefined;
-  if (opts.staticSnapshot) {
-    let timer: NodeJS.Timeout | undefined;
-    watcher = watch(opts.staticSnapshot, () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        try {
-          reload();
-        } catch (err) {
-          log.error('static snapshot rejected; keeping the previous one', { err });
-        }
-      }, 100);
-    });
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(opts.listen, opts.credentials ?? ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(new MeshError('MESH_LISTEN', `cannot listen on ${opts.listen}: ${err.message}`, { cause: err })) : resolve(p),
+      ),
+    );
+  } catch (err) {
+    statics?.close();
+    await plane?.close();
+    throw err;
   }
-  log.info('control plane listening', { address: opts.listen, port });
+  log.info('control plane listening', { address: opts.listen, port, mode: statics ? 'static-snapshot' : 'policy', adminPort: plane?.adminPort });
   return {
     port,
     server,
     xds,
     cache,
-    reload,
-    close: () =>
-      new Promise<void>((resolve) => {
-        watcher?.close();
-        xds.close();
-        server.tryShutdown(() => resolve());
-        setTimeout(() => {
+    ...(plane ? { plane } : {}),
+    ...(statics ? { statics } : {}),
+    close: async () => {
+      statics?.close();
+      await plane?.close();
+      xds.close();
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
           server.forceShutdown();
           resolve();
-        }, 2000).unref();
-      }),
+        }, 2000);
+        t.unref();
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    },
   };
 }

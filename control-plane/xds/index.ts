@@ -5,3 +5,4 @@ export type { Receipt } from './receipts.js';
 export type { AuthorizeNode } from './stream.js';
 export { bearerTokenAuthorizer, claimedIdentity, spiffeNodeAuthorizer } from './authorize.js';
 export { loadStaticSnapshots, parseStaticSnapshots, type StaticSnapshots } from './static-snapshot.js';
+export { startStaticSource, type StaticSource } from './static-source.js';

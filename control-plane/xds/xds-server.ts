@@ -23,6 +23,8 @@ export interface XdsServerOptions {
   logger?: Logger;
   /** Called when an authorized node connects (self-registration, lazily computed snapshots). */
   onConnect?: (nodeId: string, node: NodeMsg) => void;
+  /** Called when the last stream of a node closes. */
+  onDisconnect?: (nodeId: string) => void;
   /** Snapshot changes within this window become one push per stream (default 10 ms). */
   debounceMs?: number;
   /** Streams flushed per event-loop turn (default 64): bounds the work a change or a reconnect storm does at once. */
@@ -61,8 +63,15 @@ export class XdsServer implements ProxyStatusSource {
         this.streams.delete(s);
         this.allStreams.delete(s);
         const set = this.byNode.get(s.nodeId);
-        set?.delete(s);
-        if (set && !set.size) this.byNode.delete(s.nodeId);
+        if (!set?.delete(s)) return;
+        if (!set.size) {
+          this.byNode.delete(s.nodeId);
+          try {
+            opts.onDisconnect?.(s.nodeId);
+          } catch (err) {
+            this.ctx.log.error('xds onDisconnect hook failed', { node: s.nodeId, err });
+          }
+        }
       },
     };
     if (opts.authorizeNode) this.ctx.authorizeNode = opts.authorizeNode;
