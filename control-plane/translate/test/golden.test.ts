@@ -13,6 +13,9 @@ import { parseServicesFile } from '../../registry/file-source.js';
 import { readNodeRegistration } from '../../registry/node-registration.js';
 import { hostToServiceKey } from '../scope.js';
 import { translate, resourceMapsToJson } from '../index.js';
+import { checkSnapshot } from '../../../proxy/config/check.js';
+import { decodeResource, encodeResource } from '../../../proxy/xds/codec/index.js';
+import type { ResourceKind, ResourceMaps } from '../../../proxy/config/resources.js';
 
 const dir = join(import.meta.dirname, 'fixtures');
 const cases = readdirSync(dir).filter((d) => statSync(join(dir, d)).isDirectory());
@@ -28,13 +31,23 @@ function runCase(name: string) {
   expect(issues).toEqual([]);
   const node = readNodeRegistration(c.node);
   const dependencies = new Set(c.dependencies.map((h) => hostToServiceKey(registry, h, node.namespace)!));
-  return resourceMapsToJson(translate({ policies, registry, mesh, node, dependencies, trustBundle: c.trustBundle }));
+  return translate({ policies, registry, mesh, node, dependencies, trustBundle: c.trustBundle });
 }
 
 describe('translator golden files', () => {
   for (const name of cases) {
     it(name, () => {
-      const actual = JSON.parse(JSON.stringify(runCase(name)));
+      const resources = runCase(name);
+      // The proxy's own config checker accepts it, and it survives the xDS wire encoding unchanged.
+      const versions = { listener: '1', routeConfiguration: '1', cluster: '1', clusterLoadAssignment: '1', secret: '1' };
+      expect(checkSnapshot({ resources, versions })).toEqual([]);
+      for (const [kind, map] of Object.entries(resources) as [ResourceKind, ResourceMaps[ResourceKind]][]) {
+        for (const [rname, value] of map) {
+          const back = decodeResource(kind, encodeResource(kind, value as never), `${kind}[${rname}]`);
+          expect(JSON.parse(JSON.stringify(back)), `${kind} ${rname} after encode/decode`).toEqual(JSON.parse(JSON.stringify(value)));
+        }
+      }
+      const actual = JSON.parse(JSON.stringify(resourceMapsToJson(resources)));
       const file = join(dir, name, 'expected.json');
       if (process.env.UPDATE_GOLDEN || !existsSync(file)) writeFileSync(file, JSON.stringify(actual, null, 2) + '\n');
       expect(actual).toEqual(JSON.parse(readFileSync(file, 'utf8')));
