@@ -13,7 +13,10 @@ import type { PerCallerRateLimiter } from './rate-limit.js';
 export interface CertificateServiceDeps {
   ca: CertificateAuthority;
   authenticator: CallerAuthenticator;
+  /** Per authenticated caller (SPIFFE ID). */
   rateLimiter?: PerCallerRateLimiter;
+  /** Per peer address, before authentication: bounds token guessing and TokenReview calls. */
+  peerRateLimiter?: PerCallerRateLimiter;
   logger?: Logger;
   /** Called after each decision (for metrics). */
   onResult?: (result: 'issued' | 'refused', code: grpc.status) => void;
@@ -35,6 +38,12 @@ function bearer(md: grpc.Metadata): string | undefined {
   return m?.[1];
 }
 
+/** "ipv4:10.0.0.1:5000" / "ipv6:[::1]:5000" → the address without the port. */
+function peerHost(peer: string): string {
+  const i = peer.lastIndexOf(':');
+  return i > 0 ? peer.slice(0, i) : peer;
+}
+
 class Refusal extends Error {
   constructor(
     readonly code: grpc.status,
@@ -47,6 +56,9 @@ class Refusal extends Error {
 export function addCertificateService(server: grpc.Server, deps: CertificateServiceDeps): void {
   const log = deps.logger ?? silentLogger;
   const create = async (call: grpc.ServerUnaryCall<CreateCertificateRequest, CreateCertificateResponse>): Promise<CreateCertificateResponse> => {
+    if (deps.peerRateLimiter && !deps.peerRateLimiter.tryTake(peerHost(call.getPeer()))) {
+      throw new Refusal(grpc.status.RESOURCE_EXHAUSTED, 'too many certificate requests from this address; retry later');
+    }
     const token = bearer(call.metadata);
     if (!token) throw new Refusal(grpc.status.UNAUTHENTICATED, 'missing "authorization: Bearer <token>" metadata');
     let caller: string;

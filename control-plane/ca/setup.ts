@@ -24,7 +24,10 @@ export interface CaSetupOptions {
   auth: { mode: 'local' } | ({ mode: 'kubernetes' } & Omit<TokenReviewOptions, 'trustDomain'>);
   defaultTtlMs?: number;
   maxTtlMs?: number;
+  /** Per authenticated caller; default burst 10, 0.5/s. */
   rateLimit?: { burst: number; perSecond: number };
+  /** Per peer address before authentication; default burst 100, 20/s. */
+  peerRateLimit?: { burst: number; perSecond: number };
   /** DNS names clients use to reach the control plane (its serving certificate's SANs). */
   dnsNames?: string[];
   clock?: Clock;
@@ -68,12 +71,13 @@ export async function setupCa(o: CaSetupOptions): Promise<CaSetup> {
     { cert_chain: Buffer.from(serving.certChainPem), private_key: Buffer.from(serving.privateKeyPem) },
   ]);
   const rateLimiter = new PerCallerRateLimiter({ ...(o.rateLimit ?? { burst: 10, perSecond: 0.5 }), ...(o.clock ? { clock: o.clock } : {}) });
+  const peerRateLimiter = new PerCallerRateLimiter({ ...(o.peerRateLimit ?? { burst: 100, perSecond: 20 }), ...(o.clock ? { clock: o.clock } : {}) });
   return {
     ca,
     rootPem: material.rootsPem.join(''),
     ...(tokenKey ? { tokenKey } : {}),
     authenticator,
     credentials,
-    plugin: (server) => addCertificateService(server, { ca, authenticator, rateLimiter, ...(o.logger ? { logger: o.logger } : {}) }),
+    plugin: (server) => addCertificateService(server, { ca, authenticator, rateLimiter, peerRateLimiter, ...(o.logger ? { logger: o.logger } : {}) }),
   };
 }

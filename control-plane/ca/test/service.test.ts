@@ -136,6 +136,27 @@ describe('CertificateService over gRPC/TLS', () => {
   });
 });
 
+describe('per-address limit before authentication', () => {
+  it('refuses a flood of bad tokens from one address with RESOURCE_EXHAUSTED', async () => {
+    const limited = await startCaServer({
+      ca,
+      authenticator: new BootstrapTokenAuthenticator(key, TD),
+      peerRateLimiter: new PerCallerRateLimiter({ burst: 2, perSecond: 0.001 }),
+    });
+    try {
+      const { csrPem } = await createWorkloadCsr(ID);
+      const c = client(() => 'guess', limited);
+      expect((await refusal(c.requestCertificate(csrPem, 0))).code).toBe('UNAUTHENTICATED');
+      expect((await refusal(c.requestCertificate(csrPem, 0))).code).toBe('UNAUTHENTICATED');
+      const r = await refusal(c.requestCertificate(csrPem, 0));
+      expect(r.code).toBe('RESOURCE_EXHAUSTED');
+      expect(r.message).toContain('from this address');
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
 describe('Kubernetes mode (TokenReview)', () => {
   let api: http.Server;
   let k8sCa: CaServer;
