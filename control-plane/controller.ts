@@ -31,7 +31,7 @@ export interface ControllerOptions {
   registry: ServiceRegistry;
   publish: PublishFn;
   /** Registries that accept self-registration (the embedded one) get connecting nodes. */
-  selfRegistration?: { registerFromNode(node: NodeLike): NodeRegistration; unregister(nodeId: string): void; refresh?(): void };
+  selfRegistration?: { registerFromNode(node: NodeLike): NodeRegistration; unregister(nodeId: string): void; setTrustDomain?(td: string): void };
   trustBundle?: () => string | undefined;
   clock?: Clock;
   debounceMs?: number;
@@ -53,14 +53,11 @@ export class MeshController {
   private unsubscribe: (() => void)[] = [];
 
   constructor(private readonly opts: ControllerOptions) {
-    let trustDomain = this.meshConfig().trustDomain;
+    // Endpoint identities are derived from the trust domain, which MeshConfig may change.
+    opts.selfRegistration?.setTrustDomain?.(this.meshConfig().trustDomain);
     this.unsubscribe.push(
       opts.store.onChange(() => {
-        const td = this.meshConfig().trustDomain;
-        if (td !== trustDomain) {
-          trustDomain = td;
-          opts.selfRegistration?.refresh?.(); // endpoint identities are derived from the trust domain
-        }
+        opts.selfRegistration?.setTrustDomain?.(this.meshConfig().trustDomain);
         this.schedule();
       }),
     );

@@ -48,9 +48,8 @@ export interface PolicyPlane {
 export async function startPolicyPlane(opts: PolicyPlaneOptions): Promise<PolicyPlane> {
   const log = opts.log ?? silentLogger;
   const store = await EmbeddedPolicyStore.open(opts.stateDir);
-  let controller: MeshController | undefined;
-  const registry = new EmbeddedRegistry({ trustDomain: () => controller?.meshConfig().trustDomain ?? 'cluster.local' });
-  controller = new MeshController({
+  const registry = new EmbeddedRegistry();
+  const controller = new MeshController({
     store,
     registry,
     selfRegistration: registry,
@@ -66,7 +65,7 @@ export async function startPolicyPlane(opts: PolicyPlaneOptions): Promise<Policy
       }
     },
   });
-  const watcher = opts.servicesFile ? new ServicesFileWatcher(opts.servicesFile, registry, { trustDomain: () => controller!.meshConfig().trustDomain, log }) : undefined;
+  const watcher = opts.servicesFile ? new ServicesFileWatcher(opts.servicesFile, registry, { log }) : undefined;
   await watcher?.start();
   const token = await loadOrCreateToken(opts.stateDir);
   const [host, port] = splitHostPort(opts.adminListen ?? '127.0.0.1:0');
@@ -80,13 +79,13 @@ export async function startPolicyPlane(opts: PolicyPlaneOptions): Promise<Policy
     adminToken: token,
     onConnect(nodeId, node) {
       try {
-        controller!.nodeConnected({ id: nodeId, cluster: node.cluster ?? '', metadata: nodeMetadata(node) });
+        controller.nodeConnected({ id: nodeId, cluster: node.cluster ?? '', metadata: nodeMetadata(node) });
       } catch (e) {
         log.warn('sidecar not registered: bad node metadata', { nodeId, error: e as Error });
       }
     },
     async close() {
-      controller!.close();
+      controller.close();
       watcher?.close();
       await admin.close();
     },

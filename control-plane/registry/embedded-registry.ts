@@ -19,7 +19,13 @@ export class EmbeddedRegistry implements ServiceRegistry {
   private endpointsByKey = new Map<string, ServiceEndpoint[]>();
   private listeners = new Set<(ev: RegistryEvent) => void>();
 
-  constructor(private readonly opts: { trustDomain: () => string; clusterDomain?: string } = { trustDomain: () => 'cluster.local' }) {}
+  private trustDomain: string;
+
+  constructor(opts: { trustDomain?: string; clusterDomain?: string } = {}) {
+    this.trustDomain = opts.trustDomain ?? 'cluster.local';
+    this.clusterDomain = opts.clusterDomain;
+  }
+  private readonly clusterDomain?: string;
 
   /** Register (or refresh) a sidecar from its xDS node; throws ValidationError on bad metadata. */
   registerFromNode(node: NodeLike): NodeRegistration {
@@ -43,8 +49,10 @@ export class EmbeddedRegistry implements ServiceRegistry {
     this.rebuild();
   }
 
-  /** Recompute identities after a trust-domain change. */
-  refresh(): void {
+  /** Endpoint identities (SPIFFE IDs) are derived from the mesh's trust domain; a change re-derives them. */
+  setTrustDomain(td: string): void {
+    if (td === this.trustDomain) return;
+    this.trustDomain = td;
     this.rebuild();
   }
 
@@ -64,17 +72,17 @@ export class EmbeddedRegistry implements ServiceRegistry {
   }
 
   private rebuild(): void {
-    const td = this.opts.trustDomain();
+    const td = this.trustDomain;
     const services = new Map<string, ServiceInfo>();
     const endpoints = new Map<string, ServiceEndpoint[]>();
     for (const s of this.fileEntries.services) services.set(`${s.namespace}/${s.name}`, s);
-    for (const e of this.fileEntries.endpoints) push(endpoints, `${e.namespace}/${e.service}`, e);
+    for (const e of this.fileEntries.endpoints) push(endpoints, `${e.namespace}/${e.service}`, { ...e, identity: spiffeId(td, e.namespace, e.serviceAccount) });
     for (const n of [...this.nodes.values()].sort((a, b) => a.nodeId.localeCompare(b.nodeId))) {
       const key = `${n.namespace}/${n.service}`;
       const port: ServicePort = { port: n.servicePort, protocol: n.protocol };
       const svc = services.get(key);
       if (!svc) {
-        services.set(key, { name: n.service, namespace: n.namespace, hostname: serviceHostname(n.service, n.namespace, this.opts.clusterDomain), ports: [port], labels: {} });
+        services.set(key, { name: n.service, namespace: n.namespace, hostname: serviceHostname(n.service, n.namespace, this.clusterDomain), ports: [port], labels: {} });
       } else if (!svc.ports.some((p) => p.port === port.port)) {
         services.set(key, { ...svc, ports: [...svc.ports, port] });
       }

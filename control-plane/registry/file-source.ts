@@ -27,7 +27,8 @@ import type { EmbeddedRegistry, StaticEntries } from './embedded-registry.js';
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const MAX_FILE_BYTES = 8 * 1024 * 1024;
 
-export function parseServicesFile(text: string, file: string, trustDomain: string): StaticEntries {
+/** Parse a services file; endpoint identities use `trustDomain` (the registry re-derives them when it changes). */
+export function parseServicesFile(text: string, file: string, trustDomain = 'cluster.local'): StaticEntries {
   const docs = parseYamlDocuments(text, file);
   const services: ServiceInfo[] = [];
   const endpoints: ServiceEndpoint[] = [];
@@ -89,7 +90,7 @@ export class ServicesFileWatcher {
   constructor(
     private readonly file: string,
     private readonly registry: EmbeddedRegistry,
-    private readonly opts: { trustDomain: () => string; clock?: Clock; log?: Logger; debounceMs?: number },
+    private readonly opts: { clock?: Clock; log?: Logger; debounceMs?: number } = {},
   ) {}
 
   /** First load must succeed (a broken file at start-up is a configuration error). */
@@ -107,7 +108,7 @@ export class ServicesFileWatcher {
   async load(): Promise<void> {
     const text = await readFile(this.file, 'utf8');
     if (text.length > MAX_FILE_BYTES) throw new Error(`services file ${this.file} is larger than ${MAX_FILE_BYTES} bytes`);
-    this.registry.setStaticEntries(parseServicesFile(text, this.file, this.opts.trustDomain()));
+    this.registry.setStaticEntries(parseServicesFile(text, this.file));
   }
 
   private async reload(): Promise<void> {

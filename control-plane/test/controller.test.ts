@@ -112,4 +112,19 @@ spec:
     expect(ctl.meshConfig().mtls.mode).toBe('PERMISSIVE');
     ctl.close();
   });
+
+  it('a MeshConfig change re-derives identities and the inbound mTLS mode for every proxy', async () => {
+    const { clock, registry, store, published, ctl } = setup();
+    ctl.nodeConnected({ id: 'reviews-v1', metadata: md('reviews', 'reviews', '10.0.0.2', 'v1') });
+    ctl.nodeConnected({ id: 'productpage', metadata: md('productpage', 'productpage', '10.0.0.1', 'v1') });
+    ctl.noteDependency('productpage', 'reviews');
+    clock.advance(50);
+    const san = () => lastFor(published, 'productpage').resources.cluster.get('outbound|9080||reviews.default.svc.cluster.local')!.transportSocket!.matchSubjectAltNames;
+    expect(san()).toEqual([{ exact: 'spiffe://cluster.local/ns/default/sa/reviews' }]);
+    await applyPolicyText('apiVersion: tsmesh.io/v1alpha1\nkind: MeshConfig\nmetadata: { name: mesh }\nspec: { trustDomain: corp.example, mtls: { mode: STRICT } }\n', { store, registry });
+    clock.advance(50);
+    expect(san()).toEqual([{ exact: 'spiffe://corp.example/ns/default/sa/reviews' }]);
+    expect(lastFor(published, 'reviews-v1').resources.listener.get('virtualInbound')!.filterChains.map((c) => c.name)).toEqual(['inbound-mtls']);
+    ctl.close();
+  });
 });

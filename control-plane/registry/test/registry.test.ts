@@ -14,7 +14,7 @@ afterEach(async () => {
 
 describe('EmbeddedRegistry', () => {
   it('registers sidecars from xDS node metadata and removes them on disconnect', () => {
-    const reg = new EmbeddedRegistry({ trustDomain: () => 'example.org' });
+    const reg = new EmbeddedRegistry({ trustDomain: 'example.org' });
     const events: RegistryEvent[] = [];
     reg.onChange((e) => events.push(e));
     reg.registerFromNode(node('reviews-v1-a', { serviceAccount: 'reviews', inboundAddress: '127.0.0.1', inboundPort: 15006, appPort: 9080, labels: { version: 'v1' } }));
@@ -52,7 +52,7 @@ describe('EmbeddedRegistry', () => {
     const file = join(dir, 'services.yaml');
     await writeFile(file, 'services:\n  - name: ratings\n    ports: [{ port: 9080 }]\n    endpoints: [{ address: 10.0.0.4, inboundPort: 15006, serviceAccount: ratings }]\n');
     const reg = new EmbeddedRegistry();
-    const w = new ServicesFileWatcher(file, reg, { trustDomain: () => 'cluster.local', debounceMs: 10 });
+    const w = new ServicesFileWatcher(file, reg, { debounceMs: 10 });
     closers.push(() => w.close());
     await w.start();
     expect(reg.endpoints('default', 'ratings').map((e) => e.address)).toEqual(['10.0.0.4']);

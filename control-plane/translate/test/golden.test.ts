@@ -25,7 +25,7 @@ function runCase(name: string) {
   const policies = parsePolicies(readFileSync(join(dir, name, 'policies.yaml'), 'utf8'), `${name}/policies.yaml`).map((s) => s.policy);
   const mc = policies.find((p): p is MeshConfig => p.kind === 'MeshConfig');
   const mesh = mc?.spec ?? DEFAULT_MESH_CONFIG;
-  const registry = new EmbeddedRegistry({ trustDomain: () => mesh.trustDomain });
+  const registry = new EmbeddedRegistry({ trustDomain: mesh.trustDomain });
   registry.setStaticEntries(parseServicesFile(readFileSync(join(dir, 'registry.yaml'), 'utf8'), 'registry.yaml', mesh.trustDomain));
   const issues = crossCheck(policies.map((policy) => ({ policy })), [], registry);
   expect(issues).toEqual([]);
