@@ -10,6 +10,7 @@ import { credentials as grpcCredentials, makeGenericClientConstructor, type Chan
 import { systemClock, type Clock, type Timer } from '../../common/clock.js';
 import { MeshError, ValidationError } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
+import { assertValidSnapshot } from '../config/check.js';
 import { TYPE_URLS, type ConfigSnapshot, type NodeInfo, type ResourceKind } from '../config/resources.js';
 import {
   adsServiceDefinition,
@@ -315,6 +316,8 @@ export class XdsClient {
 
   private applyHeld(): void {
     const snap = toSnapshot(this.held, this.versions);
+    // The same semantic checks the bootstrap loader runs (cross-references, regexes, weights…).
+    assertValidSnapshot(snap);
     this.opts.apply(snap);
     this.good = copyMaps(this.held);
     this.appliedCount++;

@@ -4,6 +4,12 @@
 
 import type { Reader } from '../../../common/reader.js';
 import type { CircuitBreakerThresholds, Cluster, LbPolicy, OutlierDetection } from '../../config/resources.js';
+import {
+  DEFAULT_CIRCUIT_BREAKERS,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_HEALTHY_PANIC_THRESHOLD,
+  DEFAULT_IDLE_TIMEOUT_MS,
+} from '../../config/defaults.js';
 import { decodeClusterLoadAssignment, encodeClusterLoadAssignment } from './endpoint.js';
 import { decodeUpstreamTls, encodeUpstreamTls } from './tls.js';
 import {
@@ -20,14 +26,7 @@ import {
   type PObj,
 } from './wire.js';
 
-const HOUR = 3_600_000;
 
-export const DEFAULT_CIRCUIT_BREAKERS: CircuitBreakerThresholds = {
-  maxConnections: 1024,
-  maxPendingRequests: 1024,
-  maxRequests: 1024,
-  maxRetries: 3,
-};
 
 export const DEFAULT_OUTLIER_DETECTION: OutlierDetection = {
   consecutive5xx: 5,
@@ -205,12 +204,12 @@ export function decodeCluster(r: Reader): Cluster | undefined {
   const c: Cluster = {
     name: name ?? '',
     type: type === 'EDS' ? 'EDS' : 'STATIC',
-    connectTimeout: r.field('connect_timeout').duration({ min: 1 }) ?? 5000,
+    connectTimeout: r.field('connect_timeout').duration({ min: 1 }) ?? DEFAULT_CONNECT_TIMEOUT_MS,
     lbPolicy: decodeLbPolicy(r),
     circuitBreakers: decodeThresholds(r.field('circuit_breakers')),
-    healthyPanicThreshold: readPercent(r.field('common_lb_config').field('healthy_panic_threshold')) ?? 50,
+    healthyPanicThreshold: readPercent(r.field('common_lb_config').field('healthy_panic_threshold')) ?? DEFAULT_HEALTHY_PANIC_THRESHOLD,
     upstreamProtocol: 'http1',
-    idleTimeout: HOUR,
+    idleTimeout: DEFAULT_IDLE_TIMEOUT_MS,
     metadata: readTsmeshMetadata(r.field('metadata')),
   };
   if (c.type === 'EDS') {

@@ -12,27 +12,18 @@ import type {
   TrafficDirection,
   WeightedCluster,
 } from '../../config/resources.js';
+import { DEFAULT_HTTP_LIMITS } from '../../config/defaults.js';
 import { decodeHttpFilters, encodeHttpFilter } from './http-filters.js';
 import { decodeRouteConfiguration, encodeRouteConfiguration } from './route.js';
 import { decodeDownstreamTls, encodeDownstreamTls } from './tls.js';
 import { ADS_SOURCE, NAMES, T, anyType, duration, readAddress, readBoolValue, readPercent, readU32, socketAddress, u32, type PObj } from './wire.js';
 
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-/** Envoy's per_connection_buffer_limit_bytes default (1 MiB). */
-const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
+const HOUR = 3_600_000;
 const MAX_CHAINS = 1000;
+/** Envoy's listener_filters_timeout default, for listeners from other control planes (tsmesh always sets it). */
+const ENVOY_LISTENER_FILTERS_TIMEOUT = 15_000;
 
-export const DEFAULT_HTTP_LIMITS: HttpLimits = {
-  maxRequestHeadersKb: 60,
-  maxHeadersCount: 100,
-  http2MaxConcurrentStreams: 100,
-  requestHeadersTimeout: 0,
-  idleTimeout: HOUR,
-  streamIdleTimeout: 5 * MINUTE,
-  requestTimeout: 0,
-  maxRequestBodyBytes: DEFAULT_BUFFER_LIMIT,
-};
+export { DEFAULT_HTTP_LIMITS };
 
 // ------------------------------------------------------------- HCM
 
@@ -207,10 +198,10 @@ export function encodeListener(l: Listener): PObj {
 
 export function decodeListener(r: Reader): Listener | undefined {
   const name = r.field('name').string({ required: true, maxLength: 256 });
-  const bufferLimit = readU32(r.field('per_connection_buffer_limit_bytes'), { min: 1 }) ?? DEFAULT_BUFFER_LIMIT;
+  const bufferLimit = readU32(r.field('per_connection_buffer_limit_bytes'), { min: 1 }) ?? DEFAULT_HTTP_LIMITS.maxRequestBodyBytes;
   const trafficDirection = (r.field('traffic_direction').string({ enum: ['UNSPECIFIED', 'INBOUND', 'OUTBOUND'] }) ??
     'UNSPECIFIED') as TrafficDirection;
-  const protocolDetectionTimeout = r.field('listener_filters_timeout').duration({ min: 0 }) ?? 15_000;
+  const protocolDetectionTimeout = r.field('listener_filters_timeout').duration({ min: 0 }) ?? ENVOY_LISTENER_FILTERS_TIMEOUT;
   const api = r.field('api_listener');
   if (api.object()) {
     const hcm = api.field('api_listener');

@@ -14,6 +14,7 @@ import type {
   VirtualHost,
   WeightedCluster,
 } from '../../config/resources.js';
+import { DEFAULT_RETRY_BACKOFF, DEFAULT_ROUTE_TIMEOUT_MS } from '../../config/defaults.js';
 import { decodeFault, decodeRateLimit, encodeFault, encodeRateLimit } from './http-filters.js';
 import {
   NAMES,
@@ -46,7 +47,7 @@ export function encodeRetryPolicy(p: RetryPolicy): PObj {
   if (p.retriableStatusCodes.length) o.retriable_status_codes = [...p.retriableStatusCodes];
   o.retry_back_off = { base_interval: duration(p.retryBackOff.baseInterval), max_interval: duration(p.retryBackOff.maxInterval) };
   if (p.retryOtherHosts) o.retry_host_predicate = [{ name: NAMES.previousHosts, typed_config: { '@type': T.previousHosts } }];
-  if (p.hostSelectionRetryMaxAttempts) o.host_selection_retry_max_attempts = p.hostSelectionRetryMaxAttempts;
+  if (p.hostSelectionRetryMaxAttempts > 1) o.host_selection_retry_max_attempts = p.hostSelectionRetryMaxAttempts;
   return o;
 }
 
@@ -56,7 +57,7 @@ export function decodeRetryPolicy(r: Reader): RetryPolicy | undefined {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  const base = r.field('retry_back_off').field('base_interval').duration({ min: 1 }) ?? 25;
+  const base = r.field('retry_back_off').field('base_interval').duration({ min: 1 }) ?? DEFAULT_RETRY_BACKOFF.baseInterval;
   const max = r.field('retry_back_off').field('max_interval').duration({ min: 1 }) ?? base * 10;
   if (max < base) r.field('retry_back_off').field('max_interval').fail('must not be less than base_interval');
   const p: RetryPolicy = {
@@ -65,7 +66,8 @@ export function decodeRetryPolicy(r: Reader): RetryPolicy | undefined {
     retriableStatusCodes: r.field('retriable_status_codes').array().map((c) => c.number({ integer: true, min: 100, max: 599 }) ?? 0),
     retryBackOff: { baseInterval: base, maxInterval: max },
     retryOtherHosts: false,
-    hostSelectionRetryMaxAttempts: r.field('host_selection_retry_max_attempts').number({ integer: true, min: 0, max: 100 }) ?? 0,
+    // Envoy: unset means 1 (one host selection per attempt).
+    hostSelectionRetryMaxAttempts: r.field('host_selection_retry_max_attempts').number({ integer: true, min: 1, max: 100 }) ?? 1,
   };
   const ptt = r.field('per_try_timeout').duration({ min: 0 });
   if (ptt !== undefined) p.perTryTimeout = ptt;
@@ -156,7 +158,7 @@ function encodeAction(a: RouteAction): PObj {
 
 function decodeAction(r: Reader): RouteAction {
   const a: RouteAction = {
-    timeout: r.field('timeout').duration({ min: 0 }) ?? 15_000,
+    timeout: r.field('timeout').duration({ min: 0 }) ?? DEFAULT_ROUTE_TIMEOUT_MS,
     requestMirrorPolicies: [],
     hashPolicy: [],
   };

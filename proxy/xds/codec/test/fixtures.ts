@@ -64,7 +64,7 @@ export const listener: Listener = {
     },
     {
       name: 'inbound-tcp',
-      filter: { kind: 'tcp', statPrefix: 'inbound_tcp', weightedClusters: [{ name: 'a', weight: 90, ...noMut }, { name: 'b', weight: 10, ...noMut }], idleTimeout: 600_000 },
+      filter: { kind: 'tcp', statPrefix: 'inbound_tcp', weightedClusters: [{ name: 'outbound|80|v2|reviews', weight: 90, ...noMut }, { name: 'outbound|80||ratings', weight: 10, ...noMut }], idleTimeout: 600_000 },
     },
   ],
 };
@@ -118,12 +118,12 @@ export const routeConfiguration: RouteConfiguration = {
           requestHeadersToRemove: ['x-internal'],
           route: {
             weightedClusters: [
-              { name: 'outbound|80|v1|reviews', weight: 90, ...noMut },
+              { name: 'outbound|80||ratings', weight: 90, ...noMut },
               { name: 'outbound|80|v2|reviews', weight: 10, ...noMut, requestHeadersToAdd: [{ header: { key: 'x-version', value: 'v2' }, appendAction: 'APPEND_IF_EXISTS_OR_ADD' }] },
             ],
             timeout: 2500,
             idleTimeout: 60_000,
-            requestMirrorPolicies: [{ cluster: 'outbound|80|shadow|reviews', percent: 0.5 }],
+            requestMirrorPolicies: [{ cluster: 'outbound|80||ratings', percent: 0.5 }],
             prefixRewrite: '/v2/',
             hostRewriteLiteral: 'reviews.internal',
             hashPolicy: [{ header: { headerName: 'x-user' }, terminal: true }, { cookie: { name: 'sid', ttl: 3_600_000, path: '/' } }, { queryParameter: { name: 'u' } }, { connectionProperties: { sourceIp: true } }],
@@ -136,12 +136,12 @@ export const routeConfiguration: RouteConfiguration = {
           match: { pathSeparatedPrefix: '/pkg.Service', caseSensitive: true, headers: [], queryParameters: [], grpc: true },
           ...noMut,
           route: {
-            cluster: 'outbound|80|v1|reviews',
+            cluster: 'outbound|80||ratings',
             timeout: 0,
             requestMirrorPolicies: [],
             regexRewrite: { pattern: '^/pkg\\.Service/(.*)$', substitution: '/\\1' },
             hashPolicy: [],
-            retryPolicy: { retryOn: ['unavailable'], numRetries: 1, retriableStatusCodes: [], retryBackOff: { baseInterval: 25, maxInterval: 250 }, retryOtherHosts: false, hostSelectionRetryMaxAttempts: 0 },
+            retryPolicy: { retryOn: ['unavailable'], numRetries: 1, retriableStatusCodes: [], retryBackOff: { baseInterval: 25, maxInterval: 250 }, retryOtherHosts: false, hostSelectionRetryMaxAttempts: 1 },
           },
           fault: { abort: { grpcStatus: 14, percent: 100 }, headers: [] },
         },
