@@ -82,6 +82,9 @@ export class CertificateAuthority {
     }
     const { csr } = await checkCsr(csrPem, spiffeId);
     const now = this.clock.now();
+    if (this.material.signingCert.notAfter.getTime() <= now) {
+      throw new CaMaterialError(`the CA signing certificate expired at ${this.material.signingCert.notAfter.toISOString()}`);
+    }
     const notBefore = new Date(now - CLOCK_SKEW_BACKDATE_MS);
     // Never outlive the signing certificate.
     const notAfter = new Date(Math.min(now + ttl, this.material.signingCert.notAfter.getTime()));

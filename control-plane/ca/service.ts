@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../common/log.js';
 import { silentLogger } from '../../common/log.js';
 import type { CertificateAuthority } from '../../certs/ca.js';
-import { CsrRejectedError, type CsrRejectCode } from '../../certs/errors.js';
+import { CaMaterialError, CsrRejectedError, type CsrRejectCode } from '../../certs/errors.js';
 import { certificateServiceDefinition, type CreateCertificateRequest, type CreateCertificateResponse } from '../../certs/ca-proto.js';
 import { CallerAuthError, type CallerAuthenticator } from './auth-error.js';
 import type { PerCallerRateLimiter } from './rate-limit.js';
@@ -81,6 +81,7 @@ export function addCertificateService(server: grpc.Server, deps: CertificateServ
       return { certChainPem: out.certChainPem, trustBundlePem: out.trustBundlePem, notAfterUnixMs: String(out.notAfter.getTime()) };
     } catch (err) {
       if (err instanceof CsrRejectedError) throw new Refusal(CSR_STATUS[err.code], `${err.code}: ${err.message}`);
+      if (err instanceof CaMaterialError) throw new Refusal(grpc.status.FAILED_PRECONDITION, `${err.code}: ${err.message}`);
       throw err;
     }
   };
