@@ -68,7 +68,8 @@ export class DeltaStream extends AdsStream {
       }
     }
     this.askOnDemand(kind, subscribe);
-    this.flushType(kind);
+    // Responses go through the scheduler: bounded work per event-loop turn even in a reconnect storm.
+    this.ctx.scheduler.schedule(this, true);
     this.updateReceipt();
   }
 

@@ -64,7 +64,8 @@ export class SotwStream extends AdsStream {
     st.names = new Set(names.filter((n) => n !== '*'));
     st.namesKey = st.wildcard ? '*' : [...st.names].sort().join('\n');
     if (!st.wildcard) this.askOnDemand(kind, st.names);
-    this.flushType(kind);
+    // Responses go through the scheduler: bounded work per event-loop turn even in a reconnect storm.
+    this.ctx.scheduler.schedule(this, true);
     this.updateReceipt();
   }
 
