@@ -1,0 +1,121 @@
+// The other side of the Kubernetes API protocol for tests: serves recorded
+// list responses (paginated with limit/continue), and watch streams the test
+// scripts event by event (chunked JSON lines, as the API server writes them).
+// It enforces what a real API server would: bearer token, a resourceVersion
+// on every watch, and list-then-watch ordering.
+
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+
+export interface WatchRequest {
+  path: string;
+  resourceVersion: string;
+  allowWatchBookmarks: boolean;
+  res: http.ServerResponse;
+}
+
+export class FakeApiServer {
+  private server = http.createServer((req, res) => this.handle(req, res));
+  private lists = new Map<string, { items: unknown[]; resourceVersion: string; kind: string }>();
+  readonly watches: WatchRequest[] = [];
+  readonly requests: string[] = [];
+  readonly problems: string[] = [];
+  private waiters: (() => void)[] = [];
+  port = 0;
+
+  constructor(private readonly token = 'test-token') {}
+
+  async start(): Promise<void> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.watches) w.res.destroy();
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'fake', server: `http://127.0.0.1:${this.port}`, skipTLSVerify: true }],
+      users: [{ name: 'u', token: this.token }],
+      contexts: [{ name: 'c', cluster: 'fake', user: 'u' }],
+      currentContext: 'c',
+    });
+    return kc;
+  }
+
+  setList(path: string, kind: string, resourceVersion: string, items: unknown[]): void {
+    this.lists.set(path, { items, resourceVersion, kind });
+  }
+
+  /** The currently open watch on `path` (the latest one). */
+  openWatch(path: string): WatchRequest | undefined {
+    return [...this.watches].reverse().find((w) => w.path === path && !w.res.writableEnded && !w.res.destroyed);
+  }
+
+  send(path: string, type: string, object: unknown): void {
+    const w = this.openWatch(path);
+    if (!w) throw new Error(`no open watch on ${path}`);
+    w.res.write(JSON.stringify({ type, object }) + '\n');
+  }
+
+  /** What the API server does when the watch's resourceVersion was compacted. */
+  expire(path: string): void {
+    const w = this.openWatch(path);
+    if (!w) throw new Error(`no open watch on ${path}`);
+    w.res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${w.resourceVersion}`, reason: 'Expired', code: 410 } }) + '\n');
+  }
+
+  /** A dropped connection (load balancer idle timeout, API server restart). */
+  drop(path: string): void {
+    this.openWatch(path)?.res.destroy();
+  }
+
+  /** Resolves once `pred` holds, re-checked on every request the server sees. */
+  async until(pred: () => boolean): Promise<void> {
+    while (!pred()) await new Promise<void>((r) => this.waiters.push(r));
+  }
+
+  /** Wake `until` waiters (call after state the predicate reads may have changed). */
+  poke(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    this.requests.push(`${req.method} ${url.pathname}${url.search}`);
+    if (req.headers.authorization !== `Bearer ${this.token}`) {
+      res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', code: 401, reason: 'Unauthorized' }));
+      this.poke();
+      return;
+    }
+    const list = this.lists.get(url.pathname);
+    if (!list) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', code: 404, reason: 'NotFound' }));
+      this.poke();
+      return;
+    }
+    if (url.searchParams.get('watch') === 'true') {
+      const rv = url.searchParams.get('resourceVersion') ?? '';
+      if (!rv) this.problems.push(`watch on ${url.pathname} without resourceVersion (would replay everything)`);
+      res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+      res.flushHeaders();
+      this.watches.push({ path: url.pathname, resourceVersion: rv, allowWatchBookmarks: url.searchParams.get('allowWatchBookmarks') === 'true', res });
+      this.poke();
+      return;
+    }
+    const limit = Number(url.searchParams.get('limit') ?? 0) || list.items.length;
+    const start = Number(url.searchParams.get('continue') ?? 0);
+    const items = list.items.slice(start, start + limit);
+    const next = start + limit < list.items.length ? String(start + limit) : undefined;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ kind: list.kind, apiVersion: 'v1', metadata: { resourceVersion: list.resourceVersion, ...(next ? { continue: next } : {}) }, items }));
+    this.poke();
+  }
+}
