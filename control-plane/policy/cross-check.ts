@@ -78,6 +78,12 @@ export function crossCheck(batch: readonly SourcedPolicy[], existing: readonly P
     } else if (p.kind === 'Canary') {
       const target = merged.find((m) => m.kind === p.spec.targetRef.kind && m.metadata.namespace === p.metadata.namespace && m.metadata.name === p.spec.targetRef.name);
       if (!target) at(sp, ['spec', 'targetRef', 'name'], `${p.spec.targetRef.kind} "${p.metadata.namespace}/${p.spec.targetRef.name}" does not exist`);
+      else if (
+        (target.kind === 'HTTPRoute' || target.kind === 'GRPCRoute') &&
+        !target.spec.rules.some((r) => r.backendRefs.some((b) => b.name === p.spec.stableBackend.name))
+      ) {
+        at(sp, ['spec', 'stableBackend', 'name'], `${target.kind} "${p.metadata.namespace}/${target.metadata.name}" has no backendRef "${p.spec.stableBackend.name}" for the canary to shift traffic from`);
+      }
       service(sp, ['spec', 'service'], p.spec.service, undefined);
       backend(sp, ['spec', 'stableBackend', 'name'], p.spec.stableBackend.name, undefined);
       backend(sp, ['spec', 'canaryBackend', 'name'], p.spec.canaryBackend.name, undefined);

@@ -208,6 +208,10 @@ export function readHttpRouteSpec(r: Reader): HttpRouteSpec {
         if (request && backendRequest && backendRequest > request) t.field('backendRequest').fail(`must not exceed request (${request}ms)`);
       }
       if (rr.field('retry').present) rule.retry = readRetry(rr.field('retry'));
+      const prefixRewrite = rule.filters.findIndex((f) => f.type === 'URLRewrite' && f.urlRewrite.path?.type === 'ReplacePrefixMatch');
+      if (prefixRewrite >= 0 && rule.matches.some((m) => m.path && m.path.type !== 'PathPrefix')) {
+        rr.field('filters').array()[prefixRewrite]!.field('urlRewrite').field('path').fail('ReplacePrefixMatch needs every match of the rule to be a PathPrefix match');
+      }
       return rule;
     }),
   };

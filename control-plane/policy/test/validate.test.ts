@@ -46,7 +46,7 @@ spec:
           method: GET
       filters:
         - type: URLRewrite
-          urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /v2 } }
+          urlRewrite: { path: { type: ReplaceFullPath, replaceFullPath: /v2 } }
         - type: RequestMirror
           requestMirror: { backendRef: { name: reviews-v2, port: 9080 }, percent: 10 }
       backendRefs: [{ name: reviews-v1, port: 9080, weight: 90 }, { name: reviews-v2, port: 9080, weight: 10 }]
@@ -181,5 +181,50 @@ spec:
       'x.yaml:7: spec.rules[0].backendRefs[2].name: Service "default/reviews-v3" is not in the registry (known: default/reviews)',
       'x.yaml:13: spec.parentRefs[0].port: Service "default/reviews" has no port 8080 (ports: 9080)',
     ]);
+  });
+});
+
+describe('policy validation, more kinds', () => {
+  it('GRPCRoute, DestinationPolicy and URLRewrite rules', () => {
+    const msg = errorOf(`apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: g }
+spec:
+  parentRefs: [{ kind: Service, name: store }]
+  rules:
+    - matches: [{ method: { service: "shop Store" } }, { method: {} }]
+      filters: [{ type: URLRewrite, urlRewrite: { hostname: x } }]
+---
+apiVersion: tsmesh.io/v1alpha1
+kind: DestinationPolicy
+metadata: { name: d }
+spec:
+  targetRef: { kind: Service, name: api }
+  loadBalancer: { type: ROUND_ROBIN, choiceCount: 3 }
+  outlierDetection: { baseEjectionTime: 30s, maxEjectionTime: 10s }
+  retryBudget: { percent: 120 }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: rw }
+spec:
+  parentRefs: [{ kind: Service, name: api }]
+  rules:
+    - matches: [{ path: { type: Exact, value: /a } }]
+      filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /b } } }]
+      backendRefs: [{ name: api }]
+`);
+    expect(msg).toBe(
+      [
+        'invalid policy (7 problems):',
+        '  p.yaml:7: spec.rules[0].matches[0].method.service: "shop Store" is not a gRPC service name',
+        '  p.yaml:7: spec.rules[0].matches[1].method: must set service or method',
+        '  p.yaml:8: spec.rules[0].filters[0].type: must be one of RequestHeaderModifier, ResponseHeaderModifier, RequestMirror; got "URLRewrite"',
+        '  p.yaml:15: spec.loadBalancer.choiceCount: only applies to type LEAST_REQUEST',
+        '  p.yaml:16: spec.outlierDetection.maxEjectionTime: must be ≥ baseEjectionTime (30000ms)',
+        '  p.yaml:17: spec.retryBudget.percent: must be ≤ 100, got 120',
+        '  p.yaml:26: spec.rules[0].filters[0].urlRewrite.path: ReplacePrefixMatch needs every match of the rule to be a PathPrefix match',
+      ].join('\n'),
+    );
   });
 });
