@@ -69,6 +69,8 @@ export class XdsClient {
   private sentNode = false;
   private lastError: string | undefined;
 
+  /** Why the last stream to the control plane failed (e.g. code 7 PERMISSION_DENIED), for status pages. */
+  lastStreamError: { code?: number; message: string } | undefined;
   /** Applied config snapshots so far (observable by tests and the admin listener). */
   appliedCount = 0;
 
@@ -140,7 +142,10 @@ export class XdsClient {
         this.log.error('xds: response handling failed', { err });
       }
     });
-    call.on('error', (err: Error) => this.lost(call, err.message));
+    call.on('error', (err: Error & { code?: number }) => {
+      this.lastStreamError = { code: err.code, message: err.message };
+      this.lost(call, err.message);
+    });
     call.on('end', () => this.lost(call, 'stream ended'));
     // Wildcard for listeners and clusters first; the rest follows what they reference.
     for (const k of ['cluster', 'listener'] as const) this.subscribe(k, new Set(), true);
