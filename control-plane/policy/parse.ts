@@ -66,19 +66,22 @@ export function readPolicyDocument(doc: SourceDoc, issues: ValidationIssue[]): P
   return { apiVersion: API_VERSION[k], kind: k, metadata, spec } as Policy;
 }
 
+/** parseYamlDocuments, but every failure is a ValidationError (the yaml library throws plain errors for an unresolved alias `*x`). */
+export function parseYamlSafely(text: string, file?: string): SourceDoc[] {
+  try {
+    return parseYamlDocuments(text, file);
+  } catch (e) {
+    if (e instanceof ValidationError) throw e;
+    throw new ValidationError([{ file, path: '', message: `YAML error: ${(e as Error).message.split('\n')[0]}` }], file ? `YAML in ${file}` : 'YAML');
+  }
+}
+
 /** Parse and validate a YAML stream of policies; throws ValidationError listing every problem. */
 export function parsePolicies(text: string, file?: string): SourcedPolicy[] {
   if (Buffer.byteLength(text) > MAX_POLICY_BYTES) {
     throw new ValidationError([{ file, path: '', message: `input is larger than ${MAX_POLICY_BYTES} bytes` }], 'policy input');
   }
-  let docs: SourceDoc[];
-  try {
-    docs = parseYamlDocuments(text, file);
-  } catch (e) {
-    if (e instanceof ValidationError) throw e;
-    // The yaml library throws plain errors for some inputs (an unresolved alias `*x`).
-    throw new ValidationError([{ file, path: '', message: `YAML error: ${(e as Error).message.split('\n')[0]}` }], file ? `YAML in ${file}` : 'YAML');
-  }
+  const docs = parseYamlSafely(text, file);
   if (docs.length > MAX_DOCUMENTS) {
     throw new ValidationError([{ file, path: '', message: `more than ${MAX_DOCUMENTS} documents` }], 'policy input');
   }

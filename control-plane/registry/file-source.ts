@@ -17,7 +17,7 @@ import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Reader } from '../../common/reader.js';
-import { parseYamlDocuments } from '../../common/yaml-source.js';
+import { parseYamlSafely } from '../policy/parse.js';
 import { systemClock, type Clock, type Timer } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { ValidationError, type ValidationIssue } from '../../common/errors.js';
@@ -29,7 +29,7 @@ const MAX_FILE_BYTES = 8 * 1024 * 1024;
 
 /** Parse a services file; endpoint identities use `trustDomain` (the registry re-derives them when it changes). */
 export function parseServicesFile(text: string, file: string, trustDomain = 'cluster.local'): StaticEntries {
-  const docs = parseYamlDocuments(text, file);
+  const docs = parseYamlSafely(text, file);
   const services: ServiceInfo[] = [];
   const endpoints: ServiceEndpoint[] = [];
   const issues: ValidationIssue[] = [];

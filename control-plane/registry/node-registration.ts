@@ -24,6 +24,8 @@ import { ValidationError, type ValidationIssue } from '../../common/errors.js';
 import type { AppProtocol } from './types.js';
 
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+/** IPv4, IPv6 (no brackets) or a DNS host name. */
+const HOST = /^([0-9a-fA-F:.]+|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?)$/;
 
 export interface NodeLike {
   id: string;
@@ -72,7 +74,7 @@ export function readNodeRegistration(node: NodeLike): NodeRegistration {
     serviceAccount: name('serviceAccount', 'default'),
     version,
     labels: version && !labels['version'] ? { ...labels, version } : labels,
-    inboundAddress: r.field('inboundAddress').string({ required: true, maxLength: 255 }) ?? '',
+    inboundAddress: r.field('inboundAddress').string({ required: true, maxLength: 253, pattern: HOST, patternHint: 'an IP address or host name' }) ?? '',
     inboundPort,
     appPort,
     servicePort: r.field('servicePort').number({ integer: true, min: 1, max: 65535 }) ?? appPort ?? inboundPort,

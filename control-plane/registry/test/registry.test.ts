@@ -99,3 +99,27 @@ describe('node registration from the sidecar xDS client', () => {
     expect(reg.endpoints('prod', 'reviews')[0]!.identity).toBe('spiffe://cluster.local/ns/prod/sa/reviews');
   });
 });
+
+describe('node metadata fuzzing', () => {
+  it('any metadata either registers or is refused with a ValidationError', async () => {
+    const fc = (await import('fast-check')).default;
+    const { ValidationError } = await import('../../../common/errors.js');
+    const reg = new EmbeddedRegistry();
+    const value = fc.oneof(fc.string({ maxLength: 20 }), fc.integer(), fc.constant('10.0.0.1:15006'), fc.constant('{"a":"b"}'), fc.anything({ maxDepth: 2 }));
+    const md = fc.dictionary(
+      fc.constantFrom('service', 'namespace', 'serviceAccount', 'labels', 'inboundAddress', 'inboundPort', 'appPort', 'protocol', 'LABELS', 'INBOUND_ADDRESSES', 'OUTBOUND_ADDRESSES', 'APP_PORT', 'NAMESPACE', 'x'),
+      value,
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 10 }), fc.oneof(md, fc.anything({ maxDepth: 2 })), (id, metadata) => {
+        try {
+          reg.registerFromNode({ id, cluster: 'svc', metadata });
+          reg.unregister(id);
+        } catch (e) {
+          expect(e).toBeInstanceOf(ValidationError);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
