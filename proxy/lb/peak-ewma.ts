@@ -76,6 +76,18 @@ export class PeakEwmaBalancer implements LoadBalancer {
     this.view.refresh(panic);
   }
 
+  /** Carry latency estimates over from the balancer this one replaces (matched by host key). */
+  adopt(prev: PeakEwmaBalancer): void {
+    const byKey = new Map<string, number>();
+    for (const [h, i] of prev.index) byKey.set(h.key, i);
+    for (const [h, i] of this.index) {
+      const j = byKey.get(h.key);
+      if (j === undefined) continue;
+      this.estimate[i] = prev.estimate[j]!;
+      this.stamp[i] = prev.stamp[j]!;
+    }
+  }
+
   /** Current latency estimate of a host in ms (for /clusters stats), or undefined for a foreign host. */
   latencyEstimate(host: HostState): number | undefined {
     const i = this.index.get(host);

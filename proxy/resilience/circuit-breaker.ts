@@ -37,14 +37,20 @@ export class CircuitBreaker {
   rqPendingOverflow = 0;
   rqOverflow = 0;
   rqRetryOverflow = 0;
-  private readonly budgetFraction: number;
-  private readonly minRetryConcurrency: number;
+  private budgetFraction = -1;
+  private minRetryConcurrency = 0;
 
   constructor(
     readonly cluster: string,
-    readonly thresholds: CircuitBreakerThresholds = CIRCUIT_BREAKER_DEFAULTS,
+    public thresholds: CircuitBreakerThresholds = CIRCUIT_BREAKER_DEFAULTS,
   ) {
-    const b = thresholds.retryBudget;
+    this.setThresholds(thresholds);
+  }
+
+  /** New limits from a config change; the live counters stay (in-flight requests release here). */
+  setThresholds(t: CircuitBreakerThresholds): void {
+    this.thresholds = t;
+    const b = t.retryBudget;
     this.budgetFraction = b ? b.budgetPercent / 100 : -1;
     this.minRetryConcurrency = b ? b.minRetryConcurrency : 0;
   }

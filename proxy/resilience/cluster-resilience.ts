@@ -1,8 +1,10 @@
 // Everything per cluster in one object, built from a Cluster resource and its
 // HostStates: the load balancer, the circuit breaker, the outlier detector
 // (when configured) with panic-mode wiring, and metrics registration. The
-// request path keeps one per cluster and rebuilds it on a config change
-// (close() the old one). endAttempt() is the single report per attempt.
+// request path keeps one per cluster and rebuilds it on every config swap,
+// passing the old one as `previous` (which hands its state over; do not
+// close() it then — close() is for a cluster that is removed).
+// endAttempt() is the single report per attempt.
 
 import type { Clock } from '../../common/clock.js';
 import type { Registry } from 'prom-client';
@@ -20,6 +22,12 @@ export interface ClusterResilienceOptions {
   registry?: Registry;
   random?: () => number;
   peakEwma?: BalancerOptions['peakEwma'];
+  /**
+   * The instance this one replaces on a config change (same cluster name): its circuit breaker
+   * is kept (with the new limits; in-flight requests release into it), outlier state and latency
+   * estimates carry over by host key, and it is closed.
+   */
+  previous?: ClusterResilience;
 }
 
 export class ClusterResilience {
@@ -35,7 +43,12 @@ export class ClusterResilience {
   ) {
     const random = opts.random ?? Math.random;
     this.lb = createLoadBalancer(cluster, hosts, { clock: opts.clock, random, peakEwma: opts.peakEwma });
-    this.breaker = new CircuitBreaker(cluster.name, cluster.circuitBreakers);
+    const prev = opts.previous;
+    if (prev !== undefined) {
+      this.breaker = prev.breaker;
+      this.breaker.setThresholds(cluster.circuitBreakers);
+      if (this.lb instanceof PeakEwmaBalancer && prev.lb instanceof PeakEwmaBalancer) this.lb.adopt(prev.lb);
+    } else this.breaker = new CircuitBreaker(cluster.name, cluster.circuitBreakers);
     const lb = this.lb;
     this.outlier = cluster.outlierDetection
       ? new OutlierDetector({
@@ -47,6 +60,8 @@ export class ClusterResilience {
           random,
         })
       : undefined;
+    if (prev?.outlier !== undefined && this.outlier !== undefined) this.outlier.adopt(prev.outlier);
+    prev?.outlier?.close();
     this.healthChanged();
     if (opts.registry) {
       this.metrics = ResilienceMetrics.for(opts.registry);

@@ -130,6 +130,31 @@ export class OutlierDetector {
     };
   }
 
+  /**
+   * Carry per-host state (counters, ejections, multiplier) over from the detector this one
+   * replaces on a config change, matched by host key, so an ejected host still returns on time
+   * and counts are not reset by unrelated updates. Call right after construction; closes `prev`.
+   */
+  adopt(prev: OutlierDetector): void {
+    const byKey = new Map<string, HostOutlier>();
+    for (const [h, s] of prev.state) byKey.set(h.key, s);
+    let changed = false;
+    for (const [h, cur] of this.state) {
+      const old = byKey.get(h.key);
+      if (old === undefined) continue;
+      Object.assign(cur, old);
+      if (cur.ejected) {
+        this.ejectedCount++;
+        if (!h.ejected) changed = true;
+        h.ejected = true;
+      }
+    }
+    for (const k of Object.keys(this.ejectionsEnforced) as Reason[]) this.ejectionsEnforced[k] += prev.ejectionsEnforced[k];
+    this.ejectionsOverflow += prev.ejectionsOverflow;
+    prev.close();
+    if (changed) this.changed();
+  }
+
   /** Stop the interval timer (cluster removed or replaced). */
   close(): void {
     this.timer?.cancel();

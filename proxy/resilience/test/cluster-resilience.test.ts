@@ -55,4 +55,26 @@ describe('ClusterResilience', () => {
     expect(new Set(Array.from({ length: 10 }, () => cr.lb.pick({})))).toEqual(new Set(hs));
     cr.close();
   });
+
+  it('a config swap with fresh HostState objects keeps ejections, latency estimates and in-flight counts', () => {
+    const clock = new ManualClock();
+    const registry = new Registry();
+    const first = new ClusterResilience(cluster(), hosts(3), { clock, registry, random: seeded(1) });
+    first.breaker.tryAcquireRequest();
+    for (let i = 0; i < 2; i++) first.endAttempt(first.hosts[0]!, 800, 500);
+    expect(first.hosts[0]!.ejected).toBe(true);
+    const next = new ClusterResilience(
+      cluster({ circuitBreakers: { ...CIRCUIT_BREAKER_DEFAULTS, maxRequests: 1 } }),
+      hosts(3), // rebuilt HostStates, as the cluster manager does on a swap
+      { clock, registry, previous: first, random: seeded(2) },
+    );
+    expect(next.hosts[0]!.ejected).toBe(true);
+    expect(next.outlier!.ejected).toBe(1);
+    expect(next.hostStats(next.hosts[0]!).ewmaLatencyMs).toBeGreaterThan(500);
+    expect(next.breaker.tryAcquireRequest()).toBe(false); // the in-flight request still counts against the new limit
+    expect(clock.pendingTimers()).toBe(1); // the old detector's interval timer was stopped
+    clock.advance(3_000);
+    expect(next.hosts[0]!.ejected).toBe(false);
+    next.close();
+  });
 });
