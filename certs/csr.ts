@@ -37,6 +37,16 @@ const ALLOWED_CURVES = new Set(['P-256', 'P-384']);
  * key type, self-signature, and exactly one URI SAN equal to `expectedId`.
  */
 export async function checkCsr(csrPem: string, expectedId: string): Promise<CheckedCsr> {
+  try {
+    return await checkCsrUnsafe(csrPem, expectedId);
+  } catch (err) {
+    if (err instanceof CsrRejectedError) throw err;
+    // The ASN.1 decoder parses some fields lazily (key parameters, extensions) and throws there.
+    throw new CsrRejectedError('MESH_CSR_INVALID', `malformed CSR: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function checkCsrUnsafe(csrPem: string, expectedId: string): Promise<CheckedCsr> {
   if (typeof csrPem !== 'string' || csrPem.length === 0) throw new CsrRejectedError('MESH_CSR_INVALID', 'CSR is empty');
   if (csrPem.length > MAX_CSR_PEM_BYTES) {
     throw new CsrRejectedError('MESH_CSR_INVALID', `CSR is ${csrPem.length} bytes (limit ${MAX_CSR_PEM_BYTES})`);

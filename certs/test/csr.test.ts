@@ -64,7 +64,7 @@ describe('checkCsr', () => {
           // A mutation that still verifies must still name exactly our ID (e.g. a flipped bit in an unchecked field).
         },
       ),
-      { numRuns: 400 },
+      { numRuns: 1000 },
     );
   });
 });
