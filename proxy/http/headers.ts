@@ -1,0 +1,70 @@
+// Header handling on the request path: hop-by-hop stripping (RFC 9110 §7.6.1)
+// and the copy of raw header lists in one pass, lower-casing names.
+
+/** Connection-specific headers never forwarded (plus anything named in `connection`). */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'http2-settings',
+  'host',
+  'expect',
+]);
+
+/** Headers the proxy sets itself on the way upstream; downstream copies are replaced. */
+export const PROXY_SET = new Set(['x-envoy-attempt-count']);
+
+export function isHopByHop(lowerName: string): boolean {
+  return HOP_BY_HOP.has(lowerName);
+}
+
+/** Extra hop-by-hop names listed in a `connection` header, or undefined when it only says keep-alive/close/upgrade. */
+export function connectionTokens(value: string | undefined): Set<string> | undefined {
+  if (!value) return undefined;
+  let out: Set<string> | undefined;
+  for (const t of value.split(',')) {
+    const n = t.trim().toLowerCase();
+    if (n === '' || n === 'keep-alive' || n === 'close' || n === 'upgrade') continue;
+    (out ??= new Set()).add(n);
+  }
+  return out;
+}
+
+/**
+ * Response headers from undici's raw list (Buffers or strings, name/value
+ * pairs) to a flat lower-case list for writeHead, minus hop-by-hop headers.
+ */
+export function responseHeaders(raw: readonly (Buffer | string)[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    if (HOP_BY_HOP.has(name) || name.charCodeAt(0) === 58 /* ':' */) continue;
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  return out;
+}
+
+/** Trailers from undici's raw list into an object for addTrailers. */
+export function trailersObject(raw: unknown): Record<string, string> | undefined {
+  if (!raw) return undefined;
+  const out: Record<string, string> = {};
+  let n = 0;
+  if (Array.isArray(raw)) {
+    // HTTP/1.1 upstream: raw [name, value, …] Buffers.
+    for (let i = 0; i < raw.length; i += 2, n++) out[String(raw[i]).toLowerCase()] = String(raw[i + 1]);
+  } else {
+    // HTTP/2 upstream: node's trailers object.
+    for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+      if (k.charCodeAt(0) === 58) continue;
+      out[k] = Array.isArray(v) ? v.join(', ') : String(v);
+      n++;
+    }
+  }
+  return n ? out : undefined;
+}

@@ -1,0 +1,147 @@
+// The HTTP connection manager of one filter chain: turns each downstream
+// request into an Exchange, routes it and sends it upstream. One instance
+// per chain, updated in place on a config swap (route table and settings are
+// single references), so open connections keep working across reloads.
+
+import { PassThrough } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { HttpConnectionManager, NodeInfo } from '../config/resources.js';
+import type { HttpRequestRecord, Telemetry } from '../telemetry/types.js';
+import { pickCluster, rewritePath, type RouteTable } from '../router/route-table.js';
+import { applyHeaderOps } from '../router/header-mutation.js';
+import { sendUpstream } from '../upstream/upstream-call.js';
+import type { ClusterManager } from '../upstream/cluster-manager.js';
+import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange.js';
+import type { HttpChainContext } from './chain-context.js';
+import { upstreamHeaders } from './request-headers.js';
+import { mirrorRequest } from './mirror.js';
+
+export interface HttpChainDeps {
+  clusters: ClusterManager;
+  telemetry: Telemetry;
+  node: NodeInfo;
+  direction: 'inbound' | 'outbound';
+  /** The route table for this chain's HCM (inline or RDS), read per request. */
+  routeTable: () => RouteTable | undefined;
+  /** True while the sidecar drains: responses ask HTTP/1.1 clients to close. */
+  draining: () => boolean;
+}
+
+export class HttpChain implements HttpChainContext {
+  constructor(
+    public hcm: HttpConnectionManager,
+    public deps: HttpChainDeps,
+    readonly tls: boolean,
+  ) {}
+
+  /** The request listener for http.Server / http2 servers (bound once). */
+  readonly handle = (req: DownstreamRequest, res: DownstreamResponse): void => {
+    const ex = new Exchange(this, req, res);
+    const deps = this.deps;
+    if (deps.draining() && req.httpVersionMajor === 1) (res as { shouldKeepAlive?: boolean }).shouldKeepAlive = false;
+    if (req.rawHeaders.length > 2 * this.hcm.limits.maxHeadersCount) {
+      // Envoy answers 431 and closes the connection rather than truncating headers.
+      if (req.httpVersionMajor === 1) (res as { shouldKeepAlive?: boolean }).shouldKeepAlive = false;
+      return ex.localReply('HEADERS_TOO_LARGE');
+    }
+    const table = deps.routeTable();
+    const route = table?.route(ex.authority, ex);
+    if (route === undefined) return ex.localReply('NO_ROUTE');
+    ex.route = route;
+    if (route.directResponse) return this.direct(ex);
+    ex.span = deps.telemetry.startSpan(req.headers, `${ex.authority}${ex.path}`, deps.direction);
+    ex.choice = pickCluster(route);
+    sendUpstream(ex, deps.clusters, this.dispatchOptions);
+  };
+
+  private readonly dispatchOptions = (ex: Exchange, _http2: boolean): Dispatcher.DispatchOptions => {
+    const req = ex.req;
+    const route = ex.route!;
+    const headers = upstreamHeaders(ex, this.hcm, this.tls);
+    const path = route.prefixRewrite !== undefined || route.regexRewrite ? rewritePath(route, ex.path, ex.query) : req.url!;
+    const hasBody = requestHasBody(req);
+    let body: DownstreamRequest | PassThrough | null = hasBody ? req : null;
+    if (route.mirrors.length) {
+      let primary: PassThrough | undefined;
+      for (const m of route.mirrors) {
+        if (m.percent < 100 && Math.random() * 100 >= m.percent) continue;
+        if (hasBody && !primary) {
+          // Tee: the primary copy keeps back-pressure; mirror copies listen to the same chunks.
+          primary = new PassThrough();
+          req.pipe(primary);
+          body = primary;
+        }
+        mirrorRequest(this.deps.clusters, m.cluster, req, ex.method, path, headers, hasBody, route.timeout);
+      }
+    }
+    return {
+      path,
+      method: ex.method,
+      headers: headers as unknown as string[],
+      body: body as never,
+      headersTimeout: route.timeout,
+      bodyTimeout: 0,
+    };
+  };
+
+  private direct(ex: Exchange): void {
+    const d = ex.route!.directResponse!;
+    let flat: string[] = d.body !== undefined ? ['content-type', 'text/plain', 'content-length', String(Buffer.byteLength(d.body))] : ['content-length', '0'];
+    flat = applyHeaderOps(ex.route!.responseOps, flat);
+    ex.status = d.status;
+    const res = ex.res as import('node:http').ServerResponse;
+    res.writeHead(d.status, flat as unknown as Record<string, string>);
+    res.end(d.body);
+    ex.finish();
+  }
+
+  recordHttp(ex: Exchange): void {
+    const req = ex.req;
+    const h = req.headers;
+    const cluster = ex.cluster;
+    const record: HttpRequestRecord = {
+      direction: this.deps.direction,
+      protocol: ex.isGrpc ? 'grpc' : 'http',
+      httpVersion: req.httpVersionMajor === 2 ? 'HTTP/2' : 'HTTP/1.1',
+      method: ex.method,
+      authority: ex.authority,
+      path: ex.path,
+      requestId: ex.requestId,
+      userAgent: h['user-agent'],
+      downstreamRemoteAddress: req.socket?.remoteAddress ?? '',
+      startTime: ex.startTime,
+      durationMs: performance.now() - ex.startMono,
+      responseCode: ex.status,
+      grpcStatus: ex.grpcStatus,
+      responseFlags: ex.flag ? [ex.flag] : [],
+      routeName: ex.route?.name,
+      clusterName: ex.choice?.cluster,
+      upstreamHost: ex.host?.key,
+      attempts: ex.attempts,
+      requestBytes: Number(h['content-length'] ?? 0) || 0,
+      responseBytes: ex.responseBytes,
+      source: this.deps.direction === 'outbound' ? selfLabels(this.deps.node) : {},
+      destination: this.deps.direction === 'inbound' ? selfLabels(this.deps.node) : (cluster?.destination ?? {}),
+      mtls: this.tls,
+    };
+    this.deps.telemetry.httpRequestDone(record, ex.span);
+  }
+}
+
+const labelCache = new WeakMap<NodeInfo, { workload: string; namespace: string; service: string; version: string }>();
+function selfLabels(n: NodeInfo) {
+  let l = labelCache.get(n);
+  if (!l) {
+    l = { workload: n.workload, namespace: n.namespace, service: n.cluster, version: n.version ?? 'unknown' };
+    labelCache.set(n, l);
+  }
+  return l;
+}
+
+function requestHasBody(req: DownstreamRequest): boolean {
+  if (req.httpVersionMajor === 2) return !(req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders;
+  const h = req.headers;
+  if (h['transfer-encoding'] !== undefined) return true;
+  const cl = h['content-length'];
+  return cl !== undefined && cl !== '0';
+}

@@ -1,0 +1,96 @@
+// The one place that turns a failure into the response a client sees:
+// status, `x-tsmesh-error` code, Envoy response flag, and for gRPC requests
+// a trailers-only response with the matching grpc-status.
+
+import type { ResponseFlag } from '../telemetry/types.js';
+
+export type LocalReplyKind = 'NO_ROUTE' | 'NO_HEALTHY_UPSTREAM' | 'NO_CLUSTER' | 'CONNECT_FAILURE' | 'UPSTREAM_RESET' | 'TIMEOUT' | 'OVERFLOW' | 'BAD_REQUEST' | 'HEADERS_TOO_LARGE' | 'DRAINING';
+
+export interface LocalReply {
+  readonly status: number;
+  readonly code: string; // MESH_* error code
+  readonly flag: ResponseFlag;
+  readonly grpcStatus: number;
+  readonly message: string;
+}
+
+// gRPC status codes (grpc/status.proto).
+const UNAVAILABLE = 14;
+const DEADLINE_EXCEEDED = 4;
+const UNIMPLEMENTED = 12;
+const INTERNAL = 13;
+
+export const LOCAL_REPLIES: Readonly<Record<LocalReplyKind, LocalReply>> = {
+  NO_ROUTE: { status: 404, code: 'MESH_NO_ROUTE', flag: 'NR', grpcStatus: UNIMPLEMENTED, message: 'no route matched the request' },
+  NO_CLUSTER: { status: 503, code: 'MESH_NO_CLUSTER', flag: 'NR', grpcStatus: UNAVAILABLE, message: 'the route names a cluster that does not exist' },
+  NO_HEALTHY_UPSTREAM: { status: 503, code: 'MESH_NO_HEALTHY_UPSTREAM', flag: 'UH', grpcStatus: UNAVAILABLE, message: 'no healthy upstream' },
+  CONNECT_FAILURE: { status: 503, code: 'MESH_UPSTREAM_CONNECT_FAILURE', flag: 'UF', grpcStatus: UNAVAILABLE, message: 'upstream connect error' },
+  UPSTREAM_RESET: { status: 503, code: 'MESH_UPSTREAM_RESET', flag: 'UR', grpcStatus: UNAVAILABLE, message: 'upstream reset before response started' },
+  TIMEOUT: { status: 504, code: 'MESH_UPSTREAM_TIMEOUT', flag: 'UT', grpcStatus: DEADLINE_EXCEEDED, message: 'upstream request timeout' },
+  OVERFLOW: { status: 503, code: 'MESH_UPSTREAM_OVERFLOW', flag: 'UO', grpcStatus: UNAVAILABLE, message: 'upstream overflow' },
+  BAD_REQUEST: { status: 400, code: 'MESH_BAD_REQUEST', flag: 'DPE', grpcStatus: INTERNAL, message: 'bad request' },
+  HEADERS_TOO_LARGE: { status: 431, code: 'MESH_HEADERS_TOO_LARGE', flag: 'DPE', grpcStatus: INTERNAL, message: 'request header fields too large' },
+  DRAINING: { status: 503, code: 'MESH_DRAINING', flag: 'LR', grpcStatus: UNAVAILABLE, message: 'the proxy is draining' },
+};
+
+/** Maps an upstream error (undici's codes, Node's socket codes) to a local reply kind. */
+export function classifyUpstreamError(err: unknown): LocalReplyKind {
+  const code = (err as { code?: string } | null)?.code;
+  switch (code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'ECONNREFUSED':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'CERT_HAS_EXPIRED':
+      return 'CONNECT_FAILURE';
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'MESH_UPSTREAM_TIMEOUT':
+      return 'TIMEOUT';
+    default:
+      return 'UPSTREAM_RESET';
+  }
+}
+
+/** Minimal surface shared by http.ServerResponse and http2's compat response. */
+export interface ReplyTarget {
+  headersSent: boolean;
+  writeHead(status: number, headers: Record<string, string | number>): unknown;
+  end(body?: string): unknown;
+  /** Present on HTTP/2 responses: lets a trailers-only reply go out as one HEADERS frame with END_STREAM. */
+  stream?: { respond(headers: Record<string, string | number>, opts: { endStream: boolean }): void; headersSent: boolean; destroyed: boolean };
+}
+
+/** Writes a local reply. gRPC requests get HTTP 200 trailers-only with grpc-status, as Envoy does. */
+export function sendLocalReply(res: ReplyTarget, reply: LocalReply, isGrpc: boolean, extra?: Record<string, string>): void {
+  if (res.headersSent) return;
+  if (isGrpc) {
+    const headers = {
+      'content-type': 'application/grpc',
+      'grpc-status': reply.grpcStatus,
+      'grpc-message': encodeURIComponent(reply.message),
+      'x-tsmesh-error': reply.code,
+      ...extra,
+    };
+    if (res.stream && !res.stream.destroyed) res.stream.respond({ ':status': 200, ...headers }, { endStream: true });
+    else {
+      res.writeHead(200, headers);
+      res.end();
+    }
+    return;
+  }
+  const body = `${reply.message}\n`;
+  res.writeHead(reply.status, {
+    'content-type': 'text/plain',
+    'content-length': Buffer.byteLength(body),
+    'x-tsmesh-error': reply.code,
+    ...extra,
+  });
+  res.end(body);
+}

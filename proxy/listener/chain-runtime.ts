@@ -1,0 +1,181 @@
+// One filter chain at runtime: its HTTP connection manager or TCP proxy and
+// the server objects that speak the protocols (built once per chain and
+// reused across config swaps). Sockets arrive from the listener after
+// protocol detection and are handed over with emit('connection').
+
+import http, { type IncomingMessage } from 'node:http';
+import http2 from 'node:http2';
+import tls from 'node:tls';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { FilterChain, HttpConnectionManager, HttpLimits } from '../config/resources.js';
+import { HttpChain, type HttpChainDeps } from '../http/http-chain.js';
+import { handleUpgrade } from '../http/upgrade.js';
+import { TcpChain, type TcpChainDeps } from '../tcp/tcp-proxy.js';
+import type { TlsStore } from '../tls/tls-store.js';
+import type { Detected } from './detect.js';
+
+export interface ChainDeps extends HttpChainDeps, TcpChainDeps {
+  tls: TlsStore;
+}
+
+type AnyServer = http.Server | http2.Http2Server | http2.Http2SecureServer | tls.Server;
+
+export class ChainRuntime {
+  readonly http: HttpChain | undefined;
+  readonly tcp: TcpChain | undefined;
+  private h1: http.Server | undefined;
+  private h2c: http2.Http2Server | undefined;
+  private secure: http2.Http2SecureServer | tls.Server | undefined;
+  private tlsKey: string | undefined;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+
+  constructor(
+    public fc: FilterChain,
+    private deps: ChainDeps,
+  ) {
+    const isTls = fc.transportSocket !== undefined;
+    if (fc.filter.kind === 'http') this.http = new HttpChain(fc.filter, deps, isTls);
+    else this.tcp = new TcpChain(fc.filter, deps, isTls);
+  }
+
+  /** Same chain, new config: keep servers (and their open connections), swap settings. */
+  update(fc: FilterChain, deps: ChainDeps): void {
+    this.fc = fc;
+    this.deps = deps;
+    if (this.http && fc.filter.kind === 'http') {
+      this.http.hcm = fc.filter;
+      this.http.deps = deps;
+      if (this.h1) applyH1Limits(this.h1, fc.filter.limits);
+    }
+    if (this.tcp && fc.filter.kind === 'tcp') {
+      this.tcp.config = fc.filter;
+      this.tcp.deps = deps;
+    }
+    this.refreshTls();
+  }
+
+  /** True when a chain with this config can keep this runtime (same filter kind and TLS-ness). */
+  compatible(fc: FilterChain): boolean {
+    return fc.filter.kind === this.fc.filter.kind && !!fc.transportSocket === !!this.fc.transportSocket;
+  }
+
+  /** Re-reads TLS material; swaps the context in place when it changed. */
+  refreshTls(): void {
+    const t = this.fc.transportSocket;
+    if (!t || !this.secure) return;
+    const d = this.deps.tls.downstream(t);
+    if (!d || d.key === this.tlsKey) return;
+    this.tlsKey = d.key;
+    this.secure.setSecureContext(d.options);
+  }
+
+  accept(socket: Socket, d: Detected): void {
+    if (this.fc.transportSocket) {
+      const s = this.secureServer();
+      if (!s) return void socket.destroy(); // certificate not delivered yet (SDS warming)
+      s.emit('connection', socket);
+    } else if (this.tcp) {
+      this.tcp.handle(socket);
+    } else if (d.http === 'h2c' || (this.http!.hcm.codecType === 'HTTP2' && d.http !== 'h1')) {
+      this.h2cServer().emit('connection', socket);
+    } else {
+      this.h1Server().emit('connection', socket);
+    }
+    socket.resume();
+  }
+
+  private h1Server(): http.Server {
+    if (this.h1) return this.h1;
+    const hcm = this.http!.hcm;
+    const s = http.createServer({ maxHeaderSize: hcm.limits.maxRequestHeadersKb * 1024, noDelay: true, keepAlive: true, requireHostHeader: false }, this.http!.handle);
+    applyH1Limits(s, hcm.limits);
+    s.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleUpgrade(this.http!, req, socket, head));
+    s.on('clientError', onClientError);
+    this.h1 = s;
+    return s;
+  }
+
+  private h2cServer(): http2.Http2Server {
+    if (this.h2c) return this.h2c;
+    const s = http2.createServer(h2Options(this.http!.hcm), this.http!.handle);
+    this.trackSessions(s);
+    this.h2c = s;
+    return s;
+  }
+
+  private secureServer(): http2.Http2SecureServer | tls.Server | undefined {
+    if (this.secure) return this.secure;
+    const t = this.fc.transportSocket!;
+    const d = this.deps.tls.downstream(t);
+    if (!d) return undefined;
+    this.tlsKey = d.key;
+    if (this.tcp) {
+      const s = tls.createServer({ ...d.options, ALPNProtocols: t.alpnProtocols }, (sock) => this.tcp!.handle(sock));
+      s.on('tlsClientError', () => {});
+      this.secure = s;
+      return s;
+    }
+    const hcm = this.http!.hcm;
+    const s = http2.createSecureServer(
+      { ...h2Options(hcm), ...d.options, allowHTTP1: hcm.codecType !== 'HTTP2', ALPNProtocols: t.alpnProtocols, maxHeaderSize: hcm.limits.maxRequestHeadersKb * 1024 } as http2.SecureServerOptions,
+      this.http!.handle,
+    );
+    this.trackSessions(s);
+    s.on('tlsClientError', () => {});
+    this.secure = s;
+    return s;
+  }
+
+  private trackSessions(s: http2.Http2Server | http2.Http2SecureServer): void {
+    s.on('session', (session: http2.ServerHttp2Session) => {
+      this.sessions.add(session);
+      session.on('close', () => this.sessions.delete(session));
+      session.on('error', () => {});
+    });
+  }
+
+  /** Graceful: close idle HTTP/1.1 keep-alives, send GOAWAY on HTTP/2 sessions. */
+  drain(): void {
+    this.h1?.closeIdleConnections();
+    for (const s of this.sessions) s.close();
+    const secure = this.secure as (http2.Http2SecureServer & { closeIdleConnections?: () => void }) | undefined;
+    secure?.closeIdleConnections?.();
+  }
+
+  /** Hard stop: everything still open is closed. */
+  destroy(): void {
+    this.h1?.closeAllConnections();
+    for (const s of this.sessions) s.destroy();
+  }
+
+  servers(): AnyServer[] {
+    return [this.h1, this.h2c, this.secure].filter((x): x is NonNullable<typeof x> => x !== undefined);
+  }
+}
+
+function applyH1Limits(s: http.Server, l: HttpLimits): void {
+  // Node truncates beyond maxHeadersCount; one extra lets the chain see the overflow and answer 431.
+  s.maxHeadersCount = l.maxHeadersCount + 1;
+  s.requestTimeout = l.requestTimeout;
+  s.headersTimeout = l.requestHeadersTimeout || (l.requestTimeout ? Math.min(60_000, l.requestTimeout) : 60_000);
+  s.keepAliveTimeout = l.idleTimeout;
+  s.timeout = 0;
+}
+
+function h2Options(hcm: HttpConnectionManager): http2.ServerOptions {
+  const l = hcm.limits;
+  return {
+    settings: { maxConcurrentStreams: l.http2MaxConcurrentStreams, maxHeaderListSize: l.maxRequestHeadersKb * 1024 },
+    maxHeaderListPairs: l.maxHeadersCount + 8,
+    maxSessionMemory: 64,
+  };
+}
+
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nx-tsmesh-error: MESH_BAD_REQUEST\r\nconnection: close\r\n\r\n';
+const TOO_LARGE = 'HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nx-tsmesh-error: MESH_HEADERS_TOO_LARGE\r\nconnection: close\r\n\r\n';
+
+function onClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable || (socket as Socket).bytesWritten > 0 || err.code === 'ECONNRESET') return void socket.destroy();
+  socket.end(err.code === 'HPE_HEADER_OVERFLOW' ? TOO_LARGE : BAD_REQUEST);
+}

@@ -1,0 +1,139 @@
+// A bound listener: accepts connections, detects the protocol from the first
+// bytes within the listener's detection timeout, picks the first filter
+// chain whose match fits, and hands the socket to that chain.
+
+import net, { type Socket } from 'node:net';
+import type { FilterChain, FilterChainMatch, Listener } from '../config/resources.js';
+import { ChainRuntime, type ChainDeps } from './chain-runtime.js';
+import { detect, TCP, type Detected } from './detect.js';
+
+const MAX_PEEK = 64 * 1024;
+
+export class ListenerRuntime {
+  private readonly server: net.Server;
+  private chains: ChainRuntime[] = [];
+  private readonly sockets = new Set<Socket>();
+  /** Listener with one plain HTTP/1-only or TCP chain: no detection needed (saves a peek per connection). */
+  private direct: ChainRuntime | undefined;
+
+  constructor(
+    public config: Listener,
+    deps: (fc: FilterChain) => ChainDeps,
+  ) {
+    this.server = net.createServer({ pauseOnConnect: true, noDelay: true }, (s) => this.onConnection(s));
+    this.server.on('error', () => {});
+    this.update(config, deps);
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: Error) => reject(e);
+      this.server.once('error', onError);
+      this.server.listen({ host: this.config.address.address, port: this.config.address.port }, () => {
+        this.server.off('error', onError);
+        resolve((this.server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo | null)?.port ?? 0;
+  }
+
+  /** Applies a new config for the same address; chains with the same name keep their servers. */
+  update(config: Listener, deps: (fc: FilterChain) => ChainDeps): void {
+    this.config = config;
+    const old = new Map(this.chains.map((c) => [c.fc.name, c]));
+    this.chains = config.filterChains.map((fc) => {
+      const prev = old.get(fc.name);
+      if (prev && prev.compatible(fc)) {
+        prev.update(fc, deps(fc));
+        return prev;
+      }
+      return new ChainRuntime(fc, deps(fc));
+    });
+    const only = this.chains.length === 1 ? this.chains[0]! : undefined;
+    const f = only?.fc;
+    this.direct =
+      f && !f.filterChainMatch && !f.transportSocket && (f.filter.kind === 'tcp' || f.filter.codecType === 'HTTP1') ? only : undefined;
+  }
+
+  refreshTls(): void {
+    for (const c of this.chains) c.refreshTls();
+  }
+
+  private onConnection(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    if (this.direct) {
+      const d = this.direct.fc.filter.kind === 'tcp' ? TCP : { ...TCP, applicationProtocols: ['http/1.1'], http: 'h1' as const };
+      return this.direct.accept(socket, d);
+    }
+    let buf: Buffer | undefined;
+    let settled = false;
+    const decide = (d: Detected) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.pause();
+      if (buf) socket.unshift(buf);
+      const chain = this.select(d);
+      if (!chain) return void socket.destroy();
+      chain.accept(socket, d);
+    };
+    const onData = (chunk: Buffer) => {
+      buf = buf ? Buffer.concat([buf, chunk]) : chunk;
+      const d = detect(buf);
+      if (d) decide(d);
+      else if (buf.length >= MAX_PEEK) decide(TCP);
+    };
+    // Server-speaks-first protocols send nothing: after the timeout the connection is opaque TCP.
+    const timer = setTimeout(() => decide(TCP), this.config.protocolDetectionTimeout);
+    socket.on('data', onData);
+    socket.resume();
+  }
+
+  private select(d: Detected): ChainRuntime | undefined {
+    for (const c of this.chains) if (matches(c.fc, d)) return c;
+    return undefined;
+  }
+
+  /** Stop accepting; open connections stay. */
+  stopAccepting(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+    });
+  }
+
+  /** Ask open connections to wind down (idle keep-alives closed, GOAWAY on HTTP/2). */
+  drain(): void {
+    for (const c of this.chains) c.drain();
+  }
+
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
+  destroy(): void {
+    for (const c of this.chains) c.destroy();
+    for (const s of this.sockets) s.destroy();
+  }
+}
+
+function matches(fc: FilterChain, d: Detected): boolean {
+  const m: FilterChainMatch | undefined = fc.filterChainMatch;
+  // A TLS chain only takes TLS connections, a plaintext chain only plaintext ones.
+  if (!!fc.transportSocket !== (d.transportProtocol === 'tls') && m?.transportProtocol === undefined) return false;
+  if (!m) return true;
+  if (m.transportProtocol !== undefined && m.transportProtocol !== d.transportProtocol) return false;
+  if (m.applicationProtocols?.length && !m.applicationProtocols.some((p) => d.applicationProtocols.includes(p))) return false;
+  if (m.serverNames?.length) {
+    const sni = d.serverName;
+    if (!sni) return false;
+    if (!m.serverNames.some((n) => n === sni || (n.startsWith('*.') && sni.endsWith(n.slice(1))))) return false;
+  }
+  return true;
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+// mesh-proxy --config <bootstrap.yaml>: load and check the bootstrap (exit 2
+// listing every problem when invalid), start the sidecar and its admin
+// listener, reload on SIGHUP or file change (a bad reload keeps the old
+// config and logs why), drain and exit 0 on SIGTERM/SIGINT.
+
+import { watch } from 'node:fs';
+import { Command } from 'commander';
+import { createLogger } from '../common/log.js';
+import { MeshError, ValidationError } from '../common/errors.js';
+import { loadBootstrapFile, type Bootstrap } from './config/bootstrap.js';
+import { Sidecar } from './sidecar.js';
+import { readProxyEnv } from './env.js';
+import { createTelemetry } from './telemetry/index.js';
+import { startAdminServer } from './admin/server.js';
+
+async function main(): Promise<void> {
+  const env = readProxyEnv();
+  const program = new Command('mesh-proxy')
+    .description('tsmesh sidecar proxy')
+    .option('-c, --config <file>', 'bootstrap YAML file', env.bootstrap)
+    .option('--no-watch', 'do not reload when the bootstrap file changes')
+    .parse();
+  const opts = program.opts<{ config?: string; watch: boolean }>();
+  if (!opts.config) {
+    process.stderr.write('mesh-proxy: --config <file> is required\n');
+    process.exit(2);
+  }
+  const file = opts.config;
+  const logger = createLogger({ level: env.logLevel, base: { component: 'mesh-proxy' } });
+
+  let bootstrap: Bootstrap;
+  try {
+    bootstrap = loadBootstrapFile(file);
+  } catch (err) {
+    process.stderr.write(`mesh-proxy: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+
+  const telemetry = createTelemetry({
+    node: bootstrap.node,
+    logger,
+    ...(bootstrap.tracing ? { tracing: bootstrap.tracing } : {}),
+    ...(bootstrap.accessLog ? { accessLog: bootstrap.accessLog } : {}),
+  });
+  const sidecar = new Sidecar({ node: bootstrap.node, telemetry, logger, drainTimeout: bootstrap.drainTimeout });
+  try {
+    await sidecar.applySnapshot(bootstrap.snapshot);
+  } catch (err) {
+    process.stderr.write(`mesh-proxy: ${(err as Error).message}\n`);
+    process.exit(err instanceof ValidationError ? 2 : 1);
+  }
+
+  let exiting = false;
+  const shutdown = async (why: string) => {
+    if (exiting) return;
+    exiting = true;
+    logger.info('draining', { reason: why, timeoutMs: bootstrap.drainTimeout });
+    await sidecar.drain(bootstrap.drainTimeout);
+    await admin.close().catch(() => {});
+    await telemetry.shutdown().catch(() => {});
+    process.exit(0);
+  };
+  const admin = await startAdminServer({
+    address: bootstrap.admin.address,
+    source: Object.assign(sidecar, { quit: () => shutdown('quitquitquit') }),
+    telemetry,
+    logger,
+  });
+
+  // Machine-readable start line: tests and tools read the bound ports from it.
+  const ports: Record<string, number> = {};
+  for (const name of bootstrap.snapshot.resources.listener.keys()) {
+    const p = sidecar.listenerPort(name);
+    if (p !== undefined) ports[name] = p;
+  }
+  process.stdout.write(JSON.stringify({ event: 'ready', admin: admin.port, listeners: ports }) + '\n');
+
+  const reload = async (why: string) => {
+    if (exiting) return;
+    try {
+      const next = loadBootstrapFile(file);
+      await sidecar.applySnapshot(next.snapshot);
+      logger.info('reloaded', { reason: why });
+    } catch (err) {
+      logger.error('reload refused; the previous configuration stays active', {
+        reason: why,
+        error: err instanceof MeshError ? err.message : String(err),
+      });
+    }
+  };
+  process.on('SIGHUP', () => void reload('SIGHUP'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  if (opts.watch) {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      watch(file, () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => void reload('file changed'), 100);
+      }).on('error', () => {});
+    } catch {
+      logger.warn('cannot watch the bootstrap file; reload with SIGHUP');
+    }
+  }
+}
+
+void main().catch((err) => {
+  process.stderr.write(`mesh-proxy: fatal: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

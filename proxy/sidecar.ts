@@ -1,0 +1,194 @@
+// The sidecar: binds listeners, holds the active ConfigSnapshot and swaps it
+// atomically (validated first; a bad one is refused whole and the old one
+// keeps serving), hot-swaps TLS material, drains gracefully, and is the
+// admin listener's view of the running proxy (AdminSource).
+
+import { MeshError } from '../common/errors.js';
+import { silentLogger, type Logger } from '../common/log.js';
+import type { ClusterStatus, AdminSource } from './admin/types.js';
+import { assertValidSnapshot, type CheckOptions } from './config/check.js';
+import type { ConfigSnapshot, FilterChain, Listener, NodeInfo, Secret } from './config/resources.js';
+import { ListenerRuntime } from './listener/listener.js';
+import type { ChainDeps } from './listener/chain-runtime.js';
+import { RouteTable } from './router/route-table.js';
+import type { HttpRequestRecord, Telemetry } from './telemetry/types.js';
+import { TlsStore } from './tls/tls-store.js';
+import { ClusterManager } from './upstream/cluster-manager.js';
+
+export interface SidecarOptions {
+  node: NodeInfo;
+  telemetry?: Telemetry & { onRequest?(l: (r: HttpRequestRecord) => void): () => void };
+  logger?: Logger;
+  /** Default drain timeout (ms) for drain() without an argument. */
+  drainTimeout?: number;
+  check?: CheckOptions;
+}
+
+export const NOOP_TELEMETRY: Telemetry = {
+  startSpan: () => undefined,
+  httpRequestDone: () => {},
+  tcpConnectionOpened: () => {},
+  tcpConnectionClosed: () => {},
+};
+
+export class Sidecar implements AdminSource {
+  private current: ConfigSnapshot | undefined;
+  private readonly tls = new TlsStore();
+  private readonly clustersMgr = new ClusterManager(this.tls);
+  private routes = new Map<string, RouteTable>();
+  private listeners = new Map<string, ListenerRuntime>();
+  private draining = false;
+  private drainPromise: Promise<void> | undefined;
+  private readonly telemetry: NonNullable<SidecarOptions['telemetry']>;
+  private readonly logger: Logger;
+
+  constructor(private readonly opts: SidecarOptions) {
+    this.telemetry = opts.telemetry ?? NOOP_TELEMETRY;
+    this.logger = opts.logger ?? silentLogger;
+  }
+
+  /** Validates and applies a snapshot. Throws ValidationError (old config kept) when invalid. */
+  async applySnapshot(snap: ConfigSnapshot): Promise<void> {
+    if (this.draining) throw new MeshError('MESH_DRAINING', 'the sidecar is draining; configuration is frozen');
+    assertValidSnapshot(snap, this.opts.check);
+    const wanted = [...snap.resources.listener.values()].filter((l) => !l.apiListener);
+
+    // Bind new listeners (and those whose address moved) first: if binding fails, nothing changed.
+    const fresh = new Map<string, ListenerRuntime>();
+    const deps = (l: Listener) => (fc: FilterChain) => this.chainDepsFor(l, fc);
+    try {
+      for (const l of wanted) {
+        const old = this.listeners.get(l.name);
+        if (old && sameAddress(old.config, l)) continue;
+        const rt = new ListenerRuntime(l, deps(l));
+        await rt.listen();
+        fresh.set(l.name, rt);
+      }
+    } catch (err) {
+      for (const rt of fresh.values()) await rt.stopAccepting();
+      throw new MeshError('MESH_LISTENER_BIND', `cannot bind listener: ${(err as Error).message}`, { cause: err });
+    }
+
+    // Swap: secrets, clusters, route tables, then listener configs.
+    this.tls.setConfigSecrets(snap.resources.secret);
+    this.clustersMgr.apply(snap);
+    const routes = new Map<string, RouteTable>();
+    for (const [name, rc] of snap.resources.routeConfiguration) routes.set(name, new RouteTable(rc));
+    this.routes = routes;
+    const next = new Map<string, ListenerRuntime>();
+    for (const l of wanted) {
+      const rt = fresh.get(l.name) ?? this.listeners.get(l.name)!;
+      if (!fresh.has(l.name)) rt.update(l, deps(l));
+      next.set(l.name, rt);
+    }
+    const retired = [...this.listeners].filter(([name, rt]) => next.get(name) !== rt).map(([, rt]) => rt);
+    this.listeners = next;
+    this.current = snap;
+    for (const rt of retired) void this.retire(rt);
+    this.logger.info('configuration applied', { listeners: next.size, clusters: snap.resources.cluster.size, versions: snap.versions });
+  }
+
+  private chainDepsFor(l: Listener, fc: FilterChain): ChainDeps {
+    const direction = l.trafficDirection === 'INBOUND' ? 'inbound' : 'outbound';
+    // Each chain reads its route table through one reference, swapped with the config.
+    const hcm = fc.filter.kind === 'http' ? fc.filter : undefined;
+    let routeTable: () => RouteTable | undefined = () => undefined;
+    if (hcm?.routeConfig) {
+      const t = new RouteTable(hcm.routeConfig);
+      routeTable = () => t;
+    } else if (hcm?.rdsRouteConfigName !== undefined) {
+      const name = hcm.rdsRouteConfigName;
+      routeTable = () => this.routes.get(name);
+    }
+    return {
+      clusters: this.clustersMgr,
+      telemetry: this.telemetry,
+      node: this.opts.node,
+      direction,
+      routeTable,
+      draining: () => this.draining,
+      tls: this.tls,
+    };
+  }
+
+  private async retire(rt: ListenerRuntime): Promise<void> {
+    await rt.stopAccepting();
+    rt.drain();
+  }
+
+  /** A runtime secret (workload certificate `default`, trust bundle `ROOTCA`): TLS contexts swap in place. */
+  updateSecret(secret: Secret): void {
+    this.tls.updateSecret(secret);
+    for (const l of this.listeners.values()) l.refreshTls();
+    if (this.current) this.clustersMgr.apply(this.current);
+  }
+
+  /** Port a listener is bound to (useful with port 0). */
+  listenerPort(name: string): number | undefined {
+    return this.listeners.get(name)?.port;
+  }
+
+  // ------------------------------------------------------------ AdminSource
+
+  node(): NodeInfo {
+    return this.opts.node;
+  }
+
+  snapshot(): ConfigSnapshot {
+    if (!this.current) throw new MeshError('MESH_NOT_READY', 'no configuration applied yet');
+    return this.current;
+  }
+
+  clusters(): ClusterStatus[] {
+    return this.clustersMgr.status();
+  }
+
+  ready(): boolean {
+    return this.current !== undefined && !this.draining;
+  }
+
+  state(): 'LIVE' | 'DRAINING' | 'PRE_INITIALIZING' {
+    return this.draining ? 'DRAINING' : this.current ? 'LIVE' : 'PRE_INITIALIZING';
+  }
+
+  tap(listener: (r: HttpRequestRecord) => void): () => void {
+    return this.telemetry.onRequest?.(listener) ?? (() => {});
+  }
+
+  /**
+   * Graceful drain: stop accepting, let in-flight requests finish, close idle
+   * keep-alives (HTTP/1.1 responses carry `connection: close`, HTTP/2 gets
+   * GOAWAY), then close what is left after the timeout.
+   */
+  drain(timeoutMs = this.opts.drainTimeout ?? 5000): Promise<void> {
+    this.drainPromise ??= this.doDrain(timeoutMs);
+    return this.drainPromise;
+  }
+
+  private async doDrain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    const all = [...this.listeners.values()];
+    await Promise.all(all.map((l) => l.stopAccepting()));
+    const deadline = performance.now() + timeoutMs;
+    while (all.some((l) => l.openConnections > 0) && performance.now() < deadline) {
+      for (const l of all) l.drain();
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    for (const l of all) l.destroy();
+    await this.clustersMgr.close(false);
+    this.logger.info('drained');
+  }
+
+  /** Immediate stop (tests, fatal errors). */
+  async close(): Promise<void> {
+    this.draining = true;
+    const all = [...this.listeners.values()];
+    await Promise.all(all.map((l) => l.stopAccepting()));
+    for (const l of all) l.destroy();
+    await this.clustersMgr.close(false);
+  }
+}
+
+function sameAddress(a: Listener, b: Listener): boolean {
+  return a.address.address === b.address.address && a.address.port === b.address.port;
+}

@@ -1,0 +1,116 @@
+// Opaque L4 proxying (Envoy tcp_proxy): pick a cluster by weight, a host by
+// the cluster's balancer, connect, then pipe both ways with back-pressure,
+// an idle timeout, and byte counters for telemetry.
+
+import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { NodeInfo, TcpProxy } from '../config/resources.js';
+import type { ResponseFlag, Telemetry } from '../telemetry/types.js';
+import type { ClusterManager, UpstreamHost } from '../upstream/cluster-manager.js';
+
+export interface TcpChainDeps {
+  clusters: ClusterManager;
+  telemetry: Telemetry;
+  node: NodeInfo;
+  direction: 'inbound' | 'outbound';
+}
+
+export class TcpChain {
+  constructor(
+    public config: TcpProxy,
+    public deps: TcpChainDeps,
+    readonly tls: boolean,
+  ) {}
+
+  private pickCluster(): string | undefined {
+    const c = this.config;
+    if (c.cluster !== undefined) return c.cluster;
+    const list = c.weightedClusters ?? [];
+    const total = list.reduce((s, w) => s + w.weight, 0);
+    let x = Math.random() * total;
+    for (const w of list) {
+      if (x < w.weight) return w.name;
+      x -= w.weight;
+    }
+    return list[list.length - 1]?.name;
+  }
+
+  /** Proxies one downstream connection; `downstream` may already hold unshifted first bytes. */
+  handle(downstream: Duplex & { remoteAddress?: string }): void {
+    const start = Date.now();
+    const startMono = performance.now();
+    const clusterName = this.pickCluster();
+    const cluster = clusterName !== undefined ? this.deps.clusters.get(clusterName) : undefined;
+    const host = cluster?.lb.pick({}) as UpstreamHost | undefined;
+    const flags: ResponseFlag[] = [];
+    let bytesReceived = 0;
+    let bytesSent = 0;
+    let upstream: Socket | undefined;
+    let closed = false;
+    this.deps.telemetry.tcpConnectionOpened(this.deps.direction, clusterName);
+    const finish = () => {
+      if (closed) return;
+      closed = true;
+      if (host) host.activeRequests--;
+      downstream.destroy();
+      upstream?.destroy();
+      this.deps.telemetry.tcpConnectionClosed({
+        direction: this.deps.direction,
+        downstreamRemoteAddress: downstream.remoteAddress ?? '',
+        startTime: start,
+        durationMs: performance.now() - startMono,
+        clusterName,
+        upstreamHost: host?.key,
+        bytesReceived,
+        bytesSent,
+        responseFlags: flags,
+        source: {},
+        destination: cluster?.destination ?? {},
+        mtls: this.tls,
+      });
+    };
+    downstream.on('error', finish);
+    downstream.on('close', finish);
+    if (!host) {
+      flags.push(cluster ? 'UH' : 'NR');
+      finish();
+      return;
+    }
+    host.activeRequests++;
+    downstream.pause();
+    const up = connect({ host: host.endpoint.address.address, port: host.endpoint.address.port, noDelay: true });
+    upstream = up;
+    const connectTimer = setTimeout(() => {
+      flags.push('UF');
+      finish();
+    }, cluster!.config.connectTimeout);
+    up.once('connect', () => {
+      clearTimeout(connectTimer);
+      const idle = this.config.idleTimeout;
+      if (idle > 0) {
+        up.setTimeout(idle, finish);
+        (downstream as Socket).setTimeout?.(idle, finish);
+      }
+      downstream.on('data', (c: Buffer) => {
+        bytesReceived += c.length;
+      });
+      up.on('data', (c: Buffer) => {
+        bytesSent += c.length;
+      });
+      downstream.pipe(up);
+      up.pipe(downstream);
+      downstream.resume();
+    });
+    up.on('error', () => {
+      clearTimeout(connectTimer);
+      if (!up.readyState || up.connecting) flags.push('UF');
+      else flags.push('UC');
+      finish();
+    });
+    // Upstream closed: let queued bytes reach the downstream, then its 'close' finishes the record.
+    up.on('close', () => {
+      clearTimeout(connectTimer);
+      downstream.end();
+    });
+  }
+}

@@ -1,0 +1,86 @@
+// Secrets (static ones from the config, runtime ones from the identity
+// manager) and the TLS contexts built from them. Secure contexts are costly
+// (~1.6 ms each): each is built once per secret version and reused.
+
+import { createSecureContext, type SecureContext, type TlsOptions } from 'node:tls';
+import type { DownstreamTlsContext, Secret, UpstreamTlsContext } from '../config/resources.js';
+import type { PoolSettings } from '../upstream/endpoint-pools.js';
+
+export class TlsStore {
+  private configSecrets = new Map<string, Secret>();
+  private runtimeSecrets = new Map<string, Secret>();
+  private versions = new Map<string, number>();
+  private contexts = new Map<string, SecureContext>();
+
+  /** Secrets from a new snapshot; returns true when any secret changed. */
+  setConfigSecrets(secrets: ReadonlyMap<string, Secret>): boolean {
+    let changed = false;
+    for (const [name, s] of secrets) if (this.configSecrets.get(name) !== s) changed = this.bump(name) || changed;
+    for (const name of this.configSecrets.keys()) if (!secrets.has(name)) changed = this.bump(name) || changed;
+    this.configSecrets = new Map(secrets);
+    return changed;
+  }
+
+  /** A secret pushed at runtime (workload certificate `default`, trust bundle `ROOTCA`); it wins over config. */
+  updateSecret(secret: Secret): void {
+    this.runtimeSecrets.set(secret.name, secret);
+    this.bump(secret.name);
+  }
+
+  get(name: string): Secret | undefined {
+    return this.runtimeSecrets.get(name) ?? this.configSecrets.get(name);
+  }
+
+  private bump(name: string): boolean {
+    this.versions.set(name, (this.versions.get(name) ?? 0) + 1);
+    return true;
+  }
+
+  /** Context key: changes whenever a secret the context uses changes. */
+  private key(...names: (string | undefined)[]): string {
+    return names.map((n) => (n ? `${n}@${this.versions.get(n) ?? 0}` : '-')).join('|');
+  }
+
+  /**
+   * Server-side TLS options for a filter chain (for createSecureServer and
+   * setSecureContext), or undefined while its certificate is missing. `key`
+   * changes exactly when the material does, so callers swap only then.
+   */
+  downstream(t: DownstreamTlsContext): { key: string; options: TlsOptions } | undefined {
+    const cert = this.get(t.certificateSecret)?.tlsCertificate;
+    if (!cert) return undefined;
+    const ca = t.validationSecret ? this.get(t.validationSecret)?.validationContext?.trustedCa : undefined;
+    const key = `down|${this.key(t.certificateSecret, t.validationSecret)}|${t.params.minVersion}|${t.requireClientCertificate}`;
+    return {
+      key,
+      options: {
+        cert: cert.certificateChain,
+        key: cert.privateKey,
+        ...(ca ? { ca } : {}),
+        minVersion: t.params.minVersion,
+        requestCert: t.requireClientCertificate || ca !== undefined,
+        rejectUnauthorized: t.requireClientCertificate,
+      },
+    };
+  }
+
+  /** What an upstream pool needs to originate TLS, or undefined while the trust bundle is missing. */
+  upstream(t: UpstreamTlsContext): PoolSettings['tls'] {
+    const ca = this.get(t.validationSecret)?.validationContext?.trustedCa;
+    if (!ca) return undefined;
+    const cert = t.certificateSecret ? this.get(t.certificateSecret)?.tlsCertificate : undefined;
+    const key = `up|${this.key(t.certificateSecret, t.validationSecret)}|${t.params.minVersion}`;
+    const context = this.context(key, { ca, ...(cert ? { cert: cert.certificateChain, key: cert.privateKey } : {}), minVersion: t.params.minVersion });
+    return { secureContext: context, alpn: t.alpnProtocols.length ? t.alpnProtocols : ['h2', 'http/1.1'], key, ...(t.sni ? { servername: t.sni } : {}) };
+  }
+
+  private context(key: string, opts: Parameters<typeof createSecureContext>[0]): SecureContext {
+    let c = this.contexts.get(key);
+    if (!c) {
+      c = createSecureContext(opts);
+      this.contexts.set(key, c);
+      if (this.contexts.size > 256) this.contexts.delete(this.contexts.keys().next().value!);
+    }
+    return c;
+  }
+}
