@@ -1,0 +1,168 @@
+// The xDS client's state machine, free of gRPC: what is applied (last good),
+// what is held (decoded, maybe waiting for referenced resources), versions,
+// subscriptions and the names still awaited on the current stream. An update
+// either applies as a whole snapshot (checked, then handed to `apply`) or is
+// refused with the exact error, leaving the last good config in place.
+
+import { MeshError, ValidationError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import { assertValidSnapshot } from '../config/check.js';
+import { TYPE_URLS, type ConfigSnapshot, type ResourceKind } from '../config/resources.js';
+import type { AnyMsg } from './ads-wire.js';
+import { decodeResource, resourceName, type DomainOf } from './codec/index.js';
+import type { PersistedState } from './persist.js';
+import { copyMaps, emptyMaps, KINDS, referencedNames, sameNames, toSnapshot, WILDCARD, type Maps } from './resource-state.js';
+
+export type NamedKind = 'routeConfiguration' | 'clusterLoadAssignment' | 'secret';
+const NAMED: readonly NamedKind[] = ['clusterLoadAssignment', 'routeConfiguration', 'secret'];
+
+export interface AssemblerHooks {
+  apply(snapshot: ConfigSnapshot): void;
+  /** The held config now references a different set of `kind` names: send the subscription change. */
+  resubscribe(kind: NamedKind, names: Set<string>): void;
+  persist?(state: PersistedState): void;
+  log: Logger;
+}
+
+const perKind = <T>(make: () => T) => Object.fromEntries(KINDS.map((k) => [k, make()])) as Record<ResourceKind, T>;
+
+export class ConfigAssembler {
+  private good: Maps = emptyMaps();
+  private held: Maps = emptyMaps();
+  versions = perKind(() => '');
+  resourceVersions = perKind<Record<string, string>>(() => ({}));
+  subscribed = perKind(() => new Set<string>());
+  /** Names subscribed to but not yet answered on the current stream ('*' for a wildcard). */
+  private awaiting = perKind(() => new Set<string>());
+  appliedCount = 0;
+  lastError: string | undefined;
+
+  constructor(
+    private readonly hooks: AssemblerHooks,
+    private readonly delta: boolean,
+  ) {}
+
+  restore(state: PersistedState): void {
+    this.good = copyMaps(state.snapshot.resources);
+    this.held = copyMaps(state.snapshot.resources);
+    this.versions = { ...state.snapshot.versions };
+    this.resourceVersions = state.resourceVersions;
+  }
+
+  current(): ConfigSnapshot {
+    return toSnapshot(this.good, this.versions);
+  }
+
+  /** A new stream: nothing has been answered on it yet. */
+  newStream(): void {
+    for (const k of KINDS) this.awaiting[k] = new Set();
+  }
+
+  /** Records a subscription to `names` (empty = wildcard for listeners/clusters); returns what was added and removed. */
+  noteSubscription(kind: ResourceKind, names: Set<string>, initial: boolean): { added: string[]; removed: string[] } {
+    const prev = this.subscribed[kind];
+    this.subscribed[kind] = names;
+    const added = [...names].filter((n) => initial || !prev.has(n));
+    const removed = [...prev].filter((n) => !names.has(n));
+    // A delta server answers only with differences, so on a re-subscribe we wait only for what we do not hold.
+    const held = this.delta ? this.resourceVersions[kind] : {};
+    for (const n of added) if (!(n in held)) this.awaiting[kind].add(n);
+    for (const n of removed) this.awaiting[kind].delete(n);
+    if (WILDCARD.has(kind) && initial && Object.keys(held).length === 0) this.awaiting[kind].add('*');
+    return { added, removed };
+  }
+
+  /** Decodes a response's resources; throws ValidationError listing every problem. */
+  decode(kind: ResourceKind, items: { any: AnyMsg | undefined; name?: string }[]): Map<string, DomainOf[ResourceKind]> {
+    const out = new Map<string, DomainOf[ResourceKind]>();
+    const issues: ValidationError['issues'] = [];
+    items.forEach((it, i) => {
+      const where = `${kind}[${it.name ?? i}]`;
+      if (!it.any || it.any.type_url !== TYPE_URLS[kind]) {
+        issues.push({ path: where, message: `expected ${TYPE_URLS[kind]}, got ${it.any?.type_url ?? 'nothing'}` });
+        return;
+      }
+      try {
+        const v = decodeResource(kind, it.any.value, where);
+        out.set(resourceName(kind, v), v);
+      } catch (err) {
+        if (err instanceof ValidationError) issues.push(...err.issues);
+        else throw err;
+      }
+    });
+    if (issues.length) throw new ValidationError(issues, `${kind} update`);
+    return out;
+  }
+
+  /** State of the world: `decoded` replaces everything of `kind`. Returns the NACK message, or undefined to ACK. */
+  sotwUpdate(kind: ResourceKind, decoded: Map<string, DomainOf[ResourceKind]>, version: string): string | undefined {
+    const next = copyMaps(this.held);
+    const map = next[kind] as Map<string, unknown>;
+    map.clear();
+    for (const [n, v] of decoded) map.set(n, v);
+    this.awaiting[kind].clear();
+    return this.accept(kind, next, version, () => {});
+  }
+
+  /** Incremental: upserts and removals. Returns the NACK message, or undefined to ACK. */
+  deltaUpdate(kind: ResourceKind, decoded: Map<string, DomainOf[ResourceKind]>, versions: Record<string, string>, removed: string[], systemVersion: string): string | undefined {
+    const next = copyMaps(this.held);
+    const map = next[kind] as Map<string, unknown>;
+    for (const n of removed) map.delete(n);
+    for (const [n, v] of decoded) map.set(n, v);
+    for (const n of [...decoded.keys(), ...removed, '*']) this.awaiting[kind].delete(n);
+    const rv = { ...this.resourceVersions[kind] };
+    for (const n of removed) delete rv[n];
+    Object.assign(rv, versions);
+    return this.accept(kind, next, systemVersion, () => (this.resourceVersions[kind] = rv));
+  }
+
+  /** Records a refusal (decode or apply) and returns its message for the NACK. */
+  refuse(kind: ResourceKind, err: unknown): string {
+    const message = err instanceof Error ? err.message : String(err);
+    this.lastError = message;
+    this.hooks.log.warn('xds: rejected update', { kind, error: message });
+    return message;
+  }
+
+  private accept(kind: ResourceKind, next: Maps, version: string, commit: () => void): string | undefined {
+    const prevHeld = this.held;
+    const prevVersion = this.versions[kind];
+    this.held = next;
+    this.versions[kind] = version;
+    commit();
+    if (this.resubscribe()) return undefined; // decoded fine; applied once what it references arrives
+    try {
+      this.applyHeld();
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof ValidationError || err instanceof MeshError)) throw err;
+      this.held = prevHeld;
+      this.versions[kind] = prevVersion;
+      this.resubscribe();
+      return this.refuse(kind, err);
+    }
+  }
+
+  /** Aligns RDS/EDS/SDS subscriptions with what the held config references; true while anything is awaited. */
+  private resubscribe(): boolean {
+    const refs = referencedNames(this.held);
+    for (const k of NAMED) {
+      if (sameNames(refs[k], this.subscribed[k])) continue;
+      this.hooks.resubscribe(k, refs[k]);
+      for (const n of this.held[k].keys()) if (!refs[k].has(n)) this.held[k].delete(n);
+    }
+    return KINDS.some((k) => this.awaiting[k].size > 0);
+  }
+
+  private applyHeld(): void {
+    const snap = toSnapshot(this.held, this.versions);
+    // The same semantic checks the bootstrap loader runs (cross-references, regexes, weights…).
+    assertValidSnapshot(snap);
+    this.hooks.apply(snap);
+    this.good = copyMaps(this.held);
+    this.appliedCount++;
+    this.lastError = undefined;
+    this.hooks.persist?.({ snapshot: snap, resourceVersions: this.resourceVersions });
+  }
+}
