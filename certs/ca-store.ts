@@ -2,6 +2,7 @@
 // directory (0700, keys 0600), or loaded from user-supplied PEM files.
 import { mkdir, readFile, stat, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
+import { webcrypto } from 'node:crypto';
 import type { Clock } from '../common/clock.js';
 import { systemClock } from '../common/clock.js';
 import type { CaMaterial } from './ca.js';
@@ -157,7 +158,7 @@ export async function loadCaFromPem(pems: { certPem: string; keyPem: string; roo
   if (!bc?.ca) throw new CaMaterialError(`${where}: the signing certificate is not a CA (basicConstraints cA=false)`);
   // The key must belong to the certificate.
   const spkiCert = Buffer.from(signingCert.publicKey.rawData).toString('hex');
-  const spkiKey = Buffer.from(await (await import('node:crypto')).webcrypto.subtle.exportKey('spki', signingKeys.publicKey)).toString('hex');
+  const spkiKey = Buffer.from(await webcrypto.subtle.exportKey('spki', signingKeys.publicKey)).toString('hex');
   if (spkiCert !== spkiKey) throw new CaMaterialError(`${where}: the private key does not match the signing certificate`);
   const rootSet = new Set(roots.map((r) => r.trim()));
   const intermediatesPem = chain.filter((c) => !rootSet.has(c.trim()));
