@@ -178,9 +178,16 @@ describe('Kubernetes mode (TokenReview)', () => {
         }
         const tr = JSON.parse(body) as { apiVersion: string; kind: string; spec: { token: string; audiences: string[] } };
         reviews.push(tr);
-        const ok = tr.apiVersion === 'authentication.k8s.io/v1' && tr.kind === 'TokenReview' && tr.spec.token === 'pod-token-cart';
-        const status = ok
-          ? { authenticated: true, user: { username: 'system:serviceaccount:shop:cart', groups: ['system:serviceaccounts'] }, audiences: tr.spec.audiences }
+        const valid = tr.apiVersion === 'authentication.k8s.io/v1' && tr.kind === 'TokenReview';
+        // Known tokens: a pod's, one minted for another audience (API server returns no matching audience), a human user's.
+        const users: Record<string, { username: string; audiences: string[] }> = {
+          'pod-token-cart': { username: 'system:serviceaccount:shop:cart', audiences: tr.spec.audiences },
+          'pod-token-other-aud': { username: 'system:serviceaccount:shop:cart', audiences: [] },
+          'user-token': { username: 'alice@example.com', audiences: tr.spec.audiences },
+        };
+        const u = valid ? users[tr.spec.token] : undefined;
+        const status = u
+          ? { authenticated: true, user: { username: u.username, groups: ['system:authenticated'] }, audiences: u.audiences }
           : { authenticated: false, error: 'invalid bearer token' };
         res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ ...tr, status }));
       });
@@ -217,5 +224,11 @@ describe('Kubernetes mode (TokenReview)', () => {
     const { csrPem: other } = await createWorkloadCsr(`spiffe://${TD}/ns/shop/sa/admin`);
     const mismatch = await refusal(client(() => 'pod-token-cart', k8sCa).requestCertificate(other, 0));
     expect(mismatch.code).toBe('PERMISSION_DENIED');
+    const aud = await refusal(client(() => 'pod-token-other-aud', k8sCa).requestCertificate(csrPem, 0));
+    expect(aud.code).toBe('UNAUTHENTICATED');
+    expect(aud.message).toContain('not for audience tsmesh-ca');
+    const human = await refusal(client(() => 'user-token', k8sCa).requestCertificate(csrPem, 0));
+    expect(human.code).toBe('UNAUTHENTICATED');
+    expect(human.message).toContain('is not a service account');
   });
 });
