@@ -38,6 +38,8 @@ export interface ControllerOptions {
   log?: Logger;
   /** Bound on on-demand dependencies per proxy. */
   maxDependencies?: number;
+  /** Called when registrations or dependencies change (to persist them, see registry/registry-state.ts). */
+  onStateChange?: () => void;
 }
 
 interface NodeState {
@@ -48,6 +50,9 @@ interface NodeState {
 
 export class MeshController {
   private nodes = new Map<string, NodeState>();
+  /** Registrations restored from before a restart whose sidecars have not reconnected yet. */
+  private restored = new Map<string, { reg: NodeRegistration; deps: Set<string> }>();
+  private restoreTimer?: Timer;
   private timer?: Timer;
   private generation = 0;
   private unsubscribe: (() => void)[] = [];
@@ -73,14 +78,57 @@ export class MeshController {
   nodeConnected(node: NodeLike): NodeRegistration {
     const reg = this.opts.selfRegistration ? this.opts.selfRegistration.registerFromNode(node) : readNodeRegistration(node);
     const prev = this.nodes.get(reg.nodeId);
-    this.nodes.set(reg.nodeId, { reg, deps: prev?.deps ?? new Set() });
+    const restored = this.restored.get(reg.nodeId);
+    this.restored.delete(reg.nodeId);
+    this.nodes.set(reg.nodeId, { reg, deps: prev?.deps ?? restored?.deps ?? new Set() });
     this.computeNode(reg.nodeId, ++this.generation);
+    this.opts.onStateChange?.();
     return reg;
   }
 
   nodeDisconnected(nodeId: string): void {
     if (!this.nodes.delete(nodeId)) return;
     this.opts.selfRegistration?.unregister(nodeId);
+    this.opts.onStateChange?.();
+  }
+
+  /**
+   * After a restart: put back the sidecars that were registered (so their
+   * endpoints keep being served) and the dependencies each had asked for (so
+   * a reconnecting proxy gets the same scoped config, not a smaller one).
+   * Entries whose sidecar has not reconnected after `graceMs` are dropped.
+   */
+  restore(state: { nodes: NodeRegistration[]; dependencies: Record<string, string[]> }, graceMs = 120_000): void {
+    for (const reg of state.nodes) {
+      if (this.nodes.has(reg.nodeId)) continue;
+      try {
+        this.opts.selfRegistration?.registerFromNode({ id: reg.nodeId, cluster: reg.service, metadata: reg });
+      } catch (e) {
+        (this.opts.log ?? silentLogger).warn('saved registration refused', { nodeId: reg.nodeId, error: e as Error });
+        continue;
+      }
+      const deps = (state.dependencies[reg.nodeId] ?? []).filter((d) => typeof d === 'string').slice(0, this.opts.maxDependencies ?? 10_000);
+      this.restored.set(reg.nodeId, { reg, deps: new Set(deps) });
+    }
+    this.restoreTimer?.cancel();
+    this.restoreTimer = (this.opts.clock ?? systemClock).setTimeout(() => this.expireRestored(), graceMs);
+  }
+
+  /** Drop restored registrations whose sidecar never came back. */
+  expireRestored(): void {
+    for (const id of this.restored.keys()) this.opts.selfRegistration?.unregister(id);
+    if (this.restored.size) this.opts.onStateChange?.();
+    this.restored.clear();
+  }
+
+  /** What to persist: connected and still-restored registrations with their dependencies. */
+  state(): { format: 1; nodes: NodeRegistration[]; dependencies: Record<string, string[]> } {
+    const all = [...this.nodes.values(), ...this.restored.values()];
+    return {
+      format: 1,
+      nodes: all.map((s) => s.reg),
+      dependencies: Object.fromEntries(all.filter((s) => s.deps.size).map((s) => [s.reg.nodeId, [...s.deps].sort()])),
+    };
   }
 
   /**
@@ -96,6 +144,7 @@ export class MeshController {
       if (st.deps.size >= (this.opts.maxDependencies ?? 10_000)) return false;
       st.deps.add(key);
       this.computeNode(nodeId, ++this.generation);
+      this.opts.onStateChange?.();
     }
     return true;
   }
@@ -137,6 +186,7 @@ export class MeshController {
 
   close(): void {
     this.timer?.cancel();
+    this.restoreTimer?.cancel();
     for (const u of this.unsubscribe) u();
   }
 

@@ -19,6 +19,8 @@ import { MeshController } from './controller.js';
 import { EmbeddedRegistry } from './registry/embedded-registry.js';
 import { ServicesFileWatcher } from './registry/file-source.js';
 import { EmbeddedPolicyStore } from './store/embedded-store.js';
+import { loadRegistryState, RegistryStatePersister } from './registry/registry-state.js';
+import { join } from 'node:path';
 
 export interface PolicyPlaneOptions {
   stateDir: string;
@@ -31,6 +33,8 @@ export interface PolicyPlaneOptions {
   adminListen?: string;
   trustBundle?: () => string | undefined;
   debounceMs?: number;
+  /** How long registrations restored after a restart wait for their sidecar to reconnect (default 120 s). */
+  restoreGraceMs?: number;
   log?: Logger;
 }
 
@@ -49,6 +53,7 @@ export async function startPolicyPlane(opts: PolicyPlaneOptions): Promise<Policy
   const log = opts.log ?? silentLogger;
   const store = await EmbeddedPolicyStore.open(opts.stateDir);
   const registry = new EmbeddedRegistry();
+  let persister: RegistryStatePersister | undefined;
   const controller = new MeshController({
     store,
     registry,
@@ -56,6 +61,7 @@ export async function startPolicyPlane(opts: PolicyPlaneOptions): Promise<Policy
     debounceMs: opts.debounceMs,
     log,
     trustBundle: opts.trustBundle,
+    onStateChange: () => persister?.changed(),
     // Receipts are keyed by the store version, which is what an apply returns.
     publish: (nodeId, resources, meta) => {
       try {
@@ -65,6 +71,11 @@ export async function startPolicyPlane(opts: PolicyPlaneOptions): Promise<Policy
       }
     },
   });
+  // Serve the endpoints and scoped configs of before a restart while sidecars reconnect.
+  const stateFile = join(opts.stateDir, 'registry.json');
+  const saved = await loadRegistryState(stateFile, log);
+  if (saved) controller.restore(saved, opts.restoreGraceMs);
+  persister = new RegistryStatePersister(stateFile, () => controller.state(), { log });
   const watcher = opts.servicesFile ? new ServicesFileWatcher(opts.servicesFile, registry, { log }) : undefined;
   await watcher?.start();
   const token = await loadOrCreateToken(opts.stateDir);
@@ -86,6 +97,8 @@ export async function startPolicyPlane(opts: PolicyPlaneOptions): Promise<Policy
     },
     async close() {
       controller.close();
+      persister!.close();
+      await persister!.flush();
       watcher?.close();
       await admin.close();
     },

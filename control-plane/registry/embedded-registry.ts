@@ -64,6 +64,11 @@ export class EmbeddedRegistry implements ServiceRegistry {
     return this.nodes.get(nodeId);
   }
 
+  /** Every self-registered sidecar (for persisting across restarts). */
+  registrations(): NodeRegistration[] {
+    return [...this.nodes.values()];
+  }
+
   /** Replace everything the static file contributed. */
   setStaticEntries(entries: StaticEntries): void {
     const keys = new Set([...this.fileServices.keys(), ...this.fileEndpoints.keys()]);

@@ -3,12 +3,13 @@
 // store version is monotonic and survives restarts, so after a restart the
 // same config is served at the same version (no "delete everything" push).
 
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { join } from 'node:path';
 import { MeshError } from '../../common/errors.js';
 import { policyKey, refOf, type Policy, type PolicyKind, type PolicyRef } from '../policy/types.js';
 import type { ApplyChange, ApplyResult, PolicyStore, StoreEvent, StoredPolicy } from './types.js';
+import { writeFileAtomic } from './atomic-file.js';
 
 const STATE_FILE = 'policies.json';
 const FORMAT = 1;
@@ -123,29 +124,8 @@ export class EmbeddedPolicyStore implements PolicyStore {
   }
 
   private async persist(policies: StoredPolicy[], version: number): Promise<void> {
-    const dir = this.dir!;
-    const final = join(dir, STATE_FILE);
-    const tmp = `${final}.${process.pid}.tmp`;
     const state: StateFile = { format: FORMAT, version, policies };
-    try {
-      const fh = await open(tmp, 'w', 0o600);
-      try {
-        await fh.writeFile(JSON.stringify(state));
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, final);
-      const d = await open(dir, 'r');
-      try {
-        await d.sync(); // make the rename itself durable
-      } finally {
-        await d.close();
-      }
-    } catch (e) {
-      await unlink(tmp).catch(() => {});
-      throw new MeshError('MESH_STORE_WRITE', `could not write policy store ${final}: ${(e as Error).message}`, { cause: e });
-    }
+    await writeFileAtomic(join(this.dir!, STATE_FILE), JSON.stringify(state));
   }
 
   /** Writes are applied one at a time, in call order. */

@@ -62,4 +62,28 @@ spec:
     expect(route.route!.weightedClusters!.map((w) => w.weight)).toEqual([90, 10]);
     expect(snap.resources.listener.get('virtualOutbound')!.address).toEqual({ address: '127.0.0.1', port: 15001 });
   });
+
+  it('after a restart, a reconnecting proxy gets exactly the config it had (no shrink, no delete-everything push)', async () => {
+    const before = cache.getSnapshot('productpage-1')!;
+    await plane.close(); // flushes registrations and dependencies
+    const cache2 = new MemorySnapshotCache();
+    const plane2 = await startPolicyPlane({ stateDir: dir, cache: cache2, status: new XdsServer({ cache: cache2 }), debounceMs: 1, trustBundle: () => 'PEM' });
+    try {
+      // Only productpage has reconnected so far; reviews' sidecars have not.
+      plane2.onConnect('productpage-1', node('productpage-1', 'productpage', 'productpage', '127.0.0.1:15006', 'v1'));
+      const after = cache2.getSnapshot('productpage-1')!;
+      expect(after.version).toBe(before.version);
+      for (const kind of ['listener', 'routeConfiguration', 'cluster', 'clusterLoadAssignment', 'secret'] as const) {
+        expect(after.types[kind].version, kind).toBe(before.types[kind].version);
+      }
+      // Restored sidecars that never come back are dropped after the grace period.
+      plane2.controller.expireRestored();
+      await new Promise((r) => setTimeout(r, 30));
+      const eps = cache2.getSnapshot('productpage-1')!.resources.clusterLoadAssignment.get('outbound|9080|v1|reviews.default.svc.cluster.local');
+      expect(eps?.endpoints ?? []).toEqual([]);
+    } finally {
+      await plane2.close();
+      plane = plane2; // afterAll closes it again (idempotent)
+    }
+  });
 });
