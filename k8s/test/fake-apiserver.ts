@@ -87,6 +87,29 @@ export class FakeApiServer {
     for (const f of w) f();
   }
 
+  private rv = 5000;
+
+  /** DELETE /apis/<g>/<v>/namespaces/<ns>/<plural>/<name>: removes it and tells the open watch, as the API server does. */
+  private handleDelete(url: URL, res: http.ServerResponse): void {
+    const m = /^(\/apis\/[^/]+\/[^/]+)\/namespaces\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+    const collection = m ? `${m[1]}/${m[3]}` : '';
+    const list = this.lists.get(collection);
+    const index = list?.items.findIndex((o: any) => o.metadata.namespace === m![2] && o.metadata.name === m![4]) ?? -1;
+    if (!m || !list || index < 0) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', code: 404, reason: 'NotFound', message: `${url.pathname} not found` }));
+      this.poke();
+      return;
+    }
+    const obj = structuredClone(list.items[index]) as any;
+    if (url.searchParams.get('dryRun') !== 'All') {
+      list.items.splice(index, 1);
+      obj.metadata.resourceVersion = String(++this.rv);
+      if (this.openWatch(collection)) this.send(collection, 'DELETED', obj);
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(obj));
+    this.poke();
+  }
+
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
     this.requests.push(`${req.method} ${url.pathname}${url.search}`);
@@ -95,6 +118,7 @@ export class FakeApiServer {
       this.poke();
       return;
     }
+    if (req.method === 'DELETE') return this.handleDelete(url, res);
     const list = this.lists.get(url.pathname);
     if (!list) {
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', code: 404, reason: 'NotFound' }));

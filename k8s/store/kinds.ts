@@ -1,0 +1,20 @@
+// Where each policy kind lives in the Kubernetes API.
+
+import type { PolicyKind } from '../../control-plane/policy/types.js';
+
+export interface KindLocation {
+  group: string;
+  version: string;
+  plural: string;
+}
+
+export const POLICY_LOCATIONS: Record<PolicyKind, KindLocation> = {
+  HTTPRoute: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' },
+  GRPCRoute: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'grpcroutes' },
+  DestinationPolicy: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'destinationpolicies' },
+  AuthorizationPolicy: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'authorizationpolicies' },
+  MeshConfig: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'meshconfigs' },
+  Canary: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'canaries' },
+};
+
+export const collectionPath = (l: KindLocation) => `/apis/${l.group}/${l.version}/${l.plural}`;
