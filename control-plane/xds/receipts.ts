@@ -75,3 +75,11 @@ export class ReceiptTracker {
     return [...this.entries.keys()];
   }
 }
+
+/** "reached 412/412 proxies in 180 ms", or who rejected it and why, for meshctl. */
+export function formatReceipt(r: Receipt): string {
+  const lines = [`config ${r.version}: reached ${r.acked.length}/${r.total} proxies in ${Math.round(r.elapsedMs)} ms`];
+  for (const n of r.nacked) lines.push(`  rejected by ${n.nodeId}: ${n.error}`);
+  if (r.pending.length) lines.push(`  pending: ${r.pending.slice(0, 20).join(', ')}${r.pending.length > 20 ? `, … (${r.pending.length})` : ''}`);
+  return lines.join('\n');
+}

@@ -26,6 +26,8 @@ export interface StreamContext {
   clock: Clock;
   log: Logger;
   authorizeNode?: AuthorizeNode;
+  /** Waits for an admission slot (connection throttling). */
+  admit(): Promise<void>;
   /** Called once a stream is identified and authorized, before its snapshot is read (registration, lazy snapshots). */
   onConnect?: (nodeId: string, node: NodeMsg) => void;
   nonce(): string;
@@ -73,6 +75,8 @@ export abstract class AdsStream implements Flushable {
     }
     this.node = node;
     this.nodeId = node.id;
+    await this.ctx.admit();
+    if (this.closed) return false;
     if (this.ctx.authorizeNode) {
       let verdict: boolean | string;
       try {

@@ -9,6 +9,7 @@ import type { ResourceMaps } from '../../proxy/config/resources.js';
 import { adsServiceDefinition, type NodeMsg } from '../../proxy/xds/ads-wire.js';
 import type { ProxyStatus, ProxyStatusSource } from '../admin/types.js';
 import type { SnapshotCache } from './cache.js';
+import { Admission } from './admission.js';
 import { DeltaStream } from './delta-stream.js';
 import { PushScheduler } from './push-scheduler.js';
 import { ReceiptTracker, type Receipt } from './receipts.js';
@@ -29,6 +30,8 @@ export interface XdsServerOptions {
   debounceMs?: number;
   /** Streams flushed per event-loop turn (default 64): bounds the work a change or a reconnect storm does at once. */
   pushBatchSize?: number;
+  /** New streams admitted per second (token bucket; the rest wait). Default 1000. */
+  connectsPerSecond?: number;
   /** Concurrent streams accepted; more are refused with RESOURCE_EXHAUSTED (default 50 000). */
   maxStreams?: number;
 }
@@ -40,13 +43,17 @@ export class XdsServer implements ProxyStatusSource {
   private readonly receiptsTracker: ReceiptTracker;
   private readonly unwatchAll: () => void;
   private nonceSeq = 0;
+  private readonly admission: Admission;
   private allStreams = new Set<AdsStream>();
 
   constructor(private readonly opts: XdsServerOptions) {
     const clock = opts.clock ?? systemClock;
     this.receiptsTracker = new ReceiptTracker(clock);
     this.unwatchAll = opts.cache.watchAll((nodeId, snap) => this.receiptsTracker.published(snap.version, nodeId));
+    const admission = new Admission(clock, opts.connectsPerSecond ?? 1000);
+    this.admission = admission;
     this.ctx = {
+      admit: () => admission.admit(),
       cache: opts.cache,
       scheduler: new PushScheduler(clock, { debounceMs: opts.debounceMs ?? 10, batchSize: opts.pushBatchSize ?? 64 }),
       receipts: this.receiptsTracker,
@@ -110,6 +117,11 @@ export class XdsServer implements ProxyStatusSource {
 
   config(nodeId: string): ResourceMaps | undefined {
     return this.opts.cache.getSnapshot(nodeId)?.resources;
+  }
+
+  /** Streams waiting for admission. */
+  get admissionQueue(): number {
+    return this.admission.queued;
   }
 
   /** Number of open, identified streams. */
