@@ -5,12 +5,15 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import { BODY_BYTES } from '../peers/types.js';
 
-export function probeHttp1(port: number, timeoutMs = 5000): Promise<string | null> {
+export function probeHttp1(port: number, timeoutMs = 10_000): Promise<string | null> {
   return new Promise((resolve) => {
     const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: timeoutMs, headers: { host: 'upstream.bench' } }, (res) => {
       let n = 0;
       res.on('data', (d: Buffer) => (n += d.length));
-      res.on('end', () => resolve(res.statusCode === 200 && n === BODY_BYTES ? null : `probe got HTTP ${res.statusCode} with ${n} body bytes`));
+      const meshError = res.headers['x-tsmesh-error'];
+      res.on('end', () =>
+        resolve(res.statusCode === 200 && n === BODY_BYTES ? null : `probe got HTTP ${res.statusCode} with ${n} body bytes${meshError ? ` (x-tsmesh-error: ${String(meshError)})` : ''}`),
+      );
     });
     req.on('timeout', () => req.destroy(new Error(`no response within ${timeoutMs} ms`)));
     req.on('error', (e) => resolve(`probe request failed: ${e.message}`));
