@@ -26,6 +26,9 @@ export interface CircuitBreakerStats {
   rqPendingOverflow: number;
   rqOverflow: number;
   rqRetryOverflow: number;
+  rqRetry: number;
+  rqRetrySuccess: number;
+  rqRetryLimitExceeded: number;
 }
 
 export class CircuitBreaker {
@@ -37,6 +40,11 @@ export class CircuitBreaker {
   rqPendingOverflow = 0;
   rqOverflow = 0;
   rqRetryOverflow = 0;
+  /** Retry stats kept with the cluster (bumped by RetryState): retries started, requests that
+   * succeeded on a retry, requests that still failed when numRetries was used up. */
+  rqRetry = 0;
+  rqRetrySuccess = 0;
+  rqRetryLimitExceeded = 0;
   private budgetFraction = -1;
   private minRetryConcurrency = 0;
 
@@ -136,6 +144,9 @@ export class CircuitBreaker {
       rqPendingOverflow: this.rqPendingOverflow + this.rqOverflow,
       rqOverflow: this.rqOverflow,
       rqRetryOverflow: this.rqRetryOverflow,
+      rqRetry: this.rqRetry,
+      rqRetrySuccess: this.rqRetrySuccess,
+      rqRetryLimitExceeded: this.rqRetryLimitExceeded,
     };
   }
 

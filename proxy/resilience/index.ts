@@ -10,5 +10,5 @@ export { OutlierDetector, OUTLIER_DEFAULTS, type LocalOriginFailure } from './ou
 export { isPanic } from './panic.js';
 export { TokenBucket } from './rate-limit.js';
 export { compileRetryPolicy, parseRetryOn, validateRetryPolicy, RETRY_ON, RETRY_DEFAULTS, type CompiledRetryPolicy } from './retry-policy.js';
-export { RetryState, type AttemptFailure, type RetryDecision } from './retry-state.js';
+export { RetryState, grpcStatusOf, type AttemptFailure, type RetryDecision } from './retry-state.js';
 export { RequestTimeouts } from './timeouts.js';

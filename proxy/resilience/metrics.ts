@@ -63,6 +63,9 @@ export class ResilienceMetrics {
       (b) => b.rqPendingOverflow + b.rqOverflow,
     );
     counter('envoy_cluster_upstream_rq_retry_overflow', 'Retries not attempted: retry budget or max_retries full', (b) => b.rqRetryOverflow);
+    counter('envoy_cluster_upstream_rq_retry', 'Retries started', (b) => b.rqRetry);
+    counter('envoy_cluster_upstream_rq_retry_success', 'Requests that succeeded after a retry', (b) => b.rqRetrySuccess);
+    counter('envoy_cluster_upstream_rq_retry_limit_exceeded', 'Requests still failing when num_retries was used up', (b) => b.rqRetryLimitExceeded);
     gauge('envoy_cluster_circuit_breakers_default_cx_open', 'Connections open (tracked by the circuit breaker)', (b) => b.connections);
     gauge('envoy_cluster_circuit_breakers_default_rq_pending_open', 'Requests waiting for a connection', (b) => b.pendingRequests);
     gauge('envoy_cluster_circuit_breakers_default_rq_open', 'Requests in flight', (b) => b.activeRequests);

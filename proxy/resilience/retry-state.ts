@@ -28,6 +28,20 @@ export type RetryDecision =
 
 const GATEWAY = RETRY_ON['5xx'] | RETRY_ON['gateway-error'];
 
+/** grpc-status of a trailers-only response (or trailers), undefined when absent or not a small integer. */
+export function grpcStatusOf(headers: Readonly<Record<string, string | string[] | undefined>>): number | undefined {
+  const v = headers['grpc-status'];
+  const s = typeof v === 'string' ? v : v?.[0];
+  if (s === undefined || s.length === 0 || s.length > 2) return undefined;
+  const d0 = s.charCodeAt(0) - 48;
+  if (d0 < 0 || d0 > 9) return undefined;
+  if (s.length === 1) return d0;
+  const d1 = s.charCodeAt(1) - 48;
+  if (d0 === 0 || d1 < 0 || d1 > 9) return undefined;
+  const n = d0 * 10 + d1;
+  return n <= 16 ? n : undefined;
+}
+
 export class RetryState {
   /** Attempts started so far (the value of x-envoy-attempt-count on the current attempt). */
   attempts = 0;
@@ -138,16 +152,26 @@ export class RetryState {
   }
 
   private decide(retriable: boolean): RetryDecision {
+    const b = this.breaker;
     if (this.holdsRetry) {
       // The retry that held the slot has ended.
       this.holdsRetry = false;
-      this.breaker?.releaseRetry();
+      b?.releaseRetry();
     }
-    if (!retriable) return 'no-retry';
+    if (!retriable) {
+      if (b !== undefined && this.attempts > 1) b.rqRetrySuccess++;
+      return 'no-retry';
+    }
     if (this.committed || !this.replayable) return 'not-replayable';
-    if (this.attempts > this.policy.numRetries) return 'limit';
-    if (this.breaker !== undefined && !this.breaker.tryAcquireRetry()) return 'overflow';
-    this.holdsRetry = this.breaker !== undefined;
+    if (this.attempts > this.policy.numRetries) {
+      if (b !== undefined) b.rqRetryLimitExceeded++;
+      return 'limit';
+    }
+    if (b !== undefined) {
+      if (!b.tryAcquireRetry()) return 'overflow';
+      this.holdsRetry = true;
+      b.rqRetry++;
+    }
     return 'retry';
   }
 }

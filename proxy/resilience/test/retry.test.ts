@@ -6,7 +6,7 @@ import type { RetryPolicy } from '../../config/resources.js';
 import { host } from '../../lb/test/helpers.js';
 import { CircuitBreaker } from '../circuit-breaker.js';
 import { compileRetryPolicy, parseRetryOn, RETRY_ON, validateRetryPolicy } from '../retry-policy.js';
-import { RetryState } from '../retry-state.js';
+import { grpcStatusOf, RetryState } from '../retry-state.js';
 
 function policy(p: Partial<RetryPolicy> = {}): RetryPolicy {
   return {
@@ -204,5 +204,41 @@ describe('retries and the circuit breaker', () => {
     s.finish();
     s.finish();
     expect(cb.activeRetries).toBe(0);
+  });
+});
+
+describe('grpcStatusOf', () => {
+  it('reads grpc-status from headers of a trailers-only response, refusing junk', () => {
+    expect(grpcStatusOf({ 'grpc-status': '14' })).toBe(14);
+    expect(grpcStatusOf({ 'grpc-status': '0' })).toBe(0);
+    expect(grpcStatusOf({ 'grpc-status': ['4'] })).toBe(4);
+    expect(grpcStatusOf({})).toBeUndefined();
+    for (const junk of ['', '17', '01', 'x', '-1', '999', ' 4']) expect(grpcStatusOf({ 'grpc-status': junk })).toBeUndefined();
+  });
+
+  it('agrees with Number() for every short input (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 3 }), (s) => {
+        const want = /^(0|[1-9]\d?)$/.test(s) && Number(s) <= 16 ? Number(s) : undefined;
+        expect(grpcStatusOf({ 'grpc-status': s })).toBe(want);
+      }),
+    );
+  });
+});
+
+describe('retry stats', () => {
+  it('counts retries, success after a retry and retries exhausted on the cluster', () => {
+    const cb = new CircuitBreaker('c');
+    const ok = state({}, cb);
+    ok.startAttempt();
+    ok.onResponse(503);
+    ok.startAttempt();
+    ok.onResponse(200);
+    const bad = state({ numRetries: 1 }, cb);
+    bad.startAttempt();
+    bad.onResponse(503);
+    bad.startAttempt();
+    bad.onResponse(503);
+    expect(cb.stats()).toMatchObject({ rqRetry: 2, rqRetrySuccess: 1, rqRetryLimitExceeded: 1 });
   });
 });
