@@ -1,7 +1,8 @@
 // The admin API meshctl talks to: HTTP+JSON on its own port (loopback by
 // default), bearer-token authenticated, bounded request bodies.
 //
-//   POST   /v1/apply[?dryRun=true]              body: multi-document YAML → { version, dryRun, changes[{ref, action, diff}] }
+//   POST   /v1/apply[?dryRun=true][&file=name]  body: multi-document YAML, or JSON { files: [{ name, text }] } applied
+//                                               as one atomic change → { version, dryRun, changes[{ref, action, diff}] }
 //   GET    /v1/policies[?kind=&namespace=]      → { version, items }
 //   GET    /v1/policies/:kind/:namespace/:name[?output=yaml]  → the policy (JSON, or a re-appliable YAML manifest)
 //   DELETE /v1/policies/:kind/:namespace/:name[?dryRun=true]
@@ -16,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { MeshError, ValidationError } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { POLICY_KINDS, type PolicyKind } from '../policy/types.js';
-import { applyPolicyText, deletePolicies, policyToYaml } from '../policy/apply.js';
+import { applyPolicyFiles, applyPolicyText, deletePolicies, policyToYaml } from '../policy/apply.js';
 import { MAX_POLICY_BYTES } from '../policy/parse.js';
 import { resourceMapsToJson } from '../translate/index.js';
 import type { RegistryView } from '../registry/types.js';
@@ -66,6 +67,21 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
   });
 }
 
+/** `{ files: [{ name, text }] }`: several files applied as one atomic change. */
+function readFiles(body: string): { name: string; text: string }[] {
+  let v: unknown;
+  try {
+    v = JSON.parse(body);
+  } catch {
+    throw new HttpError(400, 'MESH_BAD_REQUEST', 'body is not valid JSON');
+  }
+  const files = (v as { files?: unknown })?.files;
+  if (!Array.isArray(files) || files.length > 1000 || !files.every((f) => typeof f?.name === 'string' && typeof f?.text === 'string')) {
+    throw new HttpError(400, 'MESH_BAD_REQUEST', 'expected { "files": [{ "name": string, "text": string }, …] } (at most 1000 files)');
+  }
+  return files as { name: string; text: string }[];
+}
+
 function kindParam(s: string): PolicyKind {
   const k = POLICY_KINDS.find((x) => x.toLowerCase() === s.toLowerCase());
   if (!k) throw new HttpError(400, 'MESH_UNKNOWN_KIND', `unknown kind "${s}" (supported: ${POLICY_KINDS.join(', ')})`);
@@ -112,7 +128,9 @@ export class AdminServer {
 
       if (route === 'POST /v1/apply' && parts.length === 2) {
         const text = await readBody(req, this.opts.maxBodyBytes ?? MAX_POLICY_BYTES);
-        const out = await applyPolicyText(text, { store, registry }, { dryRun, file: url.searchParams.get('file') ?? undefined });
+        const out = (req.headers['content-type'] ?? '').startsWith('application/json')
+          ? await applyPolicyFiles(readFiles(text), { store, registry }, { dryRun })
+          : await applyPolicyText(text, { store, registry }, { dryRun, file: url.searchParams.get('file') ?? undefined });
         if (!dryRun && out.changes.some((c) => c.action !== 'unchanged')) this.lastApplyVersion = out.version;
         return send(res, 200, out);
       }

@@ -5,12 +5,12 @@
 
 import { stringify } from 'yaml';
 import { formatDuration } from '../../common/duration.js';
-import { ValidationError } from '../../common/errors.js';
+import { ValidationError, type ValidationIssue } from '../../common/errors.js';
 import type { RegistryView } from '../registry/types.js';
 import type { ApplyChange, PolicyStore } from '../store/types.js';
 import { crossCheck } from './cross-check.js';
 import { formatDiff, lineDiff } from './diff.js';
-import { parsePolicies } from './parse.js';
+import { parsePolicies, type SourcedPolicy } from './parse.js';
 import { policyKey, refOf, type Policy, type PolicyRef } from './types.js';
 
 export interface ApplyOutcome {
@@ -49,9 +49,32 @@ export async function applyPolicyText(
   deps: { store: PolicyStore; registry: RegistryView },
   opts: { file?: string; dryRun?: boolean } = {},
 ): Promise<ApplyOutcome> {
-  const batch = parsePolicies(text, opts.file);
-  if (!batch.length) throw new ValidationError([{ file: opts.file, path: '', message: 'no documents to apply' }], 'policy');
-  const issues = crossCheck(batch, deps.store.list(), deps.registry);
+  return applyPolicyFiles([{ name: opts.file, text }], deps, opts);
+}
+
+/**
+ * Apply several files as one atomic change (`meshctl apply -f dir/`): every
+ * problem in every file is reported with its own file:line, and nothing is
+ * written unless all of them are valid.
+ */
+export async function applyPolicyFiles(
+  files: readonly { name?: string; text: string }[],
+  deps: { store: PolicyStore; registry: RegistryView },
+  opts: { dryRun?: boolean } = {},
+): Promise<ApplyOutcome> {
+  const batch: SourcedPolicy[] = [];
+  const issues: ValidationIssue[] = [];
+  for (const f of files) {
+    try {
+      batch.push(...parsePolicies(f.text, f.name));
+    } catch (e) {
+      if (!(e instanceof ValidationError)) throw e;
+      issues.push(...e.issues);
+    }
+  }
+  if (issues.length) throw new ValidationError(issues, 'policy');
+  if (!batch.length) throw new ValidationError([{ file: files.length === 1 ? files[0]!.name : undefined, path: '', message: 'no documents to apply' }], 'policy');
+  issues.push(...crossCheck(batch, deps.store.list(), deps.registry));
   if (issues.length) throw new ValidationError(issues, 'policy');
   const before = new Map(batch.map((b) => [policyKey(refOf(b.policy)), deps.store.get(refOf(b.policy))]));
   const res = await deps.store.apply(batch.map((b) => b.policy), { dryRun: opts.dryRun });

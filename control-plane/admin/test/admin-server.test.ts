@@ -142,3 +142,25 @@ describe('admin API', () => {
     expect((await call('GET', '/v1/policies/HTTPRoute/default/reviews')).status).toBe(404);
   });
 });
+
+describe('admin API: several files in one atomic apply', () => {
+  it('reports each file\'s own lines and writes nothing when any file is bad', async () => {
+    const before = (await call('GET', '/v1/version')).body.version;
+    const bad = await fetch(base + '/v1/apply', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ files: [{ name: 'a.yaml', text: ROUTE }, { name: 'b.yaml', text: 'apiVersion: tsmesh.io/v1alpha1\nkind: MeshConfig\nmetadata: { name: m }\nspec:\n  mtls: { mode: NONE }\n' }] }),
+    });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as any).error.issues).toEqual([{ file: 'b.yaml', line: 5, path: 'spec.mtls.mode', message: 'must be one of STRICT, PERMISSIVE; got "NONE"' }]);
+    expect((await call('GET', '/v1/version')).body.version).toBe(before);
+    const good = await fetch(base + '/v1/apply', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ files: [{ name: 'a.yaml', text: ROUTE }, { name: 'b.yaml', text: 'apiVersion: tsmesh.io/v1alpha1\nkind: MeshConfig\nmetadata: { name: m }\n' }] }),
+    });
+    const out = (await good.json()) as any;
+    expect(out.version).toBe(before + 1);
+    expect(out.changes.map((c: any) => c.ref.kind)).toEqual(['HTTPRoute', 'MeshConfig']);
+  });
+});
