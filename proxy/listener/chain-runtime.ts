@@ -14,6 +14,7 @@ import { handleUpgrade } from '../http/upgrade.js';
 import { TcpChain, type TcpChainDeps } from '../tcp/tcp-proxy.js';
 import type { TlsStore } from '../tls/tls-store.js';
 import type { Detected } from './detect.js';
+import { replaySocket } from './replay-socket.js';
 
 export interface ChainDeps extends HttpChainDeps, TcpChainDeps {
   tls: TlsStore;
@@ -70,15 +71,16 @@ export class ChainRuntime {
     this.secure.setSecureContext(d.options);
   }
 
-  accept(socket: Socket, d: Detected): void {
+  /** `peeked`: bytes were read for detection and unshifted back (native-handle readers would miss them). */
+  accept(socket: Socket, d: Detected, peeked: boolean): void {
     if (this.fc.transportSocket) {
       const s = this.secureServer();
       if (!s) return void socket.destroy(); // certificate not delivered yet (SDS warming)
-      s.emit('connection', socket);
+      s.emit('connection', peeked ? replaySocket(socket) : socket);
     } else if (this.tcp) {
       this.tcp.handle(socket);
     } else if (d.http === 'h2c' || (this.http!.hcm.codecType === 'HTTP2' && d.http !== 'h1')) {
-      this.h2cServer().emit('connection', socket);
+      this.h2cServer().emit('connection', peeked ? replaySocket(socket) : socket);
     } else {
       this.h1Server().emit('connection', socket);
     }

@@ -68,7 +68,7 @@ export class ListenerRuntime {
     socket.on('error', () => socket.destroy());
     if (this.direct) {
       const d = this.direct.fc.filter.kind === 'tcp' ? TCP : { ...TCP, applicationProtocols: ['http/1.1'], http: 'h1' as const };
-      return this.direct.accept(socket, d);
+      return this.direct.accept(socket, d, false);
     }
     let buf: Buffer | undefined;
     let settled = false;
@@ -81,7 +81,7 @@ export class ListenerRuntime {
       if (buf) socket.unshift(buf);
       const chain = this.select(d);
       if (!chain) return void socket.destroy();
-      chain.accept(socket, d);
+      chain.accept(socket, d, buf !== undefined);
     };
     const onData = (chunk: Buffer) => {
       buf = buf ? Buffer.concat([buf, chunk]) : chunk;
@@ -100,12 +100,10 @@ export class ListenerRuntime {
     return undefined;
   }
 
-  /** Stop accepting; open connections stay. */
+  /** Stop accepting; open connections stay (net.Server.close's callback would wait for them). */
   stopAccepting(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.server.listening) return resolve();
-      this.server.close(() => resolve());
-    });
+    if (this.server.listening) this.server.close();
+    return Promise.resolve();
   }
 
   /** Ask open connections to wind down (idle keep-alives closed, GOAWAY on HTTP/2). */
