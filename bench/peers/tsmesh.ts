@@ -115,7 +115,7 @@ export function bootstrapFor(s: SidecarSpec, certs?: CertPaths): object {
 async function startSidecar(env: BenchEnv, s: SidecarSpec): Promise<Started> {
   const file = path.join(env.dir, `${s.name}.yaml`);
   fs.writeFileSync(file, stringify(bootstrapFor(s, env.certs)));
-  const p = startProcess([process.execPath, proxyEntry(env), '--config', file], env.proxyCore, { ...process.env, NODE_ENV: 'production' });
+  const p = startProcess([process.execPath, ...(env.proxyNodeArgs ?? []), proxyEntry(env), '--config', file], env.proxyCore, { ...process.env, NODE_ENV: 'production' });
   try {
     await Promise.race([
       waitForPort(s.listenPort, 15_000),

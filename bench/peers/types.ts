@@ -30,6 +30,8 @@ export interface BenchEnv {
   /** The upstream's h2c port, when it has one (direct HTTP/2 baseline). */
   upstreamH2Port?: number;
   certs?: CertPaths;
+  /** Extra node flags for tsmesh sidecars (profiling: --cpu-prof). */
+  proxyNodeArgs?: string[];
 }
 
 export interface RunningTarget {

@@ -1,0 +1,54 @@
+// Reads a V8 .cpuprofile (node --cpu-prof) and ranks where the time went:
+// self time per function and per source file, the view a flame graph gives
+// at a glance, as text a terminal or a report can hold.
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+
+interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples?: number[];
+}
+
+export interface HotSpot {
+  name: string;
+  selfPct: number;
+  selfMs: number;
+}
+
+function shortUrl(url: string): string {
+  if (!url) return '(native)';
+  const i = url.indexOf('/dist/');
+  if (i >= 0) return url.slice(i + 1);
+  const n = url.lastIndexOf('node_modules/');
+  if (n >= 0) return url.slice(n);
+  return url.replace(/^file:\/\//, '');
+}
+
+export function hotSpots(profile: CpuProfile, top = 25): { byFunction: HotSpot[]; byFile: HotSpot[]; totalMs: number } {
+  const totalMs = (profile.endTime - profile.startTime) / 1000;
+  const hits = new Map<number, number>();
+  if (profile.samples) for (const s of profile.samples) hits.set(s, (hits.get(s) ?? 0) + 1);
+  const totalHits = [...hits.values()].reduce((a, b) => a + b, 0) || profile.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0) || 1;
+  const byFn = new Map<string, number>();
+  const byFile = new Map<string, number>();
+  for (const n of profile.nodes) {
+    const h = hits.get(n.id) ?? n.hitCount ?? 0;
+    if (!h) continue;
+    const file = shortUrl(n.callFrame.url);
+    const fn = `${n.callFrame.functionName || '(anonymous)'} ${file}${n.callFrame.url ? `:${n.callFrame.lineNumber + 1}` : ''}`;
+    byFn.set(fn, (byFn.get(fn) ?? 0) + h);
+    byFile.set(file, (byFile.get(file) ?? 0) + h);
+  }
+  const rank = (m: Map<string, number>): HotSpot[] =>
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, h]) => ({ name, selfPct: Math.round((h / totalHits) * 1000) / 10, selfMs: Math.round((h / totalHits) * totalMs) }));
+  return { byFunction: rank(byFn), byFile: rank(byFile), totalMs: Math.round(totalMs) };
+}
