@@ -1,0 +1,118 @@
+// A typed client for the admin API (what meshctl uses). Errors keep the
+// server's code and issues; an unreachable control plane is MESH_UNREACHABLE.
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MeshError, type ValidationIssue } from '../../common/errors.js';
+import type { ApplyOutcome } from '../policy/apply.js';
+import type { PolicyKind, PolicyRef } from '../policy/types.js';
+import type { StoredPolicy } from '../store/types.js';
+import type { PropagationReceipt, ProxyStatus } from './types.js';
+import { TOKEN_FILE } from './token.js';
+
+/** The admin API refused a request; `issues` is set for validation errors. */
+export class AdminApiError extends MeshError {
+  constructor(
+    readonly status: number,
+    code: string,
+    message: string,
+    readonly issues?: ValidationIssue[],
+  ) {
+    super(code, message);
+  }
+}
+
+export interface AdminClientOptions {
+  /** e.g. http://127.0.0.1:15000 */
+  baseUrl: string;
+  token: string;
+  timeoutMs?: number;
+}
+
+export class AdminClient {
+  constructor(private readonly opts: AdminClientOptions) {}
+
+  /** Token from `<stateDir>/admin-token`. */
+  static async fromStateDir(baseUrl: string, stateDir: string): Promise<AdminClient> {
+    const token = (await readFile(join(stateDir, TOKEN_FILE), 'utf8')).trim();
+    return new AdminClient({ baseUrl, token });
+  }
+
+  apply(yaml: string, opts: { dryRun?: boolean; file?: string } = {}): Promise<ApplyOutcome> {
+    const q = new URLSearchParams();
+    if (opts.dryRun) q.set('dryRun', 'true');
+    if (opts.file) q.set('file', opts.file);
+    return this.json('POST', `/v1/apply?${q}`, yaml, 'application/yaml');
+  }
+
+  /** Several files as one atomic apply. */
+  applyFiles(files: { name: string; text: string }[], opts: { dryRun?: boolean } = {}): Promise<ApplyOutcome> {
+    return this.json('POST', `/v1/apply${opts.dryRun ? '?dryRun=true' : ''}`, JSON.stringify({ files }), 'application/json');
+  }
+
+  list(opts: { kind?: PolicyKind; namespace?: string } = {}): Promise<{ version: number; items: StoredPolicy[] }> {
+    const q = new URLSearchParams();
+    if (opts.kind) q.set('kind', opts.kind);
+    if (opts.namespace) q.set('namespace', opts.namespace);
+    return this.json('GET', `/v1/policies?${q}`);
+  }
+
+  get(ref: PolicyRef): Promise<StoredPolicy> {
+    return this.json('GET', refPath(ref));
+  }
+
+  /** The policy as a re-appliable YAML manifest. */
+  async getYaml(ref: PolicyRef): Promise<string> {
+    const res = await this.request('GET', `${refPath(ref)}?output=yaml`);
+    return res.text();
+  }
+
+  delete(ref: PolicyRef, opts: { dryRun?: boolean } = {}): Promise<ApplyOutcome> {
+    return this.json('DELETE', `${refPath(ref)}${opts.dryRun ? '?dryRun=true' : ''}`);
+  }
+
+  proxies(): Promise<{ items: ProxyStatus[] }> {
+    return this.json('GET', '/v1/proxies');
+  }
+
+  proxyConfig(nodeId: string): Promise<Record<string, Record<string, unknown>>> {
+    return this.json('GET', `/v1/proxies/${encodeURIComponent(nodeId)}/config`);
+  }
+
+  receipt(version: number | 'last'): Promise<PropagationReceipt & { elapsedMs?: number }> {
+    return this.json('GET', `/v1/receipts/${version}`);
+  }
+
+  async version(): Promise<number> {
+    return (await this.json<{ version: number }>('GET', '/v1/version')).version;
+  }
+
+  private async json<T>(method: string, path: string, body?: string, contentType?: string): Promise<T> {
+    const res = await this.request(method, path, body, contentType);
+    return (await res.json()) as T;
+  }
+
+  private async request(method: string, path: string, body?: string, contentType?: string): Promise<Response> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.opts.token}` };
+    if (contentType) headers['content-type'] = contentType;
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.opts.baseUrl), { method, headers, body, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000) });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name;
+      throw new MeshError('MESH_UNREACHABLE', `cannot reach the control plane admin API at ${this.opts.baseUrl} (${cause}); is mesh-control-plane running?`, { cause: e });
+    }
+    if (res.ok) return res;
+    let err: { code?: string; message?: string; issues?: ValidationIssue[] } = {};
+    try {
+      err = ((await res.json()) as { error?: typeof err }).error ?? {};
+    } catch {
+      // not JSON: keep the status line
+    }
+    throw new AdminApiError(res.status, err.code ?? 'MESH_ADMIN_ERROR', err.message ?? `admin API answered ${res.status} ${res.statusText}`, err.issues);
+  }
+}
+
+function refPath(ref: PolicyRef): string {
+  return `/v1/policies/${encodeURIComponent(ref.kind)}/${encodeURIComponent(ref.namespace)}/${encodeURIComponent(ref.name)}`;
+}
