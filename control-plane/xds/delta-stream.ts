@@ -18,6 +18,8 @@ interface TypeState {
   /** What the client holds: name → version. */
   client: Map<string, string>;
   inFlight?: { nonce: string; systemVersion: string; from: string };
+  /** Subscribed names reported as absent (removed_resources) so the client stops waiting for them. */
+  absent: Set<string>;
   lastResult?: 'ack' | 'nack';
 }
 
@@ -39,7 +41,7 @@ export class DeltaStream extends AdsStream {
     let st = this.types.get(kind);
     const subscribe = (req.resource_names_subscribe ?? []).slice(0, MAX_NAMES);
     if (!st) {
-      st = { wildcard: WILDCARD_KINDS.has(kind) && subscribe.length === 0, names: new Set(), client: new Map() };
+      st = { wildcard: WILDCARD_KINDS.has(kind) && subscribe.length === 0, names: new Set(), client: new Map(), absent: new Set() };
       for (const [n, v] of Object.entries(req.initial_resource_versions ?? {}).slice(0, MAX_NAMES)) st.client.set(n, v);
       this.types.set(kind, st);
     }
@@ -65,6 +67,7 @@ export class DeltaStream extends AdsStream {
       else {
         st.names.delete(n);
         st.client.delete(n);
+        st.absent.delete(n);
       }
     }
     this.askOnDemand(kind, subscribe);
@@ -88,6 +91,8 @@ export class DeltaStream extends AdsStream {
     if (st.wildcard) for (const name of set.keys()) consider(name);
     for (const name of st.names) if (!st.wildcard || !set.has(name)) consider(name);
     for (const name of st.client.keys()) if (!set.has(name)) removed.push(name);
+    // A name subscribed to that does not exist is reported once as removed: the client then knows it does not exist.
+    for (const name of st.names) if (!set.has(name) && !st.client.has(name) && !st.absent.has(name)) removed.push(name);
     return { send, removed };
   }
 
@@ -104,8 +109,14 @@ export class DeltaStream extends AdsStream {
       removed_resources: removed,
       nonce: this.ctx.nonce(),
     };
-    for (const r of send) st.client.set(r.name, r.version);
-    for (const n of removed) st.client.delete(n);
+    for (const r of send) {
+      st.client.set(r.name, r.version);
+      st.absent.delete(r.name);
+    }
+    for (const n of removed) {
+      st.client.delete(n);
+      if (st.names.has(n)) st.absent.add(n);
+    }
     st.inFlight = { nonce: msg.nonce, systemVersion, from: this.snapshot.version };
     this.recordSent(kind, systemVersion);
     this.call.write(msg);

@@ -77,3 +77,24 @@ describe('Delta ADS', () => {
     expect(grown.resources.map((r: { name: string }) => r.name)).toEqual(['ratings-routes']);
   });
 });
+
+describe('Delta ADS: names that do not exist', () => {
+  it('reports a subscribed name the snapshot lacks once in removed_resources, then sends it when it appears', async () => {
+    const s = await startServer();
+    cleanup.push(s.close);
+    const base = resources();
+    s.cache.setSnapshot('n', 'v1', base);
+    const c = new RawAdsClient(s.port, 'delta');
+    cleanup.unshift(() => c.close());
+    c.send({ node: node('n'), type_url: url('secret'), resource_names_subscribe: ['ROOTCA', 'spiffe-bundle-other'] });
+    const first = await c.next();
+    expect(first.resources.map((r: { name: string }) => r.name)).toEqual(['ROOTCA']);
+    expect(first.removed_resources).toEqual(['spiffe-bundle-other']);
+    c.send({ type_url: url('secret'), response_nonce: first.nonce });
+    const grown = { ...base, secret: new Map([...base.secret, ['spiffe-bundle-other', { ...fx.rootSecret, name: 'spiffe-bundle-other' }]]) };
+    s.cache.setSnapshot('n', 'v2', grown);
+    const next = await c.next();
+    expect(next.resources.map((r: { name: string }) => r.name)).toEqual(['spiffe-bundle-other']);
+    expect(next.removed_resources ?? []).toEqual([]);
+  });
+});
