@@ -20,7 +20,7 @@ export class ListenerRuntime {
     public config: Listener,
     deps: (fc: FilterChain) => ChainDeps,
   ) {
-    this.server = net.createServer({ pauseOnConnect: true, noDelay: true }, (s) => this.onConnection(s));
+    this.server = net.createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true }, (s) => this.onConnection(s));
     this.server.on('error', () => {});
     this.update(config, deps);
   }
