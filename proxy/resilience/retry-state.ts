@@ -49,6 +49,7 @@ export class RetryState {
   private replayable = true;
   private committed = false;
   private holdsRetry = false;
+  private first: HostState | undefined;
   private tried: Set<HostState> | undefined;
 
   constructor(
@@ -60,12 +61,17 @@ export class RetryState {
   /** Call as an attempt starts; returns the attempt number to send in `x-envoy-attempt-count`. */
   startAttempt(host?: HostState): number {
     this.attempts++;
-    if (host !== undefined && this.policy.retryOtherHosts) (this.tried ??= new Set()).add(host);
+    if (host !== undefined && this.policy.retryOtherHosts) {
+      // The set is only built once a retry needs it: a request answered at once allocates nothing.
+      if (this.first === undefined) this.first = host;
+      else (this.tried ??= new Set([this.first])).add(host);
+    }
     return this.attempts;
   }
 
   /** Hosts to avoid on the next pick (PickContext.exclude), when retryOtherHosts is on. */
   get exclude(): ReadonlySet<HostState> | undefined {
+    if (this.tried === undefined && this.first !== undefined) this.tried = new Set([this.first]);
     return this.tried;
   }
 

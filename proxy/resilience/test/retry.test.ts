@@ -142,8 +142,12 @@ describe('RetryState decisions', () => {
   it('collects tried hosts so the next pick can exclude them (retryOtherHosts)', () => {
     const s = state();
     const h1 = host(1);
+    const h2 = host(2);
+    expect(s.exclude).toBeUndefined();
     s.startAttempt(h1);
     expect(s.exclude?.has(h1)).toBe(true);
+    s.startAttempt(h2);
+    expect([...s.exclude!]).toEqual([h1, h2]);
     expect(state({ retryOtherHosts: false }).exclude).toBeUndefined();
   });
 });
