@@ -1,7 +1,7 @@
 // Joins the policy store, the service registry and the translator: on any
 // change (debounced, so bursts become one round) it computes every connected
-// proxy's ResourceMaps and hands them to `publish` (the xDS snapshot cache,
-// which skips pushes whose contentHash it already sent). A proxy that connects, or asks for a host it has no config
+// proxy's ResourceMaps and hands the changed ones (or all, after a store
+// change, for receipts) to `publish` — the xDS snapshot cache. A proxy that connects, or asks for a host it has no config
 // for (on-demand), is computed at once.
 
 import { createHash } from 'node:crypto';
@@ -46,6 +46,8 @@ interface NodeState {
   reg: NodeRegistration;
   deps: Set<string>;
   current?: ResourceMaps;
+  lastHash?: string;
+  lastStoreVersion?: number;
 }
 
 export class MeshController {
@@ -211,8 +213,12 @@ export class MeshController {
       return;
     }
     const contentHash = createHash('sha256').update(JSON.stringify(resourceMapsToJson(resources))).digest('hex').slice(0, 16);
-    // Published even when unchanged: the cache then knows this proxy's config reflects
-    // `storeVersion` (for receipts) and can skip the push itself by comparing contentHash.
+    // Same content at the same store version: nothing to tell the cache (saves re-encoding
+    // on registry churn that does not concern this proxy). A new store version is always
+    // published, so receipts know this proxy's config reflects it.
+    if (contentHash === st.lastHash && storeVersion === st.lastStoreVersion) return;
+    st.lastHash = contentHash;
+    st.lastStoreVersion = storeVersion;
     st.current = resources;
     this.opts.publish(nodeId, resources, { storeVersion, generation, contentHash });
   }

@@ -204,7 +204,7 @@ export interface MeshConfigSpec {
 }
 
 export interface CanarySpec {
-  targetRef: { group: string; kind: string; name: string }; // the HTTPRoute or Service to drive
+  targetRef: { group: string; kind: string; name: string }; // the HTTPRoute or GRPCRoute whose weights it drives
   service: string;
   stableBackend: { name: string; port?: number };
   canaryBackend: { name: string; port?: number };
