@@ -100,7 +100,7 @@ describe('injection behaviour', () => {
 
   it('rejects bad annotations with the field path, and bad YAML with file:line', () => {
     const bad = readFileSync(join(dir, 'pod.yaml'), 'utf8').replace('labels:', 'annotations:\n    sidecar.tsmesh.io/excludeOutboundPorts: "80,http"\n  labels:');
-    expect(() => injectManifests(bad)).toThrow(/excludeOutboundPorts.*"http" is not a port/s);
+    expect(() => injectManifests(bad, {}, 'pod.yaml')).toThrow(/pod\.yaml:7: metadata\.annotations\["sidecar\.tsmesh\.io\/excludeOutboundPorts"\]: "http" is not a port/);
     try {
       injectManifests('kind: Pod\nmetadata: [\n', {}, 'x.yaml');
       expect.unreachable();

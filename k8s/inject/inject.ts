@@ -2,7 +2,7 @@
 // `meshctl inject` (manifests in YAML) and the admission webhook (one Pod).
 
 import { stringify } from 'yaml';
-import { MeshError } from '../../common/errors.js';
+import { MeshError, ValidationError } from '../../common/errors.js';
 import { parseYamlDocuments } from '../../common/yaml-source.js';
 import {
   applyAnnotations, defaultInjectOptions, INIT_CONTAINER, INJECT_ANNOTATION, PROXY_CONTAINER, STATUS_ANNOTATION,
@@ -145,5 +145,22 @@ export function injectManifests(yamlText: string, options: Partial<InjectOptions
     throw new MeshError('MESH_TOO_LARGE', `${file ?? 'manifest'} is larger than ${MAX_MANIFEST_BYTES} bytes`);
   }
   const docs = parseYamlDocuments(yamlText, file);
-  return docs.map((d) => stringify(injectObject(d.value, options, outcomes), { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
+  return docs
+    .map((d) => {
+      try {
+        return stringify(injectObject(d.value, options, outcomes), { lineWidth: 0, aliasDuplicateObjects: false });
+      } catch (err) {
+        if (!(err instanceof ValidationError)) throw err;
+        // Point at the pod template's annotations in the file.
+        const kind = isObj(d.value) && typeof d.value.kind === 'string' ? d.value.kind : '';
+        const base = TEMPLATE_PATHS[kind] ?? [];
+        const issues = err.issues.map((i) => {
+          const key = /annotations\["([^"]+)"\]/.exec(i.path)?.[1];
+          const line = d.lineOf([...base, 'metadata', 'annotations', ...(key ? [key] : [])]);
+          return { ...i, file, line, path: [...base, i.path].join('.') };
+        });
+        throw new ValidationError(issues, `sidecar annotations${file ? ` in ${file}` : ''}`);
+      }
+    })
+    .join('---\n');
 }
