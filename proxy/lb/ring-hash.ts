@@ -81,7 +81,11 @@ export class RingHashBalancer implements LoadBalancer {
   }
 }
 
-/** From table slot `start` onward, the first owner that is usable; else the first merely healthy one. */
+/**
+ * From table slot `start` onward, the first owner that is usable; else the first merely healthy
+ * one. The walk is bounded (4 × hosts owner changes); past that, hosts are scanned in index order
+ * from the slot's owner, which stays deterministic per key.
+ */
 export function walk(
   hosts: readonly HostState[],
   owners: Int32Array,
@@ -90,20 +94,30 @@ export function walk(
   panic: boolean,
 ): HostState | undefined {
   const n = owners.length;
+  const exclude = ctx.exclude;
   let fallback: HostState | undefined;
-  // Bounded by the number of distinct hosts seen, not the table size.
-  let distinctSkipped = 0;
+  let changes = 0;
   let last = -1;
-  for (let k = 0; k < n; k++) {
+  const limit = hosts.length * 4;
+  for (let k = 0; k < n && changes <= limit; k++) {
     const o = owners[(start + k) % n]!;
     if (o === last) continue;
     last = o;
+    changes++;
     const host = hosts[o]!;
     if (panic || !host.ejected) {
-      if (ctx.exclude === undefined || !ctx.exclude.has(host)) return host;
+      if (exclude === undefined || !exclude.has(host)) return host;
       fallback ??= host;
     }
-    if (++distinctSkipped > hosts.length * 4) break;
+  }
+  const m = hosts.length;
+  const first = owners[start]!;
+  for (let k = 0; k < m; k++) {
+    const host = hosts[(first + k) % m]!;
+    if (panic || !host.ejected) {
+      if (exclude === undefined || !exclude.has(host)) return host;
+      fallback ??= host;
+    }
   }
   return fallback;
 }
