@@ -41,6 +41,8 @@ export interface XdsClientOptions {
   logger?: Logger;
 }
 
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
 /** google.rpc.Code INVALID_ARGUMENT, the code of every NACK. */
 const INVALID_ARGUMENT = 3;
 
@@ -69,7 +71,10 @@ export class XdsClient {
     this.delta = opts.protocol === 'delta';
     this.nodeMsg = buildNode(opts.node, opts.nodeExtras);
     this.backoff = new Backoff(opts.backoff ?? DEFAULT_BACKOFF);
-    this.client = new AdsClient(opts.server, opts.credentials ?? grpcCredentials.createInsecure());
+    // A state-of-the-world response carries every cluster or listener at once: allow more than gRPC's 4 MiB default.
+    this.client = new AdsClient(opts.server, opts.credentials ?? grpcCredentials.createInsecure(), {
+      'grpc.max_receive_message_length': MAX_RESPONSE_BYTES,
+    });
     const persistPath = opts.persistPath;
     this.state = new ConfigAssembler(
       {

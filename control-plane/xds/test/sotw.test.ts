@@ -140,3 +140,23 @@ describe('SotW ADS', () => {
     expect((await good.next()).resources).toHaveLength(2);
   });
 });
+
+describe('SotW on-demand', () => {
+  it('asks the provider once for a named resource the snapshot lacks and pushes it when published', async () => {
+    const asked: string[] = [];
+    const s = await setup();
+    s.cache.onDemand = (nodeId, kind, names) => {
+      asked.push(`${nodeId}/${kind}/${names.join(',')}`);
+      const base = resources();
+      queueMicrotask(() => s.cache.setSnapshot(nodeId, 'v2', { ...base, routeConfiguration: new Map([...base.routeConfiguration, ['ratings-routes', { ...fx.routeConfiguration, name: 'ratings-routes' }]]) }));
+    };
+    s.cache.setSnapshot('n', 'v1', resources());
+    const c = s.client('n');
+    c.send({ node: node('n'), type_url: url('routeConfiguration'), resource_names: ['outbound|80', 'ratings-routes'] });
+    const first = await c.next();
+    c.send({ type_url: url('routeConfiguration'), resource_names: ['outbound|80', 'ratings-routes'], version_info: first.version_info, response_nonce: first.nonce });
+    const all = first.resources.length === 2 ? first : await c.next();
+    expect(all.resources.map((r: { value: Uint8Array }) => decodeResource('routeConfiguration', r.value).name).sort()).toEqual(['outbound|80', 'ratings-routes']);
+    expect(asked).toEqual(['n/routeConfiguration/ratings-routes']);
+  });
+});
