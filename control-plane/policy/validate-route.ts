@@ -1,5 +1,6 @@
-// HTTPRoute and GRPCRoute (gateway.networking.k8s.io/v1) for mesh traffic
-// (GAMMA): the parentRef is a Service. Field names are Gateway API's.
+// HTTPRoute (gateway.networking.k8s.io/v1) for mesh traffic (GAMMA): the
+// parentRef is a Service. Field names are Gateway API's. The parts GRPCRoute
+// shares (parentRefs, backendRefs, filters) are exported for validate-grpc-route.ts.
 
 import type { Reader } from '../../common/reader.js';
 import {
@@ -12,9 +13,6 @@ import {
 } from './common-fields.js';
 import type {
   BackendRef,
-  GrpcRouteMatch,
-  GrpcRouteRule,
-  GrpcRouteSpec,
   HttpRouteFilter,
   HttpRouteMatch,
   HttpRouteRetry,
@@ -28,7 +26,7 @@ import type {
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
 const HOSTNAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-function readParentRefs(r: Reader): ParentRef[] {
+export function readParentRefs(r: Reader): ParentRef[] {
   const items = r.array(true);
   if (r.present && items.length === 0) r.fail('must name at least one Service');
   if (items.length > 32) r.fail('must have at most 32 entries');
@@ -104,7 +102,7 @@ function readUrlRewrite(r: Reader): UrlRewrite {
   return out;
 }
 
-function readFilters(r: Reader, allowed: readonly string[]): HttpRouteFilter[] {
+export function readFilters(r: Reader, allowed: readonly string[]): HttpRouteFilter[] {
   const out: HttpRouteFilter[] = [];
   const items = r.array();
   if (items.length > 16) r.fail('must have at most 16 entries');
@@ -165,11 +163,11 @@ function readRetry(r: Reader): HttpRouteRetry {
   };
 }
 
-function readRuleName(r: Reader): string | undefined {
+export function readRuleName(r: Reader): string | undefined {
   return r.present ? readName(r) : undefined;
 }
 
-function readBackendRefs(r: Reader, filtersAllowed: readonly string[]): BackendRef[] {
+export function readBackendRefs(r: Reader, filtersAllowed: readonly string[]): BackendRef[] {
   const items = r.array();
   if (items.length > 16) r.fail('must have at most 16 entries');
   const refs = items.map((it) => readBackendRef(it, true, filtersAllowed));
@@ -178,7 +176,6 @@ function readBackendRefs(r: Reader, filtersAllowed: readonly string[]): BackendR
 }
 
 const HTTP_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror', 'URLRewrite'] as const;
-const GRPC_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror'] as const;
 
 export function readHttpRouteSpec(r: Reader): HttpRouteSpec {
   r.object(true);
@@ -213,50 +210,6 @@ export function readHttpRouteSpec(r: Reader): HttpRouteSpec {
         rr.field('filters').array()[prefixRewrite]!.field('urlRewrite').field('path').fail('ReplacePrefixMatch needs every match of the rule to be a PathPrefix match');
       }
       return rule;
-    }),
-  };
-}
-
-function readGrpcMatch(r: Reader): GrpcRouteMatch {
-  r.object(true);
-  r.onlyKeys(['method', 'headers']);
-  const m: GrpcRouteMatch = { headers: readNameValueMatches(r.field('headers'), 'header') };
-  const mm = r.field('method');
-  if (mm.object()) {
-    mm.onlyKeys(['type', 'service', 'method']);
-    const type = (mm.field('type').string({ enum: ['Exact', 'RegularExpression'] }) ?? 'Exact') as 'Exact' | 'RegularExpression';
-    const service = mm.field('service').string({ maxLength: 1024 });
-    const method = mm.field('method').string({ maxLength: 1024 });
-    if (!service && !method) mm.fail('must set service or method');
-    if (type === 'RegularExpression') {
-      checkRegex(mm.field('service'), service);
-      checkRegex(mm.field('method'), method);
-    } else {
-      if (service !== undefined && !/^[A-Za-z_][A-Za-z_0-9]*(\.[A-Za-z_][A-Za-z_0-9]*)*$/.test(service)) mm.field('service').fail(`"${service}" is not a gRPC service name`);
-      if (method !== undefined && !/^[A-Za-z_][A-Za-z_0-9]*$/.test(method)) mm.field('method').fail(`"${method}" is not a gRPC method name`);
-    }
-    m.method = { type, service, method };
-  }
-  return m;
-}
-
-export function readGrpcRouteSpec(r: Reader): GrpcRouteSpec {
-  r.object(true);
-  r.onlyKeys(['parentRefs', 'hostnames', 'rules']);
-  const rules = r.field('rules').array();
-  if (rules.length > 16) r.field('rules').fail('must have at most 16 entries (Gateway API limit)');
-  return {
-    parentRefs: readParentRefs(r.field('parentRefs')),
-    hostnames: readStringList(r.field('hostnames'), { pattern: HOSTNAME, patternHint: 'a DNS host name', max: 16 }),
-    rules: rules.map((rr): GrpcRouteRule => {
-      rr.object(true);
-      rr.onlyKeys(['name', 'matches', 'filters', 'backendRefs']);
-      return {
-        name: readRuleName(rr.field('name')),
-        matches: rr.field('matches').array().map(readGrpcMatch),
-        filters: readFilters(rr.field('filters'), GRPC_FILTERS),
-        backendRefs: readBackendRefs(rr.field('backendRefs'), GRPC_FILTERS),
-      };
     }),
   };
 }
