@@ -15,6 +15,7 @@ import type { HostState, LoadBalancer } from '../lb/types.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { ResilienceMetrics } from './metrics.js';
 import { OutlierDetector, type LocalOriginFailure } from './outlier-detector.js';
+import { httpStatusForGrpc } from './grpc-status.js';
 import { isPanic } from './panic.js';
 
 export interface ClusterResilienceOptions {
@@ -76,11 +77,13 @@ export class ClusterResilience {
   }
 
   /**
-   * One attempt ended. `status` = response status when headers arrived (grpc-status does not
-   * count for outlier detection, as in Envoy), else the local failure. Feeds the balancer's
-   * latency estimate and the outlier detector.
+   * One attempt ended. `status` = response status when headers arrived, else 0 and the local
+   * failure. For a gRPC response pass its grpc-status (trailers-only or trailers): as in Envoy's
+   * router it is mapped to an HTTP status (UNAVAILABLE → 503, DEADLINE_EXCEEDED → 504, …) for
+   * outlier detection. Feeds the balancer's latency estimate and the outlier detector.
    */
-  endAttempt(host: HostState, latencyMs: number, status: number, failure?: LocalOriginFailure): void {
+  endAttempt(host: HostState, latencyMs: number, status: number, failure?: LocalOriginFailure, grpcStatus?: number): void {
+    if (grpcStatus !== undefined && failure === undefined) status = httpStatusForGrpc(grpcStatus);
     const failed = failure !== undefined || status >= 500;
     this.lb.onResult?.(host, latencyMs, failed);
     const od = this.outlier;

@@ -6,7 +6,10 @@
 
 import type { FaultPolicy } from '../config/resources.js';
 import type { ResponseFlag } from '../telemetry/types.js';
+import { grpcStatusForHttp } from './grpc-status.js';
 import { compileHeaderMatchers, type HeaderPredicate, type HeaderRecord } from './header-match.js';
+
+export { grpcStatusForHttp };
 
 export interface FaultDecision {
   /** Delay before proceeding, ms (0 = none). */
@@ -17,27 +20,6 @@ export interface FaultDecision {
   /** grpc-status for an aborted gRPC request (-1 = no abort). */
   readonly grpcStatus: number;
   readonly flags: readonly ResponseFlag[];
-}
-
-/** Envoy's HTTP → gRPC status mapping for aborts configured as an HTTP status. */
-export function grpcStatusForHttp(status: number): number {
-  switch (status) {
-    case 400:
-      return 13; // INTERNAL
-    case 401:
-      return 16; // UNAUTHENTICATED
-    case 403:
-      return 7; // PERMISSION_DENIED
-    case 404:
-      return 12; // UNIMPLEMENTED
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return 14; // UNAVAILABLE
-    default:
-      return 2; // UNKNOWN
-  }
 }
 
 export class FaultInjector {

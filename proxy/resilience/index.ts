@@ -3,7 +3,8 @@
 export { CircuitBreaker, CIRCUIT_BREAKER_DEFAULTS, RETRY_BUDGET_DEFAULTS, type CircuitBreakerStats } from './circuit-breaker.js';
 export { ClusterResilience, type ClusterResilienceOptions } from './cluster-resilience.js';
 export { CircuitBreakerOverflowError, RateLimitedError, UpstreamTimeoutError, type OverflowResource, type TimeoutKind } from './errors.js';
-export { FaultInjector, grpcStatusForHttp, type FaultDecision } from './fault.js';
+export { FaultInjector, type FaultDecision } from './fault.js';
+export { grpcStatusForHttp, httpStatusForGrpc } from './grpc-status.js';
 export { compileHeaderMatchers, type HeaderRecord } from './header-match.js';
 export { ResilienceMetrics } from './metrics.js';
 export { OutlierDetector, OUTLIER_DEFAULTS, type LocalOriginFailure } from './outlier-detector.js';

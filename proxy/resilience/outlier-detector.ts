@@ -27,6 +27,8 @@ export const OUTLIER_DEFAULTS: OutlierDetection = {
   splitExternalLocalOriginErrors: false,
 };
 
+const MIN_INTERVAL_MS = 10;
+
 /** A failure detected by the proxy itself, not answered by the upstream. */
 export type LocalOriginFailure = 'connect-failure' | 'timeout' | 'reset';
 
@@ -184,7 +186,8 @@ export class OutlierDetector {
   }
 
   private schedule(): void {
-    this.timer = this.clock.setTimeout(() => this.tick(), this.cfg.interval);
+    // A zero or tiny interval from a bad config must not turn the tick into a busy loop.
+    this.timer = this.clock.setTimeout(() => this.tick(), Math.max(this.cfg.interval, MIN_INTERVAL_MS));
   }
 
   private tick(): void {

@@ -77,4 +77,25 @@ describe('ClusterResilience', () => {
     expect(next.hosts[0]!.ejected).toBe(false);
     next.close();
   });
+
+  it('counts gRPC UNAVAILABLE answers (HTTP 200 + grpc-status 14) as 503 for outlier detection', () => {
+    const clock = new ManualClock();
+    const hs = hosts(3);
+    const cr = new ClusterResilience(cluster({ outlierDetection: { ...OUTLIER_DEFAULTS, consecutive5xx: 2, consecutiveGatewayFailure: 2, enforcingConsecutiveGatewayFailure: 100, maxEjectionPercent: 100 } }), hs, { clock });
+    cr.endAttempt(hs[0]!, 1, 200, undefined, 0);
+    cr.endAttempt(hs[0]!, 1, 200, undefined, 14);
+    expect(hs[0]!.ejected).toBe(false);
+    cr.endAttempt(hs[0]!, 1, 200, undefined, 14);
+    expect(hs[0]!.ejected).toBe(true);
+    expect(cr.outlier!.ejectionsEnforced.consecutiveGatewayFailure).toBe(1);
+    cr.close();
+  });
+
+  it('an outlier interval of 0 from a bad config does not spin', () => {
+    const clock = new ManualClock();
+    const cr = new ClusterResilience(cluster({ outlierDetection: { ...OUTLIER_DEFAULTS, interval: 0 } }), hosts(2), { clock });
+    clock.advance(1_000); // would never return with a 0 ms self-rescheduling timer
+    expect(clock.pendingTimers()).toBe(1);
+    cr.close();
+  });
 });
