@@ -43,7 +43,9 @@ export class SotwStream extends AdsStream {
     }
     let st = this.types.get(kind);
     const nonce = req.response_nonce ?? '';
-    if (nonce && nonce !== st?.sent?.nonce) return; // stale: the client has not seen our latest response yet
+    // Stale: the client has not seen our latest response yet. (A nonce from an earlier stream, before we sent
+    // anything on this one, is not stale: the request is treated as the first of its type.)
+    if (nonce && st?.sent && nonce !== st.sent.nonce) return;
     if (!st) {
       st = { wildcard: false, names: new Set(), namesKey: '', inFlight: false };
       this.types.set(kind, st);

@@ -141,6 +141,16 @@ describe('SotW ADS', () => {
   });
 });
 
+describe('SotW reconnects', () => {
+  it('answers a first request that carries a nonce from an earlier stream', async () => {
+    const s = await setup();
+    s.cache.setSnapshot('n', 'v1', resources());
+    const c = s.client('n');
+    c.send({ node: node('n'), type_url: url('cluster'), version_info: 'old', response_nonce: 'nonce-from-previous-server' });
+    expect((await c.next()).resources).toHaveLength(2);
+  });
+});
+
 describe('SotW on-demand', () => {
   it('asks the provider once for a named resource the snapshot lacks and pushes it when published', async () => {
     const asked: string[] = [];
