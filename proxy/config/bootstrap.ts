@@ -126,8 +126,8 @@ export function parseBootstrap(text: string, file?: string): Bootstrap {
     bootstrap.accessLog = a;
   }
 
-  // Cross-reference checks only make sense on a structurally valid file.
-  if (r.ok) r.ctx.issues.push(...checkSnapshot(bootstrap.snapshot, { locate: locator(doc, bootstrap.snapshot) }));
+  // Cross-reference checks run even when fields are malformed, so one run reports everything.
+  r.ctx.issues.push(...checkSnapshot(bootstrap.snapshot, { locate: locator(doc, bootstrap.snapshot) }));
   r.throwIfIssues(file ? `bootstrap ${file}` : 'bootstrap');
   return bootstrap;
 }

@@ -38,7 +38,7 @@ export function checkSnapshot(snap: ConfigSnapshot, opts: CheckOptions = {}): Va
     issues.push({ ...where, message });
   };
   const needCluster = (kind: ResourceKind, owner: string, path: PathSeg[], cluster: string | undefined) => {
-    if (cluster !== undefined && !res.cluster.has(cluster)) at(kind, owner, path, `cluster "${cluster}" is not defined`);
+    if (cluster !== undefined && cluster !== '' && !res.cluster.has(cluster)) at(kind, owner, path, `cluster "${cluster}" is not defined`);
   };
   const needSecret = (kind: ResourceKind, owner: string, path: PathSeg[], name: string | undefined) => {
     if (name === undefined || res.secret.has(name) || runtimeSecrets.has(name)) return;

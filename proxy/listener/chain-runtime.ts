@@ -94,6 +94,9 @@ export class ChainRuntime {
     applyH1Limits(s, hcm.limits);
     s.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleUpgrade(this.http!, req, socket, head));
     s.on('clientError', onClientError);
+    // The server never listens itself (sockets arrive by emit('connection')); 'listening' starts its
+    // connection tracking, which closeIdleConnections() and the header/request timeouts rely on.
+    s.emit('listening');
     this.h1 = s;
     return s;
   }
@@ -148,6 +151,7 @@ export class ChainRuntime {
   /** Hard stop: everything still open is closed. */
   destroy(): void {
     this.h1?.closeAllConnections();
+    this.h1?.close(() => {}); // stops its connection-checking interval
     for (const s of this.sessions) s.destroy();
   }
 
