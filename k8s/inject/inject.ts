@@ -58,6 +58,7 @@ function skipReason(template: Obj, workloadMeta: Obj): string | undefined {
   if (ann[STATUS_ANNOTATION] !== undefined) return 'already injected';
   if ([...names(spec.containers), ...names(spec.initContainers)].includes(PROXY_CONTAINER)) return 'already injected';
   if (spec.hostNetwork === true) return 'uses the host network';
+  if (!Array.isArray(spec.containers) || !spec.containers.some(isObj)) return 'no containers';
   return undefined;
 }
 

@@ -71,7 +71,7 @@ function startInNs(ns: string, script: string, args: string[] = []) {
 describe.skipIf(skipReason !== undefined)('transparent interception in network namespaces', () => {
   let addonProblem: string | undefined;
   let listener: ReturnType<typeof startInNs>;
-  let ports: { outbound: number; inbound: number; peer: number; app: number };
+  let ports: { outbound: number; inbound: number; peer: number; app: number; excluded: number };
 
   beforeAll(async () => {
     addonProblem = await addonOrReason();
@@ -93,9 +93,10 @@ describe.skipIf(skipReason !== undefined)('transparent interception in network n
     listener = startInNs(POD_NS, 'redirect-listener.mjs');
     const peer = startInNs(PEER_NS, 'http-echo.mjs', ['peer', PEER_IP]);
     const app = startInNs(POD_NS, 'http-echo.mjs', ['app', POD_IP]);
+    const excluded = startInNs(PEER_NS, 'http-echo.mjs', ['database', PEER_IP]);
     const l = await listener.next((m) => m.event === 'listening');
-    ports = { outbound: l.outbound, inbound: l.inbound, peer: (await peer.next((m) => m.event === 'listening')).port, app: (await app.next((m) => m.event === 'listening')).port };
-    const rules = renderIptablesRestore({ outboundPort: ports.outbound, inboundPort: ports.inbound });
+    ports = { outbound: l.outbound, inbound: l.inbound, peer: (await peer.next((m) => m.event === 'listening')).port, app: (await app.next((m) => m.event === 'listening')).port, excluded: (await excluded.next((m) => m.event === 'listening')).port };
+    const rules = renderIptablesRestore({ outboundPort: ports.outbound, inboundPort: ports.inbound, excludeOutboundPorts: [ports.excluded] });
     const r = spawnSync('ip', ['netns', 'exec', POD_NS, 'iptables-restore', '--noflush'], { input: rules, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`iptables-restore: ${r.stderr}`);
   });
@@ -127,12 +128,15 @@ describe.skipIf(skipReason !== undefined)('transparent interception in network n
     expect(seen[0].peer).toBe(PEER_IP);
   });
 
-  it('does not redirect the proxy UID, loopback, or excluded ports', async (ctx) => {
+  it('does not redirect the proxy UID or excluded outbound ports', async (ctx) => {
     if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
     const before = listener.lines.length;
     // as the proxy's UID: straight through
     const asProxy = await inNs(POD_NS, ['setpriv', '--reuid=1337', '--regid=1337', '--clear-groups', 'curl', '-s', '--max-time', '5', `http://${PEER_IP}:${ports.peer}/direct`]);
     expect(asProxy.stdout).toBe(`peer got GET /direct from ${POD_IP}\n`);
+    // an excluded outbound port (sidecar.tsmesh.io/excludeOutboundPorts): the app reaches it directly
+    const direct = await inNs(POD_NS, ['curl', '-s', '--max-time', '5', `http://${PEER_IP}:${ports.excluded}/q`]);
+    expect(direct.stdout).toBe(`database got GET /q from ${POD_IP}\n`);
     expect(listener.lines.length).toBe(before);
   });
 });
