@@ -21,6 +21,8 @@ import { ServicesFileWatcher } from './registry/file-source.js';
 import { EmbeddedPolicyStore } from './store/embedded-store.js';
 import { loadRegistryState, RegistryStatePersister } from './registry/registry-state.js';
 import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { ADMIN_ADDRESS_FILE } from './admin/client.js';
 
 export interface PolicyPlaneOptions {
   stateDir: string;
@@ -82,6 +84,9 @@ export async function startPolicyPlane(opts: PolicyPlaneOptions): Promise<Policy
   const [host, port] = splitHostPort(opts.adminListen ?? '127.0.0.1:0');
   const admin = new AdminServer({ store, registry, proxies: opts.status, token, host, port, log });
   const addr = await admin.listen();
+  // meshctl finds the admin API (and its token) through the state dir.
+  const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  await writeFile(join(opts.stateDir, ADMIN_ADDRESS_FILE), `http://${shown}:${addr.port}\n`, { mode: 0o600 });
   return {
     controller,
     registry,

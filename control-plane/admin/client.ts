@@ -10,6 +10,9 @@ import type { StoredPolicy } from '../store/types.js';
 import type { PropagationReceipt, ProxyStatus } from './types.js';
 import { TOKEN_FILE } from './token.js';
 
+/** File in the state dir holding the admin API's base URL. */
+export const ADMIN_ADDRESS_FILE = 'admin-address';
+
 /** The admin API refused a request; `issues` is set for validation errors. */
 export class AdminApiError extends MeshError {
   constructor(
@@ -31,6 +34,17 @@ export interface AdminClientOptions {
 
 export class AdminClient {
   constructor(private readonly opts: AdminClientOptions) {}
+
+  /** Address and token from a control plane's state dir (`admin-address`, `admin-token`). */
+  static async discover(stateDir: string): Promise<AdminClient> {
+    let baseUrl: string;
+    try {
+      baseUrl = (await readFile(join(stateDir, ADMIN_ADDRESS_FILE), 'utf8')).trim();
+    } catch (e) {
+      throw new MeshError('MESH_UNREACHABLE', `no control plane state in ${stateDir} (${(e as NodeJS.ErrnoException).code}); pass the admin address and token explicitly`, { cause: e });
+    }
+    return AdminClient.fromStateDir(baseUrl, stateDir);
+  }
 
   /** Token from `<stateDir>/admin-token`. */
   static async fromStateDir(baseUrl: string, stateDir: string): Promise<AdminClient> {

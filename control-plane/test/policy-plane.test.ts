@@ -10,6 +10,7 @@ import { MemorySnapshotCache } from '../xds/cache.js';
 import { XdsServer } from '../xds/xds-server.js';
 import { buildNode } from '../../proxy/xds/node.js';
 import { startPolicyPlane, type PolicyPlane } from '../policy-plane.js';
+import { AdminClient } from '../admin/client.js';
 
 let dir: string;
 let plane: PolicyPlane;
@@ -41,19 +42,15 @@ describe('policy plane', () => {
     cache.onDemand!('productpage-1', 'cluster', ['outbound|9080||reviews.default.svc.cluster.local']);
     expect(cache.getSnapshot('productpage-1')!.resources.cluster.has('outbound|9080||reviews.default.svc.cluster.local')).toBe(true);
 
-    const res = await fetch(`http://127.0.0.1:${plane.adminPort}/v1/apply`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${plane.adminToken}` },
-      body: `apiVersion: gateway.networking.k8s.io/v1
+    const client = await AdminClient.discover(dir); // address and token from the state dir
+    const out = await client.apply(`apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: reviews }
 spec:
   parentRefs: [{ kind: Service, name: reviews }]
   rules:
     - backendRefs: [{ name: reviews-v1, weight: 90 }, { name: reviews-v2, weight: 10 }]
-`,
-    });
-    const out = (await res.json()) as { version: number };
+`);
     expect(out.version).toBe(1);
     await new Promise((r) => setTimeout(r, 30));
     const snap = cache.getSnapshot('productpage-1')!;
