@@ -8,6 +8,7 @@
 
 import type { Clock } from '../../common/clock.js';
 import type { Registry } from 'prom-client';
+import type { ClusterStatus } from '../admin/types.js';
 import type { Cluster } from '../config/resources.js';
 import { createLoadBalancer, type BalancerOptions } from '../lb/index.js';
 import { PeakEwmaBalancer } from '../lb/peak-ewma.js';
@@ -103,6 +104,24 @@ export class ClusterResilience {
       if (e !== undefined) s.ewmaLatencyMs = Math.round(e * 1000) / 1000;
     }
     return s;
+  }
+
+  /** This cluster for admin /clusters (replaces ClusterManager.status()'s per-cluster part). */
+  status(): ClusterStatus {
+    return {
+      name: this.cluster.name,
+      lbPolicy: this.cluster.lbPolicy,
+      endpoints: this.hosts.map((h) => ({
+        address: h.key,
+        weight: h.endpoint.weight,
+        healthStatus: h.endpoint.healthStatus,
+        ejected: h.ejected,
+        activeRequests: h.activeRequests,
+        metadata: h.endpoint.metadata,
+        stats: this.hostStats(h),
+      })),
+      circuitBreakers: this.breaker.statusFields(),
+    };
   }
 
   close(): void {

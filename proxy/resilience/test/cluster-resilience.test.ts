@@ -39,6 +39,9 @@ describe('ClusterResilience', () => {
     expect(await registry.metrics()).toMatch(/envoy_cluster_outlier_detection_ejections_active\{cluster_name="reviews"\} 1/);
     expect(cr.hostStats(bad)).toMatchObject({ timesEjected: 1 });
     expect(cr.hostStats(bad).ewmaLatencyMs).toBeGreaterThan(500);
+    const st = cr.status();
+    expect(st.endpoints[0]).toMatchObject({ address: bad.key, ejected: true, stats: { timesEjected: 1 } });
+    expect(st.circuitBreakers).toMatchObject({ maxRequests: 1024, rqOpen: 0 });
     clock.advance(3_000);
     expect(bad.ejected).toBe(false);
     cr.close();
