@@ -72,7 +72,7 @@ export function inboundListener(input: TranslateInput, idx: PolicyIndex): Listen
     codecType: 'AUTO',
     httpFilters: inboundHttpFilters(input, idx),
     limits: LIMITS,
-    useRemoteAddress: true,
+    useRemoteAddress: false, // keep the caller's x-forwarded-for, as Istio's sidecars do
     xffNumTrustedHops: 0,
     generateRequestId: true,
   });
