@@ -63,8 +63,6 @@ describe('createLoadBalancer', () => {
 describe('RANDOM', () => {
   it('spreads picks in proportion to weight', () => {
     const hs = [host(1, 1), host(2, 3)];
-    const c = countPicks(() => new RandomBalancer(hs, seeded(5)).pick({}), 1); // constructor works per call
-    expect(c.size).toBe(1);
     const lb = new RandomBalancer(hs, seeded(5));
     const m = countPicks(() => lb.pick({}), 20_000);
     const share = m.get(hs[1]!.key)! / 20_000;
