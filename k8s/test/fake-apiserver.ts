@@ -7,6 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
+import fjp from 'fast-json-patch';
 
 export interface WatchRequest {
   path: string;
@@ -88,6 +89,42 @@ export class FakeApiServer {
   }
 
   private rv = 5000;
+  /** Single objects by path (GET, PATCH). */
+  readonly objects = new Map<string, any>();
+  readonly patches: { path: string; contentType: string; body: any }[] = [];
+
+  /**
+   * JSON patch (RFC 6902) on an existing object, or server-side apply
+   * (application/apply-patch+yaml; JSON is valid YAML) which creates or
+   * replaces the fields given — the two patch types tsmesh uses.
+   */
+  private handlePatch(url: URL, contentType: string, text: string, res: http.ServerResponse): void {
+    const fail = (code: number, message: string) => {
+      res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', code, message }));
+      this.poke();
+    };
+    let body: any;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return fail(400, 'body is not JSON');
+    }
+    this.patches.push({ path: url.pathname, contentType, body });
+    const current = this.objects.get(url.pathname);
+    if (contentType.startsWith('application/json-patch+json')) {
+      if (!current) return fail(404, `${url.pathname} not found`);
+      try {
+        this.objects.set(url.pathname, fjp.applyPatch(structuredClone(current), body, true, false).newDocument);
+      } catch (err) {
+        return fail(422, (err as Error).message);
+      }
+    } else if (contentType.startsWith('application/apply-patch+yaml')) {
+      if (!url.searchParams.get('fieldManager')) return fail(400, 'fieldManager is required for apply patch');
+      this.objects.set(url.pathname, { ...(current ?? {}), ...body, metadata: { ...(current?.metadata ?? {}), ...body.metadata, resourceVersion: String(++this.rv) } });
+    } else return fail(415, `unsupported patch type ${contentType}`);
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.objects.get(url.pathname)));
+    this.poke();
+  }
 
   /** DELETE /apis/<g>/<v>/namespaces/<ns>/<plural>/<name>: removes it and tells the open watch, as the API server does. */
   private handleDelete(url: URL, res: http.ServerResponse): void {
@@ -119,6 +156,17 @@ export class FakeApiServer {
       return;
     }
     if (req.method === 'DELETE') return this.handleDelete(url, res);
+    if (req.method === 'PATCH') {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => this.handlePatch(url, String(req.headers['content-type'] ?? ''), Buffer.concat(chunks).toString(), res));
+      return;
+    }
+    if (req.method === 'GET' && this.objects.has(url.pathname)) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.objects.get(url.pathname)));
+      this.poke();
+      return;
+    }
     const list = this.lists.get(url.pathname);
     if (!list) {
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', code: 404, reason: 'NotFound' }));
