@@ -65,7 +65,8 @@ export class SotwStream extends AdsStream {
     st.wildcard = WILDCARD_KINDS.has(kind) && (names.length === 0 || names.includes('*'));
     st.names = new Set(names.filter((n) => n !== '*'));
     st.namesKey = st.wildcard ? '*' : [...st.names].sort().join('\n');
-    if (!st.wildcard) this.askOnDemand(kind, st.names);
+    // Explicit names the snapshot lacks (also next to a wildcard: a proxy asking for a cluster it has no config for).
+    this.askOnDemand(kind, st.names);
     // Responses go through the scheduler: bounded work per event-loop turn even in a reconnect storm.
     this.ctx.scheduler.schedule(this, true);
     this.updateReceipt();

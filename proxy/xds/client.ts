@@ -42,6 +42,7 @@ export interface XdsClientOptions {
 }
 
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+const MAX_ON_DEMAND = 10_000;
 
 /** google.rpc.Code INVALID_ARGUMENT, the code of every NACK. */
 const INVALID_ARGUMENT = 3;
@@ -61,6 +62,8 @@ export class XdsClient {
   private retry: Timer | undefined;
   private stopped = true;
   private sentNode = false;
+  /** Cluster names asked for on demand (hosts this proxy had no config for), sent next to the CDS wildcard. */
+  private readonly onDemand = new Set<string>();
 
   /** Why the last stream to the control plane failed (e.g. code 7 PERMISSION_DENIED), for status pages. */
   lastStreamError: { code?: number; message: string } | undefined;
@@ -141,6 +144,20 @@ export class XdsClient {
     return this.state.lastError;
   }
 
+  /**
+   * Scoping: asks the control plane for clusters (or hosts) this proxy has no config for, e.g. when a request
+   * names an unknown host. The control plane's on-demand hook may then grow this proxy's config; the answer
+   * arrives as a normal update. Bounded to MAX_ON_DEMAND names.
+   */
+  requestOnDemand(names: readonly string[]): void {
+    const fresh = names.filter((n) => n && n !== '*' && !this.onDemand.has(n)).slice(0, MAX_ON_DEMAND - this.onDemand.size);
+    if (!fresh.length) return;
+    for (const n of fresh) this.onDemand.add(n);
+    if (!this.call) return; // sent with the subscriptions when the stream (re)connects
+    if (this.delta) this.send({ type_url: TYPE_URLS.cluster, resource_names_subscribe: fresh });
+    else this.send(this.sotwRequest('cluster'));
+  }
+
   // ------------------------------------------------------------- connection
 
   private connect(): void {
@@ -196,7 +213,7 @@ export class XdsClient {
     if (this.delta) {
       const msg: DeltaDiscoveryRequestMsg = { type_url: TYPE_URLS[kind] };
       if (initial) {
-        msg.resource_names_subscribe = WILDCARD.has(kind) ? [] : [...names];
+        msg.resource_names_subscribe = WILDCARD.has(kind) ? this.wildcardNames(kind) : [...names];
         msg.initial_resource_versions = this.state.resourceVersions[kind];
       } else {
         msg.resource_names_subscribe = added;
@@ -204,11 +221,22 @@ export class XdsClient {
       }
       this.send(msg);
     } else {
-      const msg: DiscoveryRequestMsg = { type_url: TYPE_URLS[kind], resource_names: [...names], version_info: this.state.versions[kind] };
-      const nonce = this.nonces[kind];
-      if (nonce) msg.response_nonce = nonce;
-      this.send(msg);
+      this.send(this.sotwRequest(kind));
     }
+  }
+
+  /** The names a wildcard subscription is sent with: none, or '*' plus the clusters asked for on demand. */
+  private wildcardNames(kind: ResourceKind): string[] {
+    return kind === 'cluster' && this.onDemand.size ? ['*', ...this.onDemand] : [];
+  }
+
+  /** A SotW request for `kind` with the current subscription, version and nonce (an ACK when nothing changed). */
+  private sotwRequest(kind: ResourceKind): DiscoveryRequestMsg {
+    const names = WILDCARD.has(kind) ? this.wildcardNames(kind) : [...this.state.subscribed[kind]];
+    const msg: DiscoveryRequestMsg = { type_url: TYPE_URLS[kind], resource_names: names, version_info: this.state.versions[kind] };
+    const nonce = this.nonces[kind];
+    if (nonce) msg.response_nonce = nonce;
+    return msg;
   }
 
   // ------------------------------------------------------------- responses
@@ -223,13 +251,9 @@ export class XdsClient {
     } catch (err) {
       error = this.state.refuse(kind, err);
     }
-    const msg: DiscoveryRequestMsg = {
-      type_url: res.type_url,
-      resource_names: [...this.state.subscribed[kind]],
-      response_nonce: res.nonce,
-      // An ACK carries the new version; a NACK the version still in use.
-      version_info: error ? this.state.versions[kind] : res.version_info,
-    };
+    // An ACK carries the new version; a NACK the version still in use (versions[kind] is only updated on success).
+    const msg = this.sotwRequest(kind);
+    msg.version_info = error ? this.state.versions[kind] : res.version_info;
     if (error) msg.error_detail = { code: INVALID_ARGUMENT, message: error };
     this.send(msg);
   }

@@ -109,6 +109,29 @@ describe.each(['sotw', 'delta'] as const)('XdsClient (%s)', (protocol) => {
   });
 });
 
+describe.each(['sotw', 'delta'] as const)('XdsClient on-demand (%s)', (protocol) => {
+  it('asks for a cluster it has no config for; the provider grows the config and the proxy applies it', async () => {
+    const asked: string[] = [];
+    const cache = new MemorySnapshotCache();
+    const base = resources();
+    const extra = { ...fx.peakEwmaCluster, name: 'outbound|80||details.default', loadAssignment: { ...fx.peakEwmaCluster.loadAssignment!, clusterName: 'outbound|80||details.default' } };
+    cache.onDemand = (nodeId, kind, names) => {
+      asked.push(`${kind}:${names.join(',')}`);
+      cache.setSnapshot(nodeId, 'v2', { ...base, cluster: new Map([...base.cluster, [extra.name, extra]]) });
+    };
+    cache.setSnapshot(nodeInfo.id, 'v1', base);
+    const cp = await controlPlane(cache);
+    const sc = sidecar();
+    const client = startClient(cp.port, sc.apply, { protocol });
+    client.start();
+    await expect.poll(() => cp.xds.receipt('v1')?.acked.length).toBe(1);
+    client.requestOnDemand([extra.name]);
+    await expect.poll(() => client.current().resources.cluster.has(extra.name)).toBe(true);
+    expect(asked).toEqual([`cluster:${extra.name}`]);
+    await expect.poll(() => cp.xds.receipt('v2')?.acked.length).toBe(1);
+  });
+});
+
 describe('XdsClient fail-static', () => {
   it('persists the last good config and boots from it while the control plane is down', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsmesh-xds-'));
