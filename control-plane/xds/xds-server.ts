@@ -37,14 +37,16 @@ export interface XdsServerOptions {
 }
 
 export class XdsServer implements ProxyStatusSource {
-  private readonly streams = new Set<AdsStream>();
+  /** Streams whose node is identified and authorized. */
+  private readonly identified = new Set<AdsStream>();
   private readonly byNode = new Map<string, Set<AdsStream>>();
   private readonly ctx: StreamContext;
   private readonly receiptsTracker: ReceiptTracker;
   private readonly unwatchAll: () => void;
   private nonceSeq = 0;
   private readonly admission: Admission;
-  private allStreams = new Set<AdsStream>();
+  /** Every accepted stream, identified or not (maxStreams counts these). */
+  private readonly accepted = new Set<AdsStream>();
 
   constructor(private readonly opts: XdsServerOptions) {
     const clock = opts.clock ?? systemClock;
@@ -61,14 +63,14 @@ export class XdsServer implements ProxyStatusSource {
       log: opts.logger ?? silentLogger,
       nonce: () => (++this.nonceSeq).toString(36),
       opened: (s) => {
-        this.streams.add(s);
+        this.identified.add(s);
         let set = this.byNode.get(s.nodeId);
         if (!set) this.byNode.set(s.nodeId, (set = new Set()));
         set.add(s);
       },
       closed: (s) => {
-        this.streams.delete(s);
-        this.allStreams.delete(s);
+        this.identified.delete(s);
+        this.accepted.delete(s);
         const set = this.byNode.get(s.nodeId);
         if (!set?.delete(s)) return;
         if (!set.size) {
@@ -94,11 +96,11 @@ export class XdsServer implements ProxyStatusSource {
   }
 
   private accept(call: ServerDuplexStream<any, any>, s: SotwStream | DeltaStream): void {
-    if (this.allStreams.size >= (this.opts.maxStreams ?? 50_000)) {
+    if (this.accepted.size >= (this.opts.maxStreams ?? 50_000)) {
       call.emit('error', Object.assign(new Error('too many xDS streams'), { code: GrpcStatus.RESOURCE_EXHAUSTED }));
       return;
     }
-    this.allStreams.add(s);
+    this.accepted.add(s);
     s.start();
   }
 
@@ -112,7 +114,7 @@ export class XdsServer implements ProxyStatusSource {
   }
 
   proxies(): ProxyStatus[] {
-    return [...this.streams].map((s) => s.proxyStatus());
+    return [...this.identified].map((s) => s.proxyStatus());
   }
 
   config(nodeId: string): ResourceMaps | undefined {
@@ -126,12 +128,12 @@ export class XdsServer implements ProxyStatusSource {
 
   /** Number of open, identified streams. */
   get connected(): number {
-    return this.streams.size;
+    return this.identified.size;
   }
 
   /** Ends every stream (the server itself is closed by its owner). */
   close(): void {
     this.unwatchAll();
-    for (const s of [...this.allStreams]) s.close();
+    for (const s of [...this.accepted]) s.close();
   }
 }
