@@ -82,7 +82,7 @@ export async function startPolicyPlane(opts: PolicyPlaneOptions): Promise<Policy
   await watcher?.start();
   const token = await loadOrCreateToken(opts.stateDir);
   const [host, port] = splitHostPort(opts.adminListen ?? '127.0.0.1:0');
-  const admin = new AdminServer({ store, registry, proxies: opts.status, token, host, port, log });
+  const admin = new AdminServer({ store, registry, proxies: opts.status, token, host, port, log, dependencies: (id) => controller.dependencies(id) });
   const addr = await admin.listen();
   // meshctl finds the admin API (and its token) through the state dir.
   const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;

@@ -8,6 +8,7 @@
 //   DELETE /v1/policies/:kind/:namespace/:name[?dryRun=true]
 //   GET    /v1/proxies                          → connected proxies with ACKed versions and NACK errors
 //   GET    /v1/proxies/:nodeId/config           → that proxy's resources (JSON)
+//   GET    /v1/proxies/:nodeId/dependencies     → services it asked for on demand (part of its scope)
 //   GET    /v1/receipts/last | /v1/receipts/:version → propagation receipt
 //   GET    /v1/version                          → { version }
 // Errors: { error: { code, message, issues? } } with 400/401/404/405/413/500.
@@ -33,6 +34,8 @@ export interface AdminServerOptions {
   host?: string; // default 127.0.0.1
   port?: number; // default 0
   maxBodyBytes?: number;
+  /** The services a proxy asked for on demand (scoping), when the controller is at hand. */
+  dependencies?: (nodeId: string) => string[];
   log?: Logger;
 }
 
@@ -164,6 +167,9 @@ export class AdminServer {
         const cfg = proxies.config(parts[2]!);
         if (!cfg) throw new HttpError(404, 'MESH_NOT_FOUND', `proxy "${parts[2]}" is not connected`);
         return send(res, 200, resourceMapsToJson(cfg));
+      }
+      if (method === 'GET' && parts[0] === 'v1' && parts[1] === 'proxies' && parts.length === 4 && parts[3] === 'dependencies' && this.opts.dependencies) {
+        return send(res, 200, { nodeId: parts[2], dependencies: this.opts.dependencies(parts[2]!) });
       }
       if (method === 'GET' && parts[0] === 'v1' && parts[1] === 'receipts' && parts.length === 3) {
         const v = parts[2] === 'last' ? this.lastApplyVersion : Number(parts[2]);

@@ -52,6 +52,8 @@ spec:
     - backendRefs: [{ name: reviews-v1, weight: 90 }, { name: reviews-v2, weight: 10 }]
 `);
     expect(out.version).toBe(1);
+    const deps = await fetch(`http://127.0.0.1:${plane.adminPort}/v1/proxies/productpage-1/dependencies`, { headers: { authorization: `Bearer ${plane.adminToken}` } });
+    expect(await deps.json()).toEqual({ nodeId: 'productpage-1', dependencies: ['default/reviews'] });
     await new Promise((r) => setTimeout(r, 30));
     const snap = cache.getSnapshot('productpage-1')!;
     expect(snap.version).toBe('1');
