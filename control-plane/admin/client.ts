@@ -93,6 +93,10 @@ export class AdminClient {
     return this.json('GET', `/v1/proxies/${encodeURIComponent(nodeId)}/config`);
   }
 
+  dependencies(nodeId: string): Promise<{ nodeId: string; dependencies: string[] }> {
+    return this.json('GET', `/v1/proxies/${encodeURIComponent(nodeId)}/dependencies`);
+  }
+
   receipt(version: number | 'last'): Promise<PropagationReceipt & { elapsedMs?: number }> {
     return this.json('GET', `/v1/receipts/${version}`);
   }
