@@ -89,6 +89,12 @@ export class FakeApiServer {
   }
 
   private rv = 5000;
+  /** Answer the next N requests matching (method, path, watch?) with this status (an outage). */
+  private failures: { method: string; path: string; watch: boolean; status: number; remaining: number }[] = [];
+
+  failNext(method: string, path: string, opts: { watch: boolean; status?: number; times?: number }): void {
+    this.failures.push({ method, path, watch: opts.watch, status: opts.status ?? 500, remaining: opts.times ?? 1 });
+  }
   /** Single objects by path (GET, PATCH). */
   readonly objects = new Map<string, any>();
   readonly patches: { path: string; contentType: string; body: any }[] = [];
@@ -152,6 +158,14 @@ export class FakeApiServer {
     this.requests.push(`${req.method} ${url.pathname}${url.search}`);
     if (req.headers.authorization !== `Bearer ${this.token}`) {
       res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', code: 401, reason: 'Unauthorized' }));
+      this.poke();
+      return;
+    }
+    const isWatch = url.searchParams.get('watch') === 'true';
+    const failure = this.failures.find((f) => f.remaining > 0 && f.method === req.method && f.path === url.pathname && f.watch === isWatch);
+    if (failure) {
+      failure.remaining--;
+      res.writeHead(failure.status, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', code: failure.status, reason: 'InternalError', message: 'injected failure' }));
       this.poke();
       return;
     }
