@@ -137,6 +137,7 @@ export class ListWatcher<T extends KubeObject> {
         onEvent,
         onDone,
       );
+      if (this.stopped) this.abort.abort(); // stopped while the watch was connecting
     } catch (err) {
       onDone(err);
     }
