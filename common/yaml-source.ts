@@ -30,8 +30,16 @@ export function parseYamlDocuments(text: string, file?: string): SourceDoc[] {
     if (doc.contents === null) continue; // empty document (e.g. trailing ---)
     const root = doc.contents as YamlNode;
     const lineAt = (n: YamlNode | null | undefined) => (n?.range ? lc.linePos(n.range[0]).line : undefined);
+    let value: unknown;
+    try {
+      // Throws on an alias to an unknown anchor (`*x`) or an alias bomb.
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      issues.push({ file, line: lineAt(root), path: '', message: `YAML error: ${(e as Error).message}` });
+      continue;
+    }
     out.push({
-      value: doc.toJS({ maxAliasCount: 100 }),
+      value,
       file,
       line: lineAt(root) ?? 1,
       lineOf(path) {
