@@ -99,6 +99,19 @@ export class FakeApiServer {
   readonly objects = new Map<string, any>();
   readonly patches: { path: string; contentType: string; body: any }[] = [];
 
+  /** POST to a collection: creates the object under <collection>/<name>; 409 if it exists (as the API server). */
+  private handleCreate(url: URL, text: string, res: http.ServerResponse): void {
+    const body = JSON.parse(text);
+    const path = `${url.pathname}/${body.metadata?.name}`;
+    if (this.objects.has(path)) {
+      res.writeHead(409, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', code: 409, reason: 'AlreadyExists', message: `${path} already exists` }));
+    } else {
+      this.objects.set(path, { ...body, metadata: { ...body.metadata, resourceVersion: String(++this.rv), uid: `uid-${this.rv}` } });
+      res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(this.objects.get(path)));
+    }
+    this.poke();
+  }
+
   /**
    * JSON patch (RFC 6902) on an existing object, or server-side apply
    * (application/apply-patch+yaml; JSON is valid YAML) which creates or
@@ -170,6 +183,12 @@ export class FakeApiServer {
       return;
     }
     if (req.method === 'DELETE') return this.handleDelete(url, res);
+    if (req.method === 'POST') {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => this.handleCreate(url, Buffer.concat(chunks).toString(), res));
+      return;
+    }
     if (req.method === 'PATCH') {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
