@@ -73,6 +73,8 @@ export class ChainRuntime {
 
   /** `peeked`: bytes were read for detection and unshifted back (native-handle readers would miss them). */
   accept(socket: Socket, d: Detected, peeked: boolean): void {
+    // Listener sockets are half-open capable for TCP proxying; HTTP closes on the client's FIN.
+    if (!this.tcp) socket.allowHalfOpen = false;
     if (this.fc.transportSocket) {
       const s = this.secureServer();
       if (!s) return void socket.destroy(); // certificate not delivered yet (SDS warming)

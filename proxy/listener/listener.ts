@@ -77,6 +77,7 @@ export class ListenerRuntime {
       settled = true;
       clearTimeout(timer);
       socket.off('data', onData);
+      socket.off('end', onEnd);
       socket.pause();
       if (buf) socket.unshift(buf);
       const chain = this.select(d);
@@ -89,9 +90,19 @@ export class ListenerRuntime {
       if (d) decide(d);
       else if (buf.length >= MAX_PEEK) decide(TCP);
     };
+    // The client closed before we could tell what it speaks: classify what arrived, or drop it.
+    const onEnd = () => {
+      if (buf) decide(detect(buf) ?? TCP);
+      else {
+        settled = true;
+        clearTimeout(timer);
+        socket.destroy();
+      }
+    };
     // Server-speaks-first protocols send nothing: after the timeout the connection is opaque TCP.
     const timer = setTimeout(() => decide(TCP), this.config.protocolDetectionTimeout);
     socket.on('data', onData);
+    socket.on('end', onEnd);
     socket.resume();
   }
 
