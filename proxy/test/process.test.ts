@@ -41,11 +41,17 @@ describe('mesh-proxy as a process', () => {
   let b: Awaited<ReturnType<typeof echoUpstream>>;
   let slow: http.Server;
   let running: Running | undefined;
+  let slowSeen = 0;
 
   beforeAll(async () => {
     a = await echoUpstream('a');
     b = await echoUpstream('b');
-    slow = await listen(http.createServer((_req, res) => setTimeout(() => res.end('slow done'), 300)));
+    slow = await listen(
+      http.createServer((_req, res) => {
+        slowSeen++;
+        setTimeout(() => res.end('slow done'), 300);
+      }),
+    );
   });
   afterEach(async () => {
     if (running && running.child.exitCode === null) {
@@ -120,10 +126,12 @@ describe('mesh-proxy as a process', () => {
     writeFileSync(file, config('a'));
     running = await startProxy(file);
     const agent = new Agent({ connections: 10 });
+    slowSeen = 0;
     const inflight = Array.from({ length: 10 }, () =>
       request(`http://127.0.0.1:${running!.port}/slow`, { dispatcher: agent }).then(async (r) => `${r.statusCode}:${await r.body.text()}`),
     );
-    await new Promise((r) => setTimeout(r, 100));
+    // SIGTERM once every request is in flight (reached the upstream).
+    while (slowSeen < 10) await new Promise((r) => setTimeout(r, 10));
     running.child.kill('SIGTERM');
     const results = await Promise.all(inflight);
     expect(results).toEqual(Array(10).fill('200:slow done'));
