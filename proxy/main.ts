@@ -5,6 +5,7 @@
 // config and logs why), drain and exit 0 on SIGTERM/SIGINT.
 
 import { watch } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { Command } from 'commander';
 import { createLogger } from '../common/log.js';
 import { MeshError, ValidationError } from '../common/errors.js';
@@ -93,12 +94,17 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   if (opts.watch) {
+    // Watch the folder, not the file: editors and ConfigMap updates replace the file by rename.
     let timer: NodeJS.Timeout | undefined;
+    const base = basename(file);
     try {
-      watch(file, () => {
+      watch(dirname(file), (_event, name) => {
+        if (name !== null && name !== base && !String(name).startsWith('..')) return;
         clearTimeout(timer);
         timer = setTimeout(() => void reload('file changed'), 100);
-      }).on('error', () => {});
+      })
+        .on('error', () => {})
+        .unref();
     } catch {
       logger.warn('cannot watch the bootstrap file; reload with SIGHUP');
     }
