@@ -3,7 +3,7 @@
 // Usage: node dist/native/build.js
 
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ADDON_PATH, NATIVE_DIR } from './index.js';
 
@@ -13,8 +13,40 @@ export function nodeGypPath(): string | undefined {
   return candidates.find((p) => existsSync(p));
 }
 
-/** Build the addon; returns an error message, or undefined when built. */
+const LOCK = join(NATIVE_DIR, '.build-lock');
+const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/**
+ * Build the addon; returns an error message, or undefined when built.
+ * Test files in parallel workers may call this at once: one builds (holding
+ * a lock directory), the others wait for it and reuse the result.
+ */
 export function buildNativeAddon(): string | undefined {
+  for (let waited = 0; ; waited += 100) {
+    try {
+      mkdirSync(LOCK);
+      break;
+    } catch {
+      let age = 0;
+      try {
+        age = Date.now() - statSync(LOCK).mtimeMs;
+      } catch {
+        continue; // released meanwhile
+      }
+      if (age > 5 * 60_000) rmSync(LOCK, { recursive: true, force: true }); // left by a killed build
+      else if (waited > 180_000) return 'timed out waiting for another build of the native addon';
+      else sleep(100);
+    }
+  }
+  try {
+    if (existsSync(ADDON_PATH)) return undefined; // built by whoever held the lock
+    return runNodeGyp();
+  } finally {
+    rmSync(LOCK, { recursive: true, force: true });
+  }
+}
+
+function runNodeGyp(): string | undefined {
   const gyp = nodeGypPath();
   if (!gyp) return 'node-gyp not found (it ships with npm)';
   const prefix = resolve(dirname(process.execPath), '..');
@@ -26,6 +58,8 @@ export function buildNativeAddon(): string | undefined {
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  // An explicit build always rebuilds (e.g. after editing the C source).
+  rmSync(ADDON_PATH, { force: true });
   const err = buildNativeAddon();
   if (err) {
     process.stderr.write(`native addon build failed: ${err}\n`);
