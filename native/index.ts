@@ -25,21 +25,19 @@ export const NATIVE_DIR = existsSync(join(here, 'binding.gyp')) ? here : resolve
 export const ADDON_PATH = join(NATIVE_DIR, 'build', 'Release', 'tsmesh_native.node');
 
 let addon: Addon | undefined;
-let loadError: Error | undefined;
 
 function load(): Addon {
   if (addon) return addon;
-  if (loadError) throw loadError;
   try {
     addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
     return addon;
   } catch (cause) {
-    loadError = new MeshError(
+    // Not cached: the addon may be built later in this process's life (tests build it on demand).
+    throw new MeshError(
       'MESH_NATIVE_UNAVAILABLE',
       `the tsmesh native addon is not built (${ADDON_PATH}); run \`node dist/native/build.js\` (needs a C compiler and Node's headers) to enable transparent interception`,
       { cause },
     );
-    throw loadError;
   }
 }
 
