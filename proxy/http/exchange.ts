@@ -192,7 +192,7 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   finish(): void {
     if (this.done) return;
     this.done = true;
-    if (this.cluster) this.cluster.activeRequests--;
+    if (this.cluster) this.cluster.stats.activeRequests--;
     if (this.host) {
       this.host.activeRequests--;
       this.cluster!.lb.onResult?.(this.host, performance.now() - this.startMono, this.status >= 500 || this.status === 0);

@@ -28,6 +28,9 @@ export interface HttpChainDeps {
 }
 
 export class HttpChain implements HttpChainContext {
+  /** Downstream presented a verified client certificate (STRICT mTLS chain); telemetry's connection_security_policy. */
+  mtls = false;
+
   constructor(
     public hcm: HttpConnectionManager,
     public deps: HttpChainDeps,
@@ -122,7 +125,7 @@ export class HttpChain implements HttpChainContext {
       responseBytes: ex.responseBytes,
       source: this.deps.direction === 'outbound' ? selfLabels(this.deps.node) : {},
       destination: this.deps.direction === 'inbound' ? selfLabels(this.deps.node) : (cluster?.destination ?? {}),
-      mtls: this.tls,
+      mtls: this.mtls,
     };
     this.deps.telemetry.httpRequestDone(record, ex.span);
   }

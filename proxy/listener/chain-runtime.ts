@@ -36,7 +36,10 @@ export class ChainRuntime {
     private deps: ChainDeps,
   ) {
     const isTls = fc.transportSocket !== undefined;
-    if (fc.filter.kind === 'http') this.http = new HttpChain(fc.filter, deps, isTls);
+    if (fc.filter.kind === 'http') {
+      this.http = new HttpChain(fc.filter, deps, isTls);
+      this.http.mtls = fc.transportSocket?.requireClientCertificate === true;
+    }
     else this.tcp = new TcpChain(fc.filter, deps, isTls);
   }
 
@@ -47,6 +50,7 @@ export class ChainRuntime {
     if (this.http && fc.filter.kind === 'http') {
       this.http.hcm = fc.filter;
       this.http.deps = deps;
+      this.http.mtls = fc.transportSocket?.requireClientCertificate === true;
       if (this.h1) applyH1Limits(this.h1, fc.filter.limits);
     }
     if (this.tcp && fc.filter.kind === 'tcp') {
@@ -137,6 +141,8 @@ export class ChainRuntime {
   private trackSessions(s: http2.Http2Server | http2.Http2SecureServer): void {
     s.on('session', (session: http2.ServerHttp2Session) => {
       this.sessions.add(session);
+      const idle = this.http?.hcm.limits.idleTimeout ?? 0;
+      if (idle > 0) session.setTimeout(idle, () => session.close());
       session.on('close', () => this.sessions.delete(session));
       session.on('error', () => {});
     });

@@ -16,13 +16,19 @@ export interface UpstreamHost extends HostState {
   h2: Dispatcher | undefined;
 }
 
+export interface ClusterStats {
+  /** Requests in flight on this cluster (circuit-breaker gauge). */
+  activeRequests: number;
+}
+
 export interface ClusterRuntime {
   readonly name: string;
   readonly config: Cluster;
   readonly hosts: readonly UpstreamHost[];
   readonly lb: LoadBalancer;
-  /** Requests in flight on this cluster (circuit-breaker gauge). */
-  activeRequests: number;
+  /** Live counters shared by every runtime of this cluster name, so in-flight requests that
+   * started before a config swap still count (and uncount) in the same place. */
+  readonly stats: ClusterStats;
   /** Labels for telemetry's destination side, from cluster metadata. */
   readonly destination: { service?: string; workload?: string; version?: string; namespace?: string };
 }
@@ -54,7 +60,7 @@ export class ClusterManager {
         config: c,
         hosts,
         lb: createLoadBalancer(c, hosts),
-        activeRequests: prev?.activeRequests ?? 0,
+        stats: prev?.stats ?? { activeRequests: 0 },
         destination: {
           service: c.metadata.service ?? name,
           ...(c.metadata.workload ? { workload: c.metadata.workload } : {}),
@@ -84,6 +90,11 @@ export class ClusterManager {
     if (p1) used.add(p1.key);
     if (p2) used.add(p2.key);
     const old = this.hostsByKey.get(`${cluster}|${key}`);
+    // Same endpoint, same pools: keep the very object, so in-flight counts and LB/outlier state carry over.
+    if (old && old.h1 === p1?.dispatcher && old.h2 === p2?.dispatcher && sameEndpoint(old.endpoint, ep)) {
+      nextHosts.set(`${cluster}|${key}`, old);
+      return old;
+    }
     const h: UpstreamHost = {
       endpoint: ep,
       key,
@@ -108,7 +119,7 @@ export class ClusterManager {
         activeRequests: h.activeRequests,
         metadata: h.endpoint.metadata,
       })),
-      circuitBreakers: { activeRequests: c.activeRequests, maxRequests: c.config.circuitBreakers.maxRequests },
+      circuitBreakers: { activeRequests: c.stats.activeRequests, maxRequests: c.config.circuitBreakers.maxRequests },
     }));
   }
 
@@ -116,4 +127,8 @@ export class ClusterManager {
     this.clusters = new Map();
     await (graceful ? this.pools.closeAll() : this.pools.destroyAll());
   }
+}
+
+function sameEndpoint(a: LbEndpoint, b: LbEndpoint): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
 }

@@ -23,7 +23,7 @@ export function sendUpstream(
   if (host === undefined) return ex.localReply('NO_HEALTHY_UPSTREAM');
   const useH2 = host.h2 !== undefined && (host.h1 === undefined || ex.isGrpc || ex.req.httpVersionMajor === 2);
   const dispatcher = useH2 ? host.h2! : host.h1!;
-  cluster.activeRequests++;
+  cluster.stats.activeRequests++;
   host.activeRequests++;
   ex.cluster = cluster;
   ex.host = host;
@@ -32,7 +32,7 @@ export function sendUpstream(
 
 /** Circuit breaker (Envoy max_requests); overflow answers 503 UO at once. */
 function admit(cluster: ClusterRuntime): boolean {
-  return cluster.activeRequests < cluster.config.circuitBreakers.maxRequests;
+  return cluster.stats.activeRequests < cluster.config.circuitBreakers.maxRequests;
 }
 
 function dispatchAttempt(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
