@@ -7,7 +7,7 @@ import { CoreV1Api, DiscoveryV1Api, type KubeConfig } from '@kubernetes/client-n
 import type { RegistryEvent, ServiceEndpoint, ServiceInfo, ServiceRegistry } from '../../control-plane/registry/types.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { ListWatcher, objectKey, type KubeObject, type ListFn, type ListPage, type ListWatchOptions, type WatchEventType } from '../client/list-watch.js';
-import { SERVICE_NAME_LABEL, toEndpoints, toServiceInfo, type KubeEndpointSlice, type KubePod, type KubeService } from './mapping.js';
+import { SERVICE_NAME_LABEL, slimPod, toEndpoints, toServiceInfo, type KubeEndpointSlice, type KubePod, type KubeService } from './mapping.js';
 
 export interface KubeRegistryOptions extends ListWatchOptions {
   trustDomain?: string;
@@ -43,12 +43,12 @@ export class KubernetesRegistry implements ServiceRegistry {
     const core = kc.makeApiClient(CoreV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
     const page = (p: Promise<unknown>) => p as Promise<ListPage<KubeObject>>;
-    const watcher = (path: string, list: ListFn<KubeObject>, map: Map<string, KubeObject>, onEvent: (type: WatchEventType, o: KubeObject) => void) =>
-      new ListWatcher<KubeObject>(kc, path, list, { replace: (items) => this.replace(map, items), apply: onEvent }, { ...opts, logger: this.log });
+    const watcher = (path: string, list: ListFn<KubeObject>, map: Map<string, KubeObject>, onEvent: (type: WatchEventType, o: KubeObject) => void, slim = (o: KubeObject) => o) =>
+      new ListWatcher<KubeObject>(kc, path, list, { replace: (items) => this.replace(map, items.map(slim)), apply: (t, o) => onEvent(t, slim(o)) }, { ...opts, logger: this.log });
     this.watchers.push(
       watcher('/api/v1/services', (p) => page(core.listServiceForAllNamespaces(p)), this.svcObjects as Map<string, KubeObject>, (t, o) => this.onService(t, o as KubeService)),
       watcher('/apis/discovery.k8s.io/v1/endpointslices', (p) => page(discovery.listEndpointSliceForAllNamespaces(p)), this.slices as Map<string, KubeObject>, (t, o) => this.onSlice(t, o as KubeEndpointSlice)),
-      watcher('/api/v1/pods', (p) => page(core.listPodForAllNamespaces(p)), this.pods as Map<string, KubeObject>, (t, o) => this.onPod(t, o as KubePod)),
+      watcher('/api/v1/pods', (p) => page(core.listPodForAllNamespaces(p)), this.pods as Map<string, KubeObject>, (t, o) => this.onPod(t, o as KubePod), (o) => slimPod(o as KubePod)),
     );
   }
 

@@ -18,6 +18,15 @@ export interface KubePod extends KubeObject {
   status?: { podIP?: string };
 }
 
+/** Only what endpoints need from a pod: a cluster's full pod specs would dominate the control plane's memory. */
+export function slimPod(pod: KubePod): KubePod {
+  const m = pod.metadata;
+  return {
+    metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, labels: m.labels ?? {} },
+    spec: { serviceAccountName: pod.spec?.serviceAccountName },
+  };
+}
+
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
 /** Protocol from appProtocol, then Istio's port-name convention (`http-web`, `grpc`, …); TCP otherwise. */
