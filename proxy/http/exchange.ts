@@ -1,18 +1,28 @@
-// One downstream request/response exchange on the hot path. A single object
-// holds the request's state AND is the undici dispatch handler, so a proxied
-// request allocates one state object, one header list and one telemetry
-// record. Response bytes go straight from undici into the downstream
-// response with back-pressure both ways; nothing buffers whole bodies.
+// One downstream request/response exchange on the hot path: the request's
+// state and its attempts upstream (retries, per-try / route / idle timeouts,
+// circuit-breaker release, outlier and latency reports per attempt). A
+// proxied request allocates one state object, one attempt handler per try,
+// one header list and one telemetry record. Response bytes go straight from
+// undici into the downstream response with back-pressure both ways; only a
+// request body under a retry policy is buffered (bounded) for replay.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Dispatcher } from 'undici';
+import type { Timer } from '../../common/clock.js';
 import type { ResponseFlag, SpanHandle } from '../telemetry/types.js';
 import { applyHeaderOps } from '../router/header-mutation.js';
 import type { ClusterChoice, CompiledRoute, RequestFacts } from '../router/route-table.js';
-import type { ClusterRuntime, UpstreamHost } from '../upstream/cluster-manager.js';
+import type { ClusterManager, ClusterRuntime, UpstreamHost } from '../upstream/cluster-manager.js';
+import { UpstreamAttempt, type AttemptOwner } from '../upstream/attempt.js';
+import type { TimeoutSlot } from '../upstream/timeout-slots.js';
+import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
+import type { RetryState } from '../resilience/retry-state.js';
+import type { LocalOriginFailure } from '../resilience/outlier-detector.js';
+import type { TimeoutKind } from '../resilience/errors.js';
+import type { PickContext } from '../lb/types.js';
 import { responseHeaders, trailersObject } from './headers.js';
-import { LOCAL_REPLIES, classifyUpstreamError, sendLocalReply, type LocalReplyKind, type ReplyTarget } from './local-reply.js';
+import { LOCAL_REPLIES, attemptFailureOf, classifyUpstreamError, sendLocalReply, type LocalReply, type LocalReplyKind, type ReplyTarget } from './local-reply.js';
 import type { HttpChainContext } from './chain-context.js';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
@@ -28,13 +38,20 @@ function onResponseDrain(this: DownstreamResponse): void {
   (this as unknown as Record<symbol, Exchange>)[kExchange]!.resumeUpstream();
 }
 
-export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
+const NO_PICK_CONTEXT: PickContext = {};
+const ATTEMPT_COUNT = ['0', '1', '2', '3', '4', '5', '6', '7', '8'];
+const DOWNSTREAM_CLOSED = new Error('downstream closed');
+const TIMED_OUT = Object.assign(new Error('upstream request timeout'), { code: 'MESH_UPSTREAM_TIMEOUT' });
+
+export class Exchange implements RequestFacts, AttemptOwner {
   // request facts (route matching)
   method: string;
   path: string;
   query: string;
   isGrpc: boolean;
   authority: string;
+  /** The peer's verified SPIFFE ID (mTLS), when the chain reads it. */
+  principal: string | undefined = undefined;
   readonly startTime: number;
   readonly startMono: number;
 
@@ -49,7 +66,18 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   status = 0;
   grpcStatus: number | undefined = undefined;
   requestId: string | undefined = undefined;
-  private abortUpstream: ((err?: Error) => void) | undefined = undefined;
+
+  // upstream side (set by sendUpstream)
+  /** Dispatch options shared by every attempt (headers end with x-envoy-attempt-count). */
+  opts: Dispatcher.DispatchOptions | undefined = undefined;
+  clusters: ClusterManager | undefined = undefined;
+  /** The circuit breaker a request slot was taken from (released in finish()). */
+  breaker: CircuitBreaker | undefined = undefined;
+  retry: RetryState | undefined = undefined;
+  timeouts: TimeoutSlot | undefined = undefined;
+  /** A pending retry backoff or fault delay. */
+  timer: Timer | undefined = undefined;
+  private attempt: UpstreamAttempt | undefined = undefined;
   private resume: (() => void) | undefined = undefined;
   /** gRPC over HTTP/2: headers held back until data or end, so a trailers-only answer stays trailers-only. */
   private heldHeaders: string[] | undefined = undefined;
@@ -87,47 +115,139 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
     return v === undefined ? undefined : Array.isArray(v) ? v.join(',') : v;
   }
 
-  /** Ends the exchange with a local reply (404/503/504…) and records it. */
-  localReply(kind: LocalReplyKind): void {
-    const reply = LOCAL_REPLIES[kind];
-    this.flag = reply.flag;
-    if (!this.res.headersSent) {
+  /** Ends the exchange with a local reply (404/503/504…) and records it; `flag` overrides the reply's flag (e.g. URX). */
+  localReply(kind: LocalReplyKind, flag?: ResponseFlag, extra?: Record<string, string>): void {
+    this.replyWith(LOCAL_REPLIES[kind], flag, extra);
+  }
+
+  replyWith(reply: LocalReply, flag?: ResponseFlag, extra?: Record<string, string>): void {
+    if (this.done) return;
+    this.flag = flag ?? reply.flag;
+    if (!this.res.headersSent && this.heldHeaders === undefined) {
       this.status = this.isGrpc ? 200 : reply.status;
       if (this.isGrpc) this.grpcStatus = reply.grpcStatus;
-      sendLocalReply(this.res as unknown as ReplyTarget, reply, this.isGrpc);
+      sendLocalReply(this.res as unknown as ReplyTarget, reply, this.isGrpc, extra);
     } else {
       this.res.destroy();
     }
     this.finish();
   }
 
-  // ---------------------------------------------------------- undici handler
+  // ---------------------------------------------------------------- attempts
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.abortUpstream = abort;
-    this.attempts++;
+  /** Picks a host (another one on retries when the policy asks) and dispatches one attempt. */
+  startAttempt(): void {
+    this.timer = undefined;
+    if (this.done) return;
+    const cluster = this.cluster!;
+    const rs = this.retry;
+    const exclude = rs?.policy.retryOtherHosts && rs.attempts > 0 ? rs.exclude : undefined;
+    const host = cluster.lb.pick(exclude ? { exclude } : NO_PICK_CONTEXT) as UpstreamHost | undefined;
+    if (host === undefined) return this.localReply('NO_HEALTHY_UPSTREAM');
+    const n = rs ? rs.startAttempt(host) : 1;
+    this.attempts = n;
+    const opts = this.opts!;
+    const headers = opts.headers as string[];
+    headers[headers.length - 1] = ATTEMPT_COUNT[n] ?? String(n);
+    host.activeRequests++;
+    this.host = host;
+    const a = new UpstreamAttempt(this, host, this.clusters!.clock.monotonic());
+    this.attempt = a;
+    if (rs !== undefined && this.timeouts !== undefined) this.timeouts.t.startAttempt(rs.policy.perTryTimeout, rs.policy.perTryIdleTimeout);
+    const useH2 = host.h2 !== undefined && (host.h1 === undefined || this.isGrpc || this.req.httpVersionMajor === 2);
+    try {
+      (useH2 ? host.h2! : host.h1!).dispatch(opts, a);
+    } catch (err) {
+      a.onError(err as Error);
+    }
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  /** The attempt is over for this exchange: host counters and per-try timers (no outlier report). */
+  private releaseAttempt(a: UpstreamAttempt): void {
+    a.ended = true;
+    a.host.activeRequests--;
+    this.timeouts?.t.endAttempt();
+  }
+
+  /** The attempt is over: release it and report its outcome (outlier detection, PEAK_EWMA latency). */
+  private endAttempt(a: UpstreamAttempt, status: number, failure?: LocalOriginFailure, grpcStatus?: number): void {
+    this.releaseAttempt(a);
+    const cluster = this.cluster!;
+    cluster.resilience.endAttempt(a.host, this.clusters!.clock.monotonic() - a.t0, status, failure, grpcStatus);
+  }
+
+  private scheduleRetry(): void {
+    this.timer = this.retry!.scheduleRetry(this.clusters!.clock, () => this.startAttempt());
+  }
+
+  private responseStarted(): boolean {
+    return this.res.headersSent || this.heldHeaders !== undefined;
+  }
+
+  /** A timer of RequestTimeouts fired (route, idle, per-try, per-try idle). */
+  onTimeout(kind: TimeoutKind): void {
+    if (this.done) return;
+    const a = this.attempt;
+    const live = a !== undefined && !a.ended;
+    if (kind === 'perTry' || kind === 'perTryIdle') {
+      if (!live) return;
+      a.cancel(TIMED_OUT);
+      this.endAttempt(a, 0, 'timeout');
+      if (a.forwarded) return this.resetDownstream('UT');
+      const d = this.retry ? this.retry.onFailure('per-try-timeout') : 'no-retry';
+      if (d === 'retry') return this.scheduleRetry();
+      return this.localReply('TIMEOUT', d === 'limit' ? 'URX' : undefined);
+    }
+    // Route timeout / stream idle timeout: the whole request is over.
+    if (live) {
+      a.cancel(TIMED_OUT);
+      this.endAttempt(a, 0, 'timeout');
+    }
+    if (this.responseStarted()) return this.resetDownstream('UT');
+    this.localReply('TIMEOUT');
+  }
+
+  private resetDownstream(flag: ResponseFlag): void {
+    this.flag ??= flag;
+    this.res.destroy();
+    this.finish();
+  }
+
+  // ----------------------------------------------------- attempt callbacks
+
+  attemptHeaders(a: UpstreamAttempt, statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 100-continue / 103 early hints: not forwarded
-    this.resume = resume;
-    this.status = statusCode;
     let flat = responseHeaders(rawHeaders);
-    if (!this.choice!.responseOps.empty) flat = applyHeaderOps(this.choice!.responseOps, flat);
-    if (this.isGrpc) {
-      for (let i = 0; i < flat.length; i += 2) if (flat[i] === 'grpc-status') this.grpcStatus = Number(flat[i + 1]);
-      if ((this.res as Http2ServerResponse).stream !== undefined) {
-        this.heldHeaders = flat;
+    let grpc: number | undefined;
+    if (this.isGrpc) for (let i = 0; i < flat.length; i += 2) if (flat[i] === 'grpc-status') grpc = Number(flat[i + 1]);
+    const rs = this.retry;
+    if (rs !== undefined) {
+      if (rs.onResponse(statusCode, grpc) === 'retry') {
+        // Discard this response (drained by the attempt) and try again after the backoff.
+        this.endAttempt(a, statusCode, undefined, grpc);
+        this.scheduleRetry();
         return true;
       }
+      rs.commit(); // from now on nothing is retried
+      this.timeouts?.t.endAttempt(); // the per-try timeout covers the wait for response headers
+    }
+    a.forwarded = true;
+    this.resume = resume;
+    this.status = statusCode;
+    if (grpc !== undefined) this.grpcStatus = grpc;
+    if (!this.choice!.responseOps.empty) flat = applyHeaderOps(this.choice!.responseOps, flat);
+    if (this.isGrpc && (this.res as Http2ServerResponse).stream !== undefined) {
+      this.heldHeaders = flat;
+      return true;
     }
     (this.res as ServerResponse).writeHead(statusCode, flat as unknown as Record<string, string>);
     return true;
   }
 
-  onData(chunk: Buffer): boolean {
+  attemptData(_a: UpstreamAttempt, chunk: Buffer): boolean {
     if (this.heldHeaders) this.flushHeld();
     this.responseBytes += chunk.length;
+    this.timeouts?.t.activity();
     const ok = (this.res as ServerResponse).write(chunk);
     if (!ok) this.res.once('drain', onResponseDrain);
     return ok;
@@ -137,9 +257,10 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
     this.resume?.();
   }
 
-  onComplete(rawTrailers: unknown): void {
+  attemptComplete(a: UpstreamAttempt, rawTrailers: unknown): void {
     const trailers = trailersObject(rawTrailers);
     if (trailers?.['grpc-status'] !== undefined) this.grpcStatus = Number(trailers['grpc-status']);
+    this.endAttempt(a, this.status, undefined, this.isGrpc ? this.grpcStatus : undefined);
     const res = this.res;
     if (this.heldHeaders) {
       const stream = (res as Http2ServerResponse).stream;
@@ -160,18 +281,18 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
     this.finish();
   }
 
-  onError(err: Error): void {
+  attemptError(a: UpstreamAttempt, err: Error): void {
     if (this.done) return;
-    const kind: LocalReplyKind = (err as { code?: string }).code === 'UND_ERR_ABORTED' && this.flag === 'DC' ? 'UPSTREAM_RESET' : classifyUpstreamError(err);
-    if (this.res.headersSent || this.heldHeaders) {
-      // The response already started: all we can do is reset the downstream stream (Envoy: UR/UC).
-      this.flag ??= kind === 'TIMEOUT' ? 'UT' : 'UR';
-      this.res.destroy();
-      this.finish();
-      return;
+    if (a.forwarded) {
+      // The response already started: never retried; all we can do is reset the downstream (Envoy: UR).
+      this.endAttempt(a, this.status, 'reset');
+      return this.resetDownstream(classifyUpstreamError(err) === 'TIMEOUT' ? 'UT' : 'UR');
     }
-    if (this.flag === 'DC') return this.finish();
-    this.localReply(kind);
+    const failure = attemptFailureOf(err);
+    this.endAttempt(a, 0, failure === 'connect-failure' ? 'connect-failure' : 'reset');
+    const d = this.retry ? this.retry.onFailure(failure) : 'no-retry';
+    if (d === 'retry') return this.scheduleRetry();
+    this.localReply(classifyUpstreamError(err), d === 'limit' ? 'URX' : undefined);
   }
 
   private flushHeld(): void {
@@ -180,22 +301,33 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
     (this.res as ServerResponse).writeHead(this.status, flat as unknown as Record<string, string>);
   }
 
-  /** The downstream went away: abort the upstream request if it still runs. */
+  /** The downstream went away: abort the upstream attempt and any pending retry. */
   downstreamClosed(): void {
     if (this.done) return;
     this.flag ??= 'DC';
-    this.abortUpstream?.(new Error('downstream closed'));
+    const a = this.attempt;
+    if (a !== undefined && !a.ended) {
+      this.releaseAttempt(a);
+      a.cancel(DOWNSTREAM_CLOSED);
+    }
     this.finish();
   }
 
-  /** Records the exchange exactly once. */
+  /** Records the exchange exactly once and gives back every slot it holds. */
   finish(): void {
     if (this.done) return;
     this.done = true;
-    if (this.cluster) this.cluster.stats.activeRequests--;
-    if (this.host) {
-      this.host.activeRequests--;
-      this.cluster!.lb.onResult?.(this.host, performance.now() - this.startMono, this.status >= 500 || this.status === 0);
+    const a = this.attempt;
+    if (a !== undefined && !a.ended) this.releaseAttempt(a);
+    if (this.timer !== undefined) {
+      this.timer.cancel();
+      this.timer = undefined;
+    }
+    this.breaker?.releaseRequest();
+    this.retry?.finish();
+    if (this.timeouts !== undefined) {
+      this.timeouts.release();
+      this.timeouts = undefined;
     }
     this.ctx.recordHttp(this);
   }

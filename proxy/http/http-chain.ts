@@ -15,6 +15,9 @@ import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exc
 import type { HttpChainContext } from './chain-context.js';
 import { upstreamHeaders } from './request-headers.js';
 import { mirrorRequest } from './mirror.js';
+import { compileRbac, type RbacEngine } from '../identity/authz.js';
+import { normalizePath } from '../identity/normalize-path.js';
+import { peerPrincipal } from '../listener/peer-principal.js';
 
 export interface HttpChainDeps {
   clusters: ClusterManager;
@@ -30,12 +33,27 @@ export interface HttpChainDeps {
 export class HttpChain implements HttpChainContext {
   /** Downstream presented a verified client certificate (STRICT mTLS chain); telemetry's connection_security_policy. */
   mtls = false;
+  private rbac: RbacEngine | undefined;
+  private hcmConfig!: HttpConnectionManager;
 
   constructor(
-    public hcm: HttpConnectionManager,
+    hcm: HttpConnectionManager,
     public deps: HttpChainDeps,
     readonly tls: boolean,
-  ) {}
+  ) {
+    this.hcm = hcm;
+  }
+
+  get hcm(): HttpConnectionManager {
+    return this.hcmConfig;
+  }
+
+  /** New settings; RBAC filters compile once here, never per request. */
+  set hcm(h: HttpConnectionManager) {
+    this.hcmConfig = h;
+    const rules = h.httpFilters.flatMap((f) => (f.kind === 'rbac' && f.rules ? [f.rules] : []));
+    this.rbac = rules.length ? compileRbac(rules) : undefined;
+  }
 
   /** The request listener for http.Server / http2 servers (bound once). */
   readonly handle = (req: DownstreamRequest, res: DownstreamResponse): void => {
@@ -47,6 +65,8 @@ export class HttpChain implements HttpChainContext {
       if (req.httpVersionMajor === 1) (res as { shouldKeepAlive?: boolean }).shouldKeepAlive = false;
       return ex.localReply('HEADERS_TOO_LARGE');
     }
+    if (this.mtls) ex.principal = peerPrincipal(req);
+    if (this.rbac !== undefined && !this.authorize(ex)) return;
     const table = deps.routeTable();
     const route = table?.route(ex.authority, ex);
     if (route === undefined) return ex.localReply('NO_ROUTE');
@@ -56,6 +76,26 @@ export class HttpChain implements HttpChainContext {
     ex.choice = pickCluster(route);
     sendUpstream(ex, deps.clusters, this.dispatchOptions);
   };
+
+  /**
+   * RBAC on exactly the path that is forwarded: normalised once (dot segments, merged slashes,
+   * encoded slashes refused), then matched, routed and sent upstream as the same string.
+   */
+  private authorize(ex: Exchange): boolean {
+    const n = normalizePath(ex.req.url ?? '/');
+    if (!n.ok) {
+      ex.localReply('BAD_REQUEST');
+      return false;
+    }
+    ex.req.url = n.forward;
+    ex.path = n.path;
+    const d = this.rbac!.evaluate(ex);
+    if (!d.allowed) {
+      ex.localReply('RBAC_DENIED');
+      return false;
+    }
+    return true;
+  }
 
   private readonly dispatchOptions = (ex: Exchange, _http2: boolean): Dispatcher.DispatchOptions => {
     const req = ex.req;
@@ -123,7 +163,7 @@ export class HttpChain implements HttpChainContext {
       attempts: ex.attempts,
       requestBytes: Number(h['content-length'] ?? 0) || 0,
       responseBytes: ex.responseBytes,
-      source: this.deps.direction === 'outbound' ? selfLabels(this.deps.node) : {},
+      source: this.deps.direction === 'outbound' ? selfLabels(this.deps.node) : ex.principal !== undefined ? { principal: ex.principal } : {},
       destination: this.deps.direction === 'inbound' ? selfLabels(this.deps.node) : (cluster?.destination ?? {}),
       mtls: this.mtls,
     };

@@ -3,8 +3,9 @@
 // a trailers-only response with the matching grpc-status.
 
 import type { ResponseFlag } from '../telemetry/types.js';
+import type { AttemptFailure } from '../resilience/retry-state.js';
 
-export type LocalReplyKind = 'NO_ROUTE' | 'NO_HEALTHY_UPSTREAM' | 'NO_CLUSTER' | 'CONNECT_FAILURE' | 'UPSTREAM_RESET' | 'TIMEOUT' | 'OVERFLOW' | 'BAD_REQUEST' | 'HEADERS_TOO_LARGE' | 'DRAINING';
+export type LocalReplyKind = 'NO_ROUTE' | 'NO_HEALTHY_UPSTREAM' | 'NO_CLUSTER' | 'CONNECT_FAILURE' | 'UPSTREAM_RESET' | 'TIMEOUT' | 'OVERFLOW' | 'BAD_REQUEST' | 'HEADERS_TOO_LARGE' | 'DRAINING' | 'RATE_LIMITED' | 'FAULT_ABORT' | 'RBAC_DENIED';
 
 export interface LocalReply {
   readonly status: number;
@@ -19,6 +20,7 @@ const UNAVAILABLE = 14;
 const DEADLINE_EXCEEDED = 4;
 const UNIMPLEMENTED = 12;
 const INTERNAL = 13;
+const PERMISSION_DENIED = 7;
 
 export const LOCAL_REPLIES: Readonly<Record<LocalReplyKind, LocalReply>> = {
   NO_ROUTE: { status: 404, code: 'MESH_NO_ROUTE', flag: 'NR', grpcStatus: UNIMPLEMENTED, message: 'no route matched the request' },
@@ -30,8 +32,36 @@ export const LOCAL_REPLIES: Readonly<Record<LocalReplyKind, LocalReply>> = {
   OVERFLOW: { status: 503, code: 'MESH_UPSTREAM_OVERFLOW', flag: 'UO', grpcStatus: UNAVAILABLE, message: 'upstream overflow' },
   BAD_REQUEST: { status: 400, code: 'MESH_BAD_REQUEST', flag: 'DPE', grpcStatus: INTERNAL, message: 'bad request' },
   HEADERS_TOO_LARGE: { status: 431, code: 'MESH_HEADERS_TOO_LARGE', flag: 'DPE', grpcStatus: INTERNAL, message: 'request header fields too large' },
+  RBAC_DENIED: { status: 403, code: 'MESH_RBAC_DENIED', flag: 'UAEX', grpcStatus: PERMISSION_DENIED, message: 'RBAC: access denied' },
   DRAINING: { status: 503, code: 'MESH_DRAINING', flag: 'LR', grpcStatus: UNAVAILABLE, message: 'the proxy is draining' },
+  // Envoy's local rate limit filter: 429 with body local_rate_limited (gRPC: UNAVAILABLE).
+  RATE_LIMITED: { status: 429, code: 'MESH_RATE_LIMITED', flag: 'RL', grpcStatus: UNAVAILABLE, message: 'local_rate_limited' },
+  FAULT_ABORT: { status: 503, code: 'MESH_FAULT_ABORT', flag: 'FI', grpcStatus: UNAVAILABLE, message: 'fault filter abort' },
 };
+
+const faultReplies = new Map<number, LocalReply>();
+
+/** The local reply of a fault abort with a configured HTTP status / gRPC status (cached per pair). */
+export function faultAbortReply(httpStatus: number, grpcStatus: number): LocalReply {
+  const key = httpStatus * 100 + (grpcStatus < 0 ? 99 : grpcStatus);
+  let r = faultReplies.get(key);
+  if (r === undefined) {
+    const base = LOCAL_REPLIES.FAULT_ABORT;
+    r = { ...base, status: httpStatus || base.status, grpcStatus: grpcStatus >= 0 ? grpcStatus : base.grpcStatus };
+    if (faultReplies.size < 1024) faultReplies.set(key, r);
+  }
+  return r;
+}
+
+/** Maps an upstream error before response headers to the retry condition it meets. */
+export function attemptFailureOf(err: unknown): AttemptFailure {
+  if (classifyUpstreamError(err) === 'CONNECT_FAILURE') return 'connect-failure';
+  const e = err as { code?: string; message?: string } | null;
+  // HTTP/2 RST_STREAM(REFUSED_STREAM = 7): the upstream did not process the stream.
+  if (e?.code === 'ERR_HTTP2_STREAM_ERROR' && e.message?.includes('REFUSED_STREAM')) return 'refused-stream';
+  if (e?.code === 'UND_ERR_INFO' && e.message?.endsWith('code 7')) return 'refused-stream';
+  return 'reset';
+}
 
 /** Maps an upstream error (undici's codes, Node's socket codes) to a local reply kind. */
 export function classifyUpstreamError(err: unknown): LocalReplyKind {

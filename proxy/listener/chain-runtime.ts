@@ -15,6 +15,9 @@ import { TcpChain, type TcpChainDeps } from '../tcp/tcp-proxy.js';
 import type { TlsStore } from '../tls/tls-store.js';
 import type { Detected } from './detect.js';
 import { replaySocket } from './replay-socket.js';
+import { setPeerPrincipal } from './peer-principal.js';
+import { createInboundTerminator } from '../identity/tls-contexts.js';
+import { PeerIdentityVerifier } from '../identity/peer-identity.js';
 
 export interface ChainDeps extends HttpChainDeps, TcpChainDeps {
   tls: TlsStore;
@@ -72,7 +75,10 @@ export class ChainRuntime {
     const d = this.deps.tls.downstream(t);
     if (!d || d.key === this.tlsKey) return;
     this.tlsKey = d.key;
-    this.secure.setSecureContext(d.options);
+    if (t.requireClientCertificate) {
+      const { requestCert: _r, rejectUnauthorized: _u, ...options } = d.options;
+      this.secure.setSecureContext({ ...options, requestCert: true, rejectUnauthorized: false } as tls.SecureContextOptions);
+    } else this.secure.setSecureContext(d.options);
   }
 
   /** `peeked`: bytes were read for detection and unshifted back (native-handle readers would miss them). */
@@ -121,11 +127,30 @@ export class ChainRuntime {
     const d = this.deps.tls.downstream(t);
     if (!d) return undefined;
     this.tlsKey = d.key;
-    if (this.tcp) {
+    if (this.tcp && !t.requireClientCertificate) {
       const s = tls.createServer({ ...d.options, ALPNProtocols: t.alpnProtocols }, (sock) => this.tcp!.handle(sock));
       s.on('tlsClientError', () => {});
       this.secure = s;
       return s;
+    }
+    if (t.requireClientCertificate) {
+      // mTLS: the identity module's terminator verifies chain AND SPIFFE identity per handshake;
+      // accepted sockets carry the peer's ID to RBAC and telemetry.
+      const verifier = new PeerIdentityVerifier({ allowedTrustDomains: [this.deps.node.trustDomain], matchSubjectAltNames: t.matchSubjectAltNames });
+      const { requestCert: _r, rejectUnauthorized: _u, ...options } = d.options;
+      const term = createInboundTerminator({
+        tls: options,
+        verifier,
+        alpnProtocols: this.tcp ? t.alpnProtocols : t.alpnProtocols.length ? t.alpnProtocols : ['h2', 'http/1.1'],
+        onSecure: (sock, id) => {
+          setPeerPrincipal(sock, id);
+          if (this.tcp) this.tcp.handle(sock);
+          else if (sock.alpnProtocol === 'h2') this.h2cServer().emit('connection', sock);
+          else this.h1Server().emit('connection', sock);
+        },
+      });
+      this.secure = term;
+      return term;
     }
     const hcm = this.http!.hcm;
     const s = http2.createSecureServer(
