@@ -34,7 +34,7 @@ export const NOOP_TELEMETRY: Telemetry = {
 export class Sidecar implements AdminSource {
   private current: ConfigSnapshot | undefined;
   private readonly tls = new TlsStore();
-  private readonly clustersMgr = new ClusterManager(this.tls);
+  private readonly clustersMgr = new ClusterManager(this.tls, { registry: () => (this.opts.telemetry as { registry?: import('prom-client').Registry } | undefined)?.registry });
   private routes = new Map<string, RouteTable>();
   private listeners = new Map<string, ListenerRuntime>();
   private draining = false;

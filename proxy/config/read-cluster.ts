@@ -37,7 +37,7 @@ export function readCluster(r: Reader): Cluster {
     name,
     type: (r.field('type').string({ enum: ['STATIC', 'EDS'] }) as Cluster['type']) ?? 'STATIC',
     connectTimeout: r.field('connectTimeout').duration({ min: 1 }) ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    lbPolicy: (r.field('lbPolicy').string({ enum: LB_POLICIES }) as LbPolicy) ?? 'ROUND_ROBIN',
+    lbPolicy: (r.field('lbPolicy').string({ enum: LB_POLICIES }) as LbPolicy) ?? 'PEAK_EWMA', // tsmesh default: latency-aware P2C (Linkerd's approach)
     circuitBreakers: readCircuitBreakers(r.field('circuitBreakers')),
     healthyPanicThreshold: r.field('healthyPanicThreshold').number({ min: 0, max: 100 }) ?? DEFAULT_HEALTHY_PANIC_THRESHOLD,
     upstreamProtocol: (r.field('upstreamProtocol').string({ enum: ['http1', 'http2', 'downstream'] }) as Cluster['upstreamProtocol']) ?? 'http1',

@@ -3,6 +3,7 @@
 
 import type { Reader } from '../../common/reader.js';
 import { DEFAULT_RETRY_BACKOFF, DEFAULT_ROUTE_TIMEOUT_MS } from './defaults.js';
+import { parseRetryOn } from '../resilience/retry-policy.js';
 import { HEADER_MUTATION_KEYS, headerMatcher, headerMutations, queryMatcher, strict, stringList } from './read-common.js';
 import type {
   FaultPolicy,
@@ -148,6 +149,12 @@ export function readRetryPolicy(r: Reader): RetryPolicy {
   if (strict(bo, ['baseInterval', 'maxInterval'])) {
     const base = bo.field('baseInterval').duration({ required: true, min: 1 }) ?? DEFAULT_RETRY_BACKOFF.baseInterval;
     p.retryBackOff = { baseInterval: base, maxInterval: bo.field('maxInterval').duration({ min: base }) ?? base * 10 };
+  }
+  // Unknown retry_on conditions are rejected at load time (the same parser the request path compiles with).
+  const on = r.field('retryOn');
+  for (const issue of parseRetryOn(p.retryOn).issues) {
+    const i = /^retryOn\[(\d+)\]$/.exec(issue.path)?.[1];
+    (i !== undefined && Array.isArray(on.value) ? (on.array()[Number(i)] ?? on) : on).fail(issue.message);
   }
   return p;
 }

@@ -71,6 +71,8 @@ export class Exchange implements RequestFacts, AttemptOwner {
   /** Dispatch options shared by every attempt (headers end with x-envoy-attempt-count). */
   opts: Dispatcher.DispatchOptions | undefined = undefined;
   clusters: ClusterManager | undefined = undefined;
+  /** Index of the x-envoy-attempt-count value in opts.headers. */
+  attemptHeader = 0;
   /** The circuit breaker a request slot was taken from (released in finish()). */
   breaker: CircuitBreaker | undefined = undefined;
   retry: RetryState | undefined = undefined;
@@ -148,7 +150,7 @@ export class Exchange implements RequestFacts, AttemptOwner {
     this.attempts = n;
     const opts = this.opts!;
     const headers = opts.headers as string[];
-    headers[headers.length - 1] = ATTEMPT_COUNT[n] ?? String(n);
+    headers[this.attemptHeader] = ATTEMPT_COUNT[n] ?? String(n);
     host.activeRequests++;
     this.host = host;
     const a = new UpstreamAttempt(this, host, this.clusters!.clock.monotonic());

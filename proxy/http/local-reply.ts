@@ -78,6 +78,7 @@ export function classifyUpstreamError(err: unknown): LocalReplyKind {
     case 'DEPTH_ZERO_SELF_SIGNED_CERT':
     case 'SELF_SIGNED_CERT_IN_CHAIN':
     case 'CERT_HAS_EXPIRED':
+    case 'MESH_UPSTREAM_IDENTITY':
       return 'CONNECT_FAILURE';
     case 'UND_ERR_HEADERS_TIMEOUT':
     case 'UND_ERR_BODY_TIMEOUT':

@@ -1,11 +1,16 @@
 // The clusters of the active configuration, each with its hosts (live
 // HostState shared with load balancing and outlier detection), its balancer
 // and one dispatcher per host. Rebuilt on every config swap; HostState and
-// connection pools survive a swap when the endpoint is unchanged.
+// connection pools survive a swap when the endpoint is unchanged, and each
+// cluster's ClusterResilience (balancer, circuit breaker, outlier detector)
+// hands its state to its successor (breaker counters, ejections, EWMA).
 
 import type { Dispatcher } from 'undici';
 import type { Cluster, ConfigSnapshot, LbEndpoint } from '../config/resources.js';
-import { createLoadBalancer, type HostState, type LoadBalancer } from '../lb/index.js';
+import type { Registry } from 'prom-client';
+import { systemClock, type Clock } from '../../common/clock.js';
+import type { HostState, LoadBalancer } from '../lb/index.js';
+import { ClusterResilience } from '../resilience/cluster-resilience.js';
 import type { ClusterStatus } from '../admin/types.js';
 import { EndpointPools, poolSettings, type PoolSettings } from './endpoint-pools.js';
 import type { TlsStore } from '../tls/tls-store.js';
@@ -16,19 +21,15 @@ export interface UpstreamHost extends HostState {
   h2: Dispatcher | undefined;
 }
 
-export interface ClusterStats {
-  /** Requests in flight on this cluster (circuit-breaker gauge). */
-  activeRequests: number;
-}
-
 export interface ClusterRuntime {
   readonly name: string;
   readonly config: Cluster;
   readonly hosts: readonly UpstreamHost[];
+  /** The balancer of `resilience` (PEAK_EWMA unless the cluster names another). */
   readonly lb: LoadBalancer;
-  /** Live counters shared by every runtime of this cluster name, so in-flight requests that
-   * started before a config swap still count (and uncount) in the same place. */
-  readonly stats: ClusterStats;
+  /** Circuit breaker + retry budget (one object per cluster name across swaps, so in-flight
+   * requests release where they acquired), outlier detection, panic mode. */
+  readonly resilience: ClusterResilience;
   /** Labels for telemetry's destination side, from cluster metadata. */
   readonly destination: { service?: string; workload?: string; version?: string; namespace?: string };
 }
@@ -37,8 +38,22 @@ export class ClusterManager {
   private clusters = new Map<string, ClusterRuntime>();
   private hostsByKey = new Map<string, UpstreamHost>();
   readonly pools = new EndpointPools();
+  /** Drives timeouts, backoff, ejection and latency estimates (tests may inject a ManualClock). */
+  readonly clock: Clock;
+  private readonly registry: () => Registry | undefined;
 
-  constructor(private readonly tls: TlsStore) {}
+  constructor(
+    private readonly tls: TlsStore,
+    opts: { clock?: Clock; registry?: () => Registry | undefined } = {},
+  ) {
+    this.clock = opts.clock ?? systemClock;
+    this.registry = opts.registry ?? (() => undefined);
+  }
+
+  /** The shared metrics registry (resilience series), when the sidecar has one. */
+  metricsRegistry(): Registry | undefined {
+    return this.registry();
+  }
 
   get(name: string): ClusterRuntime | undefined {
     return this.clusters.get(name);
@@ -55,12 +70,13 @@ export class ClusterManager {
       const tls = c.transportSocket ? this.tls.upstream(c.transportSocket) : undefined;
       const hosts = eps.map((ep) => this.host(name, c, ep, tls, usedPools, nextHosts));
       const prev = this.clusters.get(name);
+      const resilience = new ClusterResilience(c, hosts, { clock: this.clock, registry: this.registry(), previous: prev?.resilience });
       next.set(name, {
         name,
         config: c,
         hosts,
-        lb: createLoadBalancer(c, hosts),
-        stats: prev?.stats ?? { activeRequests: 0 },
+        lb: resilience.lb,
+        resilience,
         destination: {
           service: c.metadata.service ?? name,
           ...(c.metadata.workload ? { workload: c.metadata.workload } : {}),
@@ -69,6 +85,7 @@ export class ClusterManager {
         },
       });
     }
+    for (const [name, old] of this.clusters) if (!next.has(name)) old.resilience.close();
     this.clusters = next;
     this.hostsByKey = nextHosts;
     this.pools.retain(usedPools);
@@ -108,22 +125,11 @@ export class ClusterManager {
   }
 
   status(): ClusterStatus[] {
-    return [...this.clusters.values()].map((c) => ({
-      name: c.name,
-      lbPolicy: c.config.lbPolicy,
-      endpoints: c.hosts.map((h) => ({
-        address: h.key,
-        weight: h.endpoint.weight,
-        healthStatus: h.endpoint.healthStatus,
-        ejected: h.ejected,
-        activeRequests: h.activeRequests,
-        metadata: h.endpoint.metadata,
-      })),
-      circuitBreakers: { activeRequests: c.stats.activeRequests, maxRequests: c.config.circuitBreakers.maxRequests },
-    }));
+    return [...this.clusters.values()].map((c) => c.resilience.status());
   }
 
   async close(graceful: boolean): Promise<void> {
+    for (const c of this.clusters.values()) c.resilience.close();
     this.clusters = new Map();
     await (graceful ? this.pools.closeAll() : this.pools.destroyAll());
   }

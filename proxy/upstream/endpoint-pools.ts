@@ -3,8 +3,9 @@
 // HTTP/1.1 endpoints get a keep-alive Pool; HTTP/2 endpoints a single
 // multiplexed Client (h2c with prior knowledge, or ALPN h2 over TLS).
 
-import { Client, Pool, type Dispatcher } from 'undici';
-import type { SecureContext } from 'node:tls';
+import { Client, Pool, buildConnector, type Dispatcher } from 'undici';
+import type { SecureContext, TLSSocket } from 'node:tls';
+import type { PeerIdentityVerifier } from '../identity/peer-identity.js';
 import type { Cluster, SocketAddress } from '../config/resources.js';
 
 export interface PoolSettings {
@@ -14,7 +15,14 @@ export interface PoolSettings {
   maxConnections: number;
   maxRequestsPerConnection: number | undefined;
   /** Present when the cluster originates TLS. */
-  tls?: { secureContext: SecureContext; servername?: string; alpn: string[]; key: string };
+  tls?: {
+    secureContext: SecureContext;
+    servername?: string;
+    alpn: string[];
+    key: string;
+    /** Checks the server's SPIFFE ID after Node verified its chain (UpstreamTlsContext.matchSubjectAltNames). */
+    verifier?: PeerIdentityVerifier;
+  };
 }
 
 export function poolSettings(c: Cluster, protocol: 'http1' | 'http2', tls?: PoolSettings['tls']): PoolSettings {
@@ -68,13 +76,36 @@ export class EndpointPools {
   }
 }
 
+/**
+ * Mesh TLS to an endpoint: the chain is verified against the trust bundle by
+ * Node; the identity is the SPIFFE URI SAN (not a DNS name), checked by the
+ * identity module's verifier before the connection is used.
+ */
+function tlsConnector(timeout: number, t: NonNullable<PoolSettings['tls']>): buildConnector.connector {
+  const base = buildConnector({
+    timeout,
+    secureContext: t.secureContext,
+    ALPNProtocols: t.alpn,
+    rejectUnauthorized: true,
+    checkServerIdentity: () => undefined,
+    ...(t.servername ? { servername: t.servername } : {}),
+  } as buildConnector.BuildOptions);
+  const verifier = t.verifier;
+  if (!verifier) return base;
+  return (opts, cb) =>
+    base(opts, (err, socket) => {
+      if (err || !socket) return cb(err ?? new Error('no socket'), null);
+      const r = verifier.verify(socket as TLSSocket);
+      if (r.ok) return cb(null, socket);
+      socket.destroy();
+      cb(Object.assign(new Error(`upstream identity refused: ${r.reason}`), { code: 'MESH_UPSTREAM_IDENTITY' }), null);
+    });
+}
+
 function create(addr: SocketAddress, s: PoolSettings): Dispatcher {
   const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
   const origin = `${s.tls ? 'https' : 'http'}://${host}:${addr.port}`;
-  const connect = {
-    timeout: s.connectTimeout,
-    ...(s.tls ? { secureContext: s.tls.secureContext, servername: s.tls.servername, ALPNProtocols: s.tls.alpn, rejectUnauthorized: true } : {}),
-  };
+  const connect = s.tls ? tlsConnector(s.connectTimeout, s.tls) : { timeout: s.connectTimeout };
   const common = {
     connect,
     keepAliveTimeout: Math.min(s.idleTimeout || 4_000, 600_000),

@@ -1,44 +1,111 @@
-// The one place a request leaves for an upstream: cluster lookup, circuit
-// breaker, host pick, protocol choice, dispatch. The resilience layer plugs in
-// here: retries / per-try timeouts wrap `dispatchAttempt` (the exchange is the
-// undici handler; a retrying handler would sit between), circuit breaking
-// extends `admit`, outlier detection consumes HostState results in finish().
+// The one place a request leaves for an upstream, in Envoy's order: local
+// rate limit → fault injection → cluster lookup → circuit-breaker admission
+// → (request body buffered for replay when a retry policy needs it) →
+// attempts. The attempts themselves (host pick, retries, timeouts) run in
+// the Exchange. A request without policies pays one WeakMap read and one
+// breaker acquire/release over the bare path.
 
 import type { Dispatcher } from 'undici';
+import type { HttpConnectionManager } from '../config/resources.js';
 import type { Exchange } from '../http/exchange.js';
-import type { ClusterManager, ClusterRuntime, UpstreamHost } from './cluster-manager.js';
-import type { PickContext } from '../lb/index.js';
+import { faultAbortReply } from '../http/local-reply.js';
+import type { FaultDecision } from '../resilience/fault.js';
+import { RetryState } from '../resilience/retry-state.js';
+import type { ClusterManager } from './cluster-manager.js';
+import { routePolicies, type RoutePolicies } from './route-policies.js';
+import { takeTimeoutSlot } from './timeout-slots.js';
 
-const NO_PICK_CONTEXT: PickContext = {};
+type BuildOptions = (ex: Exchange, http2: boolean) => Dispatcher.DispatchOptions;
 
-export function sendUpstream(
-  ex: Exchange,
-  clusters: ClusterManager,
-  buildOptions: (ex: Exchange, http2: boolean) => Dispatcher.DispatchOptions,
-): void {
+export function sendUpstream(ex: Exchange, clusters: ClusterManager, buildOptions: BuildOptions): void {
+  const maxBody = (ex.ctx as { hcm?: HttpConnectionManager }).hcm?.limits.maxRequestBodyBytes;
+  const pol = routePolicies(ex.route!, clusters.clock, clusters.metricsRegistry(), maxBody);
+  const bucket = pol.bucket;
+  if (bucket !== undefined && !bucket.tryConsume()) {
+    return ex.localReply('RATE_LIMITED', undefined, { 'retry-after': String(bucket.retryAfterSeconds()) });
+  }
+  if (pol.fault !== undefined) {
+    const f = pol.fault.decide(ex.req.headers, ex.isGrpc);
+    if (f !== undefined) return fault(ex, f, clusters, buildOptions, pol);
+  }
+  admit(ex, clusters, buildOptions, pol);
+}
+
+/** Fault injection: delay (flag DI) on the clock, then abort (FI) or carry on. */
+function fault(ex: Exchange, f: FaultDecision, clusters: ClusterManager, buildOptions: BuildOptions, pol: RoutePolicies): void {
+  ex.flag = f.abortStatus > 0 ? 'FI' : 'DI';
+  const next = (): void => {
+    ex.timer = undefined;
+    if (f.abortStatus > 0) ex.replyWith(faultAbortReply(f.abortStatus, f.grpcStatus), 'FI');
+    else admit(ex, clusters, buildOptions, pol);
+  };
+  // A downstream reset during the delay cancels ex.timer (Exchange.finish).
+  if (f.delayMs > 0) ex.timer = clusters.clock.setTimeout(next, f.delayMs);
+  else next();
+}
+
+function admit(ex: Exchange, clusters: ClusterManager, buildOptions: BuildOptions, pol: RoutePolicies): void {
   const cluster = clusters.get(ex.choice!.cluster);
   if (cluster === undefined) return ex.localReply('NO_CLUSTER');
-  if (!admit(cluster)) return ex.localReply('OVERFLOW');
-  const host = cluster.lb.pick(NO_PICK_CONTEXT) as UpstreamHost | undefined;
-  if (host === undefined) return ex.localReply('NO_HEALTHY_UPSTREAM');
-  const useH2 = host.h2 !== undefined && (host.h1 === undefined || ex.isGrpc || ex.req.httpVersionMajor === 2);
-  const dispatcher = useH2 ? host.h2! : host.h1!;
-  cluster.stats.activeRequests++;
-  host.activeRequests++;
+  const breaker = cluster.resilience.breaker;
+  // Circuit breaker (max_requests): overflow answers 503 UO at once, nothing queues.
+  if (!breaker.tryAcquireRequest()) return ex.localReply('OVERFLOW');
+  ex.breaker = breaker;
   ex.cluster = cluster;
-  ex.host = host;
-  dispatchAttempt(dispatcher, buildOptions(ex, useH2), ex);
-}
-
-/** Circuit breaker (Envoy max_requests); overflow answers 503 UO at once. */
-function admit(cluster: ClusterRuntime): boolean {
-  return cluster.stats.activeRequests < cluster.config.circuitBreakers.maxRequests;
-}
-
-function dispatchAttempt(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
-  try {
-    dispatcher.dispatch(opts, handler);
-  } catch (err) {
-    handler.onError!(err as Error);
+  ex.clusters = clusters;
+  const opts = buildOptions(ex, false) as Dispatcher.DispatchOptions & { headersTimeout?: number; body?: unknown };
+  // Always sent (Envoy include_attempt_count_in_request); the value is rewritten per attempt.
+  const headers = opts.headers as string[];
+  let at = headers.lastIndexOf('x-envoy-attempt-count');
+  if (at < 0 || (at & 1) !== 0) at = headers.push('x-envoy-attempt-count', '1') - 2;
+  ex.attemptHeader = at + 1;
+  ex.opts = opts;
+  if (pol.retry !== undefined) ex.retry = new RetryState(pol.retry, breaker);
+  if (pol.timed) {
+    // Route / idle / per-try timeouts run on our clock across attempts (504 UT), not undici's.
+    opts.headersTimeout = 0;
+    ex.timeouts = takeTimeoutSlot(clusters.clock, ex);
+    ex.timeouts.t.start(ex.route!.timeout, pol.idleTimeout);
   }
+  const body = opts.body;
+  if (ex.retry !== undefined && body != null && typeof body !== 'string' && !Buffer.isBuffer(body)) {
+    return bufferForReplay(ex, opts, body as NodeJS.ReadableStream);
+  }
+  ex.startAttempt();
+}
+
+/**
+ * Buffers the request body (up to the retry policy's limit) so a retry can replay it. A body
+ * over the limit streams through as it comes (buffered prefix first) and is not retried.
+ */
+function bufferForReplay(ex: Exchange, opts: { body?: unknown }, src: NodeJS.ReadableStream): void {
+  const rs = ex.retry!;
+  const declared = Number(ex.req.headers['content-length']);
+  if (declared > rs.policy.maxBufferBytes) {
+    rs.markNotReplayable();
+    return ex.startAttempt();
+  }
+  const chunks: Buffer[] = [];
+  const detach = (): void => {
+    src.off('data', onData);
+    src.off('end', onEnd);
+  };
+  const onData = (c: Buffer): void => {
+    chunks.push(c);
+    if (rs.addBodyBytes(c.length)) return;
+    src.pause();
+    detach();
+    opts.body = (async function* () {
+      yield* chunks;
+      for await (const rest of src) yield rest as Buffer;
+    })();
+    ex.startAttempt();
+  };
+  const onEnd = (): void => {
+    detach();
+    opts.body = chunks.length === 0 ? null : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    ex.startAttempt();
+  };
+  src.on('data', onData);
+  src.on('end', onEnd);
 }
