@@ -14,6 +14,7 @@ import { Sidecar } from './sidecar.js';
 import { readProxyEnv } from './env.js';
 import { createTelemetry } from './telemetry/index.js';
 import { startAdminServer } from './admin/server.js';
+import { startMeshAgent, type MeshAgent } from './mesh-agent.js';
 
 async function main(): Promise<void> {
   const env = readProxyEnv();
@@ -45,18 +46,23 @@ async function main(): Promise<void> {
     ...(bootstrap.accessLog ? { accessLog: bootstrap.accessLog } : {}),
   });
   const sidecar = new Sidecar({ node: bootstrap.node, telemetry, logger, drainTimeout: bootstrap.drainTimeout });
+  const ads = bootstrap.dynamicResources?.ads;
+  const hasStatic = [...Object.values(bootstrap.snapshot.resources)].some((m) => m.size > 0);
   try {
-    await sidecar.applySnapshot(bootstrap.snapshot);
+    // With ADS and no static resources the proxy stays PRE_INITIALIZING until the control plane's config lands.
+    if (!ads || hasStatic) await sidecar.applySnapshot(bootstrap.snapshot);
   } catch (err) {
     process.stderr.write(`mesh-proxy: ${(err as Error).message}\n`);
     process.exit(err instanceof ValidationError ? 2 : 1);
   }
 
+  let agent: MeshAgent | undefined;
   let exiting = false;
   const shutdown = async (why: string) => {
     if (exiting) return;
     exiting = true;
     logger.info('draining', { reason: why, timeoutMs: bootstrap.drainTimeout });
+    agent?.stop();
     await sidecar.drain(bootstrap.drainTimeout);
     await admin.close().catch(() => {});
     await telemetry.shutdown().catch(() => {});
@@ -69,6 +75,8 @@ async function main(): Promise<void> {
     logger,
   });
 
+  if (ads) agent = startMeshAgent(ads, bootstrap.node, sidecar, logger);
+
   // Machine-readable start line: tests and tools read the bound ports from it.
   const ports: Record<string, number> = {};
   for (const name of bootstrap.snapshot.resources.listener.keys()) {
@@ -78,7 +86,7 @@ async function main(): Promise<void> {
   process.stdout.write(JSON.stringify({ event: 'ready', admin: admin.port, listeners: ports }) + '\n');
 
   const reload = async (why: string) => {
-    if (exiting) return;
+    if (exiting || ads) return; // with ADS the control plane owns the config
     try {
       const next = loadBootstrapFile(file);
       await sidecar.applySnapshot(next.snapshot);

@@ -22,6 +22,19 @@ export interface AdsConfig {
   /** Reconnect backoff start; grows to maxBackoff. */
   initialBackoff: number;
   maxBackoff: number;
+  /** PEM root(s) the control plane's serving certificate (and the mesh) chain to; absent = plaintext xDS. */
+  caRootFile?: string;
+  /** Bootstrap token (or projected service-account token) file, re-read per call: CA and xDS authentication. */
+  tokenFile?: string;
+  /** TLS name to verify the control plane as (default: the address host, or localhost for an IP). */
+  serverName?: string;
+  /** Last good config for fail-static boots. */
+  persistPath?: string;
+  protocol?: 'sotw' | 'delta';
+  /** Requested workload certificate lifetime (0 = the CA's default). */
+  certificateTtl?: number;
+  /** Extra node metadata sent to the control plane (Istio-style keys: INBOUND_ADDRESSES, APP_PORT, SERVICE_PORT, PROTOCOL, …). */
+  nodeMetadata?: Record<string, string>;
 }
 
 export interface Bootstrap {
@@ -93,14 +106,28 @@ export function parseBootstrap(text: string, file?: string): Bootstrap {
   const dyn = r.field('dynamicResources');
   if (strict(dyn, ['ads'])) {
     const ads = dyn.field('ads');
-    strict(ads, ['address', 'initialBackoff', 'maxBackoff'], true);
-    bootstrap.dynamicResources = {
-      ads: {
-        address: socketAddress(ads.field('address')),
-        initialBackoff: ads.field('initialBackoff').duration({ min: 1 }) ?? 500,
-        maxBackoff: ads.field('maxBackoff').duration({ min: 1 }) ?? 30_000,
-      },
+    strict(ads, ['address', 'initialBackoff', 'maxBackoff', 'caRootFile', 'tokenFile', 'serverName', 'persistPath', 'protocol', 'certificateTtl', 'nodeMetadata'], true);
+    const cfg: AdsConfig = {
+      address: socketAddress(ads.field('address')),
+      initialBackoff: ads.field('initialBackoff').duration({ min: 1 }) ?? 500,
+      maxBackoff: ads.field('maxBackoff').duration({ min: 1 }) ?? 30_000,
     };
+    const rel = (f: string | undefined) => (f === undefined || !baseDir || f.startsWith('/') ? f : `${baseDir}/${f}`);
+    const caRootFile = rel(ads.field('caRootFile').string());
+    if (caRootFile !== undefined) cfg.caRootFile = caRootFile;
+    const tokenFile = rel(ads.field('tokenFile').string());
+    if (tokenFile !== undefined) cfg.tokenFile = tokenFile;
+    const serverName = ads.field('serverName').string();
+    if (serverName !== undefined) cfg.serverName = serverName;
+    const persistPath = rel(ads.field('persistPath').string());
+    if (persistPath !== undefined) cfg.persistPath = persistPath;
+    const protocol = ads.field('protocol').string({ enum: ['sotw', 'delta'] });
+    if (protocol !== undefined) cfg.protocol = protocol as 'sotw' | 'delta';
+    const ttl = ads.field('certificateTtl').duration({ min: 1000 });
+    if (ttl !== undefined) cfg.certificateTtl = ttl;
+    if (ads.field('nodeMetadata').present) cfg.nodeMetadata = metadataMap(ads.field('nodeMetadata'));
+    if (cfg.tokenFile !== undefined && cfg.caRootFile === undefined) ads.field('tokenFile').fail('tokenFile needs caRootFile: a token is never sent over plaintext');
+    bootstrap.dynamicResources = { ads: cfg };
   }
   const tr = r.field('tracing');
   if (strict(tr, ['exporter', 'endpoint', 'samplingPercent', 'serviceName', 'exportDelayMs'])) {

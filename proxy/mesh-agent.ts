@@ -1,0 +1,119 @@
+// The sidecar's link to the control plane (bootstrap `dynamicResources.ads`):
+// the workload identity (key in memory, CSR to the mesh CA, rotation) feeds
+// the `default`/`ROOTCA` secrets, and the xDS client feeds snapshots
+// (fail-static: the persisted last good config is applied first when the
+// control plane cannot be reached). xDS runs over TLS verified with the CA
+// root and authenticates with the bootstrap token.
+
+import { readFileSync } from 'node:fs';
+import { credentials as grpcCredentials, Metadata, type ChannelCredentials } from '@grpc/grpc-js';
+import type { Logger } from '../common/log.js';
+import { formatWorkloadId } from '../certs/spiffe.js';
+import type { AdsConfig } from './config/bootstrap.js';
+import { assertValidSnapshot } from './config/check.js';
+import type { NodeInfo } from './config/resources.js';
+import { CaClient } from './identity/ca-client.js';
+import { workloadSecrets } from './identity/secrets.js';
+import { WorkloadIdentityManager } from './identity/workload-identity.js';
+import type { Sidecar } from './sidecar.js';
+import { XdsClient } from './xds/client.js';
+
+export interface MeshAgent {
+  xds: XdsClient;
+  identity: WorkloadIdentityManager | undefined;
+  /** Resolves when the first certificate arrived (immediately without a CA). */
+  identityReady: Promise<void>;
+  stop(): void;
+}
+
+export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar, logger: Logger): MeshAgent {
+  const address = `${ads.address.address}:${ads.address.port}`;
+  const serverName = ads.serverName ?? (isIp(ads.address.address) ? 'localhost' : ads.address.address);
+  const token = ads.tokenFile ? () => readFileSync(ads.tokenFile!, 'utf8').trim() : undefined;
+
+  let identity: WorkloadIdentityManager | undefined;
+  let caClient: CaClient | undefined;
+  let identityReady: Promise<void> = Promise.resolve();
+  let creds: ChannelCredentials | undefined;
+  if (ads.caRootFile) {
+    const caRootPem = readFileSync(ads.caRootFile, 'utf8');
+    const tlsCreds = grpcCredentials.createSsl(Buffer.from(caRootPem));
+    creds = token
+      ? grpcCredentials.combineChannelCredentials(
+          tlsCreds,
+          grpcCredentials.createFromMetadataGenerator((_params, cb) => {
+            const md = new Metadata();
+            try {
+              md.set('authorization', `Bearer ${token()}`);
+              cb(null, md);
+            } catch (err) {
+              cb(err as Error);
+            }
+          }),
+        )
+      : tlsCreds;
+    if (token) {
+      caClient = new CaClient({ address, caRootPem, token, serverName });
+      const sink = sidecar;
+      identity = new WorkloadIdentityManager({
+        spiffeId: formatWorkloadId(node.trustDomain, node.namespace, node.serviceAccount),
+        ca: caClient,
+        logger,
+        ...(ads.certificateTtl ? { ttlMs: ads.certificateTtl } : {}),
+        onUpdate: (cert) => {
+          for (const s of workloadSecrets(cert)) sink.updateSecret(s);
+          logger.info('workload certificate installed', { notAfter: new Date(cert.notAfter).toISOString() });
+        },
+      });
+      identityReady = identity.start().then(() => undefined);
+    }
+  }
+
+  // The client expects a synchronous accept/reject (→ ACK/NACK): validation runs here, binding follows in order.
+  let applying: Promise<void> = Promise.resolve();
+  const xds = new XdsClient({
+    server: address,
+    ...(creds ? { credentials: creds } : {}),
+    node,
+    ...(ads.nodeMetadata ? { nodeExtras: nodeExtras(ads.nodeMetadata) } : {}),
+    ...(ads.persistPath ? { persistPath: ads.persistPath } : {}),
+    ...(ads.protocol ? { protocol: ads.protocol } : {}),
+    backoff: { initialMs: ads.initialBackoff, maxMs: ads.maxBackoff, jitter: 0.5 },
+    apply: (snap) => {
+      assertValidSnapshot(snap);
+      applying = applying
+        .then(() => sidecar.applySnapshot(snap))
+        .catch((err) => logger.error('xds: validated config could not be applied', { error: (err as Error).message }));
+    },
+    logger,
+  });
+  try {
+    xds.bootFromPersisted();
+  } catch (err) {
+    logger.warn('xds: persisted config unusable; waiting for the control plane', { error: (err as Error).message });
+  }
+  xds.start();
+  return {
+    xds,
+    identity,
+    identityReady,
+    stop: () => {
+      xds.stop();
+      identity?.stop();
+      caClient?.close();
+    },
+  };
+}
+
+function nodeExtras(md: Record<string, string>) {
+  const { INBOUND_ADDRESSES, OUTBOUND_ADDRESSES, ...rest } = md;
+  return {
+    ...(INBOUND_ADDRESSES ? { inboundAddresses: INBOUND_ADDRESSES.split(',') } : {}),
+    ...(OUTBOUND_ADDRESSES ? { outboundAddresses: OUTBOUND_ADDRESSES.split(',') } : {}),
+    metadata: rest,
+  };
+}
+
+function isIp(h: string): boolean {
+  return /^[0-9.]+$/.test(h) || h.includes(':');
+}
