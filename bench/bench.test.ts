@@ -61,8 +61,10 @@ describe('bench harness (quick mode)', () => {
       const c = json.configs.find((x) => x.id === id)!;
       expect(c, id).toBeDefined();
       if (c.skipped) {
-        expect(id).toBe('tsmesh-1hop'); // peers present on this machine must run
-        expect(c.skipped.length).toBeGreaterThan(10);
+        // Installed peers must run; tsmesh may only be skipped while the proxy is not built.
+        expect(id).toBe('tsmesh-1hop');
+        expect(fs.existsSync(path.join(root, 'dist', 'proxy', 'main.js')), c.skipped).toBe(false);
+        expect(c.skipped).toContain('not built');
         continue;
       }
       const open = json.runs.find((r) => r.kind === 'open-loop' && r.config === id)!;
