@@ -5,12 +5,14 @@
 import { createSecureContext, type SecureContext, type TlsOptions } from 'node:tls';
 import type { DownstreamTlsContext, Secret, UpstreamTlsContext } from '../config/resources.js';
 import type { PoolSettings } from '../upstream/endpoint-pools.js';
+import { PeerIdentityVerifier } from '../identity/peer-identity.js';
 
 export class TlsStore {
   private configSecrets = new Map<string, Secret>();
   private runtimeSecrets = new Map<string, Secret>();
   private versions = new Map<string, number>();
   private contexts = new Map<string, SecureContext>();
+  private verifiers = new Map<string, PeerIdentityVerifier>();
 
   /** Secrets from a new snapshot; returns true when any secret changed. */
   setConfigSecrets(secrets: ReadonlyMap<string, Secret>): boolean {
@@ -71,7 +73,19 @@ export class TlsStore {
     const cert = t.certificateSecret ? this.get(t.certificateSecret)?.tlsCertificate : undefined;
     const key = `up|${this.key(t.certificateSecret, t.validationSecret)}|${t.params.minVersion}`;
     const context = this.context(key, { ca, ...(cert ? { cert: cert.certificateChain, key: cert.privateKey } : {}), minVersion: t.params.minVersion });
-    return { secureContext: context, alpn: t.alpnProtocols.length ? t.alpnProtocols : ['h2', 'http/1.1'], key, ...(t.sni ? { servername: t.sni } : {}) };
+    const sans = JSON.stringify(t.matchSubjectAltNames);
+    let verifier = this.verifiers.get(sans);
+    if (!verifier) {
+      verifier = new PeerIdentityVerifier({ allowedTrustDomains: [], matchSubjectAltNames: t.matchSubjectAltNames });
+      this.verifiers.set(sans, verifier);
+    }
+    return {
+      secureContext: context,
+      alpn: t.alpnProtocols.length ? t.alpnProtocols : ['h2', 'http/1.1'],
+      key: `${key}|${sans}`,
+      verifier,
+      ...(t.sni ? { servername: t.sni } : {}),
+    };
   }
 
   private context(key: string, opts: Parameters<typeof createSecureContext>[0]): SecureContext {
