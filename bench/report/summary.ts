@@ -96,7 +96,7 @@ export function summarize(configs: SummaryInput[], runs: RunRecord[]): ConfigSum
       addedUs: null,
       errors: open.reduce((n, r) => n + r.errors, 0) + closed.reduce((n, r) => n + r.errors, 0),
       cpuUsPerRequest: r1(cpu),
-      vcpuPer1kRps: cpu === null ? null : r2(cpu / 1000),
+      vcpuPer1kRps: cpu === null ? null : Math.round(cpu) / 1000,
       cpuRatioToNginx: null,
       cpuRatioToHaproxy: null,
       cpuRatioToDirect: null,
