@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   for (const f of fresh) {
     const file = path.join(o.out, f);
     const h = hotSpots(JSON.parse(fs.readFileSync(file, 'utf8')), 25);
-    process.stdout.write(`\n${file} (${h.totalMs} ms profiled)\n-- self time by file --\n`);
+    process.stdout.write(`\n${file} (${h.totalMs} ms profiled, ${h.busyMs} ms busy; % of busy time)\n-- self time by file --\n`);
     for (const s of h.byFile.slice(0, 12)) process.stdout.write(`${String(s.selfPct).padStart(5)} %  ${s.name}\n`);
     process.stdout.write('-- self time by function --\n');
     for (const s of h.byFunction) process.stdout.write(`${String(s.selfPct).padStart(5)} %  ${s.name}\n`);

@@ -30,11 +30,15 @@ function shortUrl(url: string): string {
   return url.replace(/^file:\/\//, '');
 }
 
-export function hotSpots(profile: CpuProfile, top = 25): { byFunction: HotSpot[]; byFile: HotSpot[]; totalMs: number } {
+export function hotSpots(profile: CpuProfile, top = 25): { byFunction: HotSpot[]; byFile: HotSpot[]; totalMs: number; busyMs: number } {
   const totalMs = (profile.endTime - profile.startTime) / 1000;
   const hits = new Map<number, number>();
   if (profile.samples) for (const s of profile.samples) hits.set(s, (hits.get(s) ?? 0) + 1);
+  // Idle samples are the event loop waiting: percentages are of busy time.
+  for (const n of profile.nodes) if (n.callFrame.functionName === '(idle)') hits.set(n.id, 0), (n.hitCount = 0);
+  const allHits = profile.samples?.length || profile.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0) || 1;
   const totalHits = [...hits.values()].reduce((a, b) => a + b, 0) || profile.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0) || 1;
+  const busyMs = (totalHits / allHits) * ((profile.endTime - profile.startTime) / 1000);
   const byFn = new Map<string, number>();
   const byFile = new Map<string, number>();
   for (const n of profile.nodes) {
@@ -49,6 +53,6 @@ export function hotSpots(profile: CpuProfile, top = 25): { byFunction: HotSpot[]
     [...m.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
-      .map(([name, h]) => ({ name, selfPct: Math.round((h / totalHits) * 1000) / 10, selfMs: Math.round((h / totalHits) * totalMs) }));
-  return { byFunction: rank(byFn), byFile: rank(byFile), totalMs: Math.round(totalMs) };
+      .map(([name, h]) => ({ name, selfPct: Math.round((h / totalHits) * 1000) / 10, selfMs: Math.round((h / totalHits) * busyMs) }));
+  return { byFunction: rank(byFn), byFile: rank(byFile), totalMs: Math.round(totalMs), busyMs: Math.round(busyMs) };
 }
