@@ -41,6 +41,27 @@ describe('Sidecar.applySnapshot', () => {
   });
 });
 
+describe('listener address changes', () => {
+  it('binds the new address and stops accepting on the old one', async () => {
+    const up = await echoUpstream('up');
+    const yaml = (port: number) =>
+      httpBootstrap(`
+            - match: { prefix: / }
+              route: { cluster: up }`, cluster('up', portOf(up))).replace('port: 0 }', `port: ${port} }`);
+    const { sidecar, port } = await startSidecar(yaml(0));
+    const oldPort = port();
+    const probe = await listen(net.createServer());
+    const newPort = portOf(probe);
+    await close(probe);
+    await sidecar.applySnapshot(parseBootstrap(yaml(newPort)).snapshot);
+    expect(sidecar.listenerPort('http')).toBe(newPort);
+    expect((await request(`http://127.0.0.1:${newPort}/`)).statusCode).toBe(200);
+    await expect(request(`http://127.0.0.1:${oldPort}/`)).rejects.toThrow();
+    await sidecar.close();
+    await close(up);
+  });
+});
+
 describe('TCP proxy', () => {
   it('splits connections by weight and counts bytes both ways', async () => {
     const closed: TcpConnectionRecord[] = [];
