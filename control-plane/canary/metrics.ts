@@ -1,0 +1,85 @@
+// The canary's analysis from the sidecars' Prometheus text: success rate and
+// p99 of one service version over a window (the difference of two scrapes),
+// from istio_requests_total and istio_request_duration_milliseconds as the
+// destination's sidecar reports them (reporter="destination").
+
+import type { CanaryAnalysis } from './decide.js';
+
+/** Cumulative counters for one destination version, summed over all scraped sidecars. */
+export interface VersionCounters {
+  requests: number;
+  errors: number; // 5xx
+  /** Histogram buckets: upper bound (ms) → cumulative count. */
+  buckets: Map<number, number>;
+}
+
+const MAX_TEXT = 16 * 1024 * 1024;
+const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\}\s+(\S+)/;
+const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
+
+export function parseLabels(s: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of s.matchAll(LABEL)) out[m[1]!] = m[2]!.replace(/\\(.)/g, (_x, c: string) => (c === 'n' ? '\n' : c));
+  return out;
+}
+
+/** Sums the counters of `service`/`version` (inbound, reporter="destination") in Prometheus exposition texts. */
+export function countersFor(texts: string[], service: string, version: string): VersionCounters {
+  const c: VersionCounters = { requests: 0, errors: 0, buckets: new Map() };
+  for (const text of texts) {
+    if (text.length > MAX_TEXT) continue;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('istio_request')) continue;
+      const m = LINE.exec(line);
+      if (!m) continue;
+      const name = m[1]!;
+      if (name !== 'istio_requests_total' && name !== 'istio_request_duration_milliseconds_bucket') continue;
+      const l = parseLabels(m[2]!);
+      if (l.reporter !== 'destination' || l.destination_version !== version) continue;
+      if (l.destination_service_name !== service && l.destination_app !== service) continue;
+      const v = Number(m[3]);
+      if (!Number.isFinite(v)) continue;
+      if (name === 'istio_requests_total') {
+        c.requests += v;
+        if ((l.response_code ?? '').startsWith('5')) c.errors += v;
+      } else {
+        const le = l.le === '+Inf' ? Infinity : Number(l.le);
+        c.buckets.set(le, (c.buckets.get(le) ?? 0) + v);
+      }
+    }
+  }
+  return c;
+}
+
+/** The window between two scrapes (counters only grow; a restart resets them, then `after` alone counts). */
+export function analyzeWindow(before: VersionCounters | undefined, after: VersionCounters): CanaryAnalysis {
+  const reset = !before || after.requests < before.requests;
+  const requests = after.requests - (reset ? 0 : before.requests);
+  const errors = after.errors - (reset ? 0 : before.errors);
+  if (requests <= 0) return { requests: 0 };
+  const buckets = [...after.buckets.entries()]
+    .map(([le, n]) => [le, n - (reset ? 0 : before.buckets.get(le) ?? 0)] as const)
+    .sort((a, b) => a[0] - b[0]);
+  const out: CanaryAnalysis = { requests, successRate: (100 * (requests - errors)) / requests };
+  const p99 = quantile(0.99, buckets);
+  if (p99 !== undefined) out.p99Ms = p99;
+  return out;
+}
+
+/** Prometheus' histogram_quantile: linear interpolation inside the bucket holding the rank. */
+export function quantile(q: number, buckets: readonly (readonly [number, number])[]): number | undefined {
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (!buckets.length || total <= 0) return undefined;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, count] of buckets) {
+    if (count >= rank) {
+      if (le === Infinity) return prevLe; // as Prometheus: the highest finite bound
+      return prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(count - prevCount, 1e-9);
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
+}

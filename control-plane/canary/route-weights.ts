@@ -1,0 +1,48 @@
+// Rewrites an HTTPRoute/GRPCRoute manifest (as the admin API returns it, YAML)
+// so that the rules that send traffic to the stable backend split it between
+// stable and canary. Everything else in the manifest is left as it was.
+
+import { parse, stringify } from 'yaml';
+import { MeshError } from '../../common/errors.js';
+
+interface BackendRefDoc {
+  name?: string;
+  weight?: number;
+  port?: number;
+  [k: string]: unknown;
+}
+
+/** The manifest with `canaryWeight`% on the canary backend and the rest on the stable one. */
+export function setCanaryWeight(manifestYaml: string, stable: { name: string; port?: number }, canary: { name: string; port?: number }, canaryWeight: number): string {
+  const doc = parse(manifestYaml) as { kind?: string; metadata?: { name?: string }; spec?: { rules?: { backendRefs?: BackendRefDoc[] }[] } };
+  const rules = doc?.spec?.rules ?? [];
+  let touched = 0;
+  for (const rule of rules) {
+    const refs = rule.backendRefs;
+    if (!refs?.some((b) => b.name === stable.name || b.name === canary.name)) continue;
+    let s = refs.find((b) => b.name === stable.name);
+    let c = refs.find((b) => b.name === canary.name);
+    if (!s) refs.push((s = { name: stable.name, ...(stable.port ? { port: stable.port } : {}) }));
+    if (!c) refs.push((c = { name: canary.name, ...(canary.port ? { port: canary.port } : {}) }));
+    s.weight = 100 - canaryWeight;
+    c.weight = canaryWeight;
+    touched++;
+  }
+  if (!touched) throw new MeshError('MESH_CANARY_ROUTE', `${doc?.kind ?? 'route'} ${doc?.metadata?.name ?? ''} has no rule with backend ${stable.name} or ${canary.name}`);
+  return stringify(doc);
+}
+
+/** The canary backend's current weight in percent across the matching rules (first rule wins). */
+export function currentCanaryWeight(manifestYaml: string, stable: string, canary: string): number | undefined {
+  const doc = parse(manifestYaml) as { spec?: { rules?: { backendRefs?: BackendRefDoc[] }[] } };
+  for (const rule of doc?.spec?.rules ?? []) {
+    const refs = rule.backendRefs ?? [];
+    const s = refs.find((b) => b.name === stable);
+    const c = refs.find((b) => b.name === canary);
+    if (!s && !c) continue;
+    const sw = s ? s.weight ?? 1 : 0;
+    const cw = c ? c.weight ?? 1 : 0;
+    return sw + cw === 0 ? 0 : Math.round((100 * cw) / (sw + cw));
+  }
+  return undefined;
+}
