@@ -102,7 +102,13 @@ export class ChainRuntime {
   private h1Server(): http.Server {
     if (this.h1) return this.h1;
     const hcm = this.http!.hcm;
-    const s = http.createServer({ maxHeaderSize: hcm.limits.maxRequestHeadersKb * 1024, noDelay: true, keepAlive: true, requireHostHeader: false }, this.http!.handle);
+    const l = hcm.limits;
+    // Node enforces header/request timeouts on a periodic sweep; sweep often enough for the configured limits.
+    const sweep = Math.max(100, Math.min(30_000, (l.requestHeadersTimeout || l.requestTimeout || 60_000) / 2));
+    const s = http.createServer(
+      { maxHeaderSize: l.maxRequestHeadersKb * 1024, noDelay: true, keepAlive: true, requireHostHeader: false, connectionsCheckingInterval: sweep },
+      this.http!.handle,
+    );
     applyH1Limits(s, hcm.limits);
     s.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleUpgrade(this.http!, req, socket, head));
     s.on('clientError', onClientError);
@@ -214,7 +220,9 @@ function h2Options(hcm: HttpConnectionManager): http2.ServerOptions {
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nx-tsmesh-error: MESH_BAD_REQUEST\r\nconnection: close\r\n\r\n';
 const TOO_LARGE = 'HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nx-tsmesh-error: MESH_HEADERS_TOO_LARGE\r\nconnection: close\r\n\r\n';
 
+const TIMED_OUT = 'HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nx-tsmesh-error: MESH_REQUEST_HEADERS_TIMEOUT\r\nconnection: close\r\n\r\n';
+
 function onClientError(err: Error & { code?: string }, socket: Duplex): void {
   if (!socket.writable || (socket as Socket).bytesWritten > 0 || err.code === 'ECONNRESET') return void socket.destroy();
-  socket.end(err.code === 'HPE_HEADER_OVERFLOW' ? TOO_LARGE : BAD_REQUEST);
+  socket.end(err.code === 'HPE_HEADER_OVERFLOW' ? TOO_LARGE : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? TIMED_OUT : BAD_REQUEST);
 }

@@ -71,7 +71,11 @@ describe('HTTP/1.1 through the sidecar', () => {
     const deadPort = portOf(dead);
     await close(dead);
     const s = await startSidecar(
-      httpBootstrap(routes, cluster('a', portOf(a)) + cluster('b', portOf(b)) + cluster('streamer', portOf(streamer)) + cluster('dead', deadPort)),
+      httpBootstrap(
+        routes,
+        cluster('a', portOf(a)) + cluster('b', portOf(b)) + cluster('streamer', portOf(streamer)) + cluster('dead', deadPort),
+        '\n            codecType: HTTP1\n            limits: { requestHeadersTimeout: 300ms }',
+      ),
       telemetry,
     );
     sidecar = s.sidecar;
@@ -173,6 +177,17 @@ describe('HTTP/1.1 through the sidecar', () => {
     expect(body.headers['x-kept']).toBe('2');
     expect(body.headers['x-hop']).toBeUndefined();
     expect(body.headers['keep-alive']).toBeUndefined();
+  });
+
+  it('closes a connection whose request headers do not arrive within requestHeadersTimeout (408)', async () => {
+    // A slowloris client: starts a request and never finishes the headers.
+    const reply = await new Promise<string>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write('GET /api/x HTTP/1.1\r\nhost: a\r\nx-slow: '));
+      let out = '';
+      s.on('data', (c) => (out += c));
+      s.on('close', () => resolve(out));
+    });
+    expect(reply.split('\r\n')[0]).toBe('HTTP/1.1 408 Request Timeout');
   });
 
   it('answers 400 to a malformed request', async () => {

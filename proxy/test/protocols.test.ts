@@ -128,7 +128,11 @@ staticResources:
       req.end();
     });
 
-  it('proxies HTTP/2 cleartext with prior knowledge', async () => {
+  it('proxies HTTP/2 cleartext with prior knowledge, advertising 100 concurrent streams', async () => {
+    const session = http2.connect(`http://127.0.0.1:${ports()}`);
+    const settings = await new Promise<http2.Settings>((r) => session.once('remoteSettings', r));
+    expect(settings.maxConcurrentStreams).toBe(100);
+    session.close();
     const r = await h2get(`http://127.0.0.1:${ports()}`);
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body).url).toBe('/h2-test');
