@@ -18,7 +18,8 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /** Headers the proxy sets itself on the way upstream; downstream copies are replaced. */
-export const PROXY_SET = new Set(['x-envoy-attempt-count']);
+// x-forwarded-client-cert: SANITIZE_SET, never forwarded from the client; the inbound mTLS chain sets its own.
+export const PROXY_SET = new Set(['x-envoy-attempt-count', 'x-forwarded-client-cert']);
 
 export function isHopByHop(lowerName: string): boolean {
   return HOP_BY_HOP.has(lowerName);
@@ -27,6 +28,11 @@ export function isHopByHop(lowerName: string): boolean {
 /** Extra hop-by-hop names listed in a `connection` header, or undefined when it only says keep-alive/close/upgrade. */
 export function connectionTokens(value: string | undefined): Set<string> | undefined {
   if (!value) return undefined;
+  // Fast path: almost every HTTP/1.1 request says just keep-alive or close.
+  if (value.length <= 10) {
+    const v = value.toLowerCase();
+    if (v === 'keep-alive' || v === 'close') return undefined;
+  }
   let out: Set<string> | undefined;
   for (const t of value.split(',')) {
     const n = t.trim().toLowerCase();
