@@ -57,6 +57,9 @@ export function writeResults(h: HarnessOutput, opts: BenchOptions): WrittenResul
     runs: h.runs,
     notes: h.notes,
   };
+  for (const c of summary)
+    if (c.errors > 0)
+      h.notes.push(`${c.config}: ${c.errors} failed requests (non-2xx, socket errors or timeouts) — its latency, throughput and CPU figures describe a failing path, not a comparable one`);
   fs.mkdirSync(opts.out, { recursive: true });
   const jsonPath = path.join(opts.out, 'latest.json');
   fs.writeFileSync(jsonPath, JSON.stringify(json, null, 2) + '\n');
