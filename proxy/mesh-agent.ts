@@ -87,6 +87,7 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
     },
     logger,
   });
+  sidecar.setOnDemand((names) => xds.requestOnDemand(names));
   try {
     xds.bootFromPersisted();
   } catch (err) {

@@ -41,6 +41,10 @@ export class Sidecar implements AdminSource {
   private drainPromise: Promise<void> | undefined;
   private readonly telemetry: NonNullable<SidecarOptions['telemetry']>;
   private readonly logger: Logger;
+  /** On-demand xDS: where requests for unknown hosts go, and who waits for the next config. */
+  private onDemandRequest: ((names: string[]) => void) | undefined;
+  private readonly onDemandPending = new Map<string, { promise: Promise<void>; until: number }>();
+  private readonly configWaiters = new Set<() => void>();
 
   constructor(private readonly opts: SidecarOptions) {
     this.telemetry = opts.telemetry ?? NOOP_TELEMETRY;
@@ -85,6 +89,7 @@ export class Sidecar implements AdminSource {
     this.listeners = next;
     this.current = snap;
     for (const rt of retired) void this.retire(rt);
+    for (const wake of this.configWaiters) wake();
     this.logger.info('configuration applied', { listeners: next.size, clusters: snap.resources.cluster.size, versions: snap.versions });
   }
 
@@ -108,8 +113,39 @@ export class Sidecar implements AdminSource {
       routeTable,
       draining: () => this.draining,
       tls: this.tls,
+      ...(direction === 'outbound' && this.onDemandRequest ? { onDemand: this.awaitHost } : {}),
     };
   }
+
+  /** Enables on-demand config: outbound requests for hosts with no virtual host call `request([host])` (the xDS client). */
+  setOnDemand(request: (names: string[]) => void): void {
+    this.onDemandRequest = request;
+  }
+
+  /**
+   * Asks for a host's config and resolves when the next config is applied or after
+   * ON_DEMAND_WAIT_MS. Concurrent misses for a host share one wait; a host that got
+   * nothing is answered at once (404 NR) for ON_DEMAND_NEGATIVE_MS.
+   */
+  private readonly awaitHost = (authority: string): Promise<void> => {
+    const now = performance.now();
+    const pending = this.onDemandPending.get(authority);
+    if (pending && now < pending.until) return pending.promise;
+    if (this.onDemandPending.size >= MAX_ON_DEMAND_HOSTS) this.onDemandPending.clear();
+    const waiters = this.configWaiters;
+    const promise = new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ON_DEMAND_WAIT_MS);
+      waiters.add(done);
+    });
+    this.onDemandPending.set(authority, { promise, until: now + ON_DEMAND_NEGATIVE_MS });
+    this.onDemandRequest?.([authority]);
+    return promise;
+  };
 
   private async retire(rt: ListenerRuntime): Promise<void> {
     await rt.stopAccepting();
@@ -188,6 +224,11 @@ export class Sidecar implements AdminSource {
     await this.clustersMgr.close(false);
   }
 }
+
+/** How long a request for an unknown host waits for on-demand config (Envoy's on-demand filter waits similarly). */
+const ON_DEMAND_WAIT_MS = 1000;
+const ON_DEMAND_NEGATIVE_MS = 3000;
+const MAX_ON_DEMAND_HOSTS = 1024;
 
 function sameAddress(a: Listener, b: Listener): boolean {
   return a.address.address === b.address.address && a.address.port === b.address.port;

@@ -28,6 +28,11 @@ export interface HttpChainDeps {
   routeTable: () => RouteTable | undefined;
   /** True while the sidecar drains: responses ask HTTP/1.1 clients to close. */
   draining: () => boolean;
+  /**
+   * On-demand config (outbound): asks the control plane for a host this proxy has no virtual host
+   * for; resolves when new config landed or after a short bound. Absent = answer 404 NR at once.
+   */
+  onDemand?: (authority: string) => Promise<void>;
 }
 
 export class HttpChain implements HttpChainContext {
@@ -69,13 +74,32 @@ export class HttpChain implements HttpChainContext {
     if (this.rbac !== undefined && !this.authorize(ex)) return;
     const table = deps.routeTable();
     const route = table?.route(ex.authority, ex);
-    if (route === undefined) return ex.localReply('NO_ROUTE');
+    if (route === undefined) {
+      if (deps.onDemand !== undefined) return this.routeOnDemand(ex, deps.onDemand);
+      return ex.localReply('NO_ROUTE');
+    }
+    this.forward(ex, route);
+  };
+
+  private forward(ex: Exchange, route: NonNullable<Exchange['route']>): void {
     ex.route = route;
     if (route.directResponse) return this.direct(ex);
-    ex.span = deps.telemetry.startSpan(req.headers, `${ex.authority}${ex.path}`, deps.direction);
+    const deps = this.deps;
+    ex.span = deps.telemetry.startSpan(ex.req.headers, `${ex.authority}${ex.path}`, deps.direction);
     ex.choice = pickCluster(route);
     sendUpstream(ex, deps.clusters, this.dispatchOptions);
-  };
+  }
+
+  /** A miss: wait (bounded) for the control plane to send this host's config, route once more, else 404 NR. */
+  private routeOnDemand(ex: Exchange, onDemand: (authority: string) => Promise<void>): void {
+    const retry = () => {
+      if (ex.res.destroyed) return;
+      const route = this.deps.routeTable()?.route(ex.authority, ex);
+      if (route === undefined) ex.localReply('NO_ROUTE');
+      else this.forward(ex, route);
+    };
+    onDemand(ex.authority).then(retry, retry);
+  }
 
   /**
    * RBAC on exactly the path that is forwarded: normalised once (dot segments, merged slashes,
@@ -101,6 +125,8 @@ export class HttpChain implements HttpChainContext {
     const req = ex.req;
     const route = ex.route!;
     const headers = upstreamHeaders(ex, this.hcm, this.tls);
+    // Envoy's SANITIZE_SET: the client's header was dropped; an mTLS peer's identity is vouched for here.
+    if (ex.principal !== undefined && this.deps.direction === 'inbound') headers.push('x-forwarded-client-cert', `By=${selfId(this.deps.node)};URI=${ex.principal}`);
     const path = route.prefixRewrite !== undefined || route.regexRewrite ? rewritePath(route, ex.path, ex.query) : req.url!;
     const hasBody = requestHasBody(req);
     let body: DownstreamRequest | PassThrough | null = hasBody ? req : null;
@@ -179,6 +205,16 @@ function selfLabels(n: NodeInfo) {
     labelCache.set(n, l);
   }
   return l;
+}
+
+const idCache = new WeakMap<NodeInfo, string>();
+function selfId(n: NodeInfo): string {
+  let id = idCache.get(n);
+  if (id === undefined) {
+    id = `spiffe://${n.trustDomain}/ns/${n.namespace}/sa/${n.serviceAccount}`;
+    idCache.set(n, id);
+  }
+  return id;
 }
 
 function requestHasBody(req: DownstreamRequest): boolean {

@@ -1,0 +1,206 @@
+// A whole mesh on 127.0.0.1 for the mesh-*.test.ts files: the built
+// mesh-control-plane and mesh-proxy processes (dist/), bootstrap tokens minted
+// with `mesh-control-plane token`, and tiny HTTP apps that echo what they saw.
+
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { request } from 'undici';
+import { AdminClient } from '../../control-plane/admin/client.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CP = join(root, 'dist/control-plane/main.js');
+const PROXY = join(root, 'dist/proxy/main.js');
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Proc {
+  child: ChildProcess;
+  out: string;
+  err: string;
+}
+
+function startProcess(file: string, args: string[], ready: RegExp, procs: Set<ChildProcess>): Promise<Proc> {
+  const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TSMESH_LOG_LEVEL: 'warn' } });
+  procs.add(child);
+  child.on('exit', () => procs.delete(child));
+  const p: Proc = { child, out: '', err: '' };
+  child.stderr!.on('data', (d) => (p.err += d));
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d) => {
+      p.out += d;
+      if (ready.test(p.out)) resolve(p);
+    });
+    child.once('exit', (code) => reject(new Error(`${file} exited ${code}: ${p.out}${p.err}`)));
+  });
+}
+
+export interface App {
+  name: string;
+  port: number;
+  /** Headers of the last request the app received. */
+  last?: http.IncomingHttpHeaders;
+  server: http.Server;
+}
+
+/** An app that answers `<name>` with the request headers it saw as JSON. */
+export function startApp(name: string): Promise<App> {
+  const app: App = { name, port: 0, server: undefined as unknown as http.Server };
+  app.server = http.createServer((req, res) => {
+    app.last = req.headers;
+    req.resume();
+    req.on('end', () => {
+      const body = JSON.stringify({ app: name, headers: req.headers });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  return new Promise((resolve) => app.server.listen(0, '127.0.0.1', () => resolve({ ...app, port: (app.server.address() as net.AddressInfo).port, server: app.server, get last() { return app.last; } })));
+}
+
+export interface SidecarProc {
+  name: string;
+  inbound: number;
+  outbound: number;
+  admin: number;
+  proc: Proc;
+}
+
+export class Mesh {
+  readonly dir = mkdtempSync(join(tmpdir(), 'tsmesh-mesh-'));
+  readonly procs = new Set<ChildProcess>();
+  readonly apps: App[] = [];
+  xdsPort = 0;
+  adminPort = 0;
+  cp: Proc | undefined;
+  admin!: AdminClient;
+
+  get stateDir(): string {
+    return join(this.dir, 'cp');
+  }
+
+  async startControlPlane(extra: string[] = [], xdsPort = 0): Promise<void> {
+    const adminListen = this.adminPort ? `127.0.0.1:${this.adminPort}` : '127.0.0.1:0';
+    this.cp = await startProcess(CP, ['--listen', `127.0.0.1:${xdsPort}`, '--admin-listen', adminListen, '--state-dir', this.stateDir, '--log-level', 'warn', ...extra], /admin \d+/, this.procs);
+    this.xdsPort = Number(/listening (\d+)/.exec(this.cp.out)![1]);
+    this.adminPort = Number(/admin (\d+)/.exec(this.cp.out)![1]);
+    this.admin = await AdminClient.discover(this.stateDir);
+  }
+
+  /** SIGKILL: no goodbye to the sidecars. */
+  killControlPlane(): Promise<void> {
+    const c = this.cp!.child;
+    return new Promise((resolve) => {
+      if (c.exitCode !== null) return resolve();
+      c.once('exit', () => resolve());
+      c.kill('SIGKILL');
+    });
+  }
+
+  async token(sa: string, ttl = '1h'): Promise<string> {
+    const { stdout } = await promisify(execFile)(process.execPath, [CP, 'token', '--state-dir', this.stateDir, '--sa', sa, '--ttl', ttl]);
+    return stdout.trim();
+  }
+
+  async app(name: string): Promise<App> {
+    const a = await startApp(name);
+    this.apps.push(a);
+    return a;
+  }
+
+  /** A sidecar for service `service` (version `version`) in front of `app`, configured only over ADS. */
+  async sidecar(service: string, version: string, app: App, opts: { servicePort?: number; certTtl?: string } = {}): Promise<SidecarProc> {
+    const name = `${service}-${version}`;
+    const [inbound, outbound] = [await freePort(), await freePort()];
+    const tokenFile = join(this.dir, `${name}.token`);
+    writeFileSync(tokenFile, (await this.token(service)) + '\n', { mode: 0o600 });
+    const file = join(this.dir, `${name}.yaml`);
+    writeFileSync(
+      file,
+      `node:
+  id: sidecar~127.0.0.1~${name}.default~default.svc.cluster.local
+  cluster: ${service}
+  namespace: default
+  serviceAccount: ${service}
+  workload: ${name}
+  version: ${version}
+  labels: { app: ${service}, version: ${version} }
+admin: { address: { address: 127.0.0.1, port: 0 } }
+drainTimeout: 1s
+dynamicResources:
+  ads:
+    address: { address: 127.0.0.1, port: ${this.xdsPort} }
+    caRootFile: ${join(this.stateDir, 'root-cert.pem')}
+    tokenFile: ${tokenFile}
+    persistPath: ${join(this.dir, `${name}.last-good.json`)}
+    initialBackoff: 100ms
+    maxBackoff: 1s
+${opts.certTtl ? `    certificateTtl: ${opts.certTtl}\n` : ''}    nodeMetadata:
+      INBOUND_ADDRESSES: "127.0.0.1:${inbound}"
+      OUTBOUND_ADDRESSES: "127.0.0.1:${outbound}"
+      APP_PORT: "${app.port}"
+      SERVICE_PORT: "${opts.servicePort ?? 8080}"
+      PROTOCOL: http
+`,
+    );
+    const proc = await startProcess(PROXY, ['--config', file, '--no-watch'], /"event":"ready"/, this.procs);
+    const admin = (JSON.parse(/\{"event":"ready".*\}/.exec(proc.out)![0]) as { admin: number }).admin;
+    return { name, inbound, outbound, admin, proc };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      [...this.procs].map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode !== null) return resolve();
+            c.once('exit', () => resolve());
+            c.kill('SIGKILL');
+          }),
+      ),
+    );
+    await Promise.all(this.apps.map((a) => new Promise<void>((r) => a.server.close(() => r()))));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface Reply {
+  status: number;
+  body: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** A plaintext request into a sidecar's outbound listener, addressed to `host`. */
+export async function get(port: number, host: string, path = '/'): Promise<Reply> {
+  const r = await request(`http://127.0.0.1:${port}${path}`, { headers: { host }, reset: true });
+  return { status: r.statusCode, body: await r.body.text(), headers: r.headers };
+}
+
+/** Polls until fn resolves without throwing (configuration converging through processes). */
+export async function eventually<T>(what: string, fn: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${(last as Error)?.message ?? last}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
