@@ -1,7 +1,7 @@
 // The proxy as users run it: dist/proxy/main.js as a child process.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import http from 'node:http';
 import { join } from 'node:path';
@@ -119,6 +119,22 @@ describe('mesh-proxy as a process', () => {
     expect(seen).toContain('a');
     expect(seen[seen.length - 1]).toBe('b'); // the bad config did not replace the good one
     expect(running.stderr()).toContain('reload refused');
+  });
+
+  it('reloads when the bootstrap file is replaced (rename, as editors and ConfigMaps do)', async () => {
+    const file = join(dir, 'watched.yaml');
+    writeFileSync(file, config('a'));
+    running = await startProxy(file);
+    const name = async () => ((await (await request(`http://127.0.0.1:${running!.port}/w`)).body.json()) as { name: string }).name;
+    expect(await name()).toBe('a');
+    writeFileSync(`${file}.tmp`, config('b'));
+    renameSync(`${file}.tmp`, file);
+    let seen = 'a';
+    for (let i = 0; i < 100 && seen !== 'b'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      seen = await name();
+    }
+    expect(seen).toBe('b');
   });
 
   it('drains on SIGTERM: in-flight requests finish, then the process exits 0', async () => {
