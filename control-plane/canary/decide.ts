@@ -67,11 +67,8 @@ export function decide(spec: CanarySpec, state: CanaryState, analysis: CanaryAna
   const schedule = weightSchedule(spec);
   if (analysis === undefined) return step(state, schedule[0]!, now, `start: ${schedule[0]}% of traffic to ${spec.canaryBackend.name}`);
 
-  if (analysis.requests === 0) {
-    // No traffic, no verdict: hold the weight (Flagger halts advancement the same way).
-    return { state: withEvent(state, now, state.weight, `no requests reached ${spec.canaryBackend.name} in the last interval; holding at ${state.weight}%`), action: { kind: 'none' } };
-  }
-  const why = breaches(spec, analysis);
+  // No traffic, no verdict: a failed check, as Flagger counts missing metrics (a canary nobody calls is never promoted).
+  const why = analysis.requests === 0 ? [`no requests reached ${spec.canaryBackend.name}`] : breaches(spec, analysis);
   if (why.length) {
     const failed = state.failedChecks + 1;
     if (failed >= spec.analysis.failureLimit) {

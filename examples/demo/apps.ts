@@ -46,7 +46,7 @@ export async function startApp(spec: AppSpec, port = 0): Promise<{ server: Serve
     n++;
     const reply = async () => {
       if (spec.delayMs) await new Promise((r) => setTimeout(r, spec.delayMs));
-      if (spec.errorRate && (n % 100) / 100 < spec.errorRate) {
+      if (spec.errorRate && ((n * 37) % 100) / 100 < spec.errorRate) {
         res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `${spec.service} ${spec.version} failed` }));
         return;
       }

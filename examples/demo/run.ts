@@ -114,16 +114,17 @@ async function main(): Promise<void> {
   if (second.state.phase !== 'RolledBack') throw new Error(`expected api v3 to be rolled back, it ended ${second.state.phase}`);
   say('api v3 rolled back automatically; all traffic on api v2');
 
-  await new Promise((r) => setTimeout(r, quick ? 1000 : 2000));
+  say('── the mesh’s view: meshctl status ──');
+  process.stdout.write(await runMeshctl(['status'], meshctlEnv));
+  say('── meshctl top ──');
+  process.stdout.write(await runMeshctl(['top', '--window', quick ? '1' : '2', '--admin', admins.join(',')], meshctlEnv));
+  say('── meshctl canary status ──');
+  process.stdout.write(await runMeshctl(['canary', 'status'], meshctlEnv));
   load.stop();
   await load.idle();
   canaries.stop();
   say(`traffic: ${load.sent} requests sent, ${load.ok} answered 200 (${((100 * load.ok) / Math.max(load.sent, 1)).toFixed(1)}%)`);
 
-  say('── the mesh’s view: meshctl status ──');
-  process.stdout.write(await runMeshctl(['status'], meshctlEnv));
-  say('── meshctl top ──');
-  process.stdout.write(await runMeshctl(['top', '--admin', admins.join(',')], meshctlEnv));
   say('demo complete: api v2 promoted, api v3 rolled back');
 }
 

@@ -1,0 +1,69 @@
+// meshctl top: requests/s, success rate and p50/p99 per service (and version),
+// from two scrapes of the sidecars' /stats/prometheus a window apart
+// (inbound series, reporter="destination", as Istio's dashboards use).
+
+import { parseLabels, quantile } from '../../control-plane/canary/metrics.js';
+import { CliError, EXIT, table } from '../context.js';
+
+interface Row {
+  requests: number;
+  errors: number;
+  buckets: Map<number, number>;
+}
+
+const LINE = /^(istio_requests_total|istio_request_duration_milliseconds_bucket)\{(.*)\}\s+(\S+)/;
+
+async function scrape(targets: string[]): Promise<Map<string, Row>> {
+  const rows = new Map<string, Row>();
+  await Promise.all(
+    targets.map(async (t) => {
+      const res = await fetch(new URL('/stats/prometheus', t), { signal: AbortSignal.timeout(3000) }).catch((e: Error) => {
+        throw new CliError(`cannot scrape ${t}: ${(e.cause as Error)?.message ?? e.message}`, EXIT.UNREACHABLE);
+      });
+      for (const line of (await res.text()).split('\n')) {
+        const m = LINE.exec(line);
+        if (!m) continue;
+        const l = parseLabels(m[2]!);
+        if (l.reporter !== 'destination') continue;
+        const key = `${l.destination_service_name}\t${l.destination_version}`;
+        let r = rows.get(key);
+        if (!r) rows.set(key, (r = { requests: 0, errors: 0, buckets: new Map() }));
+        const v = Number(m[3]);
+        if (m[1] === 'istio_requests_total') {
+          r.requests += v;
+          if (l.response_code?.startsWith('5')) r.errors += v;
+        } else {
+          const le = l.le === '+Inf' ? Infinity : Number(l.le);
+          r.buckets.set(le, (r.buckets.get(le) ?? 0) + v);
+        }
+      }
+    }),
+  );
+  return rows;
+}
+
+export async function top(o: { admin?: string; window: string; output: string }): Promise<string> {
+  const targets = (o.admin ?? process.env.TSMESH_SIDECAR_ADMINS ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((s) => (/^https?:/.test(s) ? s : `http://${s}`));
+  if (!targets.length) throw new CliError('no sidecars to read: pass --admin <host:port,...> (their admin listeners) or set TSMESH_SIDECAR_ADMINS', EXIT.USAGE);
+  const windowMs = Number(o.window) * 1000;
+  if (!(windowMs >= 100 && windowMs <= 600_000)) throw new CliError(`--window must be between 0.1 and 600 seconds, got ${o.window}`, EXIT.USAGE);
+  const a = await scrape(targets);
+  await new Promise((r) => setTimeout(r, windowMs));
+  const b = await scrape(targets);
+  const out: { service: string; version: string; rps: number; successRate?: number; p50?: number; p99?: number }[] = [];
+  for (const [key, r] of b) {
+    const prev = a.get(key);
+    const req = r.requests - (prev?.requests ?? 0);
+    const err = r.errors - (prev?.errors ?? 0);
+    const buckets = [...r.buckets].map(([le, n]) => [le, n - (prev?.buckets.get(le) ?? 0)] as const).sort((x, y) => x[0] - y[0]);
+    const [service, version] = key.split('\t') as [string, string];
+    out.push({ service, version, rps: req / (windowMs / 1000), ...(req > 0 ? { successRate: (100 * (req - err)) / req, p50: quantile(0.5, buckets), p99: quantile(0.99, buckets) } : {}) });
+  }
+  out.sort((x, y) => x.service.localeCompare(y.service) || x.version.localeCompare(y.version));
+  if (o.output === 'json') return JSON.stringify(out, null, 2) + '\n';
+  const ms = (n?: number) => (n === undefined ? '-' : `${Math.round(n)}ms`);
+  return table(
+    ['SERVICE', 'VERSION', 'RPS', 'SUCCESS', 'P50', 'P99'],
+    out.map((r) => [r.service, r.version, r.rps.toFixed(1), r.successRate === undefined ? '-' : `${r.successRate.toFixed(1)}%`, ms(r.p50), ms(r.p99)]),
+  );
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+// meshctl: the tsmesh command line. Exit codes: 0 ok, 1 failure, 2 usage or
+// invalid input, 3 control plane (or sidecar) unreachable.
+
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { EXIT, toCliError, type GlobalOptions } from './context.js';
+import { apply, del, describe, get } from './commands/policies.js';
+import { status } from './commands/status.js';
+import { top } from './commands/top.js';
+import { canaryStatus, completionBash, proxyConfig, tokenCreate } from './commands/misc.js';
+
+const program = new Command('meshctl')
+  .description('tsmesh command line: apply policies, inspect proxies, canaries and traffic')
+  .option('--control-plane <url>', 'admin API of the control plane (env TSMESH_CONTROL_PLANE)')
+  .option('--token <token>', 'admin API token (env TSMESH_TOKEN)')
+  .option('--state-dir <dir>', 'state dir of a local control plane: admin address, token and keys are read from it (env TSMESH_STATE_DIR)')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+  .addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage or invalid input, 3 control plane unreachable.');
+
+const g = (): GlobalOptions => program.opts<GlobalOptions>();
+const run = (fn: (...a: any[]) => Promise<string> | string) => async (...a: any[]) => {
+  process.stdout.write(await fn(...a));
+};
+
+program.command('apply').description('create or update policies from YAML files, folders or stdin (-f -)')
+  .requiredOption('-f, --filename <path...>', 'file, folder or - (stdin); repeatable')
+  .option('--dry-run', 'validate and show the diff against what runs, change nothing')
+  .action(run((o: { filename: string[]; dryRun?: boolean }) => apply(g(), o.filename, o)));
+
+program.command('get').description('list policies: get [kind|all] [name]')
+  .argument('[kind]').argument('[name]')
+  .option('-n, --namespace <ns>', 'namespace (default: all for lists, "default" for a name)')
+  .option('-o, --output <format>', 'table | json | yaml', 'table')
+  .action(run((kind?: string, name?: string, o?: { namespace?: string; output: string }) => get(g(), kind, name, o!)));
+
+program.command('describe').description('show one policy in full').argument('<kind>').argument('<name>')
+  .option('-n, --namespace <ns>', 'namespace', 'default')
+  .action(run((kind: string, name: string, o: { namespace: string }) => describe(g(), kind, name, o)));
+
+program.command('delete').description('delete one policy').argument('<kind>').argument('<name>')
+  .option('-n, --namespace <ns>', 'namespace', 'default')
+  .option('--dry-run', 'show what would be deleted')
+  .action(run((kind: string, name: string, o: { namespace: string; dryRun?: boolean }) => del(g(), kind, name, o)));
+
+program.command('status').description('connected proxies, identities, ACKed/NACKed config, last apply\'s propagation')
+  .option('-o, --output <format>', 'table | json', 'table')
+  .action(run((o: { output: string }) => status(g(), o)));
+
+program.command('top').alias('stat').description('requests/s, success rate, p50/p99 per service and version from the sidecars\' metrics')
+  .option('--admin <host:port,...>', 'sidecar admin listeners to read (env TSMESH_SIDECAR_ADMINS)')
+  .option('--window <seconds>', 'measuring window', '2')
+  .option('-o, --output <format>', 'table | json', 'table')
+  .action(run((o: { admin?: string; window: string; output: string }) => top(o)));
+
+program.command('proxy-config').description('what one proxy runs: listeners | routes | clusters | endpoints | secrets')
+  .argument('<proxy>', 'node id (or a unique part of it, e.g. api-v2)').argument('<section>')
+  .option('-o, --output <format>', 'table | json', 'table')
+  .action(run((proxy: string, section: string, o: { output: string }) => proxyConfig(g(), proxy, section, o)));
+
+const token = program.command('token').description('bootstrap tokens for workloads (local mode)');
+token.command('create').description('mint a bootstrap token for a namespace/service account')
+  .requiredOption('--sa <serviceAccount>', 'service account')
+  .option('--ns <namespace>', 'namespace', 'default')
+  .option('--ttl <duration>', 'lifetime', '24h')
+  .option('--trust-domain <td>', 'trust domain', 'cluster.local')
+  .action(run((o: { sa: string; ns: string; ttl: string; trustDomain: string }) => tokenCreate(g(), { serviceAccount: o.sa, namespace: o.ns, ttl: o.ttl, trustDomain: o.trustDomain })));
+
+const canary = program.command('canary').description('automated canary releases');
+canary.command('status').description('canaries and the live weight of their canary backend').argument('[name]')
+  .option('-n, --namespace <ns>', 'namespace', 'default')
+  .action(run((name: string | undefined, o: { namespace: string }) => canaryStatus(g(), name, o)));
+
+program.command('version').description('meshctl and control plane versions')
+  .action(run(async () => {
+    const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json'), 'utf8')) as { version: string };
+    return `meshctl ${pkg.version}\n`;
+  }));
+
+program.command('completion').description('shell completion script').argument('<shell>', 'bash')
+  .action(run((shell: string) => {
+    if (shell !== 'bash') throw Object.assign(new Error(`unsupported shell "${shell}"; only bash`), { exit: EXIT.USAGE });
+    return completionBash(program.commands.map((c) => c.name()));
+  }));
+
+try {
+  await program.parseAsync();
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? EXIT.OK : EXIT.USAGE);
+  const e = (err as { exit?: number }).exit !== undefined ? { message: (err as Error).message, exitCode: (err as { exit: number }).exit } : toCliError(err);
+  process.stderr.write(`meshctl: ${e.message}\n`);
+  process.exit(e.exitCode);
+}
