@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { decide, initialState, manual, weightSchedule, type CanaryAnalysis, type CanaryState } from '../decide.js';
+import type { CanarySpec } from '../../policy/types.js';
+
+const spec: CanarySpec = {
+  targetRef: { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'api' },
+  service: 'api',
+  stableBackend: { name: 'api-v1', port: 9080 },
+  canaryBackend: { name: 'api-v2', port: 9080 },
+  steps: [10, 50, 100],
+  interval: 30_000,
+  analysis: { successRate: 99, p99: 500, failureLimit: 2 },
+};
+const good: CanaryAnalysis = { requests: 200, successRate: 100, p99Ms: 40 };
+const slow: CanaryAnalysis = { requests: 200, successRate: 100, p99Ms: 900 };
+
+/** Replays analyses through decide(), one interval (30 s) apart. */
+function replay(s: CanarySpec, windows: (CanaryAnalysis | undefined)[]): { state: CanaryState; actions: string[] } {
+  let state = initialState();
+  const actions: string[] = [];
+  windows.forEach((w, i) => {
+    const r = decide(s, state, w, 1_000_000 + i * 30_000);
+    state = r.state;
+    actions.push(r.action.kind === 'setWeight' ? `weight ${r.action.weight}` : r.action.kind);
+  });
+  return { state, actions };
+}
+
+describe('canary decisions', () => {
+  it('walks the steps while analysis passes, then promotes', () => {
+    const { state, actions } = replay(spec, [undefined, good, good, good]);
+    expect(actions).toEqual(['weight 10', 'weight 50', 'weight 100', 'promote']);
+    expect(state.phase).toBe('Promoted');
+    expect(state.events.map((e) => [e.at, e.weight])).toEqual([[1_000_000, 10], [1_030_000, 50], [1_060_000, 100], [1_090_000, 100]]);
+    expect(state.events[1]!.reason).toBe('advanced to 50%: success 100%, p99 40ms, 200 requests');
+  });
+
+  it('holds on a breach and rolls back at the failure limit, naming the threshold', () => {
+    const { state, actions } = replay(spec, [undefined, good, slow, { requests: 100, successRate: 80, p99Ms: 30 }]);
+    expect(actions).toEqual(['weight 10', 'weight 50', 'none', 'rollback']);
+    expect(state.phase).toBe('RolledBack');
+    expect(state.weight).toBe(0);
+    expect(state.events[2]!.reason).toBe('analysis failed: p99 900ms > 500ms (1/2); holding at 50%');
+    expect(state.events.at(-1)!.reason).toBe('rolled back: success rate 80% < 99% (2/2 failed checks); all traffic to api-v1');
+  });
+
+  it('a passing window resets the failure count', () => {
+    const { state, actions } = replay(spec, [undefined, slow, good, slow, good]);
+    expect(actions).toEqual(['weight 10', 'none', 'weight 50', 'none', 'weight 100']);
+    expect(state.phase).toBe('Progressing');
+  });
+
+  it('a window without requests is a failed check (nobody called the canary)', () => {
+    const { state, actions } = replay(spec, [undefined, { requests: 0 }, { requests: 0 }]);
+    expect(actions).toEqual(['weight 10', 'none', 'rollback']);
+    expect(state.events.at(-1)!.reason).toContain('no requests reached api-v2');
+  });
+
+  it('stepWeight/maxWeight schedules end at maxWeight', () => {
+    expect(weightSchedule({ stepWeight: 20, maxWeight: 50 })).toEqual([20, 40, 50]);
+    expect(weightSchedule({ stepWeight: 25 })).toEqual([25, 50, 75, 100]);
+  });
+
+  it('operator promote and abort end the rollout; later windows change nothing', () => {
+    const started = decide(spec, initialState(), undefined, 0).state;
+    const aborted = manual(started, 'abort', 5, 'api-v2');
+    expect(aborted.action.kind).toBe('rollback');
+    expect(aborted.state.phase).toBe('Aborted');
+    expect(decide(spec, aborted.state, good, 10).action.kind).toBe('none');
+    expect(manual(started, 'promote', 5, 'api-v2').state.phase).toBe('Promoted');
+  });
+});
