@@ -1,0 +1,155 @@
+// meshctl as a real child process against a real mesh-control-plane process.
+
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..', '..');
+const meshctlBin = join(root, 'dist', 'meshctl', 'main.js');
+const dir = mkdtempSync(join(tmpdir(), 'meshctl-test-'));
+const stateDir = join(dir, 'cp');
+let cp: ChildProcess;
+
+function meshctl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [meshctlBin, ...args], { env: { ...process.env, TSMESH_STATE_DIR: stateDir }, timeout: 20_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
+
+beforeAll(async () => {
+  const services = join(dir, 'services.yaml');
+  writeFileSync(services, 'services:\n  - name: reviews\n    ports: [{ port: 9080, protocol: http }]\n    endpoints:\n      - { address: 127.0.0.1, inboundPort: 15006, appPort: 9080, serviceAccount: reviews, labels: { app: reviews, version: v1 } }\n');
+  cp = spawn(process.execPath, [join(root, 'dist', 'control-plane', 'main.js'), '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--state-dir', stateDir, '--services-file', services], { stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    cp.stdout!.on('data', (d: Buffer) => {
+      out += d;
+      if (/^admin \d+/m.test(out)) resolve();
+    });
+    cp.on('exit', (c) => reject(new Error(`control plane exited ${c}`)));
+  });
+}, 30_000);
+
+afterAll(async () => {
+  if (cp && cp.exitCode === null) await new Promise((r) => (cp.once('exit', r), cp.kill('SIGTERM')));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const _route = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: reviews
+spec:
+  parentRefs: [{ kind: Service, name: reviews }]
+  rules:
+    - timeouts: { request: 2s }
+      backendRefs: [{ name: reviews }]
+`;
+const policy = `apiVersion: tsmesh.io/v1alpha1
+kind: DestinationPolicy
+metadata:
+  name: reviews-lb
+spec:
+  targetRef: { kind: Service, name: reviews }
+  loadBalancer: { type: ROUND_ROBIN }
+`;
+
+describe('meshctl against a running control plane', () => {
+  it('apply -f a file: created, then unchanged; get lists it in every format', async () => {
+    const f = join(dir, 'lb.yaml');
+    writeFileSync(f, policy);
+    const first = await meshctl(['apply', '-f', f]);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/^DestinationPolicy\/reviews-lb created\nstore version \d+\n/);
+    expect((await meshctl(['apply', '-f', f])).stdout).toMatch(/^DestinationPolicy\/reviews-lb unchanged\n/);
+
+    const table = await meshctl(['get', 'destinationpolicy']);
+    expect(table.stdout).toMatch(/^KIND\s+NAMESPACE\s+NAME\s+VERSION\nDestinationPolicy\s+default\s+reviews-lb\s+\d+\n$/);
+    const json = JSON.parse((await meshctl(['get', 'DestinationPolicy', 'reviews-lb', '-o', 'json'])).stdout) as { spec: { loadBalancer: { type: string } } };
+    expect(json.spec.loadBalancer.type).toBe('ROUND_ROBIN');
+    expect((await meshctl(['get', 'destinationpolicy', 'reviews-lb', '-o', 'yaml'])).stdout).toContain('type: ROUND_ROBIN');
+  });
+
+  it('apply -f - --dry-run shows a diff and changes nothing', async () => {
+    const r = await meshctl(['apply', '--dry-run', '-f', '-'], policy.replace('ROUND_ROBIN', 'LEAST_REQUEST'));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('DestinationPolicy/reviews-lb configured (dry run)');
+    expect(r.stdout).toMatch(/LEAST_REQUEST/);
+    expect((await meshctl(['get', 'destinationpolicy', 'reviews-lb', '-o', 'yaml'])).stdout).toContain('type: ROUND_ROBIN');
+  });
+
+  it('a bad field is refused whole with file:line: field, exit 2', async () => {
+    const f = join(dir, 'bad.yaml');
+    writeFileSync(f, `${policy}---\n${policy.replace('reviews-lb', 'other').replace('ROUND_ROBIN', 'FASTEST')}`);
+    const r = await meshctl(['apply', '-f', f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${f}:15: spec.loadBalancer.type:`);
+    expect(r.stderr).toContain('FASTEST');
+    expect((await meshctl(['get', 'destinationpolicy', 'other'])).code).toBe(2); // nothing applied
+  });
+
+  it('an unknown kind in a file and on the command line: exit 2 with the kind named', async () => {
+    const f = join(dir, 'unknown.yaml');
+    writeFileSync(f, 'apiVersion: tsmesh.io/v1alpha1\nkind: Gateway\nmetadata: { name: x }\nspec: {}\n');
+    const r = await meshctl(['apply', '-f', f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`${f}:2: kind: .*Gateway`));
+    const g = await meshctl(['get', 'gateways']);
+    expect(g.code).toBe(2);
+    expect(g.stderr).toBe('meshctl: unknown kind "gateways"; kinds: HTTPRoute, GRPCRoute, DestinationPolicy, AuthorizationPolicy, MeshConfig, Canary\n');
+  });
+
+  it('delete removes the policy; deleting again is not found (exit 2)', async () => {
+    const d = await meshctl(['delete', 'destinationpolicy', 'reviews-lb']);
+    expect(d.code).toBe(0);
+    expect(d.stdout).toMatch(/^DestinationPolicy\/reviews-lb deleted\n/);
+    const again = await meshctl(['delete', 'destinationpolicy', 'reviews-lb']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/^meshctl: .*reviews-lb/);
+  });
+
+  it('status with no proxies, and the last receipt', async () => {
+    const r = await meshctl(['status']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^control plane: store version \d+, 0 proxies connected\n\nNo proxies connected\.\n/);
+  });
+
+  it('an unreachable control plane: exit 3 naming the address', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const r = await meshctl(['get', '--control-plane', `http://127.0.0.1:${port}`, '--token', 'x']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toBe(`meshctl: cannot reach the control plane admin API at http://127.0.0.1:${port} (ECONNREFUSED); is mesh-control-plane running?\n`);
+  });
+
+  it('a wrong token: exit 1 with the server\'s reason; usage errors exit 2', async () => {
+    const addr = (await import('node:fs')).readFileSync(join(stateDir, 'admin-address'), 'utf8').trim();
+    const r = await meshctl(['get', '--control-plane', addr, '--token', 'wrong']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^meshctl: .+/);
+    expect((await meshctl(['apply'])).code).toBe(2);
+    expect((await meshctl(['proxy-config', 'nope', 'routes'])).stderr).toBe('meshctl: no connected proxy matches "nope"; see meshctl status\n');
+  });
+
+  it('token create mints a token that the control plane\'s key verifies; completion and --help', async () => {
+    const t = await meshctl(['token', 'create', '--sa', 'reviews']);
+    expect(t.code).toBe(0);
+    const { verifyBootstrapToken, loadOrCreateTokenKey } = await import('../../control-plane/ca/bootstrap-token.js');
+    expect(verifyBootstrapToken(t.stdout.trim(), await loadOrCreateTokenKey(join(stateDir, 'ca')))).toBe('spiffe://cluster.local/ns/default/sa/reviews');
+    expect((await meshctl(['completion', 'bash'])).stdout).toContain('complete -F _meshctl meshctl');
+    const h = await meshctl(['apply', '--help']);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toContain('--dry-run');
+  });
+});
