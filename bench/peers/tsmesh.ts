@@ -61,13 +61,19 @@ function secrets(c: CertPaths, self: 'server' | 'client'): object[] {
 
 export function bootstrapFor(s: SidecarSpec, certs?: CertPaths): object {
   const route: Record<string, unknown> = { cluster: 'next', timeout: '15s' };
-  if (s.policies) route.retryPolicy = { retryOn: ['5xx', 'connect-failure', 'reset'], numRetries: 2, retryBackOff: { baseInterval: '25ms' } };
+  if (s.policies) route.retryPolicy = { retryOn: ['5xx', 'connect-failure', 'reset'], numRetries: 2, perTryTimeout: '5s', retryBackOff: { baseInterval: '25ms' } };
+  // Every resilience layer configured but not triggering: a header-gated fault, a bucket too big to empty.
+  const routeEntry: Record<string, unknown> = { name: 'all', match: { prefix: '/' }, route };
+  if (s.policies) {
+    routeEntry.fault = { abort: { httpStatus: 503, percent: 100 }, headers: [{ name: 'x-bench-fault', presentMatch: true }] };
+    routeEntry.rateLimit = { statPrefix: 'bench', tokenBucket: { maxTokens: 1_000_000_000, tokensPerFill: 1_000_000_000, fillInterval: '1s' } };
+  }
   const hcm: Record<string, unknown> = {
     kind: 'http',
     statPrefix: s.direction === 'INBOUND' ? 'inbound' : 'outbound',
     routeConfig: {
       name: 'bench',
-      virtualHosts: [{ name: 'all', domains: ['*'], routes: [{ name: 'all', match: { prefix: '/' }, route }] }],
+      virtualHosts: [{ name: 'all', domains: ['*'], routes: [routeEntry] }],
     },
   };
   if (s.policies) hcm.tracing = { randomSamplingPercent: 100 };
@@ -89,8 +95,10 @@ export function bootstrapFor(s: SidecarSpec, certs?: CertPaths): object {
     upstreamProtocol: 'http1',
     loadAssignment: { clusterName: 'next', endpoints: [{ address: { address: '127.0.0.1', port: s.nextPort } }] },
   };
-  if (s.policies)
+  if (s.policies) {
     cluster.outlierDetection = { consecutive5xx: 5, consecutiveGatewayFailure: 5, interval: '10s', baseEjectionTime: '30s', maxEjectionPercent: 10 };
+    cluster.circuitBreakers = { maxRequests: 100_000, maxPendingRequests: 100_000, retryBudget: { budgetPercent: 20, minRetryConcurrency: 3 } };
+  }
   if (s.nextTls && certs)
     cluster.transportSocket = {
       certificateSecret: 'default',
