@@ -43,7 +43,7 @@ export class Sidecar implements AdminSource {
   private readonly logger: Logger;
   /** On-demand xDS: where requests for unknown hosts go, and who waits for the next config. */
   private onDemandRequest: ((names: string[]) => void) | undefined;
-  private readonly onDemandPending = new Map<string, { promise: Promise<void>; until: number }>();
+  private readonly onDemandAsked = new Map<string, number>();
   private readonly configWaiters = new Set<() => void>();
 
   constructor(private readonly opts: SidecarOptions) {
@@ -123,28 +123,35 @@ export class Sidecar implements AdminSource {
   }
 
   /**
-   * Asks for a host's config and resolves when the next config is applied or after
-   * ON_DEMAND_WAIT_MS. Concurrent misses for a host share one wait; a host that got
-   * nothing is answered at once (404 NR) for ON_DEMAND_NEGATIVE_MS.
+   * Asks for a host's config (once per negative window) and resolves as soon as an applied
+   * config routes it (`routed()`), or ON_DEMAND_WAIT_MS after it was first asked for. A host
+   * the control plane has nothing for is answered at once (404 NR) until ON_DEMAND_NEGATIVE_MS
+   * after that first ask.
    */
-  private readonly awaitHost = (authority: string): Promise<void> => {
+  private readonly awaitHost = (authority: string, routed: () => boolean): Promise<void> => {
     const now = performance.now();
-    const pending = this.onDemandPending.get(authority);
-    if (pending && now < pending.until) return pending.promise;
-    if (this.onDemandPending.size >= MAX_ON_DEMAND_HOSTS) this.onDemandPending.clear();
+    let first = this.onDemandAsked.get(authority);
+    if (first === undefined || now - first > ON_DEMAND_NEGATIVE_MS) {
+      if (this.onDemandAsked.size >= MAX_ON_DEMAND_HOSTS) this.onDemandAsked.clear();
+      first = now;
+      this.onDemandAsked.set(authority, now);
+      this.onDemandRequest?.([authority]);
+    }
+    const deadline = first + ON_DEMAND_WAIT_MS;
+    if (now >= deadline) return Promise.resolve();
     const waiters = this.configWaiters;
-    const promise = new Promise<void>((resolve) => {
+    return new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        waiters.delete(done);
+        waiters.delete(check);
         resolve();
       };
-      const timer = setTimeout(done, ON_DEMAND_WAIT_MS);
-      waiters.add(done);
+      const check = () => {
+        if (routed()) done();
+      };
+      const timer = setTimeout(done, deadline - now);
+      waiters.add(check);
     });
-    this.onDemandPending.set(authority, { promise, until: now + ON_DEMAND_NEGATIVE_MS });
-    this.onDemandRequest?.([authority]);
-    return promise;
   };
 
   private async retire(rt: ListenerRuntime): Promise<void> {

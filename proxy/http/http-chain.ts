@@ -32,7 +32,7 @@ export interface HttpChainDeps {
    * On-demand config (outbound): asks the control plane for a host this proxy has no virtual host
    * for; resolves when new config landed or after a short bound. Absent = answer 404 NR at once.
    */
-  onDemand?: (authority: string) => Promise<void>;
+  onDemand?: (authority: string, routed: () => boolean) => Promise<void>;
 }
 
 export class HttpChain implements HttpChainContext {
@@ -91,14 +91,15 @@ export class HttpChain implements HttpChainContext {
   }
 
   /** A miss: wait (bounded) for the control plane to send this host's config, route once more, else 404 NR. */
-  private routeOnDemand(ex: Exchange, onDemand: (authority: string) => Promise<void>): void {
+  private routeOnDemand(ex: Exchange, onDemand: NonNullable<HttpChainDeps['onDemand']>): void {
+    const routed = () => this.deps.routeTable()?.route(ex.authority, ex) !== undefined;
     const retry = () => {
       if (ex.res.destroyed) return;
       const route = this.deps.routeTable()?.route(ex.authority, ex);
       if (route === undefined) ex.localReply('NO_ROUTE');
       else this.forward(ex, route);
     };
-    onDemand(ex.authority).then(retry, retry);
+    onDemand(ex.authority, routed).then(retry, retry);
   }
 
   /**

@@ -93,12 +93,24 @@ export class Mesh {
     return join(this.dir, 'cp');
   }
 
-  async startControlPlane(extra: string[] = [], xdsPort = 0): Promise<void> {
+  private cpArgs: string[] = [];
+
+  /** Starts (or, after killControlPlane, restarts with the same arguments) mesh-control-plane. */
+  async startControlPlane(extra: string[] = this.cpArgs, xdsPort = 0): Promise<void> {
+    this.cpArgs = extra;
     const adminListen = this.adminPort ? `127.0.0.1:${this.adminPort}` : '127.0.0.1:0';
     this.cp = await startProcess(CP, ['--listen', `127.0.0.1:${xdsPort}`, '--admin-listen', adminListen, '--state-dir', this.stateDir, '--log-level', 'warn', ...extra], /admin \d+/, this.procs);
     this.xdsPort = Number(/listening (\d+)/.exec(this.cp.out)![1]);
     this.adminPort = Number(/admin (\d+)/.exec(this.cp.out)![1]);
     this.admin = await AdminClient.discover(this.stateDir);
+  }
+
+  /** Until `n` proxies are connected to the control plane and have ACKed listeners. */
+  waitConnected(n: number, timeoutMs = 10_000): Promise<void> {
+    return eventually(`${n} proxies connected and ACKed`, async () => {
+      const { items } = await this.admin.proxies();
+      if (items.length < n || items.some((p) => !p.types.listener?.ackedVersion)) throw new Error(`${items.length}/${n} proxies`);
+    }, timeoutMs);
   }
 
   /** SIGKILL: no goodbye to the sidecars. */
@@ -123,7 +135,8 @@ export class Mesh {
   }
 
   /** A sidecar for service `service` (version `version`) in front of `app`, configured only over ADS. */
-  async sidecar(service: string, version: string, app: App, opts: { servicePort?: number; certTtl?: string } = {}): Promise<SidecarProc> {
+  /** `registerAs`: the service the workload registers under (a per-version Service, e.g. b-v1), default `service`. */
+  async sidecar(service: string, version: string, app: App, opts: { servicePort?: number; certTtl?: string; registerAs?: string } = {}): Promise<SidecarProc> {
     const name = `${service}-${version}`;
     const [inbound, outbound] = [await freePort(), await freePort()];
     const tokenFile = join(this.dir, `${name}.token`);
@@ -155,7 +168,7 @@ ${opts.certTtl ? `    certificateTtl: ${opts.certTtl}\n` : ''}    nodeMetadata:
       APP_PORT: "${app.port}"
       SERVICE_PORT: "${opts.servicePort ?? 8080}"
       PROTOCOL: http
-`,
+${opts.registerAs ? `      SERVICE: ${opts.registerAs}\n` : ''}`,
     );
     const proc = await startProcess(PROXY, ['--config', file, '--no-watch'], /"event":"ready"/, this.procs);
     const admin = (JSON.parse(/\{"event":"ready".*\}/.exec(proc.out)![0]) as { admin: number }).admin;
@@ -202,5 +215,58 @@ export async function eventually<T>(what: string, fn: () => Promise<T>, timeoutM
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${(last as Error)?.message ?? last}`);
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Steady requests through a sidecar's outbound listener (a few in flight,
+ * keep-alive), counting answers per app and every failure with its reason.
+ */
+export class Load {
+  readonly byApp = new Map<string, number>();
+  readonly failures: string[] = [];
+  total = 0;
+  private running = false;
+  private loops: Promise<void>[] = [];
+
+  constructor(
+    private readonly port: number,
+    private readonly host: string,
+    private readonly concurrency = 4,
+  ) {}
+
+  start(): void {
+    this.running = true;
+    for (let i = 0; i < this.concurrency; i++) this.loops.push(this.loop());
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      try {
+        const r = await request(`http://127.0.0.1:${this.port}/load`, { headers: { host: this.host } });
+        const body = await r.body.text();
+        this.total++;
+        if (r.statusCode !== 200) this.failures.push(`${r.statusCode} ${String(r.headers['x-tsmesh-error'] ?? '')} ${body.slice(0, 300)}`);
+        else {
+          const app = (JSON.parse(body) as { app: string }).app;
+          this.byApp.set(app, (this.byApp.get(app) ?? 0) + 1);
+        }
+      } catch (err) {
+        this.total++;
+        this.failures.push(`request error: ${(err as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** Resets the per-app counts (failures are kept: they must stay zero for the whole run). */
+  resetCounts(): void {
+    this.byApp.clear();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+    this.loops = [];
   }
 }

@@ -92,11 +92,18 @@ function tlsConnector(timeout: number, t: NonNullable<PoolSettings['tls']>): bui
   } as buildConnector.BuildOptions);
   const verifier = t.verifier;
   if (!verifier) return base;
+  // Resumed sessions carry no peer certificate in Node. This connector's session cache only holds
+  // sessions from its own full handshakes with this endpoint, each verified here: a resumption
+  // proves the same server, so it gets the identity that handshake verified.
+  let verified: string | undefined;
   return (opts, cb) =>
     base(opts, (err, socket) => {
       if (err || !socket) return cb(err ?? new Error('no socket'), null);
-      const r = verifier.verify(socket as TLSSocket);
-      if (r.ok) return cb(null, socket);
+      const r = verifier.verify(socket as TLSSocket, verified);
+      if (r.ok) {
+        verified = r.spiffeId;
+        return cb(null, socket);
+      }
       socket.destroy();
       cb(Object.assign(new Error(`upstream identity refused: ${r.reason}`), { code: 'MESH_UPSTREAM_IDENTITY' }), null);
     });
