@@ -19,7 +19,7 @@ import type {
 } from './resources.js';
 
 export function readListener(r: Reader): Listener {
-  strict(r, ['name', 'address', 'trafficDirection', 'filterChains', 'protocolDetectionTimeout', 'apiListener'], true);
+  strict(r, ['name', 'address', 'trafficDirection', 'filterChains', 'protocolDetectionTimeout', 'apiListener', 'useOriginalDst'], true);
   const l: Listener = {
     name: r.field('name').string({ required: true }) ?? '',
     address: socketAddress(r.field('address'), !r.field('apiListener').present),
@@ -28,6 +28,7 @@ export function readListener(r: Reader): Listener {
     protocolDetectionTimeout: r.field('protocolDetectionTimeout').duration({ min: 0, max: 60_000 }) ?? DEFAULT_PROTOCOL_DETECTION_TIMEOUT_MS,
   };
   if (r.field('apiListener').present) l.apiListener = readHcm(r.field('apiListener'));
+  if (r.field('useOriginalDst').boolean()) l.useOriginalDst = true;
   return l;
 }
 

@@ -97,6 +97,10 @@ export interface Listener {
   /** Envoy's api_listener: a listener without a socket that gRPC proxyless clients resolve `xds:///name` through.
    * When set, `address` and `filterChains` are not used (a sidecar does not bind it). */
   apiListener?: HttpConnectionManager;
+  /** Envoy's use_original_dst: connections were redirected here (iptables REDIRECT); the proxy reads each one's
+   * original destination (SO_ORIGINAL_DST) and, when no filter chain matches, passes it through to it (Istio's
+   * PassthroughCluster). Needs the native addon. */
+  useOriginalDst?: boolean;
 }
 
 export interface FilterChainMatch {

@@ -6,6 +6,8 @@ import net, { type Socket } from 'node:net';
 import type { FilterChain, FilterChainMatch, Listener } from '../config/resources.js';
 import { ChainRuntime, type ChainDeps } from './chain-runtime.js';
 import { detect, TCP, type Detected } from './detect.js';
+import { assertOriginalDstSupported, originalDstOf, recordOriginalDst } from './original-dst.js';
+import { passThrough } from '../upstream/passthrough.js';
 
 const MAX_PEEK = 64 * 1024;
 
@@ -26,6 +28,7 @@ export class ListenerRuntime {
   }
 
   listen(): Promise<number> {
+    if (this.config.useOriginalDst) assertOriginalDstSupported();
     return new Promise((resolve, reject) => {
       const onError = (e: Error) => reject(e);
       this.server.once('error', onError);
@@ -66,6 +69,7 @@ export class ListenerRuntime {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
+    if (this.config.useOriginalDst) recordOriginalDst(socket);
     if (this.direct) {
       const d = this.direct.fc.filter.kind === 'tcp' ? TCP : { ...TCP, applicationProtocols: ['http/1.1'], http: 'h1' as const };
       return this.direct.accept(socket, d, false);
@@ -81,7 +85,11 @@ export class ListenerRuntime {
       socket.pause();
       if (buf) socket.unshift(buf);
       const chain = this.select(d);
-      if (!chain) return void socket.destroy();
+      if (!chain) {
+        // useOriginalDst: what no chain claims goes to where the app was connecting (PassthroughCluster).
+        const dst = this.config.useOriginalDst ? originalDstOf(socket) : undefined;
+        return dst ? passThrough(socket, dst) : void socket.destroy();
+      }
       chain.accept(socket, d, buf !== undefined);
     };
     const onData = (chunk: Buffer) => {

@@ -1,0 +1,49 @@
+// Envoy's use_original_dst for a listener that receives iptables-redirected
+// connections: the original destination (SO_ORIGINAL_DST, through the native
+// addon) is read once per accepted socket and kept on it, so filter-chain
+// selection and the passthrough can use it without another syscall.
+
+import type { Socket } from 'node:net';
+import { MeshError } from '../../common/errors.js';
+import { nativeAddonAvailable, socketOriginalDst, type OriginalDst } from '../../native/index.js';
+
+export type { OriginalDst };
+
+const ORIGINAL_DST = Symbol('tsmesh.originalDst');
+type Tagged = Socket & { [ORIGINAL_DST]?: OriginalDst | null };
+
+/** A useOriginalDst listener cannot work without the addon: refuse to bind it rather than mis-route. */
+export function assertOriginalDstSupported(): void {
+  if (!nativeAddonAvailable()) {
+    throw new MeshError('MESH_NATIVE_UNAVAILABLE', 'useOriginalDst needs the tsmesh native addon (SO_ORIGINAL_DST); build it with `node dist/native/build.js`');
+  }
+}
+
+/**
+ * Reads and remembers the socket's original destination. Undefined when the
+ * connection was not redirected (the original destination is this listener
+ * itself — passing it through would loop), the kernel has no NAT entry, or
+ * the addon is missing (listen() refuses that case up front).
+ */
+export function recordOriginalDst(socket: Socket): OriginalDst | undefined {
+  const s = socket as Tagged;
+  let dst: OriginalDst | null = null;
+  try {
+    const d = socketOriginalDst(socket);
+    if (!(d.port === socket.localPort && sameAddress(d.address, socket.localAddress))) dst = d;
+  } catch {
+    // closed already, or no conntrack entry: not redirected
+  }
+  s[ORIGINAL_DST] = dst;
+  return dst ?? undefined;
+}
+
+/** The original destination recorded for this socket, if it was redirected. */
+export function originalDstOf(socket: Socket): OriginalDst | undefined {
+  return (socket as Tagged)[ORIGINAL_DST] ?? undefined;
+}
+
+function sameAddress(a: string, b: string | undefined): boolean {
+  if (b === undefined) return false;
+  return a === b || `::ffff:${a}` === b || a === `::ffff:${b}`;
+}
