@@ -1,0 +1,111 @@
+// Policy over the mesh with real processes: an HTTPRoute applied through the
+// admin API shifts live traffic by weight without a failed request, an
+// AuthorizationPolicy denies a caller (403 MESH_RBAC_DENIED), and a control
+// plane that dies leaves the last good config serving; restarted, the
+// sidecars re-sync. Needs the build: `npx tsc -p .` first.
+
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Load, Mesh, eventually, get, type SidecarProc } from './mesh-harness.js';
+
+const route = (v1: number, v2: number) => `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: b }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: b, port: 8080 }]
+  rules:
+    - backendRefs:
+        - { name: b-v1, port: 8080, weight: ${v1} }
+        - { name: b-v2, port: 8080, weight: ${v2} }
+`;
+
+describe('mesh policy through the admin API', () => {
+  const mesh = new Mesh();
+  let a: SidecarProc;
+
+  beforeAll(async () => {
+    // Service b (what callers address) has no workloads of its own; b-v1 and b-v2 are its per-version Services.
+    const services = join(mesh.dir, 'services.yaml');
+    writeFileSync(services, 'services:\n  - name: b\n    ports: [{ port: 8080, protocol: http }]\n');
+    await mesh.startControlPlane(['--services-file', services]);
+    const [appA, b1, b2] = await Promise.all([mesh.app('a'), mesh.app('b-v1'), mesh.app('b-v2')]);
+    [a] = await Promise.all([
+      mesh.sidecar('a', 'v1', appA),
+      mesh.sidecar('b', 'v1', b1, { registerAs: 'b-v1' }),
+      mesh.sidecar('b', 'v2', b2, { registerAs: 'b-v2' }),
+    ]);
+    await mesh.waitConnected(3);
+    await mesh.admin.apply(route(100, 0));
+    await eventually('a → b-v1 only', async () => {
+      const r = await get(a.outbound, 'b:8080');
+      if (r.status !== 200 || !r.body.includes('"app":"b-v1"')) throw new Error(`${r.status} ${r.body.slice(0, 80)}`);
+    });
+  }, 20_000);
+  afterAll(() => mesh.close());
+
+  it('shifts live traffic 90/10 across b-v1/b-v2 with no failed request', async () => {
+    const load = new Load(a.outbound, 'b:8080');
+    load.start();
+    try {
+      await eventually('load flowing', async () => expect(load.byApp.get('b-v1') ?? 0).toBeGreaterThan(20));
+      expect(load.byApp.get('b-v2') ?? 0).toBe(0);
+      await mesh.admin.apply(route(90, 10));
+      await eventually('b-v2 gets traffic', async () => expect(load.byApp.get('b-v2') ?? 0).toBeGreaterThan(0));
+      load.resetCounts();
+      await eventually('enough samples', async () => expect((load.byApp.get('b-v1') ?? 0) + (load.byApp.get('b-v2') ?? 0)).toBeGreaterThanOrEqual(400), 15_000);
+    } finally {
+      await load.stop();
+    }
+    expect(load.failures).toEqual([]);
+    const v2 = load.byApp.get('b-v2') ?? 0;
+    const share = v2 / (v2 + (load.byApp.get('b-v1') ?? 0));
+    // 10% of ≥400 samples: well inside 3–20% unless the weights are ignored.
+    expect(share).toBeGreaterThan(0.03);
+    expect(share).toBeLessThan(0.2);
+  }, 25_000);
+
+  it('an AuthorizationPolicy denying A answers 403 MESH_RBAC_DENIED; removing it restores access', async () => {
+    await mesh.admin.apply(`apiVersion: tsmesh.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: { name: deny-a }
+spec:
+  selector: { matchLabels: { app: b } }
+  action: DENY
+  rules:
+    - from: [{ source: { principals: [cluster.local/ns/default/sa/a] } }]
+`);
+    const denied = await eventually('A denied', async () => {
+      const r = await get(a.outbound, 'b:8080', '/secret');
+      if (r.status !== 403) throw new Error(`got ${r.status}`);
+      return r;
+    });
+    expect(denied.headers['x-tsmesh-error']).toBe('MESH_RBAC_DENIED');
+    await mesh.admin.delete({ kind: 'AuthorizationPolicy', namespace: 'default', name: 'deny-a' });
+    await eventually('A allowed again', async () => expect((await get(a.outbound, 'b:8080')).status).toBe(200));
+  }, 20_000);
+
+  it('keeps serving the last good config while the control plane is down, and re-syncs after a restart', async () => {
+    const load = new Load(a.outbound, 'b:8080');
+    load.start();
+    try {
+      await mesh.killControlPlane();
+      const before = load.total;
+      await eventually('traffic while the control plane is down', async () => expect(load.total - before).toBeGreaterThan(100));
+      await mesh.startControlPlane(undefined, mesh.xdsPort);
+      await mesh.waitConnected(3, 15_000);
+      // A change after the restart reaches the sidecars: they are live on the new control plane.
+      await mesh.admin.apply(route(0, 100));
+      load.resetCounts();
+      await eventually('all traffic on b-v2', async () => {
+        load.resetCounts();
+        await new Promise((r) => setTimeout(r, 300));
+        expect(load.byApp.get('b-v1') ?? 0).toBe(0);
+        expect(load.byApp.get('b-v2') ?? 0).toBeGreaterThan(0);
+      });
+    } finally {
+      await load.stop();
+    }
+    expect(load.failures).toEqual([]);
+  }, 30_000);
+});
