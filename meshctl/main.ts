@@ -11,6 +11,7 @@ import { apply, del, describe, get } from './commands/policies.js';
 import { status } from './commands/status.js';
 import { top } from './commands/top.js';
 import { canaryStatus, completionBash, proxyConfig, tokenCreate } from './commands/misc.js';
+import { canarySet, canaryStart, canaryWatch } from './commands/canary.js';
 
 const program = new Command('meshctl')
   .description('tsmesh command line: apply policies, inspect proxies, canaries and traffic')
@@ -73,6 +74,21 @@ const canary = program.command('canary').description('automated canary releases'
 canary.command('status').description('canaries and the live weight of their canary backend').argument('[name]')
   .option('-n, --namespace <ns>', 'namespace', 'default')
   .action(run((name: string | undefined, o: { namespace: string }) => canaryStatus(g(), name, o)));
+canary.command('start').description('run a Canary resource: step the weights while the analysis passes, roll back on failure (Ctrl-C aborts)').argument('<name>')
+  .option('-n, --namespace <ns>', 'namespace', 'default')
+  .option('--admin <host:port,...>', 'sidecar admin listeners whose metrics the analysis reads (env TSMESH_SIDECAR_ADMINS)')
+  .option('--interval <duration>', 'override the spec\'s interval')
+  .action(run((name: string, o: { namespace: string; admin?: string; interval?: string }) => canaryStart(g(), name, o)));
+canary.command('promote').description('send all traffic to the canary now').argument('<name>')
+  .option('-n, --namespace <ns>', 'namespace', 'default')
+  .action(run((name: string, o: { namespace: string }) => canarySet(g(), name, 'promote', o)));
+canary.command('abort').description('send all traffic back to stable now').argument('<name>')
+  .option('-n, --namespace <ns>', 'namespace', 'default')
+  .action(run((name: string, o: { namespace: string }) => canarySet(g(), name, 'abort', o)));
+canary.command('watch').description('draw the canary\'s live weight until it settles').argument('<name>')
+  .option('-n, --namespace <ns>', 'namespace', 'default')
+  .option('--timeout <duration>', 'stop watching after', '10m')
+  .action(run((name: string, o: { namespace: string; timeout: string }) => canaryWatch(g(), name, o)));
 
 program.command('version').description('meshctl and control plane versions')
   .action(run(async () => {

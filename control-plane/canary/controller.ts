@@ -11,7 +11,7 @@ import type { CanarySpec, PolicyKind, PolicyRef } from '../policy/types.js';
 import type { StoredPolicy } from '../store/types.js';
 import { decide, initialState, manual, type CanaryAction, type CanaryAnalysis, type CanaryEvent, type CanaryState } from './decide.js';
 import { analyzeWindow, countersFor, type VersionCounters } from './metrics.js';
-import { setCanaryWeight } from './route-weights.js';
+import { currentCanaryWeight, setCanaryWeight } from './route-weights.js';
 
 /** The part of AdminClient the controller uses. */
 export interface CanaryPolicyPort {
@@ -121,16 +121,32 @@ export class CanaryController {
     const before = run.state.events.length;
     const { action } = next;
     const weight = action.kind === 'setWeight' ? action.weight : action.kind === 'promote' ? 100 : action.kind === 'rollback' ? 0 : undefined;
-    if (weight !== undefined) await this.writeWeight(run.spec, run.namespace, weight);
+    if (weight !== undefined) {
+      const outside = await this.writeWeight(run.spec, run.namespace, weight, run.state.weight);
+      if (outside !== undefined) {
+        // Someone else (meshctl canary promote/abort, an apply) changed the split: their word is final.
+        const phase = outside === 100 ? 'Promoted' : 'Aborted';
+        const at = this.clock.now();
+        const ev: CanaryEvent = { at, phase, weight: outside, reason: `route weights changed outside the canary (canary at ${outside}%); stopping` };
+        run.state = { ...run.state, phase, weight: outside, events: [...run.state.events, ev] };
+        this.opts.onEvent?.(run.name, ev, analysis);
+        run.resolve?.(this.status(run.name, run.namespace)!);
+        return;
+      }
+    }
     run.state = next.state;
     for (const ev of run.state.events.slice(before)) this.opts.onEvent?.(run.name, ev, analysis);
     if (run.state.phase !== 'Progressing') run.resolve?.(this.status(run.name, run.namespace)!);
   }
 
-  private async writeWeight(spec: CanarySpec, namespace: string, weight: number): Promise<void> {
+  /** Writes the split; returns the live weight instead when it is not the one this run last wrote (changed outside). */
+  private async writeWeight(spec: CanarySpec, namespace: string, weight: number, expected: number): Promise<number | undefined> {
     const ref: PolicyRef = { kind: spec.targetRef.kind as PolicyKind, namespace, name: spec.targetRef.name };
     const yaml = await this.opts.policies.getYaml(ref);
+    const live = currentCanaryWeight(yaml, spec.stableBackend.name, spec.canaryBackend.name) ?? 0;
+    if (live !== expected) return live;
     await this.opts.policies.apply(setCanaryWeight(yaml, spec.stableBackend, spec.canaryBackend, weight), { file: `canary:${spec.targetRef.name}` });
+    return undefined;
   }
 
   private async scrape(spec: CanarySpec): Promise<VersionCounters> {

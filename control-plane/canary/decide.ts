@@ -19,6 +19,8 @@ export interface CanaryState {
   weight: number;
   /** Analyses in a row that breached a threshold. */
   failedChecks: number;
+  /** Windows in a row without a single request to the canary. */
+  idleChecks?: number;
   events: CanaryEvent[];
 }
 
@@ -33,6 +35,8 @@ export interface CanaryAnalysis {
 export type CanaryAction = { kind: 'setWeight'; weight: number } | { kind: 'rollback' } | { kind: 'promote' } | { kind: 'none' };
 
 const MAX_EVENTS = 200;
+/** Empty analysis windows in a row before they count as a failed check. */
+export const MAX_IDLE_CHECKS = 5;
 
 /** The weights the canary walks through, in order. */
 export function weightSchedule(spec: Pick<CanarySpec, 'steps' | 'stepWeight' | 'maxWeight'>): number[] {
@@ -67,8 +71,13 @@ export function decide(spec: CanarySpec, state: CanaryState, analysis: CanaryAna
   const schedule = weightSchedule(spec);
   if (analysis === undefined) return step(state, schedule[0]!, now, `start: ${schedule[0]}% of traffic to ${spec.canaryBackend.name}`);
 
-  // No traffic, no verdict: a failed check, as Flagger counts missing metrics (a canary nobody calls is never promoted).
-  const why = analysis.requests === 0 ? [`no requests reached ${spec.canaryBackend.name}`] : breaches(spec, analysis);
+  if (analysis.requests === 0) {
+    // No traffic, no verdict: hold (the new split may still be propagating), but a canary nobody calls is never promoted.
+    const idle = (state.idleChecks ?? 0) + 1;
+    if (idle < MAX_IDLE_CHECKS) return { state: { ...withEvent(state, now, state.weight, `no requests reached ${spec.canaryBackend.name} in the last interval; holding at ${state.weight}%`), idleChecks: idle }, action: { kind: 'none' } };
+  }
+  if (analysis.requests > 0) state = { ...state, idleChecks: 0 };
+  const why = analysis.requests === 0 ? [`no requests reached ${spec.canaryBackend.name} for ${MAX_IDLE_CHECKS} intervals`] : breaches(spec, analysis);
   if (why.length) {
     const failed = state.failedChecks + 1;
     if (failed >= spec.analysis.failureLimit) {

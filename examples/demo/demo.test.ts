@@ -16,9 +16,11 @@ describe('npm run demo', () => {
     });
     expect(stderr).not.toContain('demo FAILED');
     expect(code).toBe(0);
-    expect(stdout).toMatch(/canary api-v2: .*advanced to 25%: success 100%/);
-    expect(stdout).toMatch(/canary api-v2: .*promoted: .*all traffic to api-v2/);
-    expect(stdout).toMatch(/canary api-v3: .*rolled back: .*\(2\/2 failed checks\); all traffic to api-v2/);
+    expect(stdout).toContain('$ meshctl canary start api-v2');
+    expect(stdout).toMatch(/\[█████░+\]  25%  advanced to 25%: success 100%/);
+    expect(stdout).toMatch(/100%  promoted: success 100%.*; all traffic to api-v2/);
+    expect(stdout).toContain('$ meshctl canary start api-v3');
+    expect(stdout).toMatch(/  0%  rolled back: success rate [\d.]+% < 95%.*\(2\/2 failed checks\); all traffic to api-v2/);
     expect(stdout).toMatch(/5 proxies connected/);
     expect(stdout).toMatch(/SERVICE\s+VERSION\s+RPS\s+SUCCESS\s+P50\s+P99/);
     expect(stdout).toMatch(/api-v3\s+HTTPRoute\/api\s+api-v2\s+api-v3\s+0%/);

@@ -2,7 +2,7 @@
 // `npm run demo`: a whole mesh on loopback. The control plane and five
 // sidecars run as child processes (web, api v1/v2/v3, db), the apps run in
 // this process, traffic flows web → api → db through the sidecars, and the
-// control plane's canary controller first promotes api v2 and then rolls the
+// canary controller (meshctl canary start) first promotes api v2 and then rolls the
 // bad api v3 back on its own. Exits 0 when the story went as told.
 //
 //   npm run demo            # ~60 s
@@ -13,18 +13,17 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AdminClient } from '../../control-plane/admin/client.js';
-import { CanaryController } from '../../control-plane/canary/controller.js';
 import { startApp, get } from './apps.js';
 import { freePort, killAll, killAllNow, startNode } from './processes.js';
 import { authorizationYaml, canaryYaml, routeYaml } from './policies.js';
 import { LoadGenerator } from './load.js';
-import { runMeshctl } from './meshctl.js';
+import { runMeshctl, streamMeshctl } from './meshctl.js';
 import { writeBootstrap } from './bootstrap.js';
 import { controlPlaneLink, mintToken } from './control-plane-link.js';
 
 const quick = process.argv.includes('--quick');
 const dist = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const interval = quick ? '1s' : '3s';
+const interval = quick ? '1500ms' : '3s';
 const state = mkdtempSync(join(tmpdir(), 'tsmesh-demo-'));
 const t0 = Date.now();
 const say = (s: string) => process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${s}\n`);
@@ -92,26 +91,24 @@ async function main(): Promise<void> {
     const r = await get(webInbound, 'web:8080');
     if (r.status !== 200) throw new Error(`web answered ${r.status}: ${r.body}`);
   }, 15_000);
-  const load = new LoadGenerator(webInbound, 'web:8080', quick ? 40 : 60);
+  const load = new LoadGenerator(webInbound, 'web:8080', 50);
   load.start();
   say(`traffic: ${load.rate} requests/s into web`);
 
-  const canaries = new CanaryController({
-    policies: admin,
-    scrapeTargets: () => admins,
-    onEvent: (name, ev) => say(`  canary ${name}: [${bar(ev.weight)}] ${String(ev.weight).padStart(3)}%  ${ev.reason}`),
-  });
+  const canaryArgs = (name: string) => ['canary', 'start', name, '--admin', admins.join(',')];
+  const show = (line: string) => say(`  ${line}`);
 
   say('── canary 1: api v2 (a good release) ──');
   await admin.apply(canaryYaml('api-v2', 'api-v1', 'api-v2', interval, [10, 25, 50, 100]), { file: 'demo/canary-v2.yaml' });
-  const first = await (await canaries.start('api-v2'));
-  if (first.state.phase !== 'Promoted') throw new Error(`expected api v2 to be promoted, it ended ${first.state.phase}: ${first.state.events.at(-1)?.reason}`);
-  say(`api v2 promoted: ${first.state.events.length} steps`);
+  say('$ meshctl canary start api-v2');
+  const first = await streamMeshctl(canaryArgs('api-v2'), meshctlEnv, show);
+  if (first.code !== 0 || !first.output.includes('canary api-v2 promoted')) throw new Error(`expected api v2 to be promoted (meshctl exit ${first.code}):\n${first.output}`);
 
   say('── canary 2: api v3 (slow, 30% errors) ──');
   await admin.apply(canaryYaml('api-v3', 'api-v2', 'api-v3', interval, [10, 25, 50, 100]), { file: 'demo/canary-v3.yaml' });
-  const second = await (await canaries.start('api-v3'));
-  if (second.state.phase !== 'RolledBack') throw new Error(`expected api v3 to be rolled back, it ended ${second.state.phase}`);
+  say('$ meshctl canary start api-v3');
+  const second = await streamMeshctl(canaryArgs('api-v3'), meshctlEnv, show);
+  if (second.code !== 1 || !second.output.includes('canary api-v3 rolled back')) throw new Error(`expected api v3 to be rolled back (meshctl exit ${second.code}):\n${second.output}`);
   say('api v3 rolled back automatically; all traffic on api v2');
 
   say('── the mesh’s view: meshctl status ──');
@@ -122,7 +119,6 @@ async function main(): Promise<void> {
   process.stdout.write(await runMeshctl(['canary', 'status'], meshctlEnv));
   load.stop();
   await load.idle();
-  canaries.stop();
   say(`traffic: ${load.sent} requests sent, ${load.ok} answered 200 (${((100 * load.ok) / Math.max(load.sent, 1)).toFixed(1)}%)`);
 
   say('demo complete: api v2 promoted, api v3 rolled back');
@@ -138,11 +134,6 @@ async function waitFor<T>(what: string, fn: () => Promise<T>, timeoutMs: number)
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-}
-
-function bar(w: number): string {
-  const n = Math.round(w / 5);
-  return '█'.repeat(n) + '░'.repeat(20 - n);
 }
 
 main()

@@ -50,10 +50,11 @@ describe('canary decisions', () => {
     expect(state.phase).toBe('Progressing');
   });
 
-  it('a window without requests is a failed check (nobody called the canary)', () => {
-    const { state, actions } = replay(spec, [undefined, { requests: 0 }, { requests: 0 }]);
-    expect(actions).toEqual(['weight 10', 'none', 'rollback']);
-    expect(state.events.at(-1)!.reason).toContain('no requests reached api-v2');
+  it('windows without requests hold the weight; only a canary nobody calls for 5 intervals is a failed check', () => {
+    const { state, actions } = replay(spec, [undefined, { requests: 0 }, good, { requests: 0 }, { requests: 0 }, { requests: 0 }, { requests: 0 }, { requests: 0 }]);
+    expect(actions).toEqual(['weight 10', 'none', 'weight 50', 'none', 'none', 'none', 'none', 'none']);
+    expect(state.failedChecks).toBe(1);
+    expect(state.events.at(-1)!.reason).toBe('analysis failed: no requests reached api-v2 for 5 intervals (1/2); holding at 50%');
   });
 
   it('stepWeight/maxWeight schedules end at maxWeight', () => {
