@@ -18,8 +18,8 @@ import { takeTimeoutSlot } from './timeout-slots.js';
 type BuildOptions = (ex: Exchange, http2: boolean) => Dispatcher.DispatchOptions;
 
 export function sendUpstream(ex: Exchange, clusters: ClusterManager, buildOptions: BuildOptions): void {
-  const maxBody = (ex.ctx as { hcm?: HttpConnectionManager }).hcm?.limits.maxRequestBodyBytes;
-  const pol = routePolicies(ex.route!, clusters.clock, clusters.metricsRegistry(), maxBody);
+  const limits = (ex.ctx as { hcm?: HttpConnectionManager }).hcm?.limits;
+  const pol = routePolicies(ex.route!, clusters.clock, clusters.metricsRegistry(), limits?.maxRequestBodyBytes);
   const bucket = pol.bucket;
   if (bucket !== undefined && !bucket.tryConsume()) {
     return ex.localReply('RATE_LIMITED', undefined, { 'retry-after': String(bucket.retryAfterSeconds()) });
@@ -28,7 +28,7 @@ export function sendUpstream(ex: Exchange, clusters: ClusterManager, buildOption
     const f = pol.fault.decide(ex.req.headers, ex.isGrpc);
     if (f !== undefined) return fault(ex, f, clusters, buildOptions, pol);
   }
-  admit(ex, clusters, buildOptions, pol);
+  admit(ex, clusters, buildOptions, pol, limits?.streamIdleTimeout ?? 0);
 }
 
 /** Fault injection: delay (flag DI) on the clock, then abort (FI) or carry on. */
@@ -37,14 +37,14 @@ function fault(ex: Exchange, f: FaultDecision, clusters: ClusterManager, buildOp
   const next = (): void => {
     ex.timer = undefined;
     if (f.abortStatus > 0) ex.replyWith(faultAbortReply(f.abortStatus, f.grpcStatus), 'FI');
-    else admit(ex, clusters, buildOptions, pol);
+    else admit(ex, clusters, buildOptions, pol, (ex.ctx as { hcm?: HttpConnectionManager }).hcm?.limits.streamIdleTimeout ?? 0);
   };
   // A downstream reset during the delay cancels ex.timer (Exchange.finish).
   if (f.delayMs > 0) ex.timer = clusters.clock.setTimeout(next, f.delayMs);
   else next();
 }
 
-function admit(ex: Exchange, clusters: ClusterManager, buildOptions: BuildOptions, pol: RoutePolicies): void {
+function admit(ex: Exchange, clusters: ClusterManager, buildOptions: BuildOptions, pol: RoutePolicies, streamIdleTimeout: number): void {
   const cluster = clusters.get(ex.choice!.cluster);
   if (cluster === undefined) return ex.localReply('NO_CLUSTER');
   const breaker = cluster.resilience.breaker;
@@ -61,11 +61,13 @@ function admit(ex: Exchange, clusters: ClusterManager, buildOptions: BuildOption
   ex.attemptHeader = at + 1;
   ex.opts = opts;
   if (pol.retry !== undefined) ex.retry = new RetryState(pol.retry, breaker);
-  if (pol.timed) {
+  // Route idle timeout, else the HCM's stream idle timeout (Envoy: 5 min): reset while response bytes flow.
+  const idle = pol.idleTimeout > 0 ? pol.idleTimeout : streamIdleTimeout;
+  if (pol.timed || idle > 0) {
     // Route / idle / per-try timeouts run on our clock across attempts (504 UT), not undici's.
     opts.headersTimeout = 0;
     ex.timeouts = takeTimeoutSlot(clusters.clock, ex);
-    ex.timeouts.t.start(ex.route!.timeout, pol.idleTimeout);
+    ex.timeouts.t.start(ex.route!.timeout, idle);
   }
   const body = opts.body;
   if (ex.retry !== undefined && body != null && typeof body !== 'string' && !Buffer.isBuffer(body)) {
