@@ -98,8 +98,8 @@ export interface Listener {
    * When set, `address` and `filterChains` are not used (a sidecar does not bind it). */
   apiListener?: HttpConnectionManager;
   /** Envoy's use_original_dst: connections were redirected here (iptables REDIRECT); the proxy reads each one's
-   * original destination (SO_ORIGINAL_DST) and, when no filter chain matches, passes it through to it (Istio's
-   * PassthroughCluster). Needs the native addon. */
+   * original destination (SO_ORIGINAL_DST) and, on a non-INBOUND listener, passes a connection no filter chain
+   * matches through to it (Istio's PassthroughCluster); INBOUND closes it. Needs the native addon. */
   useOriginalDst?: boolean;
 }
 

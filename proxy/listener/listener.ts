@@ -86,8 +86,9 @@ export class ListenerRuntime {
       if (buf) socket.unshift(buf);
       const chain = this.select(d);
       if (!chain) {
-        // useOriginalDst: what no chain claims goes to where the app was connecting (PassthroughCluster).
-        const dst = this.config.useOriginalDst ? originalDstOf(socket) : undefined;
+        // useOriginalDst: outbound traffic no chain claims goes where the app was connecting (PassthroughCluster);
+        // inbound stays closed, so a STRICT mTLS inbound never passes plaintext through to the app.
+        const dst = this.config.useOriginalDst && this.config.trafficDirection !== 'INBOUND' ? originalDstOf(socket) : undefined;
         return dst ? passThrough(socket, dst) : void socket.destroy();
       }
       chain.accept(socket, d, buf !== undefined);

@@ -1,34 +1,45 @@
-// Real transparent interception: two network namespaces joined by a veth pair,
-// the generated rules installed with iptables-restore in the "pod" namespace,
-// a stand-in sidecar reading SO_ORIGINAL_DST through the native addon, and an
-// unmodified curl. Needs root, `ip`, iptables and the built dist/ (npm run build).
+// Real transparent interception with the real sidecar: two network namespaces
+// ("pod" and "peer") joined by a veth pair, the generated rules installed with
+// iptables-restore in both, a real mesh-proxy (dist/proxy/main.js, UID 1337)
+// in each — A's outbound listener with useOriginalDst, B's STRICT mTLS inbound
+// — and an unmodified curl in the pod. Needs root, `ip`, iptables, setpriv and
+// the built dist/ (npm run build); builds the native addon when missing.
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderIptablesRestore } from '../rules.js';
+import { makeCa, workload } from '../../../proxy/identity/test/helpers.js';
+import type { TlsMaterial } from '../../../proxy/identity/tls-contexts.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
+const MAIN = join(root, 'dist', 'proxy', 'main.js');
 const tag = `${process.pid % 100000}`;
 const POD_NS = `tsm-pod-${tag}`;
 const PEER_NS = `tsm-peer-${tag}`;
 const POD_IP = '10.231.0.1';
 const PEER_IP = '10.231.0.2';
+const CLIENT = 'spiffe://cluster.local/ns/default/sa/productpage';
+const SERVER = 'spiffe://cluster.local/ns/default/sa/reviews';
 
-const sh = (args: string[]) => spawnSync(args[0]!, args.slice(1), { encoding: 'utf8' });
-// async, so the stand-in sidecar's report lines are read while curl runs
-const inNs = (ns: string, args: string[]) => promisify(execFile)('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8' });
+const sh = (args: string[], input?: string) => spawnSync(args[0]!, args.slice(1), { encoding: 'utf8', ...(input !== undefined ? { input } : {}) });
+// async, so the processes' stdout is read while curl runs
+const inNs = (ns: string, args: string[]) => promisify(execFile)('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8', timeout: 8000 });
+const asProxy = ['setpriv', '--reuid=1337', '--regid=1337', '--clear-groups'];
 
 function whyNot(): string | undefined {
   if (process.platform !== 'linux') return 'not Linux';
   if (process.getuid?.() !== 0) return 'not root';
   if (sh(['ip', '-V']).status !== 0) return '`ip` (iproute2) is not installed';
   if (sh(['iptables-restore', '--version']).status !== 0) return 'iptables is not installed';
-  if (!existsSync(join(root, 'dist', 'native', 'index.js'))) return 'dist/ is not built (npm run build)';
+  if (sh(['setpriv', '--version']).status !== 0) return 'setpriv (util-linux) is not installed';
+  if (sh(['curl', '--version']).status !== 0) return 'curl is not installed';
+  if (!existsSync(MAIN) || !existsSync(join(root, 'dist', 'native', 'index.js'))) return 'dist/ is not built (npm run build)';
   const probe = `tsm-probe-${tag}`;
   const r = sh(['ip', 'netns', 'add', probe]);
   if (r.status !== 0) return `cannot create network namespaces: ${r.stderr.trim()}`;
@@ -46,15 +57,21 @@ async function addonOrReason(): Promise<string | undefined> {
 const skipReason = whyNot();
 const procs: ChildProcess[] = [];
 
-function startInNs(ns: string, script: string, args: string[] = []) {
-  const p = spawn('ip', ['netns', 'exec', ns, process.execPath, join(here, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** A process in a namespace whose stdout carries JSON lines; `next` waits for one. */
+function startInNs(ns: string, argv: string[]) {
+  const p = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   procs.push(p);
-  const lines: any[] = [];
-  const waiters: { pred: (l: any) => boolean; resolve: (l: any) => void }[] = [];
   let stderr = '';
   p.stderr!.on('data', (d) => (stderr += d));
+  const lines: any[] = [];
+  const waiters: { pred: (l: any) => boolean; resolve: (l: any) => void }[] = [];
   createInterface({ input: p.stdout! }).on('line', (line) => {
-    const msg = JSON.parse(line);
+    let msg: any;
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      return; // not a report line
+    }
     lines.push(msg);
     for (const w of [...waiters]) if (w.pred(msg)) waiters.splice(waiters.indexOf(w), 1), w.resolve(msg);
   });
@@ -63,20 +80,85 @@ function startInNs(ns: string, script: string, args: string[] = []) {
       const hit = lines.find(pred);
       if (hit) return resolve(hit);
       waiters.push({ pred, resolve });
-      p.once('exit', (code) => reject(new Error(`${script} exited (${code}): ${stderr}`)));
+      p.once('exit', (code) => reject(new Error(`${argv.join(' ')} exited (${code}): ${stderr}`)));
     });
-  return { lines, next };
+  return { next, stderr: () => stderr };
 }
 
-describe.skipIf(skipReason !== undefined)('transparent interception in network namespaces', () => {
+const secrets = (m: TlsMaterial) => `
+  secrets:
+    - name: default
+      tlsCertificate: { certificateChain: ${JSON.stringify(m.certChainPem)}, privateKey: ${JSON.stringify(m.privateKeyPem)} }
+    - name: ROOTCA
+      validationContext: { trustedCa: ${JSON.stringify(m.trustBundlePem)} }`;
+
+/** Sidecar A (the pod): the virtual outbound listener, HTTP by Host to reviews over mTLS, anything else passed through. */
+function podSidecar(m: TlsMaterial, appPort: number): string {
+  return `node: { id: productpage-1, cluster: productpage, namespace: default, workload: productpage-v1 }
+admin: { address: { address: 127.0.0.1, port: 0 } }
+staticResources:${secrets(m)}
+  listeners:
+    - name: virtualOutbound
+      address: { address: 0.0.0.0, port: 0 }
+      trafficDirection: OUTBOUND
+      useOriginalDst: true
+      filterChains:
+        - name: http
+          filterChainMatch: { applicationProtocols: [http/1.1, h2c] }
+          filter:
+            kind: http
+            routeConfig:
+              name: outbound
+              virtualHosts:
+                - name: reviews
+                  domains: ["${PEER_IP}:${appPort}", "reviews", "reviews:${appPort}"]
+                  routes: [{ match: { prefix: / }, route: { cluster: reviews } }]
+  clusters:
+    - name: reviews
+      connectTimeout: 2s
+      upstreamProtocol: http2
+      transportSocket: { certificateSecret: default, validationSecret: ROOTCA, matchSubjectAltNames: [{ exact: "${SERVER}" }] }
+      loadAssignment:
+        endpoints: [{ address: { address: ${PEER_IP}, port: ${appPort} } }]
+`;
+}
+
+/** Sidecar B (the peer): STRICT mTLS inbound in front of the app on loopback. */
+function peerSidecar(m: TlsMaterial, appPort: number): string {
+  return `node: { id: reviews-1, cluster: reviews, namespace: default, workload: reviews-v1 }
+admin: { address: { address: 127.0.0.1, port: 0 } }
+staticResources:${secrets(m)}
+  listeners:
+    - name: virtualInbound
+      address: { address: 0.0.0.0, port: 0 }
+      trafficDirection: INBOUND
+      useOriginalDst: true
+      filterChains:
+        - filterChainMatch: { transportProtocol: tls }
+          transportSocket: { certificateSecret: default, validationSecret: ROOTCA, requireClientCertificate: true }
+          filter:
+            kind: http
+            routeConfig: { name: inbound, virtualHosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: / }, route: { cluster: inbound-app } }] }] }
+  clusters:
+    - name: inbound-app
+      connectTimeout: 2s
+      loadAssignment:
+        endpoints: [{ address: { address: 127.0.0.1, port: ${appPort} } }]
+`;
+}
+
+describe.skipIf(skipReason !== undefined)('transparent interception through two real sidecars in network namespaces', () => {
   let addonProblem: string | undefined;
-  let listener: ReturnType<typeof startInNs>;
-  let ports: { outbound: number; inbound: number; peer: number; app: number; excluded: number };
+  const dir = mkdtempSync(join(tmpdir(), 'tsmesh-netns-'));
+  let ports: { app: number; tcp: number };
 
   beforeAll(async () => {
     addonProblem = await addonOrReason();
     if (addonProblem) return;
-    for (const ns of [POD_NS, PEER_NS]) expect(sh(['ip', 'netns', 'add', ns]).status).toBe(0);
+    for (const ns of [POD_NS, PEER_NS]) {
+      const r = sh(['ip', 'netns', 'add', ns]);
+      if (r.status !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr}`);
+    }
     const steps = [
       ['ip', 'link', 'add', `veth-p${tag}`, 'netns', POD_NS, 'type', 'veth', 'peer', 'name', `veth-q${tag}`, 'netns', PEER_NS],
       ['ip', 'netns', 'exec', POD_NS, 'ip', 'addr', 'add', `${POD_IP}/24`, 'dev', `veth-p${tag}`],
@@ -90,54 +172,69 @@ describe.skipIf(skipReason !== undefined)('transparent interception in network n
       const r = sh(s);
       if (r.status !== 0) throw new Error(`${s.join(' ')}: ${r.stderr}`);
     }
-    listener = startInNs(POD_NS, 'redirect-listener.mjs');
-    const peer = startInNs(PEER_NS, 'http-echo.mjs', ['peer', PEER_IP]);
-    const app = startInNs(POD_NS, 'http-echo.mjs', ['app', POD_IP]);
-    const excluded = startInNs(PEER_NS, 'http-echo.mjs', ['database', PEER_IP]);
-    const l = await listener.next((m) => m.event === 'listening');
-    ports = { outbound: l.outbound, inbound: l.inbound, peer: (await peer.next((m) => m.event === 'listening')).port, app: (await app.next((m) => m.event === 'listening')).port, excluded: (await excluded.next((m) => m.event === 'listening')).port };
-    const rules = renderIptablesRestore({ outboundPort: ports.outbound, inboundPort: ports.inbound, excludeOutboundPorts: [ports.excluded] });
-    const r = spawnSync('ip', ['netns', 'exec', POD_NS, 'iptables-restore', '--noflush'], { input: rules, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`iptables-restore: ${r.stderr}`);
-  });
 
-  afterAll(() => {
-    for (const p of procs) p.kill('SIGKILL');
+    // The peer's apps: an HTTP service behind sidecar B, and an opaque TCP service outside the mesh.
+    const app = startInNs(PEER_NS, [process.execPath, join(here, 'app-echo.mjs'), 'http', 'reviews', '0.0.0.0']);
+    const tcp = startInNs(PEER_NS, [process.execPath, join(here, 'app-echo.mjs'), 'tcp', 'ratings-db', '0.0.0.0']);
+    ports = { app: (await app.next((m) => m.event === 'listening')).port, tcp: (await tcp.next((m) => m.event === 'listening')).port };
+
+    const ca = await makeCa();
+    const [client, server] = await Promise.all([workload(ca, CLIENT), workload(ca, SERVER)]);
+    chmodSync(dir, 0o755); // the sidecars run as UID 1337
+    writeFileSync(join(dir, 'a.yaml'), podSidecar(client, ports.app));
+    writeFileSync(join(dir, 'b.yaml'), peerSidecar(server, ports.app));
+    const proxy = (ns: string, file: string) => startInNs(ns, [...asProxy, process.execPath, MAIN, '--config', join(dir, file), '--no-watch']);
+    const [a, b] = await Promise.all([
+      proxy(POD_NS, 'a.yaml').next((m) => m.event === 'ready'),
+      proxy(PEER_NS, 'b.yaml').next((m) => m.event === 'ready'),
+    ]);
+
+    // The pod: outbound redirected to A (no inbound listener in this test). The peer: inbound to B,
+    // except the TCP service's port (an un-meshed workload on the same network).
+    const podRules = renderIptablesRestore({ outboundPort: a.listeners.virtualOutbound, inboundPort: 15006, includeInboundPorts: [] });
+    const peerRules = renderIptablesRestore({ outboundPort: 15001, inboundPort: b.listeners.virtualInbound, excludeInboundPorts: [15000, 15021, 15090, ports.tcp] });
+    for (const [ns, rules] of [[POD_NS, podRules], [PEER_NS, peerRules]] as const) {
+      const r = sh(['ip', 'netns', 'exec', ns, 'iptables-restore', '--noflush'], rules);
+      if (r.status !== 0) throw new Error(`iptables-restore in ${ns}: ${r.stderr}`);
+    }
+  }, 20_000);
+
+  afterAll(async () => {
+    await Promise.all(
+      procs.map((p) => (p.exitCode !== null || p.signalCode !== null ? undefined : new Promise((r) => (p.once('exit', r), p.kill('SIGKILL'))))),
+    );
     // Deleting the namespaces removes the veth pair and every rule in them.
     for (const ns of [POD_NS, PEER_NS]) sh(['ip', 'netns', 'del', ns]);
+    rmSync(dir, { recursive: true, force: true });
   });
 
-  it('intercepts an unmodified outbound HTTP call and learns its original destination', async (ctx) => {
+  it("carries an unmodified app's plain HTTP call over mTLS between the sidecars to the peer's app", async (ctx) => {
     if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
-    const res = await inNs(POD_NS, ['curl', '-s', '--max-time', '5', `http://${PEER_IP}:${ports.peer}/reviews/1`]);
-    expect(res.stdout).toBe(`peer got GET /reviews/1 from ${POD_IP}\n`);
-    await listener.next((m) => m.event === 'intercepted' && m.role === 'outbound');
-    const seen = listener.lines.filter((m) => m.event === 'intercepted' && m.role === 'outbound');
-    expect(seen).toHaveLength(1);
-    expect(seen[0].original).toEqual({ address: PEER_IP, port: ports.peer, family: 'IPv4' });
+    const res = await inNs(POD_NS, ['curl', '-s', '--max-time', '5', `http://${PEER_IP}:${ports.app}/reviews/1`]);
+    const seen = JSON.parse(res.stdout);
+    expect(seen).toMatchObject({ app: 'reviews', method: 'GET', url: '/reviews/1' });
+    // Delivered by sidecar B on loopback, not by the app's own connection.
+    expect(seen.from).toBe('127.0.0.1');
+    // B terminated mTLS and vouches for A's SPIFFE identity.
+    expect(seen.headers['x-forwarded-client-cert']).toContain(`URI=${CLIENT}`);
   });
 
-  it('redirects inbound traffic to the inbound port and passes it through to the app', async (ctx) => {
+  it('passes opaque TCP that no filter chain claims through to the original destination', async (ctx) => {
     if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
-    const res = await inNs(PEER_NS, ['curl', '-s', '--max-time', '5', `http://${POD_IP}:${ports.app}/health`]);
-    expect(res.stdout).toBe('app got GET /health from 127.0.0.6\n');
-    await listener.next((m) => m.event === 'intercepted' && m.role === 'inbound');
-    const seen = listener.lines.filter((m) => m.event === 'intercepted' && m.role === 'inbound');
-    expect(seen).toHaveLength(1);
-    expect(seen[0].original).toEqual({ address: POD_IP, port: ports.app, family: 'IPv4' });
-    expect(seen[0].peer).toBe(PEER_IP);
+    const client = `const s = require('net').connect(${ports.tcp}, '${PEER_IP}', () => s.write('ping\\n')); s.pipe(process.stdout);`;
+    const res = await inNs(POD_NS, [process.execPath, '-e', client]);
+    expect(res.stdout).toBe(`ratings-db echoed ping from ${POD_IP}\n`);
   });
 
-  it('does not redirect the proxy UID or excluded outbound ports', async (ctx) => {
+  it("does not redirect the proxy's own UID, and the peer's STRICT inbound refuses plaintext", async (ctx) => {
     if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
-    const before = listener.lines.length;
-    // as the proxy's UID: straight through
-    const asProxy = await inNs(POD_NS, ['setpriv', '--reuid=1337', '--regid=1337', '--clear-groups', 'curl', '-s', '--max-time', '5', `http://${PEER_IP}:${ports.peer}/direct`]);
-    expect(asProxy.stdout).toBe(`peer got GET /direct from ${POD_IP}\n`);
-    // an excluded outbound port (sidecar.tsmesh.io/excludeOutboundPorts): the app reaches it directly
-    const direct = await inNs(POD_NS, ['curl', '-s', '--max-time', '5', `http://${PEER_IP}:${ports.excluded}/q`]);
-    expect(direct.stdout).toBe(`database got GET /q from ${POD_IP}\n`);
-    expect(listener.lines.length).toBe(before);
+    // As UID 1337 the call skips sidecar A: it reaches B's inbound in plaintext and is closed there.
+    const plain = inNs(POD_NS, [...asProxy, 'curl', '-s', '--max-time', '5', `http://${PEER_IP}:${ports.app}/direct`]);
+    await expect(plain).rejects.toMatchObject({ stdout: '' });
+    // The same UID reaches the un-meshed TCP service directly.
+    const client = `const s = require('net').connect(${ports.tcp}, '${PEER_IP}', () => s.write('direct\\n')); s.pipe(process.stdout);`;
+    const res = await inNs(POD_NS, [...asProxy, process.execPath, '-e', client]);
+    expect(res.stdout).toBe(`ratings-db echoed direct from ${POD_IP}\n`);
   });
 });
 
