@@ -18,6 +18,7 @@ import { mirrorRequest } from './mirror.js';
 import { compileRbac, type RbacEngine } from '../identity/authz.js';
 import { normalizePath } from '../identity/normalize-path.js';
 import { peerPrincipal } from '../listener/peer-principal.js';
+import { originalDstAuthority } from '../listener/original-dst.js';
 
 export interface HttpChainDeps {
   clusters: ClusterManager;
@@ -73,7 +74,12 @@ export class HttpChain implements HttpChainContext {
     if (this.mtls) ex.principal = peerPrincipal(req);
     if (this.rbac !== undefined && !this.authorize(ex)) return;
     const table = deps.routeTable();
-    const route = table?.route(ex.authority, ex);
+    let route = table?.route(ex.authority, ex);
+    // useOriginalDst listeners: no virtual host for the Host header, so route by the address the app dialled.
+    if (route === undefined && table !== undefined) {
+      const dst = originalDstAuthority(req.socket);
+      if (dst !== undefined) route = table.route(dst, ex);
+    }
     if (route === undefined) {
       if (deps.onDemand !== undefined) return this.routeOnDemand(ex, deps.onDemand);
       return ex.localReply('NO_ROUTE');

@@ -10,7 +10,8 @@ import { nativeAddonAvailable, socketOriginalDst, type OriginalDst } from '../..
 export type { OriginalDst };
 
 const ORIGINAL_DST = Symbol('tsmesh.originalDst');
-type Tagged = Socket & { [ORIGINAL_DST]?: OriginalDst | null };
+const AUTHORITY = Symbol('tsmesh.originalDstAuthority');
+type Tagged = Socket & { [ORIGINAL_DST]?: OriginalDst | null; [AUTHORITY]?: string };
 
 /** A useOriginalDst listener cannot work without the addon: refuse to bind it rather than mis-route. */
 export function assertOriginalDstSupported(): void {
@@ -35,7 +36,17 @@ export function recordOriginalDst(socket: Socket): OriginalDst | undefined {
     // closed already, or no conntrack entry: not redirected
   }
   s[ORIGINAL_DST] = dst;
+  // Built once per connection: HTTP routing falls back to it on every request whose Host matches nothing.
+  if (dst) s[AUTHORITY] = dst.family === 'IPv6' ? `[${dst.address}]:${dst.port}` : `${dst.address}:${dst.port}`;
   return dst ?? undefined;
+}
+
+/**
+ * `ip:port` of the connection's original destination: the authority HTTP routing tries when the Host
+ * header matches no virtual host (an app calling a service by IP). Undefined when not redirected.
+ */
+export function originalDstAuthority(socket: object | null | undefined): string | undefined {
+  return socket ? (socket as Tagged)[AUTHORITY] : undefined;
 }
 
 /** The original destination recorded for this socket, if it was redirected. */

@@ -219,6 +219,14 @@ describe.skipIf(skipReason !== undefined)('transparent interception through two 
     expect(seen.headers['x-forwarded-client-cert']).toContain(`URI=${CLIENT}`);
   });
 
+  it('routes by the original destination when the Host header matches no virtual host', async (ctx) => {
+    if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
+    const res = await inNs(POD_NS, ['curl', '-s', '--max-time', '5', '-H', 'host: legacy-name.example', `http://${PEER_IP}:${ports.app}/by-ip`]);
+    const seen = JSON.parse(res.stdout);
+    expect(seen).toMatchObject({ app: 'reviews', url: '/by-ip', from: '127.0.0.1' });
+    expect(seen.headers['x-forwarded-client-cert']).toContain(`URI=${CLIENT}`);
+  });
+
   it('passes opaque TCP that no filter chain claims through to the original destination', async (ctx) => {
     if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
     const client = `const s = require('net').connect(${ports.tcp}, '${PEER_IP}', () => s.write('ping\\n')); s.pipe(process.stdout);`;
