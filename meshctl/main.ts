@@ -12,6 +12,7 @@ import { status } from './commands/status.js';
 import { top } from './commands/top.js';
 import { canaryStatus, completionBash, proxyConfig, tokenCreate } from './commands/misc.js';
 import { canarySet, canaryStart, canaryWatch } from './commands/canary.js';
+import { certs, check, tap } from './commands/observe.js';
 
 const program = new Command('meshctl')
   .description('tsmesh command line: apply policies, inspect proxies, canaries and traffic')
@@ -61,6 +62,20 @@ program.command('proxy-config').description('what one proxy runs: listeners | ro
   .argument('<proxy>', 'node id (or a unique part of it, e.g. api-v2)').argument('<section>')
   .option('-o, --output <format>', 'table | json', 'table')
   .action(run((proxy: string, section: string, o: { output: string }) => proxyConfig(g(), proxy, section, o)));
+
+program.command('tap').description('live stream of requests passing the sidecars, for one service').argument('<service>')
+  .option('--admin <host:port,...>', 'sidecar admin listeners to tap (env TSMESH_SIDECAR_ADMINS)')
+  .option('--direction <dir>', 'inbound | outbound')
+  .option('--limit <n>', 'stop after n requests')
+  .option('-o, --output <format>', 'text | json', 'text')
+  .action(run((service: string, o: { admin?: string; limit?: string; direction?: string; output: string }) => tap(service, o)));
+
+program.command('certs').description('a workload\'s SVID and expiry (--admin <sidecar>), or the mesh trust bundle (--state-dir)')
+  .option('--admin <host:port,...>', 'sidecar admin listener(s)')
+  .action(run((o: { admin?: string }) => certs(g(), o)));
+
+program.command('check').description('preflight: control plane reachable, CA valid and not near expiry, proxies in sync')
+  .action(run(() => check(g())));
 
 const token = program.command('token').description('bootstrap tokens for workloads (local mode)');
 token.command('create').description('mint a bootstrap token for a namespace/service account')

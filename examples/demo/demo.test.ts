@@ -24,6 +24,7 @@ describe('npm run demo', () => {
     expect(stdout).toMatch(/5 proxies connected/);
     expect(stdout).toMatch(/SERVICE\s+VERSION\s+RPS\s+SUCCESS\s+P50\s+P99/);
     expect(stdout).toMatch(/api-v3\s+HTTPRoute\/api\s+api-v2\s+api-v3\s+0%/);
+    expect(stdout).toMatch(/ in  GET api:9080\/ 200 [\d.]+ms \S+ → api-v2/);
     expect(stdout).toContain('demo complete');
   }, 120_000);
 });

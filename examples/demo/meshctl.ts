@@ -2,6 +2,7 @@
 
 import { execFile, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { track } from './processes.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,6 +21,7 @@ export function runMeshctl(args: string[], env: Record<string, string>): Promise
 export function streamMeshctl(args: string[], env: Record<string, string>, onLine: (line: string) => void): Promise<{ code: number; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    track(child);
     let output = '';
     const lines = (stream: NodeJS.ReadableStream) =>
       createInterface({ input: stream }).on('line', (l) => {

@@ -39,6 +39,12 @@ export function startNode(name: string, script: string, args: string[], ready: R
   });
 }
 
+/** Adds a child started elsewhere to the ones killed at exit. */
+export function track(proc: ChildProcess): void {
+  children.add(proc);
+  proc.on('exit', () => children.delete(proc));
+}
+
 /** Terminates every child still running: SIGTERM, then SIGKILL after `graceMs`. */
 export async function killAll(graceMs = 2000): Promise<void> {
   const alive = [...children].filter((p) => p.exitCode === null && p.signalCode === null);

@@ -115,6 +115,8 @@ async function main(): Promise<void> {
   process.stdout.write(await runMeshctl(['status'], meshctlEnv));
   say('── meshctl top ──');
   process.stdout.write(await runMeshctl(['top', '--window', quick ? '1' : '2', '--admin', admins.join(',')], meshctlEnv));
+  say('── meshctl tap api --direction inbound --limit 3 ──');
+  process.stdout.write(await runMeshctl(['tap', 'api', '--direction', 'inbound', '--limit', '3', '--admin', admins.join(',')], meshctlEnv));
   say('── meshctl canary status ──');
   process.stdout.write(await runMeshctl(['canary', 'status'], meshctlEnv));
   load.stop();
