@@ -6,6 +6,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Load, Mesh, eventually, get, type SidecarProc } from './mesh-harness.js';
 
@@ -23,6 +24,7 @@ spec:
 describe('mesh policy through the admin API', () => {
   const mesh = new Mesh();
   let a: SidecarProc;
+  let bs: SidecarProc[];
 
   beforeAll(async () => {
     // Service b (what callers address) has no workloads of its own; b-v1 and b-v2 are its per-version Services.
@@ -30,11 +32,13 @@ describe('mesh policy through the admin API', () => {
     writeFileSync(services, 'services:\n  - name: b\n    ports: [{ port: 8080, protocol: http }]\n');
     await mesh.startControlPlane(['--services-file', services]);
     const [appA, b1, b2] = await Promise.all([mesh.app('a'), mesh.app('b-v1'), mesh.app('b-v2')]);
-    [a] = await Promise.all([
+    let b1s: SidecarProc, b2s: SidecarProc;
+    [a, b1s, b2s] = await Promise.all([
       mesh.sidecar('a', 'v1', appA),
       mesh.sidecar('b', 'v1', b1, { registerAs: 'b-v1' }),
       mesh.sidecar('b', 'v2', b2, { registerAs: 'b-v2' }),
     ]);
+    bs = [b1s, b2s];
     await mesh.waitConnected(3);
     await mesh.admin.apply(route(100, 0));
     await eventually('a → b-v1 only', async () => {
@@ -81,6 +85,12 @@ spec:
       return r;
     });
     expect(denied.headers['x-tsmesh-error']).toBe('MESH_RBAC_DENIED');
+    // The denial is in B's metrics with Envoy's UAEX flag and the caller's verified identity.
+    const metrics = (await Promise.all(bs.map(async (s) => (await request(`http://127.0.0.1:${s.admin}/stats/prometheus`)).body.text()))).join('\n');
+    const line = metrics.split('\n').find((l) => l.startsWith('istio_requests_total{') && l.includes('response_code="403"'));
+    expect(line).toBeDefined();
+    expect(line).toContain('response_flags="UAEX"');
+    expect(line).toContain('source_principal="spiffe://cluster.local/ns/default/sa/a"');
     await mesh.admin.delete({ kind: 'AuthorizationPolicy', namespace: 'default', name: 'deny-a' });
     await eventually('A allowed again', async () => expect((await get(a.outbound, 'b:8080')).status).toBe(200));
   }, 20_000);
