@@ -38,6 +38,13 @@ function onResponseDrain(this: DownstreamResponse): void {
   (this as unknown as Record<symbol, Exchange>)[kExchange]!.resumeUpstream();
 }
 
+/** The copy of a request body kept for retries (chunks undefined once over the buffer limit). */
+export interface BodyReplay {
+  chunks: Buffer[] | undefined;
+  complete: boolean;
+  body: Buffer | undefined;
+}
+
 const NO_PICK_CONTEXT: PickContext = {};
 const ATTEMPT_COUNT = ['0', '1', '2', '3', '4', '5', '6', '7', '8'];
 const DOWNSTREAM_CLOSED = new Error('downstream closed');
@@ -76,6 +83,8 @@ export class Exchange implements RequestFacts, AttemptOwner {
   /** The circuit breaker a request slot was taken from (released in finish()). */
   breaker: CircuitBreaker | undefined = undefined;
   retry: RetryState | undefined = undefined;
+  /** Request body copy for replay (only under a retry policy, for requests with a body). */
+  replay: BodyReplay | undefined = undefined;
   timeouts: TimeoutSlot | undefined = undefined;
   /** A pending retry backoff or fault delay. */
   timer: Timer | undefined = undefined;
@@ -149,6 +158,8 @@ export class Exchange implements RequestFacts, AttemptOwner {
     const n = rs ? rs.startAttempt(host) : 1;
     this.attempts = n;
     const opts = this.opts!;
+    const replay = this.replay;
+    if (n > 1 && replay !== undefined) opts.body = replay.body ??= Buffer.concat(replay.chunks!);
     const headers = opts.headers as string[];
     headers[this.attemptHeader] = ATTEMPT_COUNT[n] ?? String(n);
     host.activeRequests++;
@@ -178,6 +189,13 @@ export class Exchange implements RequestFacts, AttemptOwner {
     cluster.resilience.endAttempt(a.host, this.clusters!.clock.monotonic() - a.t0, status, failure, grpcStatus);
   }
 
+  /** Before a retry decision: a body that has not fully arrived (or was not copied) cannot be replayed. */
+  private checkReplayable(rs: RetryState): RetryState {
+    const r = this.replay;
+    if (r !== undefined && (!r.complete || r.chunks === undefined)) rs.markNotReplayable();
+    return rs;
+  }
+
   private scheduleRetry(): void {
     this.timer = this.retry!.scheduleRetry(this.clusters!.clock, () => this.startAttempt());
   }
@@ -196,7 +214,7 @@ export class Exchange implements RequestFacts, AttemptOwner {
       a.cancel(TIMED_OUT);
       this.endAttempt(a, 0, 'timeout');
       if (a.forwarded) return this.resetDownstream('UT');
-      const d = this.retry ? this.retry.onFailure('per-try-timeout') : 'no-retry';
+      const d = this.retry ? this.checkReplayable(this.retry).onFailure('per-try-timeout') : 'no-retry';
       if (d === 'retry') return this.scheduleRetry();
       return this.localReply('TIMEOUT', d === 'limit' ? 'URX' : undefined);
     }
@@ -224,7 +242,7 @@ export class Exchange implements RequestFacts, AttemptOwner {
     if (this.isGrpc) for (let i = 0; i < flat.length; i += 2) if (flat[i] === 'grpc-status') grpc = Number(flat[i + 1]);
     const rs = this.retry;
     if (rs !== undefined) {
-      if (rs.onResponse(statusCode, grpc) === 'retry') {
+      if (this.checkReplayable(rs).onResponse(statusCode, grpc) === 'retry') {
         // Discard this response (drained by the attempt) and try again after the backoff.
         this.endAttempt(a, statusCode, undefined, grpc);
         this.scheduleRetry();
@@ -292,7 +310,7 @@ export class Exchange implements RequestFacts, AttemptOwner {
     }
     const failure = attemptFailureOf(err);
     this.endAttempt(a, 0, failure === 'connect-failure' ? 'connect-failure' : 'reset');
-    const d = this.retry ? this.retry.onFailure(failure) : 'no-retry';
+    const d = this.retry ? this.checkReplayable(this.retry).onFailure(failure) : 'no-retry';
     if (d === 'retry') return this.scheduleRetry();
     this.localReply(classifyUpstreamError(err), d === 'limit' ? 'URX' : undefined);
   }

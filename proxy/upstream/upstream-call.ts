@@ -1,13 +1,14 @@
 // The one place a request leaves for an upstream, in Envoy's order: local
 // rate limit → fault injection → cluster lookup → circuit-breaker admission
-// → (request body buffered for replay when a retry policy needs it) →
+// → (request body copied for replay when a retry policy needs it) →
 // attempts. The attempts themselves (host pick, retries, timeouts) run in
 // the Exchange. A request without policies pays one WeakMap read and one
 // breaker acquire/release over the bare path.
 
+import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { HttpConnectionManager } from '../config/resources.js';
-import type { Exchange } from '../http/exchange.js';
+import type { BodyReplay, Exchange } from '../http/exchange.js';
 import { faultAbortReply } from '../http/local-reply.js';
 import type { FaultDecision } from '../resilience/fault.js';
 import { RetryState } from '../resilience/retry-state.js';
@@ -71,43 +72,40 @@ function admit(ex: Exchange, clusters: ClusterManager, buildOptions: BuildOption
   }
   const body = opts.body;
   if (ex.retry !== undefined && body != null && typeof body !== 'string' && !Buffer.isBuffer(body)) {
-    return bufferForReplay(ex, opts, body as NodeJS.ReadableStream);
+    return teeForReplay(ex, opts, body as NodeJS.ReadableStream);
   }
   ex.startAttempt();
 }
 
 /**
- * Buffers the request body (up to the retry policy's limit) so a retry can replay it. A body
- * over the limit streams through as it comes (buffered prefix first) and is not retried.
+ * Streams the request body to the first attempt while keeping a copy (up to the retry policy's
+ * limit) for replay. A retry replays the copy only when the whole body had arrived by then, so a
+ * streaming call (gRPC client/bidi streams) is never held back — it just is not retried.
  */
-function bufferForReplay(ex: Exchange, opts: { body?: unknown }, src: NodeJS.ReadableStream): void {
+function teeForReplay(ex: Exchange, opts: { body?: unknown }, src: NodeJS.ReadableStream): void {
   const rs = ex.retry!;
-  const declared = Number(ex.req.headers['content-length']);
-  if (declared > rs.policy.maxBufferBytes) {
+  if (Number(ex.req.headers['content-length']) > rs.policy.maxBufferBytes) {
     rs.markNotReplayable();
     return ex.startAttempt();
   }
-  const chunks: Buffer[] = [];
-  const detach = (): void => {
-    src.off('data', onData);
-    src.off('end', onEnd);
-  };
-  const onData = (c: Buffer): void => {
-    chunks.push(c);
-    if (rs.addBodyBytes(c.length)) return;
-    src.pause();
-    detach();
-    opts.body = (async function* () {
-      yield* chunks;
-      for await (const rest of src) yield rest as Buffer;
-    })();
-    ex.startAttempt();
-  };
-  const onEnd = (): void => {
-    detach();
-    opts.body = chunks.length === 0 ? null : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-    ex.startAttempt();
-  };
-  src.on('data', onData);
-  src.on('end', onEnd);
+  const replay: BodyReplay = { chunks: [], complete: false, body: undefined };
+  ex.replay = replay;
+  const first = new PassThrough();
+  src.on('data', (c: Buffer) => {
+    if (replay.chunks !== undefined) {
+      if (rs.addBodyBytes(c.length)) replay.chunks.push(c);
+      else replay.chunks = undefined; // over the limit: no copy, no retry
+    }
+    if (!first.write(c)) {
+      src.pause();
+      first.once('drain', () => src.resume());
+    }
+  });
+  src.on('end', () => {
+    replay.complete = true;
+    first.end();
+  });
+  src.on('error', (err: Error) => first.destroy(err));
+  opts.body = first;
+  ex.startAttempt();
 }
