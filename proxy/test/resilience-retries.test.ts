@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
-import { Agent } from 'undici';
+import { Agent, request } from 'undici';
 import { parseBootstrap } from '../config/bootstrap.js';
 import type { Sidecar } from '../sidecar.js';
 import { httpBootstrap, RecordingTelemetry, startSidecar } from './helpers.js';
@@ -17,6 +17,8 @@ describe('retries and outlier detection through the sidecar', () => {
   let hanging: Awaited<ReturnType<typeof upstream>>;
   let healthy: Awaited<ReturnType<typeof upstream>>;
   let failing: Awaited<ReturnType<typeof upstream>>;
+  let bodySink: Awaited<ReturnType<typeof upstream>>;
+  const bodies: number[] = [];
   let down: number;
   let sidecar: Sidecar;
   let port: number;
@@ -45,7 +47,17 @@ describe('retries and outlier detection through the sidecar', () => {
         res.end('down');
       }, 30);
     });
-    servers.push(flaky, resetting, hanging, healthy, failing);
+    // Reads the whole request body, then answers 503 twice and 200 the third time.
+    bodySink = await upstream((req, res) => {
+      let n = 0;
+      req.on('data', (c: Buffer) => (n += c.length));
+      req.on('end', () => {
+        bodies.push(n);
+        res.statusCode = bodies.length % 3 === 0 ? 200 : 503;
+        res.end(String(n));
+      });
+    });
+    servers.push(flaky, resetting, hanging, healthy, failing, bodySink);
     down = await deadPort();
     const fast = `
                   retryBackOff: { baseInterval: 1ms, maxInterval: 5ms }`;
@@ -74,6 +86,10 @@ describe('retries and outlier detection through the sidecar', () => {
                   retryOn: [5xx]
                   numRetries: 5
                   retryBackOff: { baseInterval: 20ms, maxInterval: 40ms }`),
+      routeTo('body', '/body', 'body', `
+                retryPolicy:
+                  retryOn: [5xx]
+                  numRetries: 3${fast}`),
       routeTo('timeout', '/timeout', 'hanging', `
                 timeout: 100ms`),
     ].join('');
@@ -89,8 +105,10 @@ describe('retries and outlier detection through the sidecar', () => {
       multiCluster('failing', [portOf(failing)], `
       circuitBreakers: { retryBudget: { budgetPercent: 20, minRetryConcurrency: 2 } }`),
       multiCluster('hanging', [portOf(hanging)]),
+      multiCluster('body', [portOf(bodySink)]),
     ].join('');
-    const started = await startSidecar(httpBootstrap(routes, clusters), telemetry);
+    const started = await startSidecar(httpBootstrap(routes, clusters, `
+            limits: { maxRequestBodyBytes: 65536 }`), telemetry);
     sidecar = started.sidecar;
     port = started.port();
   });
@@ -111,6 +129,18 @@ describe('retries and outlier detection through the sidecar', () => {
     const rec = recordFor('/flaky').at(-1)!;
     expect(rec.attempts).toBe(3);
     expect(rec.responseCode).toBe(200);
+  });
+
+  it('replays a request body under the buffer limit on every retry; a larger body is not retried', async () => {
+    const small = await request(`http://127.0.0.1:${port}/body`, { method: 'POST', body: Buffer.alloc(20_000, 1), dispatcher: agent });
+    expect(small.statusCode).toBe(200);
+    expect(await small.body.text()).toBe('20000');
+    expect(bodies).toEqual([20_000, 20_000, 20_000]);
+    const big = await request(`http://127.0.0.1:${port}/body`, { method: 'POST', body: Buffer.alloc(100_000, 1), dispatcher: agent });
+    expect(big.statusCode).toBe(503);
+    await big.body.text();
+    expect(bodies).toEqual([20_000, 20_000, 20_000, 100_000]);
+    expect(recordFor('/body').at(-1)!.attempts).toBe(1);
   });
 
   it('never retries a response that already started: the downstream sees the truncation, upstream is hit once', async () => {
