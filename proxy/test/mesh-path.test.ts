@@ -32,6 +32,14 @@ describe('mesh path: control plane + two sidecars', () => {
     expect(seen.headers['x-forwarded-client-cert']).toContain('By=spiffe://cluster.local/ns/default/sa/b');
   }, 20_000);
 
+  it('learned b on demand (A\'s first request), and a host nobody serves is 404 NR after a bounded wait', async () => {
+    const deps = await mesh.admin.dependencies('sidecar~127.0.0.1~a-v1.default~default.svc.cluster.local');
+    expect(deps.dependencies.join(',')).toMatch(/\bb\b|default\/b/);
+    const r = await get(a.outbound, 'nosuch:8080');
+    expect(r.status).toBe(404);
+    expect(r.headers['x-tsmesh-error']).toBe('MESH_NO_ROUTE');
+  }, 10_000);
+
   it('refuses a plaintext client at B\'s inbound when the mesh is STRICT', async () => {
     await mesh.admin.apply(`apiVersion: tsmesh.io/v1alpha1
 kind: MeshConfig
