@@ -13,6 +13,7 @@ import { top } from './commands/top.js';
 import { canaryStatus, completionBash, proxyConfig, tokenCreate } from './commands/misc.js';
 import { canarySet, canaryStart, canaryWatch } from './commands/canary.js';
 import { certs, check, tap } from './commands/observe.js';
+import { inject, install } from './commands/k8s.js';
 
 const program = new Command('meshctl')
   .description('tsmesh command line: apply policies, inspect proxies, canaries and traffic')
@@ -76,6 +77,21 @@ program.command('certs').description('a workload\'s SVID and expiry (--admin <si
 
 program.command('check').description('preflight: control plane reachable, CA valid and not near expiry, proxies in sync')
   .action(run(() => check(g())));
+
+program.command('inject').description('add the tsmesh sidecar to Kubernetes workloads (prints YAML for kubectl apply -f -)')
+  .requiredOption('-f, --filename <path...>', 'manifest file, folder or - (stdin)')
+  .option('--image <image>', 'proxy image')
+  .option('--xds-address <host:port>', 'control plane xDS/CA address in the cluster')
+  .option('--trust-domain <td>', 'trust domain')
+  .action(run((o: { filename: string[]; image?: string; xdsAddress?: string; trustDomain?: string }) => inject({ filename: o.filename, ...(o.image ? { image: o.image } : {}), ...(o.xdsAddress ? { controlPlane: o.xdsAddress } : {}), ...(o.trustDomain ? { trustDomain: o.trustDomain } : {}) })));
+
+program.command('install').description('print the control plane\'s Kubernetes manifests (kubectl apply -f -)')
+  .option('-n, --namespace <ns>', 'namespace of the control plane')
+  .option('--image <image>', 'image')
+  .option('--trust-domain <td>', 'trust domain')
+  .option('--replicas <n>', 'control plane replicas')
+  .option('--no-crds', 'leave out the CustomResourceDefinitions')
+  .action(run((o: { namespace?: string; image?: string; trustDomain?: string; replicas?: string; crds: boolean }) => install(o)));
 
 const token = program.command('token').description('bootstrap tokens for workloads (local mode)');
 token.command('create').description('mint a bootstrap token for a namespace/service account')

@@ -24,7 +24,7 @@ function meshctl(args: string[], input?: string): Promise<{ code: number; stdout
 
 beforeAll(async () => {
   const services = join(dir, 'services.yaml');
-  writeFileSync(services, 'services:\n  - name: reviews\n    ports: [{ port: 9080, protocol: http }]\n    endpoints:\n      - { address: 127.0.0.1, inboundPort: 15006, appPort: 9080, serviceAccount: reviews, labels: { app: reviews, version: v1 } }\n');
+  writeFileSync(services, 'services:\n  - name: reviews\n    ports: [{ port: 9080, protocol: http }]\n    endpoints:\n      - { address: 127.0.0.1, inboundPort: 15006, appPort: 9080, serviceAccount: reviews, labels: { app: reviews, version: v1 } }\n      - { address: 127.0.0.1, inboundPort: 15007, appPort: 9081, serviceAccount: reviews, labels: { app: reviews, version: v2 } }\n');
   cp = spawn(process.execPath, [join(root, 'dist', 'control-plane', 'main.js'), '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--state-dir', stateDir, '--services-file', services], { stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     let out = '';
@@ -41,7 +41,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const _route = `apiVersion: gateway.networking.k8s.io/v1
+const route = `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
   name: reviews
@@ -49,7 +49,7 @@ spec:
   parentRefs: [{ kind: Service, name: reviews }]
   rules:
     - timeouts: { request: 2s }
-      backendRefs: [{ name: reviews }]
+      backendRefs: [{ name: reviews-v1, port: 9080, weight: 100 }]
 `;
 const policy = `apiVersion: tsmesh.io/v1alpha1
 kind: DestinationPolicy
@@ -151,5 +151,39 @@ describe('meshctl against a running control plane', () => {
     const h = await meshctl(['apply', '--help']);
     expect(h.code).toBe(0);
     expect(h.stdout).toContain('--dry-run');
+  });
+
+  it('canary status, promote and abort rewrite the route\'s split', async () => {
+    const canary = `apiVersion: tsmesh.io/v1alpha1
+kind: Canary
+metadata: { name: reviews-v2 }
+spec:
+  targetRef: { kind: HTTPRoute, name: reviews }
+  service: reviews
+  stableBackend: { name: reviews-v1, port: 9080 }
+  canaryBackend: { name: reviews-v2, port: 9080 }
+  steps: [10, 50]
+  interval: 10s
+  analysis: { successRate: 99 }
+`;
+    const a = await meshctl(['apply', '-f', '-'], `${route}---\n${canary}`);
+    expect(a.stderr).toBe('');
+    expect((await meshctl(['canary', 'status'])).stdout).toMatch(/^NAME\s+ROUTE\s+STABLE\s+CANARY\s+CANARY WEIGHT\nreviews-v2\s+HTTPRoute\/reviews\s+reviews-v1\s+reviews-v2\s+0%\n$/);
+    const p = await meshctl(['canary', 'promote', 'reviews-v2']);
+    expect(p.stdout).toMatch(/^canary reviews-v2 promoted: all traffic to reviews-v2 \(store version \d+\)\n$/);
+    expect((await meshctl(['canary', 'status', 'reviews-v2'])).stdout).toMatch(/reviews-v2\s+100%/);
+    expect((await meshctl(['get', 'httproute', 'reviews', '-o', 'yaml'])).stdout).toMatch(/name: reviews-v1\n\s+port: 9080\n\s+weight: 0/);
+    await meshctl(['canary', 'abort', 'reviews-v2']);
+    expect((await meshctl(['canary', 'status', 'reviews-v2'])).stdout).toMatch(/reviews-v2\s+0%/);
+    const missing = await meshctl(['canary', 'promote', 'nope']);
+    expect(missing.code).toBe(2);
+  });
+
+  it('check passes against a healthy control plane; top without sidecars is a usage error', async () => {
+    const c = await meshctl(['check']);
+    expect(c.stdout).toMatch(/^✔ control plane reachable \(store version \d+\)\n/);
+    const t = await meshctl(['top']);
+    expect(t.code).toBe(2);
+    expect(t.stderr).toBe('meshctl: no sidecars to read: pass --admin <host:port,...> (their admin listeners) or set TSMESH_SIDECAR_ADMINS\n');
   });
 });
