@@ -5,6 +5,9 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { parseBootstrap } from '../../config/bootstrap.js';
+import { decodeResource, encodeResource, fromProtoObject, toProtoObject } from '../../xds/codec/index.js';
+import * as fx from '../../xds/codec/test/fixtures.js';
+import type { Listener } from '../../config/resources.js';
 import { nativeAddonAvailable } from '../../../native/index.js';
 import { close, cluster, echoUpstream, node, portOf, startSidecar } from '../../test/helpers.js';
 import type { Sidecar } from '../../sidecar.js';
@@ -67,5 +70,24 @@ describe.skipIf(!nativeAddonAvailable())('Listener.useOriginalDst (not redirecte
     await new Promise((r) => s.on('close', r));
     expect(got).toBe('');
     expect(app.hits).toBe(1);
+  });
+});
+
+describe('Listener.useOriginalDst over xDS', () => {
+  // A complete Envoy-shaped listener (router filter and all) from the codec's fixtures.
+  const listener: Listener = { ...fx.listener, useOriginalDst: true };
+
+  it('survives the Envoy wire encoding (use_original_dst)', () => {
+    const back = decodeResource('listener', encodeResource('listener', listener));
+    expect(back.useOriginalDst).toBe(true);
+    const { useOriginalDst: _, ...plain } = listener;
+    expect(decodeResource('listener', encodeResource('listener', plain)).useOriginalDst).toBeUndefined();
+  });
+
+  it("is also set by Istio's original_dst listener filter", () => {
+    const { useOriginalDst: _, ...plain } = listener;
+    const obj = JSON.parse(JSON.stringify(toProtoObject('listener', plain)));
+    obj.listener_filters.push({ name: 'envoy.filters.listener.original_dst' });
+    expect(fromProtoObject('listener', obj).useOriginalDst).toBe(true);
   });
 });

@@ -192,6 +192,7 @@ export function encodeListener(l: Listener): PObj {
     continue_on_listener_filters_timeout: true,
   };
   if (l.trafficDirection !== 'UNSPECIFIED') o.traffic_direction = l.trafficDirection;
+  if (l.useOriginalDst) o.use_original_dst = { value: true };
   if (firstHttp) o.per_connection_buffer_limit_bytes = u32(firstHttp.limits.maxRequestBodyBytes);
   return o;
 }
@@ -214,12 +215,17 @@ export function decodeListener(r: Reader): Listener | undefined {
   const chains = r.field('filter_chains').array(true);
   if (chains.length > MAX_CHAINS) r.field('filter_chains').fail(`more than ${MAX_CHAINS} filter chains`);
   const filterChains = chains.slice(0, MAX_CHAINS).map((c) => decodeChain(c, bufferLimit)).filter((c): c is FilterChain => !!c);
+  // Envoy's use_original_dst, or Istio's way of asking for the same: the original_dst listener filter.
+  let useOriginalDst = r.field('use_original_dst').field('value').boolean() ?? false;
   for (const lf of r.field('listener_filters').array()) {
     const n = lf.field('name').string();
+    if (n === 'envoy.filters.listener.original_dst') useOriginalDst = true;
     if (n !== NAMES.tlsInspector && n !== NAMES.httpInspector && n !== 'envoy.filters.listener.original_dst') {
       lf.field('name').fail(`unsupported listener filter ${n ?? ''} (tsmesh always detects TLS and HTTP)`);
     }
   }
   if (name === undefined || !address) return undefined;
-  return { name, address, trafficDirection, filterChains, protocolDetectionTimeout };
+  const l: Listener = { name, address, trafficDirection, filterChains, protocolDetectionTimeout };
+  if (useOriginalDst) l.useOriginalDst = true;
+  return l;
 }
