@@ -242,12 +242,14 @@ export class Exchange implements RequestFacts, AttemptOwner {
     if (this.isGrpc) for (let i = 0; i < flat.length; i += 2) if (flat[i] === 'grpc-status') grpc = Number(flat[i + 1]);
     const rs = this.retry;
     if (rs !== undefined) {
-      if (this.checkReplayable(rs).onResponse(statusCode, grpc) === 'retry') {
+      const d = this.checkReplayable(rs).onResponse(statusCode, grpc);
+      if (d === 'retry') {
         // Discard this response (drained by the attempt) and try again after the backoff.
         this.endAttempt(a, statusCode, undefined, grpc);
         this.scheduleRetry();
         return true;
       }
+      if (d === 'limit') this.flag = 'URX'; // forwarded as is, but the retries ran out (Envoy URX)
       rs.commit(); // from now on nothing is retried
       this.timeouts?.t.endAttempt(); // the per-try timeout covers the wait for response headers
     }

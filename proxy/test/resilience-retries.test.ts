@@ -196,6 +196,8 @@ describe('retries and outlier detection through the sidecar', () => {
     const before = failing.hits;
     const results = await load(N, N, () => get(agent, port, '/storm'));
     expect(results.every((r) => r.status === 503)).toBe(true);
+    // Requests whose retries ran out are flagged URX; the rest were cut off by the budget.
+    expect(recordFor('/storm').some((r) => r.responseFlags.includes('URX'))).toBe(true);
     const attempts = failing.hits - before;
     // Without a budget: N × 6 = 240 attempts. The budget allows max(2, 20% of active) concurrent retries.
     expect(attempts).toBeGreaterThan(N);
