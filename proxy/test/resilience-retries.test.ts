@@ -22,6 +22,7 @@ describe('retries and outlier detection through the sidecar', () => {
   let down: number;
   let sidecar: Sidecar;
   let port: number;
+  let yaml: string;
   const telemetry = new RecordingTelemetry();
   const agent = new Agent({ connections: 64 });
 
@@ -107,8 +108,9 @@ describe('retries and outlier detection through the sidecar', () => {
       multiCluster('hanging', [portOf(hanging)]),
       multiCluster('body', [portOf(bodySink)]),
     ].join('');
-    const started = await startSidecar(httpBootstrap(routes, clusters, `
-            limits: { maxRequestBodyBytes: 65536 }`), telemetry);
+    yaml = httpBootstrap(routes, clusters, `
+            limits: { maxRequestBodyBytes: 65536 }`);
+    const started = await startSidecar(yaml, telemetry);
     sidecar = started.sidecar;
     port = started.port();
   });
@@ -184,6 +186,11 @@ describe('retries and outlier detection through the sidecar', () => {
     const dead = status.endpoints.find((e) => e.address === `127.0.0.1:${down}`)!;
     expect(dead.ejected).toBe(true);
     expect(dead.stats?.timesEjected).toBe(1);
+    // A configuration push rebuilds the cluster; the ejection carries over.
+    await sidecar.applySnapshot(parseBootstrap(yaml, 'test.yaml').snapshot);
+    const again = sidecar.clusters().find((c) => c.name === 'half-down')!.endpoints.find((e) => e.address === `127.0.0.1:${down}`)!;
+    expect(again.ejected).toBe(true);
+    expect(again.stats?.timesEjected).toBe(1);
     // Once ejected, no request tries it first: every later request takes one attempt.
     const before = recordFor('/down').length;
     const later = await load(10, 2, () => get(agent, port, '/down'));
