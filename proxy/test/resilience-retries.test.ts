@@ -87,6 +87,11 @@ describe('retries and outlier detection through the sidecar', () => {
                   retryOn: [5xx]
                   numRetries: 5
                   retryBackOff: { baseInterval: 20ms, maxInterval: 40ms }`),
+      routeTo('panic', '/panic', 'panicky', `
+                retryPolicy:
+                  retryOn: [connect-failure]
+                  numRetries: 2
+                  retryOtherHosts: true${fast}`),
       routeTo('body', '/body', 'body', `
                 retryPolicy:
                   retryOn: [5xx]
@@ -107,6 +112,10 @@ describe('retries and outlier detection through the sidecar', () => {
       circuitBreakers: { retryBudget: { budgetPercent: 20, minRetryConcurrency: 2 } }`),
       multiCluster('hanging', [portOf(hanging)]),
       multiCluster('body', [portOf(bodySink)]),
+      multiCluster('panicky', [down, portOf(healthy)], `
+      lbPolicy: ROUND_ROBIN
+      healthyPanicThreshold: 60
+      outlierDetection: { consecutive5xx: 2, interval: 30s, baseEjectionTime: 30s, maxEjectionPercent: 100 }`),
     ].join('');
     yaml = httpBootstrap(routes, clusters, `
             limits: { maxRequestBodyBytes: 65536 }`);
@@ -196,6 +205,17 @@ describe('retries and outlier detection through the sidecar', () => {
     const later = await load(10, 2, () => get(agent, port, '/down'));
     expect(later.every((r) => r.status === 200)).toBe(true);
     expect(recordFor('/down').slice(before).every((r) => r.attempts === 1)).toBe(true);
+  });
+
+  it('panic threshold: with fewer healthy endpoints than the threshold, ejected ones still get traffic', async () => {
+    await load(8, 1, () => get(agent, port, '/panic'));
+    const dead = sidecar.clusters().find((c) => c.name === 'panicky')!.endpoints.find((e) => e.address === `127.0.0.1:${down}`)!;
+    expect(dead.ejected).toBe(true);
+    const before = recordFor('/panic').length;
+    const later = await load(10, 1, () => get(agent, port, '/panic'));
+    expect(later.every((r) => r.status === 200)).toBe(true);
+    // 50% healthy < 60%: panic mode balances over both, so the dead endpoint is still tried (then retried).
+    expect(recordFor('/panic').slice(before).filter((r) => r.attempts === 2).length).toBeGreaterThanOrEqual(4);
   });
 
   it('a retry storm against a failing cluster stays under the retry budget', async () => {
