@@ -149,7 +149,7 @@ staticResources:${secrets(m)}
 
 describe.skipIf(skipReason !== undefined)('transparent interception through two real sidecars in network namespaces', () => {
   let addonProblem: string | undefined;
-  const dir = mkdtempSync(join(tmpdir(), 'tsmesh-netns-'));
+  let dir: string | undefined;
   let ports: { app: number; tcp: number };
 
   beforeAll(async () => {
@@ -178,15 +178,17 @@ describe.skipIf(skipReason !== undefined)('transparent interception through two 
     const tcp = startInNs(PEER_NS, [process.execPath, join(here, 'app-echo.mjs'), 'tcp', 'ratings-db', '0.0.0.0']);
     ports = { app: (await app.next((m) => m.event === 'listening')).port, tcp: (await tcp.next((m) => m.event === 'listening')).port };
 
+    dir = mkdtempSync(join(tmpdir(), 'tsmesh-netns-'));
     const ca = await makeCa();
     const [client, server] = await Promise.all([workload(ca, CLIENT), workload(ca, SERVER)]);
     chmodSync(dir, 0o755); // the sidecars run as UID 1337
-    writeFileSync(join(dir, 'a.yaml'), podSidecar(client, ports.app));
-    writeFileSync(join(dir, 'b.yaml'), peerSidecar(server, ports.app));
-    const proxy = (ns: string, file: string) => startInNs(ns, [...asProxy, process.execPath, MAIN, '--config', join(dir, file), '--no-watch']);
+    const bootstraps = { a: join(dir, 'a.yaml'), b: join(dir, 'b.yaml') };
+    writeFileSync(bootstraps.a, podSidecar(client, ports.app));
+    writeFileSync(bootstraps.b, peerSidecar(server, ports.app));
+    const proxy = (ns: string, file: string) => startInNs(ns, [...asProxy, process.execPath, MAIN, '--config', file, '--no-watch']);
     const [a, b] = await Promise.all([
-      proxy(POD_NS, 'a.yaml').next((m) => m.event === 'ready'),
-      proxy(PEER_NS, 'b.yaml').next((m) => m.event === 'ready'),
+      proxy(POD_NS, bootstraps.a).next((m) => m.event === 'ready'),
+      proxy(PEER_NS, bootstraps.b).next((m) => m.event === 'ready'),
     ]);
 
     // The pod: outbound redirected to A (no inbound listener in this test). The peer: inbound to B,
@@ -205,7 +207,7 @@ describe.skipIf(skipReason !== undefined)('transparent interception through two 
     );
     // Deleting the namespaces removes the veth pair and every rule in them.
     for (const ns of [POD_NS, PEER_NS]) sh(['ip', 'netns', 'del', ns]);
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it("carries an unmodified app's plain HTTP call over mTLS between the sidecars to the peer's app", async (ctx) => {
