@@ -7,7 +7,10 @@ import type { FilterChain, FilterChainMatch, Listener } from '../config/resource
 import { ChainRuntime, type ChainDeps } from './chain-runtime.js';
 import { detect, TCP, type Detected } from './detect.js';
 import { assertOriginalDstSupported, originalDstOf, recordOriginalDst } from './original-dst.js';
-import { passThrough } from '../upstream/passthrough.js';
+import { PASSTHROUGH_CLUSTER, passThrough, type PassthroughDeps } from '../upstream/passthrough.js';
+
+/** Stands for the passthrough when asking the sidecar for chain dependencies (telemetry, direction). */
+const PASSTHROUGH_CHAIN: FilterChain = { name: PASSTHROUGH_CLUSTER, filter: { kind: 'tcp', statPrefix: PASSTHROUGH_CLUSTER, cluster: PASSTHROUGH_CLUSTER, idleTimeout: 0 } };
 
 const MAX_PEEK = 64 * 1024;
 
@@ -17,6 +20,7 @@ export class ListenerRuntime {
   private readonly sockets = new Set<Socket>();
   /** Listener with one plain HTTP/1-only or TCP chain: no detection needed (saves a peek per connection). */
   private direct: ChainRuntime | undefined;
+  private passthrough: PassthroughDeps | undefined;
 
   constructor(
     public config: Listener,
@@ -46,6 +50,7 @@ export class ListenerRuntime {
   /** Applies a new config for the same address; chains with the same name keep their servers. */
   update(config: Listener, deps: (fc: FilterChain) => ChainDeps): void {
     this.config = config;
+    this.passthrough = config.useOriginalDst && config.trafficDirection !== 'INBOUND' ? deps(PASSTHROUGH_CHAIN) : undefined;
     const old = new Map(this.chains.map((c) => [c.fc.name, c]));
     this.chains = config.filterChains.map((fc) => {
       const prev = old.get(fc.name);
@@ -88,8 +93,8 @@ export class ListenerRuntime {
       if (!chain) {
         // useOriginalDst: outbound traffic no chain claims goes where the app was connecting (PassthroughCluster);
         // inbound stays closed, so a STRICT mTLS inbound never passes plaintext through to the app.
-        const dst = this.config.useOriginalDst && this.config.trafficDirection !== 'INBOUND' ? originalDstOf(socket) : undefined;
-        return dst ? passThrough(socket, dst) : void socket.destroy();
+        const dst = this.passthrough ? originalDstOf(socket) : undefined;
+        return dst ? passThrough(socket, dst, this.passthrough) : void socket.destroy();
       }
       chain.accept(socket, d, buf !== undefined);
     };

@@ -1,32 +1,71 @@
 // Istio's PassthroughCluster (an Envoy ORIGINAL_DST cluster with one host per
 // connection): a redirected connection no filter chain claims is piped to the
 // destination the app asked for. The proxy's own connections are not
-// redirected again because the redirect rules exclude its UID.
+// redirected again because the redirect rules exclude its UID. Reported like
+// any TCP connection, with destination_service="PassthroughCluster".
 
 import { connect, type Socket } from 'node:net';
 import type { OriginalDst } from '../listener/original-dst.js';
+import type { ResponseFlag, Telemetry } from '../telemetry/types.js';
 
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
 /** Envoy's default cluster connect_timeout. */
 export const PASSTHROUGH_CONNECT_TIMEOUT_MS = 5_000;
 
+const DESTINATION = { service: PASSTHROUGH_CLUSTER };
+
+export interface PassthroughDeps {
+  telemetry: Telemetry;
+  direction: 'inbound' | 'outbound';
+}
+
 /** Pipes `downstream` (paused, possibly holding unshifted first bytes) to `dst`, with half-close and back-pressure. */
-export function passThrough(downstream: Socket, dst: OriginalDst, connectTimeoutMs = PASSTHROUGH_CONNECT_TIMEOUT_MS): void {
+export function passThrough(downstream: Socket, dst: OriginalDst, deps: PassthroughDeps | undefined, connectTimeoutMs = PASSTHROUGH_CONNECT_TIMEOUT_MS): void {
+  const start = Date.now();
+  const startMono = performance.now();
   const up = connect({ host: dst.address, port: dst.port, noDelay: true });
+  const flags: ResponseFlag[] = [];
+  let bytesReceived = 0;
+  let bytesSent = 0;
   let done = false;
+  deps?.telemetry.tcpConnectionOpened(deps.direction, PASSTHROUGH_CLUSTER, { destination: DESTINATION });
   const finish = () => {
     if (done) return;
     done = true;
     clearTimeout(timer);
     downstream.destroy();
     up.destroy();
+    deps?.telemetry.tcpConnectionClosed({
+      direction: deps.direction,
+      downstreamRemoteAddress: downstream.remoteAddress ?? '',
+      startTime: start,
+      durationMs: performance.now() - startMono,
+      clusterName: PASSTHROUGH_CLUSTER,
+      upstreamHost: `${dst.address}:${dst.port}`,
+      bytesReceived,
+      bytesSent,
+      responseFlags: flags,
+      source: {},
+      destination: DESTINATION,
+      mtls: false,
+    });
   };
-  const timer = setTimeout(finish, connectTimeoutMs);
+  const timer = setTimeout(() => {
+    flags.push('UF');
+    finish();
+  }, connectTimeoutMs);
   downstream.on('error', finish);
   downstream.on('close', finish);
-  up.on('error', finish);
+  up.on('error', () => {
+    if (up.connecting) flags.push('UF');
+    finish();
+  });
   up.once('connect', () => {
     clearTimeout(timer);
+    if (deps) {
+      downstream.on('data', (c: Buffer) => void (bytesReceived += c.length));
+      up.on('data', (c: Buffer) => void (bytesSent += c.length));
+    }
     downstream.pipe(up);
     up.pipe(downstream);
     downstream.resume();

@@ -151,6 +151,7 @@ describe.skipIf(skipReason !== undefined)('transparent interception through two 
   let addonProblem: string | undefined;
   let dir: string | undefined;
   let ports: { app: number; tcp: number };
+  let adminA = 0;
 
   beforeAll(async () => {
     addonProblem = await addonOrReason();
@@ -191,6 +192,7 @@ describe.skipIf(skipReason !== undefined)('transparent interception through two 
       proxy(PEER_NS, bootstraps.b).next((m) => m.event === 'ready'),
     ]);
 
+    adminA = a.admin;
     // The pod: outbound redirected to A (no inbound listener in this test). The peer: inbound to B,
     // except the TCP service's port (an un-meshed workload on the same network).
     const podRules = renderIptablesRestore({ outboundPort: a.listeners.virtualOutbound, inboundPort: 15006, includeInboundPorts: [] });
@@ -234,6 +236,10 @@ describe.skipIf(skipReason !== undefined)('transparent interception through two 
     const client = `const s = require('net').connect(${ports.tcp}, '${PEER_IP}', () => s.write('ping\\n')); s.pipe(process.stdout);`;
     const res = await inNs(POD_NS, [process.execPath, '-e', client]);
     expect(res.stdout).toBe(`ratings-db echoed ping from ${POD_IP}\n`);
+    // Sidecar A carried it and reports it as Istio does (the admin port on loopback is not redirected).
+    const metrics = await inNs(POD_NS, ['curl', '-s', '--max-time', '5', `http://127.0.0.1:${adminA}/stats/prometheus`]);
+    const opened = metrics.stdout.split('\n').find((l) => l.startsWith('istio_tcp_connections_opened_total{') && l.includes('destination_service="PassthroughCluster"'));
+    expect(opened).toMatch(/ 1$/);
   });
 
   it("does not redirect the proxy's own UID, and the peer's STRICT inbound refuses plaintext", async (ctx) => {
