@@ -11,6 +11,8 @@ import type { ResponseFlag, Telemetry } from '../telemetry/types.js';
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
 /** Envoy's default cluster connect_timeout. */
 export const PASSTHROUGH_CONNECT_TIMEOUT_MS = 5_000;
+/** Envoy's tcp_proxy idle_timeout default: a silent connection is closed after an hour. */
+export const PASSTHROUGH_IDLE_TIMEOUT_MS = 3_600_000;
 
 const DESTINATION = { service: PASSTHROUGH_CLUSTER };
 
@@ -62,6 +64,8 @@ export function passThrough(downstream: Socket, dst: OriginalDst, deps: Passthro
   });
   up.once('connect', () => {
     clearTimeout(timer);
+    up.setTimeout(PASSTHROUGH_IDLE_TIMEOUT_MS, finish);
+    downstream.setTimeout(PASSTHROUGH_IDLE_TIMEOUT_MS, finish);
     if (deps) {
       downstream.on('data', (c: Buffer) => void (bytesReceived += c.length));
       up.on('data', (c: Buffer) => void (bytesSent += c.length));
