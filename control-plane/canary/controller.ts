@@ -11,7 +11,7 @@ import type { CanarySpec, PolicyKind, PolicyRef } from '../policy/types.js';
 import type { StoredPolicy } from '../store/types.js';
 import { decide, initialState, manual, type CanaryAction, type CanaryAnalysis, type CanaryEvent, type CanaryState } from './decide.js';
 import { analyzeWindow, countersFor, type VersionCounters } from './metrics.js';
-import { currentCanaryWeight, setCanaryWeight } from './route-weights.js';
+import { currentCanaryWeight, setCanaryWeight, setTesterRule } from './route-weights.js';
 
 /** The part of AdminClient the controller uses. */
 export interface CanaryPolicyPort {
@@ -60,6 +60,7 @@ export class CanaryController {
     if (existing && existing.state.phase === 'Progressing') throw new MeshError('MESH_CANARY_RUNNING', `canary ${key} is already progressing (weight ${existing.state.weight}%)`);
     const policy = await this.opts.policies.get({ kind: 'Canary', namespace, name });
     const spec = policy.spec as CanarySpec;
+    if (spec.mirror) throw new MeshError('MESH_CANARY_UNSUPPORTED', `canary ${key}: the mirroring phase (spec.mirror) is not supported by this controller yet; remove spec.mirror (and analysis.mismatchRate) to run it`);
     let resolve!: (r: CanaryRun) => void;
     const done = new Promise<CanaryRun>((r) => (resolve = r));
     const run: CanaryRun & { baseline?: VersionCounters; done: Promise<CanaryRun>; resolve: (r: CanaryRun) => void } = { name, namespace, spec, state: initialState(), done, resolve };
@@ -122,7 +123,7 @@ export class CanaryController {
     const { action } = next;
     const weight = action.kind === 'setWeight' ? action.weight : action.kind === 'promote' ? 100 : action.kind === 'rollback' ? 0 : undefined;
     if (weight !== undefined) {
-      const outside = await this.writeWeight(run.spec, run.namespace, weight, run.state.weight);
+      const outside = await this.writeWeight(run.spec, run.namespace, weight, run.state.weight, next.state.phase === 'Progressing');
       if (outside !== undefined) {
         // Someone else (meshctl canary promote/abort, an apply) changed the split: their word is final.
         const phase = outside === 100 ? 'Promoted' : 'Aborted';
@@ -140,12 +141,15 @@ export class CanaryController {
   }
 
   /** Writes the split; returns the live weight instead when it is not the one this run last wrote (changed outside). */
-  private async writeWeight(spec: CanarySpec, namespace: string, weight: number, expected: number): Promise<number | undefined> {
+  private async writeWeight(spec: CanarySpec, namespace: string, weight: number, expected: number, progressing: boolean): Promise<number | undefined> {
     const ref: PolicyRef = { kind: spec.targetRef.kind as PolicyKind, namespace, name: spec.targetRef.name };
     const yaml = await this.opts.policies.getYaml(ref);
     const live = currentCanaryWeight(yaml, spec.stableBackend.name, spec.canaryBackend.name) ?? 0;
     if (live !== expected) return live;
-    await this.opts.policies.apply(setCanaryWeight(yaml, spec.stableBackend, spec.canaryBackend, weight), { file: `canary:${spec.targetRef.name}` });
+    let next = setCanaryWeight(yaml, spec.stableBackend, spec.canaryBackend, weight);
+    // Testers' header match routes to the canary while it progresses; it goes away with promotion or rollback.
+    if (spec.match?.length) next = setTesterRule(next, spec.stableBackend.name, spec.canaryBackend, spec.match, progressing);
+    await this.opts.policies.apply(next, { file: `canary:${spec.targetRef.name}` });
     return undefined;
   }
 

@@ -20,6 +20,7 @@ export function setCanaryWeight(manifestYaml: string, stable: { name: string; po
   for (const rule of rules) {
     const refs = rule.backendRefs;
     if (!refs?.some((b) => b.name === stable.name || b.name === canary.name)) continue;
+    if (isTesterRule(rule, stable.name, canary.name)) continue;
     let s = refs.find((b) => b.name === stable.name);
     let c = refs.find((b) => b.name === canary.name);
     if (!s) refs.push((s = { name: stable.name, ...(stable.port ? { port: stable.port } : {}) }));
@@ -40,9 +41,32 @@ export function currentCanaryWeight(manifestYaml: string, stable: string, canary
     const s = refs.find((b) => b.name === stable);
     const c = refs.find((b) => b.name === canary);
     if (!s && !c) continue;
+    if (isTesterRule(rule, stable, canary)) continue;
     const sw = s ? s.weight ?? 1 : 0;
     const cw = c ? c.weight ?? 1 : 0;
     return sw + cw === 0 ? 0 : Math.round((100 * cw) / (sw + cw));
   }
   return undefined;
+}
+
+type RuleDoc = { matches?: unknown[]; backendRefs?: BackendRefDoc[] };
+
+/** The testers' rule: header matches sending everything to the canary alone. */
+function isTesterRule(rule: RuleDoc, stable: string, canary: string): boolean {
+  const refs = rule.backendRefs ?? [];
+  return refs.length === 1 && refs[0]!.name === canary && refs.every((b) => b.name !== stable) && (rule.matches?.length ?? 0) > 0;
+}
+
+/**
+ * Adds (present = true) or removes the rule that sends requests carrying the
+ * testers' headers to the canary only, whatever the weights. It goes first:
+ * header matches outrank the catch-all rule by Gateway API precedence anyway.
+ */
+export function setTesterRule(manifestYaml: string, stable: string, canary: { name: string; port?: number }, headers: { type: string; name: string; value: string }[], present: boolean): string {
+  const doc = parse(manifestYaml) as { spec?: { rules?: RuleDoc[] } };
+  if (!doc.spec) return manifestYaml;
+  const rules = (doc.spec.rules ?? []).filter((r) => !isTesterRule(r, stable, canary.name));
+  if (present) rules.unshift({ matches: [{ headers: headers.map((h) => ({ type: h.type, name: h.name, value: h.value })) }], backendRefs: [{ name: canary.name, ...(canary.port ? { port: canary.port } : {}) }] });
+  doc.spec.rules = rules;
+  return stringify(doc);
 }

@@ -14,7 +14,8 @@ spec:
 `;
 }
 
-export function canaryYaml(name: string, stable: string, canary: string, interval: string, steps: number[]): string {
+/** A canary; with `testerHeader`, requests carrying `x-canary: <value>` reach the canary at any weight. */
+export function canaryYaml(name: string, stable: string, canary: string, interval: string, steps: number[], testerHeader?: string): string {
   return `apiVersion: tsmesh.io/v1alpha1
 kind: Canary
 metadata:
@@ -30,7 +31,7 @@ spec:
     successRate: 95
     p99: 250ms
     failureLimit: 2
-`;
+${testerHeader ? `  match:\n    - { name: x-canary, value: ${testerHeader} }\n` : ''}`;
 }
 
 /**

@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   const show = (line: string) => say(`  ${line}`);
 
   say('── canary 1: api v2 (a good release) ──');
-  await admin.apply(canaryYaml('api-v2', 'api-v1', 'api-v2', interval, [10, 25, 50, 100]), { file: 'demo/canary-v2.yaml' });
+  await admin.apply(canaryYaml('api-v2', 'api-v1', 'api-v2', interval, [10, 25, 50, 100], 'always'), { file: 'demo/canary-v2.yaml' });
   say('$ meshctl canary start api-v2');
   const first = await streamMeshctl(canaryArgs('api-v2'), meshctlEnv, show);
   if (first.code !== 0 || !first.output.includes('canary api-v2 promoted')) throw new Error(`expected api v2 to be promoted (meshctl exit ${first.code}):\n${first.output}`);
@@ -116,7 +116,8 @@ async function main(): Promise<void> {
   say('── meshctl top ──');
   process.stdout.write(await runMeshctl(['top', '--window', quick ? '1' : '2', '--admin', admins.join(',')], meshctlEnv));
   say('── meshctl tap api --direction inbound --limit 3 ──');
-  process.stdout.write(await runMeshctl(['tap', 'api', '--direction', 'inbound', '--limit', '3', '--admin', admins.join(',')], meshctlEnv));
+  // Informational: a tap hiccup must not fail the story (the canary results above are what the demo checks).
+  process.stdout.write(await runMeshctl(['tap', 'api', '--direction', 'inbound', '--limit', '3', '--admin', admins.join(',')], meshctlEnv).catch((e: Error) => `(tap failed: ${e.message})\n`));
   say('── meshctl canary status ──');
   process.stdout.write(await runMeshctl(['canary', 'status'], meshctlEnv));
   load.stop();

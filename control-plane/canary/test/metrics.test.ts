@@ -53,3 +53,26 @@ spec:
     expect(() => setCanaryWeight(route, { name: 'x-v1' }, { name: 'x-v2' }, 10)).toThrow(/no rule with backend x-v1 or x-v2/);
   });
 });
+
+describe('testers\' header route', () => {
+  const route = `kind: HTTPRoute
+metadata: { name: api }
+spec:
+  rules:
+    - backendRefs: [{ name: api-v1, port: 9080, weight: 100 }]
+`;
+  it('goes first while the canary progresses, leaves the split alone, and is removed at the end', async () => {
+    const { parse } = await import('yaml');
+    const { setTesterRule } = await import('../route-weights.js');
+    const hdr = [{ type: 'Exact', name: 'x-canary', value: 'always' }];
+    const on = setTesterRule(setCanaryWeight(route, { name: 'api-v1' }, { name: 'api-v2', port: 9080 }, 10), 'api-v1', { name: 'api-v2', port: 9080 }, hdr, true);
+    const rules = (parse(on) as { spec: { rules: { matches?: unknown[]; backendRefs: { name: string }[] }[] } }).spec.rules;
+    expect(rules[0]).toEqual({ matches: [{ headers: hdr }], backendRefs: [{ name: 'api-v2', port: 9080 }] });
+    expect(currentCanaryWeight(on, 'api-v1', 'api-v2')).toBe(10);
+    const next = setCanaryWeight(on, { name: 'api-v1' }, { name: 'api-v2' }, 50);
+    expect((parse(next) as { spec: { rules: unknown[] } }).spec.rules[0]).toEqual(rules[0]);
+    const off = setTesterRule(next, 'api-v1', { name: 'api-v2' }, hdr, false);
+    expect((parse(off) as { spec: { rules: unknown[] } }).spec.rules).toHaveLength(1);
+    expect(currentCanaryWeight(off, 'api-v1', 'api-v2')).toBe(50);
+  });
+});
