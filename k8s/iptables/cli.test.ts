@@ -29,7 +29,9 @@ describe.skipIf(!existsSync(cli))('tsmesh-init CLI (built JS)', () => {
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/outboundPort: 0 is not a port/);
     const failing = join(tmp, 'failing');
-    writeFileSync(failing, '#!/bin/sh\necho "iptables-restore: line 3 failed" >&2\nexit 2\n');
+    // Like the real tool, it reads its input before failing on a line of it
+    // (exiting without reading would make the CLI see EPIPE instead).
+    writeFileSync(failing, '#!/bin/sh\ncat >/dev/null\necho "iptables-restore: line 3 failed" >&2\nexit 2\n');
     chmodSync(failing, 0o755);
     const r = spawnSync(process.execPath, [cli], { env: { ...process.env, TSMESH_IPTABLES_RESTORE: failing }, encoding: 'utf8' });
     expect(r.status).toBe(1);
