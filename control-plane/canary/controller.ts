@@ -53,8 +53,8 @@ export class CanaryController {
     this.log = opts.log ?? silentLogger;
   }
 
-  /** Starts the Canary resource `namespace/name`; resolves once the first weight is live. Returns a promise of the final run. */
-  async start(name: string, namespace = 'default'): Promise<Promise<CanaryRun>> {
+  /** Starts the Canary resource `namespace/name`; resolves once the first weight is live, with `done`: the final run. */
+  async start(name: string, namespace = 'default'): Promise<{ done: Promise<CanaryRun> }> {
     const key = `${namespace}/${name}`;
     const existing = this.runs.get(key);
     if (existing && existing.state.phase === 'Progressing') throw new MeshError('MESH_CANARY_RUNNING', `canary ${key} is already progressing (weight ${existing.state.weight}%)`);
@@ -68,7 +68,7 @@ export class CanaryController {
     run.baseline = await this.scrape(spec);
     await this.act(run, decide(spec, run.state, undefined, this.clock.now()));
     this.schedule(run);
-    return done;
+    return { done };
   }
 
   status(name: string, namespace = 'default'): CanaryRun | undefined {

@@ -41,7 +41,7 @@ export async function canaryStart(g: GlobalOptions, name: string, o: { namespace
   process.once('SIGINT', onSignal);
   let run;
   try {
-    run = await (await controller.start(name, o.namespace));
+    run = await (await controller.start(name, o.namespace)).done;
   } finally {
     clearInterval(keepAlive);
     process.off('SIGINT', onSignal);
