@@ -20,7 +20,7 @@ describe('npm run demo', () => {
     expect(stdout).toMatch(/\[█████░+\]  25%  advanced to 25%: success 100%/);
     expect(stdout).toMatch(/100%  promoted: success 100%.*; all traffic to api-v2/);
     expect(stdout).toContain('$ meshctl canary start api-v3');
-    expect(stdout).toMatch(/  0%  rolled back: success rate [\d.]+% < 95%.*\(2\/2 failed checks\); all traffic to api-v2/);
+    expect(stdout).toMatch(/  0%  rolled back: (success rate [\d.]+% < 95%|p99 \d+ms > 250ms).*\(2\/2 failed checks\); all traffic to api-v2/);
     expect(stdout).toMatch(/5 proxies connected/);
     expect(stdout).toMatch(/SERVICE\s+VERSION\s+RPS\s+SUCCESS\s+P50\s+P99/);
     expect(stdout).toMatch(/api-v3\s+HTTPRoute\/api\s+api-v2\s+api-v3\s+0%/);
