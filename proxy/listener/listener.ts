@@ -114,7 +114,10 @@ export class ListenerRuntime {
       }
     };
     // Server-speaks-first protocols send nothing: after the timeout the connection is opaque TCP.
-    const timer = setTimeout(() => decide(TCP), this.config.protocolDetectionTimeout);
+    // The verdict waits one setImmediate: timers run before the poll phase, so after a busy stretch of
+    // the event loop the timer would otherwise fire before the client's already-arrived bytes are read
+    // (under load every mTLS connection was misread as TCP and closed).
+    const timer = setTimeout(() => setImmediate(() => decide(TCP)), this.config.protocolDetectionTimeout);
     socket.on('data', onData);
     socket.on('end', onEnd);
     socket.resume();
