@@ -45,8 +45,16 @@ async function main(): Promise<void> {
     ...(bootstrap.tracing ? { tracing: bootstrap.tracing } : {}),
     ...(bootstrap.accessLog ? { accessLog: bootstrap.accessLog } : {}),
   });
-  const sidecar = new Sidecar({ node: bootstrap.node, telemetry, logger, drainTimeout: bootstrap.drainTimeout });
   const ads = bootstrap.dynamicResources?.ads;
+  // The bootstrap loader already refused static routes to unknown clusters (with file:line); config that
+  // comes over xDS may name a cluster a push just removed (Envoy: validate_clusters=false for RDS).
+  const sidecar = new Sidecar({
+    node: bootstrap.node,
+    telemetry,
+    logger,
+    drainTimeout: bootstrap.drainTimeout,
+    ...(ads ? { check: { validateClusters: false } } : {}),
+  });
   const hasStatic = [...Object.values(bootstrap.snapshot.resources)].some((m) => m.size > 0);
   try {
     // With ADS and no static resources the proxy stays PRE_INITIALIZING until the control plane's config lands.

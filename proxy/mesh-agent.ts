@@ -80,7 +80,7 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
     ...(ads.protocol ? { protocol: ads.protocol } : {}),
     backoff: { initialMs: ads.initialBackoff, maxMs: ads.maxBackoff, jitter: 0.5 },
     apply: (snap) => {
-      assertValidSnapshot(snap);
+      assertValidSnapshot(snap, { validateClusters: false });
       applying = applying
         .then(() => sidecar.applySnapshot(snap))
         .catch((err) => logger.error('xds: validated config could not be applied', { error: (err as Error).message }));

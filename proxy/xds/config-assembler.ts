@@ -158,7 +158,7 @@ export class ConfigAssembler {
   private applyHeld(): void {
     const snap = toSnapshot(this.held, this.versions);
     // The same semantic checks the bootstrap loader runs (cross-references, regexes, weights…).
-    assertValidSnapshot(snap);
+    assertValidSnapshot(snap, { validateClusters: false });
     this.hooks.apply(snap);
     this.good = copyMaps(this.held);
     this.appliedCount++;
