@@ -50,6 +50,12 @@ describe('SotW ADS', () => {
     const r = s.xds.receipt('v1')!;
     expect(r).toMatchObject({ total: 1, nacked: [], pending: [] });
     expect(s.xds.proxies()[0]).toMatchObject({ nodeId: 'sidecar-1', service: 'reviews', types: { cluster: { ackedVersion: cds.version_info } } });
+
+    // A new config version that changes nothing for this proxy (an apply scoped to other proxies) is
+    // not pushed, and the receipt counts the proxy as reached instead of pending forever.
+    s.cache.setSnapshot('sidecar-1', 'v2', resources());
+    await expect.poll(() => s.xds.receipt('v2')?.acked.length).toBe(1);
+    expect(s.xds.receipt('v2')).toMatchObject({ total: 1, nacked: [], pending: [] });
   });
 
   it('pushes a change in make-before-break order: clusters, endpoints, listeners, routes', async () => {
