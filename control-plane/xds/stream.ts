@@ -103,10 +103,6 @@ export abstract class AdsStream implements Flushable {
     if (this.snapshot) this.ctx.receipts.published(this.snapshot.version, this.nodeId);
     this.unwatch = this.ctx.cache.watch(this.nodeId, (s) => {
       this.snapshot = s;
-      // A new config version that changes nothing this proxy runs (scoping: most applies concern few
-      // proxies) needs no push; the proxy already runs it, so the receipt counts it as reached now.
-      this.ctx.receipts.published(s.version, this.nodeId);
-      this.updateReceipt();
       this.ctx.scheduler.schedule(this);
     });
     return true;
