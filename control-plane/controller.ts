@@ -45,10 +45,15 @@ export interface ControllerOptions {
 interface NodeState {
   reg: NodeRegistration;
   deps: Set<string>;
+  /** Hosts asked for on demand before any service answered to them (e.g. the callee's sidecar had not
+   * registered yet); retried on every registry change, since the proxy's xDS stream asks only once. */
+  unresolved?: Set<string>;
   current?: ResourceMaps;
   lastHash?: string;
   lastStoreVersion?: number;
 }
+
+const MAX_UNRESOLVED = 64;
 
 export class MeshController {
   private nodes = new Map<string, NodeState>();
@@ -68,7 +73,25 @@ export class MeshController {
         this.schedule();
       }),
     );
-    this.unsubscribe.push(opts.registry.onChange(() => this.schedule()));
+    this.unsubscribe.push(
+      opts.registry.onChange(() => {
+        this.resolvePendingDependencies();
+        this.schedule();
+      }),
+    );
+  }
+
+  /** Registry changed: a host some proxy asked for earlier may exist now. */
+  private resolvePendingDependencies(): void {
+    for (const [nodeId, st] of this.nodes) {
+      if (!st.unresolved) continue;
+      for (const host of [...st.unresolved]) {
+        if (hostToServiceKey(this.opts.registry, host, st.reg.namespace) === undefined) continue;
+        st.unresolved.delete(host);
+        this.noteDependency(nodeId, host);
+      }
+      if (st.unresolved.size === 0) delete st.unresolved;
+    }
   }
 
   meshConfig(): MeshConfigSpec {
@@ -141,7 +164,11 @@ export class MeshController {
     const st = this.nodes.get(nodeId);
     if (!st) return false;
     const key = hostToServiceKey(this.opts.registry, host, st.reg.namespace);
-    if (!key) return false;
+    if (!key) {
+      // Remember it (bounded) so the service is added when it registers.
+      if ((st.unresolved ??= new Set()).size < MAX_UNRESOLVED) st.unresolved.add(host);
+      return false;
+    }
     if (!st.deps.has(key)) {
       if (st.deps.size >= (this.opts.maxDependencies ?? 10_000)) return false;
       st.deps.add(key);

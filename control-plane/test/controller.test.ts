@@ -35,6 +35,19 @@ const lastFor = (published: { nodeId: string; resources: ResourceMaps; meta: Pub
   published.filter((p) => p.nodeId === id).at(-1)!;
 
 describe('MeshController', () => {
+  it('adds a host asked for on demand before its service registered, once that service registers', () => {
+    const { clock, published, ctl } = setup();
+    ctl.nodeConnected({ id: 'productpage', metadata: md('productpage', 'productpage', '10.0.0.1', 'v1') });
+    // The proxy asks for reviews before any reviews sidecar is up: nothing to add yet, and its xDS
+    // stream will not ask again, so the controller must remember the host.
+    expect(ctl.noteDependency('productpage', 'reviews:9080')).toBe(false);
+    expect(ctl.dependencies('productpage')).toEqual([]);
+    ctl.nodeConnected({ id: 'reviews-v1', metadata: md('reviews', 'reviews', '10.0.0.2', 'v1') });
+    clock.advance(50);
+    expect(ctl.dependencies('productpage')).toEqual(['default/reviews']);
+    expect([...lastFor(published, 'productpage').resources.cluster.keys()]).toContain('outbound|9080||reviews.default.svc.cluster.local');
+  });
+
   it('publishes on connect, grows a proxy config with on-demand dependencies, and follows applies and endpoints', async () => {
     const { clock, registry, store, published, ctl } = setup();
     ctl.nodeConnected({ id: 'reviews-v1', metadata: md('reviews', 'reviews', '10.0.0.2', 'v1') });
