@@ -1,0 +1,111 @@
+// The bootstrap of an injected Kubernetes sidecar (k8s/inject/sidecar.ts): no
+// file, only environment variables set by the injector plus the downward API.
+// Pure: the caller passes the environment (proxy/env.ts is the only reader).
+
+import { ValidationError, type ValidationIssue } from '../../common/errors.js';
+import type { Bootstrap } from './bootstrap.js';
+import type { SocketAddress } from './resources.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS } from './defaults.js';
+
+export type EnvMap = Readonly<Record<string, string | undefined>>;
+
+/** True when the environment describes an injected sidecar (the control-plane address is set). */
+export function hasSidecarEnv(env: EnvMap): boolean {
+  return !!env.TSMESH_CONTROL_PLANE_ADDRESS;
+}
+
+export function bootstrapFromEnv(env: EnvMap): Bootstrap {
+  const issues: ValidationIssue[] = [];
+  const fail = (name: string, message: string) => issues.push({ path: name, message });
+  const required = (name: string): string => {
+    const v = env[name];
+    if (!v) fail(name, 'is required');
+    return v ?? '';
+  };
+  const port = (name: string, optional = false): number | undefined => {
+    const v = env[name];
+    if (!v) {
+      if (!optional) fail(name, 'is required');
+      return undefined;
+    }
+    const n = /^\d{1,5}$/.test(v) ? Number(v) : NaN;
+    if (!(n >= 0 && n <= 65535)) fail(name, `"${v}" is not a port (0-65535)`);
+    return n;
+  };
+
+  const cp = parseHostPort(required('TSMESH_CONTROL_PLANE_ADDRESS'));
+  if (env.TSMESH_CONTROL_PLANE_ADDRESS && !cp) fail('TSMESH_CONTROL_PLANE_ADDRESS', `"${env.TSMESH_CONTROL_PLANE_ADDRESS}" is not host:port`);
+  const outbound = port('TSMESH_OUTBOUND_PORT');
+  const inbound = port('TSMESH_INBOUND_PORT');
+  const admin = port('TSMESH_ADMIN_PORT');
+  port('TSMESH_HEALTH_PORT');
+  const appPort = port('TSMESH_APP_PORT', true);
+  const podName = required('POD_NAME');
+  const namespace = env.POD_NAMESPACE || 'default';
+  const tokenFile = env.TSMESH_TOKEN_PATH || undefined;
+  const caRootFile = env.TSMESH_TRUST_BUNDLE_PATH || undefined;
+  if (tokenFile && !caRootFile) fail('TSMESH_TOKEN_PATH', 'needs TSMESH_TRUST_BUNDLE_PATH: a token is never sent over plaintext');
+  const labels = parseLabels(env.POD_LABELS, (m) => fail('POD_LABELS', m));
+  if (issues.length) throw new ValidationError(issues, 'sidecar environment');
+
+  const ip = env.INSTANCE_IP || '127.0.0.1';
+  // A Deployment's pod is <deployment>-<replicaset hash>-<pod hash>: the workload is the deployment.
+  const workload = env.TSMESH_WORKLOAD || podName.replace(/-[a-z0-9]{5,10}-[a-z0-9]{5}$/, '');
+  const service = env.TSMESH_SERVICE_NAME || labels.app || labels['app.kubernetes.io/name'] || workload;
+  const nodeMetadata: Record<string, string> = {
+    INBOUND_ADDRESSES: `${ip}:${inbound}`,
+    OUTBOUND_ADDRESSES: `127.0.0.1:${outbound}`,
+  };
+  if (appPort !== undefined) nodeMetadata.APP_PORT = String(appPort);
+  if (env.NODE_NAME) nodeMetadata.NODE_NAME = env.NODE_NAME;
+  if (env.POD_UID) nodeMetadata.POD_UID = env.POD_UID;
+  const version = labels.version || labels['app.kubernetes.io/version'];
+  return {
+    node: {
+      id: `sidecar~${ip}~${podName}.${namespace}~${namespace}.svc.cluster.local`,
+      cluster: service,
+      namespace,
+      serviceAccount: env.SERVICE_ACCOUNT || 'default',
+      workload,
+      labels,
+      trustDomain: env.TSMESH_TRUST_DOMAIN || 'cluster.local',
+      ...(version ? { version } : {}),
+    },
+    admin: { address: { address: '127.0.0.1', port: admin! } },
+    snapshot: {
+      resources: { listener: new Map(), routeConfiguration: new Map(), cluster: new Map(), clusterLoadAssignment: new Map(), secret: new Map() },
+      versions: { listener: '', routeConfiguration: '', cluster: '', clusterLoadAssignment: '', secret: '' },
+    },
+    dynamicResources: {
+      ads: {
+        address: cp!,
+        initialBackoff: 500,
+        maxBackoff: 30_000,
+        ...(caRootFile ? { caRootFile } : {}),
+        ...(tokenFile ? { tokenFile } : {}),
+        nodeMetadata,
+      },
+    },
+    drainTimeout: DEFAULT_DRAIN_TIMEOUT_MS,
+  };
+}
+
+function parseHostPort(v: string): SocketAddress | undefined {
+  const m = /^\[?([^\]\s]+?)\]?:(\d{1,5})$/.exec(v);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) return undefined;
+  return { address: m[1]!, port: Number(m[2]) };
+}
+
+/** POD_LABELS: `k=v,k2=v2` (optional; at most 64 labels). */
+function parseLabels(v: string | undefined, fail: (m: string) => void): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!v) return out;
+  const parts = v.split(',');
+  if (parts.length > 64) fail('more than 64 labels');
+  for (const p of parts.slice(0, 64)) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) fail(`"${p}" is not key=value`);
+    else out[p.slice(0, eq).trim()] = p.slice(eq + 1).trim();
+  }
+  return out;
+}
