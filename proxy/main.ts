@@ -15,25 +15,29 @@ import { readProxyEnv } from './env.js';
 import { createTelemetry } from './telemetry/index.js';
 import { startAdminServer } from './admin/server.js';
 import { startMeshAgent, type MeshAgent } from './mesh-agent.js';
+import { bootstrapFromEnv } from './config/env-bootstrap.js';
+import { startHealthServer, type HealthServer } from './admin/health-server.js';
 
 async function main(): Promise<void> {
   const env = readProxyEnv();
   const program = new Command('mesh-proxy')
     .description('tsmesh sidecar proxy')
+    .argument('[mode]', '"sidecar" (how the injector runs it; the only mode)')
     .option('-c, --config <file>', 'bootstrap YAML file', env.bootstrap)
     .option('--no-watch', 'do not reload when the bootstrap file changes')
     .parse();
   const opts = program.opts<{ config?: string; watch: boolean }>();
-  if (!opts.config) {
-    process.stderr.write('mesh-proxy: --config <file> is required\n');
+  // Without --config an injected sidecar builds its bootstrap from the pod's environment.
+  if (!opts.config && !env.sidecar) {
+    process.stderr.write('mesh-proxy: --config <file> is required (or the injected TSMESH_CONTROL_PLANE_ADDRESS environment)\n');
     process.exit(2);
   }
-  const file = opts.config;
+  const file = opts.config ?? '';
   const logger = createLogger({ level: env.logLevel, base: { component: 'mesh-proxy' } });
 
   let bootstrap: Bootstrap;
   try {
-    bootstrap = loadBootstrapFile(file);
+    bootstrap = opts.config ? loadBootstrapFile(file) : bootstrapFromEnv(env.sidecar!);
   } catch (err) {
     process.stderr.write(`mesh-proxy: ${(err as Error).message}\n`);
     process.exit(2);
@@ -73,6 +77,7 @@ async function main(): Promise<void> {
     agent?.stop();
     await sidecar.drain(bootstrap.drainTimeout);
     await admin.close().catch(() => {});
+    await health?.close().catch(() => {});
     await telemetry.shutdown().catch(() => {});
     process.exit(0);
   };
@@ -83,6 +88,10 @@ async function main(): Promise<void> {
     logger,
   });
 
+  // The kubelet-facing readiness port (TSMESH_HEALTH_PORT) on all interfaces; the admin API stays on 127.0.0.1.
+  let health: HealthServer | undefined;
+  if (!opts.config && env.sidecar?.TSMESH_HEALTH_PORT) health = await startHealthServer('0.0.0.0', Number(env.sidecar.TSMESH_HEALTH_PORT), sidecar);
+
   if (ads) agent = startMeshAgent(ads, bootstrap.node, sidecar, logger);
 
   // Machine-readable start line: tests and tools read the bound ports from it.
@@ -91,7 +100,7 @@ async function main(): Promise<void> {
     const p = sidecar.listenerPort(name);
     if (p !== undefined) ports[name] = p;
   }
-  process.stdout.write(JSON.stringify({ event: 'ready', admin: admin.port, listeners: ports }) + '\n');
+  process.stdout.write(JSON.stringify({ event: 'ready', admin: admin.port, ...(health ? { health: health.port } : {}), listeners: ports }) + '\n');
 
   const reload = async (why: string) => {
     if (exiting || ads) return; // with ADS the control plane owns the config
@@ -109,7 +118,7 @@ async function main(): Promise<void> {
   process.on('SIGHUP', () => void reload('SIGHUP'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
-  if (opts.watch) {
+  if (opts.watch && opts.config) {
     // Watch the folder, not the file: editors and ConfigMap updates replace the file by rename.
     let timer: NodeJS.Timeout | undefined;
     const base = basename(file);
