@@ -17,6 +17,8 @@ import { DEFAULT_TOKEN_TTL_MS, loadOrCreateTokenKey, mintBootstrapToken } from '
 import { setupCa, type CaSetup } from './ca/setup.js';
 import { meshNodeAuthorizer } from './node-auth.js';
 import { startControlPlane } from './server.js';
+import { kubernetesModeFromEnv } from './kube-env.js';
+import { startKubernetesMode, type KubernetesMode } from '../k8s/control-plane.js';
 
 /** What `<state-dir>/control-plane.json` holds. */
 export interface ControlPlaneInfo {
@@ -91,7 +93,12 @@ async function serve(): Promise<void> {
     process.exit(2);
   }
 
+  let kube: KubernetesMode | undefined;
   try {
+    // TSMESH_REGISTRY=kubernetes (the installed Deployment): Services/EndpointSlices/Pods and the tsmesh CRDs
+    // replace the embedded registry and store.
+    const kubeOpts = kubernetesModeFromEnv(process.env, o.trustDomain);
+    if (kubeOpts) kube = await startKubernetesMode({ ...kubeOpts, logger });
     const secure = !o.insecure && !o.staticSnapshot;
     let ca: CaSetup | undefined;
     if (secure) {
@@ -111,6 +118,7 @@ async function serve(): Promise<void> {
       adminListen: o.adminListen,
       ...(o.staticSnapshot ? { staticSnapshot: o.staticSnapshot } : {}),
       ...(o.servicesFile ? { servicesFile: o.servicesFile } : {}),
+      ...(kube ? { external: { registry: kube.registry, store: kube.store } } : {}),
       ...(ca
         ? {
             credentials: ca.credentials,
@@ -134,7 +142,7 @@ async function serve(): Promise<void> {
     // Tests and scripts read the bound ports from these lines.
     process.stdout.write(`listening ${cp.port}\n`);
     if (cp.plane) process.stdout.write(`admin ${cp.plane.adminPort}\n`);
-    const stop = () => void cp.close().then(() => process.exit(0));
+    const stop = () => void cp.close().then(() => kube?.close()).then(() => process.exit(0));
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', () => {
@@ -145,6 +153,7 @@ async function serve(): Promise<void> {
       }
     });
   } catch (err) {
+    await kube?.close().catch(() => {});
     logger.error('control plane failed to start', { err });
     process.stderr.write(`${(err as Error).message}\n`);
     process.exit(1);

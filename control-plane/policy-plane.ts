@@ -20,6 +20,8 @@ import { EmbeddedRegistry } from './registry/embedded-registry.js';
 import { ServicesFileWatcher } from './registry/file-source.js';
 import { EmbeddedPolicyStore } from './store/embedded-store.js';
 import { loadRegistryState, RegistryStatePersister } from './registry/registry-state.js';
+import type { ServiceRegistry } from './registry/types.js';
+import type { PolicyStore } from './store/types.js';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { ADMIN_ADDRESS_FILE } from './admin/client.js';
@@ -38,12 +40,15 @@ export interface PolicyPlaneOptions {
   /** How long registrations restored after a restart wait for their sidecar to reconnect (default 120 s). */
   restoreGraceMs?: number;
   log?: Logger;
+  /** A registry and store owned by the caller (Kubernetes mode: k8s/control-plane.ts) instead of the embedded ones;
+   *  no self-registration, no services file, no registry.json (the API server is the state). */
+  external?: { registry: ServiceRegistry; store: PolicyStore };
 }
 
 export interface PolicyPlane {
   controller: MeshController;
-  registry: EmbeddedRegistry;
-  store: EmbeddedPolicyStore;
+  registry: ServiceRegistry;
+  store: PolicyStore;
   adminPort: number;
   adminToken: string;
   /** XdsServer onConnect: registers the sidecar and computes its config. */
@@ -53,13 +58,14 @@ export interface PolicyPlane {
 
 export async function startPolicyPlane(opts: PolicyPlaneOptions): Promise<PolicyPlane> {
   const log = opts.log ?? silentLogger;
-  const store = await EmbeddedPolicyStore.open(opts.stateDir);
-  const registry = new EmbeddedRegistry();
+  const embedded = opts.external ? undefined : new EmbeddedRegistry();
+  const store = opts.external?.store ?? (await EmbeddedPolicyStore.open(opts.stateDir));
+  const registry: ServiceRegistry = opts.external?.registry ?? embedded!;
   let persister: RegistryStatePersister | undefined;
   const controller = new MeshController({
     store,
     registry,
-    selfRegistration: registry,
+    ...(embedded ? { selfRegistration: embedded } : {}),
     debounceMs: opts.debounceMs,
     log,
     trustBundle: opts.trustBundle,
@@ -75,10 +81,10 @@ export async function startPolicyPlane(opts: PolicyPlaneOptions): Promise<Policy
   });
   // Serve the endpoints and scoped configs of before a restart while sidecars reconnect.
   const stateFile = join(opts.stateDir, 'registry.json');
-  const saved = await loadRegistryState(stateFile, log);
+  const saved = embedded ? await loadRegistryState(stateFile, log) : undefined;
   if (saved) controller.restore(saved, opts.restoreGraceMs);
   persister = new RegistryStatePersister(stateFile, () => controller.state(), { log });
-  const watcher = opts.servicesFile ? new ServicesFileWatcher(opts.servicesFile, registry, { log }) : undefined;
+  const watcher = opts.servicesFile && embedded ? new ServicesFileWatcher(opts.servicesFile, embedded, { log }) : undefined;
   await watcher?.start();
   const token = await loadOrCreateToken(opts.stateDir);
   const [host, port] = splitHostPort(opts.adminListen ?? '127.0.0.1:0');

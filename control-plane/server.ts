@@ -8,7 +8,7 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { MeshError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/log.js';
 import type { NodeMsg } from '../proxy/xds/ads-wire.js';
-import { startPolicyPlane, type PolicyPlane } from './policy-plane.js';
+import { startPolicyPlane, type PolicyPlane, type PolicyPlaneOptions } from './policy-plane.js';
 import { MemorySnapshotCache, type SnapshotCache } from './xds/cache.js';
 import { startStaticSource, type StaticSource } from './xds/static-source.js';
 import type { AuthorizeNode } from './xds/stream.js';
@@ -33,6 +33,8 @@ export interface ControlPlaneOptions {
   services?: ServicePlugin[];
   logger?: Logger;
   debounceMs?: number;
+  /** Kubernetes mode: the registry and store k8s/control-plane.ts started. */
+  external?: PolicyPlaneOptions['external'];
 }
 
 export interface RunningControlPlane {
@@ -77,6 +79,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       ...(opts.adminListen ? { adminListen: opts.adminListen } : {}),
       ...(opts.trustBundle ? { trustBundle: opts.trustBundle } : {}),
       ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
+      ...(opts.external ? { external: opts.external } : {}),
     });
     const p = plane;
     onConnect = (id, node) => p.onConnect(id, node);

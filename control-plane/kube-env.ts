@@ -1,0 +1,31 @@
+// The only reader of process.env for mesh-control-plane: Kubernetes mode is
+// chosen by the Deployment k8s/install/render.ts writes (TSMESH_REGISTRY=kubernetes).
+
+import { ValidationError } from '../common/errors.js';
+import type { KubernetesModeOptions } from '../k8s/control-plane.js';
+
+export type EnvMap = Readonly<Record<string, string | undefined>>;
+
+/** Options for startKubernetesMode, or undefined when the embedded registry is wanted. */
+export function kubernetesModeFromEnv(env: EnvMap, trustDomain: string): Omit<KubernetesModeOptions, 'logger'> | undefined {
+  const mode = env.TSMESH_REGISTRY;
+  if (!mode || mode === 'embedded') return undefined;
+  if (mode !== 'kubernetes') throw new ValidationError([{ path: 'TSMESH_REGISTRY', message: `"${mode}" is not one of embedded, kubernetes` }], 'environment');
+  const listen = env.TSMESH_WEBHOOK_LISTEN || '0.0.0.0:15017';
+  const i = listen.lastIndexOf(':');
+  const port = Number(listen.slice(i + 1));
+  if (i < 0 || !/^\d{1,5}$/.test(listen.slice(i + 1)) || port > 65535) {
+    throw new ValidationError([{ path: 'TSMESH_WEBHOOK_LISTEN', message: `"${listen}" is not host:port` }], 'environment');
+  }
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, '');
+  return {
+    namespace: env.POD_NAMESPACE || 'tsmesh-system',
+    trustDomain: env.TSMESH_TRUST_DOMAIN || trustDomain,
+    webhook: {
+      ...(host ? { host } : {}),
+      port,
+      ...(env.TSMESH_WEBHOOK_SERVICE ? { serviceName: env.TSMESH_WEBHOOK_SERVICE.split('.')[0]! } : {}),
+      ...(env.TSMESH_WEBHOOK_CONFIG ? { configName: env.TSMESH_WEBHOOK_CONFIG } : {}),
+    },
+  };
+}
