@@ -73,6 +73,9 @@ describe('mesh-control-plane with TSMESH_REGISTRY=kubernetes', () => {
     const root = Buffer.from(api.objects.get(SECRET).data['root-cert.pem'], 'base64').toString();
     expect(root).toContain('BEGIN CERTIFICATE');
     expect(Buffer.from(api.objects.get(MWC).webhooks[0].clientConfig.caBundle, 'base64').toString()).toBe(root);
+    // The registry and the policy store it serves from are the API server's (watched), not the embedded ones.
+    const watched = api.watches.map((w) => w.path);
+    expect(watched).toEqual(expect.arrayContaining(['/apis/discovery.k8s.io/v1/endpointslices', '/apis/tsmesh.io/v1alpha1/destinationpolicies']));
   }, 30_000);
 
   it('refuses an unknown TSMESH_REGISTRY, naming the variable', async () => {
