@@ -105,7 +105,10 @@ describe.each(['sotw', 'delta'] as const)('XdsClient (%s)', (protocol) => {
     cache2.setSnapshot(nodeInfo.id, 'v2', resources({ endpoints: 1 }));
     const cp2 = await controlPlane(cache2, cp.port);
     await expect.poll(() => cp2.xds.receipt('v2')?.acked.length, { timeout: 5000 }).toBe(1);
-    expect(client.current().resources.clusterLoadAssignment.get(fx.clusterLoadAssignment.clusterName)!.endpoints).toHaveLength(1);
+    // The client ACKs a response once decoded and applies the assembled config right after: poll.
+    await expect
+      .poll(() => client.current().resources.clusterLoadAssignment.get(fx.clusterLoadAssignment.clusterName)!.endpoints.length)
+      .toBe(1);
   });
 });
 
