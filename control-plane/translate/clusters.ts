@@ -5,6 +5,7 @@
 
 import type { Cluster, CircuitBreakerThresholds, HashPolicy, LbPolicy, OutlierDetection, StringMatcher } from '../../proxy/config/resources.js';
 import type { DestinationPolicy } from '../policy/types.js';
+import { DEFAULT_OUTLIER_DETECTION } from '../../proxy/config/defaults.js';
 import type { NodeRegistration } from '../registry/node-registration.js';
 import type { ServiceInfo } from '../registry/types.js';
 import { endpointsOf, inboundClusterName, outboundClusterName, serviceKey, type PolicyIndex, type ResolvedBackend, type TranslateInput } from './context.js';
@@ -14,18 +15,8 @@ export const VALIDATION_SECRET = 'ROOTCA';
 
 /** Envoy's defaults. */
 const DEFAULT_BREAKERS: CircuitBreakerThresholds = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 };
-const DEFAULT_OUTLIER: OutlierDetection = {
-  consecutive5xx: 5,
-  consecutiveGatewayFailure: 5,
-  consecutiveLocalOriginFailure: 5,
-  interval: 10_000,
-  baseEjectionTime: 30_000,
-  maxEjectionTime: 300_000,
-  maxEjectionPercent: 10,
-  enforcingConsecutive5xx: 100,
-  enforcingConsecutiveGatewayFailure: 100,
-  splitExternalLocalOriginErrors: false,
-};
+// The mesh enforces gateway-failure ejection (Envoy leaves it off by default).
+const DEFAULT_OUTLIER: OutlierDetection = { ...DEFAULT_OUTLIER_DETECTION, enforcingConsecutiveGatewayFailure: 100 };
 
 function policyFor(idx: PolicyIndex, svc: ServiceInfo): DestinationPolicy | undefined {
   return idx.destinationPolicies.get(serviceKey(svc.namespace, svc.name));

@@ -1,6 +1,6 @@
 // Envoy's defaults for fields a bootstrap file (or an xDS resource) may omit.
 
-import type { CircuitBreakerThresholds, HttpLimits, RetryPolicy, TlsParams } from './resources.js';
+import type { CircuitBreakerThresholds, HttpLimits, OutlierDetection, RetryPolicy, TlsParams } from './resources.js';
 
 export const DEFAULT_PROTOCOL_DETECTION_TIMEOUT_MS = 100; // Istio's listener protocol detection timeout
 export const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
@@ -26,6 +26,20 @@ export const DEFAULT_CIRCUIT_BREAKERS: Readonly<CircuitBreakerThresholds> = {
   maxPendingRequests: 1024,
   maxRequests: 1024,
   maxRetries: 3,
+};
+
+/** Envoy's outlier detection defaults (enforcing_consecutive_gateway_failure is 0 in Envoy). */
+export const DEFAULT_OUTLIER_DETECTION: Readonly<OutlierDetection> = {
+  consecutive5xx: 5,
+  consecutiveGatewayFailure: 5,
+  consecutiveLocalOriginFailure: 5,
+  interval: 10_000,
+  baseEjectionTime: 30_000,
+  maxEjectionTime: 300_000,
+  maxEjectionPercent: 10,
+  enforcingConsecutive5xx: 100,
+  enforcingConsecutiveGatewayFailure: 0,
+  splitExternalLocalOriginErrors: false,
 };
 
 export const DEFAULT_TLS_PARAMS: Readonly<TlsParams> = { minVersion: 'TLSv1.2' };

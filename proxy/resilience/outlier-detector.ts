@@ -11,21 +11,12 @@
 
 import type { Clock, Timer } from '../../common/clock.js';
 import type { OutlierDetection } from '../config/resources.js';
+import { DEFAULT_OUTLIER_DETECTION } from '../config/defaults.js';
 import type { HostState } from '../lb/types.js';
 import { isPanic } from './panic.js';
 
-export const OUTLIER_DEFAULTS: OutlierDetection = {
-  consecutive5xx: 5,
-  consecutiveGatewayFailure: 5,
-  consecutiveLocalOriginFailure: 5,
-  interval: 10_000,
-  baseEjectionTime: 30_000,
-  maxEjectionTime: 300_000,
-  maxEjectionPercent: 10,
-  enforcingConsecutive5xx: 100,
-  enforcingConsecutiveGatewayFailure: 0,
-  splitExternalLocalOriginErrors: false,
-};
+/** Envoy's defaults (one definition, in proxy/config/defaults.ts). */
+export const OUTLIER_DEFAULTS: OutlierDetection = DEFAULT_OUTLIER_DETECTION;
 
 const MIN_INTERVAL_MS = 10;
 

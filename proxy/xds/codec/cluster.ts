@@ -9,6 +9,7 @@ import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_HEALTHY_PANIC_THRESHOLD,
   DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_OUTLIER_DETECTION,
 } from '../../config/defaults.js';
 import { decodeClusterLoadAssignment, encodeClusterLoadAssignment } from './endpoint.js';
 import { decodeUpstreamTls, encodeUpstreamTls } from './tls.js';
@@ -28,18 +29,6 @@ import {
 
 
 
-export const DEFAULT_OUTLIER_DETECTION: OutlierDetection = {
-  consecutive5xx: 5,
-  consecutiveGatewayFailure: 5,
-  consecutiveLocalOriginFailure: 5,
-  interval: 10_000,
-  baseEjectionTime: 30_000,
-  maxEjectionTime: 300_000,
-  maxEjectionPercent: 10,
-  enforcingConsecutive5xx: 100,
-  enforcingConsecutiveGatewayFailure: 0,
-  splitExternalLocalOriginErrors: false,
-};
 
 function encodeOutlier(o: OutlierDetection): PObj {
   return {
