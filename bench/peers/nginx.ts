@@ -3,19 +3,12 @@
 // side), the second optionally terminating mTLS the way a mesh hop does.
 import fs from 'node:fs';
 import path from 'node:path';
-import { freePort, waitForPort } from '../lib/ports.js';
+import { waitForPort } from '../lib/ports.js';
 import { startProcess, stopProcess, type Started } from '../lib/processes.js';
 import { nginxMain } from './upstream.js';
 import type { BenchEnv, RunningTarget } from './types.js';
+import { startHopChain, type Hop } from './hop-chain.js';
 
-interface Hop {
-  name: string;
-  listenPort: number;
-  h2Port?: number;
-  listenTls?: boolean;
-  nextPort: number;
-  nextTls?: boolean;
-}
 
 function hopConfig(env: BenchEnv, hop: Hop): string {
   const c = env.certs;
@@ -64,23 +57,6 @@ async function startHop(env: BenchEnv, hop: Hop): Promise<Started> {
   return p;
 }
 
-export async function startNginx(env: BenchEnv, hops: 1 | 2, mtls: boolean, id: string): Promise<RunningTarget> {
-  const entry = await freePort();
-  const h2Port = await freePort();
-  const started: Started[] = [];
-  if (hops === 1) {
-    started.push(await startHop(env, { name: id, listenPort: entry, h2Port, nextPort: env.upstreamPort }));
-  } else {
-    const inner = await freePort();
-    started.push(await startHop(env, { name: `${id}-server`, listenPort: inner, listenTls: mtls, nextPort: env.upstreamPort }));
-    started.push(await startHop(env, { name: `${id}-client`, listenPort: entry, h2Port, nextPort: inner, nextTls: mtls }));
-  }
-  return {
-    port: entry,
-    h2Port,
-    proxyPids: started.map((s) => s.pid),
-    stop: async () => {
-      await Promise.all(started.map((s) => stopProcess(s.child)));
-    },
-  };
+export function startNginx(env: BenchEnv, hops: 1 | 2, mtls: boolean, id: string): Promise<RunningTarget> {
+  return startHopChain(env, startHop, hops, mtls, id);
 }
