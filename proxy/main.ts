@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   let health: HealthServer | undefined;
   if (!opts.config && env.sidecar?.TSMESH_HEALTH_PORT) health = await startHealthServer('0.0.0.0', Number(env.sidecar.TSMESH_HEALTH_PORT), sidecar);
 
-  if (ads) agent = startMeshAgent(ads, bootstrap.node, sidecar, logger);
+  if (ads) agent = startMeshAgent(ads, bootstrap.node, sidecar, logger, { adminAddress: `${admin.address.includes(':') ? `[${admin.address}]` : admin.address}:${admin.port}` });
 
   // Machine-readable start line: tests and tools read the bound ports from it.
   const ports: Record<string, number> = {};

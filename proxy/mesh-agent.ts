@@ -26,7 +26,8 @@ export interface MeshAgent {
   stop(): void;
 }
 
-export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar, logger: Logger): MeshAgent {
+/** `adminAddress` (host:port of the admin listener) goes into the node metadata as TSMESH_ADMIN: the control plane's canary analysis reads the sidecar's metrics there. */
+export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar, logger: Logger, extra: { adminAddress?: string } = {}): MeshAgent {
   const address = `${ads.address.address}:${ads.address.port}`;
   const serverName = ads.serverName ?? (isIp(ads.address.address) ? 'localhost' : ads.address.address);
   const token = ads.tokenFile ? () => readFileSync(ads.tokenFile!, 'utf8').trim() : undefined;
@@ -75,7 +76,7 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
     server: address,
     ...(creds ? { credentials: creds } : {}),
     node,
-    ...(ads.nodeMetadata ? { nodeExtras: nodeExtras(ads.nodeMetadata) } : {}),
+    ...(ads.nodeMetadata || extra.adminAddress ? { nodeExtras: nodeExtras({ ...(extra.adminAddress ? { TSMESH_ADMIN: extra.adminAddress } : {}), ...ads.nodeMetadata }) } : {}),
     ...(ads.persistPath ? { persistPath: ads.persistPath } : {}),
     ...(ads.protocol ? { protocol: ads.protocol } : {}),
     backoff: { initialMs: ads.initialBackoff, maxMs: ads.maxBackoff, jitter: 0.5 },
