@@ -9,6 +9,7 @@ import type { HttpRequestRecord, SpanHandle, Telemetry, TcpConnectionRecord, Wor
 import { IstioMetrics } from './istio-metrics.js';
 import { RequestTracer, type TracingOptions } from './tracing.js';
 import { AccessLog, type AccessLogOptions } from './access-log.js';
+import { meshCounter } from './registry.js';
 
 export type { TracingOptions } from './tracing.js';
 export type { AccessLogOptions } from './access-log.js';
@@ -49,6 +50,12 @@ export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
   const accessLog = opts.accessLog ? new AccessLog(opts.accessLog, opts.logger) : undefined;
   let listeners: RequestListener[] = [];
   const logger = opts.logger;
+  // Shadow vs primary responses (traffic mirroring); the canary's mirror phase reads the mismatch rate.
+  const mirrorResponses = meshCounter(registry, {
+    name: 'tsmesh_mirror_responses_total',
+    help: 'Mirrored requests by how the shadow response compared with the primary one (status code)',
+    labelNames: ['cluster_name', 'mirror_cluster_name', 'outcome'] as const,
+  });
 
   return {
     registry,
@@ -82,6 +89,9 @@ export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
     tcpConnectionClosed(record: TcpConnectionRecord) {
       metrics.recordTcpClosed(record);
       if (accessLog !== undefined) accessLog.logTcp(record);
+    },
+    mirrorResponse(primaryCluster, mirrorCluster, outcome) {
+      mirrorResponses.inc({ cluster_name: primaryCluster, mirror_cluster_name: mirrorCluster, outcome });
     },
     onRequest(listener) {
       // Copy-on-write: the hot path iterates the array without guarding against changes mid-loop.

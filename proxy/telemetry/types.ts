@@ -107,4 +107,8 @@ export interface Telemetry {
     peer?: { source?: Partial<WorkloadLabels>; destination?: Partial<WorkloadLabels>; mtls?: boolean },
   ): void;
   tcpConnectionClosed(record: TcpConnectionRecord): void;
+  /** A mirrored (shadow) response compared with the primary's: same status class and code, different, or no shadow answer. */
+  mirrorResponse?(primaryCluster: string, mirrorCluster: string, outcome: MirrorOutcome): void;
 }
+
+export type MirrorOutcome = 'match' | 'mismatch' | 'error';
