@@ -4,7 +4,8 @@ import type { Clock } from '../common/clock.js';
 import { systemClock } from '../common/clock.js';
 import { EC_SIGN_ALG, type KeyPair, generateKeyPair, privateKeyToPem, randomSerialHex, x509 } from './crypto.js';
 import { CaMaterialError, CsrRejectedError } from './errors.js';
-import { checkCsr } from './csr.js';
+import { checkCsrSync } from './csr.js';
+import { LeafSigner } from './leaf-signer.js';
 
 export const DEFAULT_WORKLOAD_TTL_MS = 24 * 3600_000;
 export const DEFAULT_MAX_WORKLOAD_TTL_MS = 90 * 24 * 3600_000; // Istio's max workload cert TTL
@@ -45,7 +46,7 @@ export class CertificateAuthority {
   private extraRootsPem: string[] = [];
 
   constructor(
-    private readonly material: CaMaterial,
+    private material: CaMaterial,
     opts: CaOptions = {},
   ) {
     this.clock = opts.clock ?? systemClock;
@@ -56,11 +57,16 @@ export class CertificateAuthority {
     }
   }
 
-  private akid: Promise<x509.Extension> | undefined;
-  /** The AuthorityKeyIdentifier of every issued cert: computed once (it hashes the CA's public key). */
-  private authorityKeyId(): Promise<x509.Extension> {
-    this.akid ??= x509.AuthorityKeyIdentifierExtension.create(this.material.signingCert as never, false);
-    return this.akid;
+  private signer: { material: CaMaterial; signer: Promise<LeafSigner> } | undefined;
+  /** Issuer name, fixed extensions and the signing key of `material`, encoded/imported once (see leaf-signer.ts). */
+  private leafSigner(material: CaMaterial): Promise<LeafSigner> {
+    if (this.signer?.material === material) return this.signer.signer;
+    const signer = LeafSigner.create(material);
+    this.signer = { material, signer };
+    signer.catch(() => {
+      if (this.signer?.signer === signer) this.signer = undefined;
+    });
+    return signer;
   }
 
   /** PEM bundle of every root workloads must trust (active + any set for a rotation overlap). */
@@ -73,6 +79,17 @@ export class CertificateAuthority {
     this.extraRootsPem = pems.map((p) => (p.endsWith('\n') ? p : p + '\n'));
   }
 
+  /** The signing material in use (a root rotation reads the old one before switching). */
+  get currentMaterial(): CaMaterial {
+    return this.material;
+  }
+
+  /** Root rotation's switch: sign with other material from now on (certificates already issued stay valid). */
+  replaceMaterial(material: CaMaterial): void {
+    this.material = material;
+    this.signer = undefined;
+  }
+
   /** Checks `csrPem` against `spiffeId` (the caller's proven identity) and signs it. */
   async issueWorkloadCertificate(csrPem: string, spiffeId: string, ttlMs?: number): Promise<IssuedCertificate> {
     const ttl = ttlMs === undefined || ttlMs === 0 ? this.defaultTtlMs : ttlMs;
@@ -80,35 +97,22 @@ export class CertificateAuthority {
     if (ttl > this.maxTtlMs) {
       throw new CsrRejectedError('MESH_CSR_TTL_TOO_LONG', `requested TTL ${ttl}ms exceeds the CA maximum ${this.maxTtlMs}ms`);
     }
-    const { csr } = await checkCsr(csrPem, spiffeId);
+    const { spkiDer } = checkCsrSync(csrPem, spiffeId);
+    // One material for the whole issuance, even if a rotation switches it meanwhile.
+    const material = this.material;
+    const signer = await this.leafSigner(material);
     const now = this.clock.now();
-    if (this.material.signingCert.notAfter.getTime() <= now) {
-      throw new CaMaterialError(`the CA signing certificate expired at ${this.material.signingCert.notAfter.toISOString()}`);
+    const caNotAfter = material.signingCert.notAfter.getTime();
+    if (caNotAfter <= now) {
+      throw new CaMaterialError(`the CA signing certificate expired at ${material.signingCert.notAfter.toISOString()}`);
     }
     const notBefore = new Date(now - CLOCK_SKEW_BACKDATE_MS);
     // Never outlive the signing certificate.
-    const notAfter = new Date(Math.min(now + ttl, this.material.signingCert.notAfter.getTime()));
-    const serialNumber = randomSerialHex();
-    const leaf = await x509.X509CertificateGenerator.create({
-      serialNumber,
-      subject: '',
-      issuer: this.material.signingCert.subject,
-      notBefore,
-      notAfter,
-      publicKey: csr.publicKey,
-      signingKey: this.material.signingKeys.privateKey as never,
-      signingAlgorithm: EC_SIGN_ALG,
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], false),
-        // Empty subject, so the SAN is critical (RFC 5280 §4.2.1.6), as SPIFFE SVIDs do.
-        new x509.SubjectAlternativeNameExtension([{ type: 'url', value: spiffeId }], true),
-        await this.authorityKeyId(),
-      ],
-    });
+    const notAfter = new Date(Math.min(now + ttl, caNotAfter));
+    const leaf = signer.sign({ spkiDer, spiffeId, notBefore, notAfter });
+    const serialNumber = leaf.serialNumber;
     return {
-      certChainPem: [leaf.toString('pem') + '\n', ...this.material.intermediatesPem].join(''),
+      certChainPem: [leaf.pem + '\n', ...material.intermediatesPem].join(''),
       trustBundlePem: this.trustBundlePem,
       spiffeId,
       serialNumber,
