@@ -18,9 +18,17 @@ export function kubernetesModeFromEnv(env: EnvMap, trustDomain: string): Omit<Ku
     throw new ValidationError([{ path: 'TSMESH_WEBHOOK_LISTEN', message: `"${listen}" is not host:port` }], 'environment');
   }
   const host = listen.slice(0, i).replace(/^\[|\]$/g, '');
+  // What the installed Deployment tells the injector (k8s/install/render.ts).
+  const inject = {
+    ...(env.TSMESH_PROXY_IMAGE ? { image: env.TSMESH_PROXY_IMAGE } : {}),
+    ...(env.TSMESH_CONTROL_PLANE_ADDRESS ? { controlPlaneAddress: env.TSMESH_CONTROL_PLANE_ADDRESS } : {}),
+  };
   return {
     namespace: env.POD_NAMESPACE || 'tsmesh-system',
     trustDomain: env.TSMESH_TRUST_DOMAIN || trustDomain,
+    ...(env.TSMESH_CA_SECRET ? { caSecretName: env.TSMESH_CA_SECRET } : {}),
+    ...(env.TSMESH_TOKEN_AUDIENCE ? { tokenAudience: env.TSMESH_TOKEN_AUDIENCE } : {}),
+    ...(Object.keys(inject).length ? { inject } : {}),
     webhook: {
       ...(host ? { host } : {}),
       port,

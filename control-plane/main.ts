@@ -19,6 +19,7 @@ import { meshNodeAuthorizer } from './node-auth.js';
 import { startControlPlane } from './server.js';
 import { kubernetesModeFromEnv } from './kube-env.js';
 import { startKubernetesMode, type KubernetesMode } from '../k8s/control-plane.js';
+import { serviceAccountNodeAuthorizer } from '../k8s/ca/node-auth.js';
 
 /** What `<state-dir>/control-plane.json` holds. */
 export interface ControlPlaneInfo {
@@ -103,12 +104,13 @@ async function serve(): Promise<void> {
     let ca: CaSetup | undefined;
     if (secure) {
       ca = await setupCa({
-        trustDomain: o.trustDomain,
+        trustDomain: kubeOpts?.trustDomain ?? o.trustDomain,
         stateDir: o.stateDir,
         intermediate: true,
-        auth: { mode: 'local' },
+        // Kubernetes mode: the CA from its Secret (shared by the replicas) and TokenReview of projected tokens.
+        ...(kube ? { material: kube.ca, auth: kube.caAuth } : { auth: { mode: 'local' as const } }),
         defaultTtlMs: certTtl,
-        ...(o.dnsName ? { dnsNames: ['localhost', ...o.dnsName] } : {}),
+        ...(o.dnsName || kube ? { dnsNames: ['localhost', ...(kube?.dnsNames ?? []), ...(o.dnsName ?? [])] } : {}),
         logger,
       });
     }
@@ -123,7 +125,7 @@ async function serve(): Promise<void> {
         ? {
             credentials: ca.credentials,
             services: [ca.plugin],
-            authorizeNode: meshNodeAuthorizer(ca.tokenKey),
+            authorizeNode: kube ? serviceAccountNodeAuthorizer(ca.authenticator) : meshNodeAuthorizer(ca.tokenKey),
             trustBundle: () => ca!.rootPem,
           }
         : {}),

@@ -1,12 +1,13 @@
 // One call that assembles the CA for mesh-control-plane: key material
-// (state dir or bring-your-own), caller authentication (local tokens or
-// Kubernetes TokenReview), rate limit, and TLS credentials for the shared
+// (state dir, bring-your-own files, or already loaded, e.g. from the
+// Kubernetes Secret), caller authentication (local tokens or Kubernetes
+// TokenReview), rate limit, and TLS credentials for the shared
 // gRPC server, whose serving certificate the CA issues itself.
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
-import { CertificateAuthority } from '../../certs/ca.js';
+import { CertificateAuthority, type CaMaterial } from '../../certs/ca.js';
 import { loadCaFromFiles, loadOrCreateCa } from '../../certs/ca-store.js';
 import type { CallerAuthenticator } from './auth-error.js';
 import { BootstrapTokenAuthenticator, loadOrCreateTokenKey } from './bootstrap-token.js';
@@ -21,6 +22,8 @@ export interface CaSetupOptions {
   intermediate?: boolean;
   /** Bring your own CA instead of creating one. */
   byo?: { certFile: string; keyFile: string; rootFile: string };
+  /** CA material already loaded (Kubernetes mode: the `tsmesh-ca` Secret); wins over `byo` and the state dir. */
+  material?: CaMaterial;
   auth: { mode: 'local' } | ({ mode: 'kubernetes' } & Omit<TokenReviewOptions, 'trustDomain'>);
   defaultTtlMs?: number;
   maxTtlMs?: number;
@@ -49,7 +52,9 @@ export interface CaSetup {
 
 export async function setupCa(o: CaSetupOptions): Promise<CaSetup> {
   const caDir = join(o.stateDir, 'ca');
-  const material = o.byo
+  const material = o.material
+    ? o.material
+    : o.byo
     ? await loadCaFromFiles(o.byo)
     : await loadOrCreateCa({ stateDir: caDir, trustDomain: o.trustDomain, intermediate: o.intermediate ?? false, ...(o.clock ? { clock: o.clock } : {}) });
   const ca = new CertificateAuthority(material, {

@@ -6,60 +6,75 @@ import { formatWorkloadId } from '../../certs/spiffe.js';
 import { CallerAuthError, type CallerAuthenticator } from './auth-error.js';
 import { MAX_TOKEN_LENGTH } from './bootstrap-token.js';
 
-export interface TokenReviewOptions {
-  /** e.g. https://kubernetes.default.svc */
-  apiServer: string;
-  /** PEM CA of the API server. */
-  apiServerCaPem?: string;
-  /** The control plane's own credential for calling TokenReview. */
-  reviewerToken: () => string;
-  /** Audiences the projected token must carry (Istio uses "istio-ca"). */
-  audiences: string[];
-  trustDomain: string;
-  timeoutMs?: number;
-}
-
-interface TokenReviewStatus {
+/** What the API server answers in a TokenReview's `status`. */
+export interface TokenReviewStatus {
   authenticated?: boolean;
   user?: { username?: string };
   audiences?: string[];
   error?: string;
 }
 
+/** Posts one TokenReview and resolves with its status (or rejects when the call fails). */
+export type TokenReviewCall = (spec: { token: string; audiences: string[] }) => Promise<TokenReviewStatus>;
+
+export interface TokenReviewOptions {
+  /** e.g. https://kubernetes.default.svc (unless `review` is given). */
+  apiServer?: string;
+  /** PEM CA of the API server. */
+  apiServerCaPem?: string;
+  /** The control plane's own credential for calling TokenReview (with `apiServer`). */
+  reviewerToken?: () => string;
+  /**
+   * Instead of apiServer/reviewerToken: a function that posts the review, e.g.
+   * through @kubernetes/client-node with the kubeconfig's credentials
+   * (k8s/ca/token-review-call.ts).
+   */
+  review?: TokenReviewCall;
+  /** Audiences the projected token must carry (Istio uses "istio-ca"). */
+  audiences: string[];
+  trustDomain: string;
+  timeoutMs?: number;
+}
+
 const SA_PREFIX = 'system:serviceaccount:';
 
 export class TokenReviewAuthenticator implements CallerAuthenticator {
-  private readonly agent: Agent;
+  private readonly agent: Agent | undefined;
+  private readonly review: TokenReviewCall;
   constructor(private readonly o: TokenReviewOptions) {
-    this.agent = new Agent({ connect: o.apiServerCaPem ? { ca: o.apiServerCaPem } : {} });
+    if (o.review) {
+      this.review = o.review;
+    } else {
+      if (!o.apiServer || !o.reviewerToken) throw new TypeError('TokenReviewAuthenticator needs either review or apiServer + reviewerToken');
+      this.agent = new Agent({ connect: o.apiServerCaPem ? { ca: o.apiServerCaPem } : {} });
+      this.review = (spec) => this.post(spec);
+    }
+  }
+
+  private async post(spec: { token: string; audiences: string[] }): Promise<TokenReviewStatus> {
+    const body = JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec });
+    const res = await request(new URL('/apis/authentication.k8s.io/v1/tokenreviews', this.o.apiServer), {
+      method: 'POST',
+      dispatcher: this.agent,
+      headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${this.o.reviewerToken!()}` },
+      body,
+      headersTimeout: this.o.timeoutMs ?? 5000,
+      bodyTimeout: this.o.timeoutMs ?? 5000,
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 201 && res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+    const json = text.length <= 1 << 20 ? (JSON.parse(text) as { status?: TokenReviewStatus }) : {};
+    return json.status ?? {};
   }
 
   async authenticate(token: string): Promise<string> {
     if (token.length > MAX_TOKEN_LENGTH) throw new CallerAuthError('service account token too long');
-    const body = JSON.stringify({
-      apiVersion: 'authentication.k8s.io/v1',
-      kind: 'TokenReview',
-      spec: { token, audiences: this.o.audiences },
-    });
-    let status: number;
-    let json: { status?: TokenReviewStatus };
+    let st: TokenReviewStatus;
     try {
-      const res = await request(new URL('/apis/authentication.k8s.io/v1/tokenreviews', this.o.apiServer), {
-        method: 'POST',
-        dispatcher: this.agent,
-        headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${this.o.reviewerToken()}` },
-        body,
-        headersTimeout: this.o.timeoutMs ?? 5000,
-        bodyTimeout: this.o.timeoutMs ?? 5000,
-      });
-      status = res.statusCode;
-      const text = await res.body.text();
-      json = text.length <= 1 << 20 ? (JSON.parse(text) as { status?: TokenReviewStatus }) : {};
+      st = await this.review({ token, audiences: this.o.audiences });
     } catch (err) {
       throw new CallerAuthError(`TokenReview call failed: ${(err as Error).message}`, { cause: err });
     }
-    if (status !== 201 && status !== 200) throw new CallerAuthError(`TokenReview returned HTTP ${status}`);
-    const st = json.status ?? {};
     if (st.authenticated !== true) throw new CallerAuthError(`service account token rejected by TokenReview${st.error ? `: ${st.error}` : ''}`);
     const aud = st.audiences ?? [];
     if (this.o.audiences.length && !this.o.audiences.some((a) => aud.includes(a))) {
@@ -77,6 +92,6 @@ export class TokenReviewAuthenticator implements CallerAuthenticator {
   }
 
   close(): Promise<void> {
-    return this.agent.close();
+    return this.agent?.close() ?? Promise.resolve();
   }
 }

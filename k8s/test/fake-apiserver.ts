@@ -95,6 +95,33 @@ export class FakeApiServer {
   failNext(method: string, path: string, opts: { watch: boolean; status?: number; times?: number }): void {
     this.failures.push({ method, path, watch: opts.watch, status: opts.status ?? 500, remaining: opts.times ?? 1 });
   }
+  /**
+   * Tokens TokenReview knows: token → the service account user it belongs to
+   * and the audiences it was minted for (as the API server checks a projected token).
+   */
+  readonly tokens = new Map<string, { username: string; audiences: string[] }>();
+  readonly tokenReviews: { token: string; audiences: string[] }[] = [];
+
+  /** POST …/tokenreviews, answered as kube-apiserver does (201 with status; never stored). */
+  private handleTokenReview(text: string, res: http.ServerResponse): void {
+    const tr = JSON.parse(text) as { apiVersion?: string; kind?: string; spec?: { token?: string; audiences?: string[] } };
+    const token = tr.spec?.token ?? '';
+    const wanted = tr.spec?.audiences ?? [];
+    this.tokenReviews.push({ token, audiences: wanted });
+    const known = this.tokens.get(token);
+    let status: object;
+    if (tr.apiVersion !== 'authentication.k8s.io/v1' || tr.kind !== 'TokenReview') status = { authenticated: false, error: 'not a TokenReview' };
+    else if (!known) status = { user: {}, error: '[invalid bearer token, service account token has been invalidated]' };
+    else {
+      const audiences = wanted.length ? known.audiences.filter((a) => wanted.includes(a)) : known.audiences;
+      status = audiences.length
+        ? { authenticated: true, user: { username: known.username, groups: ['system:serviceaccounts', 'system:authenticated'] }, audiences }
+        : { user: {}, error: `[invalid bearer token, token audiences ${JSON.stringify(known.audiences)} is invalid for the target audiences ${JSON.stringify(wanted)}]` };
+    }
+    res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ ...tr, metadata: { creationTimestamp: null }, status }));
+    this.poke();
+  }
+
   /** Single objects by path (GET, PATCH). */
   readonly objects = new Map<string, any>();
   readonly patches: { path: string; contentType: string; body: any }[] = [];
@@ -186,7 +213,11 @@ export class FakeApiServer {
     if (req.method === 'POST') {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => this.handleCreate(url, Buffer.concat(chunks).toString(), res));
+      req.on('end', () =>
+        url.pathname === '/apis/authentication.k8s.io/v1/tokenreviews'
+          ? this.handleTokenReview(Buffer.concat(chunks).toString(), res)
+          : this.handleCreate(url, Buffer.concat(chunks).toString(), res),
+      );
       return;
     }
     if (req.method === 'PATCH') {
