@@ -3,7 +3,8 @@
 // HTTP/1.1 endpoints get a keep-alive Pool; HTTP/2 endpoints a single
 // multiplexed Client (h2c with prior knowledge, or ALPN h2 over TLS).
 
-import { Client, Pool, buildConnector, type Dispatcher } from 'undici';
+import { Client, buildConnector, type Dispatcher } from 'undici';
+import { H1Pool } from '../h1/h1-pool.js';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { PeerIdentityVerifier } from '../identity/peer-identity.js';
 import type { Cluster, SocketAddress } from '../config/resources.js';
@@ -25,8 +26,9 @@ export interface PoolSettings {
   };
 }
 
-export function poolSettings(c: Cluster, protocol: 'http1' | 'http2', tls?: PoolSettings['tls']): PoolSettings {
+export function poolSettings(c: Cluster, breaker: CircuitBreaker, protocol: 'http1' | 'http2', tls?: PoolSettings['tls']): PoolSettings {
   return {
+    breaker,
     protocol,
     connectTimeout: c.connectTimeout,
     idleTimeout: c.idleTimeout,
@@ -37,7 +39,7 @@ export function poolSettings(c: Cluster, protocol: 'http1' | 'http2', tls?: Pool
 }
 
 function poolKey(addr: SocketAddress, s: PoolSettings): string {
-  return `${s.protocol}|${addr.address}:${addr.port}|${s.connectTimeout}|${s.idleTimeout}|${s.maxConnections}|${s.maxRequestsPerConnection ?? ''}|${s.tls?.key ?? ''}`;
+  return `${s.breaker.cluster}|${s.protocol}|${addr.address}:${addr.port}|${s.connectTimeout}|${s.idleTimeout}|${s.maxConnections}|${s.maxRequestsPerConnection ?? ''}|${s.tls?.key ?? ''}`;
 }
 
 export class EndpointPools {
@@ -126,5 +128,15 @@ function create(addr: SocketAddress, s: PoolSettings): Dispatcher {
     // useH2c (undici ≥ 7.9) is missing from undici's type definitions.
     return new Client(origin, { ...common, allowH2: true, useH2c: !s.tls, pipelining: 100 } as Client.Options);
   }
-  return new Pool(origin, { ...common, connections: s.maxConnections, pipelining: 1 });
+  // HTTP/1.1: the proxy's own keep-alive pool on llhttp (proxy/h1/h1-pool.ts), the hot path's half.
+  return new H1Pool({
+    connect: typeof connect === 'function' ? connect : buildConnector(connect),
+    hostname: addr.address,
+    port: addr.port,
+    protocol: s.tls ? 'https:' : 'http:',
+    ...(s.tls?.servername ? { servername: s.tls.servername } : {}),
+    maxConnections: s.maxConnections,
+    keepAliveTimeout: common.keepAliveTimeout,
+    maxRequestsPerConnection: s.maxRequestsPerConnection ?? 0,
+  }) as unknown as Dispatcher;
 }
