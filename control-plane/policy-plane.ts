@@ -6,7 +6,11 @@
 //   const plane = await startPolicyPlane({ stateDir, cache, status: xds, ... });
 //   new XdsServer({ cache, onConnect: plane.onConnect, ... });
 //   cache.onDemand = (nodeId, _kind, names) => plane.controller.onDemand(nodeId, names);
-//   // when a node's last stream ends: plane.controller.nodeDisconnected(nodeId)
+//   // when a node's last stream ends: plane.onDisconnect(nodeId)
+//
+// It also runs the canaries (canary/host.ts): applied Canary resources step
+// their routes' weights, reading the metrics of the sidecars at the admin
+// address each one reports in its node metadata (TSMESH_ADMIN).
 
 import type { Logger } from '../common/log.js';
 import { silentLogger } from '../common/log.js';
@@ -25,6 +29,7 @@ import type { PolicyStore } from './store/types.js';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { ADMIN_ADDRESS_FILE } from './admin/client.js';
+import { CanaryHost } from './canary/host.js';
 
 export interface PolicyPlaneOptions {
   stateDir: string;
@@ -51,8 +56,12 @@ export interface PolicyPlane {
   store: PolicyStore;
   adminPort: number;
   adminToken: string;
+  /** The canaries the control plane runs. */
+  canaries: CanaryHost;
   /** XdsServer onConnect: registers the sidecar and computes its config. */
   onConnect(nodeId: string, node: NodeMsg): void;
+  /** XdsServer onDisconnect: the node's last stream ended. */
+  onDisconnect(nodeId: string): void;
   close(): Promise<void>;
 }
 
@@ -93,20 +102,31 @@ export async function startPolicyPlane(opts: PolicyPlaneOptions): Promise<Policy
   // meshctl finds the admin API (and its token) through the state dir.
   const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   await writeFile(join(opts.stateDir, ADMIN_ADDRESS_FILE), `http://${shown}:${addr.port}\n`, { mode: 0o600 });
+  const canaries = new CanaryHost({ store, registry, status: opts.status, stateDir: opts.stateDir, log });
+  admin.setCanaries(canaries);
+  await canaries.start();
   return {
     controller,
     registry,
     store,
     adminPort: addr.port,
     adminToken: token,
+    canaries,
     onConnect(nodeId, node) {
+      const metadata = nodeMetadata(node);
+      canaries.nodeConnected(nodeId, metadata, opts.status.proxies().find((p) => p.nodeId === nodeId)?.address?.split(',')[0]);
       try {
-        controller.nodeConnected({ id: nodeId, cluster: node.cluster ?? '', metadata: nodeMetadata(node) });
+        controller.nodeConnected({ id: nodeId, cluster: node.cluster ?? '', metadata });
       } catch (e) {
         log.warn('sidecar not registered: bad node metadata', { nodeId, error: e as Error });
       }
     },
+    onDisconnect(nodeId) {
+      controller.nodeDisconnected(nodeId);
+      canaries.nodeDisconnected(nodeId);
+    },
     async close() {
+      await canaries.close();
       controller.close();
       persister!.close();
       await persister!.flush();

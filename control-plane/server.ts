@@ -83,7 +83,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     });
     const p = plane;
     onConnect = (id, node) => p.onConnect(id, node);
-    onDisconnect = (id) => p.controller.nodeDisconnected(id);
+    onDisconnect = (id) => p.onDisconnect(id);
     cache.onDemand = (id, _kind, names) => p.controller.onDemand(id, names);
   }
   const server = new Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });

@@ -9,6 +9,8 @@ import type { PolicyKind, PolicyRef } from '../policy/types.js';
 import type { StoredPolicy } from '../store/types.js';
 import type { PropagationReceipt, ProxyStatus } from './types.js';
 import { TOKEN_FILE } from './token.js';
+import type { CanaryStatus } from './canary-routes.js';
+import type { CanaryEvent, CanaryPhase } from '../canary/decide.js';
 
 /** File in the state dir holding the admin API's base URL. */
 export const ADMIN_ADDRESS_FILE = 'admin-address';
@@ -101,6 +103,32 @@ export class AdminClient {
     return this.json('GET', `/v1/receipts/${version}`);
   }
 
+  canaries(opts: { namespace?: string } = {}): Promise<{ items: CanaryStatus[] }> {
+    return this.json('GET', `/v1/canaries${opts.namespace ? `?namespace=${encodeURIComponent(opts.namespace)}` : ''}`);
+  }
+
+  canary(namespace: string, name: string): Promise<CanaryStatus> {
+    return this.json('GET', canaryPath(namespace, name));
+  }
+
+  /** Events after `since`; with `waitMs` the control plane holds the request until the next one (long poll). */
+  canaryEvents(namespace: string, name: string, since = 0, waitMs = 0): Promise<{ phase: CanaryPhase | 'Pending'; weight: number; startedAt?: number; events: CanaryEvent[] }> {
+    return this.json('GET', `${canaryPath(namespace, name)}/events?since=${since}&waitMs=${waitMs}`);
+  }
+
+  /** A new run of the canary unless one is progressing (`started: false`). */
+  canaryStart(namespace: string, name: string): Promise<{ started: boolean; run: CanaryStatus }> {
+    return this.json('POST', `${canaryPath(namespace, name)}/start`);
+  }
+
+  canaryPromote(namespace: string, name: string): Promise<CanaryStatus> {
+    return this.json('POST', `${canaryPath(namespace, name)}/promote`);
+  }
+
+  canaryAbort(namespace: string, name: string): Promise<CanaryStatus> {
+    return this.json('POST', `${canaryPath(namespace, name)}/abort`);
+  }
+
   async version(): Promise<number> {
     return (await this.json<{ version: number }>('GET', '/v1/version')).version;
   }
@@ -129,6 +157,10 @@ export class AdminClient {
     }
     throw new AdminApiError(res.status, err.code ?? 'MESH_ADMIN_ERROR', err.message ?? `admin API answered ${res.status} ${res.statusText}`, err.issues);
   }
+}
+
+function canaryPath(namespace: string, name: string): string {
+  return `/v1/canaries/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`;
 }
 
 function refPath(ref: PolicyRef): string {

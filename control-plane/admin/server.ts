@@ -11,6 +11,7 @@
 //   GET    /v1/proxies/:nodeId/dependencies     → services it asked for on demand (part of its scope)
 //   GET    /v1/receipts/last | /v1/receipts/:version → propagation receipt
 //   GET    /v1/version                          → { version }
+//   /v1/canaries…                                → the control plane's canary runs: status, events, start/promote/abort (canary-routes.ts)
 // Errors: { error: { code, message, issues? } } with 400/401/404/405/413/500.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -25,6 +26,8 @@ import type { RegistryView } from '../registry/types.js';
 import type { PolicyStore } from '../store/types.js';
 import type { ProxyStatusSource } from './types.js';
 import { bearerMatches } from './token.js';
+import type { CanaryHost } from '../canary/host.js';
+import { handleCanaries } from './canary-routes.js';
 
 export interface AdminServerOptions {
   store: PolicyStore;
@@ -96,6 +99,12 @@ export class AdminServer {
   private lastApplyVersion?: number;
 
   constructor(private readonly opts: AdminServerOptions) {}
+
+  private canaryHost?: CanaryHost;
+  /** The canaries the control plane runs; without them the /v1/canaries endpoints answer 404. */
+  setCanaries(host: CanaryHost): void {
+    this.canaryHost = host;
+  }
 
   async listen(): Promise<AddressInfo> {
     const server = createServer((req, res) => void this.handle(req, res));
@@ -177,6 +186,10 @@ export class AdminServer {
         const receipt = proxies.receipt(String(v));
         if (!receipt) throw new HttpError(404, 'MESH_NOT_FOUND', `no receipt for version ${v}`);
         return send(res, 200, receipt);
+      }
+      if (parts[0] === 'v1' && parts[1] === 'canaries' && this.canaryHost) {
+        const out = await handleCanaries(this.canaryHost, store, method, parts, url, req);
+        return send(res, out.status, out.body);
       }
       throw new HttpError(404, 'MESH_NOT_FOUND', `no such endpoint: ${method} ${url.pathname}`);
     } catch (e) {

@@ -1,19 +1,21 @@
 // Drives Canary resources: every interval it scrapes the sidecars' metrics,
-// asks decide() what to do, and writes the new weights into the target route
-// through the admin API's apply path (atomic and versioned, as meshctl's
-// applies are). Timing runs on the injectable Clock.
+// asks decide() what to do, and writes the new weights (or the mirror) into
+// the target route through the policy apply path (validated, versioned,
+// pushed over xDS). Each step is an event in the run's log. Timing runs on
+// the injectable Clock.
 
 import { systemClock, type Clock, type Timer } from '../../common/clock.js';
 import { MeshError } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import type { ApplyOutcome } from '../policy/apply.js';
-import type { CanarySpec, PolicyKind, PolicyRef } from '../policy/types.js';
+import type { CanarySpec, PolicyRef } from '../policy/types.js';
 import type { StoredPolicy } from '../store/types.js';
 import { decide, initialState, manual, type CanaryAction, type CanaryAnalysis, type CanaryEvent, type CanaryState } from './decide.js';
-import { analyzeWindow, countersFor, type VersionCounters } from './metrics.js';
-import { currentCanaryWeight, setCanaryWeight, setTesterRule } from './route-weights.js';
+import { analyzeWindow, canaryCounters, mirrorWindow, type CanaryCounters } from './metrics.js';
+import { writeRoute } from './route-writer.js';
+import { scrapeAll } from './scrape.js';
 
-/** The part of AdminClient the controller uses. */
+/** The policy operations the controller needs: the control plane's store (in process) or the admin API. */
 export interface CanaryPolicyPort {
   get(ref: PolicyRef): Promise<StoredPolicy>;
   getYaml(ref: PolicyRef): Promise<string>;
@@ -27,7 +29,11 @@ export interface CanaryControllerOptions {
   clock?: Clock;
   log?: Logger;
   /** Every step of every canary (start, advance, hold, rollback, promotion). */
-  onEvent?: (canary: string, ev: CanaryEvent, analysis?: CanaryAnalysis) => void;
+  onEvent?: (run: CanaryRun, ev: CanaryEvent) => void;
+  /** After any run changed (persist them). */
+  onChange?: (runs: CanaryRun[]) => void;
+  /** Waits (bounded) until the proxies reached a store version; a one-line receipt. */
+  receipt?: (version: number, maxWaitMs: number) => Promise<string | undefined>;
   /** Overrides the spec's interval (tests, demos). */
   intervalMs?: number;
 }
@@ -36,139 +42,217 @@ export interface CanaryRun {
   name: string;
   namespace: string;
   spec: CanarySpec;
+  /** The Canary's resourceVersion this run follows. */
+  generation?: number;
+  startedAt: number;
   state: CanaryState;
   lastAnalysis?: CanaryAnalysis;
 }
 
-const SCRAPE_TIMEOUT_MS = 2000;
-const MAX_SCRAPE_BYTES = 16 * 1024 * 1024;
+interface LiveRun extends CanaryRun {
+  timer?: Timer;
+  baseline?: CanaryCounters;
+  busy?: Promise<void>;
+  done: Promise<CanaryRun>;
+  resolve: (r: CanaryRun) => void;
+  seq: number;
+}
 
 export class CanaryController {
   private readonly clock: Clock;
   private readonly log: Logger;
-  private readonly runs = new Map<string, CanaryRun & { timer?: Timer; baseline?: VersionCounters; busy?: Promise<void>; done: Promise<CanaryRun>; resolve: (r: CanaryRun) => void }>();
+  private readonly runs = new Map<string, LiveRun>();
+  private waiters: (() => void)[] = [];
 
   constructor(private readonly opts: CanaryControllerOptions) {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? silentLogger;
   }
 
-  /** Starts the Canary resource `namespace/name`; resolves once the first weight is live, with `done`: the final run. */
-  async start(name: string, namespace = 'default'): Promise<{ done: Promise<CanaryRun> }> {
+  /** Starts the Canary resource `namespace/name`; resolves once the first step is live, with `done`: the final run. */
+  async start(name: string, namespace = 'default', o: { generation?: number } = {}): Promise<{ done: Promise<CanaryRun> }> {
     const key = `${namespace}/${name}`;
     const existing = this.runs.get(key);
-    if (existing && existing.state.phase === 'Progressing') throw new MeshError('MESH_CANARY_RUNNING', `canary ${key} is already progressing (weight ${existing.state.weight}%)`);
+    if (existing?.state.phase === 'Progressing') throw new MeshError('MESH_CANARY_RUNNING', `canary ${key} is already progressing (${existing.state.mirrorUntil !== undefined ? 'mirroring' : `weight ${existing.state.weight}%`})`);
     const policy = await this.opts.policies.get({ kind: 'Canary', namespace, name });
     const spec = policy.spec as CanarySpec;
-    if (spec.mirror) throw new MeshError('MESH_CANARY_UNSUPPORTED', `canary ${key}: the mirroring phase (spec.mirror) is not supported by this controller yet; remove spec.mirror (and analysis.mismatchRate) to run it`);
-    let resolve!: (r: CanaryRun) => void;
-    const done = new Promise<CanaryRun>((r) => (resolve = r));
-    const run: CanaryRun & { baseline?: VersionCounters; done: Promise<CanaryRun>; resolve: (r: CanaryRun) => void } = { name, namespace, spec, state: initialState(), done, resolve };
+    if (spec.mirror?.compareBody) throw new MeshError('MESH_CANARY_UNSUPPORTED', `canary ${key}: spec.mirror.compareBody is not supported yet (the mirror phase compares status codes); set compareBody: false`);
+    const run = this.newRun({ name, namespace, spec, generation: o.generation ?? policy.resourceVersion, startedAt: this.clock.now(), state: initialState() });
+    existing?.timer?.cancel();
     this.runs.set(key, run);
-    run.baseline = await this.scrape(spec);
-    await this.act(run, decide(spec, run.state, undefined, this.clock.now()));
+    try {
+      run.baseline = await this.scrape(spec);
+      await this.act(run, decide(spec, run.state, undefined, this.clock.now()));
+    } catch (err) {
+      this.finish(run, 'Aborted', run.state.weight, `could not start: ${(err as Error).message}`);
+      throw err;
+    }
     this.schedule(run);
-    return { done };
+    return { done: run.done };
+  }
+
+  /** Takes over a run saved before a control-plane restart; a progressing one continues from where it stood. */
+  async resume(saved: CanaryRun): Promise<void> {
+    const run = this.newRun(saved);
+    run.seq = saved.state.events.reduce((m, e) => Math.max(m, e.seq ?? 0), 0);
+    this.runs.set(`${saved.namespace}/${saved.name}`, run);
+    if (run.state.phase !== 'Progressing') return run.resolve(this.snapshot(run));
+    run.baseline = await this.scrape(run.spec);
+    const where = run.state.mirrorUntil !== undefined ? 'mirroring' : `at ${run.state.weight}%`;
+    this.record(run, [{ at: this.clock.now(), phase: 'Progressing', weight: run.state.weight, reason: `resumed ${where} after a control-plane restart`, ...(run.state.mirrorUntil !== undefined ? { mirroring: true } : {}) }]);
+    this.schedule(run);
+  }
+
+  /** The Canary was re-applied with a new spec while progressing: later steps follow it. */
+  respec(name: string, namespace: string, spec: CanarySpec, generation: number): void {
+    const run = this.runs.get(`${namespace}/${name}`);
+    if (!run) return;
+    run.spec = spec;
+    run.generation = generation;
+    this.changed();
+  }
+
+  /** The Canary was deleted: stop driving it; the route keeps the weights it has. */
+  forget(name: string, namespace: string): void {
+    const key = `${namespace}/${name}`;
+    const run = this.runs.get(key);
+    if (!run) return;
+    run.timer?.cancel();
+    if (run.state.phase === 'Progressing') this.finish(run, 'Aborted', run.state.weight, `Canary deleted; the route keeps its weights (${run.spec.canaryBackend.name} at ${run.state.weight}%)`);
+    this.runs.delete(key);
+    this.changed();
   }
 
   status(name: string, namespace = 'default'): CanaryRun | undefined {
     const r = this.runs.get(`${namespace}/${name}`);
-    return r && { name: r.name, namespace: r.namespace, spec: r.spec, state: r.state, ...(r.lastAnalysis ? { lastAnalysis: r.lastAnalysis } : {}) };
+    return r && this.snapshot(r);
   }
 
   list(): CanaryRun[] {
-    return [...this.runs.values()].map((r) => this.status(r.name, r.namespace)!);
+    return [...this.runs.values()].map((r) => this.snapshot(r));
   }
 
-  async promote(name: string, namespace = 'default'): Promise<void> {
-    await this.operator(name, namespace, 'promote');
+  /** Events of one run after `since` (their seq), oldest first. */
+  events(name: string, namespace: string, since = 0): CanaryEvent[] | undefined {
+    return this.runs.get(`${namespace}/${name}`)?.state.events.filter((e) => (e.seq ?? 0) > since);
   }
 
-  async abort(name: string, namespace = 'default'): Promise<void> {
-    await this.operator(name, namespace, 'abort');
+  /** Resolves at the next event of any run (long polls). */
+  nextEvent(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  async promote(name: string, namespace = 'default'): Promise<CanaryRun> {
+    return this.operator(name, namespace, 'promote');
+  }
+
+  async abort(name: string, namespace = 'default'): Promise<CanaryRun> {
+    return this.operator(name, namespace, 'abort');
   }
 
   stop(): void {
     for (const r of this.runs.values()) r.timer?.cancel();
+    for (const w of this.waiters.splice(0)) w();
   }
 
-  private async operator(name: string, namespace: string, kind: 'promote' | 'abort'): Promise<void> {
-    const run = this.runs.get(`${namespace}/${name}`);
-    if (!run) throw new MeshError('MESH_NOT_FOUND', `canary ${namespace}/${name} is not running`);
+  private newRun(r: CanaryRun): LiveRun {
+    let resolve!: (r: CanaryRun) => void;
+    const done = new Promise<CanaryRun>((res) => (resolve = res));
+    return { ...r, done, resolve, seq: 0 };
+  }
+
+  private snapshot(r: LiveRun): CanaryRun {
+    return { name: r.name, namespace: r.namespace, spec: r.spec, ...(r.generation !== undefined ? { generation: r.generation } : {}), startedAt: r.startedAt, state: r.state, ...(r.lastAnalysis ? { lastAnalysis: r.lastAnalysis } : {}) };
+  }
+
+  private async operator(name: string, namespace: string, kind: 'promote' | 'abort'): Promise<CanaryRun> {
+    const key = `${namespace}/${name}`;
+    const run = this.runs.get(key);
+    if (!run) throw new MeshError('MESH_NOT_FOUND', `canary ${key} not found`);
     await run.busy;
+    if (run.state.phase !== 'Progressing') throw new MeshError('MESH_CANARY_FINISHED', `canary ${key} already finished (${run.state.phase}); nothing to ${kind}`);
     run.timer?.cancel();
     await this.act(run, manual(run.state, kind, this.clock.now(), run.spec.canaryBackend.name));
+    return this.snapshot(run);
   }
 
-  private schedule(run: CanaryRun & { timer?: Timer }): void {
+  private schedule(run: LiveRun): void {
     if (run.state.phase !== 'Progressing') return;
     run.timer = this.clock.setTimeout(() => {
-      const r = this.runs.get(`${run.namespace}/${run.name}`)!;
-      r.busy = this.tick(r).catch((err) => this.log.error('canary: tick failed', { canary: run.name, err }));
+      run.busy = this.tick(run);
     }, this.opts.intervalMs ?? run.spec.interval);
   }
 
-  private async tick(run: CanaryRun & { baseline?: VersionCounters }): Promise<void> {
-    if (run.state.phase !== 'Progressing') return;
-    const now = await this.scrape(run.spec);
-    const analysis = analyzeWindow(run.baseline, now);
-    run.baseline = now;
-    run.lastAnalysis = analysis;
-    await this.act(run, decide(run.spec, run.state, analysis, this.clock.now()), analysis);
+  private async tick(run: LiveRun): Promise<void> {
+    if (run.state.phase !== 'Progressing' || this.runs.get(`${run.namespace}/${run.name}`) !== run) return;
+    try {
+      const now = await this.scrape(run.spec);
+      const analysis = analyzeWindow(run.baseline?.canary, now.canary);
+      const stable = analyzeWindow(run.baseline?.stable, now.stable);
+      analysis.stable = { requests: stable.requests, ...(stable.successRate !== undefined ? { successRate: stable.successRate } : {}), ...(stable.p99Ms !== undefined ? { p99Ms: stable.p99Ms } : {}) };
+      if (run.state.mirrorUntil !== undefined) analysis.mirror = mirrorWindow(run.baseline?.mirror, now.mirror);
+      run.baseline = now;
+      run.lastAnalysis = analysis;
+      await this.act(run, decide(run.spec, run.state, analysis, this.clock.now()), analysis);
+    } catch (err) {
+      this.log.warn('canary: step failed', { canary: run.name, error: (err as Error).message });
+      this.record(run, [{ at: this.clock.now(), phase: 'Progressing', weight: run.state.weight, reason: `step failed: ${(err as Error).message}; retrying next interval` }]);
+    }
     this.schedule(run);
   }
 
-  private async act(run: CanaryRun & { resolve?: (r: CanaryRun) => void }, next: { state: CanaryState; action: CanaryAction }, analysis?: CanaryAnalysis): Promise<void> {
-    const before = run.state.events.length;
+  private async act(run: LiveRun, next: { state: CanaryState; action: CanaryAction }, analysis?: CanaryAnalysis): Promise<void> {
+    const prev = new Set(run.state.events);
     const { action } = next;
-    const weight = action.kind === 'setWeight' ? action.weight : action.kind === 'promote' ? 100 : action.kind === 'rollback' ? 0 : undefined;
-    if (weight !== undefined) {
-      const outside = await this.writeWeight(run.spec, run.namespace, weight, run.state.weight, next.state.phase === 'Progressing');
-      if (outside !== undefined) {
-        // Someone else (meshctl canary promote/abort, an apply) changed the split: their word is final.
-        const phase = outside === 100 ? 'Promoted' : 'Aborted';
-        const at = this.clock.now();
-        const ev: CanaryEvent = { at, phase, weight: outside, reason: `route weights changed outside the canary (canary at ${outside}%); stopping` };
-        run.state = { ...run.state, phase, weight: outside, events: [...run.state.events, ev] };
-        this.opts.onEvent?.(run.name, ev, analysis);
-        run.resolve?.(this.status(run.name, run.namespace)!);
-        return;
+    let applied: CanaryEvent['applied'];
+    if (action.kind !== 'none') {
+      const progressing = next.state.phase === 'Progressing';
+      const weight = action.kind === 'setWeight' ? action.weight : action.kind === 'promote' ? 100 : 0;
+      const w = await writeRoute(this.opts.policies, run.spec, run.namespace, { weight, expected: run.state.weight, mirror: action.kind === 'mirror', testers: progressing });
+      if (w.outside !== undefined) {
+        // Someone else (an apply, another tool) changed the split: their word is final.
+        return this.finish(run, w.outside === 100 ? 'Promoted' : 'Aborted', w.outside, `route weights changed outside the canary (canary at ${w.outside}%); stopping`);
       }
+      if (w.version !== undefined) applied = { version: w.version, ...(await this.receiptFor(w.version, run)) };
     }
-    run.state = next.state;
-    for (const ev of run.state.events.slice(before)) this.opts.onEvent?.(run.name, ev, analysis);
-    if (run.state.phase !== 'Progressing') run.resolve?.(this.status(run.name, run.namespace)!);
+    // decide() appends the step's event; it is numbered and completed (analysis, receipt) here.
+    const added = next.state.events.filter((e) => !prev.has(e)).map((e, i, all) => ({ ...e, ...(analysis ? { analysis } : {}), ...(applied && i === all.length - 1 ? { applied } : {}) }));
+    run.state = { ...next.state, events: next.state.events.filter((e) => prev.has(e)) };
+    this.record(run, added);
+    if (run.state.phase !== 'Progressing') run.resolve(this.snapshot(run));
   }
 
-  /** Writes the split; returns the live weight instead when it is not the one this run last wrote (changed outside). */
-  private async writeWeight(spec: CanarySpec, namespace: string, weight: number, expected: number, progressing: boolean): Promise<number | undefined> {
-    const ref: PolicyRef = { kind: spec.targetRef.kind as PolicyKind, namespace, name: spec.targetRef.name };
-    const yaml = await this.opts.policies.getYaml(ref);
-    const live = currentCanaryWeight(yaml, spec.stableBackend.name, spec.canaryBackend.name) ?? 0;
-    if (live !== expected) return live;
-    let next = setCanaryWeight(yaml, spec.stableBackend, spec.canaryBackend, weight);
-    // Testers' header match routes to the canary while it progresses; it goes away with promotion or rollback.
-    if (spec.match?.length) next = setTesterRule(next, spec.stableBackend.name, spec.canaryBackend, spec.match, progressing);
-    await this.opts.policies.apply(next, { file: `canary:${spec.targetRef.name}` });
-    return undefined;
+  private async receiptFor(version: number, run: LiveRun): Promise<{ receipt?: string }> {
+    if (!this.opts.receipt) return {};
+    const r = await this.opts.receipt(version, Math.min(5000, (this.opts.intervalMs ?? run.spec.interval) / 2)).catch(() => undefined);
+    return r ? { receipt: r } : {};
   }
 
-  private async scrape(spec: CanarySpec): Promise<VersionCounters> {
-    const version = versionOf(spec.service, spec.canaryBackend.name);
-    const targets = await this.opts.scrapeTargets();
-    const texts = await Promise.all(
-      targets.map(async (base) => {
-        try {
-          const res = await fetch(new URL('/stats/prometheus', base), { signal: AbortSignal.timeout(SCRAPE_TIMEOUT_MS) });
-          const text = res.ok ? await res.text() : '';
-          return text.length > MAX_SCRAPE_BYTES ? '' : text;
-        } catch (err) {
-          this.log.warn('canary: scrape failed', { target: base, err: (err as Error).message });
-          return '';
-        }
-      }),
-    );
-    return countersFor(texts, spec.service, version);
+  private finish(run: LiveRun, phase: CanaryState['phase'], weight: number, reason: string): void {
+    const { mirrorUntil: _m, ...rest } = run.state;
+    run.state = { ...rest, phase, weight };
+    this.record(run, [{ at: this.clock.now(), phase, weight, reason }]);
+    run.resolve(this.snapshot(run));
+  }
+
+  /** Appends events (numbered), tells the listeners and the long polls. */
+  private record(run: LiveRun, events: CanaryEvent[]): void {
+    if (!events.length) return;
+    const numbered = events.map((e) => ({ ...e, seq: ++run.seq }));
+    const all = [...run.state.events, ...numbered];
+    run.state = { ...run.state, events: all.length > 200 ? all.slice(-200) : all };
+    for (const ev of numbered) this.opts.onEvent?.(this.snapshot(run), ev);
+    this.changed();
+  }
+
+  private changed(): void {
+    this.opts.onChange?.(this.list());
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  private async scrape(spec: CanarySpec): Promise<CanaryCounters> {
+    const texts = await scrapeAll(await this.opts.scrapeTargets(), this.log);
+    return canaryCounters(texts, { service: spec.service, canaryVersion: versionOf(spec.service, spec.canaryBackend.name), stableVersion: versionOf(spec.service, spec.stableBackend.name) });
   }
 }
 

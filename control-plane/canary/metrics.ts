@@ -23,22 +23,57 @@ export function parseLabels(s: string): Record<string, string> {
   return out;
 }
 
+/** Shadow responses compared with the primary's (tsmesh_mirror_responses_total), summed over the callers' sidecars. */
+export interface MirrorCounters {
+  match: number;
+  mismatch: number;
+  error: number;
+}
+
+/** What one scrape of every sidecar says about a canary: its version, the stable one, and the mirror comparisons. */
+export interface CanaryCounters {
+  canary: VersionCounters;
+  stable: VersionCounters;
+  mirror: MirrorCounters;
+}
+
+const empty = (): VersionCounters => ({ requests: 0, errors: 0, buckets: new Map() });
+
 /** Sums the counters of `service`/`version` (inbound, reporter="destination") in Prometheus exposition texts. */
 export function countersFor(texts: string[], service: string, version: string): VersionCounters {
-  const c: VersionCounters = { requests: 0, errors: 0, buckets: new Map() };
+  return canaryCounters(texts, { service, canaryVersion: version, stableVersion: '' }).canary;
+}
+
+/**
+ * One pass over the texts: the canary's and the stable's request counters and
+ * latency buckets, and the comparisons of responses mirrored to the canary's
+ * cluster (outbound|port|<canaryVersion>|<service>.…).
+ */
+export function canaryCounters(texts: string[], o: { service: string; canaryVersion: string; stableVersion: string }): CanaryCounters {
+  const out: CanaryCounters = { canary: empty(), stable: empty(), mirror: { match: 0, mismatch: 0, error: 0 } };
   for (const text of texts) {
     if (text.length > MAX_TEXT) continue;
     for (const line of text.split('\n')) {
-      if (!line.startsWith('istio_request')) continue;
+      const mirror = line.startsWith('tsmesh_mirror_responses_total');
+      if (!mirror && !line.startsWith('istio_request')) continue;
       const m = LINE.exec(line);
       if (!m) continue;
       const name = m[1]!;
-      if (name !== 'istio_requests_total' && name !== 'istio_request_duration_milliseconds_bucket') continue;
-      const l = parseLabels(m[2]!);
-      if (l.reporter !== 'destination' || l.destination_version !== version) continue;
-      if (l.destination_service_name !== service && l.destination_app !== service) continue;
       const v = Number(m[3]);
       if (!Number.isFinite(v)) continue;
+      if (mirror) {
+        if (name !== 'tsmesh_mirror_responses_total') continue;
+        const l = parseLabels(m[2]!);
+        if (!isClusterOf(l.mirror_cluster_name ?? '', o.service, o.canaryVersion)) continue;
+        if (l.outcome === 'match' || l.outcome === 'mismatch' || l.outcome === 'error') out.mirror[l.outcome] += v;
+        continue;
+      }
+      if (name !== 'istio_requests_total' && name !== 'istio_request_duration_milliseconds_bucket') continue;
+      const l = parseLabels(m[2]!);
+      if (l.reporter !== 'destination') continue;
+      if (l.destination_service_name !== o.service && l.destination_app !== o.service) continue;
+      const c = l.destination_version === o.canaryVersion ? out.canary : l.destination_version === o.stableVersion && o.stableVersion ? out.stable : undefined;
+      if (!c) continue;
       if (name === 'istio_requests_total') {
         c.requests += v;
         if ((l.response_code ?? '').startsWith('5')) c.errors += v;
@@ -48,7 +83,25 @@ export function countersFor(texts: string[], service: string, version: string): 
       }
     }
   }
-  return c;
+  return out;
+}
+
+/** `outbound|9080|v2|api.default.svc.cluster.local` is api's v2 subset (the translator's cluster naming). */
+function isClusterOf(cluster: string, service: string, version: string): boolean {
+  const parts = cluster.split('|');
+  if (parts.length !== 4 || parts[0] !== 'outbound') return false;
+  const host = parts[3]!;
+  return parts[2] === version ? host.startsWith(`${service}.`) : parts[2] === '' && host.startsWith(`${service}-${version}.`);
+}
+
+/** The mirror comparisons between two scrapes (a reset counts `after` alone). */
+export function mirrorWindow(before: MirrorCounters | undefined, after: MirrorCounters): NonNullable<CanaryAnalysis['mirror']> {
+  const reset = !before || after.match + after.mismatch + after.error < before.match + before.mismatch + before.error;
+  const d = (k: keyof MirrorCounters) => Math.max(0, after[k] - (reset ? 0 : before![k]));
+  const compared = d('match') + d('mismatch');
+  const out: NonNullable<CanaryAnalysis['mirror']> = { compared, mismatches: d('mismatch'), errors: d('error') };
+  if (compared > 0) out.mismatchRate = (100 * out.mismatches) / compared;
+  return out;
 }
 
 /** The window between two scrapes (counters only grow; a restart resets them, then `after` alone counts). */

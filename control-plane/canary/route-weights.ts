@@ -70,3 +70,24 @@ export function setTesterRule(manifestYaml: string, stable: string, canary: { na
   doc.spec.rules = rules;
   return stringify(doc);
 }
+
+type FilterDoc = { type?: string; requestMirror?: { backendRef?: { name?: string } } };
+
+/**
+ * Adds (present = true) or removes a RequestMirror filter copying the stable
+ * rules' traffic to the canary: the mirroring phase, before any live weight.
+ * The canary's responses are discarded by the callers' sidecars, which
+ * compare their status with the primary's.
+ */
+export function setMirror(manifestYaml: string, stable: string, canary: { name: string; port?: number }, present: boolean): string {
+  const doc = parse(manifestYaml) as { spec?: { rules?: (RuleDoc & { filters?: FilterDoc[] })[] } };
+  for (const rule of doc?.spec?.rules ?? []) {
+    if (isTesterRule(rule, stable, canary.name)) continue;
+    if (!rule.backendRefs?.some((b) => b.name === stable)) continue;
+    const kept = (rule.filters ?? []).filter((f) => !(f.type === 'RequestMirror' && f.requestMirror?.backendRef?.name === canary.name));
+    if (present) kept.push({ type: 'RequestMirror', requestMirror: { backendRef: { name: canary.name, ...(canary.port ? { port: canary.port } : {}) } } });
+    if (kept.length) rule.filters = kept;
+    else delete rule.filters;
+  }
+  return stringify(doc);
+}

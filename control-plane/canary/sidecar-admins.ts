@@ -1,0 +1,38 @@
+// Where each connected sidecar's admin listener is (TSMESH_ADMIN in its xDS
+// node metadata): the canary analysis reads their `/stats/prometheus`. An
+// unspecified host (0.0.0.0, ::) is replaced by the address the sidecar
+// connected from.
+
+const MAX_SIDECARS = 100_000;
+
+export class SidecarAdmins {
+  private readonly byNode = new Map<string, string>();
+
+  /** Records (or forgets, without a usable TSMESH_ADMIN) the admin URL of a connected node. */
+  connected(nodeId: string, metadata: Record<string, unknown>, peerHost?: string): void {
+    const url = adminUrl(metadata.TSMESH_ADMIN, peerHost);
+    if (url && (this.byNode.size < MAX_SIDECARS || this.byNode.has(nodeId))) this.byNode.set(nodeId, url);
+    else this.byNode.delete(nodeId);
+  }
+
+  disconnected(nodeId: string): void {
+    this.byNode.delete(nodeId);
+  }
+
+  urls(): string[] {
+    return [...new Set(this.byNode.values())];
+  }
+}
+
+/** `127.0.0.1:15000` → `http://127.0.0.1:15000`; undefined when not host:port. */
+export function adminUrl(v: unknown, peerHost?: string): string | undefined {
+  if (typeof v !== 'string' || v.length > 300) return undefined;
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) return undefined;
+  let host = m[1]!;
+  if (host === '0.0.0.0' || host === '[::]') {
+    if (!peerHost) host = '127.0.0.1';
+    else host = peerHost.includes(':') ? `[${peerHost}]` : peerHost;
+  }
+  return `http://${host}:${m[2]}`;
+}
