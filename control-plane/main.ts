@@ -17,6 +17,7 @@ import { DEFAULT_TOKEN_TTL_MS, loadOrCreateTokenKey, mintBootstrapToken } from '
 import { setupCa, type CaSetup } from './ca/setup.js';
 import { meshNodeAuthorizer } from './node-auth.js';
 import { startControlPlane } from './server.js';
+import { localRootRotation, type RootRotationDeps } from './admin/local-root-rotation.js';
 import { kubernetesModeFromEnv } from './kube-env.js';
 import { startKubernetesMode, type KubernetesMode } from '../k8s/control-plane.js';
 import { serviceAccountNodeAuthorizer } from '../k8s/ca/node-auth.js';
@@ -126,7 +127,9 @@ async function serve(): Promise<void> {
             credentials: ca.credentials,
             services: [ca.plugin],
             authorizeNode: kube ? serviceAccountNodeAuthorizer(ca.authenticator) : meshNodeAuthorizer(ca.tokenKey),
-            trustBundle: () => ca!.rootPem,
+            // The CA's current bundle: two roots while a root rotation overlaps them.
+            trustBundle: () => ca!.ca.trustBundlePem,
+            ...(kube ? {} : { rootRotation: (d: RootRotationDeps) => localRootRotation(ca!, d, o.stateDir, o.trustDomain, logger) }),
           }
         : {}),
       logger,

@@ -56,6 +56,8 @@ export interface PolicyPlane {
   store: PolicyStore;
   adminPort: number;
   adminToken: string;
+  /** The admin API server (mesh-control-plane mounts the CA's root rotation on it). */
+  admin: AdminServer;
   /** The canaries the control plane runs. */
   canaries: CanaryHost;
   /** XdsServer onConnect: registers the sidecar and computes its config. */
@@ -111,6 +113,7 @@ export async function startPolicyPlane(opts: PolicyPlaneOptions): Promise<Policy
     store,
     adminPort: addr.port,
     adminToken: token,
+    admin,
     canaries,
     onConnect(nodeId, node) {
       const metadata = nodeMetadata(node);

@@ -13,6 +13,7 @@ import { MemorySnapshotCache, type SnapshotCache } from './xds/cache.js';
 import { startStaticSource, type StaticSource } from './xds/static-source.js';
 import type { AuthorizeNode } from './xds/stream.js';
 import { XdsServer } from './xds/xds-server.js';
+import type { RootRotationApi } from './admin/root-rotation.js';
 
 /** Adds a gRPC service (the CA, …) to the shared server. */
 export type ServicePlugin = (server: Server, deps: { cache: SnapshotCache; xds: XdsServer; logger: Logger }) => void;
@@ -33,6 +34,8 @@ export interface ControlPlaneOptions {
   services?: ServicePlugin[];
   logger?: Logger;
   debounceMs?: number;
+  /** The CA's root rotation, mounted on the admin API (mesh-control-plane with its CA). */
+  rootRotation?: (deps: { cache: SnapshotCache; xds: XdsServer; plane: PolicyPlane }) => RootRotationApi;
   /** Kubernetes mode: the registry and store k8s/control-plane.ts started. */
   external?: PolicyPlaneOptions['external'];
 }
@@ -85,6 +88,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     onConnect = (id, node) => p.onConnect(id, node);
     onDisconnect = (id) => p.onDisconnect(id);
     cache.onDemand = (id, _kind, names) => p.controller.onDemand(id, names);
+    if (opts.rootRotation) p.admin.setRootRotation(opts.rootRotation({ cache, xds, plane: p }));
   }
   const server = new Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
   xds.register(server);

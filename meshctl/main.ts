@@ -13,6 +13,7 @@ import { top } from './commands/top.js';
 import { canaryStatus, completionBash, proxyConfig, tokenCreate } from './commands/misc.js';
 import { canarySet, canaryStart, canaryWatch } from './commands/canary.js';
 import { certs, check, tap } from './commands/observe.js';
+import { rotateRoot } from './commands/rotate-root.js';
 import { inject, install } from './commands/k8s.js';
 
 const program = new Command('meshctl')
@@ -71,9 +72,13 @@ program.command('tap').description('live stream of requests passing the sidecars
   .option('-o, --output <format>', 'text | json', 'text')
   .action(run((service: string, o: { admin?: string; limit?: string; direction?: string; output: string }) => tap(service, o)));
 
-program.command('certs').description('a workload\'s SVID and expiry (--admin <sidecar>), or the mesh trust bundle (--state-dir)')
+const certsCmd = program.command('certs').description('a workload\'s SVID and expiry (--admin <sidecar>), or the mesh trust bundle (--state-dir)')
   .option('--admin <host:port,...>', 'sidecar admin listener(s)')
   .action(run((o: { admin?: string }) => certs(g(), o)));
+certsCmd.command('rotate-root').description('zero-downtime root rotation: trust old+new everywhere, switch signing, wait for re-issued SVIDs, drop the old root')
+  .option('--dry-run', 'show the plan and the current root, change nothing')
+  .option('--timeout <duration>', 'stop following after (the rotation goes on in the control plane)', '15m')
+  .action(run((o: { dryRun?: boolean; timeout: string }) => rotateRoot(g(), o)));
 
 program.command('check').description('preflight: control plane reachable, CA valid and not near expiry, proxies in sync')
   .action(run(() => check(g())));

@@ -13,8 +13,10 @@ import type { AdsConfig } from './config/bootstrap.js';
 import { assertValidSnapshot } from './config/check.js';
 import type { NodeInfo } from './config/resources.js';
 import { CaClient } from './identity/ca-client.js';
-import { workloadSecrets } from './identity/secrets.js';
-import { WorkloadIdentityManager } from './identity/workload-identity.js';
+import { ROOTCA_SECRET, workloadSecrets } from './identity/secrets.js';
+import { WorkloadIdentityManager, type WorkloadCertificate } from './identity/workload-identity.js';
+import { verifyChainToBundle } from './identity/verify-chain.js';
+import { splitPemCerts } from '../certs/crypto.js';
 import type { Sidecar } from './sidecar.js';
 import { XdsClient } from './xds/client.js';
 
@@ -36,6 +38,19 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
   let caClient: CaClient | undefined;
   let identityReady: Promise<void> = Promise.resolve();
   let creds: ChannelCredentials | undefined;
+  // The trust bundle the control plane pushes over xDS (ROOTCA) is the current one and wins over the bundle
+  // that came with the last certificate: during a root rotation it changes first (old+new, new+old, new).
+  let xdsBundle: string | undefined;
+  let mismatchRenewals = 0;
+  /** Re-issue when the certificate does not chain to the bundle's first (active) root: the CA switched roots. */
+  const checkActiveRoot = (cert: WorkloadCertificate | undefined) => {
+    const active = xdsBundle ? splitPemCerts(xdsBundle, 64)[0] : undefined;
+    if (!identity || !cert || !active || mismatchRenewals >= 3) return;
+    if (verifyChainToBundle(cert.certChainPem, active, Date.now(), 5 * 60_000) === undefined) return;
+    mismatchRenewals++;
+    logger.info('trust bundle has a new active root; re-issuing the workload certificate');
+    identity.renewSoon(2000);
+  };
   if (ads.caRootFile) {
     const caRootPem = readFileSync(ads.caRootFile, 'utf8');
     const tlsCreds = grpcCredentials.createSsl(Buffer.from(caRootPem));
@@ -62,7 +77,10 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
         logger,
         ...(ads.certificateTtl ? { ttlMs: ads.certificateTtl } : {}),
         onUpdate: (cert) => {
-          for (const s of workloadSecrets(cert)) sink.updateSecret(s);
+          const [own, bundle] = workloadSecrets(cert);
+          sink.updateSecret(own);
+          sink.updateSecret(xdsBundle ? { name: ROOTCA_SECRET, validationContext: { trustedCa: xdsBundle } } : bundle);
+          checkActiveRoot(cert);
           logger.info('workload certificate installed', { notAfter: new Date(cert.notAfter).toISOString() });
         },
       });
@@ -82,6 +100,13 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
     backoff: { initialMs: ads.initialBackoff, maxMs: ads.maxBackoff, jitter: 0.5 },
     apply: (snap) => {
       assertValidSnapshot(snap, { validateClusters: false });
+      const bundle = snap.resources.secret.get(ROOTCA_SECRET)?.validationContext?.trustedCa;
+      if (bundle && bundle !== xdsBundle) {
+        xdsBundle = bundle;
+        mismatchRenewals = 0;
+        if (identity?.current) sidecar.updateSecret({ name: ROOTCA_SECRET, validationContext: { trustedCa: bundle } });
+        checkActiveRoot(identity?.current);
+      }
       applying = applying
         .then(() => sidecar.applySnapshot(snap))
         .catch((err) => logger.error('xds: validated config could not be applied', { error: (err as Error).message }));

@@ -9,6 +9,7 @@ import type { PolicyKind, PolicyRef } from '../policy/types.js';
 import type { StoredPolicy } from '../store/types.js';
 import type { PropagationReceipt, ProxyStatus } from './types.js';
 import { TOKEN_FILE } from './token.js';
+import type { RotationStatus } from './root-rotation.js';
 import type { CanaryStatus } from './canary-routes.js';
 import type { CanaryEvent, CanaryPhase } from '../canary/decide.js';
 
@@ -127,6 +128,15 @@ export class AdminClient {
 
   canaryAbort(namespace: string, name: string): Promise<CanaryStatus> {
     return this.json('POST', `${canaryPath(namespace, name)}/abort`);
+  }
+
+  /** Starts (or resumes) a root rotation; with dryRun only describes it. */
+  rotateRoot(opts: { dryRun?: boolean } = {}): Promise<RotationStatus> {
+    return this.json('POST', `/v1/ca/rotate-root${opts.dryRun ? '?dryRun=true' : ''}`);
+  }
+
+  rootRotation(): Promise<RotationStatus> {
+    return this.json('GET', '/v1/ca/rotation');
   }
 
   async version(): Promise<number> {

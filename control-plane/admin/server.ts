@@ -11,6 +11,8 @@
 //   GET    /v1/proxies/:nodeId/dependencies     → services it asked for on demand (part of its scope)
 //   GET    /v1/receipts/last | /v1/receipts/:version → propagation receipt
 //   GET    /v1/version                          → { version }
+//   POST   /v1/ca/rotate-root[?dryRun=true]     → starts (or resumes) a root rotation, 202 with its status
+//   GET    /v1/ca/rotation                      → the rotation's steps and what the mesh confirmed (root-rotation.ts)
 //   /v1/canaries…                                → the control plane's canary runs: status, events, start/promote/abort (canary-routes.ts)
 // Errors: { error: { code, message, issues? } } with 400/401/404/405/413/500.
 
@@ -26,6 +28,7 @@ import type { RegistryView } from '../registry/types.js';
 import type { PolicyStore } from '../store/types.js';
 import type { ProxyStatusSource } from './types.js';
 import { bearerMatches } from './token.js';
+import type { RootRotationApi } from './root-rotation.js';
 import type { CanaryHost } from '../canary/host.js';
 import { handleCanaries } from './canary-routes.js';
 
@@ -99,6 +102,12 @@ export class AdminServer {
   private lastApplyVersion?: number;
 
   constructor(private readonly opts: AdminServerOptions) {}
+
+  private rotation?: RootRotationApi;
+  /** The CA's root rotation (mesh-control-plane with its CA); without it the /v1/ca endpoints answer 404. */
+  setRootRotation(r: RootRotationApi): void {
+    this.rotation = r;
+  }
 
   private canaryHost?: CanaryHost;
   /** The canaries the control plane runs; without them the /v1/canaries endpoints answer 404. */
@@ -190,6 +199,12 @@ export class AdminServer {
       if (parts[0] === 'v1' && parts[1] === 'canaries' && this.canaryHost) {
         const out = await handleCanaries(this.canaryHost, store, method, parts, url, req);
         return send(res, out.status, out.body);
+      }
+      if (parts[0] === 'v1' && parts[1] === 'ca' && parts.length === 3) {
+        const r = this.rotation;
+        if (!r) throw new HttpError(404, 'MESH_NO_CA', 'this control plane runs without its CA (--insecure or a static snapshot): there is no root to rotate');
+        if (method === 'POST' && parts[2] === 'rotate-root') return send(res, dryRun ? 200 : 202, r.start({ dryRun }));
+        if (method === 'GET' && parts[2] === 'rotation') return send(res, 200, r.status());
       }
       throw new HttpError(404, 'MESH_NOT_FOUND', `no such endpoint: ${method} ${url.pathname}`);
     } catch (e) {

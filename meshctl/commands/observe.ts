@@ -137,7 +137,7 @@ export async function check(g: GlobalOptions): Promise<string> {
     else {
       const c = inspectCertificate(parseCertificate(root));
       const days = (c.notAfter - Date.now()) / 86_400_000;
-      mark(days > 30, `CA root valid until ${new Date(c.notAfter).toISOString().slice(0, 10)} (${Math.floor(days)} days)`, 'rotate the root: meshctl certs rotate-root (not implemented yet) or replace the CA material');
+      mark(days > 30, `CA root valid until ${new Date(c.notAfter).toISOString().slice(0, 10)} (${Math.floor(days)} days)`, 'rotate the root: meshctl certs rotate-root');
     }
   }
   if (admin) {

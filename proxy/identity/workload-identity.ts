@@ -82,6 +82,17 @@ export class WorkloadIdentityManager {
     this.timer = undefined;
   }
 
+  /**
+   * Re-issue within `maxDelayMs` (random, so a fleet does not hit the CA at once), e.g. when the
+   * trust bundle's active root is no longer the one the current certificate chains to (root rotation).
+   */
+  renewSoon(maxDelayMs = 0): void {
+    if (this.stopped) return;
+    const delay = Math.floor(this.random() * maxDelayMs);
+    if (this.nextAttemptAt !== undefined && this.nextAttemptAt <= this.clock.now() + delay) return;
+    this.schedule(delay);
+  }
+
   get current(): WorkloadCertificate | undefined {
     return this.cur;
   }

@@ -1,0 +1,231 @@
+// A zero-downtime root rotation, run by the control plane (meshctl certs
+// rotate-root drives it through the admin API). The phases of
+// proxy/identity/trust-bundle.ts, each one only after the mesh confirmed the
+// previous one:
+//   1 generate   a new root (and intermediate, when the CA uses one)
+//   2 overlap    bundle old+new pushed; wait until every proxy ACKed it
+//   3 switch     the CA signs with the new root; bundle new+old (its first root is the active one,
+//                which makes sidecars re-issue at once); wait for the ACKs
+//   4 reissue    wait until every workload presents a certificate from the new CA
+//   5 drop-old   bundle new only; wait for the ACKs
+//   6 persist    the new CA becomes the one the next start loads (the old files are kept aside)
+// A failed or timed-out step leaves the mesh in a safe phase (both roots trusted); starting
+// again resumes at that step.
+
+import { X509Certificate } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { systemClock, type Clock } from '../../common/clock.js';
+import { silentLogger, type Logger } from '../../common/log.js';
+import type { CaMaterial, CertificateAuthority } from '../../certs/ca.js';
+import { generateCa, type GeneratedCa } from '../../certs/ca-store.js';
+import { bundleFingerprints, mergeBundles } from '../../proxy/identity/trust-bundle.js';
+import { bundleReceipt, issuedBy, persistNewCa, presentedCertificate, type PublishedBundle } from './rotation-checks.js';
+import type { ProxyStatus } from './types.js';
+
+export type RotationStepName = 'generate' | 'overlap' | 'switch' | 'reissue' | 'drop-old' | 'persist';
+
+export interface RotationStep {
+  name: RotationStepName;
+  title: string;
+  state: 'pending' | 'running' | 'done' | 'failed';
+  /** What the mesh confirmed, e.g. "trust bundle old+new reached 2/2 proxies in 84 ms". */
+  detail?: string;
+}
+
+export interface RootInfo {
+  subject: string;
+  /** SHA-256 of the DER, hex. */
+  fingerprint: string;
+  notAfter: string;
+}
+
+export interface RotationStatus {
+  state: 'idle' | 'running' | 'failed' | 'done';
+  dryRun?: boolean;
+  proxies: number;
+  oldRoot: RootInfo;
+  newRoot?: RootInfo;
+  steps: RotationStep[];
+  error?: string;
+}
+
+export interface RootRotationApi {
+  status(): RotationStatus;
+  /** Starts (or resumes after a failure) a rotation; a dry run only describes it. */
+  start(opts: { dryRun?: boolean }): RotationStatus;
+}
+
+export interface RootRotationOptions {
+  ca: CertificateAuthority;
+  trustDomain: string;
+  /** The CA's files: the new CA is persisted here when the rotation completes. */
+  caDir: string;
+  /** `<state-dir>/root-cert.pem` (what sidecars verify the control plane with): rewritten to new+old. */
+  rootCertFile?: string;
+  proxies(): ProxyStatus[];
+  published: PublishedBundle;
+  /** Connected sidecars' inbound listeners (probed for the certificate they present). */
+  workloads(): { nodeId: string; inboundAddress: string; inboundPort: number }[];
+  /** Recompute and push every proxy's config now (the trust bundle is part of it). */
+  republish(): void;
+  propagationTimeoutMs?: number;
+  reissueTimeoutMs?: number;
+  clock?: Clock;
+  log?: Logger;
+}
+
+const TITLES: Record<RotationStepName, string> = {
+  generate: 'create the new root CA',
+  overlap: 'publish trust bundle old+new to every proxy',
+  switch: 'sign workload certificates with the new root',
+  reissue: 'wait for every workload to present a certificate from the new root',
+  'drop-old': 'drop the old root from the trust bundle',
+  persist: 'make the new root the one the control plane loads',
+};
+const ORDER = Object.keys(TITLES) as RotationStepName[];
+
+function rootInfo(pem: string): RootInfo {
+  const c = new X509Certificate(pem);
+  return { subject: c.subject.replace(/\n/g, ', '), fingerprint: bundleFingerprints(pem)[0]!, notAfter: new Date(c.validTo).toISOString() };
+}
+
+export class RootRotation implements RootRotationApi {
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private steps: RotationStep[] = ORDER.map((name) => ({ name, title: TITLES[name], state: 'pending' }));
+  private state: RotationStatus['state'] = 'idle';
+  private error?: string;
+  private oldRootPem: string;
+  private oldSigner: CaMaterial;
+  private next?: GeneratedCa;
+
+  constructor(private readonly o: RootRotationOptions) {
+    this.clock = o.clock ?? systemClock;
+    this.log = o.log ?? silentLogger;
+    this.oldRootPem = o.ca.currentMaterial.rootsPem.join('');
+    this.oldSigner = o.ca.currentMaterial;
+  }
+
+  status(): RotationStatus {
+    return {
+      state: this.state,
+      proxies: this.o.proxies().length,
+      oldRoot: rootInfo(this.oldRootPem),
+      ...(this.next ? { newRoot: rootInfo(this.next.material.rootsPem[0]!) } : {}),
+      steps: this.steps.map((s) => ({ ...s })),
+      ...(this.error ? { error: this.error } : {}),
+    };
+  }
+
+  start(opts: { dryRun?: boolean }): RotationStatus {
+    if (opts.dryRun || this.state === 'running') return { ...this.status(), ...(opts.dryRun ? { dryRun: true } : {}) };
+    if (this.state === 'done') {
+      // A new rotation away from the root the last one installed.
+      this.oldRootPem = this.o.ca.currentMaterial.rootsPem.join('');
+      this.oldSigner = this.o.ca.currentMaterial;
+      this.next = undefined;
+      this.steps = ORDER.map((name) => ({ name, title: TITLES[name], state: 'pending' }));
+    }
+    this.state = 'running';
+    delete this.error;
+    void this.run();
+    return this.status();
+  }
+
+  private async run(): Promise<void> {
+    for (const step of this.steps) {
+      if (step.state === 'done') continue;
+      step.state = 'running';
+      delete step.detail;
+      try {
+        step.detail = await this.do(step.name, (d) => (step.detail = d));
+        step.state = 'done';
+        this.log.info('root rotation step done', { step: step.name, detail: step.detail });
+      } catch (e) {
+        step.state = 'failed';
+        this.state = 'failed';
+        this.error = `${step.name}: ${(e as Error).message}`;
+        this.log.error('root rotation step failed; the mesh stays in the last confirmed phase', { step: step.name, error: e as Error });
+        return;
+      }
+    }
+    this.state = 'done';
+  }
+
+  private async do(step: RotationStepName, progress: (d: string) => void): Promise<string> {
+    const ca = this.o.ca;
+    switch (step) {
+      case 'generate': {
+        this.next = await generateCa({ trustDomain: this.o.trustDomain, intermediate: this.oldSigner.intermediatesPem.length > 0, clock: this.clock });
+        const info = rootInfo(this.next.material.rootsPem[0]!);
+        return `new root ${info.fingerprint.slice(0, 16)}… valid until ${info.notAfter.slice(0, 10)}`;
+      }
+      case 'overlap':
+        ca.replaceMaterial(this.oldSigner);
+        ca.setAdditionalTrustedRoots(this.next!.material.rootsPem);
+        return `trust bundle old+new ${await this.propagate(progress)}`;
+      case 'switch':
+        ca.replaceMaterial(this.next!.material);
+        ca.setAdditionalTrustedRoots(this.oldSigner.rootsPem);
+        return `signing with the new root; trust bundle new+old ${await this.propagate(progress)}`;
+      case 'reissue':
+        return this.waitReissued(progress);
+      case 'drop-old':
+        ca.setAdditionalTrustedRoots([]);
+        return `trust bundle new ${await this.propagate(progress)}`;
+      case 'persist': {
+        const retired = await persistNewCa(this.o.caDir, this.next!, this.clock.now());
+        // Sidecars verify the control plane's own serving certificate (issued by the old CA while this
+        // process runs) with this file: it keeps the old root until the control plane restarts.
+        if (this.o.rootCertFile) await writeFile(this.o.rootCertFile, mergeBundles(this.next!.material.rootsPem.join(''), this.oldRootPem), { mode: 0o644 });
+        return `new CA files in ${this.o.caDir}, the old ones in ${retired}`;
+      }
+    }
+  }
+
+  /** Pushes the CA's current bundle and waits until every connected proxy ACKed it. */
+  private async propagate(progress: (d: string) => void): Promise<string> {
+    const bundle = this.o.ca.trustBundlePem;
+    const started = this.clock.now();
+    const deadline = started + (this.o.propagationTimeoutMs ?? 60_000);
+    this.o.republish();
+    for (;;) {
+      const r = bundleReceipt(bundle, this.o.proxies(), this.o.published);
+      if (r.nacked.length) throw new Error(`${r.nacked.length} prox${r.nacked.length === 1 ? 'y' : 'ies'} refused the trust bundle: ${r.nacked.join('; ')}`);
+      if (!r.pending.length) return `reached ${r.reached}/${r.total} proxies in ${this.clock.now() - started} ms`;
+      progress(`reached ${r.reached}/${r.total} proxies, waiting for ${r.pending.slice(0, 5).join(', ')}`);
+      if (this.clock.now() > deadline) throw new Error(`the trust bundle did not reach ${r.pending.length}/${r.total} proxies within ${(deadline - started) / 1000} s: ${r.pending.join(', ')}`);
+      await this.sleep(100);
+    }
+  }
+
+  private async waitReissued(progress: (d: string) => void): Promise<string> {
+    const signer = new X509Certificate(this.next!.material.signingCert.toString('pem'));
+    const started = this.clock.now();
+    const deadline = started + (this.o.reissueTimeoutMs ?? 5 * 60_000);
+    for (;;) {
+      const workloads = this.o.workloads();
+      const old: string[] = [];
+      await Promise.all(
+        workloads.map(async (w) => {
+          try {
+            if (!issuedBy(await presentedCertificate(w.inboundAddress, w.inboundPort), signer)) old.push(w.nodeId);
+          } catch (e) {
+            old.push(`${w.nodeId} (${(e as Error).message})`);
+          }
+        }),
+      );
+      const n = workloads.length - old.length;
+      if (!old.length) return `${n}/${workloads.length} workloads present certificates from the new root (${this.clock.now() - started} ms)`;
+      progress(`${n}/${workloads.length} workloads re-issued, waiting for ${old.slice(0, 5).join(', ')}`);
+      if (this.clock.now() > deadline) {
+        throw new Error(`${old.length} workloads still present old-root certificates after ${(deadline - started) / 1000} s: ${old.join(', ')} (both roots stay trusted; run rotate-root again to resume)`);
+      }
+      await this.sleep(250);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((r) => this.clock.setTimeout(r, ms));
+  }
+}

@@ -1,0 +1,152 @@
+// meshctl certs rotate-root against real processes: mesh-control-plane with
+// its CA and two mesh-proxy sidecars under STRICT mTLS, requests flowing
+// A → B the whole time. Needs the build: `npx tsc -p .` first.
+
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { CertificateAuthority } from '../../certs/ca.js';
+import { loadCaFromFiles } from '../../certs/ca-store.js';
+import { createWorkloadCsr } from '../../certs/csr.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Load, Mesh, eventually, get, type SidecarProc } from '../../proxy/test/mesh-harness.js';
+import { bundleFingerprints } from '../../proxy/identity/trust-bundle.js';
+import { verifyChainToBundle } from '../../proxy/identity/verify-chain.js';
+
+const meshctlBin = join(import.meta.dirname, '..', '..', 'dist', 'meshctl', 'main.js');
+
+function meshctl(stateDir: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [meshctlBin, '--state-dir', stateDir, ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** The ROOTCA bundle the control plane pushed to a sidecar (its /config_dump). */
+async function pushedBundle(s: SidecarProc): Promise<string> {
+  const dump = (await (await fetch(`http://127.0.0.1:${s.admin}/config_dump?resource=secret`)).json()) as {
+    configs: { resources?: { name: string; resource: { validationContext?: { trustedCa: string } } }[] }[];
+  };
+  return dump.configs.flatMap((c) => c.resources ?? []).find((r) => r.name === 'ROOTCA')!.resource.validationContext!.trustedCa;
+}
+
+const toPem = (raw: Buffer) => `-----BEGIN CERTIFICATE-----\n${raw.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`;
+
+/** The chain (leaf, intermediates) a sidecar's inbound listener presents: the workload's SVID in use. */
+function presentedChain(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {
+      let c = s.getPeerCertificate(true);
+      let pem = '';
+      for (let i = 0; c && i < 4 && c.issuerCertificate !== c; i++, c = c.issuerCertificate) pem += toPem(c.raw);
+      s.destroy();
+      resolve(pem);
+    });
+    s.on('error', reject);
+  });
+}
+
+/** One HTTP/1.1 request into a sidecar's inbound listener as a workload with this certificate; the status, or the error. */
+function callAs(port: number, cert: { certChainPem: string; privateKeyPem: string }): Promise<string> {
+  return new Promise((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], cert: cert.certChainPem, key: cert.privateKeyPem });
+    let out = '';
+    s.on('secureConnect', () => s.write('GET / HTTP/1.1\r\nhost: b:8080\r\nconnection: close\r\n\r\n'));
+    s.on('data', (d) => (out += d));
+    s.on('end', () => resolve(out.split('\r\n')[0] || 'closed without a response'));
+    s.on('error', (e) => resolve(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+  });
+}
+
+/** A workload certificate for `sa` issued by the CA whose files are in `dir`. */
+async function issueFrom(dir: string, sa: string): Promise<{ certChainPem: string; privateKeyPem: string }> {
+  const ca = new CertificateAuthority(await loadCaFromFiles({ certFile: join(dir, 'ca-cert.pem'), keyFile: join(dir, 'ca-key.pem'), rootFile: join(dir, 'root-cert.pem') }));
+  const id = `spiffe://cluster.local/ns/default/sa/${sa}`;
+  const { csrPem, privateKeyPem } = await createWorkloadCsr(id);
+  return { certChainPem: (await ca.issueWorkloadCertificate(csrPem, id)).certChainPem, privateKeyPem };
+}
+
+const STRICT = `apiVersion: tsmesh.io/v1alpha1
+kind: MeshConfig
+metadata: { name: mesh }
+spec:
+  trustDomain: cluster.local
+  mtls: { mode: STRICT }
+`;
+
+describe('meshctl certs rotate-root', () => {
+  const mesh = new Mesh();
+  let a: SidecarProc;
+  let b: SidecarProc;
+  let oldRoot: string;
+
+  beforeAll(async () => {
+    await mesh.startControlPlane();
+    oldRoot = readFileSync(join(mesh.stateDir, 'ca', 'root-cert.pem'), 'utf8');
+    const [appA, appB] = await Promise.all([mesh.app('a'), mesh.app('b')]);
+    [a, b] = await Promise.all([mesh.sidecar('a', 'v1', appA), mesh.sidecar('b', 'v1', appB)]);
+    await mesh.waitConnected(2);
+    await mesh.admin.apply(STRICT);
+    await eventually('a → b over mTLS', async () => {
+      const r = await get(a.outbound, 'b:8080');
+      expect(r.status).toBe(200);
+      expect((JSON.parse(r.body) as { headers: Record<string, string> }).headers['x-forwarded-client-cert']).toContain('URI=spiffe://cluster.local/ns/default/sa/a');
+    });
+  }, 30_000);
+  afterAll(() => mesh.close());
+
+  it('--dry-run shows the plan and the current root and changes nothing', async () => {
+    const r = await meshctl(mesh.stateDir, ['certs', 'rotate-root', '--dry-run']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const fp = bundleFingerprints(oldRoot)[0]!;
+    expect(r.stdout).toContain(`root rotation plan (dry run: nothing was changed)\n  current root: O=tsmesh, CN=tsmesh root CA cluster.local, sha256 ${fp.slice(0, 16)}…`);
+    expect(r.stdout).toContain('  connected proxies: 2\n  1. create the new root CA\n  2. publish trust bundle old+new to every proxy\n');
+    expect(r.stdout).toContain('  6. make the new root the one the control plane loads\n');
+    expect((await mesh.admin.rootRotation()).state).toBe('idle');
+    expect(bundleFingerprints(await pushedBundle(b))).toEqual([fp]);
+    // A workload with a certificate from this root is accepted (the same call is refused after the rotation).
+    expect(await callAs(b.inbound, await issueFrom(join(mesh.stateDir, 'ca'), 'a'))).toBe('HTTP/1.1 200 OK');
+  });
+
+  it('rotates under steady STRICT mTLS traffic with zero failed requests; SVIDs then chain to the new root only', async () => {
+    const load = new Load(a.outbound, 'b:8080');
+    load.start();
+    let r: Awaited<ReturnType<typeof meshctl>>;
+    try {
+      r = await meshctl(mesh.stateDir, ['certs', 'rotate-root']);
+      // Traffic keeps flowing a little after the old root is gone.
+      await new Promise((res) => setTimeout(res, 500));
+    } finally {
+      await load.stop();
+    }
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/✔ \[2\/6\] trust bundle old\+new reached 2\/2 proxies in \d+ ms\n/);
+    expect(r.stdout).toMatch(/✔ \[3\/6\] signing with the new root; trust bundle new\+old reached 2\/2 proxies in \d+ ms\n/);
+    expect(r.stdout).toMatch(/✔ \[4\/6\] 2\/2 workloads present certificates from the new root/);
+    expect(r.stdout).toMatch(/✔ \[5\/6\] trust bundle new reached 2\/2 proxies in \d+ ms\n/);
+    expect(r.stdout).toMatch(/root rotation complete: workloads use root sha256 [0-9a-f]{16}…; the old root [0-9a-f]{16}… is no longer trusted\n$/);
+    expect(load.failures).toEqual([]);
+    expect(load.byApp.get('b') ?? 0).toBeGreaterThan(50);
+
+    const newRoot = readFileSync(join(mesh.stateDir, 'ca', 'root-cert.pem'), 'utf8');
+    expect(bundleFingerprints(newRoot)).not.toEqual(bundleFingerprints(oldRoot));
+    for (const s of [a, b]) {
+      expect(bundleFingerprints(await pushedBundle(s))).toEqual(bundleFingerprints(newRoot));
+      const chain = await presentedChain(s.inbound);
+      expect(verifyChainToBundle(chain, newRoot, Date.now(), 0)).toBeUndefined();
+      expect(verifyChainToBundle(chain, oldRoot, Date.now(), 0)).toBe('certificate chain does not lead to a root in the trust bundle');
+    }
+    // The old root is gone from what B trusts: a caller with an old-root certificate is refused, a new-root one accepted.
+    const retired = readdirSync(join(mesh.stateDir, 'ca')).find((f) => f.startsWith('retired-'))!;
+    expect(await callAs(b.inbound, await issueFrom(join(mesh.stateDir, 'ca', retired), 'a'))).not.toBe('HTTP/1.1 200 OK');
+    expect(await callAs(b.inbound, await issueFrom(join(mesh.stateDir, 'ca'), 'a'))).toBe('HTTP/1.1 200 OK');
+    expect((await get(a.outbound, 'b:8080')).status).toBe(200);
+    const st = await mesh.admin.rootRotation();
+    expect(st.state).toBe('done');
+    expect(st.steps.every((x) => x.state === 'done')).toBe(true);
+  }, 60_000);
+});
