@@ -1,44 +1,53 @@
 // Bench: time from a snapshot change until N simulated proxies on real gRPC
-// streams have ACKed it (p50/p99 from the propagation receipt), and
-// control-plane heap per connected proxy. The proxies run in a worker thread
-// (own V8 heap), each on its own channel/connection, subscribing CDS (wildcard)
-// and EDS (named) and ACKing every response.
+// streams have ACKed it, and what the control plane spends on it. The proxies
+// run in a child process (bench-acks-clients.ts), so the CPU, RSS and heap
+// measured here are the control plane's alone; both ends of each latency are
+// on this process's clock (the apply, and the ACK's arrival in the receipt).
 //
-//   node dist/control-plane/xds/bench-acks.js [--clients 100,1000] [--clusters 20]
+//   node --expose-gc dist/control-plane/xds/bench-acks.js [--clients 100,1000] [--clusters 20] [--pushes 5]
 
-import { credentials, makeGenericClientConstructor, Server, ServerCredentials } from '@grpc/grpc-js';
+import { fork, type ChildProcess } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { TYPE_URLS, type Cluster, type ClusterLoadAssignment, type ResourceMaps } from '../../proxy/config/resources.js';
-import { adsServiceDefinition, type DiscoveryResponseMsg } from '../../proxy/xds/ads-wire.js';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { Cluster, ClusterLoadAssignment, ResourceMaps } from '../../proxy/config/resources.js';
+import type { ClientsArgs } from './bench-acks-clients.js';
 import { MemorySnapshotCache } from './cache.js';
 import { XdsServer } from './xds-server.js';
 
-interface WorkerArgs {
-  port: number;
+export interface AckBenchOptions {
   clients: number;
-  edsNames: string[];
+  /** Clusters (each with a 3-endpoint assignment) in every proxy's config. */
+  clusters: number;
+  /** Changes pushed one after another; latency figures are medians over them. */
+  pushes: number;
 }
 
-function runClients({ port, clients, edsNames }: WorkerArgs): void {
-  const Ads = makeGenericClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');
-  let ready = 0;
-  for (let i = 0; i < clients; i++) {
-    const c = new Ads(`127.0.0.1:${port}`, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
-    const call = c.StreamAggregatedResources();
-    const seen = new Set<string>();
-    call.on('data', (r: DiscoveryResponseMsg) => {
-      const names = r.type_url === TYPE_URLS.clusterLoadAssignment ? edsNames : [];
-      call.write({ type_url: r.type_url, version_info: r.version_info, response_nonce: r.nonce, resource_names: names });
-      if (!seen.has(r.type_url)) {
-        seen.add(r.type_url);
-        if (seen.size === 2 && ++ready === clients) parentPort!.postMessage('ready');
-      }
-    });
-    call.on('error', () => {});
-    call.write({ node: { id: `proxy-${i}`, cluster: 'bench' }, type_url: TYPE_URLS.cluster });
-    call.write({ type_url: TYPE_URLS.clusterLoadAssignment, resource_names: edsNames });
-  }
+export interface AckPush {
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Control-plane CPU from the apply until the last ACK. */
+  controlPlaneCpuMs: number;
+  /** The simulated proxies' CPU over the same span (all N in one process). */
+  clientsCpuMs: number;
+}
+
+export interface AckBenchResult {
+  clients: number;
+  clusters: number;
+  pushes: number;
+  connectAndSyncMs: number;
+  /** Medians over the pushes. */
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  controlPlaneCpuUsPerProxy: number;
+  clientsCpuUsPerProxy: number;
+  /** Control-plane growth per connected proxy (after GC when run with --expose-gc). */
+  rssPerProxyKiB: number;
+  heapPerProxyKiB: number;
+  runs: AckPush[];
 }
 
 function config(clusters: number, gen: number): ResourceMaps {
@@ -66,52 +75,105 @@ function config(clusters: number, gen: number): ResourceMaps {
 }
 
 function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
-async function benchOne(clients: number, clusters: number): Promise<Record<string, number>> {
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : NaN;
+}
+
+const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
+const cpuMs = (c: NodeJS.CpuUsage): number => (c.user + c.system) / 1000;
+
+function clientsCpu(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    const on = (m: unknown) => {
+      const cpu = (m as { cpu?: NodeJS.CpuUsage }).cpu;
+      if (!cpu) return;
+      child.off('message', on);
+      resolve(cpuMs(cpu));
+    };
+    child.on('message', on);
+    child.send('cpu');
+  });
+}
+
+/** Starts an ADS server and N proxies in a child process, pushes `pushes` changes and reports ACK times and costs. */
+export async function benchAcks(o: AckBenchOptions): Promise<AckBenchResult> {
   const cache = new MemorySnapshotCache();
   const xds = new XdsServer({ cache, debounceMs: 0 });
   const server = new Server();
   xds.register(server);
   const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
-  const first = config(clusters, 0);
-  for (let i = 0; i < clients; i++) cache.setSnapshot(`proxy-${i}`, 'v0', first);
-  (globalThis as { gc?: () => void }).gc?.();
-  const heapBefore = getHeapStatistics().used_heap_size;
-  const edsNames = [...first.clusterLoadAssignment.keys()];
-  const worker = new Worker(new URL(import.meta.url), { workerData: { port, clients, edsNames } satisfies WorkerArgs });
-  const t0 = performance.now();
-  await new Promise<void>((res) => worker.on('message', (m) => m === 'ready' && res()));
-  const connectMs = performance.now() - t0;
-  (globalThis as { gc?: () => void }).gc?.();
-  const heapPerProxy = (getHeapStatistics().used_heap_size - heapBefore) / clients;
-  // One endpoint change for every proxy.
-  const next = config(clusters, 1);
-  const start = Date.now();
-  for (let i = 0; i < clients; i++) cache.setSnapshot(`proxy-${i}`, 'v1', next);
-  for (;;) {
-    const r = xds.receipt('v1');
-    if (r && r.acked.length === clients) break;
-    await new Promise((res) => setTimeout(res, 5));
+  const child = fork(new URL('./bench-acks-clients.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  try {
+    const first = config(o.clusters, 0);
+    for (let i = 0; i < o.clients; i++) cache.setSnapshot(`proxy-${i}`, 'v0', first);
+    gc();
+    const rss0 = process.memoryUsage().rss;
+    const heap0 = getHeapStatistics().used_heap_size;
+    const t0 = performance.now();
+    const ready = new Promise<void>((res, rej) => {
+      child.on('message', (m) => m === 'ready' && res());
+      child.once('exit', (code) => rej(new Error(`bench clients exited (${code})`)));
+    });
+    child.send({ port, clients: o.clients, edsNames: [...first.clusterLoadAssignment.keys()] } satisfies ClientsArgs);
+    await ready;
+    const connectAndSyncMs = Math.round(performance.now() - t0);
+    gc();
+    const rssPerProxyKiB = Math.round((process.memoryUsage().rss - rss0) / o.clients / 102.4) / 10;
+    const heapPerProxyKiB = Math.round((getHeapStatistics().used_heap_size - heap0) / o.clients / 102.4) / 10;
+
+    const runs: AckPush[] = [];
+    for (let p = 1; p <= o.pushes; p++) {
+      const version = `v${p}`;
+      const next = config(o.clusters, p); // one endpoint change for every proxy
+      const client0 = await clientsCpu(child);
+      const cpu0 = process.cpuUsage();
+      const start = Date.now(); // the receipts' clock
+      for (let i = 0; i < o.clients; i++) cache.setSnapshot(`proxy-${i}`, version, next);
+      for (;;) {
+        const r = xds.receipt(version);
+        if (r && r.acked.length + r.nacked.length === o.clients) break;
+        await new Promise((res) => setTimeout(res, 2));
+      }
+      const cpu = cpuMs(process.cpuUsage(cpu0));
+      const receipt = xds.receipt(version)!;
+      if (receipt.nacked.length) throw new Error(`${receipt.nacked.length} proxies NACKed ${version}: ${receipt.nacked[0]!.error}`);
+      const lat = receipt.acked.map((a) => a.at - start).sort((a, b) => a - b);
+      runs.push({ p50Ms: pct(lat, 50), p99Ms: pct(lat, 99), maxMs: lat.at(-1)!, controlPlaneCpuMs: Math.round(cpu * 10) / 10, clientsCpuMs: Math.round(((await clientsCpu(child)) - client0) * 10) / 10 });
+      gc();
+    }
+    return {
+      clients: o.clients,
+      clusters: o.clusters,
+      pushes: o.pushes,
+      connectAndSyncMs,
+      p50Ms: median(runs.map((r) => r.p50Ms)),
+      p99Ms: median(runs.map((r) => r.p99Ms)),
+      maxMs: median(runs.map((r) => r.maxMs)),
+      controlPlaneCpuUsPerProxy: Math.round((median(runs.map((r) => r.controlPlaneCpuMs)) * 1000) / o.clients),
+      clientsCpuUsPerProxy: Math.round((median(runs.map((r) => r.clientsCpuMs)) * 1000) / o.clients),
+      rssPerProxyKiB,
+      heapPerProxyKiB,
+      runs,
+    };
+  } finally {
+    child.kill();
+    xds.close();
+    server.forceShutdown();
   }
-  const lat = xds.receipt('v1')!.acked.map((a) => a.at - start).sort((a, b) => a - b);
-  await worker.terminate();
-  xds.close();
-  server.forceShutdown();
-  return { clients, clusters, connectAndSyncMs: Math.round(connectMs), p50Ms: pct(lat, 50), p99Ms: pct(lat, 99), maxMs: lat.at(-1)!, heapPerProxyKiB: Math.round(heapPerProxy / 102.4) / 10 };
 }
 
-if (isMainThread) {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const arg = (name: string, dflt: string) => {
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? process.argv[i + 1]! : dflt;
   };
-  const sizes = arg('clients', '100,1000').split(',').map(Number);
-  const clusters = Number(arg('clusters', '20'));
   const results = [];
-  for (const n of sizes) results.push(await benchOne(n, clusters));
+  for (const clients of arg('clients', '100,1000').split(',').map(Number)) {
+    results.push(await benchAcks({ clients, clusters: Number(arg('clusters', '20')), pushes: Number(arg('pushes', '5')) }));
+  }
   process.stdout.write(JSON.stringify(results, null, 2) + '\n');
-} else {
-  runClients(workerData as WorkerArgs);
 }

@@ -1,0 +1,42 @@
+// The simulated proxies of bench-acks.ts, in their own process so the control
+// plane's CPU and RSS are its own: N ADS streams, each on its own channel and
+// connection, subscribing CDS (wildcard) and EDS (named), ACKing every
+// response at once. Started by bench-acks.ts with fork(); talks over IPC:
+//   ← { port, clients, edsNames }      → 'ready' once every stream has both types
+//   ← 'cpu'                            → { cpu: { user, system } } (µs, this process)
+import { credentials, makeGenericClientConstructor } from '@grpc/grpc-js';
+import { TYPE_URLS } from '../../proxy/config/resources.js';
+import { adsServiceDefinition, type DiscoveryResponseMsg } from '../../proxy/xds/ads-wire.js';
+
+export interface ClientsArgs {
+  port: number;
+  clients: number;
+  edsNames: string[];
+}
+
+function runClients({ port, clients, edsNames }: ClientsArgs): void {
+  const Ads = makeGenericClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');
+  let ready = 0;
+  for (let i = 0; i < clients; i++) {
+    const c = new Ads(`127.0.0.1:${port}`, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    const call = c.StreamAggregatedResources();
+    let seen = 0;
+    call.on('data', (r: DiscoveryResponseMsg) => {
+      const eds = r.type_url === TYPE_URLS.clusterLoadAssignment;
+      call.write({ type_url: r.type_url, version_info: r.version_info, response_nonce: r.nonce, resource_names: eds ? edsNames : [] });
+      if (seen !== 3) {
+        seen |= eds ? 2 : 1;
+        if (seen === 3 && ++ready === clients) process.send!('ready');
+      }
+    });
+    call.on('error', () => {});
+    call.write({ node: { id: `proxy-${i}`, cluster: 'bench' }, type_url: TYPE_URLS.cluster });
+    call.write({ type_url: TYPE_URLS.clusterLoadAssignment, resource_names: edsNames });
+  }
+}
+
+process.on('message', (m: unknown) => {
+  if (m === 'cpu') process.send!({ cpu: process.cpuUsage() });
+  else runClients(m as ClientsArgs);
+});
+process.on('disconnect', () => process.exit(0));
