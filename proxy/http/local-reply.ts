@@ -55,11 +55,14 @@ export function faultAbortReply(httpStatus: number, grpcStatus: number): LocalRe
 
 /** Maps an upstream error before response headers to the retry condition it meets. */
 export function attemptFailureOf(err: unknown): AttemptFailure {
-  if (classifyUpstreamError(err) === 'CONNECT_FAILURE') return 'connect-failure';
+  const kind = classifyUpstreamError(err);
+  if (kind === 'CONNECT_FAILURE') return 'connect-failure';
+  if (kind === 'OVERFLOW') return 'overflow';
   const e = err as { code?: string; message?: string } | null;
-  // HTTP/2 RST_STREAM(REFUSED_STREAM = 7): the upstream did not process the stream.
+  // HTTP/2 REFUSED_STREAM: the upstream never processed the stream — an RST_STREAM(REFUSED_STREAM),
+  // or a stream above a GOAWAY's last-stream-id (the H2Client reports those so; undici's h2 client
+  // is not used upstream because it reports streams it killed on GOAWAY with this code too).
   if (e?.code === 'ERR_HTTP2_STREAM_ERROR' && e.message?.includes('REFUSED_STREAM')) return 'refused-stream';
-  if (e?.code === 'UND_ERR_INFO' && e.message?.endsWith('code 7')) return 'refused-stream';
   return 'reset';
 }
 
@@ -84,6 +87,8 @@ export function classifyUpstreamError(err: unknown): LocalReplyKind {
     case 'UND_ERR_BODY_TIMEOUT':
     case 'MESH_UPSTREAM_TIMEOUT':
       return 'TIMEOUT';
+    case 'MESH_UPSTREAM_OVERFLOW': // a circuit-breaker limit in the connection pools (connections, pending)
+      return 'OVERFLOW';
     default:
       return 'UPSTREAM_RESET';
   }

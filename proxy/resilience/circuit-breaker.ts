@@ -29,6 +29,7 @@ export interface CircuitBreakerStats {
   rqRetry: number;
   rqRetrySuccess: number;
   rqRetryLimitExceeded: number;
+  rqUnprocessedRetry: number;
 }
 
 export class CircuitBreaker {
@@ -45,6 +46,8 @@ export class CircuitBreaker {
   rqRetry = 0;
   rqRetrySuccess = 0;
   rqRetryLimitExceeded = 0;
+  /** Requests sent once more because the upstream never processed them (HTTP/2 REFUSED_STREAM / GOAWAY). */
+  rqUnprocessedRetry = 0;
   private budgetFraction = -1;
   private minRetryConcurrency = 0;
 
@@ -86,6 +89,10 @@ export class CircuitBreaker {
   }
   releasePending(): void {
     if (this.pendingRequests > 0) this.pendingRequests--;
+  }
+  /** The connection pools' count of requests waiting for a connection changed by `delta`. */
+  adjustPending(delta: number): void {
+    this.pendingRequests += delta;
   }
 
   /** A request (attempt) is in flight upstream. Envoy counts this overflow in upstream_rq_pending_overflow too. */
@@ -147,6 +154,7 @@ export class CircuitBreaker {
       rqRetry: this.rqRetry,
       rqRetrySuccess: this.rqRetrySuccess,
       rqRetryLimitExceeded: this.rqRetryLimitExceeded,
+      rqUnprocessedRetry: this.rqUnprocessedRetry,
     };
   }
 

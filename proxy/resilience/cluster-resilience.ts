@@ -30,6 +30,8 @@ export interface ClusterResilienceOptions {
    * estimates carry over by host key, and it is closed.
    */
   previous?: ClusterResilience;
+  /** The breaker to use when there is no `previous` (the cluster manager's connection pools count into it). */
+  breaker?: CircuitBreaker;
 }
 
 export class ClusterResilience {
@@ -50,7 +52,7 @@ export class ClusterResilience {
       this.breaker = prev.breaker;
       this.breaker.setThresholds(cluster.circuitBreakers);
       if (this.lb instanceof PeakEwmaBalancer && prev.lb instanceof PeakEwmaBalancer) this.lb.adopt(prev.lb);
-    } else this.breaker = new CircuitBreaker(cluster.name, cluster.circuitBreakers);
+    } else this.breaker = opts.breaker ?? new CircuitBreaker(cluster.name, cluster.circuitBreakers);
     const lb = this.lb;
     this.outlier = cluster.outlierDetection
       ? new OutlierDetector({

@@ -66,6 +66,11 @@ export class ResilienceMetrics {
     counter('envoy_cluster_upstream_rq_retry', 'Retries started', (b) => b.rqRetry);
     counter('envoy_cluster_upstream_rq_retry_success', 'Requests that succeeded after a retry', (b) => b.rqRetrySuccess);
     counter('envoy_cluster_upstream_rq_retry_limit_exceeded', 'Requests still failing when num_retries was used up', (b) => b.rqRetryLimitExceeded);
+    counter(
+      'tsmesh_cluster_upstream_rq_unprocessed_retry',
+      'Requests sent once more because the upstream never processed them (HTTP/2 REFUSED_STREAM or above a GOAWAY last-stream-id)',
+      (b) => b.rqUnprocessedRetry,
+    );
     gauge('envoy_cluster_circuit_breakers_default_cx_open', 'Connections open (tracked by the circuit breaker)', (b) => b.connections);
     gauge('envoy_cluster_circuit_breakers_default_rq_pending_open', 'Requests waiting for a connection', (b) => b.pendingRequests);
     gauge('envoy_cluster_circuit_breakers_default_rq_open', 'Requests in flight', (b) => b.activeRequests);

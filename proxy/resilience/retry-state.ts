@@ -17,7 +17,8 @@ export type AttemptFailure =
   | 'refused-stream' // HTTP/2 REFUSED_STREAM: the upstream never processed it
   | 'reset' // reset/disconnect before response headers
   | 'per-try-timeout' // the per-try timeout fired before response headers
-  | 'reset-after-response'; // reset after response headers: never retried
+  | 'reset-after-response' // reset after response headers: never retried
+  | 'overflow'; // the cluster's circuit breaker refused a connection or a pending slot: never retried (Envoy)
 
 export type RetryDecision =
   | 'retry' // schedule another attempt after backoffMs()
@@ -98,7 +99,7 @@ export class RetryState {
   }
 
   onFailure(failure: AttemptFailure): RetryDecision {
-    if (failure === 'reset-after-response') return 'no-retry';
+    if (failure === 'reset-after-response' || failure === 'overflow') return 'no-retry';
     return this.decide(this.failureRetriable(failure));
   }
 

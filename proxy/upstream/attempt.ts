@@ -6,6 +6,7 @@
 
 import type { Dispatcher } from 'undici';
 import type { UpstreamHost } from './cluster-manager.js';
+import type { CountedEndpoint } from './counted-endpoint.js';
 
 /** What an attempt reports to (the Exchange). */
 export interface AttemptOwner {
@@ -24,6 +25,8 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   ended = false;
   /** Response headers of this attempt went downstream. */
   forwarded = false;
+  /** The endpoint that counts this attempt for its cluster's circuit breaker, until it ends. */
+  endpoint: CountedEndpoint | undefined = undefined;
   private drained = 0;
 
   constructor(
@@ -48,6 +51,14 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     else this.abort = abort;
   }
 
+  private release(): void {
+    const e = this.endpoint;
+    if (e !== undefined) {
+      this.endpoint = undefined;
+      e.attemptDone();
+    }
+  }
+
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (this.ended) return true;
     return this.owner.attemptHeaders(this, statusCode, rawHeaders, resume);
@@ -61,11 +72,13 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   }
 
   onComplete(rawTrailers: unknown): void {
+    this.release();
     if (!this.ended) this.owner.attemptComplete(this, rawTrailers);
     this.abort = undefined;
   }
 
   onError(err: Error): void {
+    this.release();
     this.abort = undefined;
     if (!this.ended) this.owner.attemptError(this, err);
   }

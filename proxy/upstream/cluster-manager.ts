@@ -11,6 +11,7 @@ import type { Registry } from 'prom-client';
 import { systemClock, type Clock } from '../../common/clock.js';
 import type { HostState, LoadBalancer } from '../lb/index.js';
 import { ClusterResilience } from '../resilience/cluster-resilience.js';
+import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import type { ClusterStatus } from '../admin/types.js';
 import { EndpointPools, poolSettings, type PoolSettings } from './endpoint-pools.js';
 import type { TlsStore } from '../tls/tls-store.js';
@@ -68,9 +69,11 @@ export class ClusterManager {
       const cla = c.type === 'EDS' ? snap.resources.clusterLoadAssignment.get(c.edsServiceName ?? name) : c.loadAssignment;
       const eps = cla?.endpoints ?? [];
       const tls = c.transportSocket ? this.tls.upstream(c.transportSocket) : undefined;
-      const hosts = eps.map((ep) => this.host(name, c, ep, tls, usedPools, nextHosts));
       const prev = this.clusters.get(name);
-      const resilience = new ClusterResilience(c, hosts, { clock: this.clock, registry: this.registry(), previous: prev?.resilience });
+      // One breaker per cluster name across swaps: the pools count connections and pending requests in it.
+      const breaker = prev?.resilience.breaker ?? new CircuitBreaker(name, c.circuitBreakers);
+      const hosts = eps.map((ep) => this.host(name, c, breaker, ep, tls, usedPools, nextHosts));
+      const resilience = new ClusterResilience(c, hosts, { clock: this.clock, registry: this.registry(), previous: prev?.resilience, breaker });
       next.set(name, {
         name,
         config: c,
@@ -94,6 +97,7 @@ export class ClusterManager {
   private host(
     cluster: string,
     c: Cluster,
+    breaker: CircuitBreaker,
     ep: LbEndpoint,
     tls: PoolSettings['tls'],
     used: Set<string>,
@@ -102,8 +106,8 @@ export class ClusterManager {
     const key = `${ep.address.address}:${ep.address.port}`;
     const wantH1 = c.upstreamProtocol !== 'http2';
     const wantH2 = c.upstreamProtocol !== 'http1';
-    const p1 = wantH1 ? this.pools.get(ep.address, poolSettings(c, 'http1', tls)) : undefined;
-    const p2 = wantH2 ? this.pools.get(ep.address, poolSettings(c, 'http2', tls)) : undefined;
+    const p1 = wantH1 ? this.pools.get(ep.address, poolSettings(c, breaker, 'http1', tls)) : undefined;
+    const p2 = wantH2 ? this.pools.get(ep.address, poolSettings(c, breaker, 'http2', tls)) : undefined;
     if (p1) used.add(p1.key);
     if (p2) used.add(p2.key);
     const old = this.hostsByKey.get(`${cluster}|${key}`);

@@ -1,15 +1,21 @@
-// One undici dispatcher per (endpoint, protocol, TLS settings), created once
-// and reused across configuration swaps while a cluster still uses it.
-// HTTP/1.1 endpoints get a keep-alive Pool; HTTP/2 endpoints a single
-// multiplexed Client (h2c with prior knowledge, or ALPN h2 over TLS).
+// One dispatcher per (cluster, endpoint, protocol, TLS settings), created
+// once and reused across configuration swaps while the cluster still uses
+// it. HTTP/1.1 endpoints get a keep-alive pool; HTTP/2 endpoints an H2Client
+// (one multiplexed session at a time; h2c with prior knowledge, or ALPN h2
+// over TLS). Each sits behind a CountedEndpoint: the cluster's circuit
+// breaker counts its connections and the requests waiting for one.
 
-import { Client, buildConnector, type Dispatcher } from 'undici';
-import { H1Pool } from '../h1/h1-pool.js';
+import { Pool, buildConnector, type Dispatcher } from 'undici';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { PeerIdentityVerifier } from '../identity/peer-identity.js';
 import type { Cluster, SocketAddress } from '../config/resources.js';
+import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
+import { CountedEndpoint } from './counted-endpoint.js';
+import { H2Client, h1FallbackClient } from './h2-client.js';
 
 export interface PoolSettings {
+  /** The cluster's breaker (one per cluster name across swaps). */
+  breaker: CircuitBreaker;
   protocol: 'http1' | 'http2';
   connectTimeout: number;
   idleTimeout: number;
@@ -114,29 +120,27 @@ function tlsConnector(timeout: number, t: NonNullable<PoolSettings['tls']>): bui
 function create(addr: SocketAddress, s: PoolSettings): Dispatcher {
   const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
   const origin = `${s.tls ? 'https' : 'http'}://${host}:${addr.port}`;
-  const connect = s.tls ? tlsConnector(s.connectTimeout, s.tls) : { timeout: s.connectTimeout };
-  const common = {
+  const endpoint = new CountedEndpoint(s.breaker, s.protocol === 'http2');
+  const connect = endpoint.connector(s.tls ? tlsConnector(s.connectTimeout, s.tls) : buildConnector({ timeout: s.connectTimeout }));
+  if (s.protocol === 'http2') {
+    endpoint.inner = new H2Client(origin, {
+      connect,
+      idleTimeout: s.idleTimeout,
+      maxRequestsPerConnection: s.maxRequestsPerConnection,
+      h1Fallback: h1FallbackClient(origin, connect, s.idleTimeout),
+    });
+    return endpoint;
+  }
+  endpoint.inner = new Pool(origin, {
     connect,
     keepAliveTimeout: Math.min(s.idleTimeout || 4_000, 600_000),
     keepAliveMaxTimeout: Math.max(s.idleTimeout, 1_000),
     headersTimeout: 0,
     bodyTimeout: 0,
     ...(s.maxRequestsPerConnection ? { maxRequestsPerClient: s.maxRequestsPerConnection } : {}),
-  };
-  if (s.protocol === 'http2') {
-    // One multiplexed connection; pipelining is the number of concurrent streams undici sends on it.
-    // useH2c (undici ≥ 7.9) is missing from undici's type definitions.
-    return new Client(origin, { ...common, allowH2: true, useH2c: !s.tls, pipelining: 100 } as Client.Options);
-  }
-  // HTTP/1.1: the proxy's own keep-alive pool on llhttp (proxy/h1/h1-pool.ts), the hot path's half.
-  return new H1Pool({
-    connect: typeof connect === 'function' ? connect : buildConnector(connect),
-    hostname: addr.address,
-    port: addr.port,
-    protocol: s.tls ? 'https:' : 'http:',
-    ...(s.tls?.servername ? { servername: s.tls.servername } : {}),
-    maxConnections: s.maxConnections,
-    keepAliveTimeout: common.keepAliveTimeout,
-    maxRequestsPerConnection: s.maxRequestsPerConnection ?? 0,
-  }) as unknown as Dispatcher;
+    // Per endpoint at most the cluster's limit; the cluster-wide count is the connector's.
+    connections: s.maxConnections,
+    pipelining: 1,
+  });
+  return endpoint;
 }

@@ -1,0 +1,294 @@
+// The HTTP/2 upstream dispatcher: undici's dispatch contract (dispatch(opts,
+// handler) → onConnect/onHeaders/onData/onComplete/onError) over node:http2
+// sessions, one active session per endpoint.
+//
+// Why not undici's h2 client: on a GOAWAY it destroys the socket at once, so
+// streams the server had accepted (id ≤ last-stream-id) and was about to
+// answer fail too — and are reported as REFUSED_STREAM, which would make a
+// processed request look safe to retry. Here a GOAWAY only retires the
+// session: accepted streams finish on it, streams above last-stream-id fail
+// with REFUSED_STREAM (nghttp2 closes them so; they were never processed)
+// and new requests open a new session. That is what Envoy's codec does, and
+// what lets the request path retry exactly the unprocessed streams.
+
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { Client, Dispatcher, type buildConnector } from 'undici';
+
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+
+export interface H2ClientOptions {
+  connect: buildConnector.connector;
+  /** A session with no open stream is closed after this long idle (ms, 0: never). */
+  idleTimeout: number;
+  /** Streams per session before it is retired (undefined: unlimited). */
+  maxRequestsPerConnection: number | undefined;
+  /** Used only when TLS ALPN did not pick h2: the origin speaks HTTP/1.1 only. */
+  h1Fallback: () => Dispatcher;
+}
+
+type Handler = Dispatcher.DispatchHandler;
+
+const kHandler = Symbol('handler');
+const kResponded = Symbol('responded');
+const kTrailers = Symbol('trailers');
+const kError = Symbol('error');
+const kDone = Symbol('done');
+const kOpen = Symbol('openStreams');
+const kStarted = Symbol('startedStreams');
+
+type Stream = ClientHttp2Stream & {
+  [kHandler]: Handler;
+  [kResponded]: boolean;
+  [kTrailers]: IncomingHttpHeaders | undefined;
+  [kError]: Error | undefined;
+  [kDone]: boolean;
+};
+type Session = ClientHttp2Session & { [kOpen]: number; [kStarted]: number };
+
+function coded(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+const CLOSED = coded('HTTP/2 client is closed', 'UND_ERR_CLOSED');
+const NO_RESPONSE = coded('HTTP/2 stream ended before response headers', 'UND_ERR_SOCKET');
+
+export class H2Client extends Dispatcher {
+  private session: Session | undefined = undefined;
+  private readonly sessions = new Set<Session>();
+  private connecting = false;
+  /** Requests waiting for a session: [opts, handler, opts, handler, …]. */
+  private queue: (Dispatcher.DispatchOptions | Handler)[] = [];
+  private closed = false;
+  private fallback: Dispatcher | undefined = undefined;
+  private readonly url: URL;
+
+  constructor(
+    readonly origin: string,
+    private readonly o: H2ClientOptions,
+  ) {
+    super();
+    this.url = new URL(origin);
+  }
+
+  override dispatch(opts: Dispatcher.DispatchOptions, handler: Handler): boolean {
+    if (this.closed) {
+      handler.onError?.(CLOSED);
+      return false;
+    }
+    if (this.fallback !== undefined) return this.fallback.dispatch(opts, handler);
+    const s = this.session;
+    if (s !== undefined && !s.closed && !s.destroyed) {
+      this.start(s, opts, handler);
+      return true;
+    }
+    this.queue.push(opts, handler);
+    if (!this.connecting) this.openSession();
+    return true;
+  }
+
+  private openSession(): void {
+    this.connecting = true;
+    const u = this.url;
+    this.o.connect({ hostname: u.hostname, host: u.host, protocol: u.protocol, port: u.port, servername: undefined, localAddress: null }, (err, socket) => {
+      this.connecting = false;
+      if (err !== null || socket === null) return this.failQueue(err ?? coded('connect failed', 'UND_ERR_SOCKET'));
+      if (this.closed) {
+        socket.destroy();
+        return this.failQueue(CLOSED);
+      }
+      const alpn = (socket as TLSSocket).alpnProtocol;
+      if (u.protocol === 'https:' && alpn !== 'h2') {
+        // The server chose HTTP/1.1: hand this origin to an HTTP/1.1 client for good.
+        socket.destroy();
+        this.fallback = this.o.h1Fallback();
+        const q = this.queue;
+        this.queue = [];
+        for (let i = 0; i < q.length; i += 2) this.fallback.dispatch(q[i] as Dispatcher.DispatchOptions, q[i + 1] as Handler);
+        return;
+      }
+      this.open(socket);
+    });
+  }
+
+  private open(socket: Socket): void {
+    const s = http2.connect(this.origin, { createConnection: () => socket, settings: { enablePush: false } }) as Session;
+    s[kOpen] = 0;
+    s[kStarted] = 0;
+    s.on('error', noop); // each stream gets its own error
+    s.on('goaway', this.retire.bind(this, s));
+    s.once('close', () => {
+      this.sessions.delete(s);
+      if (this.session === s) this.session = undefined;
+    });
+    if (this.o.idleTimeout > 0) s.setTimeout(this.o.idleTimeout, onSessionIdle);
+    this.sessions.add(s);
+    this.session = s;
+    const q = this.queue;
+    this.queue = [];
+    for (let i = 0; i < q.length; i += 2) this.dispatch(q[i] as Dispatcher.DispatchOptions, q[i + 1] as Handler);
+  }
+
+  /** No new streams on `s` (GOAWAY received, or its request budget is spent); open streams finish on it. */
+  private retire(s: Session): void {
+    if (this.session === s) this.session = undefined;
+    if (!s.closed) s.close();
+  }
+
+  private failQueue(err: Error): void {
+    const q = this.queue;
+    this.queue = [];
+    for (let i = 1; i < q.length; i += 2) (q[i] as Handler).onError?.(err);
+  }
+
+  private start(s: Session, opts: Dispatcher.DispatchOptions, handler: Handler): void {
+    const headers = requestHeaders(opts, this.url);
+    const body = opts.body as unknown;
+    const endStream = body == null || (typeof body === 'string' ? body.length === 0 : Buffer.isBuffer(body) && body.length === 0);
+    let stream: Stream;
+    try {
+      stream = s.request(headers, { endStream }) as Stream;
+    } catch (err) {
+      // The session went away between the check and the request (e.g. a GOAWAY in this tick).
+      this.retire(s);
+      handler.onError?.(err as Error);
+      return;
+    }
+    s[kOpen]++;
+    if (this.o.maxRequestsPerConnection !== undefined && ++s[kStarted] >= this.o.maxRequestsPerConnection) this.retire(s);
+    stream[kHandler] = handler;
+    stream[kResponded] = false;
+    stream[kTrailers] = undefined;
+    stream[kError] = undefined;
+    stream[kDone] = false;
+    stream.on('response', onResponse);
+    stream.on('data', onData);
+    stream.once('trailers', onTrailers);
+    stream.once('end', onEnd);
+    stream.once('error', onStreamError);
+    stream.once('close', onClose);
+    handler.onConnect?.((err?: Error) => abortStream(stream, err));
+    if (stream[kDone]) return; // aborted in onConnect
+    if (!endStream) writeBody(stream, body);
+  }
+
+  override close(cb?: () => void): Promise<void> {
+    this.closed = true;
+    this.failQueue(CLOSED);
+    const waits: Promise<unknown>[] = [...this.sessions].map((s) => new Promise<void>((r) => (s.destroyed ? r() : (s.once('close', () => r()), s.close()))));
+    if (this.fallback !== undefined) waits.push(this.fallback.close());
+    const p = Promise.all(waits).then(() => undefined);
+    if (cb) void p.then(cb);
+    return p;
+  }
+
+  override destroy(a?: Error | null | (() => void), b?: () => void): Promise<void> {
+    const err = typeof a === 'function' ? null : (a ?? null);
+    const cb = typeof a === 'function' ? a : b;
+    this.closed = true;
+    this.failQueue(err ?? CLOSED);
+    const waits: Promise<unknown>[] = [...this.sessions].map((s) => new Promise<void>((r) => (s.destroyed ? r() : (s.once('close', () => r()), s.destroy()))));
+    if (this.fallback !== undefined) waits.push(this.fallback.destroy(err));
+    const p = Promise.all(waits).then(() => undefined);
+    if (cb) void p.then(cb);
+    return p;
+  }
+}
+
+/** An HTTP/1.1 client for an origin whose TLS server did not offer h2 (settings as the h2 client's). */
+export function h1FallbackClient(origin: string, connect: buildConnector.connector, idleTimeout: number): () => Dispatcher {
+  return () => new Client(origin, { connect, keepAliveTimeout: Math.min(idleTimeout || 4_000, 600_000), headersTimeout: 0, bodyTimeout: 0 });
+}
+
+function noop(): void {}
+
+function onSessionIdle(this: Session): void {
+  // Only a session without open streams is idle: a long quiet stream keeps it (the timer re-arms on activity).
+  if (this[kOpen] === 0 && !this.closed) this.close();
+}
+
+function requestHeaders(opts: Dispatcher.DispatchOptions, url: URL): OutgoingHttpHeaders {
+  const h: OutgoingHttpHeaders = { ':method': opts.method, ':path': opts.path, ':scheme': url.protocol === 'https:' ? 'https' : 'http', ':authority': url.host };
+  const raw = opts.headers as string[] | Record<string, string> | null | undefined;
+  if (Array.isArray(raw)) {
+    for (let i = 0; i < raw.length; i += 2) {
+      const k = raw[i]!;
+      const v = raw[i + 1]!;
+      if (k === 'host') h[':authority'] = v;
+      else {
+        const prev = h[k];
+        h[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [String(prev), v];
+      }
+    }
+  } else if (raw) for (const k of Object.keys(raw)) h[k === 'host' ? ':authority' : k] = raw[k];
+  return h;
+}
+
+function writeBody(stream: Stream, body: unknown): void {
+  if (typeof body === 'string' || Buffer.isBuffer(body) || body instanceof Uint8Array) {
+    stream.end(body);
+    return;
+  }
+  const src = body as NodeJS.ReadableStream & { destroy?: (e?: Error) => void };
+  src.on('error', (err: Error) => abortStream(stream, err));
+  src.pipe(stream);
+}
+
+function abortStream(stream: Stream, err?: Error): void {
+  if (stream[kDone]) return;
+  stream[kDone] = true;
+  stream.removeListener('data', onData);
+  stream.close(NGHTTP2_CANCEL);
+  stream[kHandler].onError?.(err ?? coded('request aborted', 'UND_ERR_ABORTED'));
+}
+
+function onResponse(this: Stream, headers: IncomingHttpHeaders): void {
+  if (this[kDone]) return;
+  this[kResponded] = true;
+  const raw: string[] = [];
+  for (const k in headers) {
+    if (k.charCodeAt(0) === 58) continue;
+    const v = headers[k];
+    if (Array.isArray(v)) for (const x of v) raw.push(k, x);
+    else if (v !== undefined) raw.push(k, String(v));
+  }
+  const ok = this[kHandler].onHeaders?.(Number(headers[':status']), raw as unknown as Buffer[], this.resume.bind(this), '');
+  if (ok === false) this.pause();
+}
+
+function onData(this: Stream, chunk: Buffer): void {
+  if (this[kDone] || !this[kResponded]) return;
+  if (this[kHandler].onData?.(chunk) === false) this.pause();
+}
+
+function onTrailers(this: Stream, trailers: IncomingHttpHeaders): void {
+  this[kTrailers] = trailers;
+}
+
+function onEnd(this: Stream): void {
+  if (this[kDone]) return;
+  if (!this[kResponded]) return; // settled in onClose with the reset's error
+  this[kDone] = true;
+  this[kHandler].onComplete?.((this[kTrailers] ?? null) as unknown as string[] | null);
+}
+
+function onStreamError(this: Stream, err: Error): void {
+  this[kError] = err;
+}
+
+function onClose(this: Stream): void {
+  const s = this.session as Session | undefined;
+  if (s !== undefined) s[kOpen]--;
+  if (this[kDone]) return;
+  this[kDone] = true;
+  const code = this.rstCode;
+  let err = this[kError];
+  if (code === NGHTTP2_REFUSED_STREAM) err = refusedStream();
+  else if (err === undefined) err = this[kResponded] ? coded(`HTTP/2 stream reset (code ${code ?? '?'})`, 'UND_ERR_SOCKET') : code ? coded(`HTTP/2 stream reset before response (code ${code})`, 'UND_ERR_SOCKET') : NO_RESPONSE;
+  this[kHandler].onError?.(err);
+}
+
+/** The stream was never processed by the upstream (RST_STREAM REFUSED_STREAM, or above a GOAWAY's last-stream-id). */
+function refusedStream(): Error {
+  return coded('Stream closed with error code NGHTTP2_REFUSED_STREAM', 'ERR_HTTP2_STREAM_ERROR');
+}
