@@ -16,6 +16,7 @@ import type { ClusterChoice, CompiledRoute, RequestFacts } from '../router/route
 import type { ClusterManager, ClusterRuntime, UpstreamHost } from '../upstream/cluster-manager.js';
 import { UpstreamAttempt, type AttemptOwner } from '../upstream/attempt.js';
 import type { TimeoutSlot } from '../upstream/timeout-slots.js';
+import { retryUnprocessed } from '../upstream/unprocessed-retry.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import type { RetryState } from '../resilience/retry-state.js';
 import type { LocalOriginFailure } from '../resilience/outlier-detector.js';
@@ -93,6 +94,8 @@ export class Exchange implements RequestFacts, AttemptOwner {
   /** gRPC over HTTP/2: headers held back until data or end, so a trailers-only answer stays trailers-only. */
   private heldHeaders: string[] | undefined = undefined;
   private done = false;
+  /** The one transparent retry of a stream the upstream never processed was used (retryUnprocessed). */
+  unprocessedRetried = false;
 
   constructor(
     readonly ctx: HttpChainContext,
@@ -311,9 +314,12 @@ export class Exchange implements RequestFacts, AttemptOwner {
       return this.resetDownstream(classifyUpstreamError(err) === 'TIMEOUT' ? 'UT' : 'UR');
     }
     const failure = attemptFailureOf(err);
-    this.endAttempt(a, 0, failure === 'connect-failure' ? 'connect-failure' : 'reset');
+    // A circuit-breaker overflow or a stream the upstream never processed says nothing about the host.
+    if (failure === 'overflow' || failure === 'refused-stream') this.releaseAttempt(a);
+    else this.endAttempt(a, 0, failure === 'connect-failure' ? 'connect-failure' : 'reset');
     const d = this.retry ? this.checkReplayable(this.retry).onFailure(failure) : 'no-retry';
     if (d === 'retry') return this.scheduleRetry();
+    if (failure === 'refused-stream' && retryUnprocessed(this)) return;
     this.localReply(classifyUpstreamError(err), d === 'limit' ? 'URX' : undefined);
   }
 
