@@ -47,6 +47,18 @@ function names(list: unknown): string[] {
   return Array.isArray(list) ? list.filter(isObj).map((c) => String(c.name ?? '')) : [];
 }
 
+/** TCP containerPorts of the app containers, deduplicated, in declaration order. */
+function containerPorts(containers: unknown): number[] {
+  const out: number[] = [];
+  for (const c of Array.isArray(containers) ? containers.filter(isObj) : []) {
+    for (const p of Array.isArray(c.ports) ? c.ports.filter(isObj) : []) {
+      const n = p.containerPort;
+      if ((p.protocol ?? 'TCP') === 'TCP' && Number.isInteger(n) && (n as number) > 0 && (n as number) < 65536 && !out.includes(n as number)) out.push(n as number);
+    }
+  }
+  return out;
+}
+
 /** Why this pod template must not be injected, or undefined to inject it. */
 function skipReason(template: Obj, workloadMeta: Obj): string | undefined {
   const meta = isObj(template.metadata) ? template.metadata : {};
@@ -70,7 +82,7 @@ function injectTemplate(template: Obj, base: InjectOptions, where: string): Obj 
   const appContainers = names(spec.containers);
   const existingInit = Array.isArray(spec.initContainers) ? spec.initContainers : [];
   const existing = Array.isArray(spec.containers) ? spec.containers : [];
-  const proxy = proxyContainer(o, appContainers);
+  const proxy = proxyContainer(o, { appContainers, appPorts: containerPorts(spec.containers), labels: stringMap(meta.labels) });
   // The proxy starts right after the redirect rules, before the app's own init
   // containers (native mode), so their traffic is meshed too.
   spec.initContainers = o.nativeSidecars ? [initContainer(o), proxy, ...existingInit] : [initContainer(o), ...existingInit];

@@ -49,7 +49,20 @@ function fieldEnv(name: string, fieldPath: string): Obj {
   return { name, valueFrom: { fieldRef: { fieldPath } } };
 }
 
-export function proxyContainer(o: InjectOptions, appContainers: string[]): Obj {
+/** What the proxy's environment needs to know about the pod it joins (k8s/inject/inject.ts reads it off the template). */
+export interface PodFacts {
+  /** Names of the app containers. */
+  appContainers: string[];
+  /** The app containers' TCP containerPorts, in declaration order: the first is the inbound listener's app port. */
+  appPorts: number[];
+  /** The pod (template)'s labels: service name (`app`) and `version` for the node's registration. */
+  labels: Record<string, string>;
+}
+
+/** At most this many labels go into POD_LABELS (proxy/config/env-bootstrap.ts refuses more). */
+const MAX_POD_LABELS = 64;
+
+export function proxyContainer(o: InjectOptions, pod: PodFacts): Obj {
   const requests: Obj = { cpu: o.resources.cpuRequest, memory: o.resources.memoryRequest };
   const limits: Obj = {};
   if (o.resources.cpuLimit) limits.cpu = o.resources.cpuLimit;
@@ -74,7 +87,11 @@ export function proxyContainer(o: InjectOptions, appContainers: string[]): Obj {
       { name: 'TSMESH_INBOUND_PORT', value: String(INBOUND_PORT) },
       { name: 'TSMESH_ADMIN_PORT', value: String(ADMIN_PORT) },
       { name: 'TSMESH_HEALTH_PORT', value: String(HEALTH_PORT) },
-      { name: 'TSMESH_APP_CONTAINERS', value: appContainers.join(',') },
+      { name: 'TSMESH_APP_CONTAINERS', value: pod.appContainers.join(',') },
+      ...(pod.appPorts.length ? [{ name: 'TSMESH_APP_PORT', value: pod.appPorts.join(',') }] : []),
+      // The init container installs the iptables REDIRECT rules: the outbound listener reads SO_ORIGINAL_DST.
+      { name: 'TSMESH_INTERCEPTION_MODE', value: 'REDIRECT' },
+      ...(Object.keys(pod.labels).length ? [{ name: 'POD_LABELS', value: podLabels(pod.labels) }] : []),
       fieldEnv('POD_NAME', 'metadata.name'),
       fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
       fieldEnv('POD_UID', 'metadata.uid'),
@@ -132,4 +149,13 @@ export function sidecarVolumes(o: InjectOptions): Obj[] {
     { name: TRUST_BUNDLE_VOLUME, configMap: { name: o.trustBundleConfigMap } },
     { name: WORK_VOLUME, emptyDir: { medium: 'Memory' } },
   ];
+}
+
+/** `k=v,k2=v2`, sorted (label values cannot hold commas or `=`). */
+function podLabels(labels: Record<string, string>): string {
+  return Object.keys(labels)
+    .sort()
+    .slice(0, MAX_POD_LABELS)
+    .map((k) => `${k}=${labels[k]}`)
+    .join(',');
 }

@@ -7,6 +7,10 @@ import type { Bootstrap } from './bootstrap.js';
 import type { SocketAddress } from './resources.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from './defaults.js';
 
+/** Istio's INTERCEPTION_MODE values tsmesh knows: REDIRECT (iptables nat, SO_ORIGINAL_DST) or NONE (explicit ports only). */
+const INTERCEPTION_MODES = ['REDIRECT', 'NONE'];
+const MAX_APP_PORTS = 32;
+
 export type EnvMap = Readonly<Record<string, string | undefined>>;
 
 /** True when the environment describes an injected sidecar (the control-plane address is set). */
@@ -21,6 +25,20 @@ export function bootstrapFromEnv(env: EnvMap): Bootstrap {
     const v = env[name];
     if (!v) fail(name, 'is required');
     return v ?? '';
+  };
+  /** `9080` or `9080,9090` (the app's container ports; the first is the one the inbound listener forwards to). */
+  const portList = (name: string): number[] => {
+    const v = env[name];
+    if (!v) return [];
+    const parts = v.split(',');
+    if (parts.length > MAX_APP_PORTS) fail(name, `more than ${MAX_APP_PORTS} ports`);
+    const out: number[] = [];
+    for (const p of parts.slice(0, MAX_APP_PORTS)) {
+      const n = /^\d{1,5}$/.test(p.trim()) ? Number(p.trim()) : NaN;
+      if (!(n >= 1 && n <= 65535)) fail(name, `"${p.trim()}" is not a port (1-65535)`);
+      else if (!out.includes(n)) out.push(n);
+    }
+    return out;
   };
   const port = (name: string, optional = false): number | undefined => {
     const v = env[name];
@@ -39,7 +57,9 @@ export function bootstrapFromEnv(env: EnvMap): Bootstrap {
   const inbound = port('TSMESH_INBOUND_PORT');
   const admin = port('TSMESH_ADMIN_PORT');
   port('TSMESH_HEALTH_PORT');
-  const appPort = port('TSMESH_APP_PORT', true);
+  const appPorts = portList('TSMESH_APP_PORT');
+  const interception = env.TSMESH_INTERCEPTION_MODE || undefined;
+  if (interception !== undefined && !INTERCEPTION_MODES.includes(interception)) fail('TSMESH_INTERCEPTION_MODE', `"${interception}" is not one of ${INTERCEPTION_MODES.join(', ')}`);
   const podName = required('POD_NAME');
   const namespace = env.POD_NAMESPACE || 'default';
   const tokenFile = env.TSMESH_TOKEN_PATH || undefined;
@@ -56,7 +76,12 @@ export function bootstrapFromEnv(env: EnvMap): Bootstrap {
     INBOUND_ADDRESSES: `${ip}:${inbound}`,
     OUTBOUND_ADDRESSES: `127.0.0.1:${outbound}`,
   };
-  if (appPort !== undefined) nodeMetadata.APP_PORT = String(appPort);
+  if (appPorts.length) {
+    nodeMetadata.APP_PORT = String(appPorts[0]);
+    // Istio's POD_PORTS: every port the app listens on.
+    if (appPorts.length > 1) nodeMetadata.APP_PORTS = appPorts.join(',');
+  }
+  if (interception) nodeMetadata.INTERCEPTION_MODE = interception;
   if (env.NODE_NAME) nodeMetadata.NODE_NAME = env.NODE_NAME;
   if (env.POD_UID) nodeMetadata.POD_UID = env.POD_UID;
   const version = labels.version || labels['app.kubernetes.io/version'];

@@ -52,6 +52,14 @@ describe('bootstrapFromEnv', () => {
     expect(bootstrapFromEnv({ ...GOOD, TSMESH_APP_PORT: '9080' }).dynamicResources?.ads.nodeMetadata?.APP_PORT).toBe('9080');
   });
 
+  it('sends every app port and the interception mode the injector sets', () => {
+    const md = bootstrapFromEnv({ ...GOOD, TSMESH_APP_PORT: '9080,9090,9080', TSMESH_INTERCEPTION_MODE: 'REDIRECT' }).dynamicResources?.ads.nodeMetadata;
+    expect(md).toMatchObject({ APP_PORT: '9080', APP_PORTS: '9080,9090', INTERCEPTION_MODE: 'REDIRECT' });
+    expect(bootstrapFromEnv(GOOD).dynamicResources?.ads.nodeMetadata?.INTERCEPTION_MODE).toBeUndefined();
+    expect(issuesOf({ ...GOOD, TSMESH_APP_PORT: '9080,http' })).toMatch(/TSMESH_APP_PORT.*"http" is not a port/);
+    expect(issuesOf({ ...GOOD, TSMESH_INTERCEPTION_MODE: 'TPROXY' })).toMatch(/TSMESH_INTERCEPTION_MODE.*"TPROXY" is not one of REDIRECT, NONE/);
+  });
+
   it('names each missing or bad variable', () => {
     const { TSMESH_CONTROL_PLANE_ADDRESS: _a, POD_NAME: _p, ...rest } = GOOD;
     const msg = issuesOf({ ...rest, TSMESH_INBOUND_PORT: '70000', TSMESH_ADMIN_PORT: 'x' });
