@@ -10,8 +10,8 @@ import { EXIT, toCliError, type GlobalOptions } from './context.js';
 import { apply, del, describe, get } from './commands/policies.js';
 import { status } from './commands/status.js';
 import { top } from './commands/top.js';
-import { canaryStatus, completionBash, proxyConfig, tokenCreate } from './commands/misc.js';
-import { canarySet, canaryStart, canaryWatch } from './commands/canary.js';
+import { completionBash, proxyConfig, tokenCreate } from './commands/misc.js';
+import { canarySet, canaryStart, canaryStatus, canaryWatch } from './commands/canary.js';
 import { certs, check, tap } from './commands/observe.js';
 import { rotateRoot } from './commands/rotate-root.js';
 import { bench, type BenchOptions } from './commands/bench.js';
@@ -118,24 +118,24 @@ token.command('create').description('mint a bootstrap token for a namespace/serv
   .option('--trust-domain <td>', 'trust domain', 'cluster.local')
   .action(run((o: { sa: string; ns: string; ttl: string; trustDomain: string }) => tokenCreate(g(), { serviceAccount: o.sa, namespace: o.ns, ttl: o.ttl, trustDomain: o.trustDomain })));
 
-const canary = program.command('canary').description('automated canary releases');
-canary.command('status').description('canaries and the live weight of their canary backend').argument('[name]')
+const canary = program.command('canary').description('automated canary releases, run by the control plane (an applied Canary starts)');
+canary.command('status').description('canaries: phase, weight and last step; with a name, every step').argument('[name]')
   .option('-n, --namespace <ns>', 'namespace', 'default')
   .action(run((name: string | undefined, o: { namespace: string }) => canaryStatus(g(), name, o)));
-canary.command('start').description('run a Canary resource: step the weights while the analysis passes, roll back on failure (Ctrl-C aborts)').argument('<name>')
+canary.command('start').description('start a new run of a Canary (one that finished), or follow the progressing one; exit 0 promoted, 1 rolled back').argument('<name>')
   .option('-n, --namespace <ns>', 'namespace', 'default')
-  .option('--admin <host:port,...>', 'sidecar admin listeners whose metrics the analysis reads (env TSMESH_SIDECAR_ADMINS)')
-  .option('--interval <duration>', 'override the spec\'s interval')
-  .action(run((name: string, o: { namespace: string; admin?: string; interval?: string }) => canaryStart(g(), name, o)));
-canary.command('promote').description('send all traffic to the canary now').argument('<name>')
+  .option('--detach', 'return once started instead of following')
+  .option('--timeout <duration>', 'stop following after (the canary goes on)', '1h')
+  .action(run((name: string, o: { namespace: string; detach?: boolean; timeout: string }) => canaryStart(g(), name, o)));
+canary.command('promote').description('send all traffic to the canary now (ends the run)').argument('<name>')
   .option('-n, --namespace <ns>', 'namespace', 'default')
   .action(run((name: string, o: { namespace: string }) => canarySet(g(), name, 'promote', o)));
-canary.command('abort').description('send all traffic back to stable now').argument('<name>')
+canary.command('abort').description('send all traffic back to stable now (ends the run)').argument('<name>')
   .option('-n, --namespace <ns>', 'namespace', 'default')
   .action(run((name: string, o: { namespace: string }) => canarySet(g(), name, 'abort', o)));
-canary.command('watch').description('draw the canary\'s live weight until it settles').argument('<name>')
+canary.command('watch').description('draw the run\'s steps live (weight, success rate, p99, verdict) until it ends; exit 0 promoted, 1 rolled back').argument('<name>')
   .option('-n, --namespace <ns>', 'namespace', 'default')
-  .option('--timeout <duration>', 'stop watching after', '10m')
+  .option('--timeout <duration>', 'stop watching after', '1h')
   .action(run((name: string, o: { namespace: string; timeout: string }) => canaryWatch(g(), name, o)));
 
 program.command('version').description('meshctl and control plane versions')

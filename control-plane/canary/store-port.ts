@@ -32,12 +32,14 @@ const POLL_MS = 50;
  * "reached 3/5 proxies, 2 pending", "… 1 NACKed: <error>".
  */
 export async function waitForReceipt(status: ProxyStatusSource, clock: Clock, version: number, maxWaitMs: number): Promise<string | undefined> {
+  if (!status.proxies().length) return undefined;
   const until = clock.now() + maxWaitMs;
   for (;;) {
+    // The controller publishes after its debounce: no receipt yet is "not pushed yet", not "nothing to push".
     const r = status.receipt(String(version));
-    if (!r) return undefined;
-    const reached = r.acked.length;
-    if (!r.pending.length || clock.now() >= until) {
+    if (!r && clock.now() >= until) return undefined;
+    if (r && (!r.pending.length || clock.now() >= until)) {
+      const reached = r.acked.length;
       const last = r.acked.reduce((m, a) => Math.max(m, a.at), r.appliedAt);
       let s = `reached ${reached}/${r.total} proxies`;
       if (!r.pending.length && !r.nacked.length) s += ` in ${Math.max(0, last - r.appliedAt)} ms`;

@@ -14,8 +14,11 @@ spec:
 `;
 }
 
-/** A canary; with `testerHeader`, requests carrying `x-canary: <value>` reach the canary at any weight. */
-export function canaryYaml(name: string, stable: string, canary: string, interval: string, steps: number[], testerHeader?: string): string {
+/**
+ * A canary; with `testerHeader`, requests carrying `x-canary: <value>` reach the canary at any weight;
+ * with `mirror`, traffic is first mirrored to the canary for that long and its answers compared (mismatch ≤ `mismatchRate`%).
+ */
+export function canaryYaml(name: string, stable: string, canary: string, interval: string, steps: number[], o: { testerHeader?: string; mirror?: string; mismatchRate?: number } = {}): string {
   return `apiVersion: tsmesh.io/v1alpha1
 kind: Canary
 metadata:
@@ -31,7 +34,7 @@ spec:
     successRate: 95
     p99: 250ms
     failureLimit: 2
-${testerHeader ? `  match:\n    - { name: x-canary, value: ${testerHeader} }\n` : ''}`;
+${o.mismatchRate !== undefined ? `    mismatchRate: ${o.mismatchRate}\n` : ''}${o.mirror ? `  mirror: { duration: ${o.mirror} }\n` : ''}${o.testerHeader ? `  match:\n    - { name: x-canary, value: ${o.testerHeader} }\n` : ''}`;
 }
 
 /**

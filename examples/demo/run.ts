@@ -2,10 +2,12 @@
 // `npm run demo`: a whole mesh on loopback. The control plane and five
 // sidecars run as child processes (web, api v1/v2/v3, db), the apps run in
 // this process, traffic flows web → api → db through the sidecars, and the
-// canary controller (meshctl canary start) first promotes api v2 and then rolls the
-// bad api v3 back on its own. Exits 0 when the story went as told.
+// control plane runs the canaries: applying a Canary starts it, `meshctl
+// canary watch` draws its steps. It promotes api v2 step by step, then
+// mirrors traffic to the bad api v3 and rolls it back on its own before v3
+// ever answers a user. Exits 0 when the story went as told.
 //
-//   npm run demo            # ~60 s
+//   npm run demo            # ~40 s
 //   npm run demo -- --quick # shorter intervals (the smoke test)
 
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -95,21 +97,22 @@ async function main(): Promise<void> {
   load.start();
   say(`traffic: ${load.rate} requests/s into web`);
 
-  const canaryArgs = (name: string) => ['canary', 'start', name, '--admin', admins.join(',')];
   const show = (line: string) => say(`  ${line}`);
 
   say('── canary 1: api v2 (a good release) ──');
-  await admin.apply(canaryYaml('api-v2', 'api-v1', 'api-v2', interval, [10, 25, 50, 100], 'always'), { file: 'demo/canary-v2.yaml' });
-  say('$ meshctl canary start api-v2');
-  const first = await streamMeshctl(canaryArgs('api-v2'), meshctlEnv, show);
+  await admin.apply(canaryYaml('api-v2', 'api-v1', 'api-v2', interval, [10, 25, 50, 100], { testerHeader: 'always' }), { file: 'demo/canary-v2.yaml' });
+  say('applied Canary api-v2: the control plane runs it (steps 10 → 25 → 50 → 100%, judged on the sidecars\' metrics)');
+  say('$ meshctl canary watch api-v2');
+  const first = await streamMeshctl(['canary', 'watch', 'api-v2'], meshctlEnv, show);
   if (first.code !== 0 || !first.output.includes('canary api-v2 promoted')) throw new Error(`expected api v2 to be promoted (meshctl exit ${first.code}):\n${first.output}`);
 
-  say('── canary 2: api v3 (slow, 30% errors) ──');
-  await admin.apply(canaryYaml('api-v3', 'api-v2', 'api-v3', interval, [10, 25, 50, 100]), { file: 'demo/canary-v3.yaml' });
-  say('$ meshctl canary start api-v3');
-  const second = await streamMeshctl(canaryArgs('api-v3'), meshctlEnv, show);
+  say('── canary 2: api v3 (slow, 30% errors), mirrored first ──');
+  await admin.apply(canaryYaml('api-v3', 'api-v2', 'api-v3', interval, [10, 25, 50, 100], { mirror: quick ? '5s' : '10s', mismatchRate: 5 }), { file: 'demo/canary-v3.yaml' });
+  say('applied Canary api-v3 with a mirror phase: web\'s sidecar copies api traffic to v3 and compares its answers with v2\'s');
+  say('$ meshctl canary watch api-v3');
+  const second = await streamMeshctl(['canary', 'watch', 'api-v3'], meshctlEnv, show);
   if (second.code !== 1 || !second.output.includes('canary api-v3 rolled back')) throw new Error(`expected api v3 to be rolled back (meshctl exit ${second.code}):\n${second.output}`);
-  say('api v3 rolled back automatically; all traffic on api v2');
+  say('api v3 rolled back automatically while mirrored: no user request was answered by it; all traffic on api v2');
 
   say('── the mesh’s view: meshctl status ──');
   process.stdout.write(await runMeshctl(['status'], meshctlEnv));
