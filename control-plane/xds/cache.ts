@@ -44,7 +44,7 @@ export class MemorySnapshotCache implements SnapshotCache {
 
   setSnapshot(nodeId: string, version: string, resources: ResourceMaps): Snapshot {
     if (!nodeId) throw new ValidationError([{ path: 'nodeId', message: 'must not be empty' }], 'snapshot');
-    const snap = buildSnapshot(version, resources);
+    const snap = buildSnapshot(version, resources, this.snapshots.get(nodeId));
     this.snapshots.set(nodeId, snap);
     for (const fn of this.global) fn(nodeId, snap);
     for (const fn of this.watchers.get(nodeId) ?? []) fn(snap);

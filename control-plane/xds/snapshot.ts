@@ -81,16 +81,53 @@ export function checkConsistency(res: ResourceMaps): ValidationIssue[] {
   return issues;
 }
 
-/** Checks consistency, encodes and versions the resources. Throws ValidationError when inconsistent. */
-export function buildSnapshot(version: string, resources: ResourceMaps): Snapshot {
-  const issues = checkConsistency(resources);
-  if (issues.length) throw new ValidationError(issues, `snapshot ${version}`);
+/** True when `map` holds exactly the resources of `set` (same names, same encoded objects): its version stands. */
+function sameResources(set: TypeSet, map: ReadonlyMap<string, object>): boolean {
+  if (set.resources.size !== map.size) return false;
+  for (const [name, value] of map) {
+    const r = encoded.get(value);
+    if (!r || r.name !== name || set.resources.get(name) !== r) return false;
+  }
+  return true;
+}
+
+function buildTypeSet(kind: ResourceKind, map: ReadonlyMap<string, DomainOf[ResourceKind]>): TypeSet {
+  const out = new Map<string, EncodedResource>();
+  for (const [name, value] of map) out.set(name, encodeOne(kind, name, value));
+  const digest = [...out.values()].map((r) => `${r.name}=${r.version}`).sort().join('\n');
+  return { version: out.size ? hash(digest) : 'empty', resources: out };
+}
+
+/**
+ * The last types built from each ResourceMaps object. A control plane typically
+ * publishes one config object to many nodes (or the same per-type maps again):
+ * then each type is checked by identity (no encoding, hashing or sorting) and the
+ * TypeSet objects are shared, so a response encoded for one node serves all.
+ */
+const built = new WeakMap<ResourceMaps, Record<ResourceKind, TypeSet>>();
+
+/**
+ * Checks consistency, encodes and versions the resources. Throws ValidationError when inconsistent.
+ * `previous` (the node's last snapshot) lets an unchanged type keep its TypeSet object.
+ */
+export function buildSnapshot(version: string, resources: ResourceMaps, previous?: Snapshot): Snapshot {
+  const cached = built.get(resources);
   const types = {} as Record<ResourceKind, TypeSet>;
+  let allCached = cached !== undefined;
   for (const kind of PUSH_ORDER) {
-    const map = new Map<string, EncodedResource>();
-    for (const [name, value] of resources[kind] as ReadonlyMap<string, DomainOf[ResourceKind]>) map.set(name, encodeOne(kind, name, value));
-    const digest = [...map.values()].map((r) => `${r.name}=${r.version}`).sort().join('\n');
-    types[kind] = { version: map.size ? hash(digest) : 'empty', resources: map };
+    const map = resources[kind] as ReadonlyMap<string, DomainOf[ResourceKind]>;
+    if (cached && sameResources(cached[kind], map)) types[kind] = cached[kind];
+    else {
+      allCached = false;
+      const prev = previous?.types[kind];
+      types[kind] = prev && sameResources(prev, map) ? prev : buildTypeSet(kind, map);
+    }
+  }
+  // Consistency is a property of the resources alone: a set already checked together needs no second check.
+  if (!allCached) {
+    const issues = checkConsistency(resources);
+    if (issues.length) throw new ValidationError(issues, `snapshot ${version}`);
+    built.set(resources, types);
   }
   return Object.freeze({ version, resources, types });
 }

@@ -4,10 +4,11 @@
 // listeners and clusters, explicit names for the other types.
 
 import { TYPE_URLS, type ResourceKind } from '../../proxy/config/resources.js';
-import type { DiscoveryRequestMsg, DiscoveryResponseMsg } from '../../proxy/xds/ads-wire.js';
+import type { DiscoveryRequestMsg } from '../../proxy/xds/ads-wire.js';
 import { kindOfTypeUrl } from '../../proxy/xds/codec/index.js';
 import { AdsStream } from './stream.js';
 import { PUSH_ORDER } from './snapshot.js';
+import { encodeSotwResponse } from './wire.js';
 
 const MAX_NAMES = 100_000;
 
@@ -15,6 +16,8 @@ interface TypeState {
   wildcard: boolean;
   names: Set<string>;
   namesKey: string;
+  /** resource_names of the last request, as received. */
+  rawNames?: readonly string[];
   sent?: { version: string; nonce: string; namesKey: string; from: string };
   inFlight: boolean;
   acked?: string;
@@ -23,13 +26,32 @@ interface TypeState {
 
 const WILDCARD_KINDS: ReadonlySet<ResourceKind> = new Set(['listener', 'cluster']);
 
+/** The request repeats the previous one's resource_names exactly (same order): the parsed subscription stands. */
+function sameNames(a: readonly string[] | undefined, b: readonly string[]): boolean {
+  if (!a || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export class SotwStream extends AdsStream {
   private readonly types = new Map<ResourceKind, TypeState>();
 
+  /** Identified and authorized, and no earlier request still waits on that: requests run synchronously, in order. */
+  private settled = false;
+  private queued = 0;
+
   start(): void {
     this.call.on('data', (req: DiscoveryRequestMsg) => {
+      if (this.settled) {
+        if (!this.closed) this.onRequest(req);
+        return;
+      }
+      this.queued++;
       this.identify(req.node).then(
-        (ok) => ok && !this.closed && this.onRequest(req),
+        (ok) => {
+          if (--this.queued === 0 && ok) this.settled = true;
+          if (ok && !this.closed) this.onRequest(req);
+        },
         (err) => this.ctx.log.error('xds request failed', { err }),
       );
     });
@@ -61,10 +83,15 @@ export class SotwStream extends AdsStream {
         this.recordAck(kind, st.acked);
       }
     }
-    const names = (req.resource_names ?? []).slice(0, MAX_NAMES);
-    st.wildcard = WILDCARD_KINDS.has(kind) && (names.length === 0 || names.includes('*'));
-    st.names = new Set(names.filter((n) => n !== '*'));
-    st.namesKey = st.wildcard ? '*' : [...st.names].sort().join('\n');
+    const names = req.resource_names ?? [];
+    // An ACK usually repeats the subscription: keep the parsed one instead of rebuilding and re-sorting it.
+    if (!sameNames(st.rawNames, names)) {
+      st.rawNames = names.length <= MAX_NAMES ? names : undefined;
+      const capped = names.length > MAX_NAMES ? names.slice(0, MAX_NAMES) : names;
+      st.wildcard = WILDCARD_KINDS.has(kind) && (capped.length === 0 || capped.includes('*'));
+      st.names = new Set(capped.filter((n) => n !== '*'));
+      st.namesKey = st.wildcard ? '*' : [...st.names].sort().join('\n');
+    }
     // Explicit names the snapshot lacks (also next to a wildcard: a proxy asking for a cluster it has no config for).
     this.askOnDemand(kind, st.names);
     // Responses go through the scheduler: bounded work per event-loop turn even in a reconnect storm.
@@ -83,14 +110,17 @@ export class SotwStream extends AdsStream {
     if (!st.wildcard && st.names.size === 0 && !st.sent) return; // nothing asked for yet
     const set = snap.types[kind];
     if (st.sent && st.sent.version === set.version && st.sent.namesKey === st.namesKey) return; // up to date, or NACKed and held
-    const resources = [];
-    if (st.wildcard) for (const r of set.resources.values()) resources.push(r.any);
-    else for (const n of st.names) {
-      const r = set.resources.get(n);
-      if (r) resources.push(r.any);
-    }
-    const msg: DiscoveryResponseMsg = { version_info: set.version, resources, type_url: TYPE_URLS[kind], nonce: this.ctx.nonce() };
-    st.sent = { version: set.version, nonce: msg.nonce, namesKey: st.namesKey, from: snap.version };
+    const nonce = this.ctx.nonce();
+    const msg = encodeSotwResponse(set, TYPE_URLS[kind], st.namesKey, nonce, () => {
+      const resources = [];
+      if (st.wildcard) for (const r of set.resources.values()) resources.push(r.any);
+      else for (const n of st.names) {
+        const r = set.resources.get(n);
+        if (r) resources.push(r.any);
+      }
+      return resources;
+    });
+    st.sent = { version: set.version, nonce, namesKey: st.namesKey, from: snap.version };
     st.inFlight = true;
     this.recordSent(kind, set.version);
     this.call.write(msg);

@@ -6,7 +6,7 @@ import { status as GrpcStatus, type Server, type ServerDuplexStream } from '@grp
 import { systemClock, type Clock } from '../../common/clock.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import type { ResourceMaps } from '../../proxy/config/resources.js';
-import { adsServiceDefinition, type NodeMsg } from '../../proxy/xds/ads-wire.js';
+import type { NodeMsg } from '../../proxy/xds/ads-wire.js';
 import type { ProxyStatus, ProxyStatusSource } from '../admin/types.js';
 import type { SnapshotCache } from './cache.js';
 import { Admission } from './admission.js';
@@ -14,6 +14,7 @@ import { DeltaStream } from './delta-stream.js';
 import { PushScheduler } from './push-scheduler.js';
 import { ReceiptTracker, type Receipt } from './receipts.js';
 import { SotwStream } from './sotw-stream.js';
+import { serverAdsDefinition } from './wire.js';
 import type { AdsStream, AuthorizeNode, StreamContext } from './stream.js';
 
 export interface XdsServerOptions {
@@ -89,7 +90,7 @@ export class XdsServer implements ProxyStatusSource {
 
   /** Adds the AggregatedDiscoveryService to `server`. */
   register(server: Server): void {
-    server.addService(adsServiceDefinition(), {
+    server.addService(serverAdsDefinition(), {
       StreamAggregatedResources: (call: ServerDuplexStream<any, any>) => this.accept(call, new SotwStream(this.ctx, call)),
       DeltaAggregatedResources: (call: ServerDuplexStream<any, any>) => this.accept(call, new DeltaStream(this.ctx, call)),
     });
