@@ -9,7 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT, toCliError, type GlobalOptions } from './context.js';
 import { apply, del, describe, get } from './commands/policies.js';
 import { status } from './commands/status.js';
-import { top } from './commands/top.js';
+import { top, type TopOptions } from './commands/top.js';
 import { completionBash, proxyConfig, tokenCreate } from './commands/misc.js';
 import { canarySet, canaryStart, canaryStatus, canaryWatch } from './commands/canary.js';
 import { certs, check, tap } from './commands/observe.js';
@@ -57,9 +57,10 @@ program.command('status').description('connected proxies, identities, ACKed/NACK
 
 program.command('top').alias('stat').description('requests/s, success rate, p50/p99 per service and version from the sidecars\' metrics')
   .option('--admin <host:port,...>', 'sidecar admin listeners to read (env TSMESH_SIDECAR_ADMINS)')
-  .option('--window <seconds>', 'measuring window', '2')
+  .option('--prometheus <url>', 'read from this Prometheus server instead (env TSMESH_PROMETHEUS)')
+  .option('--window <seconds>', 'measuring window (default 2; with --prometheus the rate() range, default 60)')
   .option('-o, --output <format>', 'table | json', 'table')
-  .action(run((o: { admin?: string; window: string; output: string }) => top(o)));
+  .action(run((o: TopOptions) => top(o)));
 
 program.command('proxy-config').description('what one proxy runs: listeners | routes | clusters | endpoints | secrets')
   .argument('<proxy>', 'node id (or a unique part of it, e.g. api-v2)').argument('<section>')

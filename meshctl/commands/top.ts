@@ -1,9 +1,11 @@
 // meshctl top: requests/s, success rate and p50/p99 per service (and version),
 // from two scrapes of the sidecars' /stats/prometheus a window apart
-// (inbound series, reporter="destination", as Istio's dashboards use).
+// (inbound series, reporter="destination", as Istio's dashboards use), or from
+// a Prometheus server that scrapes them (--prometheus, top-prometheus.ts).
 
 import { parseLabels, quantile } from '../../control-plane/canary/metrics.js';
 import { CliError, EXIT, table } from '../context.js';
+import { topFromPrometheus, type TopRow } from './top-prometheus.js';
 
 interface Row {
   requests: number;
@@ -42,22 +44,27 @@ async function scrape(targets: string[]): Promise<Map<string, Row>> {
   return rows;
 }
 
-export async function top(o: { admin?: string; window: string; output: string }): Promise<string> {
-  const targets = (o.admin ?? process.env.TSMESH_SIDECAR_ADMINS ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((s) => (/^https?:/.test(s) ? s : `http://${s}`));
-  if (!targets.length) throw new CliError('no sidecars to read: pass --admin <host:port,...> (their admin listeners) or set TSMESH_SIDECAR_ADMINS', EXIT.USAGE);
-  const windowMs = Number(o.window) * 1000;
-  if (!(windowMs >= 100 && windowMs <= 600_000)) throw new CliError(`--window must be between 0.1 and 600 seconds, got ${o.window}`, EXIT.USAGE);
-  const a = await scrape(targets);
-  await new Promise((r) => setTimeout(r, windowMs));
-  const b = await scrape(targets);
-  const out: { service: string; version: string; rps: number; successRate?: number; p50?: number; p99?: number }[] = [];
-  for (const [key, r] of b) {
-    const prev = a.get(key);
-    const req = r.requests - (prev?.requests ?? 0);
-    const err = r.errors - (prev?.errors ?? 0);
-    const buckets = [...r.buckets].map(([le, n]) => [le, n - (prev?.buckets.get(le) ?? 0)] as const).sort((x, y) => x[0] - y[0]);
-    const [service, version] = key.split('\t') as [string, string];
-    out.push({ service, version, rps: req / (windowMs / 1000), ...(req > 0 ? { successRate: (100 * (req - err)) / req, p50: quantile(0.5, buckets), p99: quantile(0.99, buckets) } : {}) });
+export interface TopOptions {
+  admin?: string;
+  prometheus?: string;
+  /** Seconds; default 2 between two scrapes, 60 as a Prometheus rate() range. */
+  window?: string;
+  output: string;
+}
+
+export async function top(o: TopOptions): Promise<string> {
+  const prometheus = o.prometheus ?? process.env.TSMESH_PROMETHEUS;
+  const windowS = Number(o.window ?? (prometheus ? 60 : 2));
+  if (!(windowS >= 0.1 && windowS <= 600) || (prometheus && windowS < 1)) throw new CliError(`--window must be between ${prometheus ? 1 : 0.1} and 600 seconds, got ${o.window}`, EXIT.USAGE);
+  if (o.output !== 'table' && o.output !== 'json') throw new CliError(`-o must be table or json, got "${o.output}"`, EXIT.USAGE);
+  let out: TopRow[];
+  if (prometheus) {
+    if (!/^https?:\/\//.test(prometheus)) throw new CliError(`--prometheus must be an http(s) URL, got "${prometheus}"`, EXIT.USAGE);
+    out = await topFromPrometheus(prometheus, windowS);
+  } else {
+    const targets = (o.admin ?? process.env.TSMESH_SIDECAR_ADMINS ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((s) => (/^https?:/.test(s) ? s : `http://${s}`));
+    if (!targets.length) throw new CliError('no sidecars to read: pass --admin <host:port,...> (their admin listeners) or set TSMESH_SIDECAR_ADMINS', EXIT.USAGE);
+    out = await fromSidecars(targets, windowS * 1000);
   }
   out.sort((x, y) => x.service.localeCompare(y.service) || x.version.localeCompare(y.version));
   if (o.output === 'json') return JSON.stringify(out, null, 2) + '\n';
@@ -66,4 +73,20 @@ export async function top(o: { admin?: string; window: string; output: string })
     ['SERVICE', 'VERSION', 'RPS', 'SUCCESS', 'P50', 'P99'],
     out.map((r) => [r.service, r.version, r.rps.toFixed(1), r.successRate === undefined ? '-' : `${r.successRate.toFixed(1)}%`, ms(r.p50), ms(r.p99)]),
   );
+}
+
+async function fromSidecars(targets: string[], windowMs: number): Promise<TopRow[]> {
+  const a = await scrape(targets);
+  await new Promise((r) => setTimeout(r, windowMs));
+  const b = await scrape(targets);
+  const out: TopRow[] = [];
+  for (const [key, r] of b) {
+    const prev = a.get(key);
+    const req = r.requests - (prev?.requests ?? 0);
+    const err = r.errors - (prev?.errors ?? 0);
+    const buckets = [...r.buckets].map(([le, n]) => [le, n - (prev?.buckets.get(le) ?? 0)] as const).sort((x, y) => x[0] - y[0]);
+    const [service, version] = key.split('\t') as [string, string];
+    out.push({ service, version, rps: req / (windowMs / 1000), ...(req > 0 ? { successRate: (100 * (req - err)) / req, p50: quantile(0.5, buckets), p99: quantile(0.99, buckets) } : {}) });
+  }
+  return out;
 }
