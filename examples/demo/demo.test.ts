@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 const script = join(import.meta.dirname, '..', '..', 'dist', 'examples', 'demo', 'run.js');
 
 describe('npm run demo', () => {
-  it('promotes api v2, rolls back api v3 on its own, shows the mesh, exits 0', async () => {
+  it('the control plane promotes api v2, rolls back the mirrored api v3 on its own, shows the mesh, exits 0', async () => {
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       execFile(process.execPath, [script, '--quick'], { timeout: 100_000, maxBuffer: 8 * 1024 * 1024 }, (err, stdout, stderr) =>
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
@@ -16,14 +16,21 @@ describe('npm run demo', () => {
     });
     expect(stderr).not.toContain('demo FAILED');
     expect(code).toBe(0);
-    expect(stdout).toContain('$ meshctl canary start api-v2');
-    expect(stdout).toMatch(/\[█████░+\]  25%  advanced to 25%: success 100%/);
+    expect(stdout).toContain('$ meshctl canary watch api-v2');
+    expect(stdout).toMatch(/\[██░+\]  10%  start: 10% of traffic to api-v2/);
+    expect(stdout).toMatch(/\[█████░+\]  25%  advanced to 25%: success 100%, p99 \d+ms, \d+ requests/);
+    expect(stdout).toMatch(/ 50%  advanced to 50%: .*\| stable: success [\d.]+%, p99 \d+ms/);
     expect(stdout).toMatch(/100%  promoted: success 100%.*; all traffic to api-v2/);
-    expect(stdout).toContain('$ meshctl canary start api-v3');
-    expect(stdout).toMatch(/  0%  rolled back: (success rate [\d.]+% < 95%|p99 \d+ms > 250ms).*\(2\/2 failed checks\); all traffic to api-v2/);
+    expect(stdout).toContain('canary api-v2 promoted: all traffic to api-v2');
+    expect(stdout).toContain('$ meshctl canary watch api-v3');
+    expect(stdout).toMatch(/\[mirror ≫ canary,  0% live\]  start: mirroring traffic to api-v3 for 5s \(no live weight\)/);
+    // v3 never takes live traffic: it is judged on the mirrored copies and rolled back.
+    expect(stdout).not.toMatch(/ 10%  mirror passed/);
+    expect(stdout).toMatch(/  0%  rolled back: .*mirror mismatch [\d.]+% > 5%.*\(2\/2 failed checks\); mirror removed, all traffic to api-v2/);
     expect(stdout).toMatch(/5 proxies connected/);
     expect(stdout).toMatch(/SERVICE\s+VERSION\s+RPS\s+SUCCESS\s+P50\s+P99/);
-    expect(stdout).toMatch(/api-v3\s+HTTPRoute\/api\s+api-v2\s+api-v3\s+0%/);
+    expect(stdout).toMatch(/api-v2\s+HTTPRoute\/api\s+api-v1\s+api-v2\s+100%\s+Promoted/);
+    expect(stdout).toMatch(/api-v3\s+HTTPRoute\/api\s+api-v2\s+api-v3\s+0%\s+RolledBack/);
     expect(stdout).toMatch(/ in  GET api:9080\/ 200 [\d.]+ms \S+ → api-v2/);
     expect(stdout).toContain('demo complete');
   }, 120_000);
