@@ -13,11 +13,13 @@
 //   servicePort     the port clients address the service on (default: appPort or inboundPort)
 //   protocol        http | http2 | grpc | tcp (default http)
 //   outboundPort    the sidecar's outbound listener port on 127.0.0.1 (default 15001)
+//   interceptionMode REDIRECT (iptables nat redirects the app's traffic; the listeners
+//                   read SO_ORIGINAL_DST) or NONE (apps address the outbound port)
 //
 // The Istio-style upper-case keys tsmesh's xDS client sends (proxy/xds/node.ts)
 // are read too: SERVICE, NAMESPACE, SERVICE_ACCOUNT, VERSION, LABELS (a struct
 // or its JSON), INBOUND_ADDRESSES ("host:port,…": the first is the inbound
-// listener), OUTBOUND_ADDRESSES, APP_PORT, SERVICE_PORT, PROTOCOL.
+// listener), OUTBOUND_ADDRESSES, APP_PORT, SERVICE_PORT, PROTOCOL, INTERCEPTION_MODE.
 
 import { Reader } from '../../common/reader.js';
 import { ValidationError, type ValidationIssue } from '../../common/errors.js';
@@ -46,6 +48,8 @@ export interface NodeRegistration {
   servicePort: number;
   protocol: AppProtocol;
   outboundPort: number;
+  /** Istio's INTERCEPTION_MODE: REDIRECT when the pod's traffic is redirected by iptables (injected sidecars). */
+  interceptionMode?: 'REDIRECT' | 'NONE';
 }
 
 /** Read a node's registration; throws ValidationError (MESH_INVALID_CONFIG) naming each bad field. */
@@ -81,6 +85,8 @@ export function readNodeRegistration(node: NodeLike): NodeRegistration {
     protocol: (r.field('protocol').string({ enum: ['http', 'http2', 'grpc', 'tcp'] }) ?? 'http') as AppProtocol,
     outboundPort: r.field('outboundPort').number({ integer: true, min: 1, max: 65535 }) ?? 15001,
   };
+  const interception = r.field('interceptionMode').string({ enum: ['REDIRECT', 'NONE'] });
+  if (interception) reg.interceptionMode = interception as 'REDIRECT' | 'NONE';
   if (!node.id || node.id.length > 512) issues.push({ path: 'id', message: 'node id is required (at most 512 characters)' });
   if (issues.length) throw new ValidationError(issues, `node metadata of "${node.id}"`);
   return reg;
@@ -94,6 +100,7 @@ const UPPER_KEYS: Record<string, string> = {
   APP_PORT: 'appPort',
   SERVICE_PORT: 'servicePort',
   PROTOCOL: 'protocol',
+  INTERCEPTION_MODE: 'interceptionMode',
 };
 
 function hostPort(s: string): [string, number] | undefined {

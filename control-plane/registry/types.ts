@@ -33,6 +33,12 @@ export interface ServiceEndpoint {
   inboundPort: number;
   /** The local application's port behind the sidecar. */
   appPort?: number;
+  /**
+   * Service port → the port this endpoint serves it on, for services with
+   * several ports (Kubernetes: the EndpointSlice port of the same name).
+   * Absent: `inboundPort` serves every port of the service.
+   */
+  targetPorts?: Readonly<Record<number, number>>;
   labels: Record<string, string>;
   /** Usually labels.version; used for subsets (`outbound|9080|v2|reviews…`). */
   version?: string;

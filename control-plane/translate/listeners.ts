@@ -1,6 +1,8 @@
 // The two listeners every sidecar gets (Istio's conventions):
 // - `virtualOutbound` on 127.0.0.1:<outboundPort>: HTTP, routed by Host over
-//   the `outbound` route configuration (RDS).
+//   the `outbound` route configuration (RDS). With iptables interception
+//   (node INTERCEPTION_MODE=REDIRECT) it reads each connection's original
+//   destination and passes non-HTTP traffic through to it.
 // - `virtualInbound` on <inboundAddress>:<inboundPort>: mTLS per MeshConfig —
 //   STRICT: one TLS chain that requires a client certificate; PERMISSIVE: that
 //   chain plus a plaintext chain — with the RBAC filters from
@@ -39,6 +41,19 @@ export function outboundListener(input: TranslateInput): Listener {
     xffNumTrustedHops: 0,
     generateRequestId: true,
   };
+  if (input.node.interceptionMode === 'REDIRECT') {
+    // iptables sends the app's every outbound TCP connection here. HTTP is routed by Host (then by the
+    // original ip:port); anything else — TLS the app originates, databases, opaque TCP — matches no chain
+    // and goes to its original destination (Istio's outboundTrafficPolicy ALLOW_ANY, PassthroughCluster).
+    return {
+      name: OUTBOUND_LISTENER,
+      address: { address: '127.0.0.1', port: input.node.outboundPort },
+      trafficDirection: 'OUTBOUND',
+      useOriginalDst: true,
+      filterChains: [{ name: 'outbound-http', filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS }, filter: hcm }],
+      protocolDetectionTimeout: 100,
+    };
+  }
   return {
     name: OUTBOUND_LISTENER,
     address: { address: '127.0.0.1', port: input.node.outboundPort },
@@ -47,6 +62,9 @@ export function outboundListener(input: TranslateInput): Listener {
     protocolDetectionTimeout: 100,
   };
 }
+
+/** What the listener's protocol detection reports for plaintext HTTP (Envoy's http_inspector names). */
+const HTTP_PROTOCOLS = ['http/1.1', 'h2c'];
 
 export function inboundListener(input: TranslateInput, idx: PolicyIndex): Listener {
   const { node } = input;
@@ -99,6 +117,8 @@ export function inboundListener(input: TranslateInput, idx: PolicyIndex): Listen
     name: INBOUND_LISTENER,
     address: { address: node.inboundAddress, port: node.inboundPort },
     trafficDirection: 'INBOUND',
+    // Redirected inbound connections keep their original destination (never passed through on INBOUND).
+    ...(node.interceptionMode === 'REDIRECT' ? { useOriginalDst: true } : {}),
     filterChains: chains,
     protocolDetectionTimeout: 100,
   };

@@ -37,10 +37,18 @@ export const DEFAULT_RETRY: RetryPolicy = {
 
 const emptyMutations = (): HeaderMutations => ({ requestHeadersToAdd: [], requestHeadersToRemove: [], responseHeadersToAdd: [], responseHeadersToRemove: [] });
 
+/**
+ * Host names of one service port. The names without a port go to one port
+ * only — 80 when the service has it (clients omit the default port), else its
+ * first HTTP port — because a route configuration's domains must be unique (Envoy
+ * rejects duplicates) and a multi-port service would otherwise repeat them.
+ */
 export function domainsFor(svc: ServiceInfo, port: number, nodeNamespace: string): string[] {
   const names = [`${svc.name}.${svc.namespace}`, `${svc.name}.${svc.namespace}.svc`, svc.hostname];
   if (svc.namespace === nodeNamespace) names.unshift(svc.name);
-  return names.flatMap((n) => [n, `${n}:${port}`]);
+  const http = svc.ports.filter((p) => p.protocol !== 'tcp');
+  const bare = http.length <= 1 || port === (http.some((p) => p.port === 80) ? 80 : http[0]!.port);
+  return names.flatMap((n) => (bare ? [n, `${n}:${port}`] : [`${n}:${port}`]));
 }
 
 function applyModifier(m: HeaderModifier, add: HeaderValueOption[], remove: string[]): void {

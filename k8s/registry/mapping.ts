@@ -55,23 +55,37 @@ export function toServiceInfo(svc: KubeService, clusterDomain: string): ServiceI
 
 /**
  * Endpoints of one service from its slices. Traffic to a pod is intercepted
- * by its sidecar (iptables), so peers dial the pod IP and the target port:
- * inboundPort = appPort = the slice's port (the first TCP port).
+ * by its sidecar (iptables), so peers dial the pod IP and the target port.
+ * A slice's ports carry the service ports' names, so each service port maps
+ * to the target port of the same name (`targetPorts`); inboundPort = appPort
+ * = the target of the first service port the pod serves.
  */
 export function toEndpoints(
-  svc: { name: string; namespace: string },
+  svc: { name: string; namespace: string; ports?: readonly ServicePort[] },
   slices: readonly KubeEndpointSlice[],
   podByKey: (key: string) => KubePod | undefined,
   trustDomain: string,
 ): ServiceEndpoint[] {
-  const out = new Map<string, ServiceEndpoint>();
+  const out = new Map<string, ServiceEndpoint & { targetPorts: Record<number, number> }>();
   for (const slice of slices) {
     if (slice.addressType && slice.addressType !== 'IPv4' && slice.addressType !== 'IPv6') continue;
-    const port = (slice.ports ?? []).find((p) => (p.protocol ?? 'TCP') === 'TCP' && p.port)?.port;
-    if (!port) continue;
+    const tcp = (slice.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP' && p.port);
+    const targets: Record<number, number> = {};
+    for (const sp of svc.ports ?? []) {
+      const p = tcp.find((x) => (x.name ?? '') === (sp.name ?? ''));
+      if (p) targets[sp.port] = p.port!;
+    }
+    const first = svc.ports?.length ? svc.ports.map((sp) => targets[sp.port]).find((p) => p !== undefined) : tcp[0]?.port;
+    if (!first) continue;
     for (const ep of slice.endpoints ?? []) {
       const address = ep.addresses?.[0];
       if (!address) continue;
+      const known = out.get(address);
+      if (known) {
+        // Pods whose named ports differ land in different slices: one endpoint per pod, every port it serves.
+        for (const [sp, tp] of Object.entries(targets)) known.targetPorts[Number(sp)] ??= tp;
+        continue;
+      }
       const ref = ep.targetRef?.kind === 'Pod' ? ep.targetRef : undefined;
       const pod = ref?.name ? podByKey(`${ref.namespace ?? svc.namespace}/${ref.name}`) : undefined;
       const labels = { ...(pod?.metadata.labels ?? {}) };
@@ -79,13 +93,14 @@ export function toEndpoints(
       const id = ref?.uid ?? pod?.metadata.uid ?? `${svc.namespace}/${address}`;
       // Ready is what kube-proxy uses; a terminating-but-serving pod still finishes its requests elsewhere.
       const healthy = ep.conditions?.ready !== false;
-      out.set(`${address}:${port}`, {
+      out.set(address, {
         id,
         service: svc.name,
         namespace: svc.namespace,
         address,
-        inboundPort: port,
-        appPort: port,
+        inboundPort: first,
+        appPort: first,
+        targetPorts: { ...targets },
         labels,
         ...(labels.version ? { version: labels.version } : {}),
         serviceAccount,
@@ -94,5 +109,7 @@ export function toEndpoints(
       });
     }
   }
-  return [...out.values()].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : a.inboundPort - b.inboundPort));
+  return [...out.values()]
+    .map(({ targetPorts, ...e }) => ((svc.ports?.length ?? 0) > 1 ? { ...e, targetPorts } : e))
+    .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : a.inboundPort - b.inboundPort));
 }

@@ -1,0 +1,106 @@
+// A two-port Service from a recorded Service + EndpointSlices (the EndpointSlice
+// controller's split by resolved port set) through the Kubernetes registry,
+// the real controller and translator: one cluster per service port whose
+// endpoints are dialled on the target port of the same name, a virtual host
+// per port, and — for an injected sidecar (INTERCEPTION_MODE=REDIRECT) — the
+// outbound listener reading the original destination and passing non-HTTP through.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../common/clock.js';
+import { MeshController } from '../../control-plane/controller.js';
+import type { ResourceMaps } from '../../proxy/config/resources.js';
+import { KubernetesRegistry } from '../registry/kube-registry.js';
+import { KubernetesPolicyStore } from '../store/kube-store.js';
+import { FakeApiServer } from './fake-apiserver.js';
+
+const fx = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'multiport.json'), 'utf8'));
+const HOST = 'echo.demo.svc.cluster.local';
+
+let api: FakeApiServer;
+let registry: KubernetesRegistry;
+let store: KubernetesPolicyStore;
+let ctl: MeshController;
+let published: Map<string, ResourceMaps>;
+
+beforeEach(async () => {
+  api = new FakeApiServer();
+  await api.start();
+  api.setList('/api/v1/services', 'ServiceList', '2200', [fx.service]);
+  api.setList('/apis/discovery.k8s.io/v1/endpointslices', 'EndpointSliceList', '2200', fx.endpointSlices);
+  api.setList('/api/v1/pods', 'PodList', '2200', fx.pods);
+  for (const p of ['destinationpolicies', 'authorizationpolicies', 'meshconfigs', 'canaries']) api.setList(`/apis/tsmesh.io/v1alpha1/${p}`, 'List', '2200', []);
+  for (const p of ['httproutes', 'grpcroutes']) api.setList(`/apis/gateway.networking.k8s.io/v1/${p}`, 'List', '2200', []);
+  registry = new KubernetesRegistry(api.kubeConfig());
+  store = new KubernetesPolicyStore(api.kubeConfig());
+  await Promise.all([registry.start(), store.start()]);
+  published = new Map();
+  ctl = new MeshController({ store, registry, clock: new ManualClock(), debounceMs: 50, publish: (nodeId, resources) => published.set(nodeId, resources) });
+});
+afterEach(async () => {
+  ctl.close();
+  registry.close();
+  store.close();
+  await api.close();
+});
+
+/** A caller in the demo namespace, as its injected sidecar's bootstrap describes it. */
+function connect(id: string, interception?: 'REDIRECT'): ResourceMaps {
+  ctl.nodeConnected({
+    id,
+    metadata: {
+      service: 'web', namespace: 'demo', serviceAccount: 'web', inboundAddress: '10.244.1.30', inboundPort: 15006, appPort: 8080,
+      ...(interception ? { INTERCEPTION_MODE: interception } : {}),
+    },
+  });
+  expect(ctl.noteDependency(id, `${HOST}:9090`)).toBe(true);
+  return published.get(id)!;
+}
+
+const endpoints = (r: ResourceMaps, cluster: string) => r.clusterLoadAssignment.get(cluster)?.endpoints.map((e) => `${e.address.address}:${e.address.port} ${e.metadata?.version}`);
+
+describe('multi-port Service on Kubernetes', () => {
+  it('the registry maps each service port to the target port of the same name, per pod', () => {
+    const eps = registry.endpoints('demo', 'echo');
+    expect(eps.map((e) => [e.address, e.targetPorts])).toEqual([
+      ['10.244.1.21', { 80: 8080, 9090: 9090 }],
+      ['10.244.2.22', { 80: 8081, 9090: 9090 }],
+    ]);
+    expect(registry.service('demo', 'echo')!.ports).toEqual([{ name: 'http', port: 80, protocol: 'http' }, { name: 'grpc', port: 9090, protocol: 'grpc' }]);
+  });
+
+  it('one cluster and one virtual host per service port, endpoints on their target ports', () => {
+    const r = connect('web-1');
+    expect(endpoints(r, `outbound|80||${HOST}`)).toEqual(['10.244.1.21:8080 v1', '10.244.2.22:8081 v2']);
+    expect(endpoints(r, `outbound|9090||${HOST}`)).toEqual(['10.244.1.21:9090 v1', '10.244.2.22:9090 v2']);
+    const vhosts = r.routeConfiguration.get('outbound')!.virtualHosts.filter((v) => v.name.startsWith(HOST));
+    expect(vhosts.map((v) => [v.name, v.routes[0]!.route!.cluster])).toEqual([
+      [`${HOST}:80`, `outbound|80||${HOST}`],
+      [`${HOST}:9090`, `outbound|9090||${HOST}`],
+    ]);
+    // `echo` without a port is port 80's (clients omit the default port); every domain is unique, as Envoy requires.
+    expect(vhosts[0]!.domains).toContain('echo');
+    expect(vhosts[1]!.domains).toEqual(['echo:9090', 'echo.demo:9090', 'echo.demo.svc:9090', `${HOST}:9090`]);
+    const all = vhosts.flatMap((v) => v.domains);
+    expect(new Set(all).size).toBe(all.length);
+  });
+
+  it('an injected sidecar (INTERCEPTION_MODE=REDIRECT): original destination on both listeners, HTTP-only outbound chain', () => {
+    const r = connect('web-2', 'REDIRECT');
+    const out = r.listener.get('virtualOutbound')!;
+    expect(out.useOriginalDst).toBe(true);
+    expect(out.trafficDirection).toBe('OUTBOUND');
+    // TLS and opaque TCP match no chain: the proxy passes them to the original destination (PassthroughCluster).
+    expect(out.filterChains.map((c) => [c.name, c.filterChainMatch])).toEqual([['outbound-http', { applicationProtocols: ['http/1.1', 'h2c'] }]]);
+    expect(r.listener.get('virtualInbound')!.useOriginalDst).toBe(true);
+  });
+
+  it('a sidecar without interception keeps explicit listeners (no original destination, one catch-all chain)', () => {
+    const r = connect('web-3');
+    const out = r.listener.get('virtualOutbound')!;
+    expect(out.useOriginalDst).toBeUndefined();
+    expect(out.filterChains[0]!.filterChainMatch).toBeUndefined();
+    expect(r.listener.get('virtualInbound')!.useOriginalDst).toBeUndefined();
+  });
+});
