@@ -13,6 +13,7 @@ import { TAG, tlv } from './der.js';
 
 const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 const SAN_OID = '2.5.29.17';
+const SAN_CACHE_SIZE = 4096;
 const V3 = tlv(TAG.CTX0, [Buffer.from([0x02, 0x01, 0x02])]);
 
 /** What the CA needs to sign: the signing certificate and its private key. */
@@ -92,22 +93,48 @@ export class LeafSigner {
     );
   }
 
+  /** Encoded SAN extensions by SPIFFE ID: all replicas of a workload share one identity, so renewals mostly hit. */
+  private readonly sans = new Map<string, Buffer>();
+  /** The last Validity encoded: requests within the same second share it. */
+  private validity: { notBefore: number; notAfter: number; der: Buffer } | undefined;
+
+  private sanExtension(spiffeId: string): Buffer {
+    let ext = this.sans.get(spiffeId);
+    if (!ext) {
+      ext = der(
+        new Extension({
+          extnID: SAN_OID,
+          // Empty subject, so the SAN is critical (RFC 5280 §4.2.1.6), as SPIFFE SVIDs do.
+          critical: true,
+          extnValue: new OctetString(AsnConvert.serialize(new SubjectAlternativeName([new GeneralName({ uniformResourceIdentifier: spiffeId })]))),
+        }),
+      );
+      if (this.sans.size >= SAN_CACHE_SIZE) this.sans.delete(this.sans.keys().next().value!);
+      this.sans.set(spiffeId, ext);
+    }
+    return ext;
+  }
+
+  private validityDer(notBefore: Date, notAfter: Date): Buffer {
+    // X.509 times have whole seconds (asn1-x509 drops the milliseconds too).
+    const nb = Math.floor(notBefore.getTime() / 1000);
+    const na = Math.floor(notAfter.getTime() / 1000);
+    const v = this.validity;
+    if (v && v.notBefore === nb && v.notAfter === na) return v.der;
+    const out = der(new Validity({ notBefore: new Date(nb * 1000), notAfter: new Date(na * 1000) }));
+    this.validity = { notBefore: nb, notAfter: na, der: out };
+    return out;
+  }
+
   sign(req: LeafRequest): SignedLeaf {
     const serial = randomSerial();
-    const san = der(
-      new Extension({
-        extnID: SAN_OID,
-        // Empty subject, so the SAN is critical (RFC 5280 §4.2.1.6), as SPIFFE SVIDs do.
-        critical: true,
-        extnValue: new OctetString(AsnConvert.serialize(new SubjectAlternativeName([new GeneralName({ uniformResourceIdentifier: req.spiffeId })]))),
-      }),
-    );
+    const san = this.sanExtension(req.spiffeId);
     const tbs = tlv(TAG.SEQUENCE, [
       V3,
       tlv(TAG.INTEGER, [serial]),
       this.sigAlg,
       this.issuer,
-      der(new Validity({ notBefore: req.notBefore, notAfter: req.notAfter })),
+      this.validityDer(req.notBefore, req.notAfter),
       EMPTY_NAME,
       req.spkiDer,
       tlv(TAG.CTX3, [tlv(TAG.SEQUENCE, [this.extsBefore, san, this.extsAfter])]),
