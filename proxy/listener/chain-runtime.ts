@@ -32,6 +32,8 @@ export class ChainRuntime {
   private h2c: http2.Http2Server | undefined;
   private secure: http2.Http2SecureServer | tls.Server | undefined;
   private tlsKey: string | undefined;
+  /** `secure` is the HTTP/2 TLS server that also serves HTTP/1.1 itself (allowHTTP1). */
+  private secureH1 = false;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
 
   constructor(
@@ -55,6 +57,7 @@ export class ChainRuntime {
       this.http.deps = deps;
       this.http.mtls = fc.transportSocket?.requireClientCertificate === true;
       if (this.h1) applyH1Limits(this.h1, fc.filter.limits);
+      if (this.secureH1) applyH1Limits(this.secure as unknown as http.Server, fc.filter.limits);
     }
     if (this.tcp && fc.filter.kind === 'tcp') {
       this.tcp.config = fc.filter;
@@ -103,10 +106,8 @@ export class ChainRuntime {
     if (this.h1) return this.h1;
     const hcm = this.http!.hcm;
     const l = hcm.limits;
-    // Node enforces header/request timeouts on a periodic sweep; sweep often enough for the configured limits.
-    const sweep = Math.max(100, Math.min(30_000, (l.requestHeadersTimeout || l.requestTimeout || 60_000) / 2));
     const s = http.createServer(
-      { maxHeaderSize: l.maxRequestHeadersKb * 1024, noDelay: true, keepAlive: true, requireHostHeader: false, connectionsCheckingInterval: sweep },
+      { maxHeaderSize: l.maxRequestHeadersKb * 1024, noDelay: true, keepAlive: true, requireHostHeader: false, connectionsCheckingInterval: sweepInterval(l) },
       this.http!.handle,
     );
     applyH1Limits(s, hcm.limits);
@@ -159,12 +160,23 @@ export class ChainRuntime {
       return term;
     }
     const hcm = this.http!.hcm;
+    const allowHTTP1 = hcm.codecType !== 'HTTP2';
     const s = http2.createSecureServer(
-      { ...h2Options(hcm), ...d.options, allowHTTP1: hcm.codecType !== 'HTTP2', ALPNProtocols: t.alpnProtocols, maxHeaderSize: hcm.limits.maxRequestHeadersKb * 1024 } as http2.SecureServerOptions,
+      { ...h2Options(hcm), ...d.options, allowHTTP1, ALPNProtocols: t.alpnProtocols, maxHeaderSize: hcm.limits.maxRequestHeadersKb * 1024 } as http2.SecureServerOptions,
       this.http!.handle,
     );
     this.trackSessions(s);
     s.on('tlsClientError', () => {});
+    if (allowHTTP1) {
+      // HTTP/1.1 over this TLS server gets the same limits as the plaintext one (keep-alive idle
+      // timeout, header/request timeouts, header count); Node leaves keepAliveTimeout unset here.
+      const h1 = s as unknown as http.Server;
+      applyH1Limits(h1, hcm.limits);
+      (h1 as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = sweepInterval(hcm.limits);
+      h1.on('clientError', onClientError);
+      this.secureH1 = true;
+      s.emit('listening'); // starts the HTTP/1.1 connection tracking the timeouts rely on (see h1Server)
+    }
     this.secure = s;
     return s;
   }
@@ -173,7 +185,14 @@ export class ChainRuntime {
     s.on('session', (session: http2.ServerHttp2Session) => {
       this.sessions.add(session);
       const idle = this.http?.hcm.limits.idleTimeout ?? 0;
-      if (idle > 0) session.setTimeout(idle, () => session.close());
+      if (idle > 0) {
+        (session as CountedSession)[kOpenStreams] = 0;
+        (session as CountedSession)[kIdle] = idle;
+        (session as CountedSession)[kIdleSkipped] = false;
+        session.on('stream', onSessionStream);
+        session.on('timeout', onSessionIdle); // not setTimeout's callback: Node adds that with once()
+        session.setTimeout(idle);
+      }
       session.on('close', () => this.sessions.delete(session));
       session.on('error', () => {});
     });
@@ -199,6 +218,11 @@ export class ChainRuntime {
   }
 }
 
+/** Node enforces header/request timeouts on a periodic sweep; sweep often enough for the configured limits. */
+function sweepInterval(l: HttpLimits): number {
+  return Math.max(100, Math.min(30_000, (l.requestHeadersTimeout || l.requestTimeout || 60_000) / 2));
+}
+
 function applyH1Limits(s: http.Server, l: HttpLimits): void {
   // Node truncates beyond maxHeadersCount; one extra lets the chain see the overflow and answer 431.
   s.maxHeadersCount = l.maxHeadersCount + 1;
@@ -215,6 +239,36 @@ function h2Options(hcm: HttpConnectionManager): http2.ServerOptions {
     maxHeaderListPairs: l.maxHeadersCount + 8,
     maxSessionMemory: 64,
   };
+}
+
+// Idle HTTP/2 sessions (Envoy's idle_timeout): only a session with no open stream is idle, and it
+// closes gracefully — session.close() sends GOAWAY with the last stream it accepted, lets those
+// finish, and a client's stream that crossed the GOAWAY is refused (unprocessed, retried by the
+// peer sidecar) instead of reset mid-flight. A timeout skipped for open streams is re-armed when
+// the last of them closes.
+const kOpenStreams = Symbol('tsmesh.openStreams');
+const kSession = Symbol('tsmesh.session');
+const kIdle = Symbol('tsmesh.idleTimeout');
+/** The idle timer fired while streams were open: re-arm it when they are done. */
+const kIdleSkipped = Symbol('tsmesh.idleSkipped');
+type CountedSession = http2.ServerHttp2Session & { [kOpenStreams]: number; [kIdle]: number; [kIdleSkipped]: boolean };
+type OwnedStream = http2.ServerHttp2Stream & { [kSession]: CountedSession };
+function onSessionStream(this: CountedSession, stream: http2.ServerHttp2Stream): void {
+  this[kOpenStreams]++;
+  (stream as OwnedStream)[kSession] = this; // stream.session is gone by 'close'
+  stream.once('close', onStreamClosed);
+}
+function onStreamClosed(this: OwnedStream): void {
+  const s = this[kSession];
+  if (--s[kOpenStreams] === 0 && s[kIdleSkipped] && !s.destroyed) {
+    s[kIdleSkipped] = false;
+    s.setTimeout(s[kIdle]);
+  }
+}
+function onSessionIdle(this: CountedSession): void {
+  if (this.closed) return;
+  if (this[kOpenStreams] === 0) this.close();
+  else this[kIdleSkipped] = true;
 }
 
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nx-tsmesh-error: MESH_BAD_REQUEST\r\nconnection: close\r\n\r\n';

@@ -37,6 +37,9 @@ const kError = Symbol('error');
 const kDone = Symbol('done');
 const kOpen = Symbol('openStreams');
 const kStarted = Symbol('startedStreams');
+const kSession = Symbol('session');
+const kIdle = Symbol('idleTimeout');
+const kIdleSkipped = Symbol('idleSkipped');
 
 type Stream = ClientHttp2Stream & {
   [kHandler]: Handler;
@@ -44,8 +47,10 @@ type Stream = ClientHttp2Stream & {
   [kTrailers]: IncomingHttpHeaders | undefined;
   [kError]: Error | undefined;
   [kDone]: boolean;
+  /** stream.session is gone by 'close'. */
+  [kSession]: Session;
 };
-type Session = ClientHttp2Session & { [kOpen]: number; [kStarted]: number };
+type Session = ClientHttp2Session & { [kOpen]: number; [kStarted]: number; [kIdle]: number; [kIdleSkipped]: boolean };
 
 function coded(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
@@ -115,13 +120,18 @@ export class H2Client extends Dispatcher {
     const s = http2.connect(this.origin, { createConnection: () => socket, settings: { enablePush: false } }) as Session;
     s[kOpen] = 0;
     s[kStarted] = 0;
+    s[kIdle] = this.o.idleTimeout;
+    s[kIdleSkipped] = false;
     s.on('error', noop); // each stream gets its own error
     s.on('goaway', this.retire.bind(this, s));
     s.once('close', () => {
       this.sessions.delete(s);
       if (this.session === s) this.session = undefined;
     });
-    if (this.o.idleTimeout > 0) s.setTimeout(this.o.idleTimeout, onSessionIdle);
+    if (this.o.idleTimeout > 0) {
+      s.on('timeout', onSessionIdle); // not setTimeout's callback: Node adds that with once()
+      s.setTimeout(this.o.idleTimeout);
+    }
     this.sessions.add(s);
     this.session = s;
     const q = this.queue;
@@ -161,6 +171,7 @@ export class H2Client extends Dispatcher {
     stream[kTrailers] = undefined;
     stream[kError] = undefined;
     stream[kDone] = false;
+    stream[kSession] = s;
     stream.on('response', onResponse);
     stream.on('data', onData);
     stream.once('trailers', onTrailers);
@@ -203,8 +214,11 @@ export function h1FallbackClient(origin: string, connect: buildConnector.connect
 function noop(): void {}
 
 function onSessionIdle(this: Session): void {
-  // Only a session without open streams is idle: a long quiet stream keeps it (the timer re-arms on activity).
-  if (this[kOpen] === 0 && !this.closed) this.close();
+  // Only a session without open streams is idle: a long quiet stream keeps it, and the timer is
+  // re-armed when the last stream closes.
+  if (this.closed) return;
+  if (this[kOpen] === 0) this.close();
+  else this[kIdleSkipped] = true;
 }
 
 function requestHeaders(opts: Dispatcher.DispatchOptions, url: URL): OutgoingHttpHeaders {
@@ -277,8 +291,11 @@ function onStreamError(this: Stream, err: Error): void {
 }
 
 function onClose(this: Stream): void {
-  const s = this.session as Session | undefined;
-  if (s !== undefined) s[kOpen]--;
+  const s = this[kSession];
+  if (--s[kOpen] === 0 && s[kIdleSkipped] && !s.destroyed) {
+    s[kIdleSkipped] = false;
+    s.setTimeout(s[kIdle]);
+  }
   if (this[kDone]) return;
   this[kDone] = true;
   const code = this.rstCode;
