@@ -20,6 +20,8 @@ export interface ServiceInfo {
   hostname: string;
   ports: ServicePort[];
   labels: Record<string, string>;
+  /** Virtual IPs clients may dial instead of the name (Kubernetes ClusterIPs). */
+  addresses?: string[];
 }
 
 /** One workload instance of a service, reached through its sidecar's inbound listener. */

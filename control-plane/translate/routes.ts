@@ -48,7 +48,9 @@ export function domainsFor(svc: ServiceInfo, port: number, nodeNamespace: string
   if (svc.namespace === nodeNamespace) names.unshift(svc.name);
   const http = svc.ports.filter((p) => p.protocol !== 'tcp');
   const bare = http.length <= 1 || port === (http.some((p) => p.port === 80) ? 80 : http[0]!.port);
-  return names.flatMap((n) => (bare ? [n, `${n}:${port}`] : [`${n}:${port}`]));
+  // Virtual IPs: an app that dials the ClusterIP is routed by it (the listener's original destination).
+  const ips = (svc.addresses ?? []).map((ip) => (ip.includes(':') ? `[${ip}]` : ip));
+  return [...names, ...ips].flatMap((n) => (bare ? [n, `${n}:${port}`] : [`${n}:${port}`]));
 }
 
 function applyModifier(m: HeaderModifier, add: HeaderValueOption[], remove: string[]): void {

@@ -15,12 +15,18 @@ import type { AuthorizationPolicy } from '../policy/types.js';
 import { principalMatcher, stringMatches } from './authz.js';
 import { resolveBackend, serviceKey, type PolicyIndex, type TranslateInput } from './context.js';
 
-/** Resolve a host the proxy asked for (`reviews`, `reviews:9080`, `reviews.prod`, FQDN) to a service key. */
+/** Resolve a host the proxy asked for (`reviews`, `reviews:9080`, `reviews.prod`, FQDN, a ClusterIP) to a service key. */
 export function hostToServiceKey(registry: RegistryView, host: string, nodeNamespace: string): string | undefined {
   if (host.length > 260) return undefined;
   let h = host.toLowerCase();
   const colon = h.lastIndexOf(':');
   if (colon > 0 && /^\d+$/.test(h.slice(colon + 1))) h = h.slice(0, colon);
+  const bare = h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h;
+  if (/^[0-9.]+$/.test(bare) || bare.includes(':')) {
+    // A virtual IP (Kubernetes ClusterIP): the app dialled the service by address.
+    const svc = registry.services().find((s) => s.addresses?.includes(bare));
+    return svc ? serviceKey(svc.namespace, svc.name) : undefined;
+  }
   const parts = h.split('.');
   const [name, ns] = parts.length === 1 ? [parts[0]!, nodeNamespace] : [parts[0]!, parts[1]!];
   if (parts.length > 2 && parts[2] !== 'svc') return undefined; // name.ns.svc[.cluster domain]

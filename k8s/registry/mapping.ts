@@ -6,7 +6,7 @@ import { serviceHostname, spiffeId, type AppProtocol, type ServiceEndpoint, type
 import type { KubeObject } from '../client/list-watch.js';
 
 export interface KubeService extends KubeObject {
-  spec?: { type?: string; ports?: { name?: string; port: number; targetPort?: number | string; protocol?: string; appProtocol?: string }[] };
+  spec?: { type?: string; clusterIP?: string; clusterIPs?: string[]; ports?: { name?: string; port: number; targetPort?: number | string; protocol?: string; appProtocol?: string }[] };
 }
 export interface KubeEndpointSlice extends KubeObject {
   addressType?: string;
@@ -50,7 +50,16 @@ export function toServiceInfo(svc: KubeService, clusterDomain: string): ServiceI
   const ports: ServicePort[] = (svc.spec?.ports ?? [])
     .filter((p) => (p.protocol ?? 'TCP') === 'TCP')
     .map((p) => ({ ...(p.name ? { name: p.name } : {}), port: p.port, protocol: portProtocol(p) }));
-  return { name: svc.metadata.name, namespace, hostname: serviceHostname(svc.metadata.name, namespace, clusterDomain), ports, labels: { ...(svc.metadata.labels ?? {}) } };
+  // Headless services ("None") have no virtual IP: clients dial the pods, matched by their endpoints.
+  const addresses = (svc.spec?.clusterIPs ?? (svc.spec?.clusterIP ? [svc.spec.clusterIP] : [])).filter((ip) => ip && ip !== 'None');
+  return {
+    name: svc.metadata.name,
+    namespace,
+    hostname: serviceHostname(svc.metadata.name, namespace, clusterDomain),
+    ports,
+    labels: { ...(svc.metadata.labels ?? {}) },
+    ...(addresses.length ? { addresses } : {}),
+  };
 }
 
 /**

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import { MeshController } from '../../control-plane/controller.js';
 import type { ResourceMaps } from '../../proxy/config/resources.js';
+import { RouteTable } from '../../proxy/router/route-table.js';
 import { KubernetesRegistry } from '../registry/kube-registry.js';
 import { KubernetesPolicyStore } from '../store/kube-store.js';
 import { FakeApiServer } from './fake-apiserver.js';
@@ -81,9 +82,24 @@ describe('multi-port Service on Kubernetes', () => {
     ]);
     // `echo` without a port is port 80's (clients omit the default port); every domain is unique, as Envoy requires.
     expect(vhosts[0]!.domains).toContain('echo');
-    expect(vhosts[1]!.domains).toEqual(['echo:9090', 'echo.demo:9090', 'echo.demo.svc:9090', `${HOST}:9090`]);
+    expect(vhosts[1]!.domains).toEqual(['echo:9090', 'echo.demo:9090', 'echo.demo.svc:9090', `${HOST}:9090`, '10.96.40.7:9090']);
     const all = vhosts.flatMap((v) => v.domains);
     expect(new Set(all).size).toBe(all.length);
+    // How the proxy routes: by Host, and — for an app that dialled the ClusterIP with some other Host — by
+    // the connection's original destination, which now names a virtual host too.
+    const table = new RouteTable(r.routeConfiguration.get('outbound')!);
+    expect(table.virtualHost('echo')!.name).toBe(`${HOST}:80`);
+    expect(table.virtualHost('echo.demo:9090')!.name).toBe(`${HOST}:9090`);
+    expect(table.virtualHost('10.96.40.7:9090')!.name).toBe(`${HOST}:9090`);
+    expect(table.virtualHost('10.96.40.7:80')!.name).toBe(`${HOST}:80`);
+  });
+
+  it('an app that dials the ClusterIP asks for the service on demand by that address', () => {
+    ctl.nodeConnected({ id: 'web-4', metadata: { service: 'web', namespace: 'demo', inboundAddress: '10.244.1.31', inboundPort: 15006 } });
+    expect(published.get('web-4')?.clusterLoadAssignment.has(`outbound|9090||${HOST}`) ?? false).toBe(false);
+    expect(ctl.noteDependency('web-4', '10.96.40.7:9090')).toBe(true);
+    expect(endpoints(published.get('web-4')!, `outbound|9090||${HOST}`)).toEqual(['10.244.1.21:9090 v1', '10.244.2.22:9090 v2']);
+    expect(ctl.noteDependency('web-4', '10.96.40.99:9090')).toBe(false);
   });
 
   it('an injected sidecar (INTERCEPTION_MODE=REDIRECT): original destination on both listeners, HTTP-only outbound chain', () => {
