@@ -80,7 +80,8 @@ const certsCmd = program.command('certs').description('a workload\'s SVID and ex
 certsCmd.command('rotate-root').description('zero-downtime root rotation: trust old+new everywhere, switch signing, wait for re-issued SVIDs, drop the old root')
   .option('--dry-run', 'show the plan and the current root, change nothing')
   .option('--timeout <duration>', 'stop following after (the rotation goes on in the control plane)', '15m')
-  .action(run((o: { dryRun?: boolean; timeout: string }) => rotateRoot(g(), o)));
+  .option('--step-timeout <duration>', 'how long a step waits for the mesh (ACKs, re-issued SVIDs) before the rotation stops, resumable (default 1m, re-issue 5m)')
+  .action(run((o: { dryRun?: boolean; timeout: string; stepTimeout?: string }) => rotateRoot(g(), o)));
 
 program.command('bench').description('open-loop latency benchmark of one service through the mesh: p50/p90/p99/p99.9, throughput, errors').argument('<service>', 'service as the mesh routes it (Host), e.g. reviews:9080')
   .option('--via <host:port>', 'a sidecar\'s outbound listener to send through (env TSMESH_OUTBOUND)')

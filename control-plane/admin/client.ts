@@ -9,9 +9,9 @@ import type { PolicyKind, PolicyRef } from '../policy/types.js';
 import type { StoredPolicy } from '../store/types.js';
 import type { PropagationReceipt, ProxyStatus } from './types.js';
 import { TOKEN_FILE } from './token.js';
-import type { RotationStatus } from './root-rotation.js';
 import type { CanaryStatus } from './canary-routes.js';
 import type { CanaryEvent, CanaryPhase } from '../canary/decide.js';
+import type { RotationStatus } from './root-rotation.js';
 
 /** File in the state dir holding the admin API's base URL. */
 export const ADMIN_ADDRESS_FILE = 'admin-address';
@@ -104,6 +104,18 @@ export class AdminClient {
     return this.json('GET', `/v1/receipts/${version}`);
   }
 
+  /** Starts (or resumes) a root rotation; with dryRun only describes it. */
+  rotateRoot(opts: { dryRun?: boolean; stepTimeoutMs?: number } = {}): Promise<RotationStatus> {
+    const q = new URLSearchParams();
+    if (opts.dryRun) q.set('dryRun', 'true');
+    if (opts.stepTimeoutMs !== undefined) q.set('stepTimeoutMs', String(opts.stepTimeoutMs));
+    return this.json('POST', `/v1/ca/rotate-root?${q}`);
+  }
+
+  rootRotation(): Promise<RotationStatus> {
+    return this.json('GET', '/v1/ca/rotation');
+  }
+
   canaries(opts: { namespace?: string } = {}): Promise<{ items: CanaryStatus[] }> {
     return this.json('GET', `/v1/canaries${opts.namespace ? `?namespace=${encodeURIComponent(opts.namespace)}` : ''}`);
   }
@@ -128,15 +140,6 @@ export class AdminClient {
 
   canaryAbort(namespace: string, name: string): Promise<CanaryStatus> {
     return this.json('POST', `${canaryPath(namespace, name)}/abort`);
-  }
-
-  /** Starts (or resumes) a root rotation; with dryRun only describes it. */
-  rotateRoot(opts: { dryRun?: boolean } = {}): Promise<RotationStatus> {
-    return this.json('POST', `/v1/ca/rotate-root${opts.dryRun ? '?dryRun=true' : ''}`);
-  }
-
-  rootRotation(): Promise<RotationStatus> {
-    return this.json('GET', '/v1/ca/rotation');
   }
 
   async version(): Promise<number> {

@@ -51,8 +51,9 @@ export interface RotationStatus {
 
 export interface RootRotationApi {
   status(): RotationStatus;
-  /** Starts (or resumes after a failure) a rotation; a dry run only describes it. */
-  start(opts: { dryRun?: boolean }): RotationStatus;
+  /** Starts (or resumes after a failure) a rotation; a dry run only describes it. `stepTimeoutMs`: how long
+   *  each waiting step (propagation, re-issue) waits for the mesh before the rotation stops, resumable. */
+  start(opts: { dryRun?: boolean; stepTimeoutMs?: number }): RotationStatus;
 }
 
 export interface RootRotationOptions {
@@ -98,12 +99,16 @@ export class RootRotation implements RootRotationApi {
   private oldRootPem: string;
   private oldSigner: CaMaterial;
   private next?: GeneratedCa;
+  private stepTimeoutMs?: number;
+  /** The root the control plane's own serving certificate chains to (issued at start, kept until a restart). */
+  private readonly servingRootPem: string;
 
   constructor(private readonly o: RootRotationOptions) {
     this.clock = o.clock ?? systemClock;
     this.log = o.log ?? silentLogger;
     this.oldRootPem = o.ca.currentMaterial.rootsPem.join('');
     this.oldSigner = o.ca.currentMaterial;
+    this.servingRootPem = this.oldRootPem;
   }
 
   status(): RotationStatus {
@@ -117,8 +122,9 @@ export class RootRotation implements RootRotationApi {
     };
   }
 
-  start(opts: { dryRun?: boolean }): RotationStatus {
+  start(opts: { dryRun?: boolean; stepTimeoutMs?: number }): RotationStatus {
     if (opts.dryRun || this.state === 'running') return { ...this.status(), ...(opts.dryRun ? { dryRun: true } : {}) };
+    this.stepTimeoutMs = opts.stepTimeoutMs;
     if (this.state === 'done') {
       // A new rotation away from the root the last one installed.
       this.oldRootPem = this.o.ca.currentMaterial.rootsPem.join('');
@@ -175,9 +181,9 @@ export class RootRotation implements RootRotationApi {
         return `trust bundle new ${await this.propagate(progress)}`;
       case 'persist': {
         const retired = await persistNewCa(this.o.caDir, this.next!, this.clock.now());
-        // Sidecars verify the control plane's own serving certificate (issued by the old CA while this
-        // process runs) with this file: it keeps the old root until the control plane restarts.
-        if (this.o.rootCertFile) await writeFile(this.o.rootCertFile, mergeBundles(this.next!.material.rootsPem.join(''), this.oldRootPem), { mode: 0o644 });
+        // Sidecars verify the control plane's own serving certificate (issued at its start, by the root it
+        // started with) with this file: that root stays in it until the control plane restarts.
+        if (this.o.rootCertFile) await writeFile(this.o.rootCertFile, mergeBundles(this.next!.material.rootsPem.join(''), this.servingRootPem), { mode: 0o644 });
         return `new CA files in ${this.o.caDir}, the old ones in ${retired}`;
       }
     }
@@ -187,12 +193,13 @@ export class RootRotation implements RootRotationApi {
   private async propagate(progress: (d: string) => void): Promise<string> {
     const bundle = this.o.ca.trustBundlePem;
     const started = this.clock.now();
-    const deadline = started + (this.o.propagationTimeoutMs ?? 60_000);
+    const deadline = started + (this.stepTimeoutMs ?? this.o.propagationTimeoutMs ?? 60_000);
     this.o.republish();
     for (;;) {
       const r = bundleReceipt(bundle, this.o.proxies(), this.o.published);
       if (r.nacked.length) throw new Error(`${r.nacked.length} prox${r.nacked.length === 1 ? 'y' : 'ies'} refused the trust bundle: ${r.nacked.join('; ')}`);
-      if (!r.pending.length) return `reached ${r.reached}/${r.total} proxies in ${this.clock.now() - started} ms`;
+      const skipped = r.skipped.length ? ` (${r.skipped.length} connected without config from this control plane: ${r.skipped.slice(0, 3).join(', ')})` : '';
+      if (!r.pending.length) return `reached ${r.reached}/${r.total} proxies in ${this.clock.now() - started} ms${skipped}`;
       progress(`reached ${r.reached}/${r.total} proxies, waiting for ${r.pending.slice(0, 5).join(', ')}`);
       if (this.clock.now() > deadline) throw new Error(`the trust bundle did not reach ${r.pending.length}/${r.total} proxies within ${(deadline - started) / 1000} s: ${r.pending.join(', ')}`);
       await this.sleep(100);
@@ -202,7 +209,7 @@ export class RootRotation implements RootRotationApi {
   private async waitReissued(progress: (d: string) => void): Promise<string> {
     const signer = new X509Certificate(this.next!.material.signingCert.toString('pem'));
     const started = this.clock.now();
-    const deadline = started + (this.o.reissueTimeoutMs ?? 5 * 60_000);
+    const deadline = started + (this.stepTimeoutMs ?? this.o.reissueTimeoutMs ?? 5 * 60_000);
     for (;;) {
       const workloads = this.o.workloads();
       const old: string[] = [];

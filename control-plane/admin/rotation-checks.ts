@@ -18,15 +18,22 @@ export interface BundleReceipt {
   reached: number;
   pending: string[];
   nacked: string[];
+  /** Connected but given no config by this control plane (e.g. refused node metadata): nothing to wait for. */
+  skipped: string[];
 }
 
 /** Who of the connected proxies runs `bundle` (ACKed the secret version carrying it), who refused it, who not yet. */
 export function bundleReceipt(bundle: string, proxies: ProxyStatus[], published: PublishedBundle): BundleReceipt {
-  const r: BundleReceipt = { total: proxies.length, reached: 0, pending: [], nacked: [] };
+  const r: BundleReceipt = { total: 0, reached: 0, pending: [], nacked: [], skipped: [] };
   for (const p of proxies) {
     const want = published(p.nodeId);
     const t = p.types.secret;
-    if (!want || want.bundle !== bundle) r.pending.push(p.nodeId);
+    if (!want) {
+      r.skipped.push(p.nodeId);
+      continue;
+    }
+    r.total++;
+    if (want.bundle !== bundle) r.pending.push(p.nodeId);
     else if (t?.nack && t.nack.version === want.secretVersion) r.nacked.push(`${p.nodeId}: ${t.nack.error}`);
     else if (t?.ackedVersion === want.secretVersion) r.reached++;
     else r.pending.push(p.nodeId);

@@ -11,9 +11,9 @@
 //   GET    /v1/proxies/:nodeId/dependencies     → services it asked for on demand (part of its scope)
 //   GET    /v1/receipts/last | /v1/receipts/:version → propagation receipt
 //   GET    /v1/version                          → { version }
-//   POST   /v1/ca/rotate-root[?dryRun=true]     → starts (or resumes) a root rotation, 202 with its status
-//   GET    /v1/ca/rotation                      → the rotation's steps and what the mesh confirmed (root-rotation.ts)
 //   /v1/canaries…                                → the control plane's canary runs: status, events, start/promote/abort (canary-routes.ts)
+//   POST   /v1/ca/rotate-root[?dryRun=true][&stepTimeoutMs=n] → starts (or resumes) a root rotation, 202 with its status
+//   GET    /v1/ca/rotation                      → the rotation's steps and what the mesh confirmed (root-rotation.ts)
 // Errors: { error: { code, message, issues? } } with 400/401/404/405/413/500.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -28,9 +28,9 @@ import type { RegistryView } from '../registry/types.js';
 import type { PolicyStore } from '../store/types.js';
 import type { ProxyStatusSource } from './types.js';
 import { bearerMatches } from './token.js';
-import type { RootRotationApi } from './root-rotation.js';
 import type { CanaryHost } from '../canary/host.js';
 import { handleCanaries } from './canary-routes.js';
+import type { RootRotationApi } from './root-rotation.js';
 
 export interface AdminServerOptions {
   store: PolicyStore;
@@ -103,16 +103,16 @@ export class AdminServer {
 
   constructor(private readonly opts: AdminServerOptions) {}
 
-  private rotation?: RootRotationApi;
-  /** The CA's root rotation (mesh-control-plane with its CA); without it the /v1/ca endpoints answer 404. */
-  setRootRotation(r: RootRotationApi): void {
-    this.rotation = r;
-  }
-
   private canaryHost?: CanaryHost;
   /** The canaries the control plane runs; without them the /v1/canaries endpoints answer 404. */
   setCanaries(host: CanaryHost): void {
     this.canaryHost = host;
+  }
+
+  private rotation?: RootRotationApi;
+  /** The CA's root rotation (mesh-control-plane with its CA); without it the /v1/ca endpoints answer 404. */
+  setRootRotation(r: RootRotationApi): void {
+    this.rotation = r;
   }
 
   async listen(): Promise<AddressInfo> {
@@ -196,15 +196,22 @@ export class AdminServer {
         if (!receipt) throw new HttpError(404, 'MESH_NOT_FOUND', `no receipt for version ${v}`);
         return send(res, 200, receipt);
       }
+      if (parts[0] === 'v1' && parts[1] === 'ca' && parts.length === 3) {
+        const r = this.rotation;
+        if (!r) throw new HttpError(404, 'MESH_NO_CA', 'this control plane has no root rotation: it runs without its CA (--insecure, a static snapshot) or in Kubernetes mode (the CA comes from the tsmesh-ca Secret)');
+        if (method === 'POST' && parts[2] === 'rotate-root') {
+          const t = url.searchParams.get('stepTimeoutMs');
+          const stepTimeoutMs = t === null ? undefined : Number(t);
+          if (stepTimeoutMs !== undefined && !(Number.isInteger(stepTimeoutMs) && stepTimeoutMs >= 100 && stepTimeoutMs <= 86_400_000)) {
+            throw new HttpError(400, 'MESH_BAD_REQUEST', `stepTimeoutMs must be an integer from 100 to 86400000, got "${t}"`);
+          }
+          return send(res, dryRun ? 200 : 202, r.start({ dryRun, ...(stepTimeoutMs !== undefined ? { stepTimeoutMs } : {}) }));
+        }
+        if (method === 'GET' && parts[2] === 'rotation') return send(res, 200, r.status());
+      }
       if (parts[0] === 'v1' && parts[1] === 'canaries' && this.canaryHost) {
         const out = await handleCanaries(this.canaryHost, store, method, parts, url, req);
         return send(res, out.status, out.body);
-      }
-      if (parts[0] === 'v1' && parts[1] === 'ca' && parts.length === 3) {
-        const r = this.rotation;
-        if (!r) throw new HttpError(404, 'MESH_NO_CA', 'this control plane runs without its CA (--insecure or a static snapshot): there is no root to rotate');
-        if (method === 'POST' && parts[2] === 'rotate-root') return send(res, dryRun ? 200 : 202, r.start({ dryRun }));
-        if (method === 'GET' && parts[2] === 'rotation') return send(res, 200, r.status());
       }
       throw new HttpError(404, 'MESH_NOT_FOUND', `no such endpoint: ${method} ${url.pathname}`);
     } catch (e) {

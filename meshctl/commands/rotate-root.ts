@@ -20,22 +20,32 @@ function plan(s: RotationStatus): string {
 
 export async function rotateRoot(
   g: GlobalOptions,
-  o: { dryRun?: boolean; timeout: string },
+  o: { dryRun?: boolean; timeout: string; stepTimeout?: string },
   write: (s: string) => void = (s) => process.stdout.write(s),
 ): Promise<string> {
   const timeoutMs = parseDuration(o.timeout);
   if (timeoutMs === undefined || timeoutMs < 1000) throw new CliError(`--timeout "${o.timeout}" is not a duration of at least 1s (e.g. 15m)`, EXIT.USAGE);
+  const stepTimeoutMs = o.stepTimeout === undefined ? undefined : parseDuration(o.stepTimeout);
+  if (o.stepTimeout !== undefined && !(stepTimeoutMs !== undefined && stepTimeoutMs >= 100 && stepTimeoutMs <= 86_400_000)) {
+    throw new CliError(`--step-timeout "${o.stepTimeout}" is not a duration from 100ms to 24h (e.g. 2m)`, EXIT.USAGE);
+  }
   const admin = await adminClient(g);
   if (o.dryRun) return plan(await admin.rotateRoot({ dryRun: true }));
-  let s = await admin.rotateRoot();
-  write(`rotating the mesh root CA (current root sha256 ${short(s.oldRoot.fingerprint)}, ${s.proxies} proxies connected)\n`);
-  const shown = new Map<string, RotationStep['state']>();
+  let s = await admin.rotateRoot(stepTimeoutMs !== undefined ? { stepTimeoutMs } : {});
+  const resumed = s.steps.findIndex((st) => st.state !== 'done');
+  write(
+    resumed > 0
+      ? `resuming the root rotation at step ${resumed + 1}/${s.steps.length} (new root sha256 ${short(s.newRoot!.fingerprint)})\n`
+      : `rotating the mesh root CA (current root sha256 ${short(s.oldRoot.fingerprint)}, ${s.proxies} proxies connected)\n`,
+  );
+  // Steps a previous run completed are not shown again.
+  const shown = new Map<string, RotationStep['state']>(s.steps.slice(0, Math.max(0, resumed)).map((st) => [st.name, st.state]));
   const n = s.steps.length;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     s.steps.forEach((st, i) => {
       if (shown.get(st.name) === st.state) return;
-      if (st.state === 'running' && !shown.has(st.name)) write(`  [${i + 1}/${n}] ${st.title} …\n`);
+      if (st.state === 'running') write(`  [${i + 1}/${n}] ${st.title} …\n`);
       if (st.state === 'done') write(`  ✔ [${i + 1}/${n}] ${st.detail ?? st.title}\n`);
       if (st.state === 'failed') write(`  ✘ [${i + 1}/${n}] ${st.title}\n`);
       shown.set(st.name, st.state);

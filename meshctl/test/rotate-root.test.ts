@@ -149,4 +149,40 @@ describe('meshctl certs rotate-root', () => {
     expect(st.state).toBe('done');
     expect(st.steps.every((x) => x.state === 'done')).toBe(true);
   }, 60_000);
+
+  it('a proxy that does not ACK stops the rotation in a safe phase with the reason; running it again resumes and completes', async () => {
+    const before = readFileSync(join(mesh.stateDir, 'ca', 'root-cert.pem'), 'utf8');
+    const pid = b.proc.child.pid!;
+    process.kill(pid, 'SIGSTOP');
+    let stopped: Awaited<ReturnType<typeof meshctl>>;
+    try {
+      stopped = await meshctl(mesh.stateDir, ['certs', 'rotate-root', '--step-timeout', '2s']);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    expect(stopped.code).toBe(1);
+    expect(stopped.stdout).toMatch(/✔ \[1\/6\] new root [0-9a-f]{16}… valid until \d{4}-\d\d-\d\d\n {2}\[2\/6\] publish trust bundle old\+new to every proxy …\n {2}✘ \[2\/6\] publish trust bundle old\+new to every proxy\n$/);
+    expect(stopped.stderr).toBe(
+      'meshctl: root rotation stopped: overlap: the trust bundle did not reach 1/2 proxies within 2 s: sidecar~127.0.0.1~b-v1.default~default.svc.cluster.local\n' +
+        '  the mesh stays in the last confirmed phase; fix the cause and run meshctl certs rotate-root again to resume\n',
+    );
+    // Both roots are trusted, the old one still signs: nothing broke.
+    const st = await mesh.admin.rootRotation();
+    expect(st.state).toBe('failed');
+    expect(bundleFingerprints(await pushedBundle(a))).toEqual([...bundleFingerprints(before), st.newRoot!.fingerprint]);
+    expect((await get(a.outbound, 'b:8080')).status).toBe(200);
+
+    const resumed = await meshctl(mesh.stateDir, ['certs', 'rotate-root']);
+    expect(resumed.stderr).toBe('');
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toMatch(/^resuming the root rotation at step 2\/6 \(new root sha256 [0-9a-f]{16}…\)\n/);
+    expect(resumed.stdout).not.toContain('[1/6]');
+    expect(resumed.stdout).toMatch(/✔ \[2\/6\] trust bundle old\+new reached 2\/2 proxies/);
+    const after = readFileSync(join(mesh.stateDir, 'ca', 'root-cert.pem'), 'utf8');
+    for (const s of [a, b]) {
+      expect(bundleFingerprints(await pushedBundle(s))).toEqual(bundleFingerprints(after));
+      expect(verifyChainToBundle(await presentedChain(s.inbound), after, Date.now(), 0)).toBeUndefined();
+    }
+    expect((await get(a.outbound, 'b:8080')).status).toBe(200);
+  }, 60_000);
 });
