@@ -20,6 +20,10 @@ interface Json {
   steal: { medianPct: number | null };
   configs: { id: string; skipped: string | null }[];
   summary: { config: string; latencyUs: { p50: number; p99: number } | null; cpuUsPerRequest: number | null; rssKb: number | null; maxRpsHttp1: number | null }[];
+  controlPlane: {
+    ca: { signOnly: { perCpuSecond: number }; grpc: { perCpuSecond: number; errors: number }; runs: { grpc: { ops: number; stealPct: number } }[] };
+    xds: { summary: { clients: number; p50Ms: number; p99Ms: number; controlPlaneCpuUsPerProxy: number; rssPerProxyKiB: number }[]; runs: { acked?: number; runs: { p99Ms: number }[] }[] };
+  };
   runs: { kind: string; config: string; completed?: number; sent?: number; errors: number; requests?: number; window: { stealPct: number; memory: { rssKb: number } } }[];
 }
 
@@ -32,7 +36,7 @@ describe('bench harness (quick mode)', () => {
     out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-'));
     await promisify(execFile)(
       process.execPath,
-      [runJs, '--quick', '--no-install', '--reps', '1', '--duration', '1', '--warmup', '0.3', '--max-duration', '1', '--rate', '300', '--connections', '4', '--only', only.join(','), '--out', out],
+      [runJs, '--quick', '--no-install', '--reps', '1', '--duration', '1', '--warmup', '0.3', '--max-duration', '1', '--rate', '300', '--connections', '4', '--only', only.join(','), '--out', out, '--cp-clients', '10', '--cp-seconds', '0.3', '--cp-pushes', '1'],
       { cwd: root, timeout: 90_000 },
     );
     json = JSON.parse(fs.readFileSync(path.join(out, 'latest.json'), 'utf8')) as Json;
@@ -88,5 +92,21 @@ describe('bench harness (quick mode)', () => {
       expect(svg.startsWith('<svg'), f).toBe(true);
       expect(svg).toContain('direct');
     }
+  });
+
+  it('measures the control plane and CA: CSRs per CPU-second both ways, ACK times and memory per proxy, with a table and charts', () => {
+    const cp = json.controlPlane;
+    expect(cp.ca.signOnly.perCpuSecond).toBeGreaterThan(0);
+    expect(cp.ca.grpc.errors).toBe(0);
+    expect(cp.ca.runs[0]!.grpc.ops).toBeGreaterThan(0);
+    expect(typeof cp.ca.runs[0]!.grpc.stealPct).toBe('number');
+    const row = cp.xds.summary.find((r) => r.clients === 10)!;
+    expect(row.p99Ms).toBeGreaterThanOrEqual(row.p50Ms);
+    expect(row.controlPlaneCpuUsPerProxy).toBeGreaterThan(0);
+    expect(cp.xds.runs[0]!.runs).toHaveLength(1);
+    const md = fs.readFileSync(path.join(out, 'latest.md'), 'utf8');
+    expect(md).toContain('## Control plane and CA');
+    expect(md).toMatch(/\| 10 \| \d+ \| \d+ \|/);
+    for (const f of ['control-plane-acks.svg', 'ca-rate.svg']) expect(fs.readFileSync(path.join(out, f), 'utf8').startsWith('<svg'), f).toBe(true);
   });
 });

@@ -18,6 +18,11 @@ export interface BenchOptions {
   h2: boolean;
   /** Keep the temp dir with the generated configs (to rerun or profile exactly what was measured). */
   keepConfigs: boolean;
+  /** The control-plane/CA section (bench/control-plane.ts); false with --no-control-plane. */
+  controlPlane: boolean;
+  cpClients: number[];
+  cpPushes: number;
+  cpSeconds: number;
 }
 
 function positive(name: string, int: boolean) {
@@ -43,6 +48,12 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions {
     .option('--no-install', 'do not try to install missing peers')
     .option('--no-h2', 'skip the HTTP/2 (h2load) runs')
     .option('--keep-configs', 'keep the generated configs (printed path) after the run', false)
+    .option('--no-control-plane', 'skip the control-plane and CA measurements')
+    .option('--cp-clients <list>', 'proxy counts for the xDS ACK bench (default 100,1000)', (v) =>
+      v.split(',').map((x) => positive('--cp-clients', true)(x.trim())),
+    )
+    .option('--cp-pushes <n>', 'changes pushed per xDS ACK run (default 5, quick 2)', positive('--cp-pushes', true))
+    .option('--cp-seconds <s>', 'seconds of each CA measurement (default 3, quick 1)', positive('--cp-seconds', false))
     .exitOverride();
   cmd.parse(argv, { from: 'user' });
   const o = cmd.opts<Record<string, unknown>>();
@@ -61,5 +72,9 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions {
     install: o.install !== false,
     h2: o.h2 !== false,
     keepConfigs: o.keepConfigs === true,
+    controlPlane: o.controlPlane !== false,
+    cpClients: (o.cpClients as number[] | undefined) ?? [100, 1000],
+    cpPushes: (o.cpPushes as number | undefined) ?? (quick ? 2 : 5),
+    cpSeconds: (o.cpSeconds as number | undefined) ?? (quick ? 1 : 3),
   };
 }

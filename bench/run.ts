@@ -2,6 +2,7 @@
 // See bench/README.md for the method and what each number means.
 import path from 'node:path';
 import { CommanderError } from 'commander';
+import { controlPlaneOptions, runControlPlaneBench } from './control-plane.js';
 import { runHarness } from './harness.js';
 import { parseOptions } from './options.js';
 import { writeResults } from './report/write.js';
@@ -17,7 +18,9 @@ async function main(): Promise<void> {
     throw e;
   }
   const out = await runHarness(opts, repoRoot);
-  const { jsonPath, summary } = writeResults(out, opts);
+  // After the proxies (nothing else of the bench runs meanwhile); --no-control-plane skips it.
+  const cp = opts.controlPlane ? await runControlPlaneBench(controlPlaneOptions(opts), (l) => process.stdout.write(`${l}\n`)) : { skipped: '--no-control-plane' };
+  const { jsonPath, summary } = writeResults(out, opts, cp);
   for (const s of summary)
     process.stdout.write(
       `${s.config.padEnd(24)} cpu ${String(s.cpuUsPerRequest ?? '–').padStart(6)} µs/req  +p50 ${String(s.addedUs?.p50 ?? '–').padStart(6)} µs  +p99 ${String(s.addedUs?.p99 ?? '–').padStart(6)} µs  max ${s.maxRpsHttp1 ?? '–'} req/s\n`,

@@ -46,9 +46,11 @@ function rate(ops: number, wallSeconds: number, cpuSeconds: number): Rate {
   };
 }
 
-/** Runs `op` back to back for `seconds` after a short warm-up. */
+/** Runs `op` back to back for `seconds` after a warm-up. */
 export async function measure(seconds: number, op: (i: number) => unknown): Promise<Rate> {
-  for (let i = 0; i < 20; i++) await op(i);
+  // Warm-up (JIT, caches): a fifth of the run, at least 100 operations.
+  const w0 = performance.now();
+  for (let i = 0; i < 100 || performance.now() - w0 < seconds * 200; i++) await op(i);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let ops = 0;

@@ -5,7 +5,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { HarnessOutput } from '../harness.js';
+import type { ControlPlaneResults } from '../control-plane.js';
 import type { BenchOptions } from '../options.js';
+import { controlPlaneCharts, controlPlaneMarkdown } from './control-plane.js';
 import { markdownReport } from './markdown.js';
 import { median, summarize, type ConfigSummary, type OpenLoopRecord } from './summary.js';
 import { barChart } from './svg.js';
@@ -38,7 +40,8 @@ export interface WrittenResults {
   summary: ConfigSummary[];
 }
 
-export function writeResults(h: HarnessOutput, opts: BenchOptions): WrittenResults {
+/** `controlPlane`: the control-plane/CA section (bench/control-plane.ts), or why it was not run. */
+export function writeResults(h: HarnessOutput, opts: BenchOptions, controlPlane: ControlPlaneResults | { skipped: string } = { skipped: 'not run' }): WrittenResults {
   const measured = h.configs.filter((c) => !c.skipped);
   const summary = summarize(measured, h.runs);
   const machine = machineInfo(h);
@@ -56,6 +59,7 @@ export function writeResults(h: HarnessOutput, opts: BenchOptions): WrittenResul
     summary,
     runs: h.runs,
     notes: h.notes,
+    controlPlane,
   };
   for (const c of summary)
     if (c.errors > 0)
@@ -82,7 +86,8 @@ export function writeResults(h: HarnessOutput, opts: BenchOptions): WrittenResul
     },
     summary,
   );
-  fs.writeFileSync(path.join(opts.out, 'latest.md'), md);
+  const cpRun = 'skipped' in controlPlane ? undefined : controlPlane;
+  fs.writeFileSync(path.join(opts.out, 'latest.md'), cpRun ? `${md}\n${controlPlaneMarkdown(cpRun)}` : md);
   const cats = summary.map((s) => s.label);
   const charts: Record<string, string> = {
     'latency.svg': barChart({
@@ -120,6 +125,7 @@ export function writeResults(h: HarnessOutput, opts: BenchOptions): WrittenResul
       ],
     }),
   };
+  if (cpRun) Object.assign(charts, controlPlaneCharts(cpRun));
   for (const [f, svg] of Object.entries(charts)) fs.writeFileSync(path.join(opts.out, f), svg);
   return { jsonPath, summary };
 }

@@ -1,0 +1,133 @@
+// The control-plane and CA part of `npm run bench`: CSRs signed per second
+// per core (in-process sign-only, and CreateCertificate end to end over
+// gRPC/TLS with the clients in another process), and the time from an apply
+// until N proxies on real ADS streams have ACKed it, with the control plane's
+// CPU and memory per proxy. Repetitions interleave every measurement (A B C A
+// B C …) and record CPU steal beside each; medians are reported.
+import { benchAcks, type AckBenchResult } from '../control-plane/xds/bench-acks.js';
+import { caFixture, measureGrpc, measureSignOnly, type GrpcRate, type Rate } from './ca/rates.js';
+import { cpuShares, machineCpu } from './lib/proc.js';
+import type { BenchOptions } from './options.js';
+import { median } from './report/summary.js';
+
+export interface ControlPlaneOptions {
+  /** Proxy counts for the ACK bench. */
+  clients: number[];
+  /** Changes pushed per ACK measurement. */
+  pushes: number;
+  /** Seconds of each CA measurement. */
+  caSeconds: number;
+  /** CreateCertificate RPCs in flight. */
+  caConcurrency: number;
+  reps: number;
+  clusters: number;
+}
+
+/** The control-plane options of `npm run bench` (flags --cp-*, --reps). */
+export function controlPlaneOptions(o: BenchOptions): ControlPlaneOptions {
+  return { clients: o.cpClients, pushes: o.cpPushes, caSeconds: o.cpSeconds, caConcurrency: 8, reps: o.reps, clusters: 20 };
+}
+
+export const CP_TARGETS = { csrPerCpuSecond: 2000, ackP99Ms: 300, ackProxies: 1000 } as const;
+
+interface Stealed {
+  stealPct: number;
+  busyPct: number;
+}
+
+export interface ControlPlaneResults {
+  options: ControlPlaneOptions;
+  ca: {
+    /** Medians over repetitions. */
+    signOnly: { perCpuSecond: number; cpuMicros: number; perSecond: number };
+    grpc: { perCpuSecond: number; cpuMicros: number; perSecond: number; latencyP50Ms: number; latencyP99Ms: number; clientCpuMicros: number; errors: number };
+    runs: { rep: number; signOnly: Rate & Stealed; grpc: GrpcRate & Stealed }[];
+  };
+  xds: {
+    /** One row per proxy count: medians over repetitions. */
+    summary: {
+      clients: number;
+      p50Ms: number;
+      p99Ms: number;
+      maxMs: number;
+      controlPlaneCpuUsPerProxy: number;
+      clientsCpuUsPerProxy: number;
+      rssPerProxyKiB: number;
+      heapPerProxyKiB: number;
+      connectAndSyncMs: number;
+    }[];
+    runs: (AckBenchResult & Stealed & { rep: number })[];
+  };
+  stealPctMedian: number | null;
+  notes: string[];
+}
+
+async function withSteal<T extends object>(fn: () => Promise<T>): Promise<T & Stealed> {
+  const a = machineCpu();
+  const r = await fn();
+  return { ...r, ...cpuShares(a, machineCpu()) };
+}
+
+const med = (xs: number[]): number => Math.round((median(xs) ?? NaN) * 10) / 10;
+
+export async function runControlPlaneBench(o: ControlPlaneOptions, log: (line: string) => void = () => {}): Promise<ControlPlaneResults> {
+  const f = await caFixture();
+  const caRuns: ControlPlaneResults['ca']['runs'] = [];
+  const xdsRuns: ControlPlaneResults['xds']['runs'] = [];
+  for (let rep = 1; rep <= o.reps; rep++) {
+    const signOnly = await withSteal(() => measureSignOnly(f, o.caSeconds));
+    log(`control plane rep ${rep}: CA sign-only ${signOnly.perCpuSecond} CSRs per CPU-second`);
+    const grpc = await withSteal(() => measureGrpc(f, o.caSeconds, o.caConcurrency));
+    log(`control plane rep ${rep}: CA over gRPC ${grpc.perCpuSecond} per CPU-second of the CA (${grpc.perSecond}/s wall)`);
+    caRuns.push({ rep, signOnly, grpc });
+    for (const clients of o.clients) {
+      const r = await withSteal(() => benchAcks({ clients, clusters: o.clusters, pushes: o.pushes }));
+      log(`control plane rep ${rep}: ${clients} proxies ACK p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.controlPlaneCpuUsPerProxy} µs CPU per proxy`);
+      xdsRuns.push({ ...r, rep });
+    }
+  }
+  const notes: string[] = [];
+  const grpcErrors = caRuns.reduce((a, r) => a + r.grpc.errors, 0);
+  if (grpcErrors) notes.push(`CA over gRPC: ${grpcErrors} failed RPCs (first: ${caRuns.find((r) => r.grpc.firstError)?.grpc.firstError ?? '?'})`);
+  const steals = [...caRuns.flatMap((r) => [r.signOnly.stealPct, r.grpc.stealPct]), ...xdsRuns.map((r) => r.stealPct)];
+  return {
+    options: o,
+    ca: {
+      signOnly: {
+        perCpuSecond: med(caRuns.map((r) => r.signOnly.perCpuSecond)),
+        cpuMicros: med(caRuns.map((r) => r.signOnly.cpuMicros)),
+        perSecond: med(caRuns.map((r) => r.signOnly.perSecond)),
+      },
+      grpc: {
+        perCpuSecond: med(caRuns.map((r) => r.grpc.perCpuSecond)),
+        cpuMicros: med(caRuns.map((r) => r.grpc.cpuMicros)),
+        perSecond: med(caRuns.map((r) => r.grpc.perSecond)),
+        latencyP50Ms: med(caRuns.map((r) => r.grpc.latencyMs.p50)),
+        latencyP99Ms: med(caRuns.map((r) => r.grpc.latencyMs.p99)),
+        clientCpuMicros: med(caRuns.map((r) => r.grpc.clientCpuMicros)),
+        errors: grpcErrors,
+      },
+      runs: caRuns,
+    },
+    xds: {
+      summary: o.clients.map((clients) => {
+        const rs = xdsRuns.filter((r) => r.clients === clients);
+        const m = (k: keyof AckBenchResult) => med(rs.map((r) => r[k] as number));
+        return {
+          clients,
+          p50Ms: m('p50Ms'),
+          p99Ms: m('p99Ms'),
+          maxMs: m('maxMs'),
+          controlPlaneCpuUsPerProxy: m('controlPlaneCpuUsPerProxy'),
+          clientsCpuUsPerProxy: m('clientsCpuUsPerProxy'),
+          rssPerProxyKiB: m('rssPerProxyKiB'),
+          heapPerProxyKiB: m('heapPerProxyKiB'),
+          connectAndSyncMs: m('connectAndSyncMs'),
+        };
+      }),
+      runs: xdsRuns,
+    },
+    stealPctMedian: median(steals),
+    notes,
+  };
+}
