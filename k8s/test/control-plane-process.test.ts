@@ -12,6 +12,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../control-plane/admin/client.js';
+import { credentials, Metadata, type ChannelCredentials } from '@grpc/grpc-js';
+import type { NodeInfo } from '../../proxy/config/resources.js';
+import { XdsClient } from '../../proxy/xds/client.js';
 import { createWorkloadCsr } from '../../certs/csr.js';
 import { CaClient } from '../../proxy/identity/ca-client.js';
 import { eventually, freePort, get } from '../../proxy/test/mesh-harness.js';
@@ -205,6 +208,43 @@ describe('mesh-control-plane with TSMESH_REGISTRY=kubernetes', () => {
     expect(reviewed.filter((t) => t === 'reviews-projected-token').length).toBeGreaterThanOrEqual(2); // CSR + xDS
     await stop(child);
   }, 40_000);
+
+  it('refuses an xDS stream whose node claims another service account than its token, or whose token TokenReview rejects', async () => {
+    const creds = (token: string): ChannelCredentials =>
+      credentials.combineChannelCredentials(
+        credentials.createSsl(Buffer.from(secretRoot())),
+        credentials.createFromMetadataGenerator((_p, cb) => {
+          const md = new Metadata();
+          md.set('authorization', `Bearer ${token}`);
+          cb(null, md);
+        }),
+      );
+    const node = (sa: string): NodeInfo => ({
+      id: `sidecar~10.244.9.9~${sa}-v1-6c8f9d7b5-zzzzz.bookinfo~bookinfo.svc.cluster.local`,
+      cluster: sa, namespace: 'bookinfo', serviceAccount: sa, workload: `${sa}-v1`, labels: { app: sa }, trustDomain: 'cluster.local',
+    });
+    const refusal = async (n: NodeInfo, token: string) => {
+      const applied: string[] = [];
+      const c = new XdsClient({
+        server: `127.0.0.1:${b.xds}`,
+        credentials: creds(token),
+        node: n,
+        nodeExtras: { inboundAddresses: ['10.244.9.9:15006'], metadata: { APP_PORT: '9080' } },
+        apply: (snap) => void applied.push(snap.versions.listener),
+        backoff: { initialMs: 100, maxMs: 500, jitter: 0 },
+      });
+      c.start();
+      try {
+        await eventually('stream refused', async () => expect(c.lastStreamError?.code).toBe(7 /* PERMISSION_DENIED */));
+        expect(applied).toEqual([]);
+        return c.lastStreamError!.message;
+      } finally {
+        c.stop();
+      }
+    };
+    expect(await refusal(node('bookinfo-ratings'), 'reviews-projected-token')).toContain(`token is for ${REVIEWS_ID}, node claims spiffe://cluster.local/ns/bookinfo/sa/bookinfo-ratings`);
+    expect(await refusal(node('bookinfo-reviews'), 'forged-token')).toContain('service account token rejected by TokenReview');
+  }, 30_000);
 
   it('a restarted replica reuses the Secret instead of creating a CA', async () => {
     const root = secretRoot();
