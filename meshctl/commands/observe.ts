@@ -1,11 +1,14 @@
 // meshctl tap | certs | check: what the sidecars and the CA show right now.
 
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { inspectCertificate, parseCertificate } from '../../certs/svid.js';
 import { adminClient, CliError, EXIT, type GlobalOptions } from '../context.js';
+import { inboundTlsAddress, presentedChainPem } from './presented-svid.js';
+import { bundleFingerprints } from '../../proxy/identity/trust-bundle.js';
 
 export function sidecarTargets(admin?: string): string[] {
   const t = (admin ?? process.env.TSMESH_SIDECAR_ADMINS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -76,32 +79,39 @@ function describeCert(label: string, pem: string): string {
   const c = inspectCertificate(parseCertificate(pem));
   const left = c.notAfter - Date.now();
   const days = (left / 86_400_000).toFixed(left < 86_400_000 ? 2 : 0);
-  return `${label}: ${c.uriSans.join(', ') || '(no SPIFFE ID)'}${c.isCa ? ' [CA]' : ''}\n  serial ${c.serialNumber}\n  valid ${new Date(c.notBefore).toISOString()} → ${new Date(c.notAfter).toISOString()} (${left > 0 ? `expires in ${days} days` : 'EXPIRED'})\n`;
+  const name = c.uriSans.join(', ') || new X509Certificate(pem).subject.replace(/\n/g, ', ') || '(no SPIFFE ID)';
+  const sha = bundleFingerprints(pem)[0]!.slice(0, 16);
+  return `${label}: ${name}${c.isCa ? ' [CA]' : ''}\n  serial ${c.serialNumber}, sha256 ${sha}…\n  valid ${new Date(c.notBefore).toISOString()} → ${new Date(c.notAfter).toISOString()} (${left > 0 ? `expires in ${days} days` : 'EXPIRED'})\n`;
 }
 
 const PEM = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-/** The SVID and trust bundle a sidecar serves with (from its /config_dump; the private key is never shown). */
+/**
+ * The SVID a sidecar serves with (what its inbound mTLS listener presents) and the trust bundle it
+ * verifies peers with (its ROOTCA secret); the private key is never shown.
+ */
 export async function certs(g: GlobalOptions, o: { admin?: string }): Promise<string> {
   let out = '';
+  const indent = (s: string) => s.replace(/\n  /g, '\n    ');
   if (o.admin) {
     for (const t of sidecarTargets(o.admin)) {
       const res = await fetch(new URL('/config_dump?resource=secret', t), { signal: AbortSignal.timeout(5000) }).catch((e: Error) => {
         throw new CliError(`cannot reach ${t}: ${(e.cause as Error)?.message ?? e.message}`, EXIT.UNREACHABLE);
       });
-      const text = await res.text();
-      const pems = text.match(PEM) ?? [];
-      if (!pems.length) {
+      const dump = (await res.json()) as { configs?: { resources?: { name: string; resource: { tlsCertificate?: { certificateChain: string }; validationContext?: { trustedCa: string } } }[] }[] };
+      const secrets = dump.configs?.flatMap((c) => c.resources ?? []) ?? [];
+      const inbound = await inboundTlsAddress(t).catch(() => undefined);
+      const chain = inbound ? await presentedChainPem(inbound.host, inbound.port).catch(() => []) : [];
+      const bundles = secrets.flatMap((r) => (r.resource.validationContext?.trustedCa.match(PEM) ?? []).map((p) => [r.name, p] as const));
+      const staticChains = secrets.flatMap((r) => (r.resource.tlsCertificate?.certificateChain.match(PEM) ?? []).map((p, i) => [r.name, i, p] as const));
+      if (!chain.length && !bundles.length && !staticChains.length) {
         out += `${t}: no certificates (the sidecar has no workload identity yet)\n`;
         continue;
       }
       out += `${t}\n`;
-      const dump = JSON.parse(text) as { configs?: { resources?: { name: string; resource: { tlsCertificate?: { certificateChain: string }; validationContext?: { trustedCa: string } } }[] }[] };
-      for (const r of dump.configs?.flatMap((c) => c.resources ?? []) ?? []) {
-        const chain = r.resource.tlsCertificate?.certificateChain.match(PEM) ?? [];
-        chain.forEach((p, i) => (out += describeCert(i === 0 ? `  SVID (${r.name})` : `  chain[${i}]`, p).replace(/\n  /g, '\n    ')));
-        for (const p of r.resource.validationContext?.trustedCa.match(PEM) ?? []) out += describeCert(`  trust bundle (${r.name})`, p).replace(/\n  /g, '\n    ');
-      }
+      chain.forEach((p, i) => (out += indent(describeCert(i === 0 ? `  SVID (presented on ${inbound!.host}:${inbound!.port})` : `  chain[${i}]`, p))));
+      for (const [name, i, p] of staticChains) out += indent(describeCert(i === 0 ? `  certificate (${name})` : `  chain[${i}]`, p));
+      for (const [name, p] of bundles) out += indent(describeCert(`  trust bundle (${name})`, p));
     }
     return out;
   }

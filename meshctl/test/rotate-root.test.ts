@@ -140,6 +140,12 @@ describe('meshctl certs rotate-root', () => {
       expect(verifyChainToBundle(chain, newRoot, Date.now(), 0)).toBeUndefined();
       expect(verifyChainToBundle(chain, oldRoot, Date.now(), 0)).toBe('certificate chain does not lead to a root in the trust bundle');
     }
+    // What meshctl certs shows for B: the SVID it presents and one root, the new one.
+    const shown = await meshctl(mesh.stateDir, ['certs', '--admin', `127.0.0.1:${b.admin}`]);
+    expect(shown.stdout).toContain(`  SVID (presented on 127.0.0.1:${b.inbound}): spiffe://cluster.local/ns/default/sa/b\n`);
+    expect(shown.stdout.match(/trust bundle \(ROOTCA\): O=tsmesh, CN=tsmesh root CA cluster\.local \[CA\]\n {4}serial \w+, sha256 (\w+)…/g)).toEqual([
+      expect.stringContaining(`sha256 ${bundleFingerprints(newRoot)[0]!.slice(0, 16)}…`),
+    ]);
     // The old root is gone from what B trusts: a caller with an old-root certificate is refused, a new-root one accepted.
     const retired = readdirSync(join(mesh.stateDir, 'ca')).find((f) => f.startsWith('retired-'))!;
     expect(await callAs(b.inbound, await issueFrom(join(mesh.stateDir, 'ca', retired), 'a'))).not.toBe('HTTP/1.1 200 OK');
