@@ -4,7 +4,7 @@
 // measured here are the control plane's alone; both ends of each latency are
 // on this process's clock (the apply, and the ACK's arrival in the receipt).
 //
-//   node --expose-gc dist/control-plane/xds/bench-acks.js [--clients 100,1000] [--clusters 20] [--pushes 5]
+//   node --expose-gc dist/control-plane/xds/bench-acks.js [--clients 100,1000] [--clusters 20] [--pushes 5] [--debounce-ms 10]
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
@@ -13,7 +13,7 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Cluster, ClusterLoadAssignment, ResourceMaps } from '../../proxy/config/resources.js';
 import type { ClientsArgs } from './bench-acks-clients.js';
 import { MemorySnapshotCache } from './cache.js';
-import { XdsServer } from './xds-server.js';
+import { DEFAULT_DEBOUNCE_MS, XdsServer } from './xds-server.js';
 
 export interface AckBenchOptions {
   clients: number;
@@ -21,6 +21,8 @@ export interface AckBenchOptions {
   clusters: number;
   /** Changes pushed one after another; latency figures are medians over them. */
   pushes: number;
+  /** The server's debounce window (default: XdsServer's own, 10 ms — what a deployment runs). */
+  debounceMs?: number;
 }
 
 export interface AckPush {
@@ -37,6 +39,7 @@ export interface AckBenchResult {
   clients: number;
   clusters: number;
   pushes: number;
+  debounceMs: number;
   connectAndSyncMs: number;
   /** Medians over the pushes. */
   p50Ms: number;
@@ -102,7 +105,7 @@ function clientsCpu(child: ChildProcess): Promise<number> {
 /** Starts an ADS server and N proxies in a child process, pushes `pushes` changes and reports ACK times and costs. */
 export async function benchAcks(o: AckBenchOptions): Promise<AckBenchResult> {
   const cache = new MemorySnapshotCache();
-  const xds = new XdsServer({ cache, debounceMs: 0 });
+  const xds = new XdsServer({ cache, ...(o.debounceMs !== undefined ? { debounceMs: o.debounceMs } : {}) });
   const server = new Server();
   xds.register(server);
   const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
@@ -149,6 +152,7 @@ export async function benchAcks(o: AckBenchOptions): Promise<AckBenchResult> {
       clients: o.clients,
       clusters: o.clusters,
       pushes: o.pushes,
+      debounceMs: o.debounceMs ?? DEFAULT_DEBOUNCE_MS,
       connectAndSyncMs,
       p50Ms: median(runs.map((r) => r.p50Ms)),
       p99Ms: median(runs.map((r) => r.p99Ms)),
@@ -173,7 +177,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   };
   const results = [];
   for (const clients of arg('clients', '100,1000').split(',').map(Number)) {
-    results.push(await benchAcks({ clients, clusters: Number(arg('clusters', '20')), pushes: Number(arg('pushes', '5')) }));
+    const debounce = arg('debounce-ms', '');
+    results.push(await benchAcks({ clients, clusters: Number(arg('clusters', '20')), pushes: Number(arg('pushes', '5')), ...(debounce ? { debounceMs: Number(debounce) } : {}) }));
   }
   process.stdout.write(JSON.stringify(results, null, 2) + '\n');
 }

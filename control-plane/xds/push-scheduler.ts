@@ -2,7 +2,8 @@
 // once) and flushed in bounded batches, one batch per event-loop turn, so a
 // reconnect storm of thousands of proxies is served in order without starving
 // ACK processing or other work. A change for a stream is debounced: bursts of
-// snapshot changes within `debounceMs` become one push.
+// snapshot changes within `debounceMs` become one push, with one timer for all
+// streams (their windows end in the order they began).
 
 import type { Clock, Timer } from '../../common/clock.js';
 
@@ -14,7 +15,12 @@ export interface Flushable {
 
 export class PushScheduler {
   private readonly queue = new Set<Flushable>();
-  private readonly debouncing = new Map<Flushable, Timer>();
+  /**
+   * Streams in their debounce window → when it ends. One window length for all, so insertion order is
+   * deadline order: one timer for the earliest, not one per stream (a change for 1,000 proxies arms 1).
+   */
+  private readonly debouncing = new Map<Flushable, number>();
+  private timer: Timer | undefined;
   private draining = false;
 
   constructor(
@@ -26,23 +32,33 @@ export class PushScheduler {
   schedule(s: Flushable, immediate = false): void {
     if (immediate || this.opts.debounceMs <= 0) return this.enqueue(s);
     if (this.debouncing.has(s)) return;
-    this.debouncing.set(
-      s,
-      this.clock.setTimeout(() => {
-        this.debouncing.delete(s);
-        this.enqueue(s);
-      }, this.opts.debounceMs),
-    );
+    const due = this.clock.now() + this.opts.debounceMs;
+    this.debouncing.set(s, due);
+    if (!this.timer) this.arm(due);
   }
 
   cancel(s: Flushable): void {
-    this.debouncing.get(s)?.cancel();
     this.debouncing.delete(s);
     this.queue.delete(s);
   }
 
   get queued(): number {
     return this.queue.size;
+  }
+
+  private arm(due: number): void {
+    this.timer = this.clock.setTimeout(() => this.release(), Math.max(0, due - this.clock.now()));
+  }
+
+  /** Moves every stream whose window has ended to the flush queue; re-arms for the next one. */
+  private release(): void {
+    this.timer = undefined;
+    const now = this.clock.now();
+    for (const [s, due] of this.debouncing) {
+      if (due > now) return this.arm(due);
+      this.debouncing.delete(s);
+      this.enqueue(s);
+    }
   }
 
   private enqueue(s: Flushable): void {

@@ -17,6 +17,9 @@ import { SotwStream } from './sotw-stream.js';
 import { serverAdsDefinition } from './wire.js';
 import type { AdsStream, AuthorizeNode, StreamContext } from './stream.js';
 
+/** Snapshot changes within this window become one push per stream. */
+export const DEFAULT_DEBOUNCE_MS = 10;
+
 export interface XdsServerOptions {
   cache: SnapshotCache;
   /** Refuse nodes asking for another identity's config (PERMISSION_DENIED). Default: allow all. */
@@ -58,7 +61,7 @@ export class XdsServer implements ProxyStatusSource {
     this.ctx = {
       admit: () => admission.admit(),
       cache: opts.cache,
-      scheduler: new PushScheduler(clock, { debounceMs: opts.debounceMs ?? 10, batchSize: opts.pushBatchSize ?? 64 }),
+      scheduler: new PushScheduler(clock, { debounceMs: opts.debounceMs ?? DEFAULT_DEBOUNCE_MS, batchSize: opts.pushBatchSize ?? 64 }),
       receipts: this.receiptsTracker,
       clock,
       log: opts.logger ?? silentLogger,
