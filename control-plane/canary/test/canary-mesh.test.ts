@@ -86,8 +86,7 @@ beforeAll(async () => {
   await mesh.startControlPlane();
   const apps = await Promise.all([mesh.app('web'), apiApp('api-v1', 200), apiApp('api-v2', 200), apiApp('api-v3', 503), apiApp('api-v4', 201)]);
   mesh.apps.push(...apps.slice(1));
-  web = await mesh.sidecar('web', 'v1', apps[0]);
-  for (const [i, v] of ['v1', 'v2', 'v3', 'v4'].entries()) await mesh.sidecar('api', v, apps[i + 1]!, { servicePort: 9080 });
+  [web] = await Promise.all([mesh.sidecar('web', 'v1', apps[0]), ...['v1', 'v2', 'v3', 'v4'].map((v, i) => mesh.sidecar('api', v, apps[i + 1]!, { servicePort: 9080 }))]);
   await mesh.waitConnected(5, 20_000);
   await mesh.admin.apply(`apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
