@@ -16,8 +16,13 @@ function state(p: ProxyStatus): { synced: string; acked: string; error?: string 
 
 export async function status(g: GlobalOptions, o: { output: string }): Promise<string> {
   const admin = await adminClient(g);
-  const [{ items }, version, receipt] = await Promise.all([admin.proxies(), admin.version(), admin.receipt('last').catch(() => undefined)]);
-  if (o.output === 'json') return JSON.stringify({ version, proxies: items, receipt }, null, 2) + '\n';
+  const [{ items }, version, receipt, rotation] = await Promise.all([
+    admin.proxies(),
+    admin.version(),
+    admin.receipt('last').catch(() => undefined),
+    admin.rootRotation().catch(() => undefined), // 404 without a CA
+  ]);
+  if (o.output === 'json') return JSON.stringify({ version, proxies: items, receipt, ...(rotation && rotation.state !== 'idle' ? { rootRotation: rotation } : {}) }, null, 2) + '\n';
   const now = Date.now();
   const rows = items
     .sort((a, b) => a.nodeId.localeCompare(b.nodeId))
@@ -35,6 +40,13 @@ export async function status(g: GlobalOptions, o: { output: string }): Promise<s
     out += receipt.pending.length ? `, ${receipt.pending.length} pending` : ` in ${last - receipt.appliedAt} ms`;
     if (receipt.nacked.length) out += `, ${receipt.nacked.length} NACKed`;
     out += '\n';
+  }
+  if (rotation && (rotation.state === 'running' || rotation.state === 'failed')) {
+    const i = rotation.steps.findIndex((st) => st.state === 'running' || st.state === 'failed');
+    const st = rotation.steps[i]!;
+    out += rotation.state === 'running'
+      ? `\nroot rotation: step ${i + 1}/${rotation.steps.length}, ${st.title}${st.detail ? ` (${st.detail})` : ''}\n`
+      : `\nroot rotation stopped at step ${i + 1}/${rotation.steps.length}: ${rotation.error}; both roots stay trusted, meshctl certs rotate-root resumes it\n`;
   }
   return out;
 }

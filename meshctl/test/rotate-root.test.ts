@@ -177,6 +177,9 @@ describe('meshctl certs rotate-root', () => {
     expect(st.state).toBe('failed');
     expect(bundleFingerprints(await pushedBundle(a))).toEqual([...bundleFingerprints(before), st.newRoot!.fingerprint]);
     expect((await get(a.outbound, 'b:8080')).status).toBe(200);
+    expect((await meshctl(mesh.stateDir, ['status'])).stdout).toContain(
+      '\nroot rotation stopped at step 2/6: overlap: the trust bundle did not reach 1/2 proxies within 2 s: sidecar~127.0.0.1~b-v1.default~default.svc.cluster.local; both roots stay trusted, meshctl certs rotate-root resumes it\n',
+    );
 
     const resumed = await meshctl(mesh.stateDir, ['certs', 'rotate-root']);
     expect(resumed.stderr).toBe('');
