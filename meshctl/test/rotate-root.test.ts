@@ -195,3 +195,18 @@ describe('meshctl certs rotate-root', () => {
     expect((await get(a.outbound, 'b:8080')).status).toBe(200);
   }, 60_000);
 });
+
+describe('meshctl certs rotate-root without a CA', () => {
+  const mesh = new Mesh();
+  beforeAll(() => mesh.startControlPlane(['--insecure']), 20_000);
+  afterAll(() => mesh.close());
+
+  it('is refused with the reason (exit 2); a bad --step-timeout is a usage error', async () => {
+    const r = await meshctl(mesh.stateDir, ['certs', 'rotate-root']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('meshctl: this control plane has no root rotation: it runs without its CA (--insecure, a static snapshot) or in Kubernetes mode (the CA comes from the tsmesh-ca Secret)\n');
+    const bad = await meshctl(mesh.stateDir, ['certs', 'rotate-root', '--step-timeout', 'later']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('meshctl: --step-timeout "later" is not a duration from 100ms to 24h (e.g. 2m)\n');
+  });
+});
