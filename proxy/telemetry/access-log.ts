@@ -8,6 +8,7 @@ import type { Writable } from 'node:stream';
 import { MeshError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { HttpRequestRecord, SpanHandle, TcpConnectionRecord } from './types.js';
+import { responseFlagsText } from './response-flags.js';
 
 export interface AccessLogOptions {
   /** A file path (appended to) or 'stdout'. */
@@ -64,7 +65,7 @@ export class AccessLog {
       path: r.path,
       protocol: r.httpVersion,
       response_code: r.responseCode,
-      response_flags: r.responseFlags.length ? r.responseFlags.join(',') : '-',
+      response_flags: responseFlagsText(r.responseFlags),
       bytes_received: r.requestBytes,
       bytes_sent: r.responseBytes,
       duration: Math.round(r.durationMs),
@@ -91,7 +92,7 @@ export class AccessLog {
       JSON.stringify({
         start_time: new Date(r.startTime).toISOString(),
         protocol: 'TCP',
-        response_flags: r.responseFlags.length ? r.responseFlags.join(',') : '-',
+        response_flags: responseFlagsText(r.responseFlags),
         bytes_received: r.bytesReceived,
         bytes_sent: r.bytesSent,
         duration: Math.round(r.durationMs),

@@ -10,6 +10,7 @@ import type { HttpRequestRecord, ResponseFlag, TcpConnectionRecord, WorkloadLabe
 import { SeriesIndex } from './series-index.js';
 import { istioLabels, selfLabels } from './istio-labels.js';
 import { FastCounter, FastHistogram, type CounterSeries, type HistogramSeries } from './series.js';
+import { responseFlagsText } from './response-flags.js';
 
 /** Istio's default request duration buckets (ms). */
 export const DURATION_BUCKETS_MS = [
@@ -179,7 +180,7 @@ export class IstioMetrics {
 
   /** '-' when none, else Envoy's comma-joined short names (a join only in the rare multi-flag case). */
   private flagsLabel(flags: readonly ResponseFlag[]): string {
-    return flags.length === 0 ? '-' : flags.length === 1 ? flags[0]! : flags.join(',');
+    return responseFlagsText(flags);
   }
 }
 

@@ -19,6 +19,7 @@ import { randomFillSync } from 'node:crypto';
 import { MeshError } from '../../common/errors.js';
 import type { HttpRequestRecord, SpanHandle } from './types.js';
 import { extractContext, outgoingHeaders, type HeaderBag, type IncomingContext } from './propagation.js';
+import { responseFlagsText } from './response-flags.js';
 
 export interface TracingOptions {
   exporter: 'otlp' | 'console' | 'none';
@@ -114,7 +115,7 @@ export class RequestTracer {
       'client.address': r.downstreamRemoteAddress,
       upstream_cluster: r.clusterName ?? '-',
       'upstream_cluster.name': r.clusterName ?? '-',
-      response_flags: r.responseFlags.length ? r.responseFlags.join(',') : '-',
+      response_flags: responseFlagsText(r.responseFlags),
       'user_agent.original': r.userAgent ?? '-',
       'guid:x-request-id': r.requestId ?? '-',
       'upstream.address': r.upstreamHost ?? '-',

@@ -53,7 +53,7 @@ export interface HttpRequestRecord {
   durationMs: number;
   responseCode: number; // 0 when no response was sent (downstream reset)
   grpcStatus?: number;
-  responseFlags: ResponseFlag[];
+  responseFlags: readonly ResponseFlag[];
   routeName?: string;
   clusterName?: string;
   upstreamHost?: string;
@@ -76,7 +76,7 @@ export interface TcpConnectionRecord {
   upstreamHost?: string;
   bytesReceived: number; // from downstream
   bytesSent: number; // to downstream
-  responseFlags: ResponseFlag[];
+  responseFlags: readonly ResponseFlag[];
   source: Partial<WorkloadLabels>;
   destination: Partial<WorkloadLabels>;
   mtls: boolean;
