@@ -11,6 +11,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Dispatcher } from 'undici';
 import type { Timer } from '../../common/clock.js';
 import type { ResponseFlag, SpanHandle } from '../telemetry/types.js';
+import { FLAG_BIT } from '../telemetry/response-flags.js';
 import { applyHeaderOps } from '../router/header-mutation.js';
 import type { ClusterChoice, CompiledRoute, RequestFacts } from '../router/route-table.js';
 import type { ClusterManager, ClusterRuntime, UpstreamHost } from '../upstream/cluster-manager.js';
@@ -68,7 +69,8 @@ export class Exchange implements RequestFacts, AttemptOwner {
   cluster: ClusterRuntime | undefined = undefined;
   host: UpstreamHost | undefined = undefined;
   span: SpanHandle | undefined = undefined;
-  flag: ResponseFlag | undefined = undefined;
+  /** Envoy response flags set so far, as FLAG_BIT bits (several may apply: UF with URX, DI with UT). */
+  flags = 0;
   attempts = 0;
   responseBytes = 0;
   status = 0;
@@ -129,14 +131,15 @@ export class Exchange implements RequestFacts, AttemptOwner {
     return v === undefined ? undefined : Array.isArray(v) ? v.join(',') : v;
   }
 
-  /** Ends the exchange with a local reply (404/503/504…) and records it; `flag` overrides the reply's flag (e.g. URX). */
+  /** Ends the exchange with a local reply (404/503/504…) and records it with the reply's flag, plus `flag` (e.g. URX). */
   localReply(kind: LocalReplyKind, flag?: ResponseFlag, extra?: Record<string, string>): void {
     this.replyWith(LOCAL_REPLIES[kind], flag, extra);
   }
 
   replyWith(reply: LocalReply, flag?: ResponseFlag, extra?: Record<string, string>): void {
     if (this.done) return;
-    this.flag = flag ?? reply.flag;
+    this.flags |= FLAG_BIT[reply.flag];
+    if (flag !== undefined) this.flags |= FLAG_BIT[flag];
     if (!this.res.headersSent && this.heldHeaders === undefined) {
       this.status = this.isGrpc ? 200 : reply.status;
       if (this.isGrpc) this.grpcStatus = reply.grpcStatus;
@@ -231,7 +234,7 @@ export class Exchange implements RequestFacts, AttemptOwner {
   }
 
   private resetDownstream(flag: ResponseFlag): void {
-    this.flag ??= flag;
+    this.flags |= FLAG_BIT[flag];
     this.res.destroy();
     this.finish();
   }
@@ -252,7 +255,7 @@ export class Exchange implements RequestFacts, AttemptOwner {
         this.scheduleRetry();
         return true;
       }
-      if (d === 'limit') this.flag = 'URX'; // forwarded as is, but the retries ran out (Envoy URX)
+      if (d === 'limit') this.flags |= FLAG_BIT.URX; // forwarded as is, but the retries ran out (Envoy URX)
       rs.commit(); // from now on nothing is retried
       this.timeouts?.t.endAttempt(); // the per-try timeout covers the wait for response headers
     }
@@ -332,7 +335,7 @@ export class Exchange implements RequestFacts, AttemptOwner {
   /** The downstream went away: abort the upstream attempt and any pending retry. */
   downstreamClosed(): void {
     if (this.done) return;
-    this.flag ??= 'DC';
+    this.flags |= FLAG_BIT.DC;
     const a = this.attempt;
     if (a !== undefined && !a.ended) {
       this.releaseAttempt(a);
