@@ -19,6 +19,7 @@ import { compileRbac, type RbacEngine } from '../identity/authz.js';
 import { normalizePath } from '../identity/normalize-path.js';
 import { peerPrincipal } from '../listener/peer-principal.js';
 import { originalDstAuthority } from '../listener/original-dst.js';
+import { responseFlagsOf } from '../telemetry/response-flags.js';
 
 export interface HttpChainDeps {
   clusters: ClusterManager;
@@ -190,7 +191,7 @@ export class HttpChain implements HttpChainContext {
       durationMs: performance.now() - ex.startMono,
       responseCode: ex.status,
       grpcStatus: ex.grpcStatus,
-      responseFlags: ex.flag ? [ex.flag] : [],
+      responseFlags: responseFlagsOf(ex.flags),
       routeName: ex.route?.name,
       clusterName: ex.choice?.cluster,
       upstreamHost: ex.host?.key,

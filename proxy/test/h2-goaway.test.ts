@@ -70,6 +70,11 @@ staticResources:
         certificateChain: ${JSON.stringify(opts.cert.cert)}
         privateKey: ${JSON.stringify(opts.cert.key)}
   listeners:
+    - name: bulk
+      address: { address: 127.0.0.1, port: 0 }
+      filterChains:
+        - name: plain
+          filter: { kind: http, rdsRouteConfigName: routes }
     - name: http
       address: { address: 127.0.0.1, port: 0 }
       filterChains:
@@ -104,6 +109,7 @@ describe('HTTP/2 GOAWAY and idle sessions', () => {
   let slow: http2.Http2Server;
   let sidecar: Sidecar;
   let port: number;
+  let bulkPort: number;
   const registry = new Registry();
   const agent = new Agent({ connections: 64 });
 
@@ -114,6 +120,7 @@ describe('HTTP/2 GOAWAY and idle sessions', () => {
     const started = await startSidecar(bootstrap({ goawayPort: portOf(goaway), slowPort: portOf(slow), cert: await selfSigned() }), telemetry);
     sidecar = started.sidecar;
     port = started.port();
+    bulkPort = started.port('bulk');
   });
 
   afterAll(async () => {
@@ -125,7 +132,7 @@ describe('HTTP/2 GOAWAY and idle sessions', () => {
   it('an upstream closing its sessions under load: every request answered, unprocessed streams sent again', async () => {
     const N = 600;
     const results = await load(N, 16, async () => {
-      const r = await request(`http://127.0.0.1:${port}/goaway`, { dispatcher: agent });
+      const r = await request(`http://127.0.0.1:${bulkPort}/goaway`, { dispatcher: agent });
       await r.body.text();
       return { status: r.statusCode, error: r.headers['x-tsmesh-error'] };
     });

@@ -10,6 +10,7 @@ import type { Dispatcher } from 'undici';
 import type { HttpConnectionManager } from '../config/resources.js';
 import type { BodyReplay, Exchange } from '../http/exchange.js';
 import { faultAbortReply } from '../http/local-reply.js';
+import { FLAG_BIT } from '../telemetry/response-flags.js';
 import type { FaultDecision } from '../resilience/fault.js';
 import { RetryState } from '../resilience/retry-state.js';
 import type { ClusterManager } from './cluster-manager.js';
@@ -34,7 +35,7 @@ export function sendUpstream(ex: Exchange, clusters: ClusterManager, buildOption
 
 /** Fault injection: delay (flag DI) on the clock, then abort (FI) or carry on. */
 function fault(ex: Exchange, f: FaultDecision, clusters: ClusterManager, buildOptions: BuildOptions, pol: RoutePolicies): void {
-  ex.flag = f.abortStatus > 0 ? 'FI' : 'DI';
+  if (f.delayMs > 0) ex.flags |= FLAG_BIT.DI;
   const next = (): void => {
     ex.timer = undefined;
     if (f.abortStatus > 0) ex.replyWith(faultAbortReply(f.abortStatus, f.grpcStatus), 'FI');
