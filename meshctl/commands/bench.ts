@@ -108,6 +108,8 @@ export async function bench(service: string, o: BenchOptions): Promise<string> {
   const warmupMs = o.warmup === '0' ? 0 : duration('warmup', o.warmup, 0, 600_000);
   const t = target(service, o);
   await reachable(t);
+  // A long run says what it is doing (on a terminal; stdout stays the result).
+  if (process.stderr.isTTY) process.stderr.write(`benchmarking ${t.label}${t.path}: ${warmupMs / 1000}s warm-up, then ${durationMs / 1000}s at ${rate} req/s …\n`);
   const r = await runGenerator({ host: t.host, port: t.port, path: t.path, hostHeader: t.hostHeader, rate, connections, warmupMs, durationMs, drainMs: 5000 });
   const errors = r.non2xx + r.socketErrors + r.timeouts;
   const result = {
