@@ -82,7 +82,9 @@ export async function handleCanaries(host: CanaryHost, store: PolicyStore, metho
         let onGone: (() => void) | undefined;
         // The client hanging up ends the wait too (the socket, not the request: a GET's request ends at once).
         const gone = new Promise<void>((resolve) => req.socket.once('close', (onGone = resolve)));
-        await Promise.race([ctl.nextEvent(), new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs))), gone]).finally(() => {
+        const next = ctl.nextEvent();
+        await Promise.race([next.wait, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs))), gone]).finally(() => {
+          next.cancel();
           clearTimeout(timer);
           req.socket.off('close', onGone!);
           longPolls--;

@@ -137,9 +137,12 @@ export class CanaryController {
     return this.runs.get(`${namespace}/${name}`)?.state.events.filter((e) => (e.seq ?? 0) > since);
   }
 
-  /** Resolves at the next event of any run (long polls). */
-  nextEvent(): Promise<void> {
-    return new Promise((resolve) => this.waiters.push(resolve));
+  /** Resolves at the next event of any run (long polls); `cancel` when giving up waiting. */
+  nextEvent(): { wait: Promise<void>; cancel: () => void } {
+    let resolve!: () => void;
+    const wait = new Promise<void>((r) => (resolve = r));
+    this.waiters.push(resolve);
+    return { wait, cancel: () => (this.waiters = this.waiters.filter((w) => w !== resolve)) };
   }
 
   async promote(name: string, namespace = 'default'): Promise<CanaryRun> {
