@@ -50,7 +50,7 @@ export function outboundListener(input: TranslateInput): Listener {
       address: { address: '127.0.0.1', port: input.node.outboundPort },
       trafficDirection: 'OUTBOUND',
       useOriginalDst: true,
-      filterChains: [{ name: 'outbound-http', filterChainMatch: { applicationProtocols: HTTP_PROTOCOLS }, filter: hcm }],
+      filterChains: [{ name: 'outbound-http', filterChainMatch: { transportProtocol: 'raw_buffer', applicationProtocols: HTTP_PROTOCOLS }, filter: hcm }],
       protocolDetectionTimeout: 100,
     };
   }

@@ -108,7 +108,7 @@ describe('multi-port Service on Kubernetes', () => {
     expect(out.useOriginalDst).toBe(true);
     expect(out.trafficDirection).toBe('OUTBOUND');
     // TLS and opaque TCP match no chain: the proxy passes them to the original destination (PassthroughCluster).
-    expect(out.filterChains.map((c) => [c.name, c.filterChainMatch])).toEqual([['outbound-http', { applicationProtocols: ['http/1.1', 'h2c'] }]]);
+    expect(out.filterChains.map((c) => [c.name, c.filterChainMatch])).toEqual([['outbound-http', { transportProtocol: 'raw_buffer', applicationProtocols: ['http/1.1', 'h2c'] }]]);
     expect(r.listener.get('virtualInbound')!.useOriginalDst).toBe(true);
   });
 
