@@ -12,6 +12,8 @@ import { ManualClock } from '../../common/clock.js';
 import { MeshController } from '../../control-plane/controller.js';
 import type { ResourceMaps } from '../../proxy/config/resources.js';
 import { RouteTable } from '../../proxy/router/route-table.js';
+import { assertValidSnapshot } from '../../proxy/config/check.js';
+import { decodeResource, encodeResource } from '../../proxy/xds/codec/index.js';
 import { KubernetesRegistry } from '../registry/kube-registry.js';
 import { KubernetesPolicyStore } from '../store/kube-store.js';
 import { FakeApiServer } from './fake-apiserver.js';
@@ -110,6 +112,13 @@ describe('multi-port Service on Kubernetes', () => {
     // TLS and opaque TCP match no chain: the proxy passes them to the original destination (PassthroughCluster).
     expect(out.filterChains.map((c) => [c.name, c.filterChainMatch])).toEqual([['outbound-http', { transportProtocol: 'raw_buffer', applicationProtocols: ['http/1.1', 'h2c'] }]]);
     expect(r.listener.get('virtualInbound')!.useOriginalDst).toBe(true);
+    // What the sidecar receives over xDS decodes to the same listeners, and the whole config passes the proxy's checks.
+    for (const name of ['virtualOutbound', 'virtualInbound']) {
+      const l = r.listener.get(name)!;
+      expect(decodeResource('listener', encodeResource('listener', l))).toEqual(l);
+    }
+    const versions = { listener: '1', routeConfiguration: '1', cluster: '1', clusterLoadAssignment: '1', secret: '1' };
+    expect(() => assertValidSnapshot({ resources: r, versions }, { validateClusters: false })).not.toThrow();
   });
 
   it('a sidecar without interception keeps explicit listeners (no original destination, one catch-all chain)', () => {
