@@ -3,9 +3,9 @@
 import { type KeyObject, createPublicKey, verify } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { ECParameters, id_ecPublicKey, id_secp256r1, id_secp384r1 } from '@peculiar/asn1-ecc';
-import { CertificationRequest } from '@peculiar/asn1-csr';
-import { AlgorithmIdentifier, type Extension, Extensions, SubjectAlternativeName, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import { AlgorithmIdentifier, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { EC_SIGN_ALG, generateKeyPair, privateKeyToPem, x509 } from './crypto.js';
+import { readCsr, readGeneralNames } from './csr-der.js';
 import { CsrRejectedError } from './errors.js';
 import { parseWorkloadId } from './spiffe.js';
 
@@ -63,14 +63,14 @@ const CURVES = [curve('P-256', id_secp256r1, 65), curve('P-384', id_secp384r1, 9
  * OpenSSL's generic SPKI decoder, and OpenSSL still checks the point is on the curve)
  * and its canonical SPKI DER for the certificate.
  */
-function importEcKey(spki: SubjectPublicKeyInfo): { key: KeyObject; spkiDer: Buffer } {
-  const params = spki.algorithm.parameters ? Buffer.from(spki.algorithm.parameters) : undefined;
-  const c = spki.algorithm.algorithm === EC_PUBLIC_KEY_OID && params ? CURVES.find((k) => k.oidDer.equals(params)) : undefined;
+function importEcKey(algorithm: string, parametersDer: Uint8Array | undefined, publicKey: Uint8Array): { key: KeyObject; spkiDer: Buffer } {
+  const params = parametersDer ? Buffer.from(parametersDer.buffer, parametersDer.byteOffset, parametersDer.byteLength) : undefined;
+  const c = algorithm === EC_PUBLIC_KEY_OID && params ? CURVES.find((k) => k.oidDer.equals(params)) : undefined;
   if (!c) {
-    const what = spki.algorithm.algorithm === EC_PUBLIC_KEY_OID ? `EC curve ${params?.toString('hex') ?? '(none)'}` : `key algorithm ${spki.algorithm.algorithm}`;
+    const what = algorithm === EC_PUBLIC_KEY_OID ? `EC curve ${params?.toString('hex') ?? '(none)'}` : `key algorithm ${algorithm}`;
     throw new CsrRejectedError('MESH_CSR_INVALID', `CSR key must be ECDSA P-256 or P-384, got ${what}`);
   }
-  const point = Buffer.from(spki.subjectPublicKey);
+  const point = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength);
   if (point.length !== c.pointLength || point[0] !== 0x04) {
     throw new CsrRejectedError('MESH_CSR_INVALID', `CSR ${c.jwkName} key must be an uncompressed point of ${c.pointLength} bytes`);
   }
@@ -92,13 +92,11 @@ const ECDSA_DIGESTS: Record<string, string> = {
   '1.2.840.10045.4.3.3': 'sha384',
   '1.2.840.10045.4.3.4': 'sha512',
 };
-const EXTENSION_REQUEST_OID = '1.2.840.113549.1.9.14';
-const SAN_OID = '2.5.29.17';
 
 /**
  * Parses and checks a CSR against the identity the caller proved: size,
  * key type, self-signature, and exactly one URI SAN equal to `expectedId`.
- * Parsing is @peculiar/asn1-csr's; the signature check is node:crypto's (synchronous).
+ * Decoding is asn1js's (csr-der.ts); the signature check is node:crypto's (synchronous).
  */
 export async function checkCsr(csrPem: string, expectedId: string): Promise<CheckedCsr> {
   return checkCsrSync(csrPem, expectedId);
@@ -109,7 +107,7 @@ export function checkCsrSync(csrPem: string, expectedId: string): CheckedCsr {
     return checkCsrUnsafe(csrPem, expectedId);
   } catch (err) {
     if (err instanceof CsrRejectedError) throw err;
-    // The ASN.1 decoder parses some fields lazily (key parameters, extensions) and throws there.
+    // Anything the decoder or OpenSSL throws on hostile input is still a refusal, never a crash.
     throw new CsrRejectedError('MESH_CSR_INVALID', `malformed CSR: ${(err as Error).message}`, { cause: err });
   }
 }
@@ -127,36 +125,24 @@ function checkCsrUnsafe(csrPem: string, expectedId: string): CheckedCsr {
   if (csrPem.length > MAX_CSR_PEM_BYTES) {
     throw new CsrRejectedError('MESH_CSR_INVALID', `CSR is ${csrPem.length} bytes (limit ${MAX_CSR_PEM_BYTES})`);
   }
-  const der = decodePem(csrPem);
-  let req: CertificationRequest;
-  try {
-    req = AsnConvert.parse(der, CertificationRequest);
-  } catch (err) {
-    throw new CsrRejectedError('MESH_CSR_INVALID', `CSR is not a PKCS#10 request: ${(err as Error).message}`, { cause: err });
-  }
-  const info = req.certificationRequestInfo;
-  const { key, spkiDer } = importEcKey(info.subjectPKInfo);
-  const digest = ECDSA_DIGESTS[req.signatureAlgorithm.algorithm];
-  if (!digest || !req.certificationRequestInfoRaw) {
-    throw new CsrRejectedError('MESH_CSR_BAD_SIGNATURE', `CSR signature cannot be verified: algorithm ${req.signatureAlgorithm.algorithm} is not ECDSA with SHA-2`);
+  const csr = readCsr(decodePem(csrPem));
+  const { key, spkiDer } = importEcKey(csr.keyAlgorithm, csr.keyParametersDer, csr.publicKey);
+  const digest = ECDSA_DIGESTS[csr.signatureAlgorithm];
+  if (!digest) {
+    throw new CsrRejectedError('MESH_CSR_BAD_SIGNATURE', `CSR signature cannot be verified: algorithm ${csr.signatureAlgorithm} is not ECDSA with SHA-2`);
   }
   let ok = false;
   try {
-    ok = verify(digest, Buffer.from(req.certificationRequestInfoRaw), { key, dsaEncoding: 'der' }, Buffer.from(req.signature));
+    ok = verify(digest, csr.criDer, { key, dsaEncoding: 'der' }, csr.signature);
   } catch (err) {
     throw new CsrRejectedError('MESH_CSR_BAD_SIGNATURE', `CSR signature cannot be verified: ${(err as Error).message}`, { cause: err });
   }
   if (!ok) throw new CsrRejectedError('MESH_CSR_BAD_SIGNATURE', 'CSR signature does not verify against its public key');
 
-  const sanExts: Extension[] = [];
-  for (const attr of info.attributes) {
-    if (attr.type !== EXTENSION_REQUEST_OID) continue;
-    for (const v of attr.values) for (const e of AsnConvert.parse(v, Extensions)) if (e.extnID === SAN_OID) sanExts.push(e);
+  if (csr.sanValues.length !== 1) {
+    throw new CsrRejectedError('MESH_CSR_INVALID', `CSR must carry one subjectAltName extension, found ${csr.sanValues.length}`);
   }
-  if (sanExts.length !== 1) {
-    throw new CsrRejectedError('MESH_CSR_INVALID', `CSR must carry one subjectAltName extension, found ${sanExts.length}`);
-  }
-  const { uris, others } = readSanValue(sanExts[0]!.extnValue.buffer);
+  const { uris, others } = readGeneralNames(csr.sanValues[0]!);
   if (others > 0) throw new CsrRejectedError('MESH_CSR_INVALID', `CSR has ${others} non-URI SAN(s); only the SPIFFE ID is allowed`);
   if (uris.length !== 1) throw new CsrRejectedError('MESH_CSR_INVALID', `CSR must have exactly one URI SAN, found ${uris.length}`);
   if (uris[0] !== expectedId) {
@@ -166,15 +152,4 @@ function checkCsrUnsafe(csrPem: string, expectedId: string): CheckedCsr {
     );
   }
   return { spkiDer, spiffeId: expectedId };
-}
-
-/** URI SANs and the count of any other name type, from a SubjectAltName extension's value (GeneralNames DER). */
-function readSanValue(value: ArrayBuffer): { uris: string[]; others: number } {
-  const uris: string[] = [];
-  let others = 0;
-  for (const n of AsnConvert.parse(value, SubjectAlternativeName)) {
-    if (n.uniformResourceIdentifier !== undefined) uris.push(n.uniformResourceIdentifier);
-    else others++;
-  }
-  return { uris, others };
 }
