@@ -76,20 +76,27 @@ export async function handleCanaries(host: CanaryHost, store: PolicyStore, metho
       const since = Math.max(0, Number(url.searchParams.get('since') ?? 0) || 0);
       const waitMs = Math.min(MAX_WAIT_MS, Math.max(0, Number(url.searchParams.get('waitMs') ?? 0) || 0));
       let run = ctl.status(name, namespace);
-      if (waitMs > 0 && longPolls < MAX_LONG_POLLS && (!run || (run.state.phase === 'Progressing' && !run.state.events.some((e) => (e.seq ?? 0) > since)))) {
+      const quiet = () => !run || (run.state.phase === 'Progressing' && !run.state.events.some((e) => (e.seq ?? 0) > since));
+      if (waitMs > 0 && quiet() && longPolls < MAX_LONG_POLLS) {
         longPolls++;
-        let timer: NodeJS.Timeout | undefined;
         let onGone: (() => void) | undefined;
         // The client hanging up ends the wait too (the socket, not the request: a GET's request ends at once).
         const gone = new Promise<void>((resolve) => req.socket.once('close', (onGone = resolve)));
-        const next = ctl.nextEvent();
-        await Promise.race([next.wait, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs))), gone]).finally(() => {
-          next.cancel();
-          clearTimeout(timer);
+        const until = Date.now() + waitMs;
+        try {
+          // Any run's event wakes the poll; it waits on until one of this run's arrives.
+          while (quiet() && Date.now() < until && !req.socket.destroyed) {
+            const next = ctl.nextEvent();
+            let timer: NodeJS.Timeout | undefined;
+            await Promise.race([next.wait, new Promise<void>((resolve) => (timer = setTimeout(resolve, until - Date.now()))), gone]);
+            next.cancel();
+            clearTimeout(timer);
+            run = ctl.status(name, namespace);
+          }
+        } finally {
           req.socket.off('close', onGone!);
           longPolls--;
-        });
-        run = ctl.status(name, namespace);
+        }
       }
       const events = run?.state.events.filter((e) => (e.seq ?? 0) > since) ?? [];
       return { status: 200, body: { phase: run?.state.phase ?? 'Pending', weight: run?.state.weight ?? 0, ...(run ? { startedAt: run.startedAt } : {}), events } };

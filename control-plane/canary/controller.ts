@@ -227,7 +227,7 @@ export class CanaryController {
 
   private async receiptFor(version: number, run: LiveRun): Promise<{ receipt?: string }> {
     if (!this.opts.receipt) return {};
-    const r = await this.opts.receipt(version, Math.min(5000, (this.opts.intervalMs ?? run.spec.interval) / 2)).catch(() => undefined);
+    const r = await this.opts.receipt(version, Math.min(2000, (this.opts.intervalMs ?? run.spec.interval) / 2)).catch(() => undefined);
     return r ? { receipt: r } : {};
   }
 
