@@ -40,6 +40,7 @@ const kStarted = Symbol('startedStreams');
 const kSession = Symbol('session');
 const kIdle = Symbol('idleTimeout');
 const kIdleSkipped = Symbol('idleSkipped');
+const kRetired = Symbol('retired');
 
 type Stream = ClientHttp2Stream & {
   [kHandler]: Handler;
@@ -50,7 +51,7 @@ type Stream = ClientHttp2Stream & {
   /** stream.session is gone by 'close'. */
   [kSession]: Session;
 };
-type Session = ClientHttp2Session & { [kOpen]: number; [kStarted]: number; [kIdle]: number; [kIdleSkipped]: boolean };
+type Session = ClientHttp2Session & { [kOpen]: number; [kStarted]: number; [kIdle]: number; [kIdleSkipped]: boolean; [kRetired]: boolean };
 
 function coded(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
@@ -122,6 +123,7 @@ export class H2Client extends Dispatcher {
     s[kStarted] = 0;
     s[kIdle] = this.o.idleTimeout;
     s[kIdleSkipped] = false;
+    s[kRetired] = false;
     s.on('error', noop); // each stream gets its own error
     s.on('goaway', this.retire.bind(this, s));
     s.once('close', () => {
@@ -139,10 +141,15 @@ export class H2Client extends Dispatcher {
     for (let i = 0; i < q.length; i += 2) this.dispatch(q[i] as Dispatcher.DispatchOptions, q[i + 1] as Handler);
   }
 
-  /** No new streams on `s` (GOAWAY received, or its request budget is spent); open streams finish on it. */
+  /**
+   * No new streams on `s` (GOAWAY received, or its request budget is spent); open streams finish on
+   * it, then it closes. Not closed at once: a client's close() sends GOAWAY, and nghttp2 then
+   * refuses the streams it has not sent yet.
+   */
   private retire(s: Session): void {
     if (this.session === s) this.session = undefined;
-    if (!s.closed) s.close();
+    s[kRetired] = true;
+    if (s[kOpen] === 0 && !s.closed) s.close();
   }
 
   private failQueue(err: Error): void {
@@ -292,9 +299,13 @@ function onStreamError(this: Stream, err: Error): void {
 
 function onClose(this: Stream): void {
   const s = this[kSession];
-  if (--s[kOpen] === 0 && s[kIdleSkipped] && !s.destroyed) {
-    s[kIdleSkipped] = false;
-    s.setTimeout(s[kIdle]);
+  if (--s[kOpen] === 0 && !s.destroyed) {
+    if (s[kRetired]) {
+      if (!s.closed) s.close();
+    } else if (s[kIdleSkipped]) {
+      s[kIdleSkipped] = false;
+      s.setTimeout(s[kIdle]);
+    }
   }
   if (this[kDone]) return;
   this[kDone] = true;

@@ -1,0 +1,203 @@
+// H2Client against real node:http2 servers on 127.0.0.1: GOAWAY handling
+// (accepted streams finish, the others are refused and were never seen),
+// bodies and trailers, idle and per-connection limits, ALPN fallback to
+// HTTP/1.1, connect failures.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
+import net from 'node:net';
+import { Readable } from 'node:stream';
+import { buildConnector, type Dispatcher } from 'undici';
+import { H2Client, h1FallbackClient } from '../h2-client.js';
+import { attemptFailureOf, classifyUpstreamError } from '../../http/local-reply.js';
+import { selfSigned } from '../../test/certs.js';
+
+interface Outcome {
+  status?: number;
+  body: string;
+  trailers?: unknown;
+  error?: Error;
+}
+
+/** One request through the dispatch contract. */
+function send(d: Dispatcher, opts: Partial<Dispatcher.DispatchOptions> = {}): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const out: Outcome = { body: '' };
+    d.dispatch({ path: '/', method: 'GET', headers: [], ...opts } as Dispatcher.DispatchOptions, {
+      onConnect() {},
+      onHeaders(status: number) {
+        out.status = status;
+        return true;
+      },
+      onData(chunk: Buffer) {
+        out.body += chunk.toString();
+        return true;
+      },
+      onComplete(trailers: unknown) {
+        out.trailers = trailers;
+        resolve(out);
+      },
+      onError(err: Error) {
+        out.error = err;
+        resolve(out);
+      },
+    } as Dispatcher.DispatchHandler);
+  });
+}
+
+const servers: net.Server[] = [];
+const clients: Dispatcher[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.destroy().catch(() => {})));
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+});
+
+async function h2c(onStream: (s: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders, session: http2.ServerHttp2Session) => void) {
+  const s = http2.createServer();
+  const sessions: http2.ServerHttp2Session[] = [];
+  s.on('session', (x) => {
+    sessions.push(x);
+    x.on('error', () => {});
+  });
+  s.on('stream', (st, h) => {
+    st.on('error', () => {});
+    onStream(st, h, st.session!);
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  servers.push(s);
+  return { port: (s.address() as net.AddressInfo).port, sessions };
+}
+
+function client(port: number, o: { idleTimeout?: number; maxRequestsPerConnection?: number } = {}): H2Client {
+  const origin = `http://127.0.0.1:${port}`;
+  const connect = buildConnector({ timeout: 1000 });
+  const c = new H2Client(origin, {
+    connect,
+    idleTimeout: o.idleTimeout ?? 0,
+    maxRequestsPerConnection: o.maxRequestsPerConnection,
+    h1Fallback: h1FallbackClient(origin, connect, 0),
+  });
+  clients.push(c);
+  return c;
+}
+
+describe('H2Client', () => {
+  it('GOAWAY under load: every stream the server accepted is answered, the others fail as refused and were never processed', async () => {
+    const seen = new Set<string>();
+    const srv = await h2c((st, h, session) => {
+      seen.add(String(h['x-id']));
+      const n = (session as unknown as { n?: number }).n = ((session as unknown as { n?: number }).n ?? 0) + 1;
+      if (n === 10) session.close();
+      setTimeout(() => {
+        if (st.destroyed) return;
+        st.respond({ ':status': 200 });
+        st.end(String(h['x-id']));
+      }, 1);
+    });
+    const c = client(srv.port);
+    const N = 300;
+    const out = await Promise.all(Array.from({ length: N }, (_, i) => send(c, { headers: ['x-id', String(i)] })));
+    const ok = out.filter((o) => o.status === 200);
+    const failed = out.filter((o) => o.error !== undefined);
+    expect(ok.length + failed.length).toBe(N);
+    expect(failed.length).toBeGreaterThan(0);
+    // Exactly the processed requests were answered, each with its own body.
+    expect(ok.length).toBe(seen.size);
+    for (const o of ok) expect(seen.has(o.body)).toBe(true);
+    // Every failure is a stream the server never saw, reported as refused (safe to send again).
+    for (const o of failed) expect(attemptFailureOf(o.error)).toBe('refused-stream');
+  });
+
+  it('streams a request body and passes response trailers', async () => {
+    const srv = await h2c((st) => {
+      let got = '';
+      st.on('data', (c: Buffer) => (got += c.toString()));
+      st.on('end', () => {
+        st.respond({ ':status': 201 }, { waitForTrailers: true });
+        st.on('wantTrailers', () => st.sendTrailers({ 'grpc-status': '0' }));
+        st.end(`got:${got}`);
+      });
+    });
+    const c = client(srv.port);
+    const streamed = await send(c, { method: 'POST', body: Readable.from([Buffer.from('a'), Buffer.from('b')]) });
+    expect(streamed.status).toBe(201);
+    expect(streamed.body).toBe('got:ab');
+    expect((streamed.trailers as Record<string, string>)['grpc-status']).toBe('0');
+    expect((await send(c, { method: 'POST', body: 'text' })).body).toBe('got:text');
+  });
+
+  it('closes an idle session, but not while a stream on it is open', async () => {
+    const srv = await h2c((st) =>
+      setTimeout(() => {
+        if (st.destroyed) return;
+        st.respond({ ':status': 200 });
+        st.end('slow');
+      }, 300),
+    );
+    const c = client(srv.port, { idleTimeout: 80 });
+    const r = await send(c);
+    expect(r.status).toBe(200); // the open stream outlived several idle periods
+    const session = srv.sessions[0]!;
+    await new Promise((res) => (session.closed ? res(null) : session.once('close', res)));
+    expect(srv.sessions).toHaveLength(1);
+    expect((await send(c)).status).toBe(200); // a new session for the next request
+    expect(srv.sessions).toHaveLength(2);
+  });
+
+  it('retires a session after maxRequestsPerConnection streams', async () => {
+    const srv = await h2c((st) => {
+      st.respond({ ':status': 200 });
+      st.end('ok');
+    });
+    const c = client(srv.port, { maxRequestsPerConnection: 2 });
+    for (let i = 0; i < 5; i++) {
+      const r = await send(c);
+      expect(r.error?.message ?? r.status).toBe(200);
+    }
+    expect(srv.sessions).toHaveLength(3);
+  });
+
+  it('a refused connection fails the waiting requests as a connect failure', async () => {
+    const s = net.createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const port = (s.address() as net.AddressInfo).port;
+    await new Promise((r) => s.close(r));
+    const c = client(port);
+    const out = await Promise.all([send(c), send(c)]);
+    for (const o of out) expect(classifyUpstreamError(o.error)).toBe('CONNECT_FAILURE');
+  });
+
+  it('over TLS, a server that only speaks HTTP/1.1 (ALPN) is served over HTTP/1.1', async () => {
+    const cert = await selfSigned();
+    const s = https.createServer({ ...cert, ALPNProtocols: ['http/1.1'] }, (req: http.IncomingMessage, res: http.ServerResponse) => res.end(`h1:${req.httpVersion}`));
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    servers.push(s);
+    const origin = `https://127.0.0.1:${(s.address() as net.AddressInfo).port}`;
+    const connect = buildConnector({ rejectUnauthorized: false, ALPNProtocols: ['h2', 'http/1.1'] } as buildConnector.BuildOptions);
+    const c = new H2Client(origin, { connect, idleTimeout: 0, maxRequestsPerConnection: undefined, h1Fallback: h1FallbackClient(origin, connect, 0) });
+    clients.push(c);
+    const r = await send(c);
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('h1:1.1');
+    expect((await send(c)).body).toBe('h1:1.1');
+  });
+
+  it('after close() new requests are refused; requests in flight finish', async () => {
+    const srv = await h2c((st) =>
+      setTimeout(() => {
+        if (st.destroyed) return;
+        st.respond({ ':status': 200 });
+        st.end('done');
+      }, 30),
+    );
+    const c = client(srv.port);
+    const inflight = send(c);
+    await new Promise((r) => setTimeout(r, 10));
+    const closed = c.close();
+    expect((await send(c)).error).toBeDefined();
+    expect((await inflight).body).toBe('done');
+    await closed;
+  });
+});
