@@ -10,9 +10,9 @@ import { silentLogger, type Logger } from '../../common/log.js';
 import type { ApplyOutcome } from '../policy/apply.js';
 import type { CanarySpec, PolicyRef } from '../policy/types.js';
 import type { StoredPolicy } from '../store/types.js';
-import { decide, initialState, manual, type CanaryAction, type CanaryAnalysis, type CanaryEvent, type CanaryState } from './decide.js';
+import { decide, initialState, manual, weightSchedule, type CanaryAction, type CanaryAnalysis, type CanaryEvent, type CanaryState } from './decide.js';
 import { analyzeWindow, canaryCounters, mirrorWindow, type CanaryCounters } from './metrics.js';
-import { writeRoute } from './route-writer.js';
+import { liveWeight, writeRoute } from './route-writer.js';
 import { scrapeAll } from './scrape.js';
 
 /** The policy operations the controller needs: the control plane's store (in process) or the admin API. */
@@ -97,6 +97,12 @@ export class CanaryController {
     run.seq = saved.state.events.reduce((m, e) => Math.max(m, e.seq ?? 0), 0);
     this.runs.set(`${saved.namespace}/${saved.name}`, run);
     if (run.state.phase !== 'Progressing') return run.resolve(this.snapshot(run));
+    // A restart between a step's route change and its save leaves the route one step ahead: take the route's word.
+    const live = await liveWeight(this.opts.policies, run.spec, run.namespace).catch(() => undefined);
+    if (live !== undefined && live !== run.state.weight && (live === 0 || weightSchedule(run.spec).includes(live))) {
+      const { mirrorUntil, ...rest } = run.state;
+      run.state = { ...rest, weight: live, ...(live === 0 && mirrorUntil !== undefined ? { mirrorUntil } : {}) };
+    }
     run.baseline = await this.scrape(run.spec);
     const where = run.state.mirrorUntil !== undefined ? 'mirroring' : `at ${run.state.weight}%`;
     this.record(run, [{ at: this.clock.now(), phase: 'Progressing', weight: run.state.weight, reason: `resumed ${where} after a control-plane restart`, ...(run.state.mirrorUntil !== undefined ? { mirroring: true } : {}) }]);

@@ -16,6 +16,12 @@ export interface RouteStep {
   testers: boolean;
 }
 
+/** The canary backend's weight on the route now. */
+export async function liveWeight(policies: CanaryPolicyPort, spec: CanarySpec, namespace: string): Promise<number> {
+  const yaml = await policies.getYaml({ kind: spec.targetRef.kind as PolicyKind, namespace, name: spec.targetRef.name });
+  return currentCanaryWeight(yaml, spec.stableBackend.name, spec.canaryBackend.name) ?? 0;
+}
+
 /** `outside`: the live weight, when it is not the one expected (nothing written); `version`: the store version written. */
 export async function writeRoute(policies: CanaryPolicyPort, spec: CanarySpec, namespace: string, step: RouteStep): Promise<{ outside?: number; version?: number }> {
   const ref: PolicyRef = { kind: spec.targetRef.kind as PolicyKind, namespace, name: spec.targetRef.name };

@@ -220,4 +220,23 @@ describe('CanaryController', () => {
     expect(second.status('api-v2')!.state.events.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
     second.stop();
   }, 30_000);
+
+  it('a saved run one step behind its route (restart between the route change and the save) resumes at the route\'s weight', async () => {
+    const clock = new ManualClock(6_000_000);
+    const first = controller(clock);
+    await first.start('api-v2');
+    const saved: CanaryRun = JSON.parse(JSON.stringify(first.status('api-v2')));
+    traffic(100, 0, 100, 0);
+    await next(clock);
+    await expect.poll(weight, { timeout: 5000 }).toBe(50);
+    first.stop();
+    const events: CanaryEvent[] = [];
+    const second = controller(clock, events);
+    await second.resume(saved); // saved at 10%, the route says 50%
+    expect(events[0]).toMatchObject({ weight: 50, reason: 'resumed at 50% after a control-plane restart' });
+    traffic(100, 0, 100, 0);
+    await next(clock);
+    await expect.poll(() => second.status('api-v2')!.state.phase, { timeout: 5000 }).toBe('Promoted');
+    second.stop();
+  }, 30_000);
 });
