@@ -7,7 +7,7 @@ import type { Cluster, CircuitBreakerThresholds, HashPolicy, LbPolicy, OutlierDe
 import type { DestinationPolicy } from '../policy/types.js';
 import { DEFAULT_OUTLIER_DETECTION } from '../../proxy/config/defaults.js';
 import type { NodeRegistration } from '../registry/node-registration.js';
-import type { ServiceInfo } from '../registry/types.js';
+import type { AppProtocol, ServiceInfo } from '../registry/types.js';
 import { endpointsOf, inboundClusterName, outboundClusterName, serviceKey, type PolicyIndex, type ResolvedBackend, type TranslateInput } from './context.js';
 
 export const CERTIFICATE_SECRET = 'default';
@@ -96,9 +96,9 @@ export function outboundCluster(input: TranslateInput, idx: PolicyIndex, b: Reso
   return cluster;
 }
 
-/** The local application behind this sidecar. */
-export function inboundCluster(node: NodeRegistration): Cluster {
-  const port = node.appPort ?? node.servicePort;
+/** The local application behind this sidecar (`localApp`: its port and protocol). */
+export function inboundCluster(node: NodeRegistration, app: { port: number; protocol: AppProtocol }): Cluster {
+  const port = app.port;
   const name = inboundClusterName(port);
   return {
     name,
@@ -111,7 +111,7 @@ export function inboundCluster(node: NodeRegistration): Cluster {
     lbPolicy: 'ROUND_ROBIN',
     circuitBreakers: { ...DEFAULT_BREAKERS },
     healthyPanicThreshold: 50,
-    upstreamProtocol: node.protocol === 'grpc' || node.protocol === 'http2' ? 'http2' : 'http1',
+    upstreamProtocol: app.protocol === 'grpc' || app.protocol === 'http2' ? 'http2' : 'http1',
     idleTimeout: 3_600_000,
     metadata: { service: `${node.service}.${node.namespace}`, ...(node.version ? { version: node.version } : {}) },
   };

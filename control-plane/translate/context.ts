@@ -2,7 +2,7 @@
 // once per translation. Pure data; the translator never mutates it.
 
 import type { NodeRegistration } from '../registry/node-registration.js';
-import type { RegistryView, ServiceEndpoint, ServiceInfo, ServicePort } from '../registry/types.js';
+import type { AppProtocol, RegistryView, ServiceEndpoint, ServiceInfo, ServicePort } from '../registry/types.js';
 import type {
   AuthorizationPolicy,
   DestinationPolicy,
@@ -97,4 +97,29 @@ export function inboundClusterName(port: number): string {
 
 export function endpointsOf(registry: RegistryView, b: { service: ServiceInfo; subset?: string }): ServiceEndpoint[] {
   return registry.endpoints(b.service.namespace, b.service.name).filter((e) => b.subset === undefined || e.version === b.subset);
+}
+
+/**
+ * The application behind this sidecar: the port the inbound listener delivers
+ * to and its protocol. A sidecar's own report (APP_PORT, PROTOCOL) is all there
+ * is for self-registered sidecars. On Kubernetes (INTERCEPTION_MODE=REDIRECT)
+ * the Service selecting the pod knows better: the target port its endpoint is
+ * dialled on (containerPorts are optional in a pod spec) and that port's
+ * protocol (appProtocol or port name — a gRPC app needs HTTP/2 to it).
+ */
+export function localApp(input: TranslateInput): { port: number; protocol: AppProtocol } {
+  const { node, registry } = input;
+  const own = { port: node.appPort ?? node.servicePort, protocol: node.protocol };
+  if (node.interceptionMode !== 'REDIRECT') return own;
+  const mine = registry.service(node.namespace, node.service);
+  const candidates = mine ? [mine, ...registry.services().filter((s) => s !== mine && s.namespace === node.namespace)] : registry.services().filter((s) => s.namespace === node.namespace);
+  for (const svc of candidates) {
+    const ep = registry.endpoints(svc.namespace, svc.name).find((e) => e.address === node.inboundAddress);
+    if (!ep) continue;
+    const targetOf = (sp: ServicePort) => ep.targetPorts?.[sp.port] ?? ep.appPort ?? ep.inboundPort;
+    const port = node.appPort ?? targetOf(svc.ports[0]!);
+    const sp = svc.ports.find((p) => targetOf(p) === port);
+    if (sp) return { port, protocol: sp.protocol };
+  }
+  return own;
 }

@@ -9,6 +9,7 @@
 //   AuthorizationPolicy, routing everything to the local app cluster.
 
 import type { FilterChain, HttpConnectionManager, HttpLimits, Listener, TcpProxy } from '../../proxy/config/resources.js';
+import type { AppProtocol } from '../registry/types.js';
 import { inboundClusterName, type PolicyIndex, type TranslateInput } from './context.js';
 import { inboundHttpFilters } from './authz.js';
 import { CERTIFICATE_SECRET, VALIDATION_SECRET } from './clusters.js';
@@ -66,9 +67,9 @@ export function outboundListener(input: TranslateInput): Listener {
 /** What the listener's protocol detection reports for plaintext HTTP (Envoy's http_inspector names). */
 const HTTP_PROTOCOLS = ['http/1.1', 'h2c'];
 
-export function inboundListener(input: TranslateInput, idx: PolicyIndex): Listener {
+export function inboundListener(input: TranslateInput, idx: PolicyIndex, app: { port: number; protocol: AppProtocol }): Listener {
   const { node } = input;
-  const cluster = inboundClusterName(node.appPort ?? node.servicePort);
+  const cluster = inboundClusterName(app.port);
   const hcm = (statPrefix: string): HttpConnectionManager => ({
     kind: 'http',
     statPrefix,
@@ -96,7 +97,7 @@ export function inboundListener(input: TranslateInput, idx: PolicyIndex): Listen
   });
   // An opaque-TCP workload gets a TCP proxy (no RBAC on paths/methods: only the mTLS identity check applies).
   const filter = (statPrefix: string): HttpConnectionManager | TcpProxy =>
-    node.protocol === 'tcp' ? { kind: 'tcp', statPrefix, cluster, idleTimeout: 3_600_000 } : hcm(statPrefix);
+    app.protocol === 'tcp' ? { kind: 'tcp', statPrefix, cluster, idleTimeout: 3_600_000 } : hcm(statPrefix);
   const chains: FilterChain[] = [{
     name: 'inbound-mtls',
     filterChainMatch: { transportProtocol: 'tls' },

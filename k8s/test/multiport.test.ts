@@ -121,6 +121,24 @@ describe('multi-port Service on Kubernetes', () => {
     expect(() => assertValidSnapshot({ resources: r, versions }, { validateClusters: false })).not.toThrow();
   });
 
+  it("the pod's own sidecar delivers inbound to the Service's target port with that port's protocol", () => {
+    // echo-v1's injected sidecar: APP_PORT from its first containerPort (8080, HTTP).
+    const reg = (id: string, md: Record<string, unknown>) => {
+      ctl.nodeConnected({ id, metadata: { service: 'echo', namespace: 'demo', serviceAccount: 'echo', inboundAddress: '10.244.1.21', inboundPort: 15006, INTERCEPTION_MODE: 'REDIRECT', ...md } });
+      return published.get(id)!;
+    };
+    const inbound = (r: ResourceMaps) => [...r.cluster.values()].find((c) => c.name.startsWith('inbound|'))!;
+    const http = reg('echo-v1-a', { appPort: 8080 });
+    expect([inbound(http).name, inbound(http).upstreamProtocol]).toEqual(['inbound|8080||', 'http1']);
+    // A gRPC app port: HTTP/2 to the app, from the Service port's appProtocol (the sidecar reported no protocol).
+    const grpc = reg('echo-v1-b', { appPort: 9090 });
+    expect([inbound(grpc).name, inbound(grpc).upstreamProtocol]).toEqual(['inbound|9090||', 'http2']);
+    // No containerPorts declared (they are optional): the port the Service's endpoint is dialled on.
+    const undeclared = reg('echo-v1-c', {});
+    expect(inbound(undeclared).loadAssignment!.endpoints[0]!.address).toEqual({ address: '127.0.0.1', port: 8080 });
+    expect(undeclared.listener.get('virtualInbound')!.filterChains[0]!.filter.kind).toBe('http');
+  });
+
   it('a sidecar without interception keeps explicit listeners (no original destination, one catch-all chain)', () => {
     const r = connect('web-3');
     const out = r.listener.get('virtualOutbound')!;
