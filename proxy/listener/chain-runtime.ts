@@ -18,6 +18,7 @@ import { replaySocket } from './replay-socket.js';
 import { setPeerPrincipal } from './peer-principal.js';
 import { createInboundTerminator } from '../identity/tls-contexts.js';
 import { PeerIdentityVerifier } from '../identity/peer-identity.js';
+import { H1ServerConnection, type H1Handler, type H1Request, type H1Response } from '../h1/h1-server.js';
 
 export interface ChainDeps extends HttpChainDeps, TcpChainDeps {
   tls: TlsStore;
@@ -28,13 +29,15 @@ type AnyServer = http.Server | http2.Http2Server | http2.Http2SecureServer | tls
 export class ChainRuntime {
   readonly http: HttpChain | undefined;
   readonly tcp: TcpChain | undefined;
-  private h1: http.Server | undefined;
   private h2c: http2.Http2Server | undefined;
   private secure: http2.Http2SecureServer | tls.Server | undefined;
   private tlsKey: string | undefined;
   /** `secure` is the HTTP/2 TLS server that also serves HTTP/1.1 itself (allowHTTP1). */
   private secureH1 = false;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** HTTP/1.1 connections served by the llhttp engine (proxy/h1). */
+  private readonly h1conns = new Set<H1ServerConnection>();
+  private h1handler: H1Handler | undefined;
 
   constructor(
     public fc: FilterChain,
@@ -56,7 +59,6 @@ export class ChainRuntime {
       this.http.hcm = fc.filter;
       this.http.deps = deps;
       this.http.mtls = fc.transportSocket?.requireClientCertificate === true;
-      if (this.h1) applyH1Limits(this.h1, fc.filter.limits);
       if (this.secureH1) applyH1Limits(this.secure as unknown as http.Server, fc.filter.limits);
     }
     if (this.tcp && fc.filter.kind === 'tcp') {
@@ -97,27 +99,26 @@ export class ChainRuntime {
     } else if (d.http === 'h2c' || (this.http!.hcm.codecType === 'HTTP2' && d.http !== 'h1')) {
       this.h2cServer().emit('connection', peeked ? replaySocket(socket) : socket);
     } else {
-      this.h1Server().emit('connection', socket);
+      this.serveH1(socket);
     }
     socket.resume();
   }
 
-  private h1Server(): http.Server {
-    if (this.h1) return this.h1;
-    const hcm = this.http!.hcm;
-    const l = hcm.limits;
-    const s = http.createServer(
-      { maxHeaderSize: l.maxRequestHeadersKb * 1024, noDelay: true, keepAlive: true, requireHostHeader: false, connectionsCheckingInterval: sweepInterval(l) },
-      this.http!.handle,
-    );
-    applyH1Limits(s, hcm.limits);
-    s.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleUpgrade(this.http!, req, socket, head));
-    s.on('clientError', onClientError);
-    // The server never listens itself (sockets arrive by emit('connection')); 'listening' starts its
-    // connection tracking, which closeIdleConnections() and the header/request timeouts rely on.
-    s.emit('listening');
-    this.h1 = s;
-    return s;
+  /** HTTP/1.1 on the proxy's own engine; node:http's server stays for HTTP/1.1 inside the TLS+h2 server. */
+  private serveH1(socket: Socket): void {
+    const chain = this.http!;
+    this.h1handler ??= {
+      handle: (req: H1Request, res: H1Response) => chain.handle(req as unknown as IncomingMessage, res as unknown as http.ServerResponse),
+      upgrade: (req: H1Request, sock: Socket, head: Buffer) => handleUpgrade(chain, req as unknown as IncomingMessage, sock, head),
+    };
+    const conns = this.h1conns;
+    const c = new H1ServerConnection(socket, this.h1handler, {
+      get limits() {
+        return chain.hcm.limits;
+      },
+      onClose: (x) => conns.delete(x),
+    });
+    conns.add(c);
   }
 
   private h2cServer(): http2.Http2Server {
@@ -153,7 +154,7 @@ export class ChainRuntime {
           setPeerPrincipal(sock, id);
           if (this.tcp) this.tcp.handle(sock);
           else if (sock.alpnProtocol === 'h2') this.h2cServer().emit('connection', sock);
-          else this.h1Server().emit('connection', sock);
+          else this.serveH1(sock);
         },
       });
       this.secure = term;
@@ -200,7 +201,7 @@ export class ChainRuntime {
 
   /** Graceful: close idle HTTP/1.1 keep-alives, send GOAWAY on HTTP/2 sessions. */
   drain(): void {
-    this.h1?.closeIdleConnections();
+    for (const c of this.h1conns) c.drain();
     for (const s of this.sessions) s.close();
     const secure = this.secure as (http2.Http2SecureServer & { closeIdleConnections?: () => void }) | undefined;
     secure?.closeIdleConnections?.();
@@ -208,13 +209,12 @@ export class ChainRuntime {
 
   /** Hard stop: everything still open is closed. */
   destroy(): void {
-    this.h1?.closeAllConnections();
-    this.h1?.close(() => {}); // stops its connection-checking interval
+    for (const c of this.h1conns) c.close();
     for (const s of this.sessions) s.destroy();
   }
 
   servers(): AnyServer[] {
-    return [this.h1, this.h2c, this.secure].filter((x): x is NonNullable<typeof x> => x !== undefined);
+    return [this.h2c, this.secure].filter((x): x is NonNullable<typeof x> => x !== undefined);
   }
 }
 

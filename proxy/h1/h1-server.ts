@@ -1,0 +1,595 @@
+// The downstream side of the HTTP/1.1 engine: one instance per client
+// connection, parsing requests with llhttp and answering through a light
+// response object. Requests and responses look enough like node:http's
+// IncomingMessage / ServerResponse (the fields the exchange, local replies,
+// RBAC and telemetry read) that the request path is shared with HTTP/2, but
+// none of node:http's per-request streams, header objects on the response
+// side, or extra writes are paid: a response's head and its first body chunk
+// leave in one write, and a small complete response in exactly one.
+//
+// Requests on one connection are answered in order, one at a time: a
+// pipelined request is parsed only after the previous response ended (the
+// parser pauses at its first byte).
+
+import { EventEmitter } from 'node:events';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import type { HttpLimits } from '../config/resources.js';
+import { HPE_PAUSED, Parser, PARSE_REQUEST, type ParserEvents } from './llhttp.js';
+
+/** What the connection hands its requests to (HttpChain.handle), and upgrades (WebSockets). */
+export interface H1Handler {
+  handle(req: H1Request, res: H1Response): void;
+  upgrade(req: H1Request, socket: Socket, head: Buffer): void;
+}
+
+/** Request facts shared by bodiless requests and requests with a body (a Readable). */
+export interface H1Request {
+  readonly method: string;
+  url: string;
+  readonly rawHeaders: string[];
+  readonly headers: Record<string, string | undefined>;
+  readonly httpVersionMajor: 1;
+  readonly httpVersionMinor: number;
+  readonly socket: Socket;
+}
+
+function headerObject(raw: string[]): Record<string, string | undefined> {
+  const h: Record<string, string | undefined> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!;
+    const prev = h[k];
+    // Node's convention: repeated fields joined with ', ' (cookie with '; ').
+    h[k] = prev === undefined ? raw[i + 1] : `${prev}${k === 'cookie' ? '; ' : ', '}${raw[i + 1]}`;
+  }
+  return h;
+}
+
+class BodilessRequest implements H1Request {
+  readonly httpVersionMajor = 1 as const;
+  private h: Record<string, string | undefined> | undefined = undefined;
+  constructor(
+    readonly method: string,
+    public url: string,
+    readonly rawHeaders: string[],
+    readonly httpVersionMinor: number,
+    readonly socket: Socket,
+  ) {}
+  get headers(): Record<string, string | undefined> {
+    return (this.h ??= headerObject(this.rawHeaders));
+  }
+}
+
+/** A request with a body: the body is the stream (as IncomingMessage is). */
+class BodyRequest extends Readable implements H1Request {
+  readonly httpVersionMajor = 1 as const;
+  private h: Record<string, string | undefined> | undefined = undefined;
+  constructor(
+    readonly method: string,
+    public url: string,
+    readonly rawHeaders: string[],
+    readonly httpVersionMinor: number,
+    readonly socket: Socket,
+    private readonly conn: H1ServerConnection,
+  ) {
+    super();
+  }
+  get headers(): Record<string, string | undefined> {
+    return (this.h ??= headerObject(this.rawHeaders));
+  }
+  override _read(): void {
+    this.conn.bodyWanted();
+  }
+}
+
+const CRLF = '\r\n';
+const NO_BODY_STATUS = (s: number) => s === 204 || s === 304 || s < 200;
+
+/** The response of one request, written straight to the connection's socket. */
+export class H1Response extends EventEmitter {
+  headersSent = false;
+  statusCode = 200;
+  destroyed = false;
+  writableEnded = false;
+  /** Set false to close the connection after this response (draining, 431). */
+  shouldKeepAlive: boolean;
+  private head: string | undefined = undefined;
+  private chunked = false;
+  private hasLength = false;
+
+  constructor(
+    private readonly conn: H1ServerConnection,
+    readonly socket: Socket,
+    keepAlive: boolean,
+    private readonly isHead: boolean,
+    private readonly http10: boolean,
+  ) {
+    super();
+    this.shouldKeepAlive = keepAlive;
+  }
+
+  /** Status and headers (a flat [name, value, …] list or an object); sent with the first body bytes or end(). */
+  writeHead(status: number, headers?: readonly string[] | Record<string, string | number | readonly string[]>): this {
+    if (this.headersSent) return this;
+    this.headersSent = true;
+    this.statusCode = status;
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+    if (headers !== undefined) {
+      if (Array.isArray(headers)) {
+        for (let i = 0; i < headers.length; i += 2) head += this.field(headers[i] as string, headers[i + 1] as string);
+      } else {
+        for (const k in headers) {
+          const v = (headers as Record<string, string | number | readonly string[]>)[k]!;
+          if (Array.isArray(v)) for (const one of v) head += this.field(k.toLowerCase(), String(one));
+          else head += this.field(k.toLowerCase(), String(v));
+        }
+      }
+    }
+    this.head = head;
+    return this;
+  }
+
+  private field(name: string, value: string): string {
+    if (name === 'content-length') this.hasLength = true;
+    else if (name === 'transfer-encoding' || name === 'connection' || name === 'keep-alive') return ''; // framing is ours
+    if (value.indexOf('\n') >= 0 || value.indexOf('\r') >= 0) return ''; // never split the head
+    return `${name}: ${value}\r\n`;
+  }
+
+  /** Ends the head: framing and connection headers, decided when the first body bytes (or the end) are known. */
+  private finishHead(endLength: number): string {
+    let head = this.head!;
+    this.head = undefined;
+    const bodyless = this.isHead || NO_BODY_STATUS(this.statusCode);
+    if (!this.hasLength && !bodyless) {
+      if (endLength >= 0) head += `content-length: ${endLength}\r\n`;
+      else if (this.http10) this.shouldKeepAlive = false; // close-delimited
+      else {
+        this.chunked = true;
+        head += 'transfer-encoding: chunked\r\n';
+      }
+    }
+    if (!this.shouldKeepAlive) head += 'connection: close\r\n';
+    return head + CRLF;
+  }
+
+  write(chunk: Buffer | string): boolean {
+    if (this.writableEnded || this.destroyed) return false;
+    if (!this.headersSent) this.writeHead(200);
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (this.head !== undefined) {
+      const head = this.finishHead(-1);
+      if (buf.length === 0) return this.socket.write(head, 'latin1');
+      return this.chunked ? this.writeChunked(head, buf) : this.writeJoined(head, buf);
+    }
+    if (buf.length === 0) return true;
+    return this.chunked ? this.writeChunked('', buf) : this.socket.write(buf);
+  }
+
+  private writeJoined(head: string, buf: Buffer): boolean {
+    if (this.isHead) return this.socket.write(head, 'latin1');
+    if (buf.length > 16 * 1024) {
+      this.socket.cork();
+      this.socket.write(head, 'latin1');
+      const ok = this.socket.write(buf);
+      this.socket.uncork();
+      return ok;
+    }
+    const out = Buffer.allocUnsafe(head.length + buf.length);
+    out.write(head, 0, 'latin1');
+    buf.copy(out, head.length);
+    return this.socket.write(out);
+  }
+
+  private writeChunked(prefix: string, buf: Buffer): boolean {
+    return this.writeJoined(`${prefix}${buf.length.toString(16)}\r\n`, buf) && this.socket.write(CRLF, 'latin1');
+  }
+
+  private trailers: string | undefined = undefined;
+
+  addTrailers(t: Record<string, string>): void {
+    let s = '';
+    for (const k in t) {
+      const v = String(t[k]);
+      if (v.indexOf('\n') < 0 && v.indexOf('\r') < 0) s += `${k}: ${v}\r\n`;
+    }
+    this.trailers = s;
+  }
+
+  end(data?: Buffer | string): this {
+    if (this.writableEnded || this.destroyed) return this;
+    if (!this.headersSent) this.writeHead(200);
+    const buf = data === undefined ? undefined : typeof data === 'string' ? Buffer.from(data) : data;
+    if (this.head !== undefined) {
+      // Nothing written yet: the whole body is known, so it gets a content-length (one write).
+      const head = this.finishHead(buf?.length ?? 0);
+      if (buf === undefined || buf.length === 0 || this.isHead) this.socket.write(head, 'latin1');
+      else this.writeJoined(head, buf);
+    } else {
+      if (buf !== undefined && buf.length > 0) this.write(buf);
+      if (this.chunked) this.socket.write(this.trailers ? `0\r\n${this.trailers}\r\n` : '0\r\n\r\n', 'latin1');
+    }
+    this.writableEnded = true;
+    // No 'finish'/'close' events on a normal end (the exchange records itself right after end()):
+    // 'close' means the connection went away under an unfinished response.
+    this.conn.responseEnded(this);
+    return this;
+  }
+
+  /** Aborts the response: the only way to tell an HTTP/1.1 client that it was cut short. */
+  destroy(): this {
+    if (this.destroyed || this.writableEnded) return this;
+    this.destroyed = true;
+    this.socket.destroy();
+    return this;
+  }
+
+  /** The connection went away under this response. */
+  closedUnder(): void {
+    if (this.writableEnded) return;
+    this.destroyed = true;
+    this.emit('close');
+  }
+}
+
+export interface H1ServerOptions {
+  limits: HttpLimits;
+  /** Called when the connection closes (the chain's connection set). */
+  onClose?: (c: H1ServerConnection) => void;
+}
+
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nx-tsmesh-error: MESH_BAD_REQUEST\r\nconnection: close\r\n\r\n';
+const TOO_LARGE = 'HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nx-tsmesh-error: MESH_HEADERS_TOO_LARGE\r\nconnection: close\r\n\r\n';
+const TIMED_OUT = 'HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nx-tsmesh-error: MESH_REQUEST_HEADERS_TIMEOUT\r\nconnection: close\r\n\r\n';
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** An unread request body larger than this is not drained after its response: the connection closes. */
+const MAX_DISCARD = 256 * 1024;
+
+function onData(this: Socket, chunk: Buffer): void {
+  (this as unknown as { [kConn]: H1ServerConnection })[kConn].onData(chunk);
+}
+function onDrain(this: Socket): void {
+  (this as unknown as { [kConn]: H1ServerConnection })[kConn].onDrain();
+}
+function onClose(this: Socket): void {
+  (this as unknown as { [kConn]: H1ServerConnection })[kConn].onClose();
+}
+function onError(): void {}
+function onEnd(this: Socket): void {
+  (this as unknown as { [kConn]: H1ServerConnection })[kConn].onEnd();
+}
+function onHeadTimer(c: H1ServerConnection): void {
+  c.onHeadTimer();
+}
+function onIdleTimer(c: H1ServerConnection): void {
+  c.onIdleTimer();
+}
+const kConn = Symbol('tsmesh.h1server');
+
+export class H1ServerConnection implements ParserEvents {
+  private readonly parser = new Parser(PARSE_REQUEST, this);
+  private res: H1Response | undefined = undefined;
+  private body: BodyRequest | undefined = undefined;
+  /** Bytes after a pause, parsed when the current response ends. */
+  private pending: Buffer | undefined = undefined;
+  private beginPending = false;
+  // the request being parsed
+  private url = '';
+  private raw: string[] = [];
+  private lastWasValue = false;
+  private headBytes = 0;
+  private inHead = false;
+  private tooLarge = false;
+  private upgradeReq: H1Request | undefined = undefined;
+  private discarding = 0;
+  private executing = false;
+  private closed = false;
+  private closeAfter = false;
+  private headTimer: NodeJS.Timeout | undefined = undefined;
+  private idleTimer: NodeJS.Timeout | undefined = undefined;
+  private readonly maxHead: number;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly handler: H1Handler,
+    private readonly options: H1ServerOptions,
+  ) {
+    this.maxHead = options.limits.maxRequestHeadersKb * 1024;
+    (socket as unknown as { [kConn]: H1ServerConnection })[kConn] = this;
+    socket.setNoDelay(true);
+    socket.on('data', onData);
+    socket.on('drain', onDrain);
+    socket.on('end', onEnd);
+    socket.on('close', onClose);
+    socket.on('error', onError);
+    socket.resume(); // a TLS terminator may hand the socket over paused
+    this.armIdle();
+  }
+
+  /** True while no request is in progress (drain closes such connections at once). */
+  get idle(): boolean {
+    return this.res === undefined && !this.inHead;
+  }
+
+  // -------------------------------------------------------------- socket
+
+  onData(chunk: Buffer): void {
+    if (this.closed) return;
+    if (this.pending !== undefined) {
+      // Paused behind a response: keep the bytes in order (bounded by TCP flow control: reading is paused).
+      this.pending = Buffer.concat([this.pending, chunk]);
+      return;
+    }
+    this.parse(chunk);
+  }
+
+  private parse(chunk: Buffer): void {
+    this.executing = true;
+    let r;
+    try {
+      r = this.parser.execute(chunk);
+    } finally {
+      this.executing = false;
+    }
+    if (this.closed) return this.parser.destroy();
+    if (r.kind === 'ok') return;
+    if (r.kind === 'paused') {
+      this.pending = r.rest;
+      this.socket.pause();
+      return;
+    }
+    if (r.kind === 'upgrade') {
+      const req = this.upgradeReq;
+      this.upgradeReq = undefined;
+      this.detach();
+      if (req === undefined || req.method === 'CONNECT') return void this.socket.end(BAD_REQUEST, 'latin1');
+      return this.handler.upgrade(req, this.socket, r.rest);
+    }
+    // A malformed request: answer 400/431 when nothing was answered on this request yet, else reset.
+    if (this.res !== undefined && this.res.headersSent) return this.close();
+    this.close(this.tooLarge ? TOO_LARGE : BAD_REQUEST);
+  }
+
+  onDrain(): void {
+    const res = this.res;
+    if (res !== undefined) res.emit('drain');
+  }
+
+  onEnd(): void {
+    // The client half-closed: finish what is in progress, then close (no half-open HTTP).
+    if (this.res === undefined) return this.close('');
+    this.closeAfter = true;
+  }
+
+  onClose(): void {
+    this.close();
+  }
+
+  bodyWanted(): void {
+    if (this.pending === undefined && !this.closed) this.socket.resume();
+  }
+
+  /** Stop reading this connection as HTTP (an upgrade took it over). */
+  private detach(): void {
+    this.closed = true;
+    this.clearTimers();
+    const s = this.socket;
+    s.off('data', onData);
+    s.off('drain', onDrain);
+    s.off('end', onEnd);
+    s.off('close', onClose);
+    this.options.onClose?.(this);
+    if (!this.executing) this.parser.destroy();
+  }
+
+  /** Closes the connection; `last` (a final reply) and anything already written are flushed first. */
+  close(last?: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearTimers();
+    const s = this.socket;
+    if (s.writable && (last !== undefined || s.writableLength > 0 || last === '')) {
+      if (last) s.end(last, 'latin1');
+      else s.end();
+      s.once('finish', () => s.destroy());
+    } else s.destroy();
+    if (!this.executing) this.parser.destroy();
+    const res = this.res;
+    this.res = undefined;
+    res?.closedUnder();
+    const body = this.body;
+    this.body = undefined;
+    if (body !== undefined && !body.readableEnded) body.destroy(Object.assign(new Error('downstream closed'), { code: 'ECONNRESET' }));
+    this.options.onClose?.(this);
+  }
+
+  /** Graceful drain: close now when idle, else after the current response. */
+  drain(): void {
+    if (this.idle) this.close('');
+    else this.closeAfter = true;
+  }
+
+  // -------------------------------------------------------------- timers
+
+  private clearTimers(): void {
+    if (this.headTimer !== undefined) clearTimeout(this.headTimer);
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+  }
+
+  private armIdle(): void {
+    const ms = this.options.limits.idleTimeout;
+    if (ms <= 0) return;
+    if (this.idleTimer !== undefined) this.idleTimer.refresh();
+    else {
+      this.idleTimer = setTimeout(onIdleTimer, ms, this);
+      this.idleTimer.unref();
+    }
+  }
+
+  onIdleTimer(): void {
+    // FIN, not RST: a client racing a request against this close sees a clean end and retries.
+    if (this.idle && !this.closed) this.close('');
+  }
+
+  private armHead(): void {
+    const l = this.options.limits;
+    const ms = l.requestHeadersTimeout || (l.requestTimeout ? Math.min(60_000, l.requestTimeout) : 60_000);
+    if (this.headTimer !== undefined) this.headTimer.refresh();
+    else {
+      this.headTimer = setTimeout(onHeadTimer, ms, this);
+      this.headTimer.unref();
+    }
+  }
+
+  onHeadTimer(): void {
+    // Slow headers (slowloris): 408 and close, as node:http's headersTimeout does.
+    if (!this.inHead || this.closed) return;
+    this.close(TIMED_OUT);
+  }
+
+  // -------------------------------------------------------------- parser events
+
+  onMessageBegin(): number {
+    if (this.res !== undefined) {
+      // A pipelined request while the previous response is in progress: parse it later.
+      this.beginPending = true;
+      return HPE_PAUSED;
+    }
+    this.begin();
+    return 0;
+  }
+
+  private begin(): void {
+    this.url = '';
+    this.raw = [];
+    this.lastWasValue = false;
+    this.headBytes = 0;
+    this.inHead = true;
+    this.armHead();
+  }
+
+  onUrl(b: Buffer): number {
+    if ((this.headBytes += b.length) > this.maxHead) return this.overflow();
+    this.url += b.toString('latin1');
+    return 0;
+  }
+
+  private overflow(): number {
+    this.tooLarge = true;
+    return -1;
+  }
+
+  onHeaderField(b: Buffer): number {
+    if ((this.headBytes += b.length) > this.maxHead) return this.overflow();
+    const s = b.toString('latin1').toLowerCase();
+    const raw = this.raw;
+    if (this.lastWasValue || raw.length === 0) raw.push(s, '');
+    else raw[raw.length - 2] += s;
+    this.lastWasValue = false;
+    return 0;
+  }
+
+  onHeaderValue(b: Buffer): number {
+    if ((this.headBytes += b.length) > this.maxHead) return this.overflow();
+    if (this.inHead) {
+      const raw = this.raw;
+      raw[raw.length - 1] += b.toString('latin1');
+    }
+    this.lastWasValue = true;
+    return 0;
+  }
+
+  onHeadersComplete(_status: number, upgrade: boolean, keepAlive: boolean): number {
+    this.inHead = false;
+    const p = this.parser;
+    const method = p.method;
+    const minor = p.httpMinor;
+    const raw = this.raw;
+    if (upgrade) {
+      this.upgradeReq = new BodilessRequest(method, this.url, raw, minor, this.socket);
+      return 0;
+    }
+    const body = hasBody(raw);
+    const req = body ? new BodyRequest(method, this.url, raw, minor, this.socket, this) : new BodilessRequest(method, this.url, raw, minor, this.socket);
+    if (body) this.body = req as BodyRequest;
+    const res = new H1Response(this, this.socket, keepAlive && !this.closeAfter, method === 'HEAD', minor === 0);
+    this.res = res;
+    if (body && expectsContinue(raw)) this.socket.write(CONTINUE, 'latin1');
+    this.handler.handle(req, res);
+    return 0;
+  }
+
+  onBody(b: Buffer): number {
+    const body = this.body;
+    if (body === undefined) {
+      // The response already ended and nobody reads this body: discard it, within a bound.
+      if ((this.discarding += b.length) > MAX_DISCARD && this.res === undefined) {
+        this.close();
+        return -1;
+      }
+      return 0;
+    }
+    if (!body.push(b)) this.socket.pause();
+    return 0;
+  }
+
+  onMessageComplete(): number {
+    if (this.upgradeReq !== undefined) return 0;
+    const body = this.body;
+    this.body = undefined;
+    this.discarding = 0;
+    if (body !== undefined) {
+      body.push(null);
+      // Reading may have been paused for this body's back-pressure; the next request must be read.
+      if (this.pending === undefined) this.socket.resume();
+    }
+    if (this.closeAfter && this.res === undefined) this.close('');
+    return 0;
+  }
+
+  // -------------------------------------------------------------- responses
+
+  /** The response went out whole: next request (parsed now if it was waiting), or close. */
+  responseEnded(res: H1Response): void {
+    if (this.res !== res) return;
+    this.res = undefined;
+    if (!res.shouldKeepAlive || this.closeAfter) return this.close('');
+    const body = this.body;
+    if (body !== undefined) {
+      // Answered before the request body was read: discard the rest of it (bounded) to keep the connection.
+      this.body = undefined;
+      body.destroy();
+      this.socket.resume();
+    }
+    this.armIdle();
+    const pending = this.pending;
+    if (pending !== undefined) {
+      this.pending = undefined;
+      this.parser.resume();
+      if (this.beginPending) {
+        this.beginPending = false;
+        this.begin();
+      }
+      this.socket.resume();
+      // Not inside the caller's stack: the response's end may run inside an upstream parser callback.
+      setImmediate(() => {
+        if (!this.closed) this.parse(pending);
+      });
+    }
+  }
+}
+
+function hasBody(raw: string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n === 'transfer-encoding') return true;
+    if (n === 'content-length' && raw[i + 1] !== '0') return true;
+  }
+  return false;
+}
+
+function expectsContinue(raw: string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i] === 'expect' && raw[i + 1]!.toLowerCase() === '100-continue') return true;
+  return false;
+}
