@@ -4,21 +4,18 @@
 // in each — A's outbound listener with useOriginalDst, B's STRICT mTLS inbound
 // — and an unmodified curl in the pod. Needs root, `ip`, iptables, setpriv and
 // the built dist/ (npm run build); builds the native addon when missing.
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { promisify } from 'node:util';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderIptablesRestore } from '../rules.js';
 import { makeCa, workload } from '../../../proxy/identity/test/helpers.js';
 import type { TlsMaterial } from '../../../proxy/identity/tls-contexts.js';
+import { PROXY_MAIN as MAIN, addonOrReason, asProxy, inNs, killAll, netnsUnavailable, sh, startInNs as startIn } from './netns.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..', '..');
-const MAIN = join(root, 'dist', 'proxy', 'main.js');
 const tag = `${process.pid % 100000}`;
 const POD_NS = `tsm-pod-${tag}`;
 const PEER_NS = `tsm-peer-${tag}`;
@@ -27,63 +24,9 @@ const PEER_IP = '10.231.0.2';
 const CLIENT = 'spiffe://cluster.local/ns/default/sa/productpage';
 const SERVER = 'spiffe://cluster.local/ns/default/sa/reviews';
 
-const sh = (args: string[], input?: string) => spawnSync(args[0]!, args.slice(1), { encoding: 'utf8', ...(input !== undefined ? { input } : {}) });
-// async, so the processes' stdout is read while curl runs
-const inNs = (ns: string, args: string[]) => promisify(execFile)('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8', timeout: 8000 });
-const asProxy = ['setpriv', '--reuid=1337', '--regid=1337', '--clear-groups'];
-
-function whyNot(): string | undefined {
-  if (process.platform !== 'linux') return 'not Linux';
-  if (process.getuid?.() !== 0) return 'not root';
-  if (sh(['ip', '-V']).status !== 0) return '`ip` (iproute2) is not installed';
-  if (sh(['iptables-restore', '--version']).status !== 0) return 'iptables is not installed';
-  if (sh(['setpriv', '--version']).status !== 0) return 'setpriv (util-linux) is not installed';
-  if (sh(['curl', '--version']).status !== 0) return 'curl is not installed';
-  if (!existsSync(MAIN) || !existsSync(join(root, 'dist', 'native', 'index.js'))) return 'dist/ is not built (npm run build)';
-  const probe = `tsm-probe-${tag}`;
-  const r = sh(['ip', 'netns', 'add', probe]);
-  if (r.status !== 0) return `cannot create network namespaces: ${r.stderr.trim()}`;
-  sh(['ip', 'netns', 'del', probe]);
-  return undefined;
-}
-
-async function addonOrReason(): Promise<string | undefined> {
-  const { nativeAddonAvailable } = await import(join(root, 'dist', 'native', 'index.js'));
-  if (nativeAddonAvailable()) return undefined;
-  const { buildNativeAddon } = await import(join(root, 'dist', 'native', 'build.js'));
-  return buildNativeAddon();
-}
-
-const skipReason = whyNot();
+const skipReason = netnsUnavailable(tag);
 const procs: ChildProcess[] = [];
-
-/** A process in a namespace whose stdout carries JSON lines; `next` waits for one. */
-function startInNs(ns: string, argv: string[]) {
-  const p = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(p);
-  let stderr = '';
-  p.stderr!.on('data', (d) => (stderr += d));
-  const lines: any[] = [];
-  const waiters: { pred: (l: any) => boolean; resolve: (l: any) => void }[] = [];
-  createInterface({ input: p.stdout! }).on('line', (line) => {
-    let msg: any;
-    try {
-      msg = JSON.parse(line);
-    } catch {
-      return; // not a report line
-    }
-    lines.push(msg);
-    for (const w of [...waiters]) if (w.pred(msg)) waiters.splice(waiters.indexOf(w), 1), w.resolve(msg);
-  });
-  const next = (pred: (l: any) => boolean) =>
-    new Promise<any>((resolve, reject) => {
-      const hit = lines.find(pred);
-      if (hit) return resolve(hit);
-      waiters.push({ pred, resolve });
-      p.once('exit', (code) => reject(new Error(`${argv.join(' ')} exited (${code}): ${stderr}`)));
-    });
-  return { next, stderr: () => stderr };
-}
+const startInNs = (ns: string, argv: string[]) => startIn(procs, ns, argv);
 
 const secrets = (m: TlsMaterial) => `
   secrets:
@@ -204,9 +147,7 @@ describe.skipIf(skipReason !== undefined)('transparent interception through two 
   }, 20_000);
 
   afterAll(async () => {
-    await Promise.all(
-      procs.map((p) => (p.exitCode !== null || p.signalCode !== null ? undefined : new Promise((r) => (p.once('exit', r), p.kill('SIGKILL'))))),
-    );
+    await killAll(procs);
     // Deleting the namespaces removes the veth pair and every rule in them.
     for (const ns of [POD_NS, PEER_NS]) sh(['ip', 'netns', 'del', ns]);
     if (dir) rmSync(dir, { recursive: true, force: true });
