@@ -80,6 +80,7 @@ export class CanaryController {
     const run = this.newRun({ name, namespace, spec, generation: o.generation ?? policy.resourceVersion, startedAt: this.clock.now(), state: initialState() });
     existing?.timer?.cancel();
     this.runs.set(key, run);
+    const t0 = this.clock.now();
     try {
       run.baseline = await this.scrape(spec);
       await this.act(run, decide(spec, run.state, undefined, this.clock.now()));
@@ -87,7 +88,7 @@ export class CanaryController {
       this.finish(run, 'Aborted', run.state.weight, `could not start: ${(err as Error).message}`);
       throw err;
     }
-    this.schedule(run);
+    this.schedule(run, this.clock.now() - t0);
     return { done: run.done };
   }
 
@@ -185,15 +186,17 @@ export class CanaryController {
     return this.snapshot(run);
   }
 
-  private schedule(run: LiveRun): void {
+  /** The next analysis one interval after the last one began: waiting for a receipt does not stretch the cadence. */
+  private schedule(run: LiveRun, elapsed = 0): void {
     if (run.state.phase !== 'Progressing') return;
     run.timer = this.clock.setTimeout(() => {
       run.busy = this.tick(run);
-    }, this.opts.intervalMs ?? run.spec.interval);
+    }, Math.max(0, (this.opts.intervalMs ?? run.spec.interval) - elapsed));
   }
 
   private async tick(run: LiveRun): Promise<void> {
     if (run.state.phase !== 'Progressing' || this.runs.get(`${run.namespace}/${run.name}`) !== run) return;
+    const t0 = this.clock.now();
     try {
       const now = await this.scrape(run.spec);
       const analysis = analyzeWindow(run.baseline?.canary, now.canary);
@@ -207,7 +210,7 @@ export class CanaryController {
       this.log.warn('canary: step failed', { canary: run.name, error: (err as Error).message });
       this.record(run, [{ at: this.clock.now(), phase: 'Progressing', weight: run.state.weight, reason: `step failed: ${(err as Error).message}; retrying next interval` }]);
     }
-    this.schedule(run);
+    this.schedule(run, this.clock.now() - t0);
   }
 
   private async act(run: LiveRun, next: { state: CanaryState; action: CanaryAction }, analysis?: CanaryAnalysis): Promise<void> {
