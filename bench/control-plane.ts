@@ -4,7 +4,10 @@
 // until N proxies on real ADS streams have ACKed it, with the control plane's
 // CPU and memory per proxy. Repetitions interleave every measurement (A B C A
 // B C …) and record CPU steal beside each; medians are reported.
-import { benchAcks, type AckBenchResult } from '../control-plane/xds/bench-acks.js';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { AckBenchResult } from '../control-plane/xds/bench-acks.js';
 import { caFixture, measureGrpc, measureSignOnly, type GrpcRate, type Rate } from './ca/rates.js';
 import { cpuShares, machineCpu } from './lib/proc.js';
 import type { BenchOptions } from './options.js';
@@ -68,6 +71,15 @@ async function withSteal<T extends object>(fn: () => Promise<T>): Promise<T & St
   return { ...r, ...cpuShares(a, machineCpu()) };
 }
 
+const BENCH_ACKS = fileURLToPath(new URL('../control-plane/xds/bench-acks.js', import.meta.url));
+
+/** One ACK measurement in a fresh control-plane process (with --expose-gc), so its RSS growth per proxy is its own. */
+async function benchAcksProcess(clients: number, clusters: number, pushes: number): Promise<AckBenchResult> {
+  const args = ['--expose-gc', BENCH_ACKS, '--clients', String(clients), '--clusters', String(clusters), '--pushes', String(pushes)];
+  const { stdout } = await promisify(execFile)(process.execPath, args, { timeout: 300_000, maxBuffer: 16 << 20 });
+  return (JSON.parse(stdout) as AckBenchResult[])[0]!;
+}
+
 const med = (xs: number[]): number => Math.round((median(xs) ?? NaN) * 10) / 10;
 
 export async function runControlPlaneBench(o: ControlPlaneOptions, log: (line: string) => void = () => {}): Promise<ControlPlaneResults> {
@@ -81,7 +93,7 @@ export async function runControlPlaneBench(o: ControlPlaneOptions, log: (line: s
     log(`control plane rep ${rep}: CA over gRPC ${grpc.perCpuSecond} per CPU-second of the CA (${grpc.perSecond}/s wall)`);
     caRuns.push({ rep, signOnly, grpc });
     for (const clients of o.clients) {
-      const r = await withSteal(() => benchAcks({ clients, clusters: o.clusters, pushes: o.pushes }));
+      const r = await withSteal(() => benchAcksProcess(clients, o.clusters, o.pushes));
       log(`control plane rep ${rep}: ${clients} proxies ACK p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.controlPlaneCpuUsPerProxy} µs CPU per proxy`);
       xdsRuns.push({ ...r, rep });
     }
