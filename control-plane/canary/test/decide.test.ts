@@ -70,4 +70,34 @@ describe('canary decisions', () => {
     expect(decide(spec, aborted.state, good, 10).action.kind).toBe('none');
     expect(manual(started, 'promote', 5, 'api-v2').state.phase).toBe('Promoted');
   });
+
+  it('mirror phase: mirrors first, holds while it passes until the duration is over, then takes the first live weight', () => {
+    const m: CanarySpec = { ...spec, mirror: { duration: 60_000, compareBody: false }, analysis: { ...spec.analysis, mismatchRate: 5 } };
+    const agree = { ...good, mirror: { compared: 200, mismatches: 2, errors: 0, mismatchRate: 1 } };
+    const { state, actions } = replay(m, [undefined, agree, agree, good, good, good]);
+    expect(actions).toEqual(['mirror', 'none', 'weight 10', 'weight 50', 'weight 100', 'promote']);
+    expect(state.events.map((e) => [e.weight, e.mirroring ?? false])).toEqual([[0, true], [0, true], [10, false], [50, false], [100, false], [100, false]]);
+    expect(state.events[1]!.reason).toBe('mirroring: success 100%, p99 40ms, 200 requests, mirror mismatch 1% of 200; 30s of mirroring left');
+    expect(state.events[2]!.reason).toBe('mirror passed (success 100%, p99 40ms, 200 requests, mirror mismatch 1% of 200); 10% of traffic to api-v2');
+    expect(state.mirrorUntil).toBeUndefined();
+  });
+
+  it('mirror phase: mismatches beyond the threshold count as failed checks; at the limit the canary is rolled back before any live weight', () => {
+    const m: CanarySpec = { ...spec, mirror: { duration: 600_000, compareBody: false }, analysis: { ...spec.analysis, mismatchRate: 5 } };
+    const differ = { ...good, mirror: { compared: 100, mismatches: 40, errors: 3, mismatchRate: 40 } };
+    const { state, actions } = replay(m, [undefined, differ, differ]);
+    expect(actions).toEqual(['mirror', 'none', 'rollback']);
+    expect(state).toMatchObject({ phase: 'RolledBack', weight: 0 });
+    expect(state.mirrorUntil).toBeUndefined();
+    expect(state.events.at(-1)!.reason).toBe('rolled back: mirror mismatch 40% > 5% (2/2 failed checks); mirror removed, all traffic to api-v1');
+  });
+
+  it('an operator promotion during the mirror phase ends it', () => {
+    const m: CanarySpec = { ...spec, mirror: { duration: 600_000, compareBody: false } };
+    const started = decide(m, initialState(), undefined, 0).state;
+    const r = manual(started, 'promote', 1000, 'api-v2');
+    expect(r.action.kind).toBe('promote');
+    expect(r.state).toMatchObject({ phase: 'Promoted', weight: 100 });
+    expect(r.state.mirrorUntil).toBeUndefined();
+  });
 });
