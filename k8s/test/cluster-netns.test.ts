@@ -44,6 +44,7 @@ interface PodFacts {
   ip: string;
   sa: string;
   labels: Record<string, string>;
+  annotations?: Record<string, string>;
   containerPort?: number;
 }
 
@@ -51,7 +52,7 @@ function podManifest(p: PodFacts): any {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name: p.name, namespace: 'default', uid: p.uid, resourceVersion: '20', labels: p.labels },
+    metadata: { name: p.name, namespace: 'default', uid: p.uid, resourceVersion: '20', labels: p.labels, ...(p.annotations ? { annotations: p.annotations } : {}) },
     spec: {
       serviceAccountName: p.sa,
       nodeName: 'kind-worker',
@@ -85,6 +86,7 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
   let api: FakeApiServer | undefined;
   let relay: net.Server | undefined;
   let appPort = 0;
+  let dbPort = 0;
 
   beforeAll(async () => {
     addonProblem = await addonOrReason();
@@ -110,8 +112,11 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     }
     const app = startInNs(procs, PEER_NS, [process.execPath, join(root, 'k8s', 'iptables', 'test', 'app-echo.mjs'), 'http', 'reviews', '0.0.0.0']);
     appPort = (await app.next((m) => m.event === 'listening')).port;
+    // An un-meshed TCP service in the peer pod (a database its manifest excludes from interception).
+    const db = startInNs(procs, PEER_NS, [process.execPath, join(root, 'k8s', 'iptables', 'test', 'app-echo.mjs'), 'tcp', 'ratings-db', '0.0.0.0']);
+    dbPort = (await db.next((m) => m.event === 'listening')).port;
 
-    const reviews: PodFacts = { ns: PEER_NS, name: 'reviews-v1-6c8f9d7b5-abcde', uid: 'p-reviews', ip: PEER_IP, sa: 'reviews', labels: { app: 'reviews', version: 'v1' }, containerPort: appPort };
+    const reviews: PodFacts = { ns: PEER_NS, name: 'reviews-v1-6c8f9d7b5-abcde', uid: 'p-reviews', ip: PEER_IP, sa: 'reviews', labels: { app: 'reviews', version: 'v1' }, annotations: { 'sidecar.tsmesh.io/excludeInboundPorts': String(dbPort) }, containerPort: appPort };
     const productpage: PodFacts = { ns: POD_NS, name: 'productpage-v1-5f7d8c9b4-fghij', uid: 'p-productpage', ip: POD_IP, sa: 'productpage', labels: { app: 'productpage', version: 'v1' } };
 
     dir = mkdtempSync(join(tmpdir(), 'tsmesh-k8s-netns-'));
@@ -223,6 +228,16 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
     const res = await inNs(POD_NS, ['curl', '-s', '--max-time', '10', '-H', 'host: reviews:9080', `http://${CLUSTER_IP}:9080/by-name`], 15_000);
     expect(JSON.parse(res.stdout)).toMatchObject({ app: 'reviews', url: '/by-name', from: '127.0.0.1' });
+  }, 20_000);
+
+  it('opaque TCP to a destination outside the mesh passes through the sidecar to where the app was connecting', async (ctx) => {
+    if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
+    const client = `const s = require('net').connect(${dbPort}, '${PEER_IP}', () => s.write('ping\\n')); s.pipe(process.stdout);`;
+    const res = await inNs(POD_NS, [process.execPath, '-e', client]);
+    expect(res.stdout).toBe(`ratings-db echoed ping from ${POD_IP}\n`);
+    // It went through sidecar A's outbound listener (no chain claims TCP) as Istio's PassthroughCluster.
+    const metrics = await inNs(POD_NS, ['curl', '-s', '--max-time', '5', 'http://127.0.0.1:15000/stats/prometheus']);
+    expect(metrics.stdout.split('\n').some((l) => l.startsWith('istio_tcp_connections_opened_total{') && l.includes('destination_service="PassthroughCluster"'))).toBe(true);
   }, 20_000);
 
   it("the peer's STRICT inbound refuses a plaintext caller that bypasses the sidecar", async (ctx) => {
