@@ -1,7 +1,7 @@
 // Where each connected sidecar's admin listener is (TSMESH_ADMIN in its xDS
 // node metadata): the canary analysis reads their `/stats/prometheus`. An
-// unspecified host (0.0.0.0, ::) is replaced by the address the sidecar
-// connected from.
+// unspecified host (0.0.0.0, ::) is replaced by the sidecar's own address;
+// a loopback one on a sidecar elsewhere is unreachable from here and skipped.
 
 const MAX_SIDECARS = 100_000;
 
@@ -24,15 +24,20 @@ export class SidecarAdmins {
   }
 }
 
-/** `127.0.0.1:15000` → `http://127.0.0.1:15000`; undefined when not host:port. */
+/** `127.0.0.1:15000` → `http://127.0.0.1:15000`; undefined when not host:port or not reachable from here. */
 export function adminUrl(v: unknown, peerHost?: string): string | undefined {
   if (typeof v !== 'string' || v.length > 300) return undefined;
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v);
   if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) return undefined;
   let host = m[1]!;
+  if (peerHost && isLoopback(host) && !isLoopback(peerHost)) return undefined;
   if (host === '0.0.0.0' || host === '[::]') {
     if (!peerHost) host = '127.0.0.1';
     else host = peerHost.includes(':') ? `[${peerHost}]` : peerHost;
   }
   return `http://${host}:${m[2]}`;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host.startsWith('127.') || host === '[::1]' || host === '::1';
 }

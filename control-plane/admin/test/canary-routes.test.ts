@@ -98,6 +98,13 @@ describe('admin API /v1/canaries', () => {
     expect((await client.canary('default', 'reviews-v2')).events!.map((e) => e.seq)).toEqual([1]);
   });
 
+  it('deleting the Canary stops its run; it is gone from the API', async () => {
+    await client.delete({ kind: 'Canary', namespace: 'default', name: 'reviews-v2' });
+    await expect.poll(async () => (await client.canaries()).items).toEqual([]);
+    expect(await refused(client.canaryEvents('default', 'reviews-v2'))).toEqual({ status: 404, code: 'MESH_NOT_FOUND', message: 'Canary default/reviews-v2 not found' });
+    expect(plane.canaries.controller.list()).toEqual([]);
+  });
+
   it('(last: unregisters v2) knows each connected sidecar\'s admin address from its node metadata, and forgets it on disconnect', () => {
     expect(plane.canaries.sidecars.urls()).toEqual(['http://127.0.0.1:15000', 'http://127.0.0.1:15001']);
     plane.onDisconnect('reviews-v2-1');

@@ -21,6 +21,9 @@ describe('sidecar admin addresses (TSMESH_ADMIN)', () => {
     expect(adminUrl('[::1]:15000')).toBe('http://[::1]:15000');
     expect(adminUrl('0.0.0.0:15000', '10.0.0.7')).toBe('http://10.0.0.7:15000');
     expect(adminUrl('[::]:15000', 'fd00::7')).toBe('http://[fd00::7]:15000');
+    // A pod's loopback admin listener is not this control plane's loopback.
+    expect(adminUrl('127.0.0.1:15000', '10.0.0.7')).toBeUndefined();
+    expect(adminUrl('127.0.0.1:15000', '127.0.0.1')).toBe('http://127.0.0.1:15000');
     for (const bad of ['15000', 'host:0', 'host:99999', 'http://x:1', 'a b:1', 42, undefined]) expect(adminUrl(bad)).toBeUndefined();
   });
 
