@@ -117,7 +117,7 @@ export async function startPolicyPlane(opts: PolicyPlaneOptions): Promise<Policy
     canaries,
     onConnect(nodeId, node) {
       const metadata = nodeMetadata(node);
-      canaries.nodeConnected(nodeId, metadata, opts.status.proxies().find((p) => p.nodeId === nodeId)?.address?.split(',')[0]);
+      canaries.nodeConnected(nodeId, node.cluster ?? '', metadata, opts.status.proxies().find((p) => p.nodeId === nodeId)?.address?.split(',')[0]);
       try {
         controller.nodeConnected({ id: nodeId, cluster: node.cluster ?? '', metadata });
       } catch (e) {

@@ -24,8 +24,11 @@ export interface CanaryPolicyPort {
 
 export interface CanaryControllerOptions {
   policies: CanaryPolicyPort;
-  /** Base URLs of sidecar admin listeners to scrape (`/stats/prometheus`). */
-  scrapeTargets: () => string[] | Promise<string[]>;
+  /**
+   * Base URLs of sidecar admin listeners to scrape (`/stats/prometheus`): those of `service` (their
+   * inbound metrics judge the versions) and, with `callers`, every sidecar (the mirror comparisons).
+   */
+  scrapeTargets: (need: { service: string; callers: boolean }) => string[] | Promise<string[]>;
   clock?: Clock;
   log?: Logger;
   /** Every step of every canary (start, advance, hold, rollback, promotion). */
@@ -82,7 +85,7 @@ export class CanaryController {
     this.runs.set(key, run);
     const t0 = this.clock.now();
     try {
-      run.baseline = await this.scrape(spec);
+      run.baseline = await this.scrape(spec, !!spec.mirror);
       await this.act(run, decide(spec, run.state, undefined, this.clock.now()));
     } catch (err) {
       this.finish(run, 'Aborted', run.state.weight, `could not start: ${(err as Error).message}`);
@@ -104,7 +107,7 @@ export class CanaryController {
       const { mirrorUntil, ...rest } = run.state;
       run.state = { ...rest, weight: live, ...(live === 0 && mirrorUntil !== undefined ? { mirrorUntil } : {}) };
     }
-    run.baseline = await this.scrape(run.spec);
+    run.baseline = await this.scrape(run.spec, run.state.mirrorUntil !== undefined);
     const where = run.state.mirrorUntil !== undefined ? 'mirroring' : `at ${run.state.weight}%`;
     this.record(run, [{ at: this.clock.now(), phase: 'Progressing', weight: run.state.weight, reason: `resumed ${where} after a control-plane restart`, ...(run.state.mirrorUntil !== undefined ? { mirroring: true } : {}) }]);
     this.schedule(run);
@@ -160,9 +163,11 @@ export class CanaryController {
     return this.operator(name, namespace, 'abort');
   }
 
-  stop(): void {
+  /** Cancels every timer; resolves once steps in flight are done. */
+  async stop(): Promise<void> {
     for (const r of this.runs.values()) r.timer?.cancel();
     for (const w of this.waiters.splice(0)) w();
+    await Promise.all([...this.runs.values()].map((r) => r.busy));
   }
 
   private newRun(r: CanaryRun): LiveRun {
@@ -198,7 +203,7 @@ export class CanaryController {
     if (run.state.phase !== 'Progressing' || this.runs.get(`${run.namespace}/${run.name}`) !== run) return;
     const t0 = this.clock.now();
     try {
-      const now = await this.scrape(run.spec);
+      const now = await this.scrape(run.spec, run.state.mirrorUntil !== undefined);
       const analysis = analyzeWindow(run.baseline?.canary, now.canary);
       const stable = analyzeWindow(run.baseline?.stable, now.stable);
       analysis.stable = { requests: stable.requests, ...(stable.successRate !== undefined ? { successRate: stable.successRate } : {}), ...(stable.p99Ms !== undefined ? { p99Ms: stable.p99Ms } : {}) };
@@ -262,8 +267,8 @@ export class CanaryController {
     for (const w of this.waiters.splice(0)) w();
   }
 
-  private async scrape(spec: CanarySpec): Promise<CanaryCounters> {
-    const texts = await scrapeAll(await this.opts.scrapeTargets(), this.log);
+  private async scrape(spec: CanarySpec, callers: boolean): Promise<CanaryCounters> {
+    const texts = await scrapeAll(await this.opts.scrapeTargets({ service: spec.service, callers }), this.log);
     return canaryCounters(texts, { service: spec.service, canaryVersion: versionOf(spec.service, spec.canaryBackend.name), stableVersion: versionOf(spec.service, spec.stableBackend.name) });
   }
 }

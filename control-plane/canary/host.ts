@@ -39,7 +39,7 @@ export class CanaryHost {
     this.file = new RunFileWriter(join(opts.stateDir, CANARY_RUNS_FILE), this.log);
     this.controller = new CanaryController({
       policies: storePolicyPort(opts.store, opts.registry),
-      scrapeTargets: () => this.sidecars.urls(),
+      scrapeTargets: (need) => this.sidecars.urls(need.callers ? undefined : need.service),
       clock,
       log: this.log,
       receipt: (version, maxWaitMs) => waitForReceipt(opts.status, clock, version, maxWaitMs),
@@ -70,8 +70,8 @@ export class CanaryHost {
     return { started: true, run: this.controller.status(name, namespace)! };
   }
 
-  nodeConnected(nodeId: string, metadata: Record<string, string>, peerHost?: string): void {
-    this.sidecars.connected(nodeId, metadata, peerHost);
+  nodeConnected(nodeId: string, service: string, metadata: Record<string, string>, peerHost?: string): void {
+    this.sidecars.connected(nodeId, metadata, peerHost, service);
   }
 
   nodeDisconnected(nodeId: string): void {
@@ -80,7 +80,7 @@ export class CanaryHost {
 
   async close(): Promise<void> {
     this.unsubscribe?.();
-    this.controller.stop();
+    await this.controller.stop();
     await this.syncing;
     await this.file.save(this.controller.list());
     this.closed = true;

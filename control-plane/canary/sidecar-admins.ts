@@ -6,12 +6,12 @@
 const MAX_SIDECARS = 100_000;
 
 export class SidecarAdmins {
-  private readonly byNode = new Map<string, string>();
+  private readonly byNode = new Map<string, { url: string; service: string }>();
 
-  /** Records (or forgets, without a usable TSMESH_ADMIN) the admin URL of a connected node. */
-  connected(nodeId: string, metadata: Record<string, unknown>, peerHost?: string): void {
+  /** Records (or forgets, without a usable TSMESH_ADMIN) the admin URL of a connected node of `service`. */
+  connected(nodeId: string, metadata: Record<string, unknown>, peerHost?: string, service = ''): void {
     const url = adminUrl(metadata.TSMESH_ADMIN, peerHost);
-    if (url && (this.byNode.size < MAX_SIDECARS || this.byNode.has(nodeId))) this.byNode.set(nodeId, url);
+    if (url && (this.byNode.size < MAX_SIDECARS || this.byNode.has(nodeId))) this.byNode.set(nodeId, { url, service });
     else this.byNode.delete(nodeId);
   }
 
@@ -19,8 +19,11 @@ export class SidecarAdmins {
     this.byNode.delete(nodeId);
   }
 
-  urls(): string[] {
-    return [...new Set(this.byNode.values())];
+  /** Every sidecar's admin URL, or only those of `service`'s sidecars. */
+  urls(service?: string): string[] {
+    const out = new Set<string>();
+    for (const n of this.byNode.values()) if (service === undefined || n.service === service) out.add(n.url);
+    return [...out];
   }
 }
 

@@ -135,7 +135,7 @@ describe('CanaryController', () => {
     expect(routeYaml()).not.toContain('x-canary');
     await expect(ctl.promote('api-v2')).rejects.toThrow('canary default/api-v2 already finished (RolledBack); nothing to promote');
     await expect(ctl.abort('nope')).rejects.toThrow('canary default/nope not found');
-    ctl.stop();
+    await ctl.stop();
   }, 30_000);
 
   it('stops, without writing, when someone else changed the split', async () => {
@@ -151,7 +151,7 @@ describe('CanaryController', () => {
     expect(run.state.phase).toBe('Promoted');
     expect(run.state.events.at(-1)!.reason).toBe('route weights changed outside the canary (canary at 100%); stopping');
     expect(weight()).toBe(100);
-    ctl.stop();
+    await ctl.stop();
   }, 30_000);
 
   it('mirror phase: the route mirrors to the canary at 0% live; mismatches roll it back and remove the mirror', async () => {
@@ -181,7 +181,7 @@ describe('CanaryController', () => {
     expect(run.state.events.at(-1)!.reason).toBe('rolled back: mirror mismatch 30% > 5% (2/2 failed checks); mirror removed, all traffic to api-v1');
     expect(routeYaml()).not.toContain('RequestMirror');
     expect(weight()).toBe(0);
-    ctl.stop();
+    await ctl.stop();
   }, 30_000);
 
   it('mirror phase passed: the mirror goes and the first weight comes in one route change', async () => {
@@ -196,7 +196,7 @@ describe('CanaryController', () => {
     expect(ctl.status('api-v2')!.state.events.at(-1)!.reason).toBe('mirror passed (success 100%, p99 25ms, 100 requests, mirror mismatch 0% of 100); 10% of traffic to api-v2');
     await ctl.abort('api-v2');
     expect(weight()).toBe(0);
-    ctl.stop();
+    await ctl.stop();
   }, 30_000);
 
   it('a saved run resumes where it stood (control-plane restart) and goes on numbering its events', async () => {
@@ -207,7 +207,7 @@ describe('CanaryController', () => {
     await next(clock);
     await expect.poll(weight, { timeout: 5000 }).toBe(50);
     const saved: CanaryRun = JSON.parse(JSON.stringify(first.status('api-v2')));
-    first.stop();
+    await first.stop();
 
     const events: CanaryEvent[] = [];
     const second = controller(clock, events);
@@ -218,7 +218,7 @@ describe('CanaryController', () => {
     await expect.poll(() => second.status('api-v2')!.state.phase, { timeout: 5000 }).toBe('Promoted');
     expect(weight()).toBe(100);
     expect(second.status('api-v2')!.state.events.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
-    second.stop();
+    await second.stop();
   }, 30_000);
 
   it('a saved run one step behind its route (restart between the route change and the save) resumes at the route\'s weight', async () => {
@@ -229,7 +229,7 @@ describe('CanaryController', () => {
     traffic(100, 0, 100, 0);
     await next(clock);
     await expect.poll(weight, { timeout: 5000 }).toBe(50);
-    first.stop();
+    await first.stop();
     const events: CanaryEvent[] = [];
     const second = controller(clock, events);
     await second.resume(saved); // saved at 10%, the route says 50%
@@ -237,6 +237,6 @@ describe('CanaryController', () => {
     traffic(100, 0, 100, 0);
     await next(clock);
     await expect.poll(() => second.status('api-v2')!.state.phase, { timeout: 5000 }).toBe('Promoted');
-    second.stop();
+    await second.stop();
   }, 30_000);
 });

@@ -27,12 +27,13 @@ describe('sidecar admin addresses (TSMESH_ADMIN)', () => {
     for (const bad of ['15000', 'host:0', 'host:99999', 'http://x:1', 'a b:1', 42, undefined]) expect(adminUrl(bad)).toBeUndefined();
   });
 
-  it('keeps one address per connected node and forgets it on disconnect', () => {
+  it('keeps one address per connected node (all, or one service\'s) and forgets it on disconnect', () => {
     const s = new SidecarAdmins();
-    s.connected('a', { TSMESH_ADMIN: '127.0.0.1:1000' });
-    s.connected('b', { TSMESH_ADMIN: '127.0.0.1:2000' });
-    s.connected('c', {});
+    s.connected('a', { TSMESH_ADMIN: '127.0.0.1:1000' }, undefined, 'api');
+    s.connected('b', { TSMESH_ADMIN: '127.0.0.1:2000' }, undefined, 'web');
+    s.connected('c', {}, undefined, 'api');
     expect(s.urls()).toEqual(['http://127.0.0.1:1000', 'http://127.0.0.1:2000']);
+    expect(s.urls('api')).toEqual(['http://127.0.0.1:1000']);
     s.connected('a', { TSMESH_ADMIN: 'nonsense' });
     s.disconnected('b');
     expect(s.urls()).toEqual([]);
