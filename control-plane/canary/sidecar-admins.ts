@@ -6,12 +6,13 @@
 const MAX_SIDECARS = 100_000;
 
 export class SidecarAdmins {
-  private readonly byNode = new Map<string, { url: string; service: string }>();
+  private readonly byNode = new Map<string, { url: string; service: string; app?: string }>();
 
   /** Records (or forgets, without a usable TSMESH_ADMIN) the admin URL of a connected node of `service`. */
   connected(nodeId: string, metadata: Record<string, unknown>, peerHost?: string, service = ''): void {
     const url = adminUrl(metadata.TSMESH_ADMIN, peerHost);
-    if (url && (this.byNode.size < MAX_SIDECARS || this.byNode.has(nodeId))) this.byNode.set(nodeId, { url, service });
+    // The analysis matches metrics on destination_service_name (the node's cluster) or destination_app (its app label).
+    if (url && (this.byNode.size < MAX_SIDECARS || this.byNode.has(nodeId))) this.byNode.set(nodeId, { url, service, ...appLabel(metadata.LABELS) });
     else this.byNode.delete(nodeId);
   }
 
@@ -22,7 +23,7 @@ export class SidecarAdmins {
   /** Every sidecar's admin URL, or only those of `service`'s sidecars. */
   urls(service?: string): string[] {
     const out = new Set<string>();
-    for (const n of this.byNode.values()) if (service === undefined || n.service === service) out.add(n.url);
+    for (const n of this.byNode.values()) if (service === undefined || n.service === service || n.app === service) out.add(n.url);
     return [...out];
   }
 }
@@ -43,4 +44,15 @@ export function adminUrl(v: unknown, peerHost?: string): string | undefined {
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host.startsWith('127.') || host === '[::1]' || host === '::1';
+}
+
+/** `app` from the node's LABELS (a JSON object, as nodeMetadata flattens the struct). */
+function appLabel(labels: unknown): { app?: string } {
+  if (typeof labels !== 'string' || labels.length > 64 * 1024) return {};
+  try {
+    const app = (JSON.parse(labels) as { app?: unknown }).app;
+    return typeof app === 'string' ? { app } : {};
+  } catch {
+    return {};
+  }
 }

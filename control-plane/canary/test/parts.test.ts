@@ -34,6 +34,9 @@ describe('sidecar admin addresses (TSMESH_ADMIN)', () => {
     s.connected('c', {}, undefined, 'api');
     expect(s.urls()).toEqual(['http://127.0.0.1:1000', 'http://127.0.0.1:2000']);
     expect(s.urls('api')).toEqual(['http://127.0.0.1:1000']);
+    s.connected('d', { TSMESH_ADMIN: '127.0.0.1:3000', LABELS: '{"app":"api","version":"v2"}' }, undefined, 'api-v2');
+    expect(s.urls('api')).toEqual(['http://127.0.0.1:1000', 'http://127.0.0.1:3000']);
+    s.disconnected('d');
     s.connected('a', { TSMESH_ADMIN: 'nonsense' });
     s.disconnected('b');
     expect(s.urls()).toEqual([]);
