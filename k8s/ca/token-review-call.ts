@@ -5,13 +5,21 @@
 import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { TokenReviewCall } from '../../control-plane/ca/token-review.js';
 
-export function kubeTokenReview(kc: KubeConfig): TokenReviewCall {
+/** A CSR or xDS stream waits at most this long for the API server (the token's holder may retry). */
+export const TOKEN_REVIEW_TIMEOUT_MS = 5_000;
+
+export function kubeTokenReview(kc: KubeConfig, timeoutMs = TOKEN_REVIEW_TIMEOUT_MS): TokenReviewCall {
   const api = kc.makeApiClient(AuthenticationV1Api);
   return async ({ token, audiences }) => {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const res = await api.createTokenReview({
+      const call = api.createTokenReview({
         body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences } },
       });
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer from the API server within ${timeoutMs} ms`)), timeoutMs);
+      });
+      const res = await Promise.race([call, timeout]);
       const st = res.status ?? {};
       return {
         ...(st.authenticated !== undefined ? { authenticated: st.authenticated } : {}),
@@ -24,6 +32,8 @@ export function kubeTokenReview(kc: KubeConfig): TokenReviewCall {
       const e = err as { code?: number; body?: unknown };
       if (typeof e.code === 'number') throw new Error(`HTTP ${e.code}${reasonOf(e.body)}`, { cause: err });
       throw err;
+    } finally {
+      clearTimeout(timer);
     }
   };
 }
