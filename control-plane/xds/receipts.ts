@@ -5,11 +5,23 @@
 import type { Clock } from '../../common/clock.js';
 import type { PropagationReceipt } from '../admin/types.js';
 
+type NodeState = 'pending' | 'acked' | 'nacked';
+
 interface Entry {
   version: string;
   seq: number;
   appliedAt: number;
-  nodes: Map<string, { state: 'pending' | 'acked' | 'nacked'; at?: number; error?: string }>;
+  nodes: Map<string, { state: NodeState; at?: number; error?: string }>;
+  /** Nodes per state, kept current so progress() is O(1) (polled while a push propagates). */
+  counts: Record<NodeState, number>;
+}
+
+/** Sets a node's state in `e`, keeping the counts. */
+function setState(e: Entry, nodeId: string, next: { state: NodeState; at?: number; error?: string }): void {
+  const prev = e.nodes.get(nodeId);
+  if (prev) e.counts[prev.state]--;
+  e.counts[next.state]++;
+  e.nodes.set(nodeId, next);
 }
 
 export interface Receipt extends PropagationReceipt {
@@ -30,11 +42,11 @@ export class ReceiptTracker {
   published(version: string, nodeId: string): void {
     let e = this.entries.get(version);
     if (!e) {
-      e = { version, seq: ++this.seq, appliedAt: this.clock.now(), nodes: new Map() };
+      e = { version, seq: ++this.seq, appliedAt: this.clock.now(), nodes: new Map(), counts: { pending: 0, acked: 0, nacked: 0 } };
       this.entries.set(version, e);
       if (this.entries.size > this.retain) this.entries.delete(this.entries.keys().next().value!);
     }
-    if (!e.nodes.has(nodeId)) e.nodes.set(nodeId, { state: 'pending' });
+    if (!e.nodes.has(nodeId)) setState(e, nodeId, { state: 'pending' });
   }
 
   /** `nodeId` runs `version` in full; earlier versions still pending for it are superseded and count as reached. */
@@ -45,13 +57,13 @@ export class ReceiptTracker {
     for (const e of this.entries.values()) {
       if (e.seq > target.seq) continue;
       const n = e.nodes.get(nodeId);
-      if (n && n.state !== 'acked' && (e === target || n.state === 'pending')) e.nodes.set(nodeId, { state: 'acked', at });
+      if (n && n.state !== 'acked' && (e === target || n.state === 'pending')) setState(e, nodeId, { state: 'acked', at });
     }
   }
 
   nacked(version: string, nodeId: string, error: string): void {
-    const n = this.entries.get(version)?.nodes;
-    if (n?.has(nodeId)) n.set(nodeId, { state: 'nacked', at: this.clock.now(), error });
+    const e = this.entries.get(version);
+    if (e?.nodes.has(nodeId)) setState(e, nodeId, { state: 'nacked', at: this.clock.now(), error });
   }
 
   receipt(version: string): Receipt | undefined {
@@ -69,6 +81,12 @@ export class ReceiptTracker {
     }
     const end = pending.length ? this.clock.now() : last;
     return { version, appliedAt: e.appliedAt, total: e.nodes.size, acked, nacked, pending, elapsedMs: Math.max(0, end - e.appliedAt) };
+  }
+
+  /** How many proxies were given `version`, and how many ACKed / NACKed it so far (cheap to poll). */
+  progress(version: string): { total: number; acked: number; nacked: number; pending: number } | undefined {
+    const e = this.entries.get(version);
+    return e && { total: e.nodes.size, ...e.counts };
   }
 
   versions(): string[] {

@@ -113,6 +113,11 @@ export class XdsServer implements ProxyStatusSource {
     return this.receiptsTracker.receipt(version);
   }
 
+  /** Counts only (no per-proxy lists): cheap to poll while a change propagates. */
+  receiptProgress(version: string): { total: number; acked: number; nacked: number; pending: number } | undefined {
+    return this.receiptsTracker.progress(version);
+  }
+
   receipts(version: string): Receipt | undefined {
     return this.receipt(version);
   }
