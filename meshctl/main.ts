@@ -56,11 +56,11 @@ program.command('status').description('connected proxies, identities, ACKed/NACK
   .action(run((o: { output: string }) => status(g(), o)));
 
 program.command('top').alias('stat').description('requests/s, success rate, p50/p99 per service and version from the sidecars\' metrics')
-  .option('--admin <host:port,...>', 'sidecar admin listeners to read (env TSMESH_SIDECAR_ADMINS)')
+  .option('--admin <host:port,...>', 'sidecar admin listeners to read (env TSMESH_SIDECAR_ADMINS; default: every sidecar the control plane knows)')
   .option('--prometheus <url>', 'read from this Prometheus server instead (env TSMESH_PROMETHEUS)')
   .option('--window <seconds>', 'measuring window (default 2; with --prometheus the rate() range, default 60)')
   .option('-o, --output <format>', 'table | json', 'table')
-  .action(run((o: TopOptions) => top(o)));
+  .action(run((o: TopOptions) => top(g(), o)));
 
 program.command('proxy-config').description('what one proxy runs: listeners | routes | clusters | endpoints | secrets')
   .argument('<proxy>', 'node id (or a unique part of it, e.g. api-v2)').argument('<section>')
@@ -68,11 +68,11 @@ program.command('proxy-config').description('what one proxy runs: listeners | ro
   .action(run((proxy: string, section: string, o: { output: string }) => proxyConfig(g(), proxy, section, o)));
 
 program.command('tap').description('live stream of requests passing the sidecars, for one service').argument('<service>')
-  .option('--admin <host:port,...>', 'sidecar admin listeners to tap (env TSMESH_SIDECAR_ADMINS)')
+  .option('--admin <host:port,...>', 'sidecar admin listeners to tap (env TSMESH_SIDECAR_ADMINS; default: every sidecar the control plane knows)')
   .option('--direction <dir>', 'inbound | outbound')
   .option('--limit <n>', 'stop after n requests')
   .option('-o, --output <format>', 'text | json', 'text')
-  .action(run((service: string, o: { admin?: string; limit?: string; direction?: string; output: string }) => tap(service, o)));
+  .action(run((service: string, o: { admin?: string; limit?: string; direction?: string; output: string }) => tap(g(), service, o)));
 
 const certsCmd = program.command('certs').description('a workload\'s SVID and expiry (--admin <sidecar>), or the mesh trust bundle (--state-dir)')
   .option('--admin <host:port,...>', 'sidecar admin listener(s)')

@@ -19,6 +19,8 @@ export interface ProxyStatus {
   namespace: string;
   identity?: string;
   address?: string;
+  /** The sidecar's admin listener (http://host:port), from TSMESH_ADMIN in its node metadata; meshctl top/tap find sidecars by it. */
+  admin?: string;
   connectedAt: number;
   types: Partial<Record<ResourceKind, ProxyTypeStatus>>;
 }

@@ -8,6 +8,7 @@ import type { Logger } from '../../common/log.js';
 import type { ResourceKind } from '../../proxy/config/resources.js';
 import { nodeMetadata, type NodeMsg } from '../../proxy/xds/ads-wire.js';
 import type { ProxyStatus, ProxyTypeStatus } from '../admin/types.js';
+import { adminUrl } from '../canary/sidecar-admins.js';
 import type { SnapshotCache } from './cache.js';
 import type { Flushable, PushScheduler } from './push-scheduler.js';
 import type { ReceiptTracker } from './receipts.js';
@@ -164,6 +165,8 @@ export abstract class AdsStream implements Flushable {
     if (identity) s.identity = identity;
     const address = md.INSTANCE_IPS || md.address;
     if (address) s.address = address;
+    const admin = adminUrl(md.TSMESH_ADMIN, address?.split(',')[0]);
+    if (admin) s.admin = admin;
     return s;
   }
 

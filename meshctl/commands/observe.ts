@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { inspectCertificate, parseCertificate } from '../../certs/svid.js';
 import { adminClient, CliError, EXIT, type GlobalOptions } from '../context.js';
 import { inboundTlsAddress, presentedChainPem } from './presented-svid.js';
+import { sidecarAdmins } from './sidecars.js';
 import { bundleFingerprints } from '../../proxy/identity/trust-bundle.js';
 
 export function sidecarTargets(admin?: string): string[] {
@@ -30,9 +31,10 @@ interface TapRecord {
   destination: { principal?: string | null; workload?: string | null };
 }
 
-/** Streams requests passing the sidecars (linkerd viz tap style) until --limit records or Ctrl-C. */
-export async function tap(service: string, o: { admin?: string; limit?: string; direction?: string; output: string }): Promise<string> {
-  const targets = sidecarTargets(o.admin);
+/** Streams requests passing the sidecars (linkerd viz tap style) until --limit records or Ctrl-C; without --admin, every sidecar the control plane knows. */
+export async function tap(g: GlobalOptions, service: string, o: { admin?: string; limit?: string; direction?: string; output: string }): Promise<string> {
+  const targets = await sidecarAdmins(g, o.admin);
+  if (!targets.length) throw new CliError('no sidecars given: pass --admin <host:port,...> (their admin listeners) or set TSMESH_SIDECAR_ADMINS', EXIT.USAGE);
   const limit = o.limit ? Number(o.limit) : undefined;
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0 && limit <= 1_000_000)) throw new CliError(`--limit must be a positive integer, got ${o.limit}`, EXIT.USAGE);
   if (o.direction && o.direction !== 'inbound' && o.direction !== 'outbound') throw new CliError('--direction must be inbound or outbound', EXIT.USAGE);

@@ -4,7 +4,8 @@
 // a Prometheus server that scrapes them (--prometheus, top-prometheus.ts).
 
 import { parseLabels, quantile } from '../../control-plane/canary/metrics.js';
-import { CliError, EXIT, table } from '../context.js';
+import { CliError, EXIT, table, type GlobalOptions } from '../context.js';
+import { sidecarAdmins } from './sidecars.js';
 import { topFromPrometheus, type TopRow } from './top-prometheus.js';
 
 interface Row {
@@ -52,7 +53,7 @@ export interface TopOptions {
   output: string;
 }
 
-export async function top(o: TopOptions): Promise<string> {
+export async function top(g: GlobalOptions, o: TopOptions): Promise<string> {
   const prometheus = o.prometheus ?? process.env.TSMESH_PROMETHEUS;
   const windowS = Number(o.window ?? (prometheus ? 60 : 2));
   if (!(windowS >= 0.1 && windowS <= 600) || (prometheus && windowS < 1)) throw new CliError(`--window must be between ${prometheus ? 1 : 0.1} and 600 seconds, got ${o.window}`, EXIT.USAGE);
@@ -62,7 +63,7 @@ export async function top(o: TopOptions): Promise<string> {
     if (!/^https?:\/\//.test(prometheus)) throw new CliError(`--prometheus must be an http(s) URL, got "${prometheus}"`, EXIT.USAGE);
     out = await topFromPrometheus(prometheus, windowS);
   } else {
-    const targets = (o.admin ?? process.env.TSMESH_SIDECAR_ADMINS ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((s) => (/^https?:/.test(s) ? s : `http://${s}`));
+    const targets = await sidecarAdmins(g, o.admin);
     if (!targets.length) throw new CliError('no sidecars to read: pass --admin <host:port,...> (their admin listeners) or set TSMESH_SIDECAR_ADMINS', EXIT.USAGE);
     out = await fromSidecars(targets, windowS * 1000);
   }

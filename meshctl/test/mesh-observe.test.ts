@@ -1,4 +1,4 @@
-// meshctl bench / top against real processes: mesh-control-plane and two
+// meshctl bench / top / tap against real processes: mesh-control-plane and two
 // mesh-proxy sidecars (a → b), apps that count what reached them.
 // Needs the build: `npx tsc -p .` first.
 
@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Mesh, eventually, get, type App, type SidecarProc } from '../../proxy/test/mesh-harness.js';
+import { Load, Mesh, eventually, get, type App, type SidecarProc } from '../../proxy/test/mesh-harness.js';
 
 const meshctlBin = join(import.meta.dirname, '..', '..', 'dist', 'meshctl', 'main.js');
 
@@ -79,4 +79,28 @@ describe('meshctl bench', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toBe('meshctl: --duration "soon" must be a duration from 0.5s to 3600s (e.g. 10s)\n');
   }, 20_000);
+
+  it('top and tap without --admin find the sidecars through the control plane (their TSMESH_ADMIN)', async () => {
+    const { items } = await mesh.admin.proxies();
+    expect(items.map((p) => p.admin).sort()).toEqual([`http://127.0.0.1:${a.admin}`, expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/)].sort());
+    const load = new Load(a.outbound, 'b:8080', 2);
+    load.start();
+    try {
+      const t = await meshctl(['top', '--window', '1', '-o', 'json'], { TSMESH_STATE_DIR: mesh.stateDir });
+      expect(t.stderr).toBe('');
+      const rows = JSON.parse(t.stdout) as { service: string; version: string; rps: number; successRate?: number }[];
+      const b = rows.find((r) => r.service === 'b' && r.version === 'v1');
+      expect(b?.rps, t.stdout).toBeGreaterThan(0);
+      expect(b!.successRate).toBe(100);
+
+      const tap = await meshctl(['tap', 'b', '--direction', 'inbound', '--limit', '3', '-o', 'json'], { TSMESH_STATE_DIR: mesh.stateDir });
+      expect(tap.stderr).toBe('');
+      expect(tap.code).toBe(0);
+      const records = tap.stdout.trim().split('\n').map((l) => JSON.parse(l) as { direction: string; status: number; mtls: boolean; source: { principal: string } });
+      expect(records).toHaveLength(3);
+      for (const r of records) expect(r).toMatchObject({ direction: 'inbound', status: 200, mtls: true, source: { principal: 'spiffe://cluster.local/ns/default/sa/a' } });
+    } finally {
+      await load.stop();
+    }
+  }, 30_000);
 });
