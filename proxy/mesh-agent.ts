@@ -41,6 +41,7 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
   // The trust bundle the control plane pushes over xDS (ROOTCA) is the current one and wins over the bundle
   // that came with the last certificate: during a root rotation it changes first (old+new, new+old, new).
   let xdsBundle: string | undefined;
+  let booting = false;
   let mismatchRenewals = 0;
   /** Re-issue when the certificate does not chain to the bundle's first (active) root: the CA switched roots. */
   const checkActiveRoot = (cert: WorkloadCertificate | undefined) => {
@@ -100,7 +101,8 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
     backoff: { initialMs: ads.initialBackoff, maxMs: ads.maxBackoff, jitter: 0.5 },
     apply: (snap) => {
       assertValidSnapshot(snap, { validateClusters: false });
-      const bundle = snap.resources.secret.get(ROOTCA_SECRET)?.validationContext?.trustedCa;
+      // A persisted (fail-static) snapshot's bundle may be older than the CA's: only a live push overrides it.
+      const bundle = booting ? undefined : snap.resources.secret.get(ROOTCA_SECRET)?.validationContext?.trustedCa;
       if (bundle && bundle !== xdsBundle) {
         xdsBundle = bundle;
         mismatchRenewals = 0;
@@ -114,11 +116,13 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
     logger,
   });
   sidecar.setOnDemand((names) => xds.requestOnDemand(names));
+  booting = true;
   try {
     xds.bootFromPersisted();
   } catch (err) {
     logger.warn('xds: persisted config unusable; waiting for the control plane', { error: (err as Error).message });
   }
+  booting = false;
   xds.start();
   return {
     xds,
