@@ -56,17 +56,17 @@ function tsmesh(hops: 1 | 2, mtls: boolean, policies: boolean): ConfigDef {
   };
 }
 
-/** The least any Node proxy pays per request: node:http server + keep-alive agent, nothing else. */
-function nodeFloor(): ConfigDef {
+/** Node's floors: a node:http proxy with nothing else (http), and a byte relay with no HTTP at all (tcp). */
+function nodeFloor(mode: 'http' | 'tcp'): ConfigDef {
   return {
-    id: 'node-floor-1hop',
-    label: 'Node http floor one hop (minimal proxy)',
+    id: mode === 'http' ? 'node-floor-1hop' : 'node-tcp-floor-1hop',
+    label: mode === 'http' ? 'Node http floor one hop (minimal proxy)' : 'Node TCP relay floor one hop (no HTTP)',
     proxy: 'node',
     hops: 1,
     mtls: false,
     policies: false,
     unavailable: () => null,
-    start: startNodeFloor,
+    start: (env) => startNodeFloor(env, mode),
   };
 }
 
@@ -76,7 +76,8 @@ export function allConfigs(): ConfigDef[] {
     tsmesh(1, false, false),
     peer('nginx', 1, false),
     peer('haproxy', 1, false),
-    nodeFloor(),
+    nodeFloor('http'),
+    nodeFloor('tcp'),
     tsmesh(1, false, true),
     tsmesh(2, false, false),
     peer('nginx', 2, false),
