@@ -37,6 +37,16 @@ describe('readCsr', () => {
     expect(() => checkCsrSync(pemOf(forged), 'spiffe://cluster.local/ns/a/sa/c')).toThrow(expect.objectContaining({ code: 'MESH_CSR_BAD_SIGNATURE' }));
   });
 
+  it('a public key off the curve is refused as invalid before any signature check', async () => {
+    const { csrPem } = await createWorkloadCsr(ID);
+    const der = derOf(csrPem);
+    const point = Buffer.from(readCsr(der).publicKey);
+    const at = der.indexOf(point);
+    const off = Buffer.from(der);
+    off[at + 64]! ^= 0x01; // last byte of Y
+    expect(() => checkCsrSync(pemOf(off), ID)).toThrow(expect.objectContaining({ code: 'MESH_CSR_INVALID', message: expect.stringMatching(/not a valid P-256 point/) }));
+  });
+
   it('refuses trailing bytes, a constructed BIT STRING and a CSR without the extension request', async () => {
     const { csrPem } = await createWorkloadCsr(ID);
     const der = derOf(csrPem);

@@ -50,6 +50,8 @@ export interface AckBenchResult {
   /** Control-plane growth per connected proxy (after GC when run with --expose-gc). */
   rssPerProxyKiB: number;
   heapPerProxyKiB: number;
+  /** Buffers and other memory outside the JS heap (included in RSS). */
+  externalPerProxyKiB: number;
   runs: AckPush[];
 }
 
@@ -114,7 +116,7 @@ export async function benchAcks(o: AckBenchOptions): Promise<AckBenchResult> {
     const first = config(o.clusters, 0);
     for (let i = 0; i < o.clients; i++) cache.setSnapshot(`proxy-${i}`, 'v0', first);
     gc();
-    const rss0 = process.memoryUsage().rss;
+    const mem0 = process.memoryUsage();
     const heap0 = getHeapStatistics().used_heap_size;
     const t0 = performance.now();
     const ready = new Promise<void>((res, rej) => {
@@ -125,7 +127,10 @@ export async function benchAcks(o: AckBenchOptions): Promise<AckBenchResult> {
     await ready;
     const connectAndSyncMs = Math.round(performance.now() - t0);
     gc();
-    const rssPerProxyKiB = Math.round((process.memoryUsage().rss - rss0) / o.clients / 102.4) / 10;
+    const mem = process.memoryUsage();
+    const perProxyKiB = (bytes: number) => Math.round(bytes / o.clients / 102.4) / 10;
+    const rssPerProxyKiB = perProxyKiB(mem.rss - mem0.rss);
+    const externalPerProxyKiB = perProxyKiB(mem.external - mem0.external);
     const heapPerProxyKiB = Math.round((getHeapStatistics().used_heap_size - heap0) / o.clients / 102.4) / 10;
 
     const runs: AckPush[] = [];
@@ -162,6 +167,7 @@ export async function benchAcks(o: AckBenchOptions): Promise<AckBenchResult> {
       clientsCpuUsPerProxy: Math.round((median(runs.map((r) => r.clientsCpuMs)) * 1000) / o.clients),
       rssPerProxyKiB,
       heapPerProxyKiB,
+      externalPerProxyKiB,
       runs,
     };
   } finally {
