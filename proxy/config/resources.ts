@@ -109,6 +109,9 @@ export interface FilterChainMatch {
   /** Detected application protocols, e.g. ['http/1.1', 'h2c'] (Envoy's http_inspector names) or TLS ALPN values. */
   applicationProtocols?: string[];
   serverNames?: string[];
+  /** Envoy's destination_port: the connection's local port, or on a useOriginalDst listener its original
+   * destination's port (an inbound chain per application port). */
+  destinationPort?: number;
 }
 
 export interface FilterChain {
@@ -143,6 +146,11 @@ export interface HttpConnectionManager {
   xffNumTrustedHops: number;
   generateRequestId: boolean;
   tracing?: { randomSamplingPercent: number };
+  /** Istio's MeshConfig.outboundTrafficPolicy for a request whose Host matches no virtual host, on a connection
+   * with an original destination (useOriginalDst listener): ALLOW_ANY forwards it there (PassthroughCluster),
+   * REGISTRY_ONLY answers 502 (BlackHoleCluster). Absent: 404 NR, as Envoy. On the wire: the filter chain's
+   * metadata (filter_metadata.tsmesh.outbound_traffic_policy). */
+  outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
 }
 
 export interface TcpProxy {
