@@ -62,6 +62,8 @@ export interface ControlPlaneResults {
     runs: (AckBenchResult & Stealed & { rep: number })[];
   };
   stealPctMedian: number | null;
+  /** How busy the whole machine was (this bench and everyone else's work), median over measurements. */
+  busyPctMedian: number | null;
   notes: string[];
 }
 
@@ -140,6 +142,7 @@ export async function runControlPlaneBench(o: ControlPlaneOptions, log: (line: s
       runs: xdsRuns,
     },
     stealPctMedian: median(steals),
+    busyPctMedian: median([...caRuns.flatMap((r) => [r.signOnly.busyPct, r.grpc.busyPct]), ...xdsRuns.map((r) => r.busyPct)]),
     notes,
   };
 }
