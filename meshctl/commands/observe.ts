@@ -52,8 +52,17 @@ export async function tap(g: GlobalOptions, service: string, o: { admin?: string
         throw new CliError(`cannot tap ${t}: ${((e as Error).cause as Error)?.message ?? (e as Error).message}`, EXIT.UNREACHABLE);
       }
       if (!res.ok || !res.body) throw new CliError(`${t}/tap answered ${res.status}`, EXIT.FAILURE);
+      // Ctrl-C or --limit reached on another sidecar's stream aborts this body: its error ends the lines, not the process.
+      const input = Readable.fromWeb(res.body as never);
+      const lines = createInterface({ input });
+      let failed: Error | undefined;
+      input.on('error', (e) => {
+        failed ??= e;
+        lines.close();
+      });
+      lines.on('error', () => {}); // readline re-emits the input's error (kept in `failed`)
       try {
-        for await (const line of createInterface({ input: Readable.fromWeb(res.body as never) })) {
+        for await (const line of lines) {
           if (!line.trim()) continue;
           const r = JSON.parse(line) as TapRecord & { dropped?: number };
           if (r.dropped !== undefined) {
@@ -64,6 +73,7 @@ export async function tap(g: GlobalOptions, service: string, o: { admin?: string
           process.stdout.write(o.output === 'json' ? `${line}\n` : format(r));
           if (limit !== undefined && ++seen >= limit) ctl.abort();
         }
+        if (failed) throw failed;
       } catch (e) {
         if (!ctl.signal.aborted) throw e;
       }
