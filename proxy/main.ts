@@ -14,7 +14,7 @@ import { Sidecar } from './sidecar.js';
 import { readProxyEnv } from './env.js';
 import { createTelemetry } from './telemetry/index.js';
 import { startAdminServer } from './admin/server.js';
-import { startMeshAgent, type MeshAgent } from './mesh-agent.js';
+import type { MeshAgent } from './mesh-agent.js';
 import { bootstrapFromEnv } from './config/env-bootstrap.js';
 import { startHealthServer, type HealthServer } from './admin/health-server.js';
 
@@ -92,7 +92,8 @@ async function main(): Promise<void> {
   let health: HealthServer | undefined;
   if (!opts.config && env.sidecar?.TSMESH_HEALTH_PORT) health = await startHealthServer('0.0.0.0', Number(env.sidecar.TSMESH_HEALTH_PORT), sidecar);
 
-  if (ads) agent = startMeshAgent(ads, bootstrap.node, sidecar, logger, { adminAddress: `${admin.address.includes(':') ? `[${admin.address}]` : admin.address}:${admin.port}` });
+  // The xDS/CA link (gRPC, protobuf, CSR encoding) loads only for an ADS bootstrap: a static sidecar never pays its memory.
+  if (ads) agent = (await import('./mesh-agent.js')).startMeshAgent(ads, bootstrap.node, sidecar, logger, { adminAddress: `${admin.address.includes(':') ? `[${admin.address}]` : admin.address}:${admin.port}` });
 
   // Machine-readable start line: tests and tools read the bound ports from it.
   const ports: Record<string, number> = {};

@@ -1,10 +1,11 @@
-// The peer's SPIFFE ID, read from its parsed certificate (the SAN extension
-// decoded from DER), never from Node's formatted subjectaltname string.
-// Parsed facts are cached per certificate fingerprint so a connection from a
-// known peer costs one Map lookup.
+// The peer's SPIFFE ID, read from its certificate as parsed by node:crypto
+// (cert-facts.ts: the SAN list with Node's unambiguous quoting, the CA flag).
+// Facts are cached per certificate fingerprint so a connection from a known
+// peer costs one Map lookup.
+import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { StringMatcher } from '../config/resources.js';
-import { inspectCertificate, parseCertificate, type CertFacts } from '../../certs/svid.js';
+import { certFacts, type CertFacts } from './cert-facts.js';
 import { parseSpiffeId } from '../../certs/spiffe.js';
 import { compileAnyOf, type StringPredicate } from './string-matcher.js';
 
@@ -14,11 +15,12 @@ const MAX_CACHE = 4096;
 const factsCache = new Map<string, CertFacts | Error>();
 
 /** Certificate facts by SHA-256 fingerprint; bounded, oldest evicted first. */
-export function certFactsFor(fingerprint256: string, raw: Buffer): CertFacts | Error {
+export function certFactsFor(cert: X509Certificate): CertFacts | Error {
+  const fingerprint256 = cert.fingerprint256;
   let f = factsCache.get(fingerprint256);
   if (f === undefined) {
     try {
-      f = inspectCertificate(parseCertificate(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength)));
+      f = certFacts(cert);
     } catch (err) {
       f = err instanceof Error ? err : new Error(String(err));
     }
@@ -65,7 +67,7 @@ export class PeerIdentityVerifier {
       if (resumedIdentity !== undefined && socket.isSessionReused()) return this.checkId(resumedIdentity);
       return { ok: false, reason: 'peer presented no certificate' };
     }
-    return this.check(certFactsFor(cert.fingerprint256, cert.raw));
+    return this.check(certFactsFor(cert));
   }
 
   check(f: CertFacts | Error): PeerCheck {

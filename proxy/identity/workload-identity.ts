@@ -10,7 +10,7 @@ import type { Logger } from '../../common/log.js';
 import { silentLogger } from '../../common/log.js';
 import { MeshError } from '../../common/errors.js';
 import { createWorkloadCsr } from '../../certs/csr.js';
-import { inspectCertificate, parseCertificate } from '../../certs/svid.js';
+import { certFacts, type CertFacts } from './cert-facts.js';
 import { parseWorkloadId } from '../../certs/spiffe.js';
 import type { CertificateSource } from './ca-client.js';
 import { verifyChainToBundle } from './verify-chain.js';
@@ -157,12 +157,13 @@ export class WorkloadIdentityManager {
     const now = this.clock.now();
     const skew = this.o.notBeforeToleranceMs ?? 5 * 60_000;
     let leaf: X509Certificate;
+    let facts: CertFacts;
     try {
       leaf = new X509Certificate(chainPem);
+      facts = certFacts(leaf);
     } catch (err) {
       throw new InvalidIssuedCertificateError(`certificate chain is not PEM X.509: ${(err as Error).message}`);
     }
-    const facts = inspectCertificate(parseCertificate(new Uint8Array(leaf.raw)));
     if (facts.isCa) throw new InvalidIssuedCertificateError('leaf is a CA certificate');
     if (facts.uriSans.length !== 1 || facts.otherSanCount !== 0 || facts.uriSans[0] !== this.o.spiffeId) {
       throw new InvalidIssuedCertificateError(`leaf identity ${JSON.stringify(facts.uriSans)} is not ${this.o.spiffeId}`);

@@ -4,22 +4,14 @@
 // parse; their incoming context is forwarded untouched, and a new unsampled
 // trace carries its decision downstream (traceparent flags 00).
 
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
-import { createTraceState } from '@opentelemetry/api';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  AlwaysOnSampler,
-  BasicTracerProvider,
-  BatchSpanProcessor,
-  ConsoleSpanExporter,
-  type SpanExporter,
-} from '@opentelemetry/sdk-trace-base';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import type { Span, Tracer } from '@opentelemetry/api';
+import type { BasicTracerProvider, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { randomFillSync } from 'node:crypto';
 import { MeshError } from '../../common/errors.js';
 import type { HttpRequestRecord, SpanHandle } from './types.js';
 import { extractContext, outgoingHeaders, type HeaderBag, type IncomingContext } from './propagation.js';
 import { responseFlagsText } from './response-flags.js';
+import { loadOtelSdk, type OtelSdk } from './otel-sdk.js';
 
 export interface TracingOptions {
   exporter: 'otlp' | 'console' | 'none';
@@ -58,6 +50,7 @@ export class RequestTracer {
   private readonly provider: BasicTracerProvider | undefined;
   private readonly tracer: Tracer | undefined;
   private readonly percent: number;
+  private readonly sdk: OtelSdk | undefined;
 
   constructor(opts: TracingOptions | undefined, defaultServiceName: string, resourceAttributes: Record<string, string>) {
     const percent = opts?.samplingPercent ?? 1;
@@ -65,13 +58,17 @@ export class RequestTracer {
       throw new MeshError('MESH_INVALID_CONFIG', `tracing.samplingPercent must be between 0 and 100, got ${percent}`);
     }
     this.percent = percent;
-    const exporter = createExporter(opts);
-    if (!exporter) return;
-    this.provider = new BasicTracerProvider({
-      resource: resourceFromAttributes({ 'service.name': opts?.serviceName ?? defaultServiceName, ...resourceAttributes }),
-      sampler: new AlwaysOnSampler(), // the decision was taken before the span was started
+    const endpoint = exporterEndpoint(opts);
+    if (endpoint === undefined) return;
+    // The SDK is loaded here, when tracing is configured, not at import: a sidecar without tracing never pays its memory.
+    const sdk = loadOtelSdk();
+    this.sdk = sdk;
+    const exporter: SpanExporter = endpoint === 'console' ? new sdk.base.ConsoleSpanExporter() : new sdk.otlp.OTLPTraceExporter({ url: endpoint });
+    this.provider = new sdk.base.BasicTracerProvider({
+      resource: sdk.resources.resourceFromAttributes({ 'service.name': opts?.serviceName ?? defaultServiceName, ...resourceAttributes }),
+      sampler: new sdk.base.AlwaysOnSampler(), // the decision was taken before the span was started
       spanProcessors: [
-        new BatchSpanProcessor(exporter, { scheduledDelayMillis: opts?.exportDelayMs ?? 5000, maxQueueSize: 2048 }),
+        new sdk.base.BatchSpanProcessor(exporter, { scheduledDelayMillis: opts?.exportDelayMs ?? 5000, maxQueueSize: 2048 }),
       ],
     });
     this.tracer = this.provider.getTracer('tsmesh-proxy');
@@ -92,10 +89,11 @@ export class RequestTracer {
       const traceId = randomHex(16);
       return new ForwardedContext(traceId, { traceparent: `00-${traceId}-${randomHex(8)}-00` });
     }
-    const parent = incoming ? remoteParent(incoming) : ROOT_CONTEXT;
+    const api = this.sdk!.api;
+    const parent = incoming ? remoteParent(api, incoming) : api.ROOT_CONTEXT;
     const span = this.tracer!.startSpan(
       name,
-      { kind: direction === 'outbound' ? SpanKind.CLIENT : SpanKind.SERVER },
+      { kind: direction === 'outbound' ? api.SpanKind.CLIENT : api.SpanKind.SERVER },
       parent,
     );
     const sc = span.spanContext();
@@ -126,7 +124,7 @@ export class RequestTracer {
     });
     if (r.grpcStatus !== undefined) span.setAttribute('rpc.grpc.status_code', r.grpcStatus);
     if (r.responseCode === 0 || r.responseCode >= 500 || r.responseFlags.length > 0) {
-      span.setStatus({ code: SpanStatusCode.ERROR });
+      span.setStatus({ code: this.sdk!.api.SpanStatusCode.ERROR });
     }
     span.end();
   }
@@ -158,22 +156,23 @@ function randomHex(bytes: number): string {
   return hex === '0'.repeat(bytes * 2) ? randomHex(bytes) : hex;
 }
 
-function remoteParent(c: IncomingContext) {
-  return trace.setSpanContext(ROOT_CONTEXT, {
+function remoteParent(api: OtelSdk['api'], c: IncomingContext) {
+  return api.trace.setSpanContext(api.ROOT_CONTEXT, {
     traceId: c.traceId,
     spanId: c.spanId,
     traceFlags: 1,
     isRemote: true,
-    ...(c.traceState !== undefined ? { traceState: createTraceState(c.traceState) } : {}),
+    ...(c.traceState !== undefined ? { traceState: api.createTraceState(c.traceState) } : {}),
   });
 }
 
-function createExporter(opts: TracingOptions | undefined): SpanExporter | undefined {
+/** Where spans go: 'console', an OTLP URL, or undefined when tracing is off. Validated before any SDK is loaded. */
+function exporterEndpoint(opts: TracingOptions | undefined): string | undefined {
   switch (opts?.exporter ?? 'none') {
     case 'none':
       return undefined;
     case 'console':
-      return new ConsoleSpanExporter();
+      return 'console';
     case 'otlp': {
       const url = opts?.endpoint ?? DEFAULT_OTLP_ENDPOINT;
       try {
@@ -181,7 +180,7 @@ function createExporter(opts: TracingOptions | undefined): SpanExporter | undefi
       } catch {
         throw new MeshError('MESH_INVALID_CONFIG', `tracing.endpoint is not a valid URL: ${url}`);
       }
-      return new OTLPTraceExporter({ url });
+      return url;
     }
     default:
       throw new MeshError('MESH_INVALID_CONFIG', `tracing.exporter must be otlp, console or none, got ${String(opts?.exporter)}`);
