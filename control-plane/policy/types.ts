@@ -201,6 +201,8 @@ export interface MeshConfigSpec {
   mtls: { mode: 'STRICT' | 'PERMISSIVE' }; // default PERMISSIVE
   /** With no ALLOW policy for a workload: deny everything (true) or allow everything (false, default). */
   defaultDeny: boolean;
+  /** Istio's outboundTrafficPolicy for hosts outside the registry on intercepted (REDIRECT) pods; absent = ALLOW_ANY. */
+  outboundTrafficPolicy?: { mode: 'ALLOW_ANY' | 'REGISTRY_ONLY' };
 }
 
 export interface CanarySpec {

@@ -156,12 +156,18 @@ export function readAuthorizationPolicySpec(r: Reader): AuthorizationPolicySpec 
 
 export function readMeshConfigSpec(r: Reader): MeshConfigSpec {
   r.object(true);
-  r.onlyKeys(['trustDomain', 'certificateTtl', 'mtls', 'defaultDeny']);
+  r.onlyKeys(['trustDomain', 'certificateTtl', 'mtls', 'defaultDeny', 'outboundTrafficPolicy']);
   const mt = r.field('mtls');
   let mode = DEFAULT_MESH_CONFIG.mtls.mode;
   if (mt.object()) {
     mt.onlyKeys(['mode']);
     mode = (mt.field('mode').string({ enum: ['STRICT', 'PERMISSIVE'] }) ?? mode) as typeof mode;
+  }
+  const otp = r.field('outboundTrafficPolicy');
+  let outbound: MeshConfigSpec['outboundTrafficPolicy'];
+  if (otp.object()) {
+    otp.onlyKeys(['mode']);
+    outbound = { mode: (otp.field('mode').string({ enum: ['ALLOW_ANY', 'REGISTRY_ONLY'] }) ?? 'ALLOW_ANY') as 'ALLOW_ANY' | 'REGISTRY_ONLY' };
   }
   return {
     trustDomain:
@@ -170,6 +176,7 @@ export function readMeshConfigSpec(r: Reader): MeshConfigSpec {
     certificateTtl: r.field('certificateTtl').duration({ min: 60_000, max: 90 * 24 * 3_600_000 }) ?? DEFAULT_MESH_CONFIG.certificateTtl,
     mtls: { mode },
     defaultDeny: r.field('defaultDeny').boolean() ?? false,
+    ...(outbound ? { outboundTrafficPolicy: outbound } : {}),
   };
 }
 

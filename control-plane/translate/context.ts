@@ -123,3 +123,30 @@ export function localApp(input: TranslateInput): { port: number; protocol: AppPr
   }
   return own;
 }
+
+/**
+ * Every application port behind a REDIRECT sidecar (Istio builds one inbound chain per port of the
+ * Services selecting the pod): the target port each selecting Service's port is dialled on, with its
+ * protocol. The first is `localApp`'s (the port-less fallback chains deliver there). Other nodes: just that one.
+ */
+/** Inbound chains per pod at most (the injector's TSMESH_APP_PORT bound). */
+const MAX_APP_PORTS = 32;
+
+export function localApps(input: TranslateInput): { port: number; protocol: AppProtocol }[] {
+  const first = localApp(input);
+  const { node, registry } = input;
+  if (node.interceptionMode !== 'REDIRECT') return [first];
+  const out = [first];
+  for (const svc of registry.services()) {
+    if (out.length >= MAX_APP_PORTS) break;
+    if (svc.namespace !== node.namespace) continue;
+    const ep = registry.endpoints(svc.namespace, svc.name).find((e) => e.address === node.inboundAddress);
+    if (!ep) continue;
+    for (const sp of svc.ports) {
+      const port = ep.targetPorts?.[sp.port] ?? ep.appPort ?? ep.inboundPort;
+      if (port !== node.inboundPort && !out.some((a) => a.port === port)) out.push({ port, protocol: sp.protocol });
+    }
+  }
+  // Deterministic output whatever order the registry lists Services in.
+  return [first, ...out.slice(1, MAX_APP_PORTS).sort((a, b) => a.port - b.port)];
+}

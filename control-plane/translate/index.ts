@@ -2,7 +2,7 @@
 // ResourceMaps. Pure: same input, same output, no I/O.
 
 import type { Cluster, ClusterLoadAssignment, Listener, ResourceMaps, RouteConfiguration, Secret } from '../../proxy/config/resources.js';
-import { indexPolicies, localApp, type TranslateInput } from './context.js';
+import { indexPolicies, localApps, type TranslateInput } from './context.js';
 import { servicesInScope } from './scope.js';
 import { outboundRouteConfiguration, type UsedClusters } from './routes.js';
 import { inboundCluster, outboundCluster } from './clusters.js';
@@ -19,14 +19,14 @@ export function translate(input: TranslateInput): ResourceMaps {
   const services = servicesInScope(input, idx);
   const used: UsedClusters = new Map();
   const routes: RouteConfiguration[] = [outboundRouteConfiguration(input, idx, services, used)];
-  const app = localApp(input);
-  const clusters: Cluster[] = [inboundCluster(input.node, app)];
+  const apps = localApps(input);
+  const clusters: Cluster[] = apps.map((a) => inboundCluster(input.node, a));
   const assignments: ClusterLoadAssignment[] = [];
   for (const b of used.values()) {
     clusters.push(outboundCluster(input, idx, b));
     assignments.push(loadAssignment(input, b));
   }
-  const listeners: Listener[] = [outboundListener(input), inboundListener(input, idx, app)];
+  const listeners: Listener[] = [outboundListener(input), inboundListener(input, idx, apps)];
   const secretList: Secret[] = secrets(input);
   return {
     listener: byName(listeners),

@@ -2,11 +2,15 @@
 // - `virtualOutbound` on 127.0.0.1:<outboundPort>: HTTP, routed by Host over
 //   the `outbound` route configuration (RDS). With iptables interception
 //   (node INTERCEPTION_MODE=REDIRECT) it reads each connection's original
-//   destination and passes non-HTTP traffic through to it.
+//   destination and passes non-HTTP traffic through to it; HTTP to a host
+//   outside the registry follows MeshConfig.outboundTrafficPolicy
+//   (ALLOW_ANY: to the original destination; REGISTRY_ONLY: 502).
 // - `virtualInbound` on <inboundAddress>:<inboundPort>: mTLS per MeshConfig —
 //   STRICT: one TLS chain that requires a client certificate; PERMISSIVE: that
 //   chain plus a plaintext chain — with the RBAC filters from
-//   AuthorizationPolicy, routing everything to the local app cluster.
+//   AuthorizationPolicy, routing everything to the local app cluster. With
+//   interception and several app ports (the Services selecting the pod),
+//   each port gets its own chains (destination_port) and inbound cluster.
 
 import type { FilterChain, HttpConnectionManager, HttpLimits, Listener, TcpProxy } from '../../proxy/config/resources.js';
 import type { AppProtocol } from '../registry/types.js';
@@ -51,7 +55,12 @@ export function outboundListener(input: TranslateInput): Listener {
       address: { address: '127.0.0.1', port: input.node.outboundPort },
       trafficDirection: 'OUTBOUND',
       useOriginalDst: true,
-      filterChains: [{ name: 'outbound-http', filterChainMatch: { transportProtocol: 'raw_buffer', applicationProtocols: HTTP_PROTOCOLS }, filter: hcm }],
+      // A Host matching no service (nor on-demand config): Istio's outboundTrafficPolicy, ALLOW_ANY unless the mesh says otherwise.
+      filterChains: [{
+        name: 'outbound-http',
+        filterChainMatch: { transportProtocol: 'raw_buffer', applicationProtocols: HTTP_PROTOCOLS },
+        filter: { ...hcm, outboundTrafficPolicy: input.mesh.outboundTrafficPolicy?.mode ?? 'ALLOW_ANY' },
+      }],
       protocolDetectionTimeout: 100,
     };
   }
@@ -67,8 +76,27 @@ export function outboundListener(input: TranslateInput): Listener {
 /** What the listener's protocol detection reports for plaintext HTTP (Envoy's http_inspector names). */
 const HTTP_PROTOCOLS = ['http/1.1', 'h2c'];
 
-export function inboundListener(input: TranslateInput, idx: PolicyIndex, app: { port: number; protocol: AppProtocol }): Listener {
+export function inboundListener(input: TranslateInput, idx: PolicyIndex, apps: { port: number; protocol: AppProtocol }[]): Listener {
   const { node } = input;
+  const httpFilters = inboundHttpFilters(input, idx);
+  // The port-less chains deliver to the first app port (any redirected port no chain names, and every
+  // connection of a sidecar without interception); with several app ports each also gets its own
+  // chains, matched on the original destination's port (Envoy destination_port).
+  const chains = inboundChains(input, httpFilters, apps[0]!, undefined);
+  if (node.interceptionMode === 'REDIRECT' && apps.length > 1) chains.unshift(...[...apps].sort((a, b) => a.port - b.port).flatMap((a) => inboundChains(input, httpFilters, a, a.port)));
+  return {
+    name: INBOUND_LISTENER,
+    address: { address: node.inboundAddress, port: node.inboundPort },
+    trafficDirection: 'INBOUND',
+    // Redirected inbound connections keep their original destination (never passed through on INBOUND).
+    ...(node.interceptionMode === 'REDIRECT' ? { useOriginalDst: true } : {}),
+    filterChains: chains,
+    protocolDetectionTimeout: 100,
+  };
+}
+
+/** The mTLS chain (and the plaintext one under PERMISSIVE) delivering to one app port; `port` set: only connections to it. */
+function inboundChains(input: TranslateInput, httpFilters: HttpConnectionManager['httpFilters'], app: { port: number; protocol: AppProtocol }, port: number | undefined): FilterChain[] {
   const cluster = inboundClusterName(app.port);
   const hcm = (statPrefix: string): HttpConnectionManager => ({
     kind: 'http',
@@ -89,7 +117,7 @@ export function inboundListener(input: TranslateInput, idx: PolicyIndex, app: { 
       requestHeadersToAdd: [], requestHeadersToRemove: [], responseHeadersToAdd: [], responseHeadersToRemove: [],
     },
     codecType: 'AUTO',
-    httpFilters: inboundHttpFilters(input, idx),
+    httpFilters,
     limits: LIMITS,
     useRemoteAddress: false, // keep the caller's x-forwarded-for, as Istio's sidecars do
     xffNumTrustedHops: 0,
@@ -98,9 +126,11 @@ export function inboundListener(input: TranslateInput, idx: PolicyIndex, app: { 
   // An opaque-TCP workload gets a TCP proxy (no RBAC on paths/methods: only the mTLS identity check applies).
   const filter = (statPrefix: string): HttpConnectionManager | TcpProxy =>
     app.protocol === 'tcp' ? { kind: 'tcp', statPrefix, cluster, idleTimeout: 3_600_000 } : hcm(statPrefix);
+  const suffix = port === undefined ? '' : `-${port}`;
+  const dst = port === undefined ? {} : { destinationPort: port };
   const chains: FilterChain[] = [{
-    name: 'inbound-mtls',
-    filterChainMatch: { transportProtocol: 'tls' },
+    name: `inbound-mtls${suffix}`,
+    filterChainMatch: { transportProtocol: 'tls', ...dst },
     transportSocket: {
       certificateSecret: CERTIFICATE_SECRET,
       validationSecret: VALIDATION_SECRET,
@@ -109,18 +139,10 @@ export function inboundListener(input: TranslateInput, idx: PolicyIndex, app: { 
       alpnProtocols: ['h2', 'http/1.1'],
       params: { minVersion: 'TLSv1.2' },
     },
-    filter: filter('inbound_mtls'),
+    filter: filter(`inbound_mtls${suffix.replace('-', '_')}`),
   }];
   if (input.mesh.mtls.mode === 'PERMISSIVE') {
-    chains.push({ name: 'inbound-plaintext', filterChainMatch: { transportProtocol: 'raw_buffer' }, filter: filter('inbound_plaintext') });
+    chains.push({ name: `inbound-plaintext${suffix}`, filterChainMatch: { transportProtocol: 'raw_buffer', ...dst }, filter: filter(`inbound_plaintext${suffix.replace('-', '_')}`) });
   }
-  return {
-    name: INBOUND_LISTENER,
-    address: { address: node.inboundAddress, port: node.inboundPort },
-    trafficDirection: 'INBOUND',
-    // Redirected inbound connections keep their original destination (never passed through on INBOUND).
-    ...(node.interceptionMode === 'REDIRECT' ? { useOriginalDst: true } : {}),
-    filterChains: chains,
-    protocolDetectionTimeout: 100,
-  };
+  return chains;
 }

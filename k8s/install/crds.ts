@@ -69,6 +69,7 @@ const meshConfig = obj({
   certificateTtl: duration(),
   mtls: obj({ mode: enumOf('STRICT', 'PERMISSIVE') }),
   defaultDeny: bool(),
+  outboundTrafficPolicy: obj({ mode: enumOf('ALLOW_ANY', 'REGISTRY_ONLY') }),
 });
 
 const backend = obj({ name: name(), port: int(1, 65535) }, ['name']);

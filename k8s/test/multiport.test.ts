@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import { MeshController } from '../../control-plane/controller.js';
-import type { ResourceMaps } from '../../proxy/config/resources.js';
+import type { FilterChain, ResourceMaps } from '../../proxy/config/resources.js';
 import { RouteTable } from '../../proxy/router/route-table.js';
 import { assertValidSnapshot } from '../../proxy/config/check.js';
 import { decodeResource, encodeResource } from '../../proxy/xds/codec/index.js';
@@ -111,6 +111,8 @@ describe('multi-port Service on Kubernetes', () => {
     expect(out.trafficDirection).toBe('OUTBOUND');
     // TLS and opaque TCP match no chain: the proxy passes them to the original destination (PassthroughCluster).
     expect(out.filterChains.map((c) => [c.name, c.filterChainMatch])).toEqual([['outbound-http', { transportProtocol: 'raw_buffer', applicationProtocols: ['http/1.1', 'h2c'] }]]);
+    // Plain HTTP to a host outside the registry: Istio's default outboundTrafficPolicy, ALLOW_ANY.
+    expect(out.filterChains[0]!.filter.kind === 'http' && out.filterChains[0]!.filter.outboundTrafficPolicy).toBe('ALLOW_ANY');
     expect(r.listener.get('virtualInbound')!.useOriginalDst).toBe(true);
     // What the sidecar receives over xDS decodes to the same listeners, and the whole config passes the proxy's checks.
     for (const name of ['virtualOutbound', 'virtualInbound']) {
@@ -127,12 +129,31 @@ describe('multi-port Service on Kubernetes', () => {
       ctl.nodeConnected({ id, metadata: { service: 'echo', namespace: 'demo', serviceAccount: 'echo', inboundAddress: '10.244.1.21', inboundPort: 15006, INTERCEPTION_MODE: 'REDIRECT', ...md } });
       return published.get(id)!;
     };
-    const inbound = (r: ResourceMaps) => [...r.cluster.values()].find((c) => c.name.startsWith('inbound|'))!;
+    // The port-less (fallback) chains deliver to the first app port.
+    const target = (c: FilterChain) => (c.filter.kind === 'http' ? c.filter.routeConfig!.virtualHosts[0]!.routes[0]!.route!.cluster! : c.filter.cluster!);
+    const inbound = (r: ResourceMaps) => r.cluster.get(target(r.listener.get('virtualInbound')!.filterChains.find((c) => c.filterChainMatch?.destinationPort === undefined)!))!;
     const http = reg('echo-v1-a', { appPort: 8080 });
     expect([inbound(http).name, inbound(http).upstreamProtocol]).toEqual(['inbound|8080||', 'http1']);
     // A gRPC app port: HTTP/2 to the app, from the Service port's appProtocol (the sidecar reported no protocol).
     const grpc = reg('echo-v1-b', { appPort: 9090 });
     expect([inbound(grpc).name, inbound(grpc).upstreamProtocol]).toEqual(['inbound|9090||', 'http2']);
+    // Both of the Service's ports get their own cluster and chains, picked by the original destination's port.
+    for (const r of [http, grpc]) {
+      expect([...r.cluster.values()].filter((c) => c.name.startsWith('inbound|')).map((c) => [c.name, c.upstreamProtocol])).toEqual([
+        ['inbound|8080||', 'http1'],
+        ['inbound|9090||', 'http2'],
+      ]);
+      const chains = r.listener.get('virtualInbound')!.filterChains;
+      // PERMISSIVE (the mesh default here): an mTLS and a plaintext chain per port, then the port-less pair.
+      expect(chains.map((c) => [c.name, c.filterChainMatch?.destinationPort, target(c)])).toEqual([
+        ['inbound-mtls-8080', 8080, 'inbound|8080||'],
+        ['inbound-plaintext-8080', 8080, 'inbound|8080||'],
+        ['inbound-mtls-9090', 9090, 'inbound|9090||'],
+        ['inbound-plaintext-9090', 9090, 'inbound|9090||'],
+        ['inbound-mtls', undefined, inbound(r).name],
+        ['inbound-plaintext', undefined, inbound(r).name],
+      ]);
+    }
     // No containerPorts declared (they are optional): the port the Service's endpoint is dialled on.
     const undeclared = reg('echo-v1-c', {});
     expect(inbound(undeclared).loadAssignment!.endpoints[0]!.address).toEqual({ address: '127.0.0.1', port: 8080 });

@@ -42,12 +42,14 @@ function readFilterChain(r: Reader, i: number): FilterChain {
     filter: kind === 'tcp' ? readTcpProxy(f) : readHcm(f),
   };
   const m = r.field('filterChainMatch');
-  if (strict(m, ['transportProtocol', 'applicationProtocols', 'serverNames'])) {
+  if (strict(m, ['transportProtocol', 'applicationProtocols', 'serverNames', 'destinationPort'])) {
     const match: FilterChainMatch = {};
     const tp = m.field('transportProtocol').string({ enum: ['tls', 'raw_buffer'] });
     if (tp) match.transportProtocol = tp as 'tls' | 'raw_buffer';
     if (m.field('applicationProtocols').present) match.applicationProtocols = stringList(m.field('applicationProtocols'));
     if (m.field('serverNames').present) match.serverNames = stringList(m.field('serverNames')).map((s) => s.toLowerCase());
+    const port = m.field('destinationPort').number({ integer: true, min: 1, max: 65535 });
+    if (port !== undefined) match.destinationPort = port;
     fc.filterChainMatch = match;
   }
   if (r.field('transportSocket').present) fc.transportSocket = readDownstreamTls(r.field('transportSocket'));
@@ -74,7 +76,7 @@ function readDownstreamTls(r: Reader): DownstreamTlsContext {
   return t;
 }
 
-const HCM_KEYS = ['kind', 'statPrefix', 'rdsRouteConfigName', 'routeConfig', 'codecType', 'httpFilters', 'limits', 'useRemoteAddress', 'xffNumTrustedHops', 'generateRequestId', 'tracing'];
+const HCM_KEYS = ['kind', 'statPrefix', 'rdsRouteConfigName', 'routeConfig', 'codecType', 'httpFilters', 'limits', 'useRemoteAddress', 'xffNumTrustedHops', 'generateRequestId', 'tracing', 'outboundTrafficPolicy'];
 
 function readHcm(r: Reader): HttpConnectionManager {
   strict(r, HCM_KEYS, true);
@@ -92,6 +94,8 @@ function readHcm(r: Reader): HttpConnectionManager {
   if (rds !== undefined) h.rdsRouteConfigName = rds;
   if (r.field('routeConfig').present) h.routeConfig = readRouteConfiguration(r.field('routeConfig'));
   if ((h.rdsRouteConfigName === undefined) === (h.routeConfig === undefined)) r.fail('exactly one of rdsRouteConfigName and routeConfig must be set');
+  const policy = r.field('outboundTrafficPolicy').string({ enum: ['ALLOW_ANY', 'REGISTRY_ONLY'] });
+  if (policy !== undefined) h.outboundTrafficPolicy = policy as NonNullable<HttpConnectionManager['outboundTrafficPolicy']>;
   const tr = r.field('tracing');
   if (strict(tr, ['randomSamplingPercent'])) h.tracing = { randomSamplingPercent: tr.field('randomSamplingPercent').number({ min: 0, max: 100 }) ?? 1 };
   return h;

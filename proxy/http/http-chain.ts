@@ -18,8 +18,10 @@ import { mirrorRequest, primaryResponded } from './mirror.js';
 import { compileRbac, type RbacEngine } from '../identity/authz.js';
 import { normalizePath } from '../identity/normalize-path.js';
 import { peerPrincipal } from '../listener/peer-principal.js';
-import { originalDstAuthority } from '../listener/original-dst.js';
+import { originalDstAuthority, originalDstOf } from '../listener/original-dst.js';
+import { BLOCK_ALL, sendToOriginalDst } from '../upstream/original-dst-pools.js';
 import { responseFlagsOf } from '../telemetry/response-flags.js';
+import type { LocalReply } from './local-reply.js';
 
 export interface HttpChainDeps {
   clusters: ClusterManager;
@@ -83,7 +85,7 @@ export class HttpChain implements HttpChainContext {
     }
     if (route === undefined) {
       if (deps.onDemand !== undefined) return this.routeOnDemand(ex, deps.onDemand);
-      return ex.localReply('NO_ROUTE');
+      return this.unmatched(ex);
     }
     this.forward(ex, route);
   };
@@ -103,10 +105,28 @@ export class HttpChain implements HttpChainContext {
     const retry = () => {
       if (ex.res.destroyed) return;
       const route = this.deps.routeTable()?.route(ex.authority, ex);
-      if (route === undefined) ex.localReply('NO_ROUTE');
+      if (route === undefined) this.unmatched(ex);
       else this.forward(ex, route);
     };
     onDemand(ex.authority, routed).then(retry, retry);
+  }
+
+  /**
+   * No virtual host (nor on-demand config) for the request. On a redirected connection Istio's
+   * outboundTrafficPolicy decides: ALLOW_ANY sends it to the address the app dialled
+   * (PassthroughCluster), REGISTRY_ONLY answers 502 (BlackHoleCluster); otherwise 404 NR.
+   */
+  private unmatched(ex: Exchange): void {
+    const policy = this.hcm.outboundTrafficPolicy;
+    const socket = ex.req.socket;
+    const dst = policy !== undefined ? originalDstOf(socket) : undefined;
+    if (dst === undefined) return ex.localReply('NO_ROUTE');
+    if (policy === 'REGISTRY_ONLY') {
+      ex.choice = BLOCK_ALL.choice;
+      return ex.replyWith(REGISTRY_ONLY_REPLY);
+    }
+    ex.span = this.deps.telemetry.startSpan(ex.req.headers, `${ex.authority}${ex.path}`, this.deps.direction);
+    sendToOriginalDst(ex, this.deps.clusters, originalDstAuthority(socket)!, dst, this.dispatchOptions);
   }
 
   /**
@@ -205,6 +225,9 @@ export class HttpChain implements HttpChainContext {
     this.deps.telemetry.httpRequestDone(record, ex.span);
   }
 }
+
+/** Istio's block_all virtual host: a host outside the registry under REGISTRY_ONLY. */
+const REGISTRY_ONLY_REPLY: LocalReply = { status: 502, code: 'MESH_REGISTRY_ONLY', flag: 'NR', grpcStatus: 14, message: 'the destination is not in the service registry (outboundTrafficPolicy REGISTRY_ONLY)' };
 
 const labelCache = new WeakMap<NodeInfo, { workload: string; namespace: string; service: string; version: string }>();
 function selfLabels(n: NodeInfo) {

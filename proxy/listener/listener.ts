@@ -21,6 +21,8 @@ export class ListenerRuntime {
   /** Listener with one plain HTTP/1-only or TCP chain: no detection needed (saves a peek per connection). */
   private direct: ChainRuntime | undefined;
   private passthrough: PassthroughDeps | undefined;
+  /** The destination ports some chain matches on (undefined: none does). */
+  private ports: ReadonlySet<number> | undefined;
 
   constructor(
     public config: Listener,
@@ -60,6 +62,9 @@ export class ListenerRuntime {
       }
       return new ChainRuntime(fc, deps(fc));
     });
+    const ports = new Set<number>();
+    for (const c of this.chains) if (c.fc.filterChainMatch?.destinationPort !== undefined) ports.add(c.fc.filterChainMatch.destinationPort);
+    this.ports = ports.size ? ports : undefined;
     const only = this.chains.length === 1 ? this.chains[0]! : undefined;
     const f = only?.fc;
     this.direct =
@@ -89,7 +94,7 @@ export class ListenerRuntime {
       socket.off('end', onEnd);
       socket.pause();
       if (buf) socket.unshift(buf);
-      const chain = this.select(d);
+      const chain = this.select(d, socket);
       if (!chain) {
         // useOriginalDst: outbound traffic no chain claims goes where the app was connecting (PassthroughCluster);
         // inbound stays closed, so a STRICT mTLS inbound never passes plaintext through to the app.
@@ -123,8 +128,22 @@ export class ListenerRuntime {
     socket.resume();
   }
 
-  private select(d: Detected): ChainRuntime | undefined {
-    for (const c of this.chains) if (matches(c.fc, d)) return c;
+  /**
+   * Envoy's order: destination_port first — when some chain names the connection's port (the original
+   * destination's on a useOriginalDst listener), only those chains are candidates, else only chains
+   * without a port — then the remaining criteria, first match wins.
+   */
+  private select(d: Detected, socket: Socket): ChainRuntime | undefined {
+    let port = -1;
+    const ports = this.ports;
+    if (ports !== undefined) {
+      port = originalDstOf(socket)?.port ?? socket.localPort ?? -1;
+      if (!ports.has(port)) port = -1;
+    }
+    for (const c of this.chains) {
+      const p = c.fc.filterChainMatch?.destinationPort;
+      if ((p === undefined ? -1 : p) === port && matches(c.fc, d)) return c;
+    }
     return undefined;
   }
 

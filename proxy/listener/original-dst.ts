@@ -49,9 +49,24 @@ export function originalDstAuthority(socket: object | null | undefined): string 
   return socket ? (socket as Tagged)[AUTHORITY] : undefined;
 }
 
-/** The original destination recorded for this socket, if it was redirected. */
-export function originalDstOf(socket: Socket): OriginalDst | undefined {
-  return (socket as Tagged)[ORIGINAL_DST] ?? undefined;
+/** The original destination recorded for this socket (or the wrapper it was copied to), if it was redirected. */
+export function originalDstOf(socket: object | null | undefined): OriginalDst | undefined {
+  return socket ? ((socket as Tagged)[ORIGINAL_DST] ?? undefined) : undefined;
+}
+
+/**
+ * Carries the original destination over to a stream that wraps the accepted socket (the replay
+ * Duplex of a peeked h2c/TLS connection, the TLSSocket a TLS server makes): HTTP/2 and TLS requests
+ * see the wrapper as their socket, and route by original destination too.
+ */
+export function copyOriginalDst(from: object | null | undefined, to: object): void {
+  if (!from) return;
+  const f = from as Tagged;
+  const dst = f[ORIGINAL_DST];
+  if (dst === undefined) return;
+  const t = to as Tagged;
+  t[ORIGINAL_DST] = dst;
+  if (f[AUTHORITY] !== undefined) t[AUTHORITY] = f[AUTHORITY];
 }
 
 function sameAddress(a: string, b: string | undefined): boolean {

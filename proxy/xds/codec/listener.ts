@@ -16,9 +16,11 @@ import { DEFAULT_HTTP_LIMITS } from '../../config/defaults.js';
 import { decodeHttpFilters, encodeHttpFilter } from './http-filters.js';
 import { decodeRouteConfiguration, encodeRouteConfiguration } from './route.js';
 import { decodeDownstreamTls, encodeDownstreamTls } from './tls.js';
-import { ADS_SOURCE, NAMES, T, anyType, duration, readAddress, readBoolValue, readPercent, readU32, socketAddress, u32, type PObj } from './wire.js';
+import { ADS_SOURCE, NAMES, T, anyType, duration, readAddress, readBoolValue, readPercent, readU32, socketAddress, tsmeshMetadata, u32, type PObj } from './wire.js';
 
 const HOUR = 3_600_000;
+/** filter_metadata.tsmesh key of an HTTP chain's outboundTrafficPolicy. */
+const TRAFFIC_POLICY_KEY = 'outbound_traffic_policy';
 const MAX_CHAINS = 1000;
 /** Envoy's listener_filters_timeout default, for listeners from other control planes (tsmesh always sets it). */
 const ENVOY_LISTENER_FILTERS_TIMEOUT = 15_000;
@@ -124,6 +126,7 @@ function encodeChainMatch(m: FilterChainMatch): PObj {
   if (m.transportProtocol) o.transport_protocol = m.transportProtocol;
   if (m.applicationProtocols?.length) o.application_protocols = [...m.applicationProtocols];
   if (m.serverNames?.length) o.server_names = [...m.serverNames];
+  if (m.destinationPort !== undefined) o.destination_port = u32(m.destinationPort);
   return o;
 }
 
@@ -136,7 +139,8 @@ function decodeChainMatch(r: Reader): FilterChainMatch | undefined {
   if (ap.length) m.applicationProtocols = ap;
   const sn = r.field('server_names').array().map((a) => a.string({ required: true, maxLength: 253 }) ?? '');
   if (sn.length) m.serverNames = sn;
-  if (r.field('destination_port').present) r.field('destination_port').fail('is not supported');
+  const port = readU32(r.field('destination_port'), { min: 1, max: 65535 });
+  if (port !== undefined) m.destinationPort = port;
   return m;
 }
 
@@ -147,6 +151,8 @@ function encodeChain(c: FilterChain): PObj {
       : { name: NAMES.tcpProxy, typed_config: encodeTcpProxy(c.filter) };
   const o: PObj = { name: c.name, filters: [filter] };
   if (c.filterChainMatch) o.filter_chain_match = encodeChainMatch(c.filterChainMatch);
+  // Envoy's HCM has no such field; Istio expresses it as catch-all virtual hosts. tsmesh keeps it on the chain.
+  if (c.filter.kind === 'http' && c.filter.outboundTrafficPolicy) o.metadata = tsmeshMetadata({ [TRAFFIC_POLICY_KEY]: c.filter.outboundTrafficPolicy });
   if (c.transportSocket) o.transport_socket = encodeDownstreamTls(c.transportSocket);
   return o;
 }
@@ -165,6 +171,11 @@ function decodeChain(r: Reader, bufferLimit: number): FilterChain | undefined {
   else if (t === T.tcpProxy) filter = decodeTcpProxy(f);
   else if (t) f.fail(`unsupported network filter ${t}`);
   if (!filter) return undefined;
+  const policy = r.field('metadata').field('filter_metadata').field(NAMES.metadata).field('fields').field(TRAFFIC_POLICY_KEY);
+  if (policy.object()) {
+    const v = policy.field('stringValue').string({ enum: ['ALLOW_ANY', 'REGISTRY_ONLY'] });
+    if (v !== undefined && filter.kind === 'http') filter.outboundTrafficPolicy = v as NonNullable<HttpConnectionManager['outboundTrafficPolicy']>;
+  }
   const c: FilterChain = { name: r.field('name').string({ maxLength: 256 }) ?? '', filter };
   const m = decodeChainMatch(r.field('filter_chain_match'));
   if (m) c.filterChainMatch = m;
