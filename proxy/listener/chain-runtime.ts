@@ -16,6 +16,7 @@ import type { TlsStore } from '../tls/tls-store.js';
 import type { Detected } from './detect.js';
 import { replaySocket } from './replay-socket.js';
 import { setPeerPrincipal } from './peer-principal.js';
+import { copyOriginalDst } from './original-dst.js';
 import { createInboundTerminator } from '../identity/tls-contexts.js';
 import { PeerIdentityVerifier } from '../identity/peer-identity.js';
 import { H1ServerConnection, type H1Handler, type H1Request, type H1Response } from '../h1/h1-server.js';
@@ -93,11 +94,11 @@ export class ChainRuntime {
     if (this.fc.transportSocket) {
       const s = this.secureServer();
       if (!s) return void socket.destroy(); // certificate not delivered yet (SDS warming)
-      s.emit('connection', peeked ? replaySocket(socket) : socket);
+      s.emit('connection', peeked ? replayWithDst(socket) : socket);
     } else if (this.tcp) {
       this.tcp.handle(socket);
     } else if (d.http === 'h2c' || (this.http!.hcm.codecType === 'HTTP2' && d.http !== 'h1')) {
-      this.h2cServer().emit('connection', peeked ? replaySocket(socket) : socket);
+      this.h2cServer().emit('connection', peeked ? replayWithDst(socket) : socket);
     } else {
       this.serveH1(socket);
     }
@@ -138,6 +139,7 @@ export class ChainRuntime {
     if (this.tcp && !t.requireClientCertificate) {
       const s = tls.createServer({ ...d.options, ALPNProtocols: t.alpnProtocols }, (sock) => this.tcp!.handle(sock));
       s.on('tlsClientError', () => {});
+      s.prependListener('secureConnection', adoptOriginalDst);
       this.secure = s;
       return s;
     }
@@ -152,6 +154,7 @@ export class ChainRuntime {
         alpnProtocols: this.tcp ? t.alpnProtocols : t.alpnProtocols.length ? t.alpnProtocols : ['h2', 'http/1.1'],
         onSecure: (sock, id) => {
           setPeerPrincipal(sock, id);
+          adoptOriginalDst(sock);
           if (this.tcp) this.tcp.handle(sock);
           else if (sock.alpnProtocol === 'h2') this.h2cServer().emit('connection', sock);
           else this.serveH1(sock);
@@ -168,6 +171,7 @@ export class ChainRuntime {
     );
     this.trackSessions(s);
     s.on('tlsClientError', () => {});
+    s.prependListener('secureConnection', adoptOriginalDst);
     if (allowHTTP1) {
       // HTTP/1.1 over this TLS server gets the same limits as the plaintext one (keep-alive idle
       // timeout, header/request timeouts, header count); Node leaves keepAliveTimeout unset here.
@@ -216,6 +220,18 @@ export class ChainRuntime {
   servers(): AnyServer[] {
     return [this.h2c, this.secure].filter((x): x is NonNullable<typeof x> => x !== undefined);
   }
+}
+
+/** The replay Duplex for a peeked connection, carrying the socket's original destination. */
+function replayWithDst(socket: Socket): Duplex {
+  const d = replaySocket(socket);
+  copyOriginalDst(socket, d);
+  return d;
+}
+
+/** A TLS server's socket wraps the accepted one (`_parent`): give it the original destination before any request. */
+function adoptOriginalDst(sock: tls.TLSSocket): void {
+  copyOriginalDst((sock as { _parent?: object })._parent, sock);
 }
 
 /** Node enforces header/request timeouts on a periodic sweep; sweep often enough for the configured limits. */
