@@ -20,6 +20,7 @@ import { copyOriginalDst } from './original-dst.js';
 import { createInboundTerminator } from '../identity/tls-contexts.js';
 import { PeerIdentityVerifier } from '../identity/peer-identity.js';
 import { H1ServerConnection, type H1Handler, type H1Request, type H1Response } from '../h1/h1-server.js';
+import { closeGracefully, manageSession } from './h2-sessions.js';
 
 export interface ChainDeps extends HttpChainDeps, TcpChainDeps {
   tls: TlsStore;
@@ -36,6 +37,8 @@ export class ChainRuntime {
   /** `secure` is the HTTP/2 TLS server that also serves HTTP/1.1 itself (allowHTTP1). */
   private secureH1 = false;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** The verified peer ID of the mTLS connection being handed to the HTTP/2 server right now. */
+  private sessionPrincipal: string | undefined = undefined;
   /** HTTP/1.1 connections served by the llhttp engine (proxy/h1). */
   private readonly h1conns = new Set<H1ServerConnection>();
   private h1handler: H1Handler | undefined;
@@ -156,7 +159,12 @@ export class ChainRuntime {
           setPeerPrincipal(sock, id);
           adoptOriginalDst(sock);
           if (this.tcp) this.tcp.handle(sock);
-          else if (sock.alpnProtocol === 'h2') this.h2cServer().emit('connection', sock);
+          else if (sock.alpnProtocol === 'h2') {
+            // The session is created (and 'session' emitted) synchronously: it takes the peer's ID.
+            this.sessionPrincipal = id;
+            this.h2cServer().emit('connection', sock);
+            this.sessionPrincipal = undefined;
+          }
           else this.serveH1(sock);
         },
       });
@@ -189,24 +197,19 @@ export class ChainRuntime {
   private trackSessions(s: http2.Http2Server | http2.Http2SecureServer): void {
     s.on('session', (session: http2.ServerHttp2Session) => {
       this.sessions.add(session);
-      const idle = this.http?.hcm.limits.idleTimeout ?? 0;
-      if (idle > 0) {
-        (session as CountedSession)[kOpenStreams] = 0;
-        (session as CountedSession)[kIdle] = idle;
-        (session as CountedSession)[kIdleSkipped] = false;
-        session.on('stream', onSessionStream);
-        session.on('timeout', onSessionIdle); // not setTimeout's callback: Node adds that with once()
-        session.setTimeout(idle);
-      }
+      // Requests read their peer from session.socket, a proxy object Node caches per session (not the
+      // TLS socket the terminator recorded): record the ID under that object too.
+      if (this.sessionPrincipal !== undefined) setPeerPrincipal(session.socket as Socket, this.sessionPrincipal);
+      manageSession(session, this.http?.hcm.limits.idleTimeout ?? 0);
       session.on('close', () => this.sessions.delete(session));
       session.on('error', () => {});
     });
   }
 
-  /** Graceful: close idle HTTP/1.1 keep-alives, send GOAWAY on HTTP/2 sessions. */
+  /** Graceful: close idle HTTP/1.1 keep-alives; HTTP/2 sessions get GOAWAY, then close after a grace period. */
   drain(): void {
     for (const c of this.h1conns) c.drain();
-    for (const s of this.sessions) s.close();
+    for (const s of this.sessions) closeGracefully(s);
     const secure = this.secure as (http2.Http2SecureServer & { closeIdleConnections?: () => void }) | undefined;
     secure?.closeIdleConnections?.();
   }
@@ -255,36 +258,6 @@ function h2Options(hcm: HttpConnectionManager): http2.ServerOptions {
     maxHeaderListPairs: l.maxHeadersCount + 8,
     maxSessionMemory: 64,
   };
-}
-
-// Idle HTTP/2 sessions (Envoy's idle_timeout): only a session with no open stream is idle, and it
-// closes gracefully — session.close() sends GOAWAY with the last stream it accepted, lets those
-// finish, and a client's stream that crossed the GOAWAY is refused (unprocessed, retried by the
-// peer sidecar) instead of reset mid-flight. A timeout skipped for open streams is re-armed when
-// the last of them closes.
-const kOpenStreams = Symbol('tsmesh.openStreams');
-const kSession = Symbol('tsmesh.session');
-const kIdle = Symbol('tsmesh.idleTimeout');
-/** The idle timer fired while streams were open: re-arm it when they are done. */
-const kIdleSkipped = Symbol('tsmesh.idleSkipped');
-type CountedSession = http2.ServerHttp2Session & { [kOpenStreams]: number; [kIdle]: number; [kIdleSkipped]: boolean };
-type OwnedStream = http2.ServerHttp2Stream & { [kSession]: CountedSession };
-function onSessionStream(this: CountedSession, stream: http2.ServerHttp2Stream): void {
-  this[kOpenStreams]++;
-  (stream as OwnedStream)[kSession] = this; // stream.session is gone by 'close'
-  stream.once('close', onStreamClosed);
-}
-function onStreamClosed(this: OwnedStream): void {
-  const s = this[kSession];
-  if (--s[kOpenStreams] === 0 && s[kIdleSkipped] && !s.destroyed) {
-    s[kIdleSkipped] = false;
-    s.setTimeout(s[kIdle]);
-  }
-}
-function onSessionIdle(this: CountedSession): void {
-  if (this.closed) return;
-  if (this[kOpenStreams] === 0) this.close();
-  else this[kIdleSkipped] = true;
 }
 
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nx-tsmesh-error: MESH_BAD_REQUEST\r\nconnection: close\r\n\r\n';

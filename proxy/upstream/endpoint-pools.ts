@@ -89,11 +89,14 @@ export class EndpointPools {
  * Node; the identity is the SPIFFE URI SAN (not a DNS name), checked by the
  * identity module's verifier before the connection is used.
  */
-function tlsConnector(timeout: number, t: NonNullable<PoolSettings['tls']>): buildConnector.connector {
+function tlsConnector(timeout: number, t: NonNullable<PoolSettings['tls']>, h2: boolean): buildConnector.connector {
   const base = buildConnector({
     timeout,
     secureContext: t.secureContext,
-    ALPNProtocols: t.alpn,
+    // undici's connector sets ALPN itself from allowH2 (['http/1.1', 'h2'] or ['http/1.1']), ignoring
+    // ALPNProtocols: an HTTP/2 pool must ask for it, or every mesh hop negotiates HTTP/1.1. An
+    // HTTP/1.1 pool offers only http/1.1 (it cannot speak h2 if the server picked it).
+    allowH2: h2 && t.alpn.includes('h2'),
     rejectUnauthorized: true,
     checkServerIdentity: () => undefined,
     ...(t.servername ? { servername: t.servername } : {}),
@@ -121,7 +124,7 @@ function create(addr: SocketAddress, s: PoolSettings): Dispatcher {
   const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
   const origin = `${s.tls ? 'https' : 'http'}://${host}:${addr.port}`;
   const endpoint = new CountedEndpoint(s.breaker, s.protocol === 'http2');
-  const connect = endpoint.connector(s.tls ? tlsConnector(s.connectTimeout, s.tls) : buildConnector({ timeout: s.connectTimeout }));
+  const connect = endpoint.connector(s.tls ? tlsConnector(s.connectTimeout, s.tls, s.protocol === 'http2') : buildConnector({ timeout: s.connectTimeout }));
   if (s.protocol === 'http2') {
     endpoint.inner = new H2Client(origin, {
       connect,

@@ -1,0 +1,93 @@
+// Closing downstream HTTP/2 sessions without failing the peer's requests
+// (the peer is usually another sidecar multiplexing many requests on one
+// session). A session closes in Envoy's two steps: first a GOAWAY naming the
+// last stream this side accepted — the peer stops opening streams here and
+// refuses, on its side, any stream it sent meanwhile (never processed, so it
+// is sent again on a new session) — and only after a grace period the
+// session itself closes (accepted streams finish first). Closing at once
+// raced the peer: a stream in flight met a closed socket, and the peer saw a
+// reset (503 UR). Idle sessions (HCM idle_timeout) are the ones with no open
+// stream; a timeout that found open streams is re-armed when the last closes.
+
+import http2 from 'node:http2';
+
+/** Time between the GOAWAY and closing the session: a round trip for the peer to see it, with room. */
+export const GOAWAY_GRACE_MS = 1000;
+
+const kOpen = Symbol('tsmesh.openStreams');
+const kLast = Symbol('tsmesh.lastStream');
+const kIdle = Symbol('tsmesh.idleTimeout');
+const kIdleSkipped = Symbol('tsmesh.idleSkipped');
+const kClosing = Symbol('tsmesh.goawayTimer');
+const kSession = Symbol('tsmesh.session');
+
+type Session = http2.ServerHttp2Session & {
+  [kOpen]: number;
+  [kLast]: number;
+  [kIdle]: number;
+  [kIdleSkipped]: boolean;
+  [kClosing]: NodeJS.Timeout | undefined;
+};
+type OwnedStream = http2.ServerHttp2Stream & { [kSession]: Session };
+
+/** Tracks a new server session: its last stream, and with `idleTimeout` > 0 its open streams and idle close. */
+export function manageSession(session: http2.ServerHttp2Session, idleTimeout: number): void {
+  const s = session as Session;
+  s[kOpen] = 0;
+  s[kLast] = 0;
+  s[kIdle] = idleTimeout;
+  s[kIdleSkipped] = false;
+  s[kClosing] = undefined;
+  s.on('stream', onStream);
+  s.once('close', onSessionClose);
+  if (idleTimeout > 0) {
+    s.on('timeout', onIdle); // not setTimeout's callback: Node adds that with once()
+    s.setTimeout(idleTimeout);
+  }
+}
+
+/** GOAWAY with the last accepted stream now, close after GOAWAY_GRACE_MS (open streams finish). */
+export function closeGracefully(session: http2.ServerHttp2Session): void {
+  const s = session as Session;
+  if (s.closed || s.destroyed || s[kClosing] !== undefined) return;
+  if (s[kLast] === undefined) return void s.close(); // not managed here
+  try {
+    s.goaway(http2.constants.NGHTTP2_NO_ERROR, s[kLast]);
+  } catch {
+    return void s.close();
+  }
+  s[kClosing] = setTimeout(closeNow, GOAWAY_GRACE_MS, s);
+  s[kClosing].unref();
+}
+
+function closeNow(s: Session): void {
+  if (!s.closed && !s.destroyed) s.close();
+}
+
+function onStream(this: Session, stream: http2.ServerHttp2Stream): void {
+  const id = stream.id ?? 0;
+  if (id > this[kLast]) this[kLast] = id;
+  if (this[kIdle] > 0) {
+    this[kOpen]++;
+    (stream as OwnedStream)[kSession] = this; // stream.session is gone by 'close'
+    stream.once('close', onStreamClose);
+  }
+}
+
+function onStreamClose(this: OwnedStream): void {
+  const s = this[kSession];
+  if (--s[kOpen] === 0 && s[kIdleSkipped] && !s.destroyed) {
+    s[kIdleSkipped] = false;
+    s.setTimeout(s[kIdle]);
+  }
+}
+
+function onIdle(this: Session): void {
+  if (this.closed || this[kClosing] !== undefined) return;
+  if (this[kOpen] === 0) closeGracefully(this);
+  else this[kIdleSkipped] = true;
+}
+
+function onSessionClose(this: Session): void {
+  if (this[kClosing] !== undefined) clearTimeout(this[kClosing]);
+}
