@@ -18,6 +18,7 @@ import { setupCa, type CaSetup } from './ca/setup.js';
 import { meshNodeAuthorizer } from './node-auth.js';
 import { startControlPlane } from './server.js';
 import { localRootRotation, type RootRotationDeps } from './admin/local-root-rotation.js';
+import { loadSavedRotation } from './admin/rotation-store.js';
 import { kubernetesModeFromEnv } from './kube-env.js';
 import { startKubernetesMode, type KubernetesMode } from '../k8s/control-plane.js';
 import { serviceAccountNodeAuthorizer } from '../k8s/ca/node-auth.js';
@@ -115,6 +116,8 @@ async function serve(): Promise<void> {
         logger,
       });
     }
+    // A root rotation this control plane left unfinished comes back in the phase the mesh had confirmed.
+    const savedRotation = ca && !kube ? await loadSavedRotation(join(o.stateDir, 'ca')) : undefined;
     const cp = await startControlPlane({
       listen: o.listen,
       stateDir: o.stateDir,
@@ -129,7 +132,7 @@ async function serve(): Promise<void> {
             authorizeNode: kube ? serviceAccountNodeAuthorizer(ca.authenticator) : meshNodeAuthorizer(ca.tokenKey),
             // The CA's current bundle: two roots while a root rotation overlaps them.
             trustBundle: () => ca!.ca.trustBundlePem,
-            ...(kube ? {} : { rootRotation: (d: RootRotationDeps) => localRootRotation(ca!, d, o.stateDir, o.trustDomain, logger) }),
+            ...(kube ? {} : { rootRotation: (d: RootRotationDeps) => localRootRotation(ca!, d, o.stateDir, o.trustDomain, logger, savedRotation) }),
           }
         : {}),
       logger,

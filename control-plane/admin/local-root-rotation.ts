@@ -10,6 +10,7 @@ import type { PolicyPlane } from '../policy-plane.js';
 import type { SnapshotCache } from '../xds/cache.js';
 import type { XdsServer } from '../xds/xds-server.js';
 import { RootRotation } from './root-rotation.js';
+import type { SavedRotation } from './rotation-store.js';
 
 export interface RootRotationDeps {
   cache: SnapshotCache;
@@ -19,7 +20,7 @@ export interface RootRotationDeps {
 
 const ROOTCA = 'ROOTCA';
 
-export function localRootRotation(ca: CaSetup, d: RootRotationDeps, stateDir: string, trustDomain: string, log?: Logger): RootRotation {
+export function localRootRotation(ca: CaSetup, d: RootRotationDeps, stateDir: string, trustDomain: string, log?: Logger, restored?: SavedRotation): RootRotation {
   return new RootRotation({
     ca: ca.ca,
     trustDomain,
@@ -34,5 +35,6 @@ export function localRootRotation(ca: CaSetup, d: RootRotationDeps, stateDir: st
     workloads: () => d.plane.controller.connectedNodes().map((n) => ({ nodeId: n.nodeId, inboundAddress: n.inboundAddress, inboundPort: n.inboundPort })),
     republish: () => d.plane.controller.flush(),
     ...(log ? { log } : {}),
+    ...(restored ? { restored } : {}),
   });
 }

@@ -20,6 +20,7 @@ import type { CaMaterial, CertificateAuthority } from '../../certs/ca.js';
 import { generateCa, type GeneratedCa } from '../../certs/ca-store.js';
 import { bundleFingerprints, mergeBundles } from '../../proxy/identity/trust-bundle.js';
 import { bundleReceipt, issuedBy, persistNewCa, presentedCertificate, type PublishedBundle } from './rotation-checks.js';
+import { clearRotation, saveNextCa, saveProgress, type SavedRotation } from './rotation-store.js';
 import type { ProxyStatus } from './types.js';
 
 export type RotationStepName = 'generate' | 'overlap' | 'switch' | 'reissue' | 'drop-old' | 'persist';
@@ -71,6 +72,8 @@ export interface RootRotationOptions {
   republish(): void;
   propagationTimeoutMs?: number;
   reissueTimeoutMs?: number;
+  /** A rotation the previous run of the control plane left unfinished (rotation-store.ts): its phase is restored at once. */
+  restored?: SavedRotation;
   clock?: Clock;
   log?: Logger;
 }
@@ -109,6 +112,22 @@ export class RootRotation implements RootRotationApi {
     this.oldRootPem = o.ca.currentMaterial.rootsPem.join('');
     this.oldSigner = o.ca.currentMaterial;
     this.servingRootPem = this.oldRootPem;
+    if (o.restored) this.restore(o.restored);
+  }
+
+  /** Back in the phase the mesh had confirmed before a restart (bundle and signer); resumable from there. */
+  private restore(saved: SavedRotation): void {
+    this.next = saved.next;
+    for (const st of this.steps) if (saved.done.includes(st.name)) st.state = 'done';
+    const done = (n: RotationStepName) => saved.done.includes(n);
+    if (done('switch')) {
+      this.o.ca.replaceMaterial(saved.next.material);
+      this.o.ca.setAdditionalTrustedRoots(done('drop-old') ? [] : this.oldSigner.rootsPem);
+    } else if (done('overlap')) this.o.ca.setAdditionalTrustedRoots(saved.next.material.rootsPem);
+    const at = this.steps.findIndex((st) => st.state !== 'done');
+    this.state = 'failed';
+    this.error = `the control plane restarted during the rotation; it is back at step ${at + 1}/${this.steps.length} with the same new root — run meshctl certs rotate-root to resume`;
+    this.log.warn('unfinished root rotation restored', { done: saved.done });
   }
 
   status(): RotationStatus {
@@ -145,6 +164,10 @@ export class RootRotation implements RootRotationApi {
       delete step.detail;
       try {
         step.detail = await this.do(step.name, (d) => (step.detail = d));
+        // Saved before the step counts as done, so a restart comes back in a phase the mesh confirmed.
+        if (step.name === 'generate') await saveNextCa(this.o.caDir, this.next!);
+        if (step.name === 'persist') await clearRotation(this.o.caDir);
+        else await saveProgress(this.o.caDir, [...this.steps.filter((x) => x.state === 'done').map((x) => x.name), step.name]);
         step.state = 'done';
         this.log.info('root rotation step done', { step: step.name, detail: step.detail });
       } catch (e) {

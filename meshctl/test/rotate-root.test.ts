@@ -196,6 +196,54 @@ describe('meshctl certs rotate-root', () => {
   }, 60_000);
 });
 
+// A mesh of its own: after a completed rotation a restarted control plane serves under the new root,
+// which sidecars started before it do not trust for the control-plane connection yet (README, meshctl).
+describe('meshctl certs rotate-root across a control-plane restart', () => {
+  const mesh = new Mesh();
+  let a: SidecarProc;
+  let b: SidecarProc;
+
+  beforeAll(async () => {
+    await mesh.startControlPlane();
+    const [appA, appB] = await Promise.all([mesh.app('a'), mesh.app('b')]);
+    [a, b] = await Promise.all([mesh.sidecar('a', 'v1', appA), mesh.sidecar('b', 'v1', appB)]);
+    await mesh.waitConnected(2);
+    await eventually('a → b', async () => expect((await get(a.outbound, 'b:8080')).status).toBe(200));
+  }, 30_000);
+  afterAll(() => mesh.close());
+
+  it('a restarted control plane comes back with the unfinished rotation and its new root; rotate-root resumes it', async () => {
+    const pid = b.proc.child.pid!;
+    process.kill(pid, 'SIGSTOP');
+    let stopped: Awaited<ReturnType<typeof meshctl>>;
+    try {
+      stopped = await meshctl(mesh.stateDir, ['certs', 'rotate-root', '--step-timeout', '1s']);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    expect(stopped.code).toBe(1);
+    const newRoot = (await mesh.admin.rootRotation()).newRoot!.fingerprint;
+
+    await mesh.killControlPlane();
+    await mesh.startControlPlane(undefined, mesh.xdsPort);
+    const st = await mesh.admin.rootRotation();
+    expect(st.state).toBe('failed');
+    expect(st.newRoot!.fingerprint).toBe(newRoot);
+    expect(st.error).toBe('the control plane restarted during the rotation; it is back at step 2/6 with the same new root — run meshctl certs rotate-root to resume');
+    await mesh.waitConnected(2);
+
+    const resumed = await meshctl(mesh.stateDir, ['certs', 'rotate-root']);
+    expect(resumed.stderr).toBe('');
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain(`resuming the root rotation at step 2/6 (new root sha256 ${newRoot.slice(0, 16)}…)\n`);
+    const after = readFileSync(join(mesh.stateDir, 'ca', 'root-cert.pem'), 'utf8');
+    expect(bundleFingerprints(after)).toEqual([newRoot]);
+    for (const s of [a, b]) expect(verifyChainToBundle(await presentedChain(s.inbound), after, Date.now(), 0)).toBeUndefined();
+    expect(readdirSync(join(mesh.stateDir, 'ca')).filter((f) => f === 'next' || f === 'rotation.json')).toEqual([]);
+    expect((await get(a.outbound, 'b:8080')).status).toBe(200);
+  }, 60_000);
+});
+
 describe('meshctl certs rotate-root without a CA', () => {
   const mesh = new Mesh();
   beforeAll(() => mesh.startControlPlane(['--insecure']), 20_000);
