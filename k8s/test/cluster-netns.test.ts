@@ -87,6 +87,8 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
   let relay: net.Server | undefined;
   let appPort = 0;
   let dbPort = 0;
+  let adminPort = 0;
+  let extPort = 0;
 
   beforeAll(async () => {
     addonProblem = await addonOrReason();
@@ -115,8 +117,14 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     // An un-meshed TCP service in the peer pod (a database its manifest excludes from interception).
     const db = startInNs(procs, PEER_NS, [process.execPath, join(root, 'k8s', 'iptables', 'test', 'app-echo.mjs'), 'tcp', 'ratings-db', '0.0.0.0']);
     dbPort = (await db.next((m) => m.event === 'listening')).port;
+    // The reviews pod's second app port (a second port of its Service), and a plain HTTP server outside the
+    // mesh (its port excluded from interception: nothing in the registry points at it).
+    const admin = startInNs(procs, PEER_NS, [process.execPath, join(root, 'k8s', 'iptables', 'test', 'app-echo.mjs'), 'http', 'reviews-admin', '0.0.0.0']);
+    adminPort = (await admin.next((m) => m.event === 'listening')).port;
+    const ext = startInNs(procs, PEER_NS, [process.execPath, join(root, 'k8s', 'iptables', 'test', 'app-echo.mjs'), 'http', 'outside', '0.0.0.0']);
+    extPort = (await ext.next((m) => m.event === 'listening')).port;
 
-    const reviews: PodFacts = { ns: PEER_NS, name: 'reviews-v1-6c8f9d7b5-abcde', uid: 'p-reviews', ip: PEER_IP, sa: 'reviews', labels: { app: 'reviews', version: 'v1' }, annotations: { 'sidecar.tsmesh.io/excludeInboundPorts': String(dbPort) }, containerPort: appPort };
+    const reviews: PodFacts = { ns: PEER_NS, name: 'reviews-v1-6c8f9d7b5-abcde', uid: 'p-reviews', ip: PEER_IP, sa: 'reviews', labels: { app: 'reviews', version: 'v1' }, annotations: { 'sidecar.tsmesh.io/excludeInboundPorts': `${dbPort},${extPort}` }, containerPort: appPort };
     const productpage: PodFacts = { ns: POD_NS, name: 'productpage-v1-5f7d8c9b4-fghij', uid: 'p-productpage', ip: POD_IP, sa: 'productpage', labels: { app: 'productpage', version: 'v1' } };
 
     dir = mkdtempSync(join(tmpdir(), 'tsmesh-k8s-netns-'));
@@ -129,14 +137,14 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     api.setList('/api/v1/services', 'ServiceList', '100', [{
       apiVersion: 'v1', kind: 'Service',
       metadata: { name: 'reviews', namespace: 'default', uid: 'svc-reviews', resourceVersion: '10', labels: { app: 'reviews' } },
-      spec: { type: 'ClusterIP', clusterIP: CLUSTER_IP, clusterIPs: [CLUSTER_IP], selector: { app: 'reviews' }, ports: [{ name: 'http', protocol: 'TCP', port: 9080, targetPort: appPort }] },
+      spec: { type: 'ClusterIP', clusterIP: CLUSTER_IP, clusterIPs: [CLUSTER_IP], selector: { app: 'reviews' }, ports: [{ name: 'http', protocol: 'TCP', port: 9080, targetPort: appPort }, { name: 'http-admin', protocol: 'TCP', port: 9081, targetPort: adminPort }] },
     }]);
     api.setList('/apis/discovery.k8s.io/v1/endpointslices', 'EndpointSliceList', '100', [{
       apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
       metadata: { name: 'reviews-x7k2p', namespace: 'default', uid: 'slice-reviews', resourceVersion: '11', labels: { 'kubernetes.io/service-name': 'reviews', 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } },
       addressType: 'IPv4',
       endpoints: [{ addresses: [PEER_IP], conditions: { ready: true, serving: true, terminating: false }, targetRef: { kind: 'Pod', namespace: 'default', name: reviews.name, uid: reviews.uid } }],
-      ports: [{ name: 'http', protocol: 'TCP', port: appPort }],
+      ports: [{ name: 'http', protocol: 'TCP', port: appPort }, { name: 'http-admin', protocol: 'TCP', port: adminPort }],
     }]);
     api.setList('/api/v1/pods', 'PodList', '100', pods.map((p) => p.pod));
     api.setList('/api/v1/namespaces', 'NamespaceList', '100', ['default', 'tsmesh-system'].map((name, i) => ({ metadata: { name, resourceVersion: String(i + 1) } })));
@@ -229,6 +237,32 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     const res = await inNs(POD_NS, ['curl', '-s', '--max-time', '10', '-H', 'host: reviews:9080', `http://${CLUSTER_IP}:9080/by-name`], 15_000);
     expect(JSON.parse(res.stdout)).toMatchObject({ app: 'reviews', url: '/by-name', from: '127.0.0.1' });
   }, 20_000);
+
+  it("a second port of the pod's Service reaches the second app: the inbound chain is picked by the original destination's port", async (ctx) => {
+    if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
+    const res = await inNs(POD_NS, ['curl', '-s', '--max-time', '10', `http://${CLUSTER_IP}:9081/admin`], 15_000);
+    const seen = JSON.parse(res.stdout);
+    expect(seen).toMatchObject({ app: 'reviews-admin', url: '/admin', from: '127.0.0.1' });
+    expect(seen.headers['x-forwarded-client-cert']).toContain(`URI=${PRODUCTPAGE}`);
+    // The first port still reaches the first app.
+    const first = JSON.parse((await inNs(POD_NS, ['curl', '-s', '--max-time', '10', `http://${CLUSTER_IP}:9080/again`], 15_000)).stdout);
+    expect(first).toMatchObject({ app: 'reviews', url: '/again' });
+  }, 30_000);
+
+  it('plain HTTP to a host outside the mesh is forwarded to the original destination (ALLOW_ANY, PassthroughCluster)', async (ctx) => {
+    if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
+    for (const path of ['/outside/1', '/outside/2']) {
+      const res = await inNs(POD_NS, ['curl', '-s', '--max-time', '10', '-H', 'host: api.example.com', `http://${PEER_IP}:${extPort}${path}`], 15_000);
+      const seen = JSON.parse(res.stdout);
+      // Sent by sidecar A itself (UID 1337, not redirected) in plaintext to where the app was connecting, Host kept.
+      expect(seen).toMatchObject({ app: 'outside', url: path, from: POD_IP });
+      expect(seen.headers.host).toBe('api.example.com');
+    }
+    const metrics = await inNs(POD_NS, ['curl', '-s', '--max-time', '5', 'http://127.0.0.1:15000/stats/prometheus']);
+    const line = metrics.stdout.split('\n').find((l) => l.startsWith('istio_requests_total{') && l.includes('destination_service="PassthroughCluster"') && l.includes('response_code="200"'));
+    expect(line).toBeDefined();
+    expect(Number(line!.split(' ').pop())).toBe(2);
+  }, 40_000);
 
   it('opaque TCP to a destination outside the mesh passes through the sidecar to where the app was connecting', async (ctx) => {
     if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
