@@ -166,6 +166,8 @@ export async function check(g: GlobalOptions): Promise<string> {
     const { items } = await admin.proxies().catch(() => ({ items: [] }));
     const bad = items.filter((p) => Object.values(p.types).some((t) => t?.nack || (t?.sentVersion && t.sentVersion !== t.ackedVersion)));
     mark(bad.length === 0, `proxies in sync: ${items.length - bad.length}/${items.length}`, `see meshctl status for ${bad.map((p) => p.nodeId).join(', ')}`);
+    const rotation = await admin.rootRotation().catch(() => undefined); // 404 without a CA
+    if (rotation?.state === 'failed') mark(false, `root rotation stopped: ${rotation.error}`, 'fix the cause (see meshctl status), then meshctl certs rotate-root resumes it; both roots stay trusted meanwhile');
   }
   const out = lines.join('\n') + '\n';
   if (failed) throw new CliError(`${out}check failed`, EXIT.FAILURE);

@@ -128,7 +128,7 @@ describe('meshctl certs rotate-root', () => {
     expect(r.stdout).toMatch(/✔ \[3\/6\] signing with the new root; trust bundle new\+old reached 2\/2 proxies in \d+ ms\n/);
     expect(r.stdout).toMatch(/✔ \[4\/6\] 2\/2 workloads present certificates from the new root/);
     expect(r.stdout).toMatch(/✔ \[5\/6\] trust bundle new reached 2\/2 proxies in \d+ ms\n/);
-    expect(r.stdout).toMatch(/root rotation complete: workloads use root sha256 [0-9a-f]{16}…; the old root [0-9a-f]{16}… is no longer trusted\n$/);
+    expect(r.stdout).toMatch(/root rotation complete: workloads use root sha256 [0-9a-f]{16}…; the old root [0-9a-f]{16}… is no longer trusted\nnote: the control plane serves xDS with the certificate it got at start until it restarts; restart the sidecars first\n {6}\(they read root-cert\.pem, which now holds both roots\), then the control plane\n$/);
     expect(load.failures).toEqual([]);
     expect(load.byApp.get('b') ?? 0).toBeGreaterThan(50);
 
@@ -180,6 +180,10 @@ describe('meshctl certs rotate-root', () => {
     expect((await meshctl(mesh.stateDir, ['status'])).stdout).toContain(
       '\nroot rotation stopped at step 2/6: overlap: the trust bundle did not reach 1/2 proxies within 2 s: sidecar~127.0.0.1~b-v1.default~default.svc.cluster.local; both roots stay trusted, meshctl certs rotate-root resumes it\n',
     );
+
+    const check = await meshctl(mesh.stateDir, ['check']);
+    expect(check.code).toBe(1);
+    expect(check.stderr).toContain('✘ root rotation stopped: overlap: the trust bundle did not reach 1/2 proxies within 2 s: sidecar~127.0.0.1~b-v1.default~default.svc.cluster.local\n    → fix the cause (see meshctl status), then meshctl certs rotate-root resumes it; both roots stay trusted meanwhile\n');
 
     const resumed = await meshctl(mesh.stateDir, ['certs', 'rotate-root']);
     expect(resumed.stderr).toBe('');
