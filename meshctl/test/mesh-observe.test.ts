@@ -72,6 +72,17 @@ describe('meshctl bench', () => {
     expect(j.latencyMs.p50).toBeGreaterThan(0);
     expect(j.latencyMs.p99).toBeGreaterThanOrEqual(j.latencyMs.p50!);
 
+    // --url: the same through a URL (path from the URL, the service still the Host).
+    const before = appB.count();
+    const u = await meshctl(['bench', 'b:8080', '--url', `http://127.0.0.1:${a.outbound}/via-url?x=1`, '--rate', '50', '--duration', '500ms', '--warmup', '0', '-o', 'json']);
+    expect(u.stderr).toBe('');
+    const uj = JSON.parse(u.stdout) as { path: string; completed: number; errors: { total: number } };
+    expect(uj).toMatchObject({ path: '/via-url?x=1', errors: { total: 0 } });
+    expect(appB.count() - before).toBeGreaterThanOrEqual(uj.completed);
+    const https = await meshctl(['bench', 'b:8080', '--url', 'https://127.0.0.1:8443/']);
+    expect(https.code).toBe(2);
+    expect(https.stderr).toBe('meshctl: --url must be http:// (the generator speaks HTTP/1.1 in plaintext; mTLS is the sidecars\' job), got https:\n');
+
     const refused = await meshctl(['bench', 'b:8080', '--via', '127.0.0.1:1']);
     expect(refused.code).toBe(3);
     expect(refused.stderr).toBe('meshctl: cannot connect to 127.0.0.1:1 (ECONNREFUSED); is the sidecar running and is this its outbound listener?\n');
