@@ -3,20 +3,15 @@
 // uses), and one version per type derived from those hashes — so a type whose
 // resources did not change keeps its version and is not pushed again.
 
-import { createHash } from 'node:crypto';
 import { ValidationError, type ValidationIssue } from '../../common/errors.js';
-import { TYPE_URLS, type ResourceKind, type ResourceMaps } from '../../proxy/config/resources.js';
-import { encodeResource, type DomainOf } from '../../proxy/xds/codec/index.js';
+import type { ResourceKind, ResourceMaps } from '../../proxy/config/resources.js';
+import type { DomainOf } from '../../proxy/xds/codec/index.js';
+import { encodedFor, encodeOne, hash, type EncodedResource } from './encode-cache.js';
+
+export type { EncodedResource } from './encode-cache.js';
 
 /** Push order that never references something the proxy does not have yet (make before break). */
 export const PUSH_ORDER: readonly ResourceKind[] = ['cluster', 'clusterLoadAssignment', 'listener', 'routeConfiguration', 'secret'];
-
-export interface EncodedResource {
-  name: string;
-  /** Content hash: the resource's version on delta streams. */
-  version: string;
-  any: { type_url: string; value: Uint8Array };
-}
 
 export interface TypeSet {
   /** Version of the whole set of this type (SotW version_info). */
@@ -29,22 +24,6 @@ export interface Snapshot {
   readonly version: string;
   readonly resources: ResourceMaps;
   readonly types: Readonly<Record<ResourceKind, TypeSet>>;
-}
-
-function hash(bytes: Uint8Array | string): string {
-  return createHash('sha256').update(bytes).digest('base64url').slice(0, 16);
-}
-
-/** Encodes cache: identical domain objects shared between node snapshots are encoded once. */
-const encoded = new WeakMap<object, EncodedResource>();
-
-function encodeOne(kind: ResourceKind, name: string, value: DomainOf[ResourceKind]): EncodedResource {
-  const hit = encoded.get(value);
-  if (hit && hit.name === name) return hit;
-  const bytes = encodeResource(kind, value);
-  const r: EncodedResource = { name, version: hash(bytes), any: { type_url: TYPE_URLS[kind], value: bytes } };
-  encoded.set(value, r);
-  return r;
 }
 
 const RUNTIME_SECRETS = new Set(['default', 'ROOTCA']);
@@ -85,17 +64,41 @@ export function checkConsistency(res: ResourceMaps): ValidationIssue[] {
 function sameResources(set: TypeSet, map: ReadonlyMap<string, object>): boolean {
   if (set.resources.size !== map.size) return false;
   for (const [name, value] of map) {
-    const r = encoded.get(value);
+    const r = encodedFor(value);
     if (!r || r.name !== name || set.resources.get(name) !== r) return false;
   }
   return true;
 }
 
-function buildTypeSet(kind: ResourceKind, map: ReadonlyMap<string, DomainOf[ResourceKind]>): TypeSet {
+/** Same names, same encoded objects. */
+function sameEntries(a: ReadonlyMap<string, EncodedResource>, b: ReadonlyMap<string, EncodedResource>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [name, r] of a) if (b.get(name) !== r) return false;
+  return true;
+}
+
+/**
+ * Type sets by kind and version, held weakly: proxies whose configs of a type are equal share one
+ * TypeSet object, so a response encoded for one of them (wire.ts) serves the others.
+ */
+const interned = new Map<string, WeakRef<TypeSet>>();
+const dropInterned = new FinalizationRegistry<string>((key) => {
+  if (!interned.get(key)?.deref()) interned.delete(key);
+});
+
+function buildTypeSet(kind: ResourceKind, map: ReadonlyMap<string, DomainOf[ResourceKind]>, prev: TypeSet | undefined): TypeSet {
   const out = new Map<string, EncodedResource>();
   for (const [name, value] of map) out.set(name, encodeOne(kind, name, value));
+  if (prev && sameEntries(out, prev.resources)) return prev;
   const digest = [...out.values()].map((r) => `${r.name}=${r.version}`).sort().join('\n');
-  return { version: out.size ? hash(digest) : 'empty', resources: out };
+  const version = out.size ? hash(digest) : 'empty';
+  const key = `${kind}/${version}`;
+  const shared = interned.get(key)?.deref();
+  if (shared) return shared;
+  const set: TypeSet = { version, resources: out };
+  interned.set(key, new WeakRef(set));
+  dropInterned.register(set, key);
+  return set;
 }
 
 /**
@@ -120,7 +123,7 @@ export function buildSnapshot(version: string, resources: ResourceMaps, previous
     else {
       allCached = false;
       const prev = previous?.types[kind];
-      types[kind] = prev && sameResources(prev, map) ? prev : buildTypeSet(kind, map);
+      types[kind] = prev && sameResources(prev, map) ? prev : buildTypeSet(kind, map, prev);
     }
   }
   // Consistency is a property of the resources alone: a set already checked together needs no second check.

@@ -1,0 +1,70 @@
+// Encoding resources once. The controller translates every proxy's config
+// afresh, so equal resources arrive as distinct objects (the endpoints of a
+// service appear in the config of every caller): keyed by object identity
+// alone, each would be protobuf-encoded once per proxy, which profiling put at
+// ~60% of an apply's CPU. Here a resource is looked up by identity first, then
+// by a digest of its content (JSON with Maps, Sets, byte arrays and
+// non-finite numbers spelled out: ~10-25x cheaper than encoding it), and
+// encoded only when both miss.
+import { createHash } from 'node:crypto';
+import { TYPE_URLS, type ResourceKind } from '../../proxy/config/resources.js';
+import { encodeResource, type DomainOf } from '../../proxy/xds/codec/index.js';
+
+export interface EncodedResource {
+  name: string;
+  /** Content hash: the resource's version on delta streams. */
+  version: string;
+  any: { type_url: string; value: Uint8Array };
+}
+
+/** Encoded bytes the content cache may keep beyond what live snapshots hold. */
+const CONTENT_CACHE_BYTES = 64 << 20;
+
+export function hash(bytes: Uint8Array | string): string {
+  return createHash('sha256').update(bytes).digest('base64url').slice(0, 16);
+}
+
+const byIdentity = new WeakMap<object, EncodedResource>();
+/** Insertion-ordered: the oldest entries go first when over budget. */
+const byContent = new Map<string, EncodedResource>();
+let contentBytes = 0;
+
+function jsonSafe(_key: string, v: unknown): unknown {
+  if (typeof v === 'number' && !Number.isFinite(v)) return { $number: String(v) };
+  if (v instanceof Map) return { $map: [...v] };
+  if (v instanceof Set) return { $set: [...v] };
+  if (ArrayBuffer.isView(v)) return { $bytes: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') };
+  return v;
+}
+
+function contentKey(kind: ResourceKind, name: string, value: unknown): string {
+  return createHash('sha256').update(`${kind}\0${name}\0`).update(JSON.stringify(value, jsonSafe)).digest('base64url');
+}
+
+/** The encoding `value` already has (by identity), if any. */
+export function encodedFor(value: object): EncodedResource | undefined {
+  return byIdentity.get(value);
+}
+
+export function encodeOne(kind: ResourceKind, name: string, value: DomainOf[ResourceKind]): EncodedResource {
+  const hit = byIdentity.get(value);
+  if (hit && hit.name === name) return hit;
+  const key = contentKey(kind, name, value);
+  let r = byContent.get(key);
+  if (r) {
+    byContent.delete(key); // most recently used last
+    byContent.set(key, r);
+  } else {
+    const bytes = encodeResource(kind, value);
+    r = { name, version: hash(bytes), any: { type_url: TYPE_URLS[kind], value: bytes } };
+    byContent.set(key, r);
+    contentBytes += bytes.byteLength;
+    for (const [k, old] of byContent) {
+      if (contentBytes <= CONTENT_CACHE_BYTES) break;
+      byContent.delete(k);
+      contentBytes -= old.any.value.byteLength;
+    }
+  }
+  byIdentity.set(value, r);
+  return r;
+}
