@@ -4,6 +4,8 @@
 // listener, reload on SIGHUP or file change (a bad reload keeps the old
 // config and logs why), drain and exit 0 on SIGTERM/SIGINT.
 
+// First: V8's young-generation limit must be set before the modules below allocate.
+import './young-gen.js';
 import { watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Command } from 'commander';
@@ -17,6 +19,7 @@ import { startAdminServer } from './admin/server.js';
 import type { MeshAgent } from './mesh-agent.js';
 import { bootstrapFromEnv } from './config/env-bootstrap.js';
 import { startHealthServer, type HealthServer } from './admin/health-server.js';
+import { startMetricsServer, type MetricsServer } from './admin/metrics-server.js';
 
 async function main(): Promise<void> {
   const env = readProxyEnv();
@@ -78,6 +81,7 @@ async function main(): Promise<void> {
     await sidecar.drain(bootstrap.drainTimeout);
     await admin.close().catch(() => {});
     await health?.close().catch(() => {});
+    await metrics?.close().catch(() => {});
     await telemetry.shutdown().catch(() => {});
     process.exit(0);
   };
@@ -91,6 +95,9 @@ async function main(): Promise<void> {
   // The kubelet-facing readiness port (TSMESH_HEALTH_PORT) on all interfaces; the admin API stays on 127.0.0.1.
   let health: HealthServer | undefined;
   if (!opts.config && env.sidecar?.TSMESH_HEALTH_PORT) health = await startHealthServer('0.0.0.0', Number(env.sidecar.TSMESH_HEALTH_PORT), sidecar);
+  // The Prometheus port (Istio's 15090) for scrapers in other pods; bootstrap `metrics` / TSMESH_METRICS_PORT.
+  let metrics: MetricsServer | undefined;
+  if (bootstrap.metrics) metrics = await startMetricsServer(bootstrap.metrics.address.address, bootstrap.metrics.address.port, telemetry.registry);
 
   // The xDS/CA link (gRPC, protobuf, CSR encoding) loads only for an ADS bootstrap: a static sidecar never pays its memory.
   if (ads) agent = (await import('./mesh-agent.js')).startMeshAgent(ads, bootstrap.node, sidecar, logger, { adminAddress: `${admin.address.includes(':') ? `[${admin.address}]` : admin.address}:${admin.port}` });
@@ -101,7 +108,7 @@ async function main(): Promise<void> {
     const p = sidecar.listenerPort(name);
     if (p !== undefined) ports[name] = p;
   }
-  process.stdout.write(JSON.stringify({ event: 'ready', admin: admin.port, ...(health ? { health: health.port } : {}), listeners: ports }) + '\n');
+  process.stdout.write(JSON.stringify({ event: 'ready', admin: admin.port, ...(health ? { health: health.port } : {}), ...(metrics ? { metrics: metrics.port } : {}), listeners: ports }) + '\n');
 
   const reload = async (why: string) => {
     if (exiting || ads) return; // with ADS the control plane owns the config

@@ -1,5 +1,7 @@
-// Where each connected sidecar's admin listener is (TSMESH_ADMIN in its xDS
-// node metadata): the canary analysis reads their `/stats/prometheus`. An
+// Where each connected sidecar's metrics are (TSMESH_METRICS in its xDS node
+// metadata — the pod-facing Prometheus port an injected sidecar serves on its
+// pod IP — else TSMESH_ADMIN, its admin listener): the canary analysis reads
+// their `/stats/prometheus`. An
 // unspecified host (0.0.0.0, ::) is replaced by the sidecar's own address;
 // a loopback one on a sidecar elsewhere is unreachable from here and skipped.
 
@@ -8,9 +10,9 @@ const MAX_SIDECARS = 100_000;
 export class SidecarAdmins {
   private readonly byNode = new Map<string, { url: string; service: string; app?: string }>();
 
-  /** Records (or forgets, without a usable TSMESH_ADMIN) the admin URL of a connected node of `service`. */
+  /** Records (or forgets, without a usable TSMESH_METRICS or TSMESH_ADMIN) the metrics URL of a connected node of `service`. */
   connected(nodeId: string, metadata: Record<string, unknown>, peerHost?: string, service = ''): void {
-    const url = adminUrl(metadata.TSMESH_ADMIN, peerHost);
+    const url = adminUrl(metadata.TSMESH_METRICS, peerHost) ?? adminUrl(metadata.TSMESH_ADMIN, peerHost);
     // The analysis matches metrics on destination_service_name (the node's cluster) or destination_app (its app label).
     if (url && (this.byNode.size < MAX_SIDECARS || this.byNode.has(nodeId))) this.byNode.set(nodeId, { url, service, ...appLabel(metadata.LABELS) });
     else this.byNode.delete(nodeId);
@@ -20,7 +22,7 @@ export class SidecarAdmins {
     this.byNode.delete(nodeId);
   }
 
-  /** Every sidecar's admin URL, or only those of `service`'s sidecars. */
+  /** Every sidecar's metrics base URL, or only those of `service`'s sidecars. */
   urls(service?: string): string[] {
     const out = new Set<string>();
     for (const n of this.byNode.values()) if (service === undefined || n.service === service || n.app === service) out.add(n.url);

@@ -87,6 +87,8 @@ export function proxyContainer(o: InjectOptions, pod: PodFacts): Obj {
       { name: 'TSMESH_INBOUND_PORT', value: String(INBOUND_PORT) },
       { name: 'TSMESH_ADMIN_PORT', value: String(ADMIN_PORT) },
       { name: 'TSMESH_HEALTH_PORT', value: String(HEALTH_PORT) },
+      // Prometheus (and the control plane's canary analysis) scrape :15090/stats/prometheus on the pod IP.
+      { name: 'TSMESH_METRICS_PORT', value: String(METRICS_PORT) },
       { name: 'TSMESH_APP_CONTAINERS', value: pod.appContainers.join(',') },
       ...(pod.appPorts.length ? [{ name: 'TSMESH_APP_PORT', value: pod.appPorts.join(',') }] : []),
       // The init container installs the iptables REDIRECT rules: the outbound listener reads SO_ORIGINAL_DST.

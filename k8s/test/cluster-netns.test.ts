@@ -264,6 +264,14 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     expect(Number(line!.split(' ').pop())).toBe(2);
   }, 40_000);
 
+  it("the sidecar's Prometheus port (15090) answers on the pod IP for scrapers elsewhere; the admin API stays pod-local", async (ctx) => {
+    if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
+    // From the other pod, not redirected (as a scraper outside the mesh): the reviews sidecar's inbound metrics.
+    const res = await inNs(POD_NS, [...asProxy, 'curl', '-s', '--max-time', '5', `http://${PEER_IP}:15090/stats/prometheus`]);
+    expect(res.stdout.split('\n').some((l) => l.startsWith('istio_requests_total{') && l.includes('reporter="destination"') && l.includes('destination_app="reviews"'))).toBe(true);
+    await expect(inNs(POD_NS, [...asProxy, 'curl', '-s', '--max-time', '5', `http://${PEER_IP}:15000/config_dump`])).rejects.toMatchObject({ stdout: '' });
+  }, 20_000);
+
   it('opaque TCP to a destination outside the mesh passes through the sidecar to where the app was connecting', async (ctx) => {
     if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
     const client = `const s = require('net').connect(${dbPort}, '${PEER_IP}', () => s.write('ping\\n')); s.pipe(process.stdout);`;

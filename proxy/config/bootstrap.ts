@@ -40,6 +40,8 @@ export interface AdsConfig {
 export interface Bootstrap {
   node: NodeInfo;
   admin: { address: SocketAddress };
+  /** The Prometheus port (Istio's 0.0.0.0:15090): only GET /stats/prometheus, reachable from other pods. */
+  metrics?: { address: SocketAddress };
   snapshot: ConfigSnapshot;
   dynamicResources?: { ads: AdsConfig };
   tracing?: TracingOptions;
@@ -71,7 +73,7 @@ export function parseBootstrap(text: string, file?: string): Bootstrap {
   if (docs.length !== 1) throw new ValidationError([{ file, path: '', message: `expected one YAML document, found ${docs.length}` }], 'bootstrap');
   const doc = docs[0]!;
   const r = Reader.of(doc);
-  strict(r, ['node', 'admin', 'staticResources', 'dynamicResources', 'tracing', 'accessLog', 'drainTimeout'], true);
+  strict(r, ['node', 'admin', 'metrics', 'staticResources', 'dynamicResources', 'tracing', 'accessLog', 'drainTimeout'], true);
   const node = readNode(r.field('node'));
   const admin = r.field('admin');
   strict(admin, ['address']);
@@ -97,9 +99,12 @@ export function parseBootstrap(text: string, file?: string): Bootstrap {
     return m;
   }
 
+  const metrics = r.field('metrics');
+  const metricsAddress = strict(metrics, ['address']) ? socketAddress(metrics.field('address')) : undefined;
   const bootstrap: Bootstrap = {
     node,
     admin: { address: adminAddress },
+    ...(metricsAddress ? { metrics: { address: metricsAddress } } : {}),
     snapshot: { resources: maps, versions: { listener: 'static', routeConfiguration: 'static', cluster: 'static', clusterLoadAssignment: 'static', secret: 'static' } },
     drainTimeout: r.field('drainTimeout').duration({ min: 0, max: 3_600_000 }) ?? DEFAULT_DRAIN_TIMEOUT_MS,
   };

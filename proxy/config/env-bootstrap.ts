@@ -57,6 +57,7 @@ export function bootstrapFromEnv(env: EnvMap): Bootstrap {
   const inbound = port('TSMESH_INBOUND_PORT');
   const admin = port('TSMESH_ADMIN_PORT');
   port('TSMESH_HEALTH_PORT');
+  const metricsPort = port('TSMESH_METRICS_PORT', true);
   const appPorts = portList('TSMESH_APP_PORT');
   const interception = env.TSMESH_INTERCEPTION_MODE || undefined;
   if (interception !== undefined && !INTERCEPTION_MODES.includes(interception)) fail('TSMESH_INTERCEPTION_MODE', `"${interception}" is not one of ${INTERCEPTION_MODES.join(', ')}`);
@@ -82,6 +83,8 @@ export function bootstrapFromEnv(env: EnvMap): Bootstrap {
     if (appPorts.length > 1) nodeMetadata.APP_PORTS = appPorts.join(',');
   }
   if (interception) nodeMetadata.INTERCEPTION_MODE = interception;
+  // Where the control plane (canary analysis) scrapes this sidecar: the pod's IP, not the loopback admin address.
+  if (metricsPort && env.INSTANCE_IP) nodeMetadata.TSMESH_METRICS = `${hostForUrl(env.INSTANCE_IP)}:${metricsPort}`;
   if (env.NODE_NAME) nodeMetadata.NODE_NAME = env.NODE_NAME;
   if (env.POD_UID) nodeMetadata.POD_UID = env.POD_UID;
   const version = labels.version || labels['app.kubernetes.io/version'];
@@ -97,6 +100,7 @@ export function bootstrapFromEnv(env: EnvMap): Bootstrap {
       ...(version ? { version } : {}),
     },
     admin: { address: { address: '127.0.0.1', port: admin! } },
+    ...(metricsPort !== undefined ? { metrics: { address: { address: '0.0.0.0', port: metricsPort } } } : {}),
     snapshot: {
       resources: { listener: new Map(), routeConfiguration: new Map(), cluster: new Map(), clusterLoadAssignment: new Map(), secret: new Map() },
       versions: { listener: '', routeConfiguration: '', cluster: '', clusterLoadAssignment: '', secret: '' },
@@ -113,6 +117,10 @@ export function bootstrapFromEnv(env: EnvMap): Bootstrap {
     },
     drainTimeout: DEFAULT_DRAIN_TIMEOUT_MS,
   };
+}
+
+function hostForUrl(ip: string): string {
+  return ip.includes(':') ? `[${ip}]` : ip;
 }
 
 function parseHostPort(v: string): SocketAddress | undefined {

@@ -27,6 +27,16 @@ describe('sidecar admin addresses (TSMESH_ADMIN)', () => {
     for (const bad of ['15000', 'host:0', 'host:99999', 'http://x:1', 'a b:1', 42, undefined]) expect(adminUrl(bad)).toBeUndefined();
   });
 
+  it("scrapes an injected sidecar's pod-facing metrics address (TSMESH_METRICS) rather than its loopback admin", () => {
+    const s = new SidecarAdmins();
+    // In a cluster: the admin listener is pod-local and unreachable; the metrics port is on the pod IP.
+    s.connected('pod', { TSMESH_ADMIN: '127.0.0.1:15000', TSMESH_METRICS: '10.244.1.7:15090' }, '10.244.1.7', 'reviews');
+    expect(s.urls('reviews')).toEqual(['http://10.244.1.7:15090']);
+    // Without it (a self-registered sidecar on this machine), the admin address as before.
+    s.connected('local', { TSMESH_ADMIN: '127.0.0.1:15000' }, '127.0.0.1', 'web');
+    expect(s.urls('web')).toEqual(['http://127.0.0.1:15000']);
+  });
+
   it('keeps one address per connected node (all, or one service\'s) and forgets it on disconnect', () => {
     const s = new SidecarAdmins();
     s.connected('a', { TSMESH_ADMIN: '127.0.0.1:1000' }, undefined, 'api');

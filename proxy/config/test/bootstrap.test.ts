@@ -63,3 +63,37 @@ describe('bootstrap loading', () => {
     expect(() => loadBootstrapFile(here('fixtures/does-not-exist.yaml'))).toThrow(/cannot read the bootstrap file/);
   });
 });
+
+describe('bootstrap: interception and metrics settings', () => {
+  const yaml = (extra: string) => `
+node: { id: n1, cluster: web }
+metrics: { address: { address: 0.0.0.0, port: 15090 } }
+staticResources:
+  listeners:
+    - name: inbound
+      address: { address: 0.0.0.0, port: 15006 }
+      useOriginalDst: true
+      filterChains:
+        - name: app-9090
+          filterChainMatch: { destinationPort: ${extra} }
+          filter: { kind: tcp, statPrefix: t, cluster: app }
+        - name: http
+          filter:
+            kind: http
+            statPrefix: h
+            outboundTrafficPolicy: REGISTRY_ONLY
+            routeConfig: { name: r, virtualHosts: [{ name: v, domains: ['*'], routes: [{ match: { prefix: / }, route: { cluster: app } }] }] }
+  clusters:
+    - { name: app, loadAssignment: { endpoints: [{ address: { address: 127.0.0.1, port: 9090 } }] } }
+`;
+
+  it('reads the metrics address, destinationPort and outboundTrafficPolicy', async () => {
+    const { parseBootstrap } = await import('../bootstrap.js');
+    const b = parseBootstrap(yaml('9090'));
+    expect(b.metrics).toEqual({ address: { address: '0.0.0.0', port: 15090 } });
+    const chains = b.snapshot.resources.listener.get('inbound')!.filterChains;
+    expect(chains[0]!.filterChainMatch).toEqual({ destinationPort: 9090 });
+    expect(chains[1]!.filter.kind === 'http' && chains[1]!.filter.outboundTrafficPolicy).toBe('REGISTRY_ONLY');
+    expect(() => parseBootstrap(yaml('0'), 'b.yaml')).toThrow(/b\.yaml:11: staticResources\.listeners\[0\]\.filterChains\[0\]\.filterChainMatch\.destinationPort: must be ≥ 1, got 0/);
+  });
+});

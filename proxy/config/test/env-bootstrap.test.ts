@@ -52,6 +52,18 @@ describe('bootstrapFromEnv', () => {
     expect(bootstrapFromEnv({ ...GOOD, TSMESH_APP_PORT: '9080' }).dynamicResources?.ads.nodeMetadata?.APP_PORT).toBe('9080');
   });
 
+  it('serves Prometheus on all interfaces at TSMESH_METRICS_PORT and reports the pod IP address for it', () => {
+    const b = bootstrapFromEnv({ ...GOOD, TSMESH_METRICS_PORT: '15090' });
+    expect(b.metrics).toEqual({ address: { address: '0.0.0.0', port: 15090 } });
+    expect(b.dynamicResources?.ads.nodeMetadata?.TSMESH_METRICS).toBe('10.1.2.3:15090');
+    expect(bootstrapFromEnv({ ...GOOD, INSTANCE_IP: 'fd00::3', TSMESH_METRICS_PORT: '15090' }).dynamicResources?.ads.nodeMetadata?.TSMESH_METRICS).toBe('[fd00::3]:15090');
+    // No pod IP: nothing reachable to report (the admin address stays the only one).
+    const { INSTANCE_IP: _ip, ...noIp } = GOOD;
+    expect(bootstrapFromEnv({ ...noIp, TSMESH_METRICS_PORT: '15090' }).dynamicResources?.ads.nodeMetadata?.TSMESH_METRICS).toBeUndefined();
+    expect(bootstrapFromEnv(GOOD).metrics).toBeUndefined();
+    expect(issuesOf({ ...GOOD, TSMESH_METRICS_PORT: 'prom' })).toMatch(/TSMESH_METRICS_PORT.*"prom" is not a port/);
+  });
+
   it('sends every app port and the interception mode the injector sets', () => {
     const md = bootstrapFromEnv({ ...GOOD, TSMESH_APP_PORT: '9080,9090,9080', TSMESH_INTERCEPTION_MODE: 'REDIRECT' }).dynamicResources?.ads.nodeMetadata;
     expect(md).toMatchObject({ APP_PORT: '9080', APP_PORTS: '9080,9090', INTERCEPTION_MODE: 'REDIRECT' });

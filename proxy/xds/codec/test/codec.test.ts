@@ -13,6 +13,7 @@ const update = process.env.UPDATE_GOLDEN === '1';
 const cases: [string, ResourceKind, DomainOf[ResourceKind]][] = [
   ['listener-inbound', 'listener', fx.listener],
   ['listener-api', 'listener', fx.apiListener],
+  ['listener-redirect', 'listener', fx.redirectListener],
   ['route-configuration', 'routeConfiguration', fx.routeConfiguration],
   ['cluster-eds-ring-hash', 'cluster', fx.cluster],
   ['cluster-static-peak-ewma', 'cluster', fx.peakEwmaCluster],
@@ -72,6 +73,13 @@ describe('xDS codec decode validation', () => {
     const l = JSON.parse(JSON.stringify(toProtoObject('listener', fx.apiListener)));
     l.api_listener.api_listener = { type_url: 'type.googleapis.com/unknown.Type', value: '' };
     expect(() => fromProtoObject('listener', l)).toThrow(/unsupported typed_config type unknown|api_listener must be/);
+  });
+
+  it('refuses a destination_port outside 1-65535 and an unknown outbound traffic policy, naming the field', () => {
+    const l = JSON.parse(JSON.stringify(toProtoObject('listener', fx.redirectListener)));
+    l.filter_chains[0].filter_chain_match.destination_port = { value: 70000 };
+    l.filter_chains[1].metadata.filter_metadata.tsmesh.fields.outbound_traffic_policy = { stringValue: 'OPEN' };
+    expect(() => fromProtoObject('listener', l)).toThrow(/filter_chains\[0\]\.filter_chain_match\.destination_port\.value[\s\S]*filter_chains\[1\]\.metadata\.filter_metadata\.tsmesh\.fields\.outbound_traffic_policy\.stringValue/);
   });
 
   it('fills Envoy defaults for fields the proto leaves unset', () => {

@@ -219,3 +219,20 @@ export const certSecret: Secret = {
   name: 'default',
   tlsCertificate: { certificateChain: '-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n', privateKey: '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n' },
 };
+
+/** An intercepted pod's listener: original destination, a chain per destination port, Istio's outboundTrafficPolicy on HTTP. */
+export const redirectListener: Listener = {
+  name: 'virtualOutbound',
+  address: { address: '127.0.0.1', port: 15001 },
+  trafficDirection: 'OUTBOUND',
+  protocolDetectionTimeout: 100,
+  useOriginalDst: true,
+  filterChains: [
+    {
+      name: 'outbound-http-9090',
+      filterChainMatch: { transportProtocol: 'raw_buffer', applicationProtocols: ['http/1.1', 'h2c'], destinationPort: 9090 },
+      filter: { ...hcm, outboundTrafficPolicy: 'REGISTRY_ONLY' },
+    },
+    { name: 'outbound-http', filterChainMatch: { transportProtocol: 'raw_buffer' }, filter: { ...hcm, outboundTrafficPolicy: 'ALLOW_ANY' } },
+  ],
+};
