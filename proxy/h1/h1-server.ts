@@ -81,6 +81,11 @@ class BodyRequest extends Readable implements H1Request {
   override _read(): void {
     this.conn.bodyWanted();
   }
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    // As node:http's IncomingMessage: a client gone mid-body is an 'error' only for whoever
+    // listens for one (a local reply that never read the body must not crash the process).
+    cb(this.listenerCount('error') > 0 ? err : null);
+  }
 }
 
 const CRLF = '\r\n';
@@ -97,6 +102,10 @@ export class H1Response extends EventEmitter {
   private head: string | undefined = undefined;
   private chunked = false;
   private hasLength = false;
+  /** HEAD, 1xx, 204, 304: body bytes handed to write()/end() never go out. */
+  private noBody = false;
+  /** Bytes still owed to a declared content-length (NaN when none was declared). */
+  private left = NaN;
 
   constructor(
     private readonly conn: H1ServerConnection,
@@ -131,9 +140,17 @@ export class H1Response extends EventEmitter {
   }
 
   private field(name: string, value: string): string {
-    if (name === 'content-length') this.hasLength = true;
-    else if (name === 'transfer-encoding' || name === 'connection' || name === 'keep-alive') return ''; // framing is ours
-    if (value.indexOf('\n') >= 0 || value.indexOf('\r') >= 0) return ''; // never split the head
+    if (value.indexOf('\n') >= 0 || value.indexOf('\r') >= 0 || name.indexOf('\n') >= 0 || name.indexOf('\r') >= 0) return ''; // never split the head
+    // Framing headers are compared case-insensitively (only names of their lengths pay the lowercasing).
+    const n = name.length;
+    if (n === 14 || n === 17 || n === 10) {
+      const l = name.toLowerCase();
+      if (l === 'content-length') {
+        if (this.hasLength) return ''; // one length only: two would be a smuggling vector downstream
+        this.hasLength = true;
+        this.left = Number(value);
+      } else if (l === 'transfer-encoding' || l === 'connection' || l === 'keep-alive') return ''; // framing is ours
+    }
     return `${name}: ${value}\r\n`;
   }
 
@@ -142,6 +159,8 @@ export class H1Response extends EventEmitter {
     let head = this.head!;
     this.head = undefined;
     const bodyless = this.isHead || NO_BODY_STATUS(this.statusCode);
+    this.noBody = bodyless;
+    if (this.conn.draining) this.shouldKeepAlive = false; // drain began while this request ran
     if (!this.hasLength && !bodyless) {
       if (endLength >= 0) head += `content-length: ${endLength}\r\n`;
       else if (this.http10) this.shouldKeepAlive = false; // close-delimited
@@ -151,6 +170,7 @@ export class H1Response extends EventEmitter {
       }
     }
     if (!this.shouldKeepAlive) head += 'connection: close\r\n';
+    else if (this.http10) head += 'connection: keep-alive\r\n'; // an HTTP/1.0 client closes otherwise
     return head + CRLF;
   }
 
@@ -160,15 +180,16 @@ export class H1Response extends EventEmitter {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (this.head !== undefined) {
       const head = this.finishHead(-1);
-      if (buf.length === 0) return this.socket.write(head, 'latin1');
+      if (buf.length === 0 || this.noBody) return this.socket.write(head, 'latin1');
+      this.left -= buf.length;
       return this.chunked ? this.writeChunked(head, buf) : this.writeJoined(head, buf);
     }
-    if (buf.length === 0) return true;
+    if (buf.length === 0 || this.noBody) return true;
+    this.left -= buf.length;
     return this.chunked ? this.writeChunked('', buf) : this.socket.write(buf);
   }
 
   private writeJoined(head: string, buf: Buffer): boolean {
-    if (this.isHead) return this.socket.write(head, 'latin1');
     if (buf.length > 16 * 1024) {
       this.socket.cork();
       this.socket.write(head, 'latin1');
@@ -182,8 +203,24 @@ export class H1Response extends EventEmitter {
     return this.socket.write(out);
   }
 
+  /** One chunk: size line, data and its CRLF always go out together (back-pressure or not). */
   private writeChunked(prefix: string, buf: Buffer): boolean {
-    return this.writeJoined(`${prefix}${buf.length.toString(16)}\r\n`, buf) && this.socket.write(CRLF, 'latin1');
+    const head = `${prefix}${buf.length.toString(16)}\r\n`;
+    const s = this.socket;
+    if (buf.length > 16 * 1024) {
+      s.cork();
+      s.write(head, 'latin1');
+      s.write(buf);
+      const ok = s.write(CRLF, 'latin1');
+      s.uncork();
+      return ok;
+    }
+    const out = Buffer.allocUnsafe(head.length + buf.length + 2);
+    out.write(head, 0, 'latin1');
+    buf.copy(out, head.length);
+    out[out.length - 2] = 13;
+    out[out.length - 1] = 10;
+    return s.write(out);
   }
 
   private trailers: string | undefined = undefined;
@@ -192,7 +229,7 @@ export class H1Response extends EventEmitter {
     let s = '';
     for (const k in t) {
       const v = String(t[k]);
-      if (v.indexOf('\n') < 0 && v.indexOf('\r') < 0) s += `${k}: ${v}\r\n`;
+      if (v.indexOf('\n') < 0 && v.indexOf('\r') < 0 && k.indexOf('\n') < 0 && k.indexOf('\r') < 0) s += `${k}: ${v}\r\n`;
     }
     this.trailers = s;
   }
@@ -204,12 +241,18 @@ export class H1Response extends EventEmitter {
     if (this.head !== undefined) {
       // Nothing written yet: the whole body is known, so it gets a content-length (one write).
       const head = this.finishHead(buf?.length ?? 0);
-      if (buf === undefined || buf.length === 0 || this.isHead) this.socket.write(head, 'latin1');
-      else this.writeJoined(head, buf);
+      if (buf === undefined || buf.length === 0 || this.noBody) this.socket.write(head, 'latin1');
+      else {
+        this.left -= buf.length;
+        this.writeJoined(head, buf);
+      }
     } else {
       if (buf !== undefined && buf.length > 0) this.write(buf);
       if (this.chunked) this.socket.write(this.trailers ? `0\r\n${this.trailers}\r\n` : '0\r\n\r\n', 'latin1');
     }
+    // A body that does not match its declared content-length leaves the client unable to find the
+    // next response: the connection cannot be reused (it closes once this response is flushed).
+    if (this.hasLength && !this.noBody && this.left !== 0) this.shouldKeepAlive = false;
     this.writableEnded = true;
     // No 'finish'/'close' events on a normal end (the exchange records itself right after end()):
     // 'close' means the connection went away under an unfinished response.
@@ -245,6 +288,12 @@ const TIMED_OUT = 'HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nx-tsmesh
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** An unread request body larger than this is not drained after its response: the connection closes. */
 const MAX_DISCARD = 256 * 1024;
+/**
+ * Closing while the client may still be sending (an unread body, a rejected head): our side
+ * ends first and the socket stays open this long, reading and dropping, so that the client's
+ * kernel is not sent a reset that would discard the answer before the client read it.
+ */
+const LINGER_MS = 2_000;
 
 function onData(this: Socket, chunk: Buffer): void {
   (this as unknown as { [kConn]: H1ServerConnection })[kConn].onData(chunk);
@@ -265,12 +314,28 @@ function onHeadTimer(c: H1ServerConnection): void {
 function onIdleTimer(c: H1ServerConnection): void {
   c.onIdleTimer();
 }
+function parsePending(c: H1ServerConnection): void {
+  c.parsePending();
+}
+function destroySocket(s: Socket): void {
+  s.destroy();
+}
+function destroyOnFinish(this: Socket): void {
+  this.destroy();
+}
+function lingerOnFinish(this: Socket): void {
+  // Half-open now: the client's FIN (or the timer) ends it; what it still sends is dropped.
+  this.resume();
+  setTimeout(destroySocket, LINGER_MS, this).unref();
+}
 const kConn = Symbol('tsmesh.h1server');
 
 export class H1ServerConnection implements ParserEvents {
   private readonly parser = new Parser(PARSE_REQUEST, this);
   private res: H1Response | undefined = undefined;
   private body: BodyRequest | undefined = undefined;
+  /** A request whose head was parsed: handed to the handler once the bytes of this read are parsed. */
+  private started: H1Request | undefined = undefined;
   /** Bytes after a pause, parsed when the current response ends. */
   private pending: Buffer | undefined = undefined;
   private beginPending = false;
@@ -280,15 +345,26 @@ export class H1ServerConnection implements ParserEvents {
   private lastWasValue = false;
   private headBytes = 0;
   private inHead = false;
+  /** From a request's first byte to its last (body included, read or discarded). */
+  private inMessage = false;
   private tooLarge = false;
   private upgradeReq: H1Request | undefined = undefined;
+  /** Declared body bytes not yet parsed (-1: chunked, unknown). */
+  private bodyLeft = 0;
   private discarding = 0;
+  /** The request body's reader is behind: reading stays paused until it asks for more. */
+  private bodyFull = false;
   private executing = false;
   private closed = false;
+  /** Draining: close after the response in progress. */
   private closeAfter = false;
+  /** The client half-closed: answer what it sent, then close. */
+  private peerEnded = false;
   private headTimer: NodeJS.Timeout | undefined = undefined;
   private idleTimer: NodeJS.Timeout | undefined = undefined;
   private readonly maxHead: number;
+  private readonly maxFields: number;
+  private readonly allowHalfOpen: boolean;
 
   constructor(
     readonly socket: Socket,
@@ -296,7 +372,12 @@ export class H1ServerConnection implements ParserEvents {
     private readonly options: H1ServerOptions,
   ) {
     this.maxHead = options.limits.maxRequestHeadersKb * 1024;
+    this.maxFields = 2 * (options.limits.maxHeadersCount > 0 ? options.limits.maxHeadersCount : Infinity);
     (socket as unknown as { [kConn]: H1ServerConnection })[kConn] = this;
+    // The client's FIN is handled here (the requests it already sent are answered), not by
+    // the stream ending our side on its own; restored when an upgrade takes the socket.
+    this.allowHalfOpen = socket.allowHalfOpen;
+    socket.allowHalfOpen = true;
     socket.setNoDelay(true);
     socket.on('data', onData);
     socket.on('drain', onDrain);
@@ -307,9 +388,14 @@ export class H1ServerConnection implements ParserEvents {
     this.armIdle();
   }
 
+  /** drain() was called: responses say `connection: close`. */
+  get draining(): boolean {
+    return this.closeAfter;
+  }
+
   /** True while no request is in progress (drain closes such connections at once). */
   get idle(): boolean {
-    return this.res === undefined && !this.inHead;
+    return this.res === undefined && !this.inMessage && this.pending === undefined;
   }
 
   // -------------------------------------------------------------- socket
@@ -333,22 +419,45 @@ export class H1ServerConnection implements ParserEvents {
       this.executing = false;
     }
     if (this.closed) return this.parser.destroy();
-    if (r.kind === 'ok') return;
+    const req = this.started;
+    this.started = undefined;
+    if (r.kind === 'error') {
+      // A malformed request: answer 400/431 when nothing was answered on this request yet, else
+      // reset. A request whose head arrived with the malformed bytes never reaches the handler.
+      if (this.res !== undefined && this.res.headersSent) return this.close();
+      return this.close(this.tooLarge ? TOO_LARGE : BAD_REQUEST);
+    }
+    if (r.kind === 'upgrade') {
+      const up = this.upgradeReq;
+      this.upgradeReq = undefined;
+      this.detach();
+      if (up === undefined || up.method === 'CONNECT') return void this.socket.end(BAD_REQUEST, 'latin1');
+      return this.handler.upgrade(up, this.socket, r.rest);
+    }
     if (r.kind === 'paused') {
       this.pending = r.rest;
       this.socket.pause();
-      return;
     }
-    if (r.kind === 'upgrade') {
-      const req = this.upgradeReq;
-      this.upgradeReq = undefined;
-      this.detach();
-      if (req === undefined || req.method === 'CONNECT') return void this.socket.end(BAD_REQUEST, 'latin1');
-      return this.handler.upgrade(req, this.socket, r.rest);
+    if (req !== undefined) {
+      if (this.body !== undefined && req.httpVersionMinor > 0 && expectsContinue(req.rawHeaders)) this.socket.write(CONTINUE, 'latin1');
+      this.handler.handle(req, this.res!);
     }
-    // A malformed request: answer 400/431 when nothing was answered on this request yet, else reset.
-    if (this.res !== undefined && this.res.headersSent) return this.close();
-    this.close(this.tooLarge ? TOO_LARGE : BAD_REQUEST);
+  }
+
+  /** Bytes held behind a response that has ended: parse them now (outside the response's own stack). */
+  parsePending(): void {
+    const p = this.pending;
+    if (this.closed || p === undefined) return;
+    this.pending = undefined;
+    this.parser.resume();
+    if (this.beginPending) {
+      this.beginPending = false;
+      this.begin();
+    }
+    this.parse(p);
+    if (this.closed || this.pending !== undefined) return;
+    if (!this.bodyFull) this.socket.resume();
+    this.maybeFinish();
   }
 
   onDrain(): void {
@@ -357,9 +466,15 @@ export class H1ServerConnection implements ParserEvents {
   }
 
   onEnd(): void {
-    // The client half-closed: finish what is in progress, then close (no half-open HTTP).
-    if (this.res === undefined) return this.close('');
-    this.closeAfter = true;
+    this.peerEnded = true;
+    // A request cut short (head or body) cannot be answered meaningfully.
+    if (this.inHead || this.body !== undefined) return this.close();
+    this.maybeFinish();
+  }
+
+  /** After the client's FIN: close once everything it sent was answered. */
+  private maybeFinish(): void {
+    if (this.peerEnded && !this.closed && this.res === undefined && this.pending === undefined) this.close('');
   }
 
   onClose(): void {
@@ -367,6 +482,7 @@ export class H1ServerConnection implements ParserEvents {
   }
 
   bodyWanted(): void {
+    this.bodyFull = false;
     if (this.pending === undefined && !this.closed) this.socket.resume();
   }
 
@@ -379,6 +495,7 @@ export class H1ServerConnection implements ParserEvents {
     s.off('drain', onDrain);
     s.off('end', onEnd);
     s.off('close', onClose);
+    s.allowHalfOpen = this.allowHalfOpen;
     this.options.onClose?.(this);
     if (!this.executing) this.parser.destroy();
   }
@@ -389,10 +506,11 @@ export class H1ServerConnection implements ParserEvents {
     this.closed = true;
     this.clearTimers();
     const s = this.socket;
-    if (s.writable && (last !== undefined || s.writableLength > 0 || last === '')) {
+    if (s.writable && (last !== undefined || s.writableLength > 0)) {
       if (last) s.end(last, 'latin1');
       else s.end();
-      s.once('finish', () => s.destroy());
+      // The client may still be sending this request: linger rather than reset under the answer.
+      s.once('finish', this.inMessage && !this.peerEnded ? lingerOnFinish : destroyOnFinish);
     } else s.destroy();
     if (!this.executing) this.parser.destroy();
     const res = this.res;
@@ -428,8 +546,10 @@ export class H1ServerConnection implements ParserEvents {
   }
 
   onIdleTimer(): void {
+    if (this.closed) return;
     // FIN, not RST: a client racing a request against this close sees a clean end and retries.
-    if (this.idle && !this.closed) this.close('');
+    if (this.idle) this.close('');
+    else this.idleTimer!.refresh(); // busy: idle time counts from the end of this exchange
   }
 
   private armHead(): void {
@@ -466,6 +586,7 @@ export class H1ServerConnection implements ParserEvents {
     this.lastWasValue = false;
     this.headBytes = 0;
     this.inHead = true;
+    this.inMessage = true;
     this.armHead();
   }
 
@@ -482,10 +603,12 @@ export class H1ServerConnection implements ParserEvents {
 
   onHeaderField(b: Buffer): number {
     if ((this.headBytes += b.length) > this.maxHead) return this.overflow();
-    const s = b.toString('latin1').toLowerCase();
+    if (!this.inHead) return 0; // a trailer: counted against the head limit, not kept
     const raw = this.raw;
-    if (this.lastWasValue || raw.length === 0) raw.push(s, '');
-    else raw[raw.length - 2] += s;
+    if (this.lastWasValue || raw.length === 0) {
+      if (raw.length >= this.maxFields) return this.overflow(); // Envoy max_headers_count: 431
+      raw.push(b.toString('latin1').toLowerCase(), '');
+    } else raw[raw.length - 2] += b.toString('latin1').toLowerCase();
     this.lastWasValue = false;
     return 0;
   }
@@ -510,38 +633,44 @@ export class H1ServerConnection implements ParserEvents {
       this.upgradeReq = new BodilessRequest(method, this.url, raw, minor, this.socket);
       return 0;
     }
-    const body = hasBody(raw);
-    const req = body ? new BodyRequest(method, this.url, raw, minor, this.socket, this) : new BodilessRequest(method, this.url, raw, minor, this.socket);
-    if (body) this.body = req as BodyRequest;
-    const res = new H1Response(this, this.socket, keepAlive && !this.closeAfter, method === 'HEAD', minor === 0);
-    this.res = res;
-    if (body && expectsContinue(raw)) this.socket.write(CONTINUE, 'latin1');
-    this.handler.handle(req, res);
+    const left = declaredBody(raw);
+    this.bodyLeft = left;
+    const req = left !== 0 ? new BodyRequest(method, this.url, raw, minor, this.socket, this) : new BodilessRequest(method, this.url, raw, minor, this.socket);
+    if (left !== 0) this.body = req as BodyRequest;
+    this.res = new H1Response(this, this.socket, keepAlive && !this.closeAfter, method === 'HEAD', minor === 0);
+    this.started = req;
     return 0;
   }
 
   onBody(b: Buffer): number {
+    if (this.bodyLeft > 0) this.bodyLeft -= b.length;
     const body = this.body;
     if (body === undefined) {
       // The response already ended and nobody reads this body: discard it, within a bound.
-      if ((this.discarding += b.length) > MAX_DISCARD && this.res === undefined) {
-        this.close();
+      if ((this.discarding += b.length) > MAX_DISCARD) {
+        this.close('');
         return -1;
       }
       return 0;
     }
-    if (!body.push(b)) this.socket.pause();
+    if (!body.push(b)) {
+      this.bodyFull = true;
+      this.socket.pause();
+    }
     return 0;
   }
 
   onMessageComplete(): number {
     if (this.upgradeReq !== undefined) return 0;
+    this.inMessage = false;
     const body = this.body;
     this.body = undefined;
     this.discarding = 0;
+    this.bodyLeft = 0;
     if (body !== undefined) {
       body.push(null);
       // Reading may have been paused for this body's back-pressure; the next request must be read.
+      this.bodyFull = false;
       if (this.pending === undefined) this.socket.resume();
     }
     if (this.closeAfter && this.res === undefined) this.close('');
@@ -554,42 +683,35 @@ export class H1ServerConnection implements ParserEvents {
   responseEnded(res: H1Response): void {
     if (this.res !== res) return;
     this.res = undefined;
-    if (!res.shouldKeepAlive || this.closeAfter) return this.close('');
+    // A large body still on its way is not drained: close (after a linger) instead.
+    if (!res.shouldKeepAlive || this.closeAfter || this.bodyLeft > MAX_DISCARD) return this.close('');
     const body = this.body;
     if (body !== undefined) {
       // Answered before the request body was read: discard the rest of it (bounded) to keep the connection.
       this.body = undefined;
       body.destroy();
-      this.socket.resume();
+      this.bodyFull = false;
+      if (this.pending === undefined) this.socket.resume();
     }
     this.armIdle();
-    const pending = this.pending;
-    if (pending !== undefined) {
-      this.pending = undefined;
-      this.parser.resume();
-      if (this.beginPending) {
-        this.beginPending = false;
-        this.begin();
-      }
-      this.socket.resume();
-      // Not inside the caller's stack: the response's end may run inside an upstream parser callback.
-      setImmediate(() => {
-        if (!this.closed) this.parse(pending);
-      });
-    }
+    // Held bytes are parsed outside the caller's stack (the end may run inside an upstream
+    // parser callback); reading stays paused until then so that nothing overtakes them.
+    if (this.pending !== undefined) setImmediate(parsePending, this);
+    else this.maybeFinish();
   }
 }
 
-function hasBody(raw: string[]): boolean {
+/** The request body's declared length: 0 = none, -1 = chunked (llhttp has already refused conflicting framings). */
+function declaredBody(raw: string[]): number {
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i]!;
-    if (n === 'transfer-encoding') return true;
-    if (n === 'content-length' && raw[i + 1] !== '0') return true;
+    if (n === 'transfer-encoding') return -1;
+    if (n === 'content-length') return Number(raw[i + 1]);
   }
-  return false;
+  return 0;
 }
 
-function expectsContinue(raw: string[]): boolean {
+function expectsContinue(raw: readonly string[]): boolean {
   for (let i = 0; i < raw.length; i += 2) if (raw[i] === 'expect' && raw[i + 1]!.toLowerCase() === '100-continue') return true;
   return false;
 }
