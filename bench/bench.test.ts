@@ -23,6 +23,7 @@ interface Json {
   controlPlane: {
     ca: { signOnly: { perCpuSecond: number }; grpc: { perCpuSecond: number; errors: number }; runs: { grpc: { ops: number; stealPct: number } }[] };
     xds: { summary: { clients: number; p50Ms: number; p99Ms: number; controlPlaneCpuUsPerProxy: number; rssPerProxyKiB: number }[]; runs: { acked?: number; runs: { p99Ms: number }[] }[] };
+    apply: { summary: { nodes: number; applyToPublishedMs: number }[]; runs: { published: number; nodes: number }[] };
   };
   runs: { kind: string; config: string; completed?: number; sent?: number; errors: number; requests?: number; window: { stealPct: number; memory: { rssKb: number } } }[];
 }
@@ -104,8 +105,12 @@ describe('bench harness (quick mode)', () => {
     expect(row.p99Ms).toBeGreaterThanOrEqual(row.p50Ms);
     expect(row.controlPlaneCpuUsPerProxy).toBeGreaterThan(0);
     expect(cp.xds.runs[0]!.runs).toHaveLength(1);
+    expect(cp.apply.runs.length).toBeGreaterThan(0);
+    for (const a of cp.apply.runs) expect(a.published).toBe(a.nodes); // every proxy got its new snapshot
+    expect(cp.apply.summary[0]!.applyToPublishedMs).toBeGreaterThanOrEqual(0);
     const md = fs.readFileSync(path.join(out, 'latest.md'), 'utf8');
     expect(md).toContain('## Control plane and CA');
+    expect(md).toContain('### Apply → every proxy');
     expect(md).toMatch(/\| 10 \| \d+ \| \d+ \|/);
     for (const f of ['control-plane-acks.svg', 'ca-rate.svg']) expect(fs.readFileSync(path.join(out, f), 'utf8').startsWith('<svg'), f).toBe(true);
   });

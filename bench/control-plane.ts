@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { AckBenchResult } from '../control-plane/xds/bench-acks.js';
+import type { ApplyBenchResult } from './control-plane-apply.js';
 import { caFixture, measureGrpc, measureSignOnly, type GrpcRate, type Rate } from './ca/rates.js';
 import { cpuShares, machineCpu } from './lib/proc.js';
 import type { BenchOptions } from './options.js';
@@ -61,6 +62,11 @@ export interface ControlPlaneResults {
     }[];
     runs: (AckBenchResult & Stealed & { rep: number })[];
   };
+  /** Apply → every proxy's snapshot published, through the real controller and translator. */
+  apply: {
+    summary: { nodes: number; applyToPublishedMs: number; cpuUsPerProxy: number }[];
+    runs: (ApplyBenchResult & Stealed & { rep: number })[];
+  };
   stealPctMedian: number | null;
   /** How busy the whole machine was (this bench and everyone else's work), median over measurements. */
   busyPctMedian: number | null;
@@ -82,12 +88,21 @@ async function benchAcksProcess(clients: number, clusters: number, pushes: numbe
   return (JSON.parse(stdout) as AckBenchResult[])[0]!;
 }
 
+const BENCH_APPLY = fileURLToPath(new URL('./control-plane-apply.js', import.meta.url));
+
+/** Two applies (after one warm-up) with `nodes` proxies registered, in a fresh process. */
+async function benchApplyProcess(nodes: number): Promise<ApplyBenchResult[]> {
+  const { stdout } = await promisify(execFile)(process.execPath, [BENCH_APPLY, '--nodes', String(nodes), '--reps', '2'], { timeout: 300_000, maxBuffer: 16 << 20 });
+  return JSON.parse(stdout) as ApplyBenchResult[];
+}
+
 const med = (xs: number[]): number => Math.round((median(xs) ?? NaN) * 10) / 10;
 
 export async function runControlPlaneBench(o: ControlPlaneOptions, log: (line: string) => void = () => {}): Promise<ControlPlaneResults> {
   const f = await caFixture();
   const caRuns: ControlPlaneResults['ca']['runs'] = [];
   const xdsRuns: ControlPlaneResults['xds']['runs'] = [];
+  const applyRuns: ControlPlaneResults['apply']['runs'] = [];
   for (let rep = 1; rep <= o.reps; rep++) {
     const signOnly = await withSteal(() => measureSignOnly(f, o.caSeconds));
     log(`control plane rep ${rep}: CA sign-only ${signOnly.perCpuSecond} CSRs per CPU-second`);
@@ -98,6 +113,11 @@ export async function runControlPlaneBench(o: ControlPlaneOptions, log: (line: s
       const r = await withSteal(() => benchAcksProcess(clients, o.clusters, o.pushes));
       log(`control plane rep ${rep}: ${clients} proxies ACK p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.controlPlaneCpuUsPerProxy} µs CPU per proxy`);
       xdsRuns.push({ ...r, rep });
+      const a0 = machineCpu();
+      const applies = await benchApplyProcess(clients);
+      const shares = cpuShares(a0, machineCpu());
+      for (const a of applies) applyRuns.push({ ...a, ...shares, rep });
+      log(`control plane rep ${rep}: apply → ${clients} snapshots published in ${applies.map((a) => a.applyToPublishedMs).join(', ')} ms`);
     }
   }
   const notes: string[] = [];
@@ -140,6 +160,13 @@ export async function runControlPlaneBench(o: ControlPlaneOptions, log: (line: s
         };
       }),
       runs: xdsRuns,
+    },
+    apply: {
+      summary: o.clients.map((nodes) => {
+        const rs = applyRuns.filter((r) => r.nodes === nodes);
+        return { nodes, applyToPublishedMs: med(rs.map((r) => r.applyToPublishedMs)), cpuUsPerProxy: med(rs.map((r) => r.cpuUsPerProxy)) };
+      }),
+      runs: applyRuns,
     },
     stealPctMedian: median(steals),
     busyPctMedian: median([...caRuns.flatMap((r) => [r.signOnly.busyPct, r.grpc.busyPct]), ...xdsRuns.map((r) => r.busyPct)]),
