@@ -22,40 +22,9 @@ import { bundleFingerprints, mergeBundles } from '../../proxy/identity/trust-bun
 import { bundleReceipt, issuedBy, persistNewCa, presentedCertificate, type PublishedBundle } from './rotation-checks.js';
 import { clearRotation, saveNextCa, saveProgress, type SavedRotation } from './rotation-store.js';
 import type { ProxyStatus } from './types.js';
+import { STEP_TITLES as TITLES, type RootInfo, type RootRotationApi, type RotationStatus, type RotationStep, type RotationStepName } from './rotation-types.js';
 
-export type RotationStepName = 'generate' | 'overlap' | 'switch' | 'reissue' | 'drop-old' | 'persist';
-
-export interface RotationStep {
-  name: RotationStepName;
-  title: string;
-  state: 'pending' | 'running' | 'done' | 'failed';
-  /** What the mesh confirmed, e.g. "trust bundle old+new reached 2/2 proxies in 84 ms". */
-  detail?: string;
-}
-
-export interface RootInfo {
-  subject: string;
-  /** SHA-256 of the DER, hex. */
-  fingerprint: string;
-  notAfter: string;
-}
-
-export interface RotationStatus {
-  state: 'idle' | 'running' | 'failed' | 'done';
-  dryRun?: boolean;
-  proxies: number;
-  oldRoot: RootInfo;
-  newRoot?: RootInfo;
-  steps: RotationStep[];
-  error?: string;
-}
-
-export interface RootRotationApi {
-  status(): RotationStatus;
-  /** Starts (or resumes after a failure) a rotation; a dry run only describes it. `stepTimeoutMs`: how long
-   *  each waiting step (propagation, re-issue) waits for the mesh before the rotation stops, resumable. */
-  start(opts: { dryRun?: boolean; stepTimeoutMs?: number }): RotationStatus;
-}
+export type { RootInfo, RootRotationApi, RotationStatus, RotationStep, RotationStepName } from './rotation-types.js';
 
 export interface RootRotationOptions {
   ca: CertificateAuthority;
@@ -78,15 +47,9 @@ export interface RootRotationOptions {
   log?: Logger;
 }
 
-const TITLES: Record<RotationStepName, string> = {
-  generate: 'create the new root CA',
-  overlap: 'publish trust bundle old+new to every proxy',
-  switch: 'sign workload certificates with the new root',
-  reissue: 'wait for every workload to present a certificate from the new root',
-  'drop-old': 'drop the old root from the trust bundle',
-  persist: 'make the new root the one the control plane loads',
-};
 const ORDER = Object.keys(TITLES) as RotationStepName[];
+/** TLS handshakes the re-issue check runs at once. */
+const PROBE_CONCURRENCY = 32;
 
 function rootInfo(pem: string): RootInfo {
   const c = new X509Certificate(pem);
@@ -233,18 +196,25 @@ export class RootRotation implements RootRotationApi {
     const signer = new X509Certificate(this.next!.material.signingCert.toString('pem'));
     const started = this.clock.now();
     const deadline = started + (this.stepTimeoutMs ?? this.o.reissueTimeoutMs ?? 5 * 60_000);
+    // A workload seen with a new-root certificate stays done (a restarted one gets one from the new CA too),
+    // so each round probes only the rest, PROBE_CONCURRENCY handshakes at a time.
+    const confirmed = new Set<string>();
     for (;;) {
       const workloads = this.o.workloads();
+      const todo = workloads.filter((w) => !confirmed.has(w.nodeId));
       const old: string[] = [];
-      await Promise.all(
-        workloads.map(async (w) => {
-          try {
-            if (!issuedBy(await presentedCertificate(w.inboundAddress, w.inboundPort), signer)) old.push(w.nodeId);
-          } catch (e) {
-            old.push(`${w.nodeId} (${(e as Error).message})`);
-          }
-        }),
-      );
+      for (let i = 0; i < todo.length; i += PROBE_CONCURRENCY) {
+        await Promise.all(
+          todo.slice(i, i + PROBE_CONCURRENCY).map(async (w) => {
+            try {
+              if (issuedBy(await presentedCertificate(w.inboundAddress, w.inboundPort), signer)) confirmed.add(w.nodeId);
+              else old.push(w.nodeId);
+            } catch (e) {
+              old.push(`${w.nodeId} (${(e as Error).message})`);
+            }
+          }),
+        );
+      }
       const n = workloads.length - old.length;
       if (!old.length) return `${n}/${workloads.length} workloads present certificates from the new root (${this.clock.now() - started} ms)`;
       progress(`${n}/${workloads.length} workloads re-issued, waiting for ${old.slice(0, 5).join(', ')}`);
