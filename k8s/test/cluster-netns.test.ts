@@ -258,10 +258,13 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
       expect(seen).toMatchObject({ app: 'outside', url: path, from: POD_IP });
       expect(seen.headers.host).toBe('api.example.com');
     }
+    // HTTP/2 with prior knowledge: the h2c server reads through the replay wrapper, which carries the original destination.
+    const h2 = await inNs(POD_NS, ['curl', '-s', '--max-time', '10', '--http2-prior-knowledge', '-H', 'host: api.example.com', `http://${PEER_IP}:${extPort}/outside/h2c`], 15_000);
+    expect(JSON.parse(h2.stdout)).toMatchObject({ app: 'outside', url: '/outside/h2c', from: POD_IP });
     const metrics = await inNs(POD_NS, ['curl', '-s', '--max-time', '5', 'http://127.0.0.1:15000/stats/prometheus']);
     const line = metrics.stdout.split('\n').find((l) => l.startsWith('istio_requests_total{') && l.includes('destination_service="PassthroughCluster"') && l.includes('response_code="200"'));
     expect(line).toBeDefined();
-    expect(Number(line!.split(' ').pop())).toBe(2);
+    expect(Number(line!.split(' ').pop())).toBe(3);
   }, 40_000);
 
   it("the sidecar's Prometheus port (15090) answers on the pod IP for scrapers elsewhere; the admin API stays pod-local", async (ctx) => {
@@ -281,6 +284,30 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     const metrics = await inNs(POD_NS, ['curl', '-s', '--max-time', '5', 'http://127.0.0.1:15000/stats/prometheus']);
     expect(metrics.stdout.split('\n').some((l) => l.startsWith('istio_tcp_connections_opened_total{') && l.includes('destination_service="PassthroughCluster"'))).toBe(true);
   }, 20_000);
+
+  it('with outboundTrafficPolicy REGISTRY_ONLY in the MeshConfig, plain HTTP to a host outside the mesh gets 502', async (ctx) => {
+    if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
+    const mesh = (mode: string, rv: string) => ({
+      apiVersion: 'tsmesh.io/v1alpha1', kind: 'MeshConfig',
+      metadata: { name: 'mesh', namespace: 'tsmesh-system', uid: 'mc1', resourceVersion: rv, generation: Number(rv) },
+      spec: { mtls: { mode: 'STRICT' }, outboundTrafficPolicy: { mode } },
+    });
+    const status = () => inNs(POD_NS, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', `http://${PEER_IP}:${extPort}/blocked`], 10_000).then((x) => x.stdout, () => '000');
+    const until = async (want: string) => {
+      const deadline = Date.now() + 15_000;
+      let last = '';
+      while ((last = await status()) !== want) {
+        if (Date.now() > deadline) throw new Error(`expected ${want}, still ${last}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    api!.send('/apis/tsmesh.io/v1alpha1/meshconfigs', 'MODIFIED', mesh('REGISTRY_ONLY', '13'));
+    await until('502');
+    // Mesh services are still reached.
+    expect(JSON.parse((await inNs(POD_NS, ['curl', '-s', '--max-time', '10', `http://${CLUSTER_IP}:9080/still`], 15_000)).stdout)).toMatchObject({ app: 'reviews' });
+    api!.send('/apis/tsmesh.io/v1alpha1/meshconfigs', 'MODIFIED', mesh('ALLOW_ANY', '14'));
+    await until('200');
+  }, 45_000);
 
   it("the peer's STRICT inbound refuses a plaintext caller that bypasses the sidecar", async (ctx) => {
     if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);

@@ -128,6 +128,7 @@ export class ChainRuntime {
   private h2cServer(): http2.Http2Server {
     if (this.h2c) return this.h2c;
     const s = http2.createServer(h2Options(this.http!.hcm), this.http!.handle);
+    s.on('session', adoptSessionDst);
     this.trackSessions(s);
     this.h2c = s;
     return s;
@@ -232,9 +233,20 @@ function replayWithDst(socket: Socket): Duplex {
   return d;
 }
 
-/** A TLS server's socket wraps the accepted one (`_parent`): give it the original destination before any request. */
+/**
+ * A TLS server's socket wraps the accepted one: a net.Socket (`_parent`), or for a replay Duplex the
+ * JS stream adapter around it (`_handle._parentWrap.stream`). Copied before any request is read.
+ */
 function adoptOriginalDst(sock: tls.TLSSocket): void {
-  copyOriginalDst((sock as { _parent?: object })._parent, sock);
+  const s = sock as unknown as { _parent?: object | null; _handle?: { _parentWrap?: { stream?: object } } | null };
+  copyOriginalDst(s._parent ?? s._handle?._parentWrap?.stream, sock);
+}
+
+/** An h2c session over a replay Duplex reads through a JS stream adapter (its `stream`): that is what requests see as their socket. */
+function adoptSessionDst(session: http2.ServerHttp2Session): void {
+  const sock = session.socket as unknown as { stream?: object };
+  const inner = sock.stream;
+  if (inner !== undefined) copyOriginalDst(inner, sock);
 }
 
 /** Node enforces header/request timeouts on a periodic sweep; sweep often enough for the configured limits. */
