@@ -14,7 +14,7 @@
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { buildConnector, Dispatcher } from 'undici';
-import { Parser, PARSE_RESPONSE, SKIP_BODY, type ParserEvents } from './llhttp.js';
+import { HPE_PAUSED, Parser, PARSE_RESPONSE, SKIP_BODY, type ParserEvents } from './llhttp.js';
 
 export interface H1PoolOptions {
   /** Opens one connection (undici's connector: plaintext or the mesh TLS connector). */
@@ -54,6 +54,16 @@ function socketError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
+/** A request target goes into the head verbatim: no whitespace or control bytes (they would split it). */
+function validPath(p: string): boolean {
+  if (typeof p !== 'string' || p.length === 0) return false;
+  for (let i = 0; i < p.length; i++) {
+    const c = p.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f || c > 0xff) return false;
+  }
+  return true;
+}
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 class PendingRequest {
@@ -87,6 +97,16 @@ export class H1Pool {
   private closeWaiters: (() => void)[] = [];
 
   constructor(readonly options: H1PoolOptions) {}
+
+  /** Connections open or being opened (for stats and leak checks). */
+  get connections(): number {
+    return this.open;
+  }
+
+  /** Requests waiting for a connection. */
+  get queued(): number {
+    return this.queue.length;
+  }
 
   dispatch(opts: DispatchOpts, handler: Handler): boolean {
     const r = new PendingRequest(this, opts, handler);
@@ -237,6 +257,8 @@ class H1Connection implements ParserEvents {
   private keepAlive = false;
   private gotBytes = false;
   private bodyPending = false;
+  /** The response ended inside this read: the parser paused there (see onMessageComplete). */
+  private responseDone = false;
   private readonly resume = (): void => {
     if (!this.gone) this.socket.resume();
   };
@@ -270,6 +292,7 @@ class H1Connection implements ParserEvents {
     this.headersDeadline = 0;
     const o = r.opts;
     const body = o.body;
+    if (!validPath(o.path)) return this.failRequest(r, socketError(`invalid request path ${JSON.stringify(o.path)}`, 'UND_ERR_INVALID_ARG'));
     let head = `${o.method} ${o.path} HTTP/1.1\r\n`;
     const h = o.headers as string[] | undefined;
     let hasLength = false;
@@ -411,7 +434,14 @@ class H1Connection implements ParserEvents {
       this.executing = false;
     }
     if (this.gone) return this.parser.destroy();
-    if (res.kind === 'ok' || res.kind === 'paused') return;
+    if (res.kind === 'ok') return;
+    if (res.kind === 'paused') {
+      this.parser.resume();
+      // Bytes after a complete response, before the next request was even sent: the server is
+      // out of step with us (they would be taken as the next request's response). Never reuse.
+      if (res.rest.length > 0) this.keepAlive = false;
+      return this.afterResponse();
+    }
     if (res.kind === 'upgrade') return this.upgraded(res.rest);
     this.lose(Object.assign(res.error, { code: 'UND_ERR_SOCKET' }), false);
   }
@@ -421,7 +451,10 @@ class H1Connection implements ParserEvents {
     if (this.req !== undefined && this.headersDone) {
       const err = this.parser.finish();
       if (err !== undefined) return this.lose(Object.assign(err, { code: 'UND_ERR_SOCKET' }), false);
-      if (this.req === undefined) return this.destroy();
+      if (this.responseDone) {
+        this.keepAlive = false;
+        return this.afterResponse();
+      }
     }
     this.lose(socketError('other side closed', 'UND_ERR_SOCKET'), true);
   }
@@ -474,6 +507,8 @@ class H1Connection implements ParserEvents {
 
   private upgraded(rest: Buffer): void {
     const r = this.req!;
+    // A 101 to a request that asked for no upgrade: nobody could take the socket.
+    if (!r.opts.upgrade) return this.lose(socketError('unexpected upgrade response', 'UND_ERR_SOCKET'), false);
     this.req = undefined;
     this.gone = true;
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
@@ -486,6 +521,9 @@ class H1Connection implements ParserEvents {
     this.parser.destroy();
     liveConnections.get(this.pool)?.delete(this);
     this.pool.removed(this);
+    // Handed over as node:http hands an upgraded socket: not flowing until its new reader
+    // attaches (a 'data' listener or pipe), with what followed the head put back in front.
+    (s as { readableFlowing: boolean | null }).readableFlowing = null;
     if (rest.length) s.unshift(rest);
     (r.handler as { onUpgrade?: (status: number, raw: string[], socket: Socket) => void }).onUpgrade?.(this.status, this.raw, s);
   }
@@ -558,12 +596,14 @@ class H1Connection implements ParserEvents {
     if (this.bodyPending) this.keepAlive = false;
     const trailers = this.trailers;
     r.handler.onComplete?.(trailers ?? null);
-    this.afterResponse();
-    return 0;
+    // Pause here: what follows in this read is checked (and the connection released) by onData.
+    this.responseDone = true;
+    return HPE_PAUSED;
   }
 
   /** The exchange is complete both ways: keep the connection or close it. */
   private afterResponse(): void {
+    this.responseDone = false;
     const r = this.req;
     this.req = undefined;
     if (r !== undefined) r.conn = undefined;

@@ -496,6 +496,7 @@ export class H1ServerConnection implements ParserEvents {
     s.off('end', onEnd);
     s.off('close', onClose);
     s.allowHalfOpen = this.allowHalfOpen;
+    (s as { readableFlowing: boolean | null }).readableFlowing = null; // as node:http: nothing flows until the new reader attaches
     this.options.onClose?.(this);
     if (!this.executing) this.parser.destroy();
   }
