@@ -59,6 +59,8 @@ program.command('top').alias('stat').description('requests/s, success rate, p50/
   .option('--admin <host:port,...>', 'sidecar admin listeners to read (env TSMESH_SIDECAR_ADMINS; default: every sidecar the control plane knows)')
   .option('--prometheus <url>', 'read from this Prometheus server instead (env TSMESH_PROMETHEUS)')
   .option('--window <seconds>', 'measuring window (default 2; with --prometheus the rate() range, default 60)')
+  .option('-w, --watch', 'refresh every window until Ctrl-C')
+  .option('--count <n>', 'stop after n refreshes (with or without --watch)')
   .option('-o, --output <format>', 'table | json', 'table')
   .action(run((o: TopOptions) => top(g(), o)));
 

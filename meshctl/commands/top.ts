@@ -51,35 +51,57 @@ export interface TopOptions {
   /** Seconds; default 2 between two scrapes, 60 as a Prometheus rate() range. */
   window?: string;
   output: string;
+  /** Refresh every window until Ctrl-C (or --count refreshes). */
+  watch?: boolean;
+  count?: string;
 }
 
-export async function top(g: GlobalOptions, o: TopOptions): Promise<string> {
+export async function top(g: GlobalOptions, o: TopOptions, write: (s: string) => void = (s) => process.stdout.write(s)): Promise<string> {
   const prometheus = o.prometheus ?? process.env.TSMESH_PROMETHEUS;
   const windowS = Number(o.window ?? (prometheus ? 60 : 2));
   if (!(windowS >= 0.1 && windowS <= 600) || (prometheus && windowS < 1)) throw new CliError(`--window must be between ${prometheus ? 1 : 0.1} and 600 seconds, got ${o.window}`, EXIT.USAGE);
   if (o.output !== 'table' && o.output !== 'json') throw new CliError(`-o must be table or json, got "${o.output}"`, EXIT.USAGE);
-  let out: TopRow[];
-  if (prometheus) {
-    if (!/^https?:\/\//.test(prometheus)) throw new CliError(`--prometheus must be an http(s) URL, got "${prometheus}"`, EXIT.USAGE);
-    out = await topFromPrometheus(prometheus, windowS);
-  } else {
-    const targets = await sidecarAdmins(g, o.admin);
-    if (!targets.length) throw new CliError('no sidecars to read: pass --admin <host:port,...> (their admin listeners) or set TSMESH_SIDECAR_ADMINS', EXIT.USAGE);
-    out = await fromSidecars(targets, windowS * 1000);
+  const count = o.count === undefined ? (o.watch ? Infinity : 1) : Number(o.count);
+  if (!(count === Infinity || (Number.isInteger(count) && count >= 1 && count <= 1_000_000))) throw new CliError(`--count must be a positive integer, got "${o.count}"`, EXIT.USAGE);
+  if (prometheus && !/^https?:\/\//.test(prometheus)) throw new CliError(`--prometheus must be an http(s) URL, got "${prometheus}"`, EXIT.USAGE);
+  const targets = prometheus ? [] : await sidecarAdmins(g, o.admin);
+  if (!prometheus && !targets.length) throw new CliError('no sidecars to read: pass --admin <host:port,...> (their admin listeners) or set TSMESH_SIDECAR_ADMINS', EXIT.USAGE);
+  const windowMs = windowS * 1000;
+  // Each refresh measures one window; the sidecars are scraped once per window (the end of one is the start of the next).
+  let prev = prometheus ? undefined : await scrape(targets);
+  for (let i = 0; ; i++) {
+    let rows: TopRow[];
+    if (prometheus) {
+      if (i > 0) await sleep(windowMs);
+      rows = await topFromPrometheus(prometheus, windowS);
+    } else {
+      await sleep(windowMs);
+      const cur = await scrape(targets);
+      rows = delta(prev!, cur, windowMs);
+      prev = cur;
+    }
+    const text = render(rows, o.output);
+    if (count === 1) return text;
+    const live = process.stdout.isTTY && o.output === 'table';
+    write(`${live ? '\x1b[H\x1b[2J' : ''}${o.output === 'table' ? `${new Date().toISOString().slice(11, 19)}  (every ${windowS}s${count === Infinity ? ', Ctrl-C to stop' : ''})\n` : ''}${text}${live || o.output === 'json' ? '' : '\n'}`);
+    if (i + 1 >= count) return '';
   }
-  out.sort((x, y) => x.service.localeCompare(y.service) || x.version.localeCompare(y.version));
-  if (o.output === 'json') return JSON.stringify(out, null, 2) + '\n';
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function render(rows: TopRow[], output: string): string {
+  rows.sort((x, y) => x.service.localeCompare(y.service) || x.version.localeCompare(y.version));
+  if (output === 'json') return JSON.stringify(rows, null, 2) + '\n';
   const ms = (n?: number) => (n === undefined ? '-' : `${Math.round(n)}ms`);
   return table(
     ['SERVICE', 'VERSION', 'RPS', 'SUCCESS', 'P50', 'P99'],
-    out.map((r) => [r.service, r.version, r.rps.toFixed(1), r.successRate === undefined ? '-' : `${r.successRate.toFixed(1)}%`, ms(r.p50), ms(r.p99)]),
+    rows.map((r) => [r.service, r.version, r.rps.toFixed(1), r.successRate === undefined ? '-' : `${r.successRate.toFixed(1)}%`, ms(r.p50), ms(r.p99)]),
   );
 }
 
-async function fromSidecars(targets: string[], windowMs: number): Promise<TopRow[]> {
-  const a = await scrape(targets);
-  await new Promise((r) => setTimeout(r, windowMs));
-  const b = await scrape(targets);
+/** Per service and version over one window, from two scrapes. */
+function delta(a: Map<string, Row>, b: Map<string, Row>, windowMs: number): TopRow[] {
   const out: TopRow[] = [];
   for (const [key, r] of b) {
     const prev = a.get(key);

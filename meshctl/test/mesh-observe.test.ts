@@ -107,6 +107,11 @@ describe('meshctl bench', () => {
       expect(b?.rps, t.stdout).toBeGreaterThan(0);
       expect(b!.successRate).toBe(100);
 
+      // --count 2: two refreshes, each one window, each a table after its time line.
+      const w = await meshctl(['top', '--window', '0.5', '--count', '2'], { TSMESH_STATE_DIR: mesh.stateDir });
+      expect(w.stderr).toBe('');
+      expect(w.stdout).toMatch(/^(\d\d:\d\d:\d\d {2}\(every 0\.5s\)\nSERVICE\s+VERSION\s+RPS\s+SUCCESS\s+P50\s+P99\n(.+\n)*?b\s+v1\s+\d+\.\d\s+100\.0%\s+\d+ms\s+\d+ms\n(.+\n)*\n){2}$/);
+
       const tap = await meshctl(['tap', 'b', '--direction', 'inbound', '--limit', '3', '-o', 'json'], { TSMESH_STATE_DIR: mesh.stateDir });
       expect(tap.stderr).toBe('');
       expect(tap.code).toBe(0);
