@@ -33,7 +33,7 @@ export function controlPlaneMarkdown(cp: ControlPlaneResults): string {
       `The clients, in their own process, spent ${n(g.clientCpuMicros)} µs of CPU per RPC (not counted above).${g.errors ? ` ${g.errors} RPCs failed.` : ''}`,
     '',
   );
-  L.push(`### xDS: time from an apply until N proxies have ACKed it (${o.clusters} clusters + endpoints each, ${o.pushes} pushes per run)`, '');
+  L.push(`### xDS: time from a snapshot change until N proxies have ACKed it (${o.clusters} clusters + endpoints each, ${o.pushes} pushes per run)`, '');
   L.push('| proxies | ACK p50 (ms) | ACK p99 (ms) | p99 per repetition | last ACK (ms) | control-plane CPU µs per proxy per push | proxies\' CPU µs per proxy | control-plane RSS per proxy (KiB) | heap per proxy (KiB) | connect + first sync (ms) |');
   L.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of cp.xds.summary)

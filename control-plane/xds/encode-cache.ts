@@ -3,9 +3,10 @@
 // service appear in the config of every caller): keyed by object identity
 // alone, each would be protobuf-encoded once per proxy, which profiling put at
 // ~60% of an apply's CPU. Here a resource is looked up by identity first, then
-// by a digest of its content (JSON with Maps, Sets, byte arrays and
-// non-finite numbers spelled out: ~10-25x cheaper than encoding it), and
-// encoded only when both miss.
+// by its content — its JSON with Maps, Sets, byte arrays and non-finite
+// numbers spelled out, ~10-25x cheaper than encoding it, used whole as the
+// key (exact: no digest to collide, and hashing it cost as much again) —
+// and encoded only when both miss.
 import { createHash } from 'node:crypto';
 import { TYPE_URLS, type ResourceKind } from '../../proxy/config/resources.js';
 import { encodeResource, type DomainOf } from '../../proxy/xds/codec/index.js';
@@ -17,7 +18,7 @@ export interface EncodedResource {
   any: { type_url: string; value: Uint8Array };
 }
 
-/** Encoded bytes the content cache may keep beyond what live snapshots hold. */
+/** Key characters + encoded bytes the content cache may keep beyond what live snapshots hold. */
 const CONTENT_CACHE_BYTES = 64 << 20;
 
 export function hash(bytes: Uint8Array | string): string {
@@ -38,8 +39,10 @@ function jsonSafe(_key: string, v: unknown): unknown {
 }
 
 function contentKey(kind: ResourceKind, name: string, value: unknown): string {
-  return createHash('sha256').update(`${kind}\0${name}\0`).update(JSON.stringify(value, jsonSafe)).digest('base64url');
+  return `${kind}\0${name}\0${JSON.stringify(value, jsonSafe)}`;
 }
+
+const entrySize = (key: string, r: EncodedResource): number => key.length + r.any.value.byteLength;
 
 /** The encoding `value` already has (by identity), if any. */
 export function encodedFor(value: object): EncodedResource | undefined {
@@ -58,11 +61,11 @@ export function encodeOne(kind: ResourceKind, name: string, value: DomainOf[Reso
     const bytes = encodeResource(kind, value);
     r = { name, version: hash(bytes), any: { type_url: TYPE_URLS[kind], value: bytes } };
     byContent.set(key, r);
-    contentBytes += bytes.byteLength;
+    contentBytes += entrySize(key, r);
     for (const [k, old] of byContent) {
       if (contentBytes <= CONTENT_CACHE_BYTES) break;
       byContent.delete(k);
-      contentBytes -= old.any.value.byteLength;
+      contentBytes -= entrySize(k, old);
     }
   }
   byIdentity.set(value, r);
