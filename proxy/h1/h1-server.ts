@@ -358,13 +358,12 @@ export class H1ServerConnection implements ParserEvents {
   private closed = false;
   /** Draining: close after the response in progress. */
   private closeAfter = false;
-  /** The client half-closed: answer what it sent, then close. */
+  /** The client's FIN arrived (nothing more to read: no linger on close). */
   private peerEnded = false;
   private headTimer: NodeJS.Timeout | undefined = undefined;
   private idleTimer: NodeJS.Timeout | undefined = undefined;
   private readonly maxHead: number;
   private readonly maxFields: number;
-  private readonly allowHalfOpen: boolean;
 
   constructor(
     readonly socket: Socket,
@@ -374,10 +373,6 @@ export class H1ServerConnection implements ParserEvents {
     this.maxHead = options.limits.maxRequestHeadersKb * 1024;
     this.maxFields = 2 * (options.limits.maxHeadersCount > 0 ? options.limits.maxHeadersCount : Infinity);
     (socket as unknown as { [kConn]: H1ServerConnection })[kConn] = this;
-    // The client's FIN is handled here (the requests it already sent are answered), not by
-    // the stream ending our side on its own; restored when an upgrade takes the socket.
-    this.allowHalfOpen = socket.allowHalfOpen;
-    socket.allowHalfOpen = true;
     socket.setNoDelay(true);
     socket.on('data', onData);
     socket.on('drain', onDrain);
@@ -457,7 +452,6 @@ export class H1ServerConnection implements ParserEvents {
     this.parse(p);
     if (this.closed || this.pending !== undefined) return;
     if (!this.bodyFull) this.socket.resume();
-    this.maybeFinish();
   }
 
   onDrain(): void {
@@ -466,15 +460,11 @@ export class H1ServerConnection implements ParserEvents {
   }
 
   onEnd(): void {
+    // The client is gone (no half-open HTTP, as node:http's default and Envoy): what was
+    // written is flushed, a response in progress is closed under its handler (the upstream
+    // request is aborted), requests read but not answered yet are dropped.
     this.peerEnded = true;
-    // A request cut short (head or body) cannot be answered meaningfully.
-    if (this.inHead || this.body !== undefined) return this.close();
-    this.maybeFinish();
-  }
-
-  /** After the client's FIN: close once everything it sent was answered. */
-  private maybeFinish(): void {
-    if (this.peerEnded && !this.closed && this.res === undefined && this.pending === undefined) this.close('');
+    this.close('');
   }
 
   onClose(): void {
@@ -495,7 +485,6 @@ export class H1ServerConnection implements ParserEvents {
     s.off('drain', onDrain);
     s.off('end', onEnd);
     s.off('close', onClose);
-    s.allowHalfOpen = this.allowHalfOpen;
     (s as { readableFlowing: boolean | null }).readableFlowing = null; // as node:http: nothing flows until the new reader attaches
     this.options.onClose?.(this);
     if (!this.executing) this.parser.destroy();
@@ -698,7 +687,6 @@ export class H1ServerConnection implements ParserEvents {
     // Held bytes are parsed outside the caller's stack (the end may run inside an upstream
     // parser callback); reading stays paused until then so that nothing overtakes them.
     if (this.pending !== undefined) setImmediate(parsePending, this);
-    else this.maybeFinish();
   }
 }
 
