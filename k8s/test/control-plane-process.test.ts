@@ -162,6 +162,7 @@ describe('mesh-control-plane with TSMESH_REGISTRY=kubernetes', () => {
     writeFileSync(tokenFile, 'reviews-projected-token\n', { mode: 0o600 });
     writeFileSync(rootFile, secretRoot());
     const reviewsBefore = api.tokenReviews.length;
+    const metricsPort = await freePort();
     const child = spawn(process.execPath, [PROXY, 'sidecar'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       // What k8s/inject/sidecar.ts sets, with the downward API resolved for the reviews-v1 pod.
@@ -176,6 +177,7 @@ describe('mesh-control-plane with TSMESH_REGISTRY=kubernetes', () => {
         TSMESH_INBOUND_PORT: String(await freePort()),
         TSMESH_ADMIN_PORT: '0',
         TSMESH_HEALTH_PORT: '0',
+        TSMESH_METRICS_PORT: String(metricsPort),
         TSMESH_APP_PORT: '9080',
         POD_NAME: 'reviews-v1-6c8f9d7b5-abcde',
         POD_NAMESPACE: 'bookinfo',
@@ -196,7 +198,12 @@ describe('mesh-control-plane with TSMESH_REGISTRY=kubernetes', () => {
       });
       child.once('exit', (code) => reject(new Error(`mesh-proxy exited ${code}: ${out}${err}`)));
     });
-    const health = (JSON.parse(line) as { health: number }).health;
+    const { health, metrics } = JSON.parse(line) as { health: number; metrics: number };
+    // The pod-facing Prometheus port (15090 when injected) serves the metrics, and only them.
+    expect(metrics).toBe(metricsPort);
+    const scraped = await get(metrics, '127.0.0.1', '/stats/prometheus');
+    expect(scraped.status).toBe(200);
+    expect((await get(metrics, '127.0.0.1', '/config_dump')).status).toBe(404);
     await eventually('/ready 200 on the health port', async () => {
       const r = await get(health, '127.0.0.1', '/ready');
       if (r.status !== 200) throw new Error(`status ${r.status}: ${err}`);
