@@ -5,13 +5,14 @@
 // over TLS). Each sits behind a CountedEndpoint: the cluster's circuit
 // breaker counts its connections and the requests waiting for one.
 
-import { Pool, buildConnector, type Dispatcher } from 'undici';
+import { Pool, type buildConnector, type Dispatcher } from 'undici';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { PeerIdentityVerifier } from '../identity/peer-identity.js';
 import type { Cluster, SocketAddress } from '../config/resources.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { CountedEndpoint } from './counted-endpoint.js';
 import { H2Client, h1FallbackClient } from './h2-client.js';
+import { socketConnector } from './socket-connector.js';
 
 export interface PoolSettings {
   /** The cluster's breaker (one per cluster name across swaps). */
@@ -90,41 +91,35 @@ export class EndpointPools {
  * identity module's verifier before the connection is used.
  */
 function tlsConnector(timeout: number, t: NonNullable<PoolSettings['tls']>, h2: boolean): buildConnector.connector {
-  const base = buildConnector({
-    timeout,
-    secureContext: t.secureContext,
-    // undici's connector sets ALPN itself from allowH2 (['http/1.1', 'h2'] or ['http/1.1']), ignoring
-    // ALPNProtocols: an HTTP/2 pool must ask for it, or every mesh hop negotiates HTTP/1.1. An
-    // HTTP/1.1 pool offers only http/1.1 (it cannot speak h2 if the server picked it).
-    allowH2: h2 && t.alpn.includes('h2'),
-    rejectUnauthorized: true,
-    checkServerIdentity: () => undefined,
-    ...(t.servername ? { servername: t.servername } : {}),
-  } as buildConnector.BuildOptions);
   const verifier = t.verifier;
-  if (!verifier) return base;
-  // Resumed sessions carry no peer certificate in Node. This connector's session cache only holds
-  // sessions from its own full handshakes with this endpoint, each verified here: a resumption
-  // proves the same server, so it gets the identity that handshake verified.
+  // Resumed sessions carry no peer certificate in Node. The connector resumes only with tickets from
+  // this endpoint's accepted connections, each verified here: a resumption proves the same server,
+  // so it gets the identity that handshake verified.
   let verified: string | undefined;
-  return (opts, cb) =>
-    base(opts, (err, socket) => {
-      if (err || !socket) return cb(err ?? new Error('no socket'), null);
-      const r = verifier.verify(socket as TLSSocket, verified);
-      if (r.ok) {
-        verified = r.spiffeId;
-        return cb(null, socket);
-      }
-      socket.destroy();
-      cb(Object.assign(new Error(`upstream identity refused: ${r.reason}`), { code: 'MESH_UPSTREAM_IDENTITY' }), null);
-    });
+  return socketConnector(timeout, {
+    secureContext: t.secureContext,
+    // An HTTP/2 pool asks for h2 when the cluster allows it; an HTTP/1.1 pool offers only http/1.1 (it
+    // cannot speak h2 if the server picked it). The order is undici's (allowH2), which this replaced.
+    alpn: h2 && t.alpn.includes('h2') ? ['http/1.1', 'h2'] : ['http/1.1'],
+    ...(t.servername ? { servername: t.servername } : {}),
+    ...(verifier
+      ? {
+          verify: (socket: TLSSocket) => {
+            const r = verifier.verify(socket, verified);
+            if (!r.ok) return r.reason;
+            verified = r.spiffeId;
+            return undefined;
+          },
+        }
+      : {}),
+  });
 }
 
 function create(addr: SocketAddress, s: PoolSettings): Dispatcher {
   const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
   const origin = `${s.tls ? 'https' : 'http'}://${host}:${addr.port}`;
   const endpoint = new CountedEndpoint(s.breaker, s.protocol === 'http2');
-  const connect = endpoint.connector(s.tls ? tlsConnector(s.connectTimeout, s.tls, s.protocol === 'http2') : buildConnector({ timeout: s.connectTimeout }));
+  const connect = endpoint.connector(s.tls ? tlsConnector(s.connectTimeout, s.tls, s.protocol === 'http2') : socketConnector(s.connectTimeout));
   if (s.protocol === 'http2') {
     endpoint.inner = new H2Client(origin, {
       connect,
