@@ -19,9 +19,8 @@ import { compileRbac, type RbacEngine } from '../identity/authz.js';
 import { normalizePath } from '../identity/normalize-path.js';
 import { peerPrincipal } from '../listener/peer-principal.js';
 import { originalDstAuthority, originalDstOf } from '../listener/original-dst.js';
-import { BLOCK_ALL, sendToOriginalDst } from '../upstream/original-dst-pools.js';
+import { BLOCK_ALL, REGISTRY_ONLY_REPLY, sendToOriginalDst } from '../upstream/original-dst-pools.js';
 import { responseFlagsOf } from '../telemetry/response-flags.js';
-import type { LocalReply } from './local-reply.js';
 
 export interface HttpChainDeps {
   clusters: ClusterManager;
@@ -122,6 +121,7 @@ export class HttpChain implements HttpChainContext {
     const dst = policy !== undefined ? originalDstOf(socket) : undefined;
     if (dst === undefined) return ex.localReply('NO_ROUTE');
     if (policy === 'REGISTRY_ONLY') {
+      ex.route = BLOCK_ALL.route;
       ex.choice = BLOCK_ALL.choice;
       return ex.replyWith(REGISTRY_ONLY_REPLY);
     }
@@ -225,9 +225,6 @@ export class HttpChain implements HttpChainContext {
     this.deps.telemetry.httpRequestDone(record, ex.span);
   }
 }
-
-/** Istio's block_all virtual host: a host outside the registry under REGISTRY_ONLY. */
-const REGISTRY_ONLY_REPLY: LocalReply = { status: 502, code: 'MESH_REGISTRY_ONLY', flag: 'NR', grpcStatus: 14, message: 'the destination is not in the service registry (outboundTrafficPolicy REGISTRY_ONLY)' };
 
 const labelCache = new WeakMap<NodeInfo, { workload: string; namespace: string; service: string; version: string }>();
 function selfLabels(n: NodeInfo) {
