@@ -198,6 +198,14 @@ export function originalDstPoolsFor(clusters: ClusterManager): OriginalDstPools 
   return p;
 }
 
+/** Closes the sidecar's passthrough pools (call next to ClusterManager.close; a later request makes new ones). */
+export async function closeOriginalDstPools(clusters: ClusterManager): Promise<void> {
+  const p = perManager.get(clusters);
+  if (p === undefined) return;
+  perManager.delete(clusters);
+  await p.close();
+}
+
 type BuildOptions = (ex: Exchange, http2: boolean) => Dispatcher.DispatchOptions;
 
 /**
