@@ -9,7 +9,8 @@
 // endpoint has no session yet. Only the request path's attempts are counted;
 // mirrors and upgrades pass through.
 
-import { Dispatcher, type buildConnector } from 'undici';
+import type { Dispatcher, buildConnector } from 'undici';
+import { DispatcherBase } from './dispatcher-base.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { UpstreamAttempt } from './attempt.js';
 
@@ -20,7 +21,7 @@ export interface EndpointDispatcher {
   destroy(): Promise<void>;
 }
 
-export class CountedEndpoint extends Dispatcher {
+export class CountedEndpoint extends DispatcherBase {
   inner!: EndpointDispatcher;
   private inflight = 0;
   private established = 0;

@@ -14,7 +14,8 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { Client, Dispatcher, type buildConnector } from 'undici';
+import type { Dispatcher, buildConnector } from 'undici';
+import { DispatcherBase, undiciClient } from './dispatcher-base.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
@@ -59,7 +60,7 @@ function coded(message: string, code: string): Error {
 const CLOSED = coded('HTTP/2 client is closed', 'UND_ERR_CLOSED');
 const NO_RESPONSE = coded('HTTP/2 stream ended before response headers', 'UND_ERR_SOCKET');
 
-export class H2Client extends Dispatcher {
+export class H2Client extends DispatcherBase {
   private session: Session | undefined = undefined;
   private readonly sessions = new Set<Session>();
   private connecting = false;
@@ -215,7 +216,7 @@ export class H2Client extends Dispatcher {
 
 /** An HTTP/1.1 client for an origin whose TLS server did not offer h2 (settings as the h2 client's). */
 export function h1FallbackClient(origin: string, connect: buildConnector.connector, idleTimeout: number): () => Dispatcher {
-  return () => new Client(origin, { connect, keepAliveTimeout: Math.min(idleTimeout || 4_000, 600_000), headersTimeout: 0, bodyTimeout: 0 });
+  return () => new (undiciClient())(origin, { connect, keepAliveTimeout: Math.min(idleTimeout || 4_000, 600_000), headersTimeout: 0, bodyTimeout: 0 });
 }
 
 function noop(): void {}

@@ -8,7 +8,7 @@
 // breaker named PassthroughCluster. No retries, no route timeout (Istio's
 // passthrough route sets timeout 0); the HCM's stream idle timeout applies.
 
-import { buildConnector, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { systemClock, type Clock, type Timer } from '../../common/clock.js';
 import type { Cluster, HttpConnectionManager, LbEndpoint, RouteConfiguration } from '../config/resources.js';
 import { DEFAULT_CIRCUIT_BREAKERS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HEALTHY_PANIC_THRESHOLD } from '../config/defaults.js';
@@ -21,6 +21,7 @@ import { ClusterResilience } from '../resilience/cluster-resilience.js';
 import { RouteTable, type ClusterChoice, type CompiledRoute } from '../router/route-table.js';
 import type { ClusterManager, ClusterRuntime, UpstreamHost } from './cluster-manager.js';
 import { CountedEndpoint } from './counted-endpoint.js';
+import { socketConnector } from './socket-connector.js';
 import { PASSTHROUGH_CLUSTER } from './passthrough.js';
 import { takeTimeoutSlot } from './timeout-slots.js';
 
@@ -132,7 +133,7 @@ export class OriginalDstPools {
   private create(authority: string, dst: OriginalDst): Entry {
     const pool = new CountedEndpoint(this.breaker, false);
     pool.inner = new H1Pool({
-      connect: pool.connector(buildConnector({ timeout: CLUSTER.connectTimeout })),
+      connect: pool.connector(socketConnector(CLUSTER.connectTimeout)),
       hostname: dst.address,
       port: dst.port,
       protocol: 'http:',
