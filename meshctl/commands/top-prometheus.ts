@@ -33,9 +33,10 @@ interface Sample {
 }
 
 /** One instant query; errors name the server and what it said. */
-export async function promQuery(base: string, query: string): Promise<Sample[]> {
+export async function promQuery(base: string, query: string, atSeconds?: number): Promise<Sample[]> {
   const url = new URL('/api/v1/query', base);
   url.searchParams.set('query', query);
+  if (atSeconds !== undefined) url.searchParams.set('time', atSeconds.toFixed(3));
   let res: Response;
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
@@ -55,7 +56,9 @@ export async function promQuery(base: string, query: string): Promise<Sample[]> 
 
 export async function topFromPrometheus(base: string, windowSeconds: number): Promise<TopRow[]> {
   const q = topQueries(`${Math.round(windowSeconds)}s`);
-  const [rps, ok, p50, p99] = await Promise.all([q.rps, q.ok, q.p50, q.p99].map((x) => promQuery(base, x)));
+  // One evaluation time for all four, so the success rate divides two rates over the same window.
+  const at = Date.now() / 1000;
+  const [rps, ok, p50, p99] = await Promise.all([q.rps, q.ok, q.p50, q.p99].map((x) => promQuery(base, x, at)));
   const key = (m: Record<string, string>) => `${m.destination_service_name ?? ''}\t${m.destination_version ?? ''}`;
   const val = (s: Sample | undefined) => (s && Number.isFinite(Number(s.value[1])) ? Number(s.value[1]) : undefined);
   const index = (xs: Sample[]) => new Map(xs.map((s) => [key(s.metric), s]));
@@ -66,6 +69,6 @@ export async function topFromPrometheus(base: string, windowSeconds: number): Pr
     const [service, version] = k.split('\t') as [string, string];
     const good = val(okBy.get(k)) ?? 0;
     const [a, b] = [val(p50By.get(k)), val(p99By.get(k))];
-    return { service, version, rps: r, ...(r > 0 ? { successRate: (100 * good) / r } : {}), ...(a !== undefined ? { p50: a } : {}), ...(b !== undefined ? { p99: b } : {}) };
+    return { service, version, rps: r, ...(r > 0 ? { successRate: Math.min(100, (100 * good) / r) } : {}), ...(a !== undefined ? { p50: a } : {}), ...(b !== undefined ? { p99: b } : {}) };
   });
 }

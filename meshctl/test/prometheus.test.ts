@@ -89,7 +89,7 @@ scrape_configs:
     await eventually('the new requests scraped', async () => expect([await value(inbound), await value(outbound)]).toEqual([in0 + sent, out0 + sent]), 10_000);
     // Two sidecars, two instances, each reporting its side of the same requests.
     const byInstance = await promQuery(url, 'sum by (instance, reporter) (istio_requests_total{destination_service_name="b"})');
-    expect(byInstance.map((s) => `${s.metric.instance} ${s.metric.reporter}`).sort()).toEqual([`127.0.0.1:${a.admin} source`, `127.0.0.1:${b.admin} destination`]);
+    expect(byInstance.map((s) => `${s.metric.instance} ${s.metric.reporter}`).sort()).toEqual([`127.0.0.1:${a.admin} source`, `127.0.0.1:${b.admin} destination`].sort());
   }, 30_000);
 
   it('meshctl top --prometheus: requests/s, success rate and p50/p99 per service from PromQL', async () => {
