@@ -167,8 +167,9 @@ export class H2Client extends DispatcherBase {
     try {
       stream = s.request(headers, { endStream }) as Stream;
     } catch (err) {
-      // The session went away between the check and the request (e.g. a GOAWAY in this tick).
-      this.retire(s);
+      // The session went away between the check and the request (e.g. a GOAWAY in this tick), or
+      // the request itself was refused (a header HTTP/2 forbids): only the former retires it.
+      if (s.closed || s.destroyed) this.retire(s);
       handler.onError?.(err as Error);
       return;
     }

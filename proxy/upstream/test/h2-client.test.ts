@@ -201,3 +201,28 @@ describe('H2Client', () => {
     await closed;
   });
 });
+
+describe('H2Client and the peer\'s stream limit', () => {
+  it('requests beyond SETTINGS_MAX_CONCURRENT_STREAMS wait for a stream instead of failing', async () => {
+    const s = http2.createServer({ settings: { maxConcurrentStreams: 2 } });
+    let open = 0;
+    let maxOpen = 0;
+    s.on('stream', (st) => {
+      open++;
+      maxOpen = Math.max(maxOpen, open);
+      st.on('close', () => open--);
+      setTimeout(() => {
+        if (st.destroyed) return;
+        st.respond({ ':status': 200 });
+        st.end('ok');
+      }, 5);
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    servers.push(s);
+    const c = client((s.address() as net.AddressInfo).port);
+    await send(c); // the session knows the peer's settings
+    const out = await Promise.all(Array.from({ length: 10 }, () => send(c)));
+    expect(out.map((o) => o.status)).toEqual(Array(10).fill(200));
+    expect(maxOpen).toBeLessThanOrEqual(2);
+  });
+});
