@@ -294,6 +294,12 @@ const MAX_DISCARD = 256 * 1024;
  * kernel is not sent a reset that would discard the answer before the client read it.
  */
 const LINGER_MS = 2_000;
+/**
+ * Most bytes between two pieces of chunked body data (CRLF, size line, chunk extensions):
+ * llhttp neither keeps nor bounds extensions, so an endless one would be read forever
+ * (Node bounds them the same way, CVE-2024-22019). Trailers are bounded by the head limit.
+ */
+const MAX_CHUNK_GAP = 16 * 1024;
 
 function onData(this: Socket, chunk: Buffer): void {
   (this as unknown as { [kConn]: H1ServerConnection })[kConn].onData(chunk);
@@ -351,6 +357,13 @@ export class H1ServerConnection implements ParserEvents {
   private upgradeReq: H1Request | undefined = undefined;
   /** Declared body bytes not yet parsed (-1: chunked, unknown). */
   private bodyLeft = 0;
+  // Stream positions (bytes parsed on this connection) for MAX_CHUNK_GAP: `base` turns a
+  // callback's view into a position, `mark` is the end of the last head value, `bodyMark`
+  // the end of the last chunk data.
+  private parsed = 0;
+  private base = 0;
+  private mark = 0;
+  private bodyMark = 0;
   private discarding = 0;
   /** The request body's reader is behind: reading stays paused until it asks for more. */
   private bodyFull = false;
@@ -407,6 +420,7 @@ export class H1ServerConnection implements ParserEvents {
 
   private parse(chunk: Buffer): void {
     this.executing = true;
+    this.base = this.parsed - chunk.byteOffset;
     let r;
     try {
       r = this.parser.execute(chunk);
@@ -416,7 +430,8 @@ export class H1ServerConnection implements ParserEvents {
     if (this.closed) return this.parser.destroy();
     const req = this.started;
     this.started = undefined;
-    if (r.kind === 'error') {
+    this.parsed += r.kind === 'paused' || r.kind === 'upgrade' ? chunk.length - r.rest.length : chunk.length;
+    if (r.kind === 'error' || (this.bodyLeft === -1 && this.parsed - this.bodyMark > MAX_CHUNK_GAP + this.maxHead)) {
       // A malformed request: answer 400/431 when nothing was answered on this request yet, else
       // reset. A request whose head arrived with the malformed bytes never reaches the handler.
       if (this.res !== undefined && this.res.headersSent) return this.close();
@@ -608,6 +623,7 @@ export class H1ServerConnection implements ParserEvents {
     if (this.inHead) {
       const raw = this.raw;
       raw[raw.length - 1] += b.toString('latin1');
+      this.mark = this.base + b.byteOffset + b.length;
     }
     this.lastWasValue = true;
     return 0;
@@ -616,15 +632,21 @@ export class H1ServerConnection implements ParserEvents {
   onHeadersComplete(_status: number, upgrade: boolean, keepAlive: boolean): number {
     this.inHead = false;
     const p = this.parser;
+    // HTTP/1.0 and 1.1 only (llhttp also takes 0.9 and 2.0 request lines).
+    if (p.httpMajor !== 1) return -1;
     const method = p.method;
     const minor = p.httpMinor;
     const raw = this.raw;
+    const left = declaredBody(raw, minor === 1);
+    if (left === INVALID_HEAD) return -1;
     if (upgrade) {
+      // An upgrade carrying a body is refused: its bytes would be neither request nor tunnel.
+      if (left !== 0) return -1;
       this.upgradeReq = new BodilessRequest(method, this.url, raw, minor, this.socket);
       return 0;
     }
-    const left = declaredBody(raw);
     this.bodyLeft = left;
+    this.bodyMark = this.mark;
     const req = left !== 0 ? new BodyRequest(method, this.url, raw, minor, this.socket, this) : new BodilessRequest(method, this.url, raw, minor, this.socket);
     if (left !== 0) this.body = req as BodyRequest;
     this.res = new H1Response(this, this.socket, keepAlive && !this.closeAfter, method === 'HEAD', minor === 0);
@@ -634,6 +656,11 @@ export class H1ServerConnection implements ParserEvents {
 
   onBody(b: Buffer): number {
     if (this.bodyLeft > 0) this.bodyLeft -= b.length;
+    else if (this.bodyLeft === -1) {
+      const at = this.base + b.byteOffset;
+      if (at - this.bodyMark > MAX_CHUNK_GAP) return -1;
+      this.bodyMark = at + b.length;
+    }
     const body = this.body;
     if (body === undefined) {
       // The response already ended and nobody reads this body: discard it, within a bound.
@@ -691,13 +718,24 @@ export class H1ServerConnection implements ParserEvents {
 }
 
 /** The request body's declared length: 0 = none, -1 = chunked (llhttp has already refused conflicting framings). */
-function declaredBody(raw: string[]): number {
+const INVALID_HEAD = -2;
+
+/**
+ * The request body's declared length (0 = none, -1 = chunked; llhttp has already refused
+ * conflicting framings), or INVALID_HEAD: an HTTP/1.1 request without a Host, or any with
+ * several (RFC 9112 §3.2: 400; two hosts would let the proxy and the upstream route apart).
+ */
+function declaredBody(raw: string[], needHost: boolean): number {
+  let body = 0;
+  let hosts = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i]!;
-    if (n === 'transfer-encoding') return -1;
-    if (n === 'content-length') return Number(raw[i + 1]);
+    if (n === 'host') hosts++;
+    else if (n === 'transfer-encoding') body = -1;
+    else if (n === 'content-length' && body === 0) body = Number(raw[i + 1]);
   }
-  return 0;
+  if (hosts > 1 || (hosts === 0 && needHost)) return INVALID_HEAD;
+  return body;
 }
 
 function expectsContinue(raw: readonly string[]): boolean {

@@ -223,6 +223,13 @@ describe('H1ServerConnection: malformed requests get 400 and a close', () => {
     ['NUL in the URL', `GET /x\0y HTTP/1.1\r\nhost: t\r\n\r\n`],
     ['a non-chunked transfer-encoding', `POST /x HTTP/1.1\r\nhost: t\r\ntransfer-encoding: gzip\r\n\r\nabc`],
     ['a CR without LF in a header value', `GET /x HTTP/1.1\r\nhost: t\r\nx-a: b\rc\r\n\r\n`],
+    ['an HTTP/2.0 request line', `GET /x HTTP/2.0\r\nhost: t\r\n\r\n`],
+    ['an HTTP/0.9 request line', `GET /x HTTP/0.9\r\nhost: t\r\n\r\n`],
+    ['an HTTP/0.9 simple request', `GET /x\r\n\r\n`],
+    ['an HTTP/1.1 request without Host', `GET /x HTTP/1.1\r\naccept: */*\r\n\r\n`],
+    ['two Host headers', `GET /x HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n`],
+    ['an upgrade carrying a body', `GET /x HTTP/1.1\r\nhost: t\r\nconnection: upgrade\r\nupgrade: h2c\r\ncontent-length: 3\r\n\r\nabc`],
+    ['a CONNECT request', `CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n`],
   ];
   for (const [name, bytes] of bad) {
     it(name, async () => {
@@ -242,6 +249,40 @@ describe('H1ServerConnection: malformed requests get 400 and a close', () => {
     expect(await c.closedByServer()).toBe(true);
     expect(c.text.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
     expect(s.seen).toEqual([]);
+  });
+
+  it('an endless chunk extension is cut off (400), whether in one read or many', async () => {
+    for (const pieces of [1, 40]) {
+      const s = await start();
+      const c = s.client();
+      c.send(`POST /x HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n5;ext=`);
+      const ext = 'e'.repeat(100_000); // over MAX_CHUNK_GAP + the head limit (trailers)
+      for (let i = 0; i < pieces && !c.socket.destroyed; i++) {
+        c.send(ext.slice((i * ext.length) / pieces, ((i + 1) * ext.length) / pieces));
+        await new Promise((r) => setImmediate(r));
+      }
+      await c.closed;
+      expect(c.text.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+      await closeServer(server);
+    }
+  });
+
+  it('many small chunks with extensions are fine', async () => {
+    const s = await start();
+    const c = s.client();
+    let body = '';
+    for (let i = 0; i < 300; i++) body += `a;i=${i};name="quoted"\r\n${'x'.repeat(10)}\r\n`;
+    c.send(`POST /many HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n${body}0\r\n\r\n`);
+    const [r] = await c.responses(1);
+    expect(JSON.parse(r!.body.toString()).bytes).toBe(3000);
+  });
+
+  it('HTTP/1.0 without Host is fine', async () => {
+    const s = await start();
+    const c = s.client();
+    c.send(`GET /old HTTP/1.0\r\n\r\n`);
+    expect(await c.closedByServer()).toBe(true);
+    expect(JSON.parse(parseResponses(c.data).responses[0]!.body.toString()).url).toBe('/old');
   });
 
   it('header bytes over maxRequestHeadersKb: 431 and close', async () => {
