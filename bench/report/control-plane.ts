@@ -43,7 +43,7 @@ export function controlPlaneMarkdown(cp: ControlPlaneResults): string {
   const big = cp.xds.summary.find((r) => r.clients === CP_TARGETS.ackProxies);
   L.push(
     '',
-    'Both ends of each ACK time are on the control plane\'s clock (the apply, and the ACK\'s arrival). The simulated proxies run in one child ' +
+    'Both ends of each ACK time are on the control plane\'s clock (the snapshot change, and the ACK\'s arrival). The simulated proxies run in one child ' +
       'process (real gRPC streams, one connection each), so on a 2-core machine they compete with the control plane for the second core.',
   );
   if (big) {
