@@ -31,6 +31,8 @@ export interface Receipt extends PropagationReceipt {
 
 export class ReceiptTracker {
   private readonly entries = new Map<string, Entry>();
+  /** Per node, the retained versions where it is (or was, until looked at) pending. */
+  private readonly pendingOf = new Map<string, Entry[]>();
   private seq = 0;
 
   constructor(
@@ -46,19 +48,35 @@ export class ReceiptTracker {
       this.entries.set(version, e);
       if (this.entries.size > this.retain) this.entries.delete(this.entries.keys().next().value!);
     }
-    if (!e.nodes.has(nodeId)) setState(e, nodeId, { state: 'pending' });
+    if (e.nodes.has(nodeId)) return;
+    setState(e, nodeId, { state: 'pending' });
+    let list = this.pendingOf.get(nodeId);
+    if (!list) this.pendingOf.set(nodeId, (list = []));
+    list.push(e);
+    // A proxy that never ACKs (gone) must not keep evicted versions alive.
+    if (list.length > this.retain) this.pendingOf.set(nodeId, list.filter((x) => this.entries.get(x.version) === x));
   }
 
-  /** `nodeId` runs `version` in full; earlier versions still pending for it are superseded and count as reached. */
+  /**
+   * `nodeId` runs `version` in full; earlier versions still pending for it are superseded and count as reached.
+   * Walks only this node's pending versions (not every retained version: this runs on every ACK).
+   */
   acked(version: string, nodeId: string): void {
     const target = this.entries.get(version);
     if (!target) return;
     const at = this.clock.now();
-    for (const e of this.entries.values()) {
-      if (e.seq > target.seq) continue;
-      const n = e.nodes.get(nodeId);
-      if (n && n.state !== 'acked' && (e === target || n.state === 'pending')) setState(e, nodeId, { state: 'acked', at });
+    const n = target.nodes.get(nodeId);
+    if (n && n.state !== 'acked') setState(target, nodeId, { state: 'acked', at });
+    const list = this.pendingOf.get(nodeId);
+    if (!list) return;
+    let keep = 0;
+    for (const e of list) {
+      if (this.entries.get(e.version) !== e || e.nodes.get(nodeId)?.state !== 'pending') continue; // evicted, or decided
+      if (e.seq <= target.seq) setState(e, nodeId, { state: 'acked', at });
+      else list[keep++] = e;
     }
+    list.length = keep;
+    if (!keep) this.pendingOf.delete(nodeId);
   }
 
   nacked(version: string, nodeId: string, error: string): void {

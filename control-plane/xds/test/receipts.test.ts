@@ -29,4 +29,21 @@ describe('ReceiptTracker.progress', () => {
     agree('v2');
     expect(t.progress('v9')).toBeUndefined();
   });
+
+  it('an ACK supersedes only older versions the proxy had pending: NACKed ones stay NACKed, newer ones stay pending, evicted ones are gone', () => {
+    const t = new ReceiptTracker(new ManualClock(), 4);
+    for (const v of ['v1', 'v2', 'v3', 'v4']) t.published(v, 'a');
+    t.nacked('v2', 'a', 'bad route');
+    t.published('v5', 'a'); // evicts v1
+    expect(t.receipt('v1')).toBeUndefined();
+    t.acked('v4', 'a');
+    expect(t.receipt('v2')!.nacked.map((n) => n.nodeId)).toEqual(['a']);
+    expect(t.receipt('v3')!.acked.map((n) => n.nodeId)).toEqual(['a']);
+    expect(t.receipt('v4')!.acked.map((n) => n.nodeId)).toEqual(['a']);
+    expect(t.receipt('v5')!.pending).toEqual(['a']);
+    t.acked('v2', 'a'); // the NACKed version applied after all (e.g. a retry)
+    expect(t.receipt('v2')!.acked.map((n) => n.nodeId)).toEqual(['a']);
+    t.acked('v5', 'a');
+    expect(t.progress('v5')).toEqual({ total: 1, acked: 1, nacked: 0, pending: 0 });
+  });
 });
