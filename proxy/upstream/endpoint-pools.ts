@@ -5,7 +5,8 @@
 // over TLS). Each sits behind a CountedEndpoint: the cluster's circuit
 // breaker counts its connections and the requests waiting for one.
 
-import { Pool, type buildConnector, type Dispatcher } from 'undici';
+import type { buildConnector, Dispatcher } from 'undici';
+import { H1Pool } from '../h1/h1-pool.js';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { PeerIdentityVerifier } from '../identity/peer-identity.js';
 import type { Cluster, SocketAddress } from '../config/resources.js';
@@ -129,16 +130,17 @@ function create(addr: SocketAddress, s: PoolSettings): Dispatcher {
     });
     return endpoint;
   }
-  endpoint.inner = new Pool(origin, {
+  // HTTP/1.1: the proxy's own keep-alive pool on llhttp (proxy/h1/h1-pool.ts), the hot path's half.
+  endpoint.inner = new H1Pool({
     connect,
-    keepAliveTimeout: Math.min(s.idleTimeout || 4_000, 600_000),
-    keepAliveMaxTimeout: Math.max(s.idleTimeout, 1_000),
-    headersTimeout: 0,
-    bodyTimeout: 0,
-    ...(s.maxRequestsPerConnection ? { maxRequestsPerClient: s.maxRequestsPerConnection } : {}),
+    hostname: addr.address,
+    port: addr.port,
+    protocol: s.tls ? 'https:' : 'http:',
+    ...(s.tls?.servername ? { servername: s.tls.servername } : {}),
     // Per endpoint at most the cluster's limit; the cluster-wide count is the connector's.
-    connections: s.maxConnections,
-    pipelining: 1,
-  });
+    maxConnections: s.maxConnections,
+    keepAliveTimeout: Math.min(s.idleTimeout || 4_000, 600_000),
+    maxRequestsPerConnection: s.maxRequestsPerConnection ?? 0,
+  }) as unknown as CountedEndpoint['inner'];
   return endpoint;
 }
