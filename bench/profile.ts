@@ -24,8 +24,9 @@ async function main(): Promise<void> {
     .option('--rate <n>', 'open-loop rate (req/s)', '1000')
     .option('--max', 'closed-loop wrk instead of a fixed rate', false)
     .option('--out <dir>', 'where the .cpuprofile files go', path.join(os.tmpdir(), 'tsmesh-prof'))
+    .option('--skip <ms>', 'leave out the first milliseconds of each profile (start-up, module loading)', '4000')
     .parse()
-    .opts<{ only: string; seconds: string; rate: string; max: boolean; out: string }>();
+    .opts<{ only: string; seconds: string; rate: string; max: boolean; out: string; skip: string }>();
   installExitHooks();
   const def = allConfigs().find((c) => c.id === o.only);
   if (!def || def.proxy !== 'tsmesh') throw new Error(`--only must name a tsmesh configuration: ${allConfigs().filter((c) => c.proxy === 'tsmesh').map((c) => c.id).join(', ')}`);
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
   const fresh = fs.readdirSync(o.out).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
   for (const f of fresh) {
     const file = path.join(o.out, f);
-    const h = hotSpots(JSON.parse(fs.readFileSync(file, 'utf8')), 25);
+    const h = hotSpots(JSON.parse(fs.readFileSync(file, 'utf8')), 25, Number(o.skip));
     process.stdout.write(`\n${file} (${h.totalMs} ms profiled, ${h.busyMs} ms busy; % of busy time)\n-- self time by file --\n`);
     for (const s of h.byFile.slice(0, 12)) process.stdout.write(`${String(s.selfPct).padStart(5)} %  ${s.name}\n`);
     process.stdout.write('-- self time by function --\n');

@@ -13,6 +13,8 @@ interface CpuProfile {
   startTime: number;
   endTime: number;
   samples?: number[];
+  /** µs between consecutive samples (the first from startTime). */
+  timeDeltas?: number[];
 }
 
 export interface HotSpot {
@@ -30,19 +32,33 @@ function shortUrl(url: string): string {
   return url.replace(/^file:\/\//, '');
 }
 
-export function hotSpots(profile: CpuProfile, top = 25): { byFunction: HotSpot[]; byFile: HotSpot[]; totalMs: number; busyMs: number } {
-  const totalMs = (profile.endTime - profile.startTime) / 1000;
+/** `skipMs`: samples in the first milliseconds (process start-up: module loading) are left out. */
+export function hotSpots(profile: CpuProfile, top = 25, skipMs = 0): { byFunction: HotSpot[]; byFile: HotSpot[]; totalMs: number; busyMs: number } {
+  const skipUs = skipMs * 1000;
+  const canSkip = skipUs > 0 && profile.samples !== undefined && profile.timeDeltas !== undefined;
+  const startTime = canSkip ? profile.startTime + skipUs : profile.startTime;
+  const totalMs = (profile.endTime - startTime) / 1000;
   const hits = new Map<number, number>();
-  if (profile.samples) for (const s of profile.samples) hits.set(s, (hits.get(s) ?? 0) + 1);
+  let kept = 0;
+  if (profile.samples) {
+    let t = profile.startTime;
+    for (let i = 0; i < profile.samples.length; i++) {
+      t += profile.timeDeltas?.[i] ?? 0;
+      if (canSkip && t < startTime) continue;
+      const s = profile.samples[i]!;
+      hits.set(s, (hits.get(s) ?? 0) + 1);
+      kept++;
+    }
+  }
   // Idle samples are the event loop waiting: percentages are of busy time.
   for (const n of profile.nodes) if (n.callFrame.functionName === '(idle)') hits.set(n.id, 0), (n.hitCount = 0);
-  const allHits = profile.samples?.length || profile.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0) || 1;
+  const allHits = kept || profile.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0) || 1;
   const totalHits = [...hits.values()].reduce((a, b) => a + b, 0) || profile.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0) || 1;
-  const busyMs = (totalHits / allHits) * ((profile.endTime - profile.startTime) / 1000);
+  const busyMs = (totalHits / allHits) * totalMs;
   const byFn = new Map<string, number>();
   const byFile = new Map<string, number>();
   for (const n of profile.nodes) {
-    const h = hits.get(n.id) ?? n.hitCount ?? 0;
+    const h = profile.samples ? (hits.get(n.id) ?? 0) : (n.hitCount ?? 0);
     if (!h) continue;
     const file = shortUrl(n.callFrame.url);
     const fn = `${n.callFrame.functionName || '(anonymous)'} ${file}${n.callFrame.url ? `:${n.callFrame.lineNumber + 1}` : ''}`;
