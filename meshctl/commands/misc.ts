@@ -56,6 +56,8 @@ _meshctl() {
     COMPREPLY=( $(compgen -W "${commands.join(' ')}" -- "$cur") )
   elif [ "\${COMP_WORDS[1]}" = get ] || [ "\${COMP_WORDS[1]}" = describe ] || [ "\${COMP_WORDS[1]}" = delete ]; then
     COMPREPLY=( $(compgen -W "httproute grpcroute destinationpolicy authorizationpolicy meshconfig canary" -- "$cur") )
+  elif [ "\${COMP_WORDS[1]}" = certs ] && [ "$COMP_CWORD" -eq 2 ]; then
+    COMPREPLY=( $(compgen -W "rotate-root" -- "$cur") )
   elif [ "\${COMP_WORDS[1]}" = proxy-config ] && [ "$COMP_CWORD" -eq 3 ]; then
     COMPREPLY=( $(compgen -W "listeners routes clusters endpoints secrets" -- "$cur") )
   else
