@@ -99,7 +99,9 @@ export class ChainRuntime {
       if (!s) return void socket.destroy(); // certificate not delivered yet (SDS warming)
       s.emit('connection', peeked ? replayWithDst(socket) : socket);
     } else if (this.tcp) {
-      this.tcp.handle(socket);
+      // The TCP proxy resumes the socket once its upstream is connected: resuming here would drop the
+      // client's first bytes (those unshifted after detection, or any sent meanwhile) before the pipe exists.
+      return this.tcp.handle(socket);
     } else if (d.http === 'h2c' || (this.http!.hcm.codecType === 'HTTP2' && d.http !== 'h1')) {
       this.h2cServer().emit('connection', peeked ? replayWithDst(socket) : socket);
     } else {
