@@ -1,9 +1,11 @@
 // The control-plane and CA part of `npm run bench`: CSRs signed per second
 // per core (in-process sign-only, and CreateCertificate end to end over
-// gRPC/TLS with the clients in another process), and the time from an apply
-// until N proxies on real ADS streams have ACKed it, with the control plane's
-// CPU and memory per proxy. Repetitions interleave every measurement (A B C A
-// B C …) and record CPU steal beside each; medians are reported.
+// gRPC/TLS with the clients in another process); the time from a snapshot
+// change until N proxies on real ADS streams have ACKed it, with the control
+// plane's CPU and memory per proxy; and the time from a policy apply until
+// every proxy's snapshot is published (the real controller). Repetitions
+// interleave every measurement (A B C A B C …) and record CPU steal and how
+// busy the machine was beside each; medians are reported.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
