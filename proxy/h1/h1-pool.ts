@@ -430,6 +430,11 @@ class H1Connection implements ParserEvents {
     let res;
     try {
       res = this.parser.execute(chunk);
+    } catch (err) {
+      // A handler callback threw (it runs inside the parse): the request fails, the connection
+      // goes (its parser stopped mid-message), the process stays up.
+      this.executing = false;
+      return this.lose(err instanceof Error ? err : new Error(String(err)), false);
     } finally {
       this.executing = false;
     }

@@ -285,6 +285,7 @@ export interface H1ServerOptions {
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nx-tsmesh-error: MESH_BAD_REQUEST\r\nconnection: close\r\n\r\n';
 const TOO_LARGE = 'HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nx-tsmesh-error: MESH_HEADERS_TOO_LARGE\r\nconnection: close\r\n\r\n';
 const TIMED_OUT = 'HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nx-tsmesh-error: MESH_REQUEST_HEADERS_TIMEOUT\r\nconnection: close\r\n\r\n';
+const INTERNAL_ERROR = 'HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nx-tsmesh-error: MESH_INTERNAL\r\nconnection: close\r\n\r\n';
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** An unread request body larger than this is not drained after its response: the connection closes. */
 const MAX_DISCARD = 256 * 1024;
@@ -450,7 +451,14 @@ export class H1ServerConnection implements ParserEvents {
     }
     if (req !== undefined) {
       if (this.body !== undefined && req.httpVersionMinor > 0 && expectsContinue(req.rawHeaders)) this.socket.write(CONTINUE, 'latin1');
-      this.handler.handle(req, this.res!);
+      const res = this.res!;
+      try {
+        this.handler.handle(req, res);
+      } catch {
+        // A handler bug must cost this connection, never the process (it serves every other one).
+        if (!res.headersSent) this.close(INTERNAL_ERROR);
+        else this.close();
+      }
     }
   }
 

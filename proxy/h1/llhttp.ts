@@ -80,6 +80,13 @@ function view(at: number, len: number): Buffer {
   return new FastBuffer(c.buffer, c.byteOffset + (at - bufPtr), len);
 }
 
+/** What a callback threw during the current execute()/finish() (rethrown after wasm returns). */
+let thrown: { error: unknown } | undefined;
+function caught(e: unknown): number {
+  thrown ??= { error: e };
+  return -1;
+}
+
 let wasm: LlhttpExports | undefined;
 function instance(): LlhttpExports {
   if (wasm) return wasm;
@@ -89,16 +96,60 @@ function instance(): LlhttpExports {
   } catch {
     mod = new WebAssembly.Module(require('undici/lib/llhttp/llhttp-wasm.js'));
   }
+  // An exception must never unwind through the wasm frames (llhttp's state and its C stack
+  // would be left mid-call): a throwing callback stops the parse with an error instead and
+  // execute() rethrows once wasm has returned.
   const env = {
-    wasm_on_message_begin: () => current!.events.onMessageBegin(),
-    wasm_on_url: (_p: number, at: number, len: number) => current!.events.onUrl(view(at, len)),
+    wasm_on_message_begin: () => {
+      try {
+        return current!.events.onMessageBegin();
+      } catch (e) {
+        return caught(e);
+      }
+    },
+    wasm_on_url: (_p: number, at: number, len: number) => {
+      try {
+        return current!.events.onUrl(view(at, len));
+      } catch (e) {
+        return caught(e);
+      }
+    },
     wasm_on_status: () => 0,
-    wasm_on_header_field: (_p: number, at: number, len: number) => current!.events.onHeaderField(view(at, len)),
-    wasm_on_header_value: (_p: number, at: number, len: number) => current!.events.onHeaderValue(view(at, len)),
-    wasm_on_headers_complete: (_p: number, status: number, upgrade: number, keepAlive: number) =>
-      current!.events.onHeadersComplete(status, upgrade === 1, keepAlive === 1),
-    wasm_on_body: (_p: number, at: number, len: number) => current!.events.onBody(view(at, len)),
-    wasm_on_message_complete: () => current!.events.onMessageComplete(),
+    wasm_on_header_field: (_p: number, at: number, len: number) => {
+      try {
+        return current!.events.onHeaderField(view(at, len));
+      } catch (e) {
+        return caught(e);
+      }
+    },
+    wasm_on_header_value: (_p: number, at: number, len: number) => {
+      try {
+        return current!.events.onHeaderValue(view(at, len));
+      } catch (e) {
+        return caught(e);
+      }
+    },
+    wasm_on_headers_complete: (_p: number, status: number, upgrade: number, keepAlive: number) => {
+      try {
+        return current!.events.onHeadersComplete(status, upgrade === 1, keepAlive === 1);
+      } catch (e) {
+        return caught(e);
+      }
+    },
+    wasm_on_body: (_p: number, at: number, len: number) => {
+      try {
+        return current!.events.onBody(view(at, len));
+      } catch (e) {
+        return caught(e);
+      }
+    },
+    wasm_on_message_complete: () => {
+      try {
+        return current!.events.onMessageComplete();
+      } catch (e) {
+        return caught(e);
+      }
+    },
   };
   wasm = new WebAssembly.Instance(mod, { env }).exports as unknown as LlhttpExports;
   return wasm;
@@ -141,6 +192,12 @@ export type ExecuteResult =
   | { kind: 'error'; error: HttpParseError };
 
 const OK: ExecuteResult = { kind: 'ok' };
+
+function rethrow(): never {
+  const e = thrown!.error;
+  thrown = undefined;
+  throw e;
+}
 
 export class Parser {
   private ptr: number;
@@ -188,6 +245,7 @@ export class Parser {
       current = undefined;
       currentChunk = undefined;
     }
+    if (thrown !== undefined) rethrow();
     if (ret === HPE_OK) return OK;
     if (ret === HPE_PAUSED_UPGRADE || ret === HPE_PAUSED) {
       const rest = chunk.subarray(w.llhttp_get_error_pos(this.ptr) - bufPtr);
@@ -206,6 +264,7 @@ export class Parser {
     } finally {
       current = undefined;
     }
+    if (thrown !== undefined) rethrow();
     return ret === HPE_OK || ret === HPE_PAUSED || ret === HPE_PAUSED_UPGRADE ? undefined : this.error(ret);
   }
 

@@ -315,6 +315,45 @@ describe('H1Pool: misbehaving upstreams', () => {
   });
 });
 
+describe('H1Pool: handler failures and truncation', () => {
+  it('a handler callback that throws fails its request and costs only that connection', async () => {
+    const u = await raw((s) => s.write(OK('fine')));
+    const p = pool(u.port);
+    const errors: Error[] = [];
+    const boom = new Error('handler bug');
+    p.dispatch({ method: 'GET', path: '/', headers: H }, {
+      onConnect() {},
+      onHeaders() {
+        throw boom;
+      },
+      onData: () => true,
+      onComplete() {},
+      onError: (e: Error) => errors.push(e),
+    } as never);
+    await eventually(() => errors.length === 1, 'the error');
+    expect(errors[0]).toBe(boom);
+    expect((await dispatch(p, { method: 'GET', path: '/', headers: H }).done).body.toString()).toBe('fine');
+    expect(u.connections).toBe(2);
+  });
+
+  it('a response cut short by the server closing is an error, not a completion', async () => {
+    const u = await raw((s) => s.end('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly-this'));
+    const p = pool(u.port);
+    const o = await dispatch(p, { method: 'GET', path: '/', headers: H }).done;
+    expect(o.status).toBe(200);
+    expect(o.error?.code).toBe('UND_ERR_SOCKET');
+    expect(o.trailers).toBeUndefined();
+  });
+
+  it('a chunked response cut short is an error too', async () => {
+    const u = await raw((s) => s.end('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n'));
+    const p = pool(u.port);
+    const o = await dispatch(p, { method: 'GET', path: '/', headers: H }).done;
+    expect(o.body.toString()).toBe('hello');
+    expect(o.error?.code).toBe('UND_ERR_SOCKET');
+  });
+});
+
 describe('H1Pool: limits, aborts, upgrades, shutdown', () => {
   it('maxConnections: extra requests queue and are served in order on the one connection', async () => {
     const held: http.ServerResponse[] = [];

@@ -34,6 +34,7 @@ function app() {
         return void res.end();
       }
       if (u === '/crlf') return void res.writeHead(200, ['x-ok', 'fine', 'x-bad', 'v\r\nx-injected: 1', 'x-bad2', 'v\nset-cookie: a=b', 'Content-Length', '2', 'Transfer-Encoding', 'chunked']).end('ok');
+      if (u === '/throw') throw new Error('handler bug');
       if (u === '/short') return void res.writeHead(200, ['content-length', '10']).end('12345');
       const body = req as unknown as Body;
       if (typeof (body as { on?: unknown }).on !== 'function') return void res.end(JSON.stringify({ method: req.method, url: u, bytes: 0 }));
@@ -198,6 +199,17 @@ describe('H1ServerConnection: framing and order', () => {
     expect(rs[0]!.header('transfer-encoding')).toBeUndefined();
     expect(rs[0]!.body.toString()).toBe('ok');
     expect(JSON.parse(rs[1]!.body.toString()).url).toBe('/a');
+  });
+
+  it('a handler that throws costs its connection (500), not the process', async () => {
+    const s = await start();
+    const c = s.client();
+    c.send(GET('/throw') + GET('/a'));
+    expect(await c.closedByServer()).toBe(true);
+    expect(c.text.split('\r\n')[0]).toBe('HTTP/1.1 500 Internal Server Error');
+    const d = s.client();
+    d.send(GET('/a'));
+    expect((await d.responses(1))[0]!.status).toBe(200);
   });
 
   it('closes the connection after a body shorter than its declared content-length', async () => {
