@@ -4,7 +4,7 @@
 // measured here are the control plane's alone; both ends of each latency are
 // on this process's clock (the apply, and the ACK's arrival in the receipt).
 //
-//   node --expose-gc dist/control-plane/xds/bench-acks.js [--clients 100,1000] [--clusters 20] [--pushes 5] [--debounce-ms 10]
+//   node --expose-gc dist/control-plane/xds/bench-acks.js [--clients 100,1000] [--clusters 20] [--pushes 5] [--debounce-ms 10] [--protocol sotw|delta]
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
@@ -23,6 +23,8 @@ export interface AckBenchOptions {
   pushes: number;
   /** The server's debounce window (default: XdsServer's own, 10 ms — what a deployment runs). */
   debounceMs?: number;
+  /** ADS flavour the proxies speak (default state of the world, as tsmesh's sidecar). */
+  protocol?: 'sotw' | 'delta';
 }
 
 export interface AckPush {
@@ -40,6 +42,7 @@ export interface AckBenchResult {
   clusters: number;
   pushes: number;
   debounceMs: number;
+  protocol: 'sotw' | 'delta';
   connectAndSyncMs: number;
   /** Medians over the pushes. */
   p50Ms: number;
@@ -123,7 +126,7 @@ export async function benchAcks(o: AckBenchOptions): Promise<AckBenchResult> {
       child.on('message', (m) => m === 'ready' && res());
       child.once('exit', (code) => rej(new Error(`bench clients exited (${code})`)));
     });
-    child.send({ port, clients: o.clients, edsNames: [...first.clusterLoadAssignment.keys()] } satisfies ClientsArgs);
+    child.send({ port, clients: o.clients, edsNames: [...first.clusterLoadAssignment.keys()], protocol: o.protocol ?? 'sotw' } satisfies ClientsArgs);
     await ready;
     const connectAndSyncMs = Math.round(performance.now() - t0);
     gc();
@@ -159,6 +162,7 @@ export async function benchAcks(o: AckBenchOptions): Promise<AckBenchResult> {
       clusters: o.clusters,
       pushes: o.pushes,
       debounceMs: o.debounceMs ?? DEFAULT_DEBOUNCE_MS,
+      protocol: o.protocol ?? 'sotw',
       connectAndSyncMs,
       p50Ms: median(runs.map((r) => r.p50Ms)),
       p99Ms: median(runs.map((r) => r.p99Ms)),
@@ -185,7 +189,11 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const results = [];
   for (const clients of arg('clients', '100,1000').split(',').map(Number)) {
     const debounce = arg('debounce-ms', '');
-    results.push(await benchAcks({ clients, clusters: Number(arg('clusters', '20')), pushes: Number(arg('pushes', '5')), ...(debounce ? { debounceMs: Number(debounce) } : {}) }));
+    const protocol = arg('protocol', 'sotw');
+    if (protocol !== 'sotw' && protocol !== 'delta') throw new Error(`--protocol must be sotw or delta, got ${protocol}`);
+    results.push(
+      await benchAcks({ clients, clusters: Number(arg('clusters', '20')), pushes: Number(arg('pushes', '5')), protocol, ...(debounce ? { debounceMs: Number(debounce) } : {}) }),
+    );
   }
   process.stdout.write(JSON.stringify(results, null, 2) + '\n');
 }

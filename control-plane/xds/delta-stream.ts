@@ -4,10 +4,11 @@
 // is sent, so a NACKed resource is not resent until its content changes.
 
 import { TYPE_URLS, type ResourceKind } from '../../proxy/config/resources.js';
-import type { DeltaDiscoveryRequestMsg, DeltaDiscoveryResponseMsg, ResourceMsg } from '../../proxy/xds/ads-wire.js';
+import type { DeltaDiscoveryRequestMsg } from '../../proxy/xds/ads-wire.js';
 import { kindOfTypeUrl } from '../../proxy/xds/codec/index.js';
 import { AdsStream } from './stream.js';
-import { PUSH_ORDER } from './snapshot.js';
+import { PUSH_ORDER, type EncodedResource } from './snapshot.js';
+import { encodeDeltaResponse } from './wire.js';
 
 const MAX_NAMES = 100_000;
 const WILDCARD_KINDS: ReadonlySet<ResourceKind> = new Set(['listener', 'cluster']);
@@ -27,12 +28,7 @@ export class DeltaStream extends AdsStream {
   private readonly types = new Map<ResourceKind, TypeState>();
 
   start(): void {
-    this.call.on('data', (req: DeltaDiscoveryRequestMsg) => {
-      this.identify(req.node).then(
-        (ok) => ok && !this.closed && this.onRequest(req),
-        (err) => this.ctx.log.error('xds request failed', { err }),
-      );
-    });
+    this.call.on('data', (req: DeltaDiscoveryRequestMsg) => this.receive(req, (r) => this.onRequest(r)));
   }
 
   private onRequest(req: DeltaDiscoveryRequestMsg): void {
@@ -80,13 +76,13 @@ export class DeltaStream extends AdsStream {
     for (const kind of PUSH_ORDER) this.flushType(kind);
   }
 
-  private diff(kind: ResourceKind, st: TypeState): { send: ResourceMsg[]; removed: string[] } {
+  private diff(kind: ResourceKind, st: TypeState): { send: EncodedResource[]; removed: string[] } {
     const set = this.snapshot!.types[kind].resources;
-    const send: ResourceMsg[] = [];
+    const send: EncodedResource[] = [];
     const removed: string[] = [];
     const consider = (name: string) => {
       const r = set.get(name);
-      if (r && st.client.get(name) !== r.version) send.push({ name, version: r.version, resource: r.any });
+      if (r && st.client.get(name) !== r.version) send.push(r);
     };
     if (st.wildcard) for (const name of set.keys()) consider(name);
     for (const name of st.names) if (!st.wildcard || !set.has(name)) consider(name);
@@ -102,13 +98,9 @@ export class DeltaStream extends AdsStream {
     const { send, removed } = this.diff(kind, st);
     if (!send.length && !removed.length) return;
     const systemVersion = this.snapshot.types[kind].version;
-    const msg: DeltaDiscoveryResponseMsg = {
-      system_version_info: systemVersion,
-      resources: send,
-      type_url: TYPE_URLS[kind],
-      removed_resources: removed,
-      nonce: this.ctx.nonce(),
-    };
+    const nonce = this.ctx.nonce();
+    // Each resource's entry is encoded once and shared by every stream that sends it (wire.ts).
+    const msg = encodeDeltaResponse({ system_version_info: systemVersion, type_url: TYPE_URLS[kind], removed_resources: removed, nonce }, send);
     for (const r of send) {
       st.client.set(r.name, r.version);
       st.absent.delete(r.name);
@@ -117,7 +109,7 @@ export class DeltaStream extends AdsStream {
       st.client.delete(n);
       if (st.names.has(n)) st.absent.add(n);
     }
-    st.inFlight = { nonce: msg.nonce, systemVersion, from: this.snapshot.version };
+    st.inFlight = { nonce, systemVersion, from: this.snapshot.version };
     this.recordSent(kind, systemVersion);
     this.call.write(msg);
   }

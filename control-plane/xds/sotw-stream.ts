@@ -36,25 +36,8 @@ function sameNames(a: readonly string[] | undefined, b: readonly string[]): bool
 export class SotwStream extends AdsStream {
   private readonly types = new Map<ResourceKind, TypeState>();
 
-  /** Identified and authorized, and no earlier request still waits on that: requests run synchronously, in order. */
-  private settled = false;
-  private queued = 0;
-
   start(): void {
-    this.call.on('data', (req: DiscoveryRequestMsg) => {
-      if (this.settled) {
-        if (!this.closed) this.onRequest(req);
-        return;
-      }
-      this.queued++;
-      this.identify(req.node).then(
-        (ok) => {
-          if (--this.queued === 0 && ok) this.settled = true;
-          if (ok && !this.closed) this.onRequest(req);
-        },
-        (err) => this.ctx.log.error('xds request failed', { err }),
-      );
-    });
+    this.call.on('data', (req: DiscoveryRequestMsg) => this.receive(req, (r) => this.onRequest(r)));
   }
 
   private onRequest(req: DiscoveryRequestMsg): void {

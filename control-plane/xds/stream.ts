@@ -63,6 +63,26 @@ export abstract class AdsStream implements Flushable {
   /** True when every subscribed type runs exactly what the current snapshot holds. */
   protected abstract inSync(): boolean;
 
+  /** Identified and authorized, and no earlier request still waits on that: requests run synchronously, in order. */
+  private settled = false;
+  private waiting = 0;
+
+  /** Runs `handle(req)` once the stream is identified (in arrival order), without a promise per request after that. */
+  protected receive<T extends { node?: NodeMsg }>(req: T, handle: (req: T) => void): void {
+    if (this.settled) {
+      if (!this.closed) handle(req);
+      return;
+    }
+    this.waiting++;
+    this.identify(req.node).then(
+      (ok) => {
+        if (--this.waiting === 0 && ok) this.settled = true;
+        if (ok && !this.closed) handle(req);
+      },
+      (err) => this.ctx.log.error('xds request failed', { err }),
+    );
+  }
+
   /** Resolves true once the stream is identified and authorized (first request must carry the node). */
   protected identify(node: NodeMsg | undefined): Promise<boolean> {
     this.ready ??= this.authorize(node);

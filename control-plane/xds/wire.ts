@@ -1,15 +1,18 @@
-// Pre-encoded SotW responses. A push sends the same DiscoveryResponse to every
+// Pre-encoded responses. SotW: a push sends the same DiscoveryResponse to every
 // proxy that shares a type's resources and subscription; only the nonce
 // differs. Protobuf fields may be concatenated, so the body (version_info,
 // resources, type_url) is encoded once per (TypeSet, subscription) and each
 // stream appends its own nonce field. The server's ADS definition passes such
 // Buffers through unchanged; plain message objects are encoded as before.
+// Delta responses differ per stream, so there each resource's entry is
+// encoded once and the entries a stream needs are concatenated.
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import { adsServiceDefinition, type AnyMsg } from '../../proxy/xds/ads-wire.js';
 import { messageType } from '../../proxy/xds/proto-root.js';
-import type { TypeSet } from './snapshot.js';
+import type { EncodedResource, TypeSet } from './snapshot.js';
 
 const RESPONSE = 'envoy.service.discovery.v3.DiscoveryResponse';
+const DELTA_RESPONSE = 'envoy.service.discovery.v3.DeltaDiscoveryResponse';
 /** Distinct subscriptions remembered per TypeSet (proxies of one service ask for the same names). */
 const MAX_BODIES_PER_SET = 16;
 
@@ -48,4 +51,28 @@ export function encodeSotwResponse(set: TypeSet, typeUrl: string, namesKey: stri
   }
   const tail = type.encode({ nonce }).finish();
   return Buffer.concat([body, tail]);
+}
+
+/** One `resources` entry (field 2: name, version, resource) of a DeltaDiscoveryResponse, per encoded resource. */
+const deltaEntries = new WeakMap<EncodedResource, Buffer>();
+
+/** A DeltaDiscoveryResponse: the per-stream fields encoded here, each resource's entry encoded once. */
+export function encodeDeltaResponse(
+  head: { system_version_info: string; type_url: string; removed_resources: string[]; nonce: string },
+  send: readonly EncodedResource[],
+): Buffer {
+  const type = messageType(DELTA_RESPONSE);
+  const parts: Buffer[] = [];
+  for (const r of send) {
+    let entry = deltaEntries.get(r);
+    if (!entry) {
+      const b = type.encode({ resources: [{ name: r.name, version: r.version, resource: r.any }] }).finish();
+      entry = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+      deltaEntries.set(r, entry);
+    }
+    parts.push(entry);
+  }
+  const h = type.encode(head).finish();
+  parts.push(Buffer.from(h.buffer, h.byteOffset, h.byteLength));
+  return Buffer.concat(parts);
 }
