@@ -64,6 +64,22 @@ function validPath(p: string): boolean {
   return true;
 }
 
+const KEEP_ALIVE_TIMEOUT = /timeout\s*=\s*(\d+)/i;
+/** Margin taken off a server's advertised keep-alive timeout (undici's keepAliveTimeoutThreshold). */
+const KEEP_ALIVE_MARGIN_MS = 1000;
+
+/** A response's `keep-alive: timeout=N` as our idle time in ms (0: do not reuse), -1 when absent. */
+function keepAliveHint(raw: string[]): number {
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length !== 10 || n.toLowerCase() !== 'keep-alive') continue;
+    const m = KEEP_ALIVE_TIMEOUT.exec(raw[i + 1]!);
+    if (m === null) return -1;
+    return Math.max(0, Number(m[1]) * 1000 - KEEP_ALIVE_MARGIN_MS);
+  }
+  return -1;
+}
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 class PendingRequest {
@@ -240,6 +256,9 @@ class H1Connection implements ParserEvents {
   private req: PendingRequest | undefined = undefined;
   private served = 0;
   private idleTimer: NodeJS.Timeout | undefined = undefined;
+  private idleTimerMs = 0;
+  /** The server's own keep-alive timeout (its `keep-alive: timeout=N`, less a margin), 0 = none given. */
+  private serverIdleMs = 0;
   private headersTimer: NodeJS.Timeout | undefined = undefined;
   private headersTimerMs = 0;
   /** The current request's headers timeout (0 = none). */
@@ -403,9 +422,13 @@ class H1Connection implements ParserEvents {
 
   startIdle(): void {
     this.idleSince = true;
-    const ms = this.pool.options.keepAliveTimeout;
-    if (this.idleTimer !== undefined) this.idleTimer.refresh();
+    const own = this.pool.options.keepAliveTimeout;
+    const ms = this.serverIdleMs > 0 && this.serverIdleMs < own ? this.serverIdleMs : own;
+    const t = this.idleTimer;
+    if (t !== undefined && this.idleTimerMs === ms) t.refresh();
     else {
+      if (t !== undefined) clearTimeout(t);
+      this.idleTimerMs = ms;
       this.idleTimer = setTimeout(onIdleTimer, ms, this);
       this.idleTimer.unref();
     }
@@ -580,6 +603,15 @@ class H1Connection implements ParserEvents {
       return 0;
     }
     this.headersDone = true;
+    if (keepAlive) {
+      // Close before the server would: a request sent as its keep-alive timer fires is lost
+      // (replayable only when idempotent and bodiless).
+      const hint = keepAliveHint(this.raw);
+      if (hint >= 0) {
+        this.serverIdleMs = hint;
+        if (hint === 0) this.keepAlive = false;
+      }
+    }
     const paused = r.handler.onHeaders?.(status, this.raw as unknown as Buffer[], this.resume, '') === false;
     if (paused && !this.gone) this.socket.pause();
     return r.opts.method === 'HEAD' || status === 204 || status === 304 ? SKIP_BODY : 0;

@@ -143,6 +143,22 @@ describe('H1Pool: keep-alive and framing', () => {
     await eventually(() => p.connections === 0, 'closed connections released');
   });
 
+  it("honours the server's keep-alive timeout: closes idle connections before the server would", async () => {
+    // timeout=1 leaves nothing once the margin is taken: not reused at all.
+    const u = await raw((s) => s.write(OK('x', 'keep-alive: timeout=1\r\n')));
+    const p = pool(u.port);
+    await dispatch(p, { method: 'GET', path: '/', headers: H }).done;
+    await dispatch(p, { method: 'GET', path: '/', headers: H }).done;
+    expect(u.connections).toBe(2);
+    // timeout=2: reused, then closed by us after ~1 s idle (the pool's own timeout is a minute).
+    const v = await raw((s) => s.write(OK('y', 'Keep-Alive: timeout=2, max=100\r\n')));
+    const q = pool(v.port, { keepAliveTimeout: 60_000 });
+    await dispatch(q, { method: 'GET', path: '/', headers: H }).done;
+    await dispatch(q, { method: 'GET', path: '/', headers: H }).done;
+    expect(v.connections).toBe(1);
+    await eventually(() => q.connections === 0 && v.sockets[0]!.destroyed, 'idle close', 800);
+  });
+
   it('reads a close-delimited response (no length) to the end', async () => {
     const u = await raw((s) => {
       s.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\npart1-');
