@@ -64,7 +64,6 @@ function validPath(p: string): boolean {
   return true;
 }
 
-const KEEP_ALIVE_TIMEOUT = /timeout\s*=\s*(\d+)/i;
 /** Margin taken off a server's advertised keep-alive timeout (undici's keepAliveTimeoutThreshold). */
 const KEEP_ALIVE_MARGIN_MS = 1000;
 
@@ -73,9 +72,12 @@ function keepAliveHint(raw: string[]): number {
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i]!;
     if (n.length !== 10 || n.toLowerCase() !== 'keep-alive') continue;
-    const m = KEEP_ALIVE_TIMEOUT.exec(raw[i + 1]!);
-    if (m === null) return -1;
-    return Math.max(0, Number(m[1]) * 1000 - KEEP_ALIVE_MARGIN_MS);
+    // Parsed by hand: node:http upstreams send it on every response.
+    let v = raw[i + 1]!;
+    let at = v.indexOf('timeout=');
+    if (at < 0) at = (v = v.toLowerCase()).indexOf('timeout=');
+    const secs = at < 0 ? NaN : parseInt(v.slice(at + 8), 10);
+    return Number.isFinite(secs) ? Math.max(0, secs * 1000 - KEEP_ALIVE_MARGIN_MS) : -1;
   }
   return -1;
 }
