@@ -296,6 +296,11 @@ const MAX_DISCARD = 256 * 1024;
  */
 const LINGER_MS = 2_000;
 /**
+ * Longest a closing connection may take to flush what was written (a client that stops
+ * reading would otherwise hold it forever): the idle timeout, at most 30 s.
+ */
+const MAX_FLUSH_MS = 30_000;
+/**
  * Most bytes between two pieces of chunked body data (CRLF, size line, chunk extensions):
  * llhttp neither keeps nor bounds extensions, so an endless one would be read forever
  * (Node bounds them the same way, CVE-2024-22019). Trailers are bounded by the head limit.
@@ -425,6 +430,11 @@ export class H1ServerConnection implements ParserEvents {
     let r;
     try {
       r = this.parser.execute(chunk);
+    } catch {
+      // A callback threw (a body reader's bug): this connection is lost, the process is not.
+      this.executing = false;
+      this.started = undefined;
+      return this.close();
     } finally {
       this.executing = false;
     }
@@ -524,6 +534,8 @@ export class H1ServerConnection implements ParserEvents {
       else s.end();
       // The client may still be sending this request: linger rather than reset under the answer.
       s.once('finish', this.inMessage && !this.peerEnded ? lingerOnFinish : destroyOnFinish);
+      const idle = this.options.limits.idleTimeout;
+      setTimeout(destroySocket, idle > 0 && idle < MAX_FLUSH_MS ? idle : MAX_FLUSH_MS, s).unref();
     } else s.destroy();
     if (!this.executing) this.parser.destroy();
     const res = this.res;

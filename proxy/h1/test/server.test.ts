@@ -35,6 +35,7 @@ function app() {
       }
       if (u === '/crlf') return void res.writeHead(200, ['x-ok', 'fine', 'x-bad', 'v\r\nx-injected: 1', 'x-bad2', 'v\nset-cookie: a=b', 'Content-Length', '2', 'Transfer-Encoding', 'chunked']).end('ok');
       if (u === '/throw') throw new Error('handler bug');
+      if (u === '/big') return void res.end(Buffer.alloc(8 << 20, 66)); // ignores back-pressure
       if (u === '/short') return void res.writeHead(200, ['content-length', '10']).end('12345');
       const body = req as unknown as Body;
       if (typeof (body as { on?: unknown }).on !== 'function') return void res.end(JSON.stringify({ method: req.method, url: u, bytes: 0 }));
@@ -353,6 +354,15 @@ describe('H1ServerConnection: timeouts, bodies nobody reads, clients that go awa
     expect(await c.closedByServer()).toBe(true);
     expect(c.error).toBeUndefined();
     expect(s.conns.size).toBe(0);
+  });
+
+  it('a closing connection whose client stopped reading is destroyed after the idle timeout', async () => {
+    const s = await start({ idleTimeout: 200 });
+    const c = s.client();
+    c.socket.pause(); // never reads
+    c.send(GET('/big', 'connection: close\r\n'));
+    await eventually(() => s.sockets.size === 1 && s.conns.size === 0, 'the response ended and the connection is closing');
+    await eventually(() => s.sockets.size === 0, 'the unflushed socket destroyed', 600);
   });
 
   it('a held (busy) connection is not closed by the idle timer', async () => {
