@@ -13,11 +13,13 @@
 // again resumes at that step.
 
 import { X509Certificate } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import type { CaMaterial, CertificateAuthority } from '../../certs/ca.js';
-import { generateCa, type GeneratedCa } from '../../certs/ca-store.js';
+import { CA_FILES, generateCa, type GeneratedCa } from '../../certs/ca-store.js';
+import { CROSS_SIGNED_ROOT_FILE, crossSignRoot } from '../../certs/cross-sign.js';
 import { bundleFingerprints, mergeBundles } from '../../proxy/identity/trust-bundle.js';
 import { bundleReceipt, issuedBy, persistNewCa, presentedCertificate, type PublishedBundle } from './rotation-checks.js';
 import { clearRotation, saveNextCa, saveProgress, type SavedRotation } from './rotation-store.js';
@@ -166,7 +168,11 @@ export class RootRotation implements RootRotationApi {
         ca.setAdditionalTrustedRoots([]);
         return `trust bundle new ${await this.propagate(progress)}`;
       case 'persist': {
+        // Sidecars started before the rotation trust only the old root for the control-plane connection:
+        // the old root vouches for the new one there (cross-sign.ts) once the control plane restarts under it.
+        const cross = await this.crossSign();
         const retired = await persistNewCa(this.o.caDir, this.next!, this.clock.now());
+        if (cross) await writeFile(join(this.o.caDir, CROSS_SIGNED_ROOT_FILE), cross, { mode: 0o644 });
         // Sidecars verify the control plane's own serving certificate (issued at its start, by the root it
         // started with) with this file: that root stays in it until the control plane restarts.
         if (this.o.rootCertFile) await writeFile(this.o.rootCertFile, mergeBundles(this.next!.material.rootsPem.join(''), this.servingRootPem), { mode: 0o644 });
@@ -223,6 +229,14 @@ export class RootRotation implements RootRotationApi {
       }
       await this.sleep(250);
     }
+  }
+
+  /** The new root signed by the old root's key, when the CA dir has that key (a rotation of our own CA). */
+  private async crossSign(): Promise<string | undefined> {
+    const oldKey = await readFile(join(this.o.caDir, CA_FILES.rootKey), 'utf8').catch(() => undefined);
+    const oldRoot = await readFile(join(this.o.caDir, CA_FILES.rootCert), 'utf8').catch(() => undefined);
+    if (!oldKey || !oldRoot || bundleFingerprints(oldRoot)[0] !== bundleFingerprints(this.oldRootPem)[0]) return undefined;
+    return crossSignRoot({ newRootPem: this.next!.material.rootsPem[0]!, oldRootPem: oldRoot, oldRootKeyPem: oldKey, now: this.clock.now() });
   }
 
   private sleep(ms: number): Promise<void> {

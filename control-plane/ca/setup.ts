@@ -9,6 +9,7 @@ import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { CertificateAuthority, type CaMaterial } from '../../certs/ca.js';
 import { loadCaFromFiles, loadOrCreateCa } from '../../certs/ca-store.js';
+import { readCrossSignedRoot } from '../../certs/cross-sign.js';
 import type { CallerAuthenticator } from './auth-error.js';
 import { BootstrapTokenAuthenticator, loadOrCreateTokenKey } from './bootstrap-token.js';
 import { PerCallerRateLimiter } from './rate-limit.js';
@@ -72,8 +73,11 @@ export async function setupCa(o: CaSetupOptions): Promise<CaSetup> {
     authenticator = new TokenReviewAuthenticator({ ...tr, trustDomain: o.trustDomain });
   }
   const serving = await ca.issueServingCertificate({ dnsNames: o.dnsNames ?? ['localhost', 'tsmesh-control-plane'], ipAddresses: ['127.0.0.1', '::1'] });
+  // After a root rotation, sidecars started before it still trust only the old root for this connection:
+  // the new root cross-signed by the old one (left in the CA dir by the rotation) completes their chain.
+  const cross = o.material || o.byo ? undefined : await readCrossSignedRoot(caDir, material.rootsPem[0]);
   const credentials = grpc.ServerCredentials.createSsl(null, [
-    { cert_chain: Buffer.from(serving.certChainPem), private_key: Buffer.from(serving.privateKeyPem) },
+    { cert_chain: Buffer.from(serving.certChainPem + (cross ?? '')), private_key: Buffer.from(serving.privateKeyPem) },
   ]);
   const rateLimiter = new PerCallerRateLimiter({ ...(o.rateLimit ?? { burst: 10, perSecond: 0.5 }), ...(o.clock ? { clock: o.clock } : {}) });
   const peerRateLimiter = new PerCallerRateLimiter({ ...(o.peerRateLimit ?? { burst: 100, perSecond: 20 }), ...(o.clock ? { clock: o.clock } : {}) });

@@ -50,13 +50,7 @@ export async function rotateRoot(
       if (st.state === 'failed') write(`  ✘ [${i + 1}/${n}] ${st.title}\n`);
       shown.set(st.name, st.state);
     });
-    if (s.state === 'done') {
-      return (
-        `root rotation complete: workloads use root sha256 ${short(s.newRoot!.fingerprint)}; the old root ${short(s.oldRoot.fingerprint)} is no longer trusted\n` +
-        'note: the control plane serves xDS with the certificate it got at start until it restarts; restart the sidecars first\n' +
-        '      (they read root-cert.pem, which now holds both roots), then the control plane\n'
-      );
-    }
+    if (s.state === 'done') return `root rotation complete: workloads use root sha256 ${short(s.newRoot!.fingerprint)}; the old root ${short(s.oldRoot.fingerprint)} is no longer trusted\n`;
     if (s.state === 'failed') throw new CliError(`root rotation stopped: ${s.error}\n  the mesh stays in the last confirmed phase; fix the cause and run meshctl certs rotate-root again to resume`, EXIT.FAILURE);
     if (Date.now() > deadline) throw new CliError(`root rotation still running after ${o.timeout} (it goes on in the control plane); follow it with meshctl certs rotate-root again`, EXIT.FAILURE);
     await new Promise((r) => setTimeout(r, 250));
