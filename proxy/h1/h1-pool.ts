@@ -321,8 +321,10 @@ class H1Connection implements ParserEvents {
       for (let i = 0; i < h.length; i += 2) {
         const v = h[i + 1]!;
         if (v.indexOf('\n') >= 0 || v.indexOf('\r') >= 0) return this.failRequest(r, socketError(`invalid value of request header ${h[i]}`, 'UND_ERR_INVALID_ARG'));
-        if (h[i] === 'content-length') hasLength = true;
-        head += `${h[i]}: ${v}\r\n`;
+        const n = h[i]!;
+        if (n === 'content-length') hasLength = true;
+        else if (n === 'transfer-encoding') continue; // the framing is ours (see below)
+        head += `${n}: ${v}\r\n`;
       }
     }
     if (o.upgrade) head += `connection: upgrade\r\nupgrade: ${o.upgrade}\r\n`;

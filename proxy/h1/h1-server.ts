@@ -669,7 +669,8 @@ export class H1ServerConnection implements ParserEvents {
     this.bodyMark = this.mark;
     const req = left !== 0 ? new BodyRequest(method, this.url, raw, minor, this.socket, this) : new BodilessRequest(method, this.url, raw, minor, this.socket);
     if (left !== 0) this.body = req as BodyRequest;
-    this.res = new H1Response(this, this.socket, keepAlive && !this.closeAfter, method === 'HEAD', minor === 0);
+    // RFC 9112 §6.1: an HTTP/1.0 message with transfer-encoding has faulty framing: close after it.
+    this.res = new H1Response(this, this.socket, keepAlive && !this.closeAfter && !(minor === 0 && left === -1), method === 'HEAD', minor === 0);
     this.started = req;
     return 0;
   }

@@ -128,6 +128,8 @@ describe('H1Pool: keep-alive and framing', () => {
     expect((await dispatch(p, { method: 'POST', path: '/', headers: H, body: Buffer.alloc(20_000, 97) }).done).body.toString()).toBe(`20000 - ${'a'.repeat(20_000)}`);
     expect((await dispatch(p, { method: 'POST', path: '/', headers: H, body: Readable.from([Buffer.from('ab'), Buffer.from('cd')]) }).done).body.toString()).toBe('- chunked abcd');
     expect((await dispatch(p, { method: 'POST', path: '/', headers: H }).done).body.toString()).toBe('0 - ');
+    // A transfer-encoding among the headers never doubles the framing.
+    expect((await dispatch(p, { method: 'POST', path: '/', headers: [...H, 'transfer-encoding', 'chunked'], body: 'xyz' }).done).body.toString()).toBe('3 - xyz');
     expect(u.connections()).toBe(1);
   });
 

@@ -166,6 +166,17 @@ describe('H1ServerConnection: framing and order', () => {
     expect(JSON.parse(rs[1]!.body.toString()).url).toBe('/b');
   });
 
+  it('HTTP/1.0 with transfer-encoding: answered, then closed even when keep-alive was asked', async () => {
+    const s = await start();
+    const c = s.client();
+    c.send(`POST /old HTTP/1.0\r\nconnection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n` + GET('/smuggled'));
+    expect(await c.closedByServer()).toBe(true);
+    const { responses } = parseResponses(c.data, [], true);
+    expect(responses).toHaveLength(1);
+    expect(JSON.parse(responses[0]!.body.toString()).body).toBe('abc');
+    expect(s.seen.map((x) => x.url)).toEqual(['/old']);
+  });
+
   it('HEAD, 204 and 304 responses never carry body bytes, whatever the handler writes', async () => {
     const s = await start();
     const c = s.client();
