@@ -173,6 +173,25 @@ describe('H1Pool: keep-alive and framing', () => {
     await eventually(() => p.connections === 0, 'connection released');
   });
 
+  it('parses a response (chunked, trailers, then the next one) that arrives one byte at a time', async () => {
+    const text = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: b\r\n\r\n3;x=y\r\nabc\r\n0\r\nx-t: 1\r\n\r\n';
+    const u = await raw(async (s, got) => {
+      if (!got().endsWith('\r\n\r\n')) return;
+      for (const ch of text) {
+        s.write(ch);
+        await new Promise((r) => setTimeout(r, 0));
+      }
+    });
+    const p = pool(u.port);
+    for (let i = 0; i < 2; i++) {
+      const o = await dispatch(p, { method: 'GET', path: '/', headers: H }).done;
+      expect(o.headers).toEqual(['Transfer-Encoding', 'chunked', 'X-A', 'b']);
+      expect(o.body.toString()).toBe('abc');
+      expect(o.trailers).toEqual(['x-t', '1']);
+    }
+    expect(u.connections).toBe(1);
+  });
+
   it('delivers chunked responses with their trailers', async () => {
     const u = await raw((s) => s.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-sum\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nx-sum: 5\r\nx-more: y\r\n\r\n'));
     const p = pool(u.port);
