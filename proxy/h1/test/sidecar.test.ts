@@ -31,6 +31,11 @@ beforeAll(async () => {
       if (!res.writableFinished) entry.aborted = true;
     });
     if (req.url === '/hang-body') return; // reads the body, never answers
+    if (req.url === '/slow') return void setTimeout(() => res.end(JSON.stringify({ url: req.url, body: '', te: null })), 50);
+    if (req.url === '/chunked') {
+      res.write('streamed-');
+      return void setImmediate(() => res.end('body'));
+    }
     if (req.url === '/slow-stream') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('first');
@@ -128,6 +133,34 @@ describe('through a sidecar: bodies, pipelining, clients that leave', () => {
     const rs = await c.responses(4);
     expect(rs.map((r) => JSON.parse(r.body.toString()).url)).toEqual(['/p1', '/p2', '/p3', '/p4']);
     expect(JSON.parse(rs[3]!.body.toString()).body).toBe('xyz');
+  });
+
+  it('a pipelined request queued behind a slow upstream response is answered after it, in order', async () => {
+    const c = client();
+    c.send(`GET /slow HTTP/1.1\r\nhost: a\r\n\r\nGET /fast1 HTTP/1.1\r\nhost: a\r\n\r\nHEAD /fast2 HTTP/1.1\r\nhost: a\r\n\r\nGET /fast3 HTTP/1.1\r\nhost: a\r\n\r\n`);
+    const rs = await c.responses(4, ['GET', 'GET', 'HEAD', 'GET']);
+    expect([0, 1, 3].map((i) => JSON.parse(rs[i]!.body.toString()).url)).toEqual(['/slow', '/fast1', '/fast3']);
+    expect(rs[2]!.status).toBe(200);
+    expect(rs[2]!.body.length).toBe(0);
+  });
+
+  it('Expect: 100-continue, then the body is forwarded', async () => {
+    const c = client();
+    c.send(`PUT /cont HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\nexpect: 100-continue\r\n\r\n`);
+    await c.until(() => c.text.startsWith('HTTP/1.1 100 Continue\r\n\r\n'), '100 Continue');
+    c.send('hello');
+    const rs = await c.responses(2);
+    expect(JSON.parse(rs[1]!.body.toString())).toEqual({ url: '/cont', body: 'hello', te: null });
+  });
+
+  it('an HTTP/1.0 client gets a streamed upstream response close-delimited', async () => {
+    const c = client();
+    c.send(`GET /chunked HTTP/1.0\r\nhost: a\r\n\r\n`);
+    expect(await c.closedByServer()).toBe(true);
+    const head = c.text.slice(0, c.text.indexOf('\r\n\r\n'));
+    expect(head.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+    expect(head).not.toMatch(/transfer-encoding|content-length/i);
+    expect(c.text.slice(head.length + 4)).toBe('streamed-body');
   });
 
   it('an unread body answered locally (404) is discarded and the next request works', async () => {
