@@ -111,7 +111,7 @@ function clientsCpu(child: ChildProcess): Promise<number> {
 export async function benchAcks(o: AckBenchOptions): Promise<AckBenchResult> {
   const cache = new MemorySnapshotCache();
   const xds = new XdsServer({ cache, ...(o.debounceMs !== undefined ? { debounceMs: o.debounceMs } : {}) });
-  // As control-plane/server.ts should too: channelz is on by default in grpc-js and costs ~5-10% CPU per push.
+  // As control-plane/server.ts: channelz is on by default in grpc-js and costs ~5-10% CPU per push.
   const server = new Server({ 'grpc.enable_channelz': 0 });
   xds.register(server);
   const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
