@@ -453,7 +453,11 @@ export class H1ServerConnection implements ParserEvents {
       this.upgradeReq = undefined;
       this.detach();
       if (up === undefined || up.method === 'CONNECT') return void this.socket.end(BAD_REQUEST, 'latin1');
-      return this.handler.upgrade(up, this.socket, r.rest);
+      try {
+        return this.handler.upgrade(up, this.socket, r.rest);
+      } catch {
+        return void this.socket.destroy(); // as a throwing handle(): the connection, not the process
+      }
     }
     if (r.kind === 'paused') {
       this.pending = r.rest;
