@@ -338,7 +338,7 @@ function destroyOnFinish(this: Socket): void {
 function lingerOnFinish(this: Socket): void {
   // Half-open now: the client's FIN (or the timer) ends it; what it still sends is dropped.
   this.resume();
-  setTimeout(destroySocket, LINGER_MS, this).unref();
+  (this as unknown as { [kConn]: H1ServerConnection })[kConn].closeWithin(LINGER_MS);
 }
 const kConn = Symbol('tsmesh.h1server');
 
@@ -381,6 +381,7 @@ export class H1ServerConnection implements ParserEvents {
   private peerEnded = false;
   private headTimer: NodeJS.Timeout | undefined = undefined;
   private idleTimer: NodeJS.Timeout | undefined = undefined;
+  private closeTimer: NodeJS.Timeout | undefined = undefined;
   private readonly maxHead: number;
   private readonly maxFields: number;
 
@@ -505,7 +506,16 @@ export class H1ServerConnection implements ParserEvents {
   }
 
   onClose(): void {
+    // The timer must not keep the socket (and this connection) alive once it is gone.
+    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
     this.close();
+  }
+
+  /** Destroys the socket after `ms` at the latest (closing: flush or linger bound). */
+  closeWithin(ms: number): void {
+    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
+    this.closeTimer = setTimeout(destroySocket, ms, this.socket);
+    this.closeTimer.unref();
   }
 
   bodyWanted(): void {
@@ -539,7 +549,7 @@ export class H1ServerConnection implements ParserEvents {
       // The client may still be sending this request: linger rather than reset under the answer.
       s.once('finish', this.inMessage && !this.peerEnded ? lingerOnFinish : destroyOnFinish);
       const idle = this.options.limits.idleTimeout;
-      setTimeout(destroySocket, idle > 0 && idle < MAX_FLUSH_MS ? idle : MAX_FLUSH_MS, s).unref();
+      this.closeWithin(idle > 0 && idle < MAX_FLUSH_MS ? idle : MAX_FLUSH_MS);
     } else s.destroy();
     if (!this.executing) this.parser.destroy();
     const res = this.res;
