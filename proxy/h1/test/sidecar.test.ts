@@ -173,6 +173,21 @@ describe('through a sidecar: bodies, pipelining, clients that leave', () => {
     expect(JSON.parse(rs[1]!.body.toString()).url).toBe('/after');
   });
 
+  it('a request hidden in the unread body of a locally answered one is never parsed nor forwarded', async () => {
+    const before = raw.connections;
+    const hidden = `GET /raw/admin HTTP/1.1\r\nhost: a\r\n\r\n`;
+    const c = client();
+    c.send(`POST /local HTTP/1.1\r\nhost: a\r\ncontent-length: ${hidden.length}\r\n\r\n`);
+    expect((await c.responses(1))[0]!.status).toBe(404);
+    c.send(hidden); // arrives after the answer: still body bytes, discarded
+    c.send(`GET /local HTTP/1.1\r\nhost: a\r\n\r\n`);
+    const rs = await c.responses(2);
+    expect(rs.map((r) => r.status)).toEqual([404, 404]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(parseResponses(c.data).responses).toHaveLength(2);
+    expect(raw.connections).toBe(before);
+  });
+
   it('a client that disconnects mid-body: the upstream request is aborted and its connection closed', async () => {
     echoSeen = [];
     await eventually(() => echoOpen <= 1, 'quiet upstream');
