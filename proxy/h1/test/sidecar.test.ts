@@ -21,7 +21,17 @@ let wss: WebSocketServer;
 const clients: RawClient[] = [];
 
 beforeAll(async () => {
-  raw = await rawUpstream((s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'));
+  raw = await rawUpstream((s, got) => {
+    // /raw/early answers 413 as soon as the head arrived, without reading the body.
+    if (got().startsWith('POST /raw/early')) {
+      if (!(s as { answered?: boolean }).answered) {
+        (s as { answered?: boolean }).answered = true;
+        s.write('HTTP/1.1 413 Payload Too Large\r\ncontent-length: 4\r\n\r\nbig!');
+      }
+      return;
+    }
+    s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+  });
   echo = http.createServer((req, res) => {
     const entry = { url: req.url!, headers: req.headers, body: '', aborted: false };
     echoSeen.push(entry);
@@ -186,6 +196,17 @@ describe('through a sidecar: bodies, pipelining, clients that leave', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(parseResponses(c.data).responses).toHaveLength(2);
     expect(raw.connections).toBe(before);
+  });
+
+  it('an upstream that answers before the body arrived: the answer is relayed, the rest of the body discarded, the connection reused', async () => {
+    const c = client();
+    c.send(`POST /raw/early HTTP/1.1\r\nhost: a\r\ncontent-length: 30000\r\n\r\n${'e'.repeat(1000)}`);
+    const [r] = await c.responses(1);
+    expect(r!.status).toBe(413);
+    expect(r!.body.toString()).toBe('big!');
+    c.send('e'.repeat(29_000) + `GET /after HTTP/1.1\r\nhost: a\r\n\r\n`);
+    const rs = await c.responses(2);
+    expect(JSON.parse(rs[1]!.body.toString()).url).toBe('/after');
   });
 
   it('a client that disconnects mid-body: the upstream request is aborted and its connection closed', async () => {
