@@ -10,6 +10,13 @@
 // Requests on one connection are answered in order, one at a time: a
 // pipelined request is parsed only after the previous response ended (the
 // parser pauses at its first byte).
+//
+// Hostile input: llhttp runs strict (CL+TE, duplicate lengths, bad chunks,
+// obs-fold, bare LF/CR, bad tokens → 400 and close); a request reaches the
+// handler only once every byte of its read parsed, so a malformed tail in
+// the same packet is never forwarded. Limits: head bytes and field count
+// (431), head time (408), chunk-extension bytes, unread-body discard, idle
+// time, and the flush/linger time of a closing connection.
 
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES } from 'node:http';
