@@ -84,6 +84,8 @@ export class SotwStream extends AdsStream {
 
   flush(): void {
     for (const kind of PUSH_ORDER) this.flushType(kind);
+    // A new config version that changes nothing this proxy runs: it already runs it (receipt: reached).
+    this.updateReceipt();
   }
 
   private flushType(kind: ResourceKind): void {

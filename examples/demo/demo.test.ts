@@ -21,6 +21,8 @@ describe('npm run demo', () => {
     expect(stdout).toMatch(/\[█████░+\]  25%  advanced to 25%: success 100%, p99 \d+ms, \d+ requests/);
     expect(stdout).toMatch(/ 50%  advanced to 50%: .*\| stable: success [\d.]+%, p99 \d+ms/);
     expect(stdout).toMatch(/100%  promoted: success 100%.*; all traffic to api-v2/);
+    // Each step's propagation receipt counts every proxy (an apply that changes nothing for a proxy reaches it at once).
+    expect(stdout).toMatch(/advanced to 50%.*\| reached 5\/5 proxies in \d+ ms/);
     expect(stdout).toContain('canary api-v2 promoted: all traffic to api-v2');
     expect(stdout).toContain('$ meshctl canary watch api-v3');
     expect(stdout).toMatch(/\[mirror ≫ canary,  0% live\]  start: mirroring traffic to api-v3 for 5s \(no live weight\)/);
