@@ -3,6 +3,7 @@
 // forwarded intact, clients that go away abort the upstream request, and
 // WebSocket upgrades work end to end.
 
+import fc from 'fast-check';
 import http from 'node:http';
 import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -247,4 +248,33 @@ describe('through a sidecar: bodies, pipelining, clients that leave', () => {
     });
     expect(msgs).toEqual(['ws:one', 'ws:two']);
   });
+});
+
+describe('through a sidecar: fuzzed request lines and heads', () => {
+  it('every stream gets well-formed answers and the proxy keeps serving', async () => {
+    const tally = { runs: 0, responses: 0, statuses: {} as Record<number, number> };
+    const target = fc.constantFrom('/', '/x?y=1', '*', 'http://a/p', 'http://a:99999/p', '//double', '/%zz', '/local', '/raw/q', '/a/../b', '/ws', 'a', '/%00', '/' + 'u'.repeat(3000));
+    const method = fc.constantFrom('GET', 'POST', 'HEAD', 'OPTIONS', 'PATCH', 'TRACE', 'PRI', 'M-SEARCH', 'PURGE');
+    const host = fc.constantFrom('a', 'a', 'a:80', '[::1]:80', 'a b', '', 'A.', 'a'.repeat(300));
+    const header = fc.constantFrom('x-forwarded-for: 1.2.3.4, zz', 'x-request-id: ' + 'r'.repeat(300), 'te: trailers', 'connection: x-a, close', 'upgrade: websocket', 'content-type: application/grpc', 'cookie: a=1', 'cookie: b=2', 'expect: 100-continue', 'content-length: 0', 'authorization: Bearer x', ':authority: z');
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(method, target, host, fc.array(header, { maxLength: 4 })), { minLength: 1, maxLength: 3 }), async (reqs) => {
+        const c = client();
+        const methods = reqs.map(([m]) => m);
+        c.send(reqs.map(([m, t, h, hs]) => `${m} ${t} HTTP/1.1\r\nhost: ${h}\r\n${hs.map((h) => h + '\r\n').join('')}\r\n`).join('') + 'GET /end HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n');
+        await Promise.race([c.closed, new Promise((r) => setTimeout(r, 3000))]);
+        c.destroy();
+        const { rest, responses } = parseResponses(c.data, [...methods, 'GET'], true);
+        expect(rest.length).toBe(0);
+        tally.runs++;
+        tally.responses += responses.length;
+        for (const r of responses) tally.statuses[r.status] = (tally.statuses[r.status] ?? 0) + 1;
+      }),
+      { numRuns: Number(process.env.H1_FUZZ_RUNS ?? 40) },
+    );
+    const ok = client();
+    ok.send('GET /alive HTTP/1.1\r\nhost: a\r\n\r\n');
+    expect(JSON.parse((await ok.responses(1))[0]!.body.toString()).url).toBe('/alive');
+    if (process.env.H1_FUZZ_RUNS) console.log('sidecar fuzz', JSON.stringify(tally));
+  }, 60_000);
 });
