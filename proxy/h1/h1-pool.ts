@@ -47,6 +47,8 @@ interface DispatchOpts {
 }
 
 const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;
+/** Most bytes between two pieces of chunked body data (size line, extensions), as the server side. */
+const MAX_CHUNK_GAP = 16 * 1024;
 /** Bodies up to this size go out in the same write as the head. */
 const INLINE_BODY = 16 * 1024;
 
@@ -280,6 +282,13 @@ class H1Connection implements ParserEvents {
   private bodyPending = false;
   /** The response ended inside this read: the parser paused there (see onMessageComplete). */
   private responseDone = false;
+  // Stream positions for MAX_CHUNK_GAP (see H1ServerConnection): bytes parsed before this read,
+  // the offset turning a callback's view into a position, the end of the last head value
+  // (-1: none in this message) and of the last body data.
+  private parsed = 0;
+  private base = 0;
+  private mark = -1;
+  private bodyMark = 0;
   private readonly resume = (): void => {
     if (!this.gone) this.socket.resume();
   };
@@ -454,6 +463,7 @@ class H1Connection implements ParserEvents {
     if (this.req === undefined) return this.destroy(); // bytes nobody asked for: out of sync
     this.gotBytes = true;
     this.executing = true;
+    this.base = this.parsed - chunk.byteOffset;
     let res;
     try {
       res = this.parser.execute(chunk);
@@ -466,7 +476,13 @@ class H1Connection implements ParserEvents {
       this.executing = false;
     }
     if (this.gone) return this.parser.destroy();
-    if (res.kind === 'ok') return;
+    this.parsed += res.kind === 'paused' || res.kind === 'upgrade' ? chunk.length - res.rest.length : chunk.length;
+    if (res.kind === 'ok') {
+      // An endless chunk extension (or trailer section) is never stored, but would be read forever.
+      const max = (this.pool.options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES) + MAX_CHUNK_GAP;
+      if (this.headersDone && this.parsed - this.bodyMark > max) this.lose(socketError('upstream chunk framing too long', 'UND_ERR_SOCKET'), false);
+      return;
+    }
     if (res.kind === 'paused') {
       this.parser.resume();
       // Bytes after a complete response, before the next request was even sent: the server is
@@ -568,6 +584,7 @@ class H1Connection implements ParserEvents {
     this.lastWasValue = false;
     this.headBytes = 0;
     this.headersDone = false;
+    this.mark = -1;
     return 0;
   }
 
@@ -590,6 +607,7 @@ class H1Connection implements ParserEvents {
     const list = this.headersDone ? this.trailers! : this.raw;
     list[list.length - 1] += b.toString('latin1');
     this.lastWasValue = true;
+    this.mark = this.base + b.byteOffset + b.length;
     return 0;
   }
 
@@ -607,6 +625,7 @@ class H1Connection implements ParserEvents {
       return 0;
     }
     this.headersDone = true;
+    this.bodyMark = this.mark >= 0 ? this.mark : this.parsed; // no header value: the start of this read
     if (keepAlive) {
       // Close before the server would: a request sent as its keep-alive timer fires is lost
       // (replayable only when idempotent and bodiless).
@@ -622,6 +641,9 @@ class H1Connection implements ParserEvents {
   }
 
   onBody(b: Buffer): number {
+    const at = this.base + b.byteOffset;
+    if (at - this.bodyMark > MAX_CHUNK_GAP) return -1;
+    this.bodyMark = at + b.length;
     const r = this.req;
     if (r === undefined) return 0;
     if (r.handler.onData?.(b) === false && !this.gone) this.socket.pause();

@@ -280,6 +280,35 @@ describe('H1Pool: misbehaving upstreams', () => {
     await eventually(() => p.connections === 0, 'connection dropped');
   });
 
+  it('fails on an endless chunk extension instead of reading it forever', async () => {
+    const u = await raw((s) => {
+      s.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n5;ext=');
+      const more = () => {
+        if (s.destroyed) return;
+        if (s.write('e'.repeat(8192))) setImmediate(more);
+        else s.once('drain', more);
+      };
+      more();
+    });
+    const p = pool(u.port);
+    const o = await dispatch(p, { method: 'GET', path: '/', headers: H }).done;
+    expect(o.body.toString()).toBe('abc');
+    expect(o.error?.code).toBe('UND_ERR_SOCKET');
+    await eventually(() => p.connections === 0, 'connection dropped');
+  });
+
+  it('many small chunks with extensions and a no-header response are fine', async () => {
+    let body = '';
+    for (let i = 0; i < 500; i++) body += `2;i=${i};n="q"\r\nxy\r\n`;
+    const u = await raw((s, _got, conn) => (conn === 0 ? s.write(`HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n${body}0\r\n\r\n`) : s.end(`HTTP/1.1 200 OK\r\n\r\n${'z'.repeat(50_000)}`)));
+    const p = pool(u.port);
+    expect((await dispatch(p, { method: 'GET', path: '/', headers: H }).done).body.length).toBe(1000);
+    const u2 = await raw((s) => s.end(`HTTP/1.1 200 OK\r\n\r\n${'z'.repeat(50_000)}`));
+    const o = await dispatch(pool(u2.port), { method: 'GET', path: '/', headers: H }).done;
+    expect(o.error).toBeUndefined();
+    expect(o.body.length).toBe(50_000);
+  });
+
   it('fails on garbage and never reuses that connection', async () => {
     const u = await raw((s, _got, conn) => (conn === 0 ? s.write('SSH-2.0-OpenSSH\r\n\r\n') : s.write(OK('sane'))));
     const p = pool(u.port);
