@@ -4,8 +4,8 @@
 // listener, reload on SIGHUP or file change (a bad reload keeps the old
 // config and logs why), drain and exit 0 on SIGTERM/SIGINT.
 
-// First: V8's young-generation limit must be set before the modules below allocate.
-import './young-gen.js';
+// First: V8 flags that must be in place before any module compiles WebAssembly.
+import './v8-flags.js';
 import { watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Command } from 'commander';
