@@ -3,7 +3,8 @@
 // instead of throwing, so one pass reports every problem at once.
 
 import { ValidationError, type ValidationIssue } from './errors.js';
-import { formatPath, type PathSeg, type SourceDoc } from './yaml-source.js';
+import { formatPath, type PathSeg } from './path-format.js';
+import type { SourceDoc } from './yaml-source.js';
 import { parseDuration } from './duration.js';
 
 export interface ReaderContext {

@@ -4,7 +4,9 @@
 import { LineCounter, parseAllDocuments, isMap, isSeq, isScalar, isPair, type Node as YamlNode } from 'yaml';
 import { ValidationError, type ValidationIssue } from './errors.js';
 
-export type PathSeg = string | number;
+import type { PathSeg } from './path-format.js';
+
+export { formatPath, type PathSeg } from './path-format.js';
 
 export interface SourceDoc {
   value: unknown;
@@ -62,11 +64,4 @@ export function parseYamlDocuments(text: string, file?: string): SourceDoc[] {
   }
   if (issues.length) throw new ValidationError(issues, file ? `YAML in ${file}` : 'YAML');
   return out;
-}
-
-/** Format a path the way users read it: `a.b[2].c`. */
-export function formatPath(path: readonly PathSeg[]): string {
-  let s = '';
-  for (const seg of path) s += typeof seg === 'number' ? `[${seg}]` : s ? `.${seg}` : seg;
-  return s;
 }

@@ -11,7 +11,7 @@ import { basename, dirname } from 'node:path';
 import { Command } from 'commander';
 import { createLogger } from '../common/log.js';
 import { MeshError, ValidationError } from '../common/errors.js';
-import { loadBootstrapFile, type Bootstrap } from './config/bootstrap.js';
+import type { Bootstrap } from './config/bootstrap.js';
 import { Sidecar } from './sidecar.js';
 import { readProxyEnv } from './env.js';
 import { createTelemetry } from './telemetry/index.js';
@@ -38,9 +38,11 @@ async function main(): Promise<void> {
   const file = opts.config ?? '';
   const logger = createLogger({ level: env.logLevel, base: { component: 'mesh-proxy' } });
 
+  // The YAML reader loads only for a bootstrap file; an injected sidecar's comes from its environment.
+  const loadBootstrapFile = opts.config ? (await import('./config/bootstrap.js')).loadBootstrapFile : undefined;
   let bootstrap: Bootstrap;
   try {
-    bootstrap = opts.config ? loadBootstrapFile(file) : bootstrapFromEnv(env.sidecar!);
+    bootstrap = loadBootstrapFile ? loadBootstrapFile(file) : bootstrapFromEnv(env.sidecar!);
   } catch (err) {
     process.stderr.write(`mesh-proxy: ${(err as Error).message}\n`);
     process.exit(2);
@@ -111,7 +113,7 @@ async function main(): Promise<void> {
   process.stdout.write(JSON.stringify({ event: 'ready', admin: admin.port, ...(health ? { health: health.port } : {}), ...(metrics ? { metrics: metrics.port } : {}), listeners: ports }) + '\n');
 
   const reload = async (why: string) => {
-    if (exiting || ads) return; // with ADS the control plane owns the config
+    if (exiting || ads || !loadBootstrapFile) return; // with ADS the control plane owns the config
     try {
       const next = loadBootstrapFile(file);
       await sidecar.applySnapshot(next.snapshot);

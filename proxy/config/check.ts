@@ -4,8 +4,7 @@
 // snapshot from either source is accepted or refused by the same rules.
 
 import { ValidationError, type ValidationIssue } from '../../common/errors.js';
-import type { PathSeg } from '../../common/yaml-source.js';
-import { formatPath } from '../../common/yaml-source.js';
+import { formatPath, type PathSeg } from '../../common/path-format.js';
 import type {
   ConfigSnapshot,
   HeaderMatcher,

@@ -3,7 +3,7 @@
 // requests do not spike its peak RSS (llhttp's wasm stays on V8's baseline
 // compiler). dist/proxy/main.js as a child process; a debug preload lists
 // the CommonJS packages loaded when it exits.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -113,6 +113,20 @@ describe('sidecar memory', () => {
     const { loaded } = await run('tracing', `\ntracing: { exporter: otlp, endpoint: 'http://127.0.0.1:9/v1/traces', samplingPercent: 0 }`, 1);
     expect(loaded).toContain('@opentelemetry/sdk-trace-base');
     expect(loaded).toContain('@opentelemetry/exporter-trace-otlp-http');
+  });
+
+  it('an injected sidecar (environment bootstrap, ADS) does not load the YAML parser', () => {
+    const dist = (m: string) => JSON.stringify(new URL(`../../dist/proxy/${m}`, import.meta.url).href);
+    const out = execFileSync(process.execPath, [
+      '--input-type=module',
+      '-e',
+      `import { createRequire } from 'node:module';
+       await import(${dist('mesh-agent.js')}); await import(${dist('config/env-bootstrap.js')}); await import(${dist('sidecar.js')});
+       const cache = createRequire(import.meta.url).cache;
+       const has = (pkg) => Object.keys(cache).some((k) => k.includes('/node_modules/' + pkg + '/'));
+       console.log(JSON.stringify({ grpc: has('@grpc/grpc-js'), yaml: has('yaml') }));`,
+    ]).toString();
+    expect(JSON.parse(out)).toEqual({ grpc: true, yaml: false }); // the xDS client is there, the YAML parser is not
   });
 
   it('the first requests do not spike peak RSS (the HTTP/1.1 parser is not re-optimized)', async () => {
