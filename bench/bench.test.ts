@@ -25,7 +25,8 @@ interface Json {
     xds: { summary: { clients: number; p50Ms: number; p99Ms: number; controlPlaneCpuUsPerProxy: number; rssPerProxyKiB: number }[]; runs: { acked?: number; runs: { p99Ms: number }[] }[] };
     apply: { summary: { nodes: number; applyToPublishedMs: number }[]; runs: { published: number; nodes: number }[] };
   };
-  runs: { kind: string; config: string; completed?: number; sent?: number; errors: number; requests?: number; window: { stealPct: number; memory: { rssKb: number } } }[];
+  latencyByProtocol: Record<'http1' | 'h2' | 'grpc', { config: string; latencyUs: { p50: number; p99: number }; addedUs: { p50: number } | null; errors: number }[]>;
+  runs: { kind: string; protocol?: string; config: string; completed?: number; sent?: number; errors: number; requests?: number; window: { stealPct: number; memory: { rssKb: number } } }[];
 }
 
 describe('bench harness (quick mode)', () => {
@@ -50,7 +51,7 @@ describe('bench harness (quick mode)', () => {
   it('measures the direct baseline with real, complete open-loop runs', () => {
     expect(json.schema).toBe(1);
     expect(json.machine.cpus).toBeGreaterThan(0);
-    const direct = json.runs.filter((r) => r.kind === 'open-loop' && r.config === 'direct');
+    const direct = json.runs.filter((r) => r.kind === 'open-loop' && r.protocol === 'http1' && r.config === 'direct');
     expect(direct).toHaveLength(1);
     expect(direct[0]!.sent).toBeGreaterThan(100);
     expect(direct[0]!.completed).toBe(direct[0]!.sent);
@@ -72,7 +73,7 @@ describe('bench harness (quick mode)', () => {
         expect(c.skipped).toContain('not built');
         continue;
       }
-      const open = json.runs.find((r) => r.kind === 'open-loop' && r.config === id)!;
+      const open = json.runs.find((r) => r.kind === 'open-loop' && r.protocol === 'http1' && r.config === id)!;
       expect(open.completed, id).toBeGreaterThan(100);
       expect(open.errors, id).toBe(0);
       const s = json.summary.find((x) => x.config === id)!;
@@ -84,10 +85,42 @@ describe('bench harness (quick mode)', () => {
     }
   });
 
+  it('measures the same paths open-loop over HTTP/2 (h2c to the first hop), every request answered', () => {
+    for (const id of only) {
+      if (json.configs.find((x) => x.id === id)?.skipped) continue;
+      const h2 = json.runs.filter((r) => r.kind === 'open-loop' && r.protocol === 'h2' && r.config === id);
+      expect(h2, id).toHaveLength(1);
+      expect(h2[0]!.completed, id).toBe(h2[0]!.sent);
+      expect(h2[0]!.sent, id).toBeGreaterThan(100);
+      expect(h2[0]!.errors, id).toBe(0);
+    }
+    const rows = json.latencyByProtocol.h2;
+    expect(rows.map((r) => r.config)).toContain('direct');
+    expect(rows.find((r) => r.config === 'direct')!.addedUs!.p50).toBe(0);
+  });
+
+  it('measures real unary gRPC exchanges (grpc-status 0 trailers) direct and through the paths that support it', () => {
+    const grpcIds = json.configs.filter((c) => c.id.endsWith('-grpc'));
+    expect(grpcIds.map((c) => c.id)).toEqual(expect.arrayContaining(['direct-grpc', 'tsmesh-1hop-grpc']));
+    for (const c of grpcIds) {
+      if (c.skipped) continue;
+      const runs = json.runs.filter((r) => r.kind === 'open-loop' && r.config === c.id);
+      expect(runs.map((r) => r.protocol), c.id).toEqual(['grpc']); // gRPC paths get only the gRPC load, and no wrk/h2load
+      expect(runs[0]!.completed, c.id).toBe(runs[0]!.sent);
+      expect(runs[0]!.sent, c.id).toBeGreaterThan(100);
+      expect(runs[0]!.errors, c.id).toBe(0);
+    }
+    expect(json.configs.find((c) => c.id === 'direct-grpc')!.skipped).toBeNull();
+    expect(json.latencyByProtocol.grpc.find((r) => r.config === 'direct-grpc')!.addedUs!.p50).toBe(0);
+  });
+
   it('writes the markdown table and the four SVG charts', () => {
     const md = fs.readFileSync(path.join(out, 'latest.md'), 'utf8');
     expect(md).toContain('| configuration | p50 added (ms) | p99 added (ms) |');
     expect(md).toContain('steal');
+    expect(md).toContain('### HTTP/2 (prior-knowledge h2c');
+    expect(md).toContain('### gRPC unary');
+    expect(fs.readFileSync(path.join(out, 'latency.svg'), 'utf8')).toContain('· HTTP/2');
     for (const f of ['latency.svg', 'throughput.svg', 'cpu.svg', 'rss.svg']) {
       const svg = fs.readFileSync(path.join(out, f), 'utf8');
       expect(svg.startsWith('<svg'), f).toBe(true);

@@ -1,7 +1,8 @@
 // Every configuration the bench can measure, in the order they are
 // interleaved. Peers are skipped with a recorded reason when their binary is
 // missing; tsmesh paths are skipped with a reason when the proxy cannot run
-// them yet (never a made-up number).
+// them yet (never a made-up number). The gRPC paths (`*-grpc`) end at their
+// own upstream and are measured only with the gRPC unary load.
 import { startHaproxy } from './peers/haproxy.js';
 import { startNginx } from './peers/nginx.js';
 import { startNodeFloor } from './peers/node-floor.js';
@@ -70,6 +71,59 @@ function nodeFloor(mode: 'http' | 'tcp'): ConfigDef {
   };
 }
 
+/** direct for gRPC: the client's h2c sessions straight to the gRPC upstream (the gRPC paths' baseline). */
+function directGrpc(): ConfigDef {
+  return {
+    id: 'direct-grpc',
+    label: 'direct gRPC (client → gRPC upstream)',
+    proxy: 'none',
+    hops: 0,
+    mtls: false,
+    policies: false,
+    protocol: 'grpc',
+    unavailable: (env) => (env.grpcUpstreamPort === undefined ? 'no gRPC upstream' : null),
+    start: async (env: BenchEnv): Promise<RunningTarget> => ({ port: env.grpcUpstreamPort!, proxyPids: env.grpcUpstreamPids ?? [], stop: async () => {} }),
+  };
+}
+
+/** A unary gRPC path (h2c in, HTTP/2 on every hop, h2 over the mTLS hop) through tsmesh, nginx (`grpc_pass`) or HAProxy (`proto h2`). */
+function grpcPath(proxy: 'tsmesh' | 'nginx' | 'haproxy', hops: 1 | 2, mtls: boolean): ConfigDef {
+  const id = `${proxy}-${hops}hop${mtls ? '-mtls' : ''}-grpc`;
+  return {
+    id,
+    label: `${proxy} ${hops === 1 ? 'one hop' : `two hops${mtls ? ' + mTLS' : ' plaintext'}`} gRPC`,
+    proxy,
+    hops,
+    mtls,
+    policies: false,
+    protocol: 'grpc',
+    unavailable: (env) => {
+      if (env.grpcUpstreamPort === undefined) return 'no gRPC upstream';
+      if (proxy === 'tsmesh') return tsmeshUnavailable(env, { hops, mtls, policies: false, grpc: true });
+      return !env.tools[proxy] ? `${proxy} is not installed` : mtls && !env.certs ? 'no openssl to make mTLS certificates' : null;
+    },
+    start: (env) =>
+      proxy === 'tsmesh'
+        ? startTsmesh(env, { hops, mtls, policies: false, grpc: true }, id)
+        : proxy === 'nginx'
+          ? startNginx(env, hops, mtls, id, true)
+          : startHaproxy(env, hops, mtls, id, true),
+  };
+}
+
+/** The gRPC paths (started only when `--protocols` includes grpc). */
+export function grpcConfigs(): ConfigDef[] {
+  return [
+    directGrpc(),
+    grpcPath('tsmesh', 1, false),
+    grpcPath('nginx', 1, false),
+    grpcPath('haproxy', 1, false),
+    grpcPath('tsmesh', 2, true),
+    grpcPath('nginx', 2, true),
+    grpcPath('haproxy', 2, true),
+  ];
+}
+
 export function allConfigs(): ConfigDef[] {
   return [
     direct(),
@@ -85,5 +139,6 @@ export function allConfigs(): ConfigDef[] {
     tsmesh(2, true, false),
     peer('nginx', 2, true),
     peer('haproxy', 2, true),
+    ...grpcConfigs(),
   ];
 }

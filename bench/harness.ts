@@ -12,14 +12,15 @@ import { makeCerts } from './peers/certs.js';
 import { ensurePeers, findTools } from './peers/install.js';
 import type { BenchEnv, ConfigDef, RunningTarget } from './peers/types.js';
 import { startUpstream } from './peers/upstream.js';
-import type { BenchOptions } from './options.js';
+import { probeGrpc, startGrpcUpstream, type GrpcUpstream } from './peers/grpc-upstream.js';
+import type { BenchOptions, Protocol } from './options.js';
 import type { RunRecord } from './report/summary.js';
 
 export interface HarnessOutput {
   startedAt: string;
   finishedAt: string;
   env: { upstream: string; proxyCore: number; clientCore: number; tools: Record<string, string | null> };
-  configs: { id: string; label: string; proxy: string; hops: number; mtls: boolean; policies: boolean; skipped: string | null }[];
+  configs: { id: string; label: string; proxy: string; hops: number; mtls: boolean; policies: boolean; protocol: 'http' | 'grpc'; skipped: string | null }[];
   runs: RunRecord[];
   notes: string[];
 }
@@ -57,8 +58,16 @@ export async function runHarness(opts: BenchOptions, repoRoot: string): Promise<
     ...(certs ? { certs } : {}),
   };
 
-  const wanted = allConfigs().filter((c) => !opts.only || opts.only.includes(c.id));
-  if (opts.only) for (const id of opts.only) if (!wanted.some((c) => c.id === id)) throw new Error(`unknown configuration '${id}'; known: ${allConfigs().map((c) => c.id).join(', ')}`);
+  // --only <id> also selects the gRPC variant of that path (`<id>-grpc`), measured when --protocols has grpc.
+  const selected = (c: ConfigDef): boolean => !opts.only || opts.only.includes(c.id) || (c.protocol === 'grpc' && opts.only.includes(c.id.replace(/-grpc$/, '')));
+  const wanted = allConfigs().filter((c) => selected(c) && (c.protocol !== 'grpc' || opts.protocols.includes('grpc')));
+  if (opts.only) for (const id of opts.only) if (!allConfigs().some((c) => c.id === id)) throw new Error(`unknown configuration '${id}'; known: ${allConfigs().map((c) => c.id).join(', ')}`);
+  let grpcUpstream: GrpcUpstream | null = null;
+  if (wanted.some((c) => c.protocol === 'grpc')) {
+    grpcUpstream = await startGrpcUpstream(clientCore);
+    env.grpcUpstreamPort = grpcUpstream.port;
+    env.grpcUpstreamPids = grpcUpstream.pids;
+  }
   const skipped = new Map<string, string>();
   const running: { def: ConfigDef; target: RunningTarget }[] = [];
   const runs: RunRecord[] = [];
@@ -72,7 +81,7 @@ export async function runHarness(opts: BenchOptions, repoRoot: string): Promise<
       }
       try {
         const target = await def.start(env);
-        const bad = await probeHttp1(target.port);
+        const bad = def.protocol === 'grpc' ? await probeGrpc(target.port) : await probeHttp1(target.port);
         if (bad) {
           await target.stop();
           throw new Error(bad);
@@ -92,42 +101,17 @@ export async function runHarness(opts: BenchOptions, repoRoot: string): Promise<
       }
     }
     for (let rep = 1; rep <= opts.reps; rep++) {
-      for (const { def, target } of running) {
-        log(`rep ${rep}/${opts.reps} open-loop ${def.id}`);
-        const r = await runOpenLoop(
-          {
-            host: '127.0.0.1',
-            port: target.port,
-            path: '/',
-            hostHeader: 'upstream.bench',
-            rate: opts.rate,
-            connections: opts.connections,
-            warmupMs: Math.round(opts.warmup * 1000),
-            durationMs: Math.round(opts.duration * 1000),
-            drainMs: 5000,
-          },
-          target.proxyPids,
-          clientCore,
-        );
-        const lg = r.loadgen;
-        runs.push({
-          kind: 'open-loop',
-          rep,
-          config: def.id,
-          latencyUs: lg.latencyUs,
-          serviceTimeUs: lg.serviceTimeUs,
-          dispatchLagUs: lg.dispatchLagUs,
-          sent: lg.sent,
-          completed: lg.completed,
-          errors: lg.non2xx + lg.socketErrors + lg.timeouts,
-          achievedRate: lg.achievedRate,
-          generatorCpuUsPerRequest: lg.generatorCpuUsPerRequest,
-          cpuUsPerRequest: lg.completed ? Math.round((r.window.proxyCpuUs / lg.completed) * 10) / 10 : 0,
-          window: r.window,
-        });
-      }
+      // One protocol at a time, every configuration in turn (interleaved within each protocol).
+      for (const protocol of opts.protocols)
+        for (const { def, target } of running) {
+          const port = entryFor(def, target, protocol);
+          if (port === null) continue;
+          log(`rep ${rep}/${opts.reps} open-loop ${protocol} ${def.id}`);
+          runs.push(await openLoopRun(opts, def, target, port, protocol, rep, clientCore));
+        }
       if (tools.wrk && opts.maxDuration > 0)
         for (const { def, target } of running) {
+          if (def.protocol === 'grpc') continue;
           log(`rep ${rep}/${opts.reps} max-throughput http1 ${def.id}`);
           const w = await runWrk(tools.wrk, target.port, opts.connections, opts.maxDuration, target.proxyPids, clientCore);
           runs.push({ ...w, kind: 'closed-loop', protocol: 'http1', rep, config: def.id, cpuUsPerRequest: perReq(w.window.proxyCpuUs, w.requests) });
@@ -143,6 +127,7 @@ export async function runHarness(opts: BenchOptions, repoRoot: string): Promise<
   } finally {
     await Promise.all(running.map((r) => r.target.stop().catch(() => {})));
     await upstream.stop().catch(() => {});
+    await grpcUpstream?.stop().catch(() => {});
     if (opts.keepConfigs) log(`generated configs kept in ${dir}`);
     else fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -152,7 +137,7 @@ export async function runHarness(opts: BenchOptions, repoRoot: string): Promise<
     startedAt,
     finishedAt: new Date().toISOString(),
     env: { upstream: upstream.kind, proxyCore, clientCore, tools: { ...tools } },
-    configs: wanted.map((d) => ({ id: d.id, label: d.label, proxy: d.proxy, hops: d.hops, mtls: d.mtls, policies: d.policies, skipped: skipped.get(d.id) ?? null })),
+    configs: wanted.map((d) => ({ id: d.id, label: d.label, proxy: d.proxy, hops: d.hops, mtls: d.mtls, policies: d.policies, protocol: d.protocol ?? 'http', skipped: skipped.get(d.id) ?? null })),
     runs,
     notes,
   };
@@ -160,4 +145,49 @@ export async function runHarness(opts: BenchOptions, repoRoot: string): Promise<
 
 function perReq(cpuUs: number, requests: number): number {
   return requests ? Math.round((cpuUs / requests) * 10) / 10 : 0;
+}
+
+/** The port a protocol's open-loop run enters a path by, or null when the path has none for it. */
+function entryFor(def: ConfigDef, target: RunningTarget, protocol: Protocol): number | null {
+  if (def.protocol === 'grpc') return protocol === 'grpc' ? target.port : null;
+  if (protocol === 'http1') return target.port;
+  if (protocol === 'h2') return target.h2Port ?? null;
+  return null;
+}
+
+async function openLoopRun(opts: BenchOptions, def: ConfigDef, target: RunningTarget, port: number, protocol: Protocol, rep: number, clientCore: number): Promise<RunRecord> {
+  const r = await runOpenLoop(
+    {
+      host: '127.0.0.1',
+      port,
+      path: protocol === 'grpc' ? '/bench.Echo/Call' : '/',
+      hostHeader: 'upstream.bench',
+      rate: opts.rate,
+      connections: opts.connections,
+      warmupMs: Math.round(opts.warmup * 1000),
+      durationMs: Math.round(opts.duration * 1000),
+      drainMs: 5000,
+      ...(protocol === 'http1' ? {} : { protocol }),
+    },
+    target.proxyPids,
+    clientCore,
+  );
+  const lg = r.loadgen;
+  return {
+    kind: 'open-loop',
+    protocol,
+    rep,
+    config: def.id,
+    latencyUs: lg.latencyUs,
+    serviceTimeUs: lg.serviceTimeUs,
+    dispatchLagUs: lg.dispatchLagUs,
+    sent: lg.sent,
+    completed: lg.completed,
+    errors: lg.non2xx + lg.socketErrors + lg.timeouts,
+    errorKinds: { non2xx: lg.non2xx, non2xxStatuses: lg.non2xxStatuses, socketErrors: lg.socketErrors, timeouts: lg.timeouts },
+    achievedRate: lg.achievedRate,
+    generatorCpuUsPerRequest: lg.generatorCpuUsPerRequest,
+    cpuUsPerRequest: lg.completed ? Math.round((r.window.proxyCpuUs / lg.completed) * 10) / 10 : 0,
+    window: r.window,
+  };
 }

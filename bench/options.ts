@@ -2,6 +2,16 @@
 import { Command, InvalidArgumentError } from 'commander';
 import path from 'node:path';
 
+export const PROTOCOLS = ['http1', 'h2', 'grpc'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+function protocolList(v: string): Protocol[] {
+  const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const p of list) if (!(PROTOCOLS as readonly string[]).includes(p)) throw new InvalidArgumentError(`unknown protocol '${p}' (known: ${PROTOCOLS.join(', ')})`);
+  if (list.length === 0) throw new InvalidArgumentError('--protocols needs at least one of http1, h2, grpc');
+  return [...new Set(list)] as Protocol[];
+}
+
 export interface BenchOptions {
   quick: boolean;
   /** Open-loop measured seconds per repetition. */
@@ -16,6 +26,8 @@ export interface BenchOptions {
   out: string;
   install: boolean;
   h2: boolean;
+  /** Open-loop latency protocols: http1 (raw HTTP/1.1), h2 (h2c to the first hop), grpc (unary gRPC paths). Default all. */
+  protocols: Protocol[];
   /** Keep the temp dir with the generated configs (to rerun or profile exactly what was measured). */
   keepConfigs: boolean;
   /** The control-plane/CA section (bench/control-plane.ts); false with --no-control-plane. */
@@ -47,6 +59,7 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions {
     .option('--out <dir>', 'output directory', path.join(repoRoot, 'bench', 'results'))
     .option('--no-install', 'do not try to install missing peers')
     .option('--no-h2', 'skip the HTTP/2 (h2load) runs')
+    .option('--protocols <list>', 'open-loop latency protocols: http1,h2,grpc (default all)', protocolList)
     .option('--keep-configs', 'keep the generated configs (printed path) after the run', false)
     .option('--no-control-plane', 'skip the control-plane and CA measurements')
     .option('--cp-clients <list>', 'proxy counts for the xDS ACK bench (default 100,1000)', (v) =>
@@ -71,6 +84,7 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions {
     out: path.resolve(o.out as string),
     install: o.install !== false,
     h2: o.h2 !== false,
+    protocols: (o.protocols as Protocol[] | undefined) ?? [...PROTOCOLS],
     keepConfigs: o.keepConfigs === true,
     controlPlane: o.controlPlane !== false,
     cpClients: (o.cpClients as number[] | undefined) ?? [100, 1000],

@@ -1,4 +1,4 @@
-// Fixed-rate, open-loop HTTP/1.1 load generator (run as its own process, pinned
+// Fixed-rate, open-loop HTTP/1.1 (and, with `protocol`, HTTP/2 or gRPC: h2-session.ts) load generator (run as its own process, pinned
 // to a core away from the proxy). Request i is *intended* at start + i/rate and
 // assigned round-robin to a keep-alive connection; when that connection is
 // still busy the request waits in its queue. Latency is measured from the
@@ -11,6 +11,7 @@
 import net from 'node:net';
 import { Worker } from 'node:worker_threads';
 import * as hdr from 'hdr-histogram-js';
+import { H2Session } from './h2-session.js';
 import { ResponseParser } from './response-parser.js';
 
 export interface LoadgenOptions {
@@ -24,6 +25,8 @@ export interface LoadgenOptions {
   durationMs: number;
   /** How long to wait for the last responses before counting them as timeouts. */
   drainMs: number;
+  /** Default 'http1' (raw sockets, one request in flight per connection); 'h2'/'grpc': h2c sessions with concurrent streams. */
+  protocol?: 'http1' | 'h2' | 'grpc';
 }
 
 export interface LatencySummary {
@@ -43,6 +46,8 @@ export interface LoadgenResult {
   sent: number;
   completed: number;
   non2xx: number;
+  /** The non-2xx answers by status (gRPC: a 200 without grpc-status 0 counts as 502). */
+  non2xxStatuses: Record<string, number>;
   socketErrors: number;
   timeouts: number;
   /** µs from intended send time to the end of the response (coordinated-omission corrected). */
@@ -145,7 +150,7 @@ class Connection {
 
 class Generator {
   stopped = false;
-  private readonly conns: Connection[] = [];
+  private readonly conns: { enqueue(intended: bigint): void; close(): void }[] = [];
   private readonly intervalNs: bigint;
   private readonly t0: bigint;
   private readonly measureFrom: bigint;
@@ -164,11 +169,14 @@ class Generator {
   sent = 0;
   completed = 0;
   non2xx = 0;
+  readonly non2xxStatuses: Record<string, number> = {};
   socketErrors = 0;
 
   constructor(private readonly opts: LoadgenOptions) {
     const request = Buffer.from(`GET ${opts.path} HTTP/1.1\r\nHost: ${opts.hostHeader}\r\nUser-Agent: tsmesh-bench\r\n\r\n`, 'latin1');
-    for (let i = 0; i < opts.connections; i++) this.conns.push(new Connection(this, opts, request));
+    const proto = opts.protocol ?? 'http1';
+    for (let i = 0; i < opts.connections; i++)
+      this.conns.push(proto === 'http1' ? new Connection(this, opts, request) : new H2Session(this, { ...opts, mode: proto }));
     this.intervalNs = BigInt(Math.round(1e9 / opts.rate));
     this.t0 = now() + 50_000_000n; // let the connections open first
     this.measureFrom = this.t0 + BigInt(opts.warmupMs) * 1_000_000n;
@@ -226,7 +234,10 @@ class Generator {
     if (!this.inWindow(intended)) return;
     const done = now();
     this.completed++;
-    if (status < 200 || status > 299) this.non2xx++;
+    if (status < 200 || status > 299) {
+      this.non2xx++;
+      this.non2xxStatuses[status] = (this.non2xxStatuses[status] ?? 0) + 1;
+    }
     this.latency.recordValue(Number((done - intended) / NS_PER_US));
     this.service.recordValue(Number((done - written) / NS_PER_US));
     this.lastMeasuredDone = done;
@@ -260,6 +271,7 @@ class Generator {
         sent: this.sent,
         completed: this.completed,
         non2xx: this.non2xx,
+        non2xxStatuses: this.non2xxStatuses,
         socketErrors: this.socketErrors,
         timeouts: this.outstanding(),
         latencyUs: summarize(this.latency),

@@ -11,9 +11,12 @@ import { startHopChain, type Hop } from './hop-chain.js';
 
 function hopConfig(env: BenchEnv, hop: Hop): string {
   const c = env.certs;
-  const bindTls = hop.listenTls && c ? ` ssl crt ${c.serverPem} ca-file ${c.ca} verify required` : '';
+  // gRPC: HTTP/2 end to end (h2c, or ALPN h2 on the mTLS hop).
+  const h2Bind = hop.grpc ? (hop.listenTls ? ' alpn h2' : ' proto h2') : '';
+  const h2Server = hop.grpc ? (hop.nextTls ? ' alpn h2' : ' proto h2') : '';
+  const bindTls = (hop.listenTls && c ? ` ssl crt ${c.serverPem} ca-file ${c.ca} verify required` : '') + h2Bind;
   const serverTls =
-    hop.nextTls && c ? ` ssl crt ${c.clientPem} ca-file ${c.ca} verify required verifyhost ${c.serverName} sni str(${c.serverName})` : '';
+    (hop.nextTls && c ? ` ssl crt ${c.clientPem} ca-file ${c.ca} verify required verifyhost ${c.serverName} sni str(${c.serverName})` : '') + h2Server;
   const h2 = hop.h2Port ? `\n  bind 127.0.0.1:${hop.h2Port} proto h2` : '';
   return `global
   nbthread 1
@@ -47,6 +50,6 @@ async function startHop(env: BenchEnv, hop: Hop): Promise<Started> {
   return p;
 }
 
-export function startHaproxy(env: BenchEnv, hops: 1 | 2, mtls: boolean, id: string): Promise<RunningTarget> {
-  return startHopChain(env, startHop, hops, mtls, id);
+export function startHaproxy(env: BenchEnv, hops: 1 | 2, mtls: boolean, id: string, grpc = false): Promise<RunningTarget> {
+  return startHopChain(env, startHop, hops, mtls, id, grpc);
 }

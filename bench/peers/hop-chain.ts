@@ -12,6 +12,8 @@ export interface Hop {
   listenTls?: boolean;
   nextPort: number;
   nextTls?: boolean;
+  /** gRPC path: the listener speaks h2c (h2 over the mTLS hop) and the hop proxies HTTP/2 to the next one. */
+  grpc?: boolean;
 }
 
 export async function startHopChain(
@@ -20,20 +22,24 @@ export async function startHopChain(
   hops: 1 | 2,
   mtls: boolean,
   id: string,
+  grpc = false,
 ): Promise<RunningTarget> {
   const entry = await freePort();
-  const h2Port = await freePort();
+  // gRPC chains listen h2c on the entry port itself; HTTP chains add an h2c port beside HTTP/1.1.
+  const h2Port = grpc ? undefined : await freePort();
+  const upstreamPort = grpc ? env.grpcUpstreamPort : env.upstreamPort;
+  if (upstreamPort === undefined) throw new Error('no gRPC upstream running');
   const started: Started[] = [];
   if (hops === 1) {
-    started.push(await startHop(env, { name: id, listenPort: entry, h2Port, nextPort: env.upstreamPort }));
+    started.push(await startHop(env, { name: id, listenPort: entry, ...(h2Port ? { h2Port } : {}), nextPort: upstreamPort, grpc }));
   } else {
     const inner = await freePort();
-    started.push(await startHop(env, { name: `${id}-server`, listenPort: inner, listenTls: mtls, nextPort: env.upstreamPort }));
-    started.push(await startHop(env, { name: `${id}-client`, listenPort: entry, h2Port, nextPort: inner, nextTls: mtls }));
+    started.push(await startHop(env, { name: `${id}-server`, listenPort: inner, listenTls: mtls, nextPort: upstreamPort, grpc }));
+    started.push(await startHop(env, { name: `${id}-client`, listenPort: entry, ...(h2Port ? { h2Port } : {}), nextPort: inner, nextTls: mtls, grpc }));
   }
   return {
     port: entry,
-    h2Port,
+    ...(h2Port ? { h2Port } : {}),
     proxyPids: started.map((s) => s.pid),
     stop: async () => {
       await Promise.all(started.map((s) => stopProcess(s.child)));

@@ -10,7 +10,41 @@ import type { BenchEnv, RunningTarget } from './types.js';
 import { startHopChain, type Hop } from './hop-chain.js';
 
 
+/** gRPC hop: h2c listener (h2 over mTLS), `grpc_pass` over a keep-alive pool (grpcs with the same client certificate checks). */
+function grpcHopConfig(env: BenchEnv, hop: Hop): string {
+  const c = env.certs;
+  const tlsListen =
+    hop.listenTls && c
+      ? ` ssl http2;
+    ssl_certificate ${c.serverCert};
+    ssl_certificate_key ${c.serverKey};
+    ssl_client_certificate ${c.ca};
+    ssl_verify_client on;
+    ssl_session_cache shared:SSL:1m`
+      : ' http2';
+  const tlsUp =
+    hop.nextTls && c
+      ? `
+      grpc_ssl_certificate ${c.clientCert};
+      grpc_ssl_certificate_key ${c.clientKey};
+      grpc_ssl_trusted_certificate ${c.ca};
+      grpc_ssl_verify on;
+      grpc_ssl_name ${c.serverName};
+      grpc_ssl_server_name on;
+      grpc_ssl_session_reuse on;`
+      : '';
+  return `  upstream next { server 127.0.0.1:${hop.nextPort}; keepalive 64; keepalive_requests 1000000; keepalive_timeout 300s; }
+  server {
+    listen 127.0.0.1:${hop.listenPort} backlog=4096${tlsListen};
+    http2_max_concurrent_streams 1000;
+    location / {
+      grpc_pass ${hop.nextTls ? 'grpcs' : 'grpc'}://next;${tlsUp}
+    }
+  }`;
+}
+
 function hopConfig(env: BenchEnv, hop: Hop): string {
+  if (hop.grpc) return grpcHopConfig(env, hop);
   const c = env.certs;
   const tlsListen =
     hop.listenTls && c
@@ -57,6 +91,6 @@ async function startHop(env: BenchEnv, hop: Hop): Promise<Started> {
   return p;
 }
 
-export function startNginx(env: BenchEnv, hops: 1 | 2, mtls: boolean, id: string): Promise<RunningTarget> {
-  return startHopChain(env, startHop, hops, mtls, id);
+export function startNginx(env: BenchEnv, hops: 1 | 2, mtls: boolean, id: string, grpc = false): Promise<RunningTarget> {
+  return startHopChain(env, startHop, hops, mtls, id, grpc);
 }

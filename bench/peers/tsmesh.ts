@@ -18,6 +18,8 @@ export interface TsmeshShape {
   hops: 1 | 2;
   mtls: boolean;
   policies: boolean;
+  /** gRPC path: h2c in (protocol detection), HTTP/2 to the next hop (ALPN h2 over mTLS) and to the gRPC upstream. */
+  grpc?: boolean;
 }
 
 export function proxyEntry(env: BenchEnv): string {
@@ -27,6 +29,7 @@ export function proxyEntry(env: BenchEnv): string {
 export function tsmeshUnavailable(env: BenchEnv, shape: TsmeshShape): string | null {
   if (!fs.existsSync(proxyEntry(env))) return 'the proxy is not built yet (dist/proxy/main.js missing)';
   if (shape.mtls && !env.certs) return 'no openssl to make mTLS certificates';
+  if (shape.grpc && env.grpcUpstreamPort === undefined) return 'no gRPC upstream (not started: --protocols without grpc)';
   return null;
 }
 
@@ -44,6 +47,7 @@ interface SidecarSpec {
   nextTls: boolean;
   policies: boolean;
   otlpEndpoint?: string;
+  grpc?: boolean;
 }
 
 function secrets(c: CertPaths, self: 'server' | 'client'): object[] {
@@ -85,14 +89,14 @@ export function bootstrapFor(s: SidecarSpec, certs?: CertPaths): object {
       validationSecret: 'ROOTCA',
       requireClientCertificate: true,
       matchSubjectAltNames: [{ exact: certs.clientSpiffeId }],
-      alpnProtocols: ['http/1.1'],
+      alpnProtocols: s.grpc ? ['h2'] : ['http/1.1'],
     };
   }
   const cluster: Record<string, unknown> = {
     name: 'next',
     type: 'STATIC',
     connectTimeout: '5s',
-    upstreamProtocol: 'http1',
+    upstreamProtocol: s.grpc ? 'http2' : 'http1',
     loadAssignment: { clusterName: 'next', endpoints: [{ address: { address: '127.0.0.1', port: s.nextPort } }] },
   };
   if (s.policies) {
@@ -105,7 +109,7 @@ export function bootstrapFor(s: SidecarSpec, certs?: CertPaths): object {
       validationSecret: 'ROOTCA',
       matchSubjectAltNames: [{ exact: certs.serverSpiffeId }],
       sni: certs.serverName,
-      alpnProtocols: ['http/1.1'],
+      alpnProtocols: s.grpc ? ['h2'] : ['http/1.1'],
     };
   const doc: Record<string, unknown> = {
     node: { id: `bench~${s.name}`, cluster: s.service, namespace: 'default', serviceAccount: s.serviceAccount, trustDomain: 'bench.tsmesh.local' },
@@ -155,15 +159,16 @@ async function startOtlpSink(): Promise<{ url: string; close(): Promise<void> }>
 
 export async function startTsmesh(env: BenchEnv, shape: TsmeshShape, id: string): Promise<RunningTarget> {
   const sink = shape.policies ? await startOtlpSink() : null;
-  const base = { policies: shape.policies, ...(sink ? { otlpEndpoint: sink.url } : {}) };
+  const base = { policies: shape.policies, grpc: shape.grpc === true, ...(sink ? { otlpEndpoint: sink.url } : {}) };
+  const upstreamPort = shape.grpc ? env.grpcUpstreamPort! : env.upstreamPort;
   const started: Started[] = [];
   const entry = await freePort();
   try {
     if (shape.hops === 1) {
-      started.push(await startSidecar(env, { ...base, name: id, service: 'client', serviceAccount: 'client', direction: 'OUTBOUND', listenPort: entry, adminPort: await freePort(), nextPort: env.upstreamPort, listenTls: false, nextTls: false }));
+      started.push(await startSidecar(env, { ...base, name: id, service: 'client', serviceAccount: 'client', direction: 'OUTBOUND', listenPort: entry, adminPort: await freePort(), nextPort: upstreamPort, listenTls: false, nextTls: false }));
     } else {
       const inner = await freePort();
-      started.push(await startSidecar(env, { ...base, name: `${id}-server`, service: 'server', serviceAccount: 'server', direction: 'INBOUND', listenPort: inner, adminPort: await freePort(), nextPort: env.upstreamPort, listenTls: shape.mtls, nextTls: false }));
+      started.push(await startSidecar(env, { ...base, name: `${id}-server`, service: 'server', serviceAccount: 'server', direction: 'INBOUND', listenPort: inner, adminPort: await freePort(), nextPort: upstreamPort, listenTls: shape.mtls, nextTls: false }));
       started.push(await startSidecar(env, { ...base, name: `${id}-client`, service: 'client', serviceAccount: 'client', direction: 'OUTBOUND', listenPort: entry, adminPort: await freePort(), nextPort: inner, listenTls: false, nextTls: shape.mtls }));
     }
   } catch (e) {
@@ -173,7 +178,7 @@ export async function startTsmesh(env: BenchEnv, shape: TsmeshShape, id: string)
   }
   return {
     port: entry,
-    h2Port: entry, // the listener detects HTTP/2 prior knowledge on the same port
+    ...(shape.grpc ? {} : { h2Port: entry }), // the listener detects HTTP/2 prior knowledge on the same port (gRPC paths: the entry itself)
     proxyPids: started.map((s) => s.pid),
     stop: async () => {
       await Promise.all(started.map((s) => stopProcess(s.child)));

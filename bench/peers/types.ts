@@ -29,6 +29,9 @@ export interface BenchEnv {
   upstreamPids: number[];
   /** The upstream's h2c port, when it has one (direct HTTP/2 baseline). */
   upstreamH2Port?: number;
+  /** The gRPC upstream (grpc-upstream-server.ts, h2c) of the gRPC paths, when started. */
+  grpcUpstreamPort?: number;
+  grpcUpstreamPids?: number[];
   certs?: CertPaths;
   /** Extra node flags for tsmesh sidecars (profiling: --cpu-prof). */
   proxyNodeArgs?: string[];
@@ -51,6 +54,8 @@ export interface ConfigDef {
   hops: 0 | 1 | 2;
   mtls: boolean;
   policies: boolean;
+  /** 'grpc': a unary gRPC path whose entry port speaks h2c (measured only with protocol grpc); default HTTP. */
+  protocol?: 'http' | 'grpc';
   /** Why this configuration cannot run here, or null when it can. */
   unavailable(env: BenchEnv): string | null;
   start(env: BenchEnv): Promise<RunningTarget>;

@@ -4,6 +4,8 @@ import type { ClosedLoopRun, ProcWindow } from '../lib/measure.js';
 
 export interface OpenLoopRecord {
   kind: 'open-loop';
+  /** Absent in results written before HTTP/2 and gRPC runs existed: http1. */
+  protocol?: 'http1' | 'h2' | 'grpc';
   rep: number;
   config: string;
   latencyUs: LatencySummary;
@@ -12,6 +14,8 @@ export interface OpenLoopRecord {
   sent: number;
   completed: number;
   errors: number;
+  /** What the errors were (absent in older results). */
+  errorKinds?: { non2xx: number; non2xxStatuses: Record<string, number>; socketErrors: number; timeouts: number };
   achievedRate: number;
   generatorCpuUsPerRequest: number;
   /** Proxy CPU (sum over the path's proxies) per completed request; for direct, the upstream's. */
@@ -81,7 +85,7 @@ function peerOf(c: SummaryInput, peer: 'nginx' | 'haproxy'): string | null {
 export function summarize(configs: SummaryInput[], runs: RunRecord[]): ConfigSummary[] {
   const out = new Map<string, ConfigSummary>();
   for (const c of configs) {
-    const open = runs.filter((r): r is OpenLoopRecord => r.kind === 'open-loop' && r.config === c.id);
+    const open = runs.filter((r): r is OpenLoopRecord => r.kind === 'open-loop' && r.config === c.id && (r.protocol ?? 'http1') === 'http1');
     const closed = runs.filter((r): r is ClosedLoopRecord => r.kind === 'closed-loop' && r.config === c.id);
     const pct = (k: keyof Pcts): number | null => median(open.map((r) => r.latencyUs[k === 'p999' ? 'p999' : k]));
     const lat = open.length ? { p50: pct('p50')!, p90: pct('p90')!, p99: pct('p99')!, p999: pct('p999')! } : null;
@@ -128,4 +132,49 @@ export function summarize(configs: SummaryInput[], runs: RunRecord[]): ConfigSum
     s.maxRpsRatioToNginx = ngRps && s.maxRpsHttp1 !== null ? r2(s.maxRpsHttp1 / ngRps) : null;
   }
   return [...out.values()];
+}
+
+/** One path's open-loop latency over one protocol (medians over repetitions) and what it adds over that protocol's direct baseline. */
+export interface ProtocolLatencyRow {
+  config: string;
+  label: string;
+  reps: number;
+  latencyUs: Pcts;
+  addedUs: Pcts | null;
+  /** Median µs of the service time (actual write → response end): what a closed-loop tool would report. */
+  serviceP50Us: number;
+  cpuUsPerRequest: number | null;
+  errors: number;
+}
+
+export type ProtocolLatency = Record<'http1' | 'h2' | 'grpc', ProtocolLatencyRow[]>;
+
+/** Latency tables per protocol. HTTP/1.1 and HTTP/2 are compared with `direct` over the same protocol, gRPC with `direct-grpc`. */
+export function summarizeByProtocol(configs: SummaryInput[], runs: RunRecord[]): ProtocolLatency {
+  const out: ProtocolLatency = { http1: [], h2: [], grpc: [] };
+  for (const protocol of ['http1', 'h2', 'grpc'] as const) {
+    const rows = out[protocol];
+    for (const c of configs) {
+      const open = runs.filter((r): r is OpenLoopRecord => r.kind === 'open-loop' && r.config === c.id && (r.protocol ?? 'http1') === protocol);
+      if (open.length === 0) continue;
+      const pct = (k: keyof Pcts): number => median(open.map((r) => r.latencyUs[k]))!;
+      rows.push({
+        config: c.id,
+        label: c.label,
+        reps: open.length,
+        latencyUs: { p50: pct('p50'), p90: pct('p90'), p99: pct('p99'), p999: pct('p999') },
+        addedUs: null,
+        serviceP50Us: median(open.map((r) => r.serviceTimeUs.p50))!,
+        cpuUsPerRequest: r1(median(open.map((r) => r.cpuUsPerRequest))),
+        errors: open.reduce((n, r) => n + r.errors, 0),
+      });
+    }
+    const base = rows.find((r) => r.config === (protocol === 'grpc' ? 'direct-grpc' : 'direct'));
+    if (base)
+      for (const r of rows) {
+        const d = base.latencyUs;
+        r.addedUs = { p50: r.latencyUs.p50 - d.p50, p90: r.latencyUs.p90 - d.p90, p99: r.latencyUs.p99 - d.p99, p999: r.latencyUs.p999 - d.p999 };
+      }
+  }
+  return out;
 }

@@ -9,7 +9,8 @@ import type { ControlPlaneResults } from '../control-plane.js';
 import type { BenchOptions } from '../options.js';
 import { controlPlaneCharts, controlPlaneMarkdown } from './control-plane.js';
 import { markdownReport } from './markdown.js';
-import { median, summarize, type ConfigSummary, type OpenLoopRecord } from './summary.js';
+import { protocolLatencyMarkdown, protocolLatencySeries } from './protocols.js';
+import { median, summarize, summarizeByProtocol, type ConfigSummary, type OpenLoopRecord } from './summary.js';
 import { barChart } from './svg.js';
 
 function version(cmd: string | null, args: string[]): string | null {
@@ -43,7 +44,9 @@ export interface WrittenResults {
 /** `controlPlane`: the control-plane/CA section (bench/control-plane.ts), or why it was not run. */
 export function writeResults(h: HarnessOutput, opts: BenchOptions, controlPlane: ControlPlaneResults | { skipped: string } = { skipped: 'not run' }): WrittenResults {
   const measured = h.configs.filter((c) => !c.skipped);
-  const summary = summarize(measured, h.runs);
+  // The gRPC paths have their own upstream: only in the per-protocol latency tables, not beside the HTTP paths.
+  const summary = summarize(measured.filter((c) => c.protocol !== 'grpc'), h.runs);
+  const byProtocol = summarizeByProtocol(measured, h.runs);
   const machine = machineInfo(h);
   const steals = h.runs.map((r) => r.window.stealPct);
   const open = h.runs.filter((r): r is OpenLoopRecord => r.kind === 'open-loop');
@@ -57,10 +60,16 @@ export function writeResults(h: HarnessOutput, opts: BenchOptions, controlPlane:
     steal: { medianPct: median(steals), maxPct: steals.length ? Math.max(...steals) : null, perRun: 'runs[].window.stealPct' },
     configs: h.configs,
     summary,
+    /** Open-loop latency per protocol: http1, h2 (h2c to the first hop), grpc (unary over h2c); added over direct / direct-grpc. */
+    latencyByProtocol: byProtocol,
     runs: h.runs,
     notes: h.notes,
     controlPlane,
   };
+  for (const [protocol, rows] of Object.entries(byProtocol))
+    for (const r of rows)
+      if (r.errors > 0 && protocol !== 'http1')
+        h.notes.push(`${r.config} over ${protocol}: ${r.errors} failed requests in the open-loop runs — its ${protocol} latency describes a failing path, not a comparable one`);
   for (const c of summary)
     if (c.errors > 0)
       h.notes.push(`${c.config}: ${c.errors} failed requests (non-2xx, socket errors or timeouts) — its latency, throughput and CPU figures describe a failing path, not a comparable one`);
@@ -87,15 +96,20 @@ export function writeResults(h: HarnessOutput, opts: BenchOptions, controlPlane:
     summary,
   );
   const cpRun = 'skipped' in controlPlane ? undefined : controlPlane;
-  fs.writeFileSync(path.join(opts.out, 'latest.md'), cpRun ? `${md}\n${controlPlaneMarkdown(cpRun)}` : md);
+  const full = `${md}\n${protocolLatencyMarkdown(byProtocol)}`;
+  fs.writeFileSync(path.join(opts.out, 'latest.md'), cpRun ? `${full}\n${controlPlaneMarkdown(cpRun)}` : full);
   const cats = summary.map((s) => s.label);
+  const extra = protocolLatencySeries(byProtocol);
   const charts: Record<string, string> = {
     'latency.svg': barChart({
-      title: `Latency at ${opts.rate} req/s (open loop, CO-corrected), median of repetitions`,
+      title: `Latency at ${opts.rate} req/s (open loop, CO-corrected), median of repetitions; HTTP/1.1 unless marked`,
       unit: 'µs',
-      categories: cats,
+      categories: [...cats, ...extra.categories],
       log: true,
-      series: (['p50', 'p90', 'p99', 'p999'] as const).map((k) => ({ name: k === 'p999' ? 'p99.9' : k, values: summary.map((s) => s.latencyUs?.[k] ?? null) })),
+      series: (['p50', 'p90', 'p99', 'p999'] as const).map((k) => ({
+        name: k === 'p999' ? 'p99.9' : k,
+        values: [...summary.map((s) => s.latencyUs?.[k] ?? null), ...extra.values(k)],
+      })),
     }),
     'throughput.svg': barChart({
       title: 'Maximum throughput (closed loop, 1 client thread)',
