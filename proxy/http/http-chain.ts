@@ -19,7 +19,7 @@ import { compileRbac, type RbacEngine } from '../identity/authz.js';
 import { normalizePath } from '../identity/normalize-path.js';
 import { peerPrincipal } from '../listener/peer-principal.js';
 import { originalDstAuthority, originalDstOf } from '../listener/original-dst.js';
-import { BLOCK_ALL, REGISTRY_ONLY_REPLY, sendToOriginalDst } from '../upstream/original-dst-pools.js';
+import { BLOCK_ALL, sendToOriginalDst } from '../upstream/original-dst-pools.js';
 import { responseFlagsOf } from '../telemetry/response-flags.js';
 
 export interface HttpChainDeps {
@@ -123,7 +123,7 @@ export class HttpChain implements HttpChainContext {
     if (policy === 'REGISTRY_ONLY') {
       ex.route = BLOCK_ALL.route;
       ex.choice = BLOCK_ALL.choice;
-      return ex.replyWith(REGISTRY_ONLY_REPLY);
+      return ex.localReply('REGISTRY_ONLY');
     }
     ex.span = this.deps.telemetry.startSpan(ex.req.headers, `${ex.authority}${ex.path}`, this.deps.direction);
     sendToOriginalDst(ex, this.deps.clusters, originalDstAuthority(socket)!, dst, this.dispatchOptions);

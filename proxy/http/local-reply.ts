@@ -5,7 +5,7 @@
 import type { ResponseFlag } from '../telemetry/types.js';
 import type { AttemptFailure } from '../resilience/retry-state.js';
 
-export type LocalReplyKind = 'NO_ROUTE' | 'NO_HEALTHY_UPSTREAM' | 'NO_CLUSTER' | 'CONNECT_FAILURE' | 'UPSTREAM_RESET' | 'TIMEOUT' | 'OVERFLOW' | 'BAD_REQUEST' | 'HEADERS_TOO_LARGE' | 'DRAINING' | 'RATE_LIMITED' | 'FAULT_ABORT' | 'RBAC_DENIED';
+export type LocalReplyKind = 'NO_ROUTE' | 'NO_HEALTHY_UPSTREAM' | 'NO_CLUSTER' | 'CONNECT_FAILURE' | 'UPSTREAM_RESET' | 'TIMEOUT' | 'OVERFLOW' | 'BAD_REQUEST' | 'HEADERS_TOO_LARGE' | 'DRAINING' | 'RATE_LIMITED' | 'FAULT_ABORT' | 'RBAC_DENIED' | 'REGISTRY_ONLY';
 
 export interface LocalReply {
   readonly status: number;
@@ -37,6 +37,8 @@ export const LOCAL_REPLIES: Readonly<Record<LocalReplyKind, LocalReply>> = {
   // Envoy's local rate limit filter: 429 with body local_rate_limited (gRPC: UNAVAILABLE).
   RATE_LIMITED: { status: 429, code: 'MESH_RATE_LIMITED', flag: 'RL', grpcStatus: UNAVAILABLE, message: 'local_rate_limited' },
   FAULT_ABORT: { status: 503, code: 'MESH_FAULT_ABORT', flag: 'FI', grpcStatus: UNAVAILABLE, message: 'fault filter abort' },
+  // Istio's block_all: a host outside the registry under outboundTrafficPolicy REGISTRY_ONLY.
+  REGISTRY_ONLY: { status: 502, code: 'MESH_REGISTRY_ONLY', flag: 'NR', grpcStatus: UNAVAILABLE, message: 'the destination is not in the service registry (outboundTrafficPolicy REGISTRY_ONLY)' },
 };
 
 const faultReplies = new Map<number, LocalReply>();

@@ -14,7 +14,6 @@ import type { Cluster, HttpConnectionManager, LbEndpoint, RouteConfiguration } f
 import { DEFAULT_CIRCUIT_BREAKERS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HEALTHY_PANIC_THRESHOLD } from '../config/defaults.js';
 import { H1Pool } from '../h1/h1-pool.js';
 import type { Exchange } from '../http/exchange.js';
-import type { LocalReply } from '../http/local-reply.js';
 import type { OriginalDst } from '../listener/original-dst.js';
 import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { ClusterResilience } from '../resilience/cluster-resilience.js';
@@ -77,14 +76,6 @@ function routeTo(cluster: string): { route: CompiledRoute; choice: ClusterChoice
 export const ALLOW_ANY = routeTo(PASSTHROUGH_CLUSTER);
 export const BLOCK_ALL = routeTo(BLACKHOLE_CLUSTER);
 
-/** Istio's block_all answer: a host outside the registry under REGISTRY_ONLY (gRPC: UNAVAILABLE). */
-export const REGISTRY_ONLY_REPLY: LocalReply = {
-  status: 502,
-  code: 'MESH_REGISTRY_ONLY',
-  flag: 'NR',
-  grpcStatus: 14,
-  message: 'the destination is not in the service registry (outboundTrafficPolicy REGISTRY_ONLY)',
-};
 
 interface Entry {
   readonly runtime: ClusterRuntime;
