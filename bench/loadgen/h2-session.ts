@@ -16,7 +16,7 @@ const now = (): bigint => process.hrtime.bigint();
 /** What a session reports to the generator (open-loop.ts's Generator). */
 export interface H2Recorder {
   readonly stopped: boolean;
-  recordResponse(intended: bigint, written: bigint, status: number): void;
+  recordResponse(intended: bigint, written: bigint, status: number, failure?: string): void;
   recordSocketError(intended: bigint): void;
   dispatchDue(): void;
 }
@@ -51,6 +51,8 @@ const GRPC_BODY = grpcFrame(protoBytesField(Buffer.from('tsmesh-bench')));
 class StreamState {
   status = 0;
   grpcStatus: string | undefined = undefined;
+  /** x-tsmesh-error of a failed answer (why the proxy answered itself). */
+  meshError: string | undefined = undefined;
   done = false;
   /** The body ended; a gRPC answer whose grpc-status has not arrived yet completes on close. */
   ended = false;
@@ -128,9 +130,10 @@ export class H2Session {
 
   complete(st: StreamState): void {
     st.done = true;
-    let status = st.status;
-    if (this.target.mode === 'grpc' && status === 200 && st.grpcStatus !== '0') status = 502;
-    this.gen.recordResponse(st.intended, st.written, status);
+    const status = st.status;
+    if (status < 200 || status > 299) this.gen.recordResponse(st.intended, st.written, status, st.meshError ? `${status} ${st.meshError}` : String(status));
+    else if (this.grpc && st.grpcStatus !== '0') this.gen.recordResponse(st.intended, st.written, 502, `grpc-status ${st.grpcStatus ?? 'missing'}${st.meshError ? ` ${st.meshError}` : ''}`);
+    else this.gen.recordResponse(st.intended, st.written, status);
     this.gen.dispatchDue();
   }
 
@@ -154,6 +157,8 @@ function onResponse(this: http2.ClientHttp2Stream, h: http2.IncomingHttpHeaders 
   st.status = Number(h[':status']);
   const g = h['grpc-status'];
   if (g !== undefined) st.grpcStatus = String(g);
+  const e = h['x-tsmesh-error'];
+  if (e !== undefined) st.meshError = String(e);
 }
 
 function onTrailers(this: http2.ClientHttp2Stream, t: http2.IncomingHttpHeaders): void {

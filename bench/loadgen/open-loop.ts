@@ -46,7 +46,7 @@ export interface LoadgenResult {
   sent: number;
   completed: number;
   non2xx: number;
-  /** The non-2xx answers by status (gRPC: a 200 without grpc-status 0 counts as 502). */
+  /** The non-2xx answers by status; HTTP/2 adds the proxy's x-tsmesh-error, gRPC a 200 without grpc-status 0 as "grpc-status <n|missing>". */
   non2xxStatuses: Record<string, number>;
   socketErrors: number;
   timeouts: number;
@@ -230,13 +230,14 @@ class Generator {
     }
   }
 
-  recordResponse(intended: bigint, written: bigint, status: number): void {
+  recordResponse(intended: bigint, written: bigint, status: number, failure?: string): void {
     if (!this.inWindow(intended)) return;
     const done = now();
     this.completed++;
     if (status < 200 || status > 299) {
       this.non2xx++;
-      this.non2xxStatuses[status] = (this.non2xxStatuses[status] ?? 0) + 1;
+      const k = failure ?? String(status);
+      this.non2xxStatuses[k] = (this.non2xxStatuses[k] ?? 0) + 1;
     }
     this.latency.recordValue(Number((done - intended) / NS_PER_US));
     this.service.recordValue(Number((done - written) / NS_PER_US));
