@@ -160,14 +160,15 @@ export class H1Pool {
       (err, socket) => {
         if (err || !socket) {
           this.open--;
+          err = err ? Object.assign(err, { connectPhase: true }) : Object.assign(socketError('connect failed', 'ECONNREFUSED'), { connectPhase: true });
           // Nothing else will serve the waiting requests when no connection is open: fail them.
           if (this.open === 0) {
             const waiting = this.queue;
             this.queue = [];
-            for (const r of waiting) r.handler.onError?.(err ?? socketError('connect failed', 'ECONNREFUSED'));
+            for (const r of waiting) r.handler.onError?.(err);
           } else {
             const r = this.queue.shift();
-            r?.handler.onError?.(err ?? socketError('connect failed', 'ECONNREFUSED'));
+            r?.handler.onError?.(err);
           }
           this.maybeClosed();
           return;

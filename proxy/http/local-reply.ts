@@ -92,7 +92,9 @@ export function classifyUpstreamError(err: unknown): LocalReplyKind {
     case 'MESH_UPSTREAM_OVERFLOW': // a circuit-breaker limit in the connection pools (connections, pending)
       return 'OVERFLOW';
     default:
-      return 'UPSTREAM_RESET';
+      // Any failure while the connection was being set up (a reset during the TLS handshake, say) is a
+      // connect failure (Envoy UF), not a reset of a request the upstream had (UR).
+      return (err as { connectPhase?: boolean } | null)?.connectPhase === true ? 'CONNECT_FAILURE' : 'UPSTREAM_RESET';
   }
 }
 

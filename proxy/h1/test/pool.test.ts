@@ -3,11 +3,12 @@
 // oversized heads, early answers, extra bytes, upgrades).
 
 import http from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import { buildConnector } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { H1Pool, type H1PoolOptions } from '../h1-pool.js';
+import { attemptFailureOf, classifyUpstreamError } from '../../http/local-reply.js';
 import { closeServer, eventually, listen, portOf, rawUpstream } from './harness.js';
 
 interface Outcome {
@@ -532,5 +533,16 @@ describe('H1Pool: limits, aborts, upgrades, shutdown', () => {
     const outs = await Promise.all([1, 2].map(() => dispatch(p, { method: 'GET', path: '/', headers: H }).done));
     expect(outs.map((o) => o.error?.code)).toEqual(['ECONNREFUSED', 'ECONNREFUSED']);
     expect(p.connections).toBe(0);
+  });
+
+  it('a TLS upstream that resets during the handshake is a connect failure (Envoy UF), not an upstream reset (UR)', async () => {
+    const server = net.createServer((sock) => sock.resetAndDestroy());
+    await listen(server);
+    servers.push(server);
+    const p = pool(portOf(server), { protocol: 'https:', connect: buildConnector({ timeout: 1000, rejectUnauthorized: false }) });
+    const out = await dispatch(p, { method: 'GET', path: '/', headers: H }).done;
+    expect(out.error).toBeDefined();
+    expect(classifyUpstreamError(out.error)).toBe('CONNECT_FAILURE');
+    expect(attemptFailureOf(out.error)).toBe('connect-failure');
   });
 });
