@@ -1,6 +1,7 @@
 // The containers and volumes injection adds to a pod spec.
 
 import { redirectArgs } from '../iptables/rules.js';
+import { SIDECAR_NODE_FLAGS } from '../../proxy/node-flags.js';
 import {
   ADMIN_PORT, HEALTH_PORT, INBOUND_PORT, INIT_CONTAINER, METRICS_PORT, OUTBOUND_PORT, PROXY_CONTAINER, PROXY_UID,
   type InjectOptions,
@@ -71,7 +72,7 @@ export function proxyContainer(o: InjectOptions, pod: PodFacts): Obj {
   const c: Obj = {
     name: PROXY_CONTAINER,
     image: o.image,
-    command: ['node', `${IMAGE_APP_DIR}/dist/proxy/main.js`],
+    command: ['node', ...SIDECAR_NODE_FLAGS, `${IMAGE_APP_DIR}/dist/proxy/main.js`],
     args: ['sidecar'],
     ports: [
       { name: 'tsmesh-health', containerPort: HEALTH_PORT, protocol: 'TCP' },
