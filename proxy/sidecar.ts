@@ -14,6 +14,7 @@ import { RouteTable } from './router/route-table.js';
 import type { HttpRequestRecord, Telemetry } from './telemetry/types.js';
 import { TlsStore } from './tls/tls-store.js';
 import { ClusterManager } from './upstream/cluster-manager.js';
+import { closeOriginalDstPools } from './upstream/original-dst-pools.js';
 
 export interface SidecarOptions {
   node: NodeInfo;
@@ -218,7 +219,7 @@ export class Sidecar implements AdminSource {
       await new Promise((r) => setTimeout(r, 25));
     }
     for (const l of all) l.destroy();
-    await this.clustersMgr.close(false);
+    await Promise.all([this.clustersMgr.close(false), closeOriginalDstPools(this.clustersMgr)]);
     this.logger.info('drained');
   }
 
@@ -228,7 +229,7 @@ export class Sidecar implements AdminSource {
     const all = [...this.listeners.values()];
     await Promise.all(all.map((l) => l.stopAccepting()));
     for (const l of all) l.destroy();
-    await this.clustersMgr.close(false);
+    await Promise.all([this.clustersMgr.close(false), closeOriginalDstPools(this.clustersMgr)]);
   }
 }
 
