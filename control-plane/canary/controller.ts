@@ -79,7 +79,6 @@ export class CanaryController {
     if (existing?.state.phase === 'Progressing') throw new MeshError('MESH_CANARY_RUNNING', `canary ${key} is already progressing (${existing.state.mirrorUntil !== undefined ? 'mirroring' : `weight ${existing.state.weight}%`})`);
     const policy = await this.opts.policies.get({ kind: 'Canary', namespace, name });
     const spec = policy.spec as CanarySpec;
-    if (spec.mirror?.compareBody) throw new MeshError('MESH_CANARY_UNSUPPORTED', `canary ${key}: spec.mirror.compareBody is not supported yet (the mirror phase compares status codes); set compareBody: false`);
     const run = this.newRun({ name, namespace, spec, generation: o.generation ?? policy.resourceVersion, startedAt: this.clock.now(), state: initialState() });
     existing?.timer?.cancel();
     this.runs.set(key, run);
@@ -207,7 +206,7 @@ export class CanaryController {
       const analysis = analyzeWindow(run.baseline?.canary, now.canary);
       const stable = analyzeWindow(run.baseline?.stable, now.stable);
       analysis.stable = { requests: stable.requests, ...(stable.successRate !== undefined ? { successRate: stable.successRate } : {}), ...(stable.p99Ms !== undefined ? { p99Ms: stable.p99Ms } : {}) };
-      if (run.state.mirrorUntil !== undefined) analysis.mirror = mirrorWindow(run.baseline?.mirror, now.mirror);
+      if (run.state.mirrorUntil !== undefined) analysis.mirror = mirrorWindow(run.baseline?.mirror, now.mirror, run.spec.mirror?.compareBody === true);
       run.baseline = now;
       run.lastAnalysis = analysis;
       await this.act(run, decide(run.spec, run.state, analysis, this.clock.now()), analysis);

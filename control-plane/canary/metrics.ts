@@ -23,12 +23,21 @@ export function parseLabels(s: string): Record<string, string> {
   return out;
 }
 
-/** Shadow responses compared with the primary's (tsmesh_mirror_responses_total), summed over the callers' sidecars. */
+/**
+ * Shadow responses compared with the primary's (tsmesh_mirror_responses_total: status codes), and
+ * for those whose statuses matched, the bodies (tsmesh_mirror_bodies_total: SHA-256), summed over
+ * the callers' sidecars.
+ */
 export interface MirrorCounters {
   match: number;
   mismatch: number;
   error: number;
+  bodyMatch: number;
+  bodyMismatch: number;
+  bodyError: number;
 }
+
+const BODY_OUTCOME = { match: 'bodyMatch', mismatch: 'bodyMismatch', error: 'bodyError' } as const;
 
 /** What one scrape of every sidecar says about a canary: its version, the stable one, and the mirror comparisons. */
 export interface CanaryCounters {
@@ -50,11 +59,11 @@ export function countersFor(texts: string[], service: string, version: string): 
  * cluster (outbound|port|<canaryVersion>|<service>.…).
  */
 export function canaryCounters(texts: string[], o: { service: string; canaryVersion: string; stableVersion: string }): CanaryCounters {
-  const out: CanaryCounters = { canary: empty(), stable: empty(), mirror: { match: 0, mismatch: 0, error: 0 } };
+  const out: CanaryCounters = { canary: empty(), stable: empty(), mirror: { match: 0, mismatch: 0, error: 0, bodyMatch: 0, bodyMismatch: 0, bodyError: 0 } };
   for (const text of texts) {
     if (text.length > MAX_TEXT) continue;
     for (const line of text.split('\n')) {
-      const mirror = line.startsWith('tsmesh_mirror_responses_total');
+      const mirror = line.startsWith('tsmesh_mirror_');
       if (!mirror && !line.startsWith('istio_request')) continue;
       const m = LINE.exec(line);
       if (!m) continue;
@@ -62,10 +71,11 @@ export function canaryCounters(texts: string[], o: { service: string; canaryVers
       const v = Number(m[3]);
       if (!Number.isFinite(v)) continue;
       if (mirror) {
-        if (name !== 'tsmesh_mirror_responses_total') continue;
+        const bodies = name === 'tsmesh_mirror_bodies_total';
+        if (!bodies && name !== 'tsmesh_mirror_responses_total') continue;
         const l = parseLabels(m[2]!);
         if (!isClusterOf(l.mirror_cluster_name ?? '', o.service, o.canaryVersion)) continue;
-        if (l.outcome === 'match' || l.outcome === 'mismatch' || l.outcome === 'error') out.mirror[l.outcome] += v;
+        if (l.outcome === 'match' || l.outcome === 'mismatch' || l.outcome === 'error') out.mirror[bodies ? BODY_OUTCOME[l.outcome] : l.outcome] += v;
         continue;
       }
       if (name !== 'istio_requests_total' && name !== 'istio_request_duration_milliseconds_bucket') continue;
@@ -94,12 +104,16 @@ function isClusterOf(cluster: string, service: string, version: string): boolean
   return parts[2] === version ? host.startsWith(`${service}.`) : parts[2] === '' && host.startsWith(`${service}-${version}.`);
 }
 
-/** The mirror comparisons between two scrapes (a reset counts `after` alone). */
-export function mirrorWindow(before: MirrorCounters | undefined, after: MirrorCounters): NonNullable<CanaryAnalysis['mirror']> {
+/**
+ * The mirror comparisons between two scrapes (a reset counts `after` alone). With `compareBody`, a
+ * shadow whose status matched but whose body differs is a mismatch too.
+ */
+export function mirrorWindow(before: MirrorCounters | undefined, after: MirrorCounters, compareBody = false): NonNullable<CanaryAnalysis['mirror']> {
   const reset = !before || after.match + after.mismatch + after.error < before.match + before.mismatch + before.error;
-  const d = (k: keyof MirrorCounters) => Math.max(0, after[k] - (reset ? 0 : before![k]));
+  const d = (k: keyof MirrorCounters) => Math.max(0, after[k] - (reset ? 0 : (before![k] ?? 0)));
   const compared = d('match') + d('mismatch');
-  const out: NonNullable<CanaryAnalysis['mirror']> = { compared, mismatches: d('mismatch'), errors: d('error') };
+  const mismatches = d('mismatch') + (compareBody ? Math.min(d('bodyMismatch'), d('match')) : 0);
+  const out: NonNullable<CanaryAnalysis['mirror']> = { compared, mismatches, errors: d('error') };
   if (compared > 0) out.mismatchRate = (100 * out.mismatches) / compared;
   return out;
 }

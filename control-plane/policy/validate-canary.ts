@@ -62,7 +62,6 @@ export function readCanarySpec(r: Reader): CanarySpec {
     m.onlyKeys(['duration', 'compareBody']);
     spec.mirror = { duration: m.field('duration').duration({ required: true, min: 1000, max: 24 * 3_600_000 }) ?? 60_000, compareBody: m.field('compareBody').boolean() ?? false };
     // The sidecars compare status codes; hashing the primary's body would cost every mirrored response on the hot path.
-    if (spec.mirror.compareBody) m.field('compareBody').fail('is not supported yet: the mirror phase compares status codes (set false or omit it)');
   } else if (spec.analysis.mismatchRate !== undefined) a.field('mismatchRate').fail('needs a mirror phase (spec.mirror)');
   if (r.field('match').present) spec.match = readNameValueMatches(r.field('match'), 'header');
   return spec;

@@ -8,6 +8,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Hash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import type { Timer } from '../../common/clock.js';
 import type { ResponseFlag, SpanHandle } from '../telemetry/types.js';
@@ -91,6 +92,8 @@ export class Exchange implements RequestFacts, AttemptOwner {
   timeouts: TimeoutSlot | undefined = undefined;
   /** A pending retry backoff or fault delay. */
   timer: Timer | undefined = undefined;
+  /** Mirrored requests only: the primary response body's running hash, compared with the shadows'. */
+  mirrorHash: Hash | undefined = undefined;
   private attempt: UpstreamAttempt | undefined = undefined;
   private resume: (() => void) | undefined = undefined;
   /** gRPC over HTTP/2: headers held back until data or end, so a trailers-only answer stays trailers-only. */
@@ -276,6 +279,7 @@ export class Exchange implements RequestFacts, AttemptOwner {
     if (this.heldHeaders) this.flushHeld();
     this.responseBytes += chunk.length;
     this.timeouts?.t.activity();
+    if (this.mirrorHash !== undefined) this.mirrorHash.update(chunk);
     const ok = (this.res as ServerResponse).write(chunk);
     if (!ok) this.res.once('drain', onResponseDrain);
     return ok;

@@ -14,7 +14,7 @@ import type { ClusterManager } from '../upstream/cluster-manager.js';
 import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange.js';
 import type { HttpChainContext } from './chain-context.js';
 import { upstreamHeaders } from './request-headers.js';
-import { mirrorRequest, primaryResponded } from './mirror.js';
+import { mirrorRequest, newBodyHash, primaryResponded } from './mirror.js';
 import { compileRbac, type RbacEngine } from '../identity/authz.js';
 import { normalizePath } from '../identity/normalize-path.js';
 import { peerPrincipal } from '../listener/peer-principal.js';
@@ -169,6 +169,7 @@ export class HttpChain implements HttpChainContext {
           body = primary;
         }
         mirrorRequest(this.deps.clusters, m.cluster, req, ex.method, path, headers, hasBody, route.timeout, this.deps.telemetry, ex);
+        ex.mirrorHash ??= newBodyHash();
       }
     }
     return {
@@ -193,7 +194,8 @@ export class HttpChain implements HttpChainContext {
   }
 
   recordHttp(ex: Exchange): void {
-    if (ex.route?.mirrors.length) primaryResponded(ex, ex.choice?.cluster, ex.status);
+    // A primary cut short (any response flag) has no whole body to compare.
+    if (ex.route?.mirrors.length) primaryResponded(ex, ex.choice?.cluster, ex.status, ex.flags === 0 ? ex.mirrorHash : undefined);
     const req = ex.req;
     const h = req.headers;
     const cluster = ex.cluster;

@@ -3,9 +3,13 @@
 // primary: its body copy is a bounded buffer, dropped when the shadow falls
 // behind; its body is discarded; its errors never reach the client. Its
 // status code is compared with the primary's once both are known
-// (tsmesh_mirror_responses_total{outcome="match|mismatch|error"}): the
-// canary's mirror phase judges a new version on it before it takes traffic.
+// (tsmesh_mirror_responses_total{outcome="match|mismatch|error"}), and when
+// both statuses match, a SHA-256 of each body too
+// (tsmesh_mirror_bodies_total{outcome}): the canary's mirror phase judges a
+// new version on them before it takes traffic. Bodies are hashed as they
+// stream (never buffered), and only on mirrored requests.
 
+import { createHash, type Hash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { ClusterManager, UpstreamHost } from '../upstream/cluster-manager.js';
@@ -24,29 +28,46 @@ class MirrorComparison {
   private primary = PENDING;
   private shadow = PENDING;
   private primaryCluster = '';
+  private primaryDigest: string | undefined = undefined;
+  private shadowDigest: string | undefined = undefined;
 
   constructor(
     private readonly telemetry: Telemetry,
     private readonly mirrorCluster: string,
   ) {}
 
-  primaryDone(cluster: string, status: number): void {
+  primaryDone(cluster: string, status: number, digest: string | undefined): void {
     if (this.primary !== PENDING) return;
     this.primaryCluster = cluster;
     this.primary = status;
+    this.primaryDigest = digest;
     if (this.shadow !== PENDING) this.report();
   }
 
-  shadowDone(status: number): void {
+  shadowDone(status: number, digest?: string): void {
     if (this.shadow !== PENDING) return;
     this.shadow = status;
+    this.shadowDigest = digest;
     if (this.primary !== PENDING) this.report();
   }
 
   private report(): void {
-    const outcome = this.primary === FAILED || this.shadow === FAILED ? 'error' : this.primary === this.shadow ? 'match' : 'mismatch';
+    const failed = this.primary === FAILED || this.shadow === FAILED;
+    const outcome = failed ? 'error' : this.primary === this.shadow ? 'match' : 'mismatch';
     this.telemetry.mirrorResponse?.(this.primaryCluster, this.mirrorCluster, outcome);
+    // Bodies are compared only where the statuses agree (a status mismatch is already one).
+    if (outcome === 'match') {
+      const a = this.primaryDigest;
+      const b = this.shadowDigest;
+      const body = a === undefined || b === undefined ? 'error' : a === b ? 'match' : 'mismatch';
+      this.telemetry.mirrorBody?.(this.primaryCluster, this.mirrorCluster, body);
+    }
   }
+}
+
+/** The running hash of a mirrored request's primary response body (Exchange.mirrorHash). */
+export function newBodyHash(): Hash {
+  return createHash('sha256');
 }
 
 /** The comparisons waiting for their primary's status, by the exchange that sent them. */
@@ -60,31 +81,37 @@ function track(owner: object, c: MirrorComparison): void {
 }
 
 /** The primary's response is known (status 0: it failed without one): settles the shadows `owner` sent. */
-export function primaryResponded(owner: object, cluster: string | undefined, status: number): void {
+export function primaryResponded(owner: object, cluster: string | undefined, status: number, body?: Hash): void {
   const c = waiting.get(owner);
   if (c === undefined) return;
   waiting.delete(owner);
-  if (Array.isArray(c)) for (const x of c) x.primaryDone(cluster ?? '', status || FAILED);
-  else c.primaryDone(cluster ?? '', status || FAILED);
+  // No digest for a primary that failed or was cut short: its body comparison counts as an error.
+  const digest = body !== undefined && status ? body.digest('hex') : undefined;
+  if (Array.isArray(c)) for (const x of c) x.primaryDone(cluster ?? '', status || FAILED, digest);
+  else c.primaryDone(cluster ?? '', status || FAILED, digest);
 }
 
 class ShadowHandler implements Dispatcher.DispatchHandler {
   private status = FAILED;
+  private readonly hash: Hash | undefined;
   constructor(
     private readonly host: UpstreamHost,
     private readonly comparison: MirrorComparison | undefined,
-  ) {}
+  ) {
+    this.hash = comparison !== undefined ? createHash('sha256') : undefined;
+  }
   onConnect(): void {}
   onHeaders(statusCode: number): boolean {
-    this.status = statusCode;
+    if (statusCode >= 200) this.status = statusCode;
     return true;
   }
-  onData(): boolean {
+  onData(chunk: Buffer): boolean {
+    this.hash?.update(chunk);
     return true;
   }
   onComplete(): void {
     this.host.activeRequests--;
-    this.comparison?.shadowDone(this.status);
+    this.comparison?.shadowDone(this.status, this.hash?.digest('hex'));
   }
   onError(): void {
     this.host.activeRequests--;

@@ -56,6 +56,11 @@ export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
     help: 'Mirrored requests by how the shadow response compared with the primary one (status code)',
     labelNames: ['cluster_name', 'mirror_cluster_name', 'outcome'] as const,
   });
+  const mirrorBodies = meshCounter(registry, {
+    name: 'tsmesh_mirror_bodies_total',
+    help: 'Mirrored requests whose statuses matched, by how the bodies compared (SHA-256 of each)',
+    labelNames: ['cluster_name', 'mirror_cluster_name', 'outcome'] as const,
+  });
 
   return {
     registry,
@@ -92,6 +97,9 @@ export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
     },
     mirrorResponse(primaryCluster, mirrorCluster, outcome) {
       mirrorResponses.inc({ cluster_name: primaryCluster, mirror_cluster_name: mirrorCluster, outcome });
+    },
+    mirrorBody(primaryCluster, mirrorCluster, outcome) {
+      mirrorBodies.inc({ cluster_name: primaryCluster, mirror_cluster_name: mirrorCluster, outcome });
     },
     onRequest(listener) {
       // Copy-on-write: the hot path iterates the array without guarding against changes mid-loop.

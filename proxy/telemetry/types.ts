@@ -109,6 +109,8 @@ export interface Telemetry {
   tcpConnectionClosed(record: TcpConnectionRecord): void;
   /** A mirrored (shadow) response compared with the primary's: same status class and code, different, or no shadow answer. */
   mirrorResponse?(primaryCluster: string, mirrorCluster: string, outcome: MirrorOutcome): void;
+  /** The bodies of a mirrored request whose statuses matched (SHA-256 of each), compared. */
+  mirrorBody?(primaryCluster: string, mirrorCluster: string, outcome: MirrorOutcome): void;
 }
 
 export type MirrorOutcome = 'match' | 'mismatch' | 'error';

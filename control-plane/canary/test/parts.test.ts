@@ -9,6 +9,7 @@ import { ValidationError } from '../../../common/errors.js';
 import { silentLogger } from '../../../common/log.js';
 import { parsePolicies } from '../../policy/parse.js';
 import { loadRuns, RunFileWriter } from '../run-file.js';
+import { canaryCounters, mirrorWindow } from '../metrics.js';
 import { adminUrl, SidecarAdmins } from '../sidecar-admins.js';
 import type { CanaryRun } from '../controller.js';
 
@@ -80,7 +81,7 @@ describe('saved canary runs (canaries.json)', () => {
 });
 
 describe('Canary resource', () => {
-  it('refuses a body comparison it cannot do, and a mismatchRate without a mirror phase, with file:line', () => {
+  it('takes a mirror phase with a body comparison, and refuses a mismatchRate without a mirror phase, with file:line', () => {
     const doc = (mirror: string, mismatch: string) => `apiVersion: tsmesh.io/v1alpha1
 kind: Canary
 metadata: { name: c }
@@ -102,10 +103,31 @@ ${mirror}`;
       }
       return '';
     };
-    expect(err(doc('  mirror: { duration: 1m, compareBody: true }\n', ', mismatchRate: 5'))).toBe(
-      'invalid policy (1 problem):\n  c.yaml:12: spec.mirror.compareBody: is not supported yet: the mirror phase compares status codes (set false or omit it)',
-    );
+    expect(err(doc('  mirror: { duration: 1m, compareBody: true }\n', ', mismatchRate: 5'))).toBe('');
+    expect(err(doc('  mirror: { duration: 1m, compareBody: yes please }\n', ', mismatchRate: 5'))).toMatch(/c\.yaml:12: spec\.mirror\.compareBody: /);
     expect(err(doc('', ', mismatchRate: 5'))).toBe('invalid policy (1 problem):\n  c.yaml:11: spec.analysis.mismatchRate: needs a mirror phase (spec.mirror)');
     expect(err(doc('  mirror: { duration: 1m }\n', ', mismatchRate: 5'))).toBe('');
   });
 });
+
+describe('mirror comparisons from the sidecars\' metrics', () => {
+  const text = (statusMatch: number, statusMismatch: number, bodyMismatch: number) =>
+    [
+      `tsmesh_mirror_responses_total{cluster_name="outbound|9080|v1|api.default.svc.cluster.local",mirror_cluster_name="outbound|9080|v3|api.default.svc.cluster.local",outcome="match"} ${statusMatch}`,
+      `tsmesh_mirror_responses_total{cluster_name="outbound|9080|v1|api.default.svc.cluster.local",mirror_cluster_name="outbound|9080|v3|api.default.svc.cluster.local",outcome="mismatch"} ${statusMismatch}`,
+      `tsmesh_mirror_bodies_total{cluster_name="outbound|9080|v1|api.default.svc.cluster.local",mirror_cluster_name="outbound|9080|v3|api.default.svc.cluster.local",outcome="match"} ${statusMatch - bodyMismatch}`,
+      `tsmesh_mirror_bodies_total{cluster_name="outbound|9080|v1|api.default.svc.cluster.local",mirror_cluster_name="outbound|9080|v3|api.default.svc.cluster.local",outcome="mismatch"} ${bodyMismatch}`,
+      // another canary's comparisons are not this one's
+      `tsmesh_mirror_bodies_total{cluster_name="x",mirror_cluster_name="outbound|9080|v9|api.default.svc.cluster.local",outcome="mismatch"} 50`,
+    ].join('\n');
+  const o = { service: 'api', canaryVersion: 'v3', stableVersion: 'v1' };
+
+  it('a body mismatch counts only when the canary compares bodies', () => {
+    const before = canaryCounters([text(10, 0, 0)], o).mirror;
+    const after = canaryCounters([text(110, 0, 20)], o).mirror;
+    expect(after).toMatchObject({ match: 110, bodyMatch: 90, bodyMismatch: 20 });
+    expect(mirrorWindow(before, after, false)).toEqual({ compared: 100, mismatches: 0, errors: 0, mismatchRate: 0 });
+    expect(mirrorWindow(before, after, true)).toEqual({ compared: 100, mismatches: 20, errors: 0, mismatchRate: 20 });
+  });
+});
+
