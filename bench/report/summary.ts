@@ -145,6 +145,8 @@ export interface ProtocolLatencyRow {
   serviceP50Us: number;
   cpuUsPerRequest: number | null;
   errors: number;
+  /** What failed, summed over repetitions: non-2xx by status (+ x-tsmesh-error / grpc-status), socket errors, timeouts. */
+  failures: Record<string, number>;
 }
 
 export type ProtocolLatency = Record<'http1' | 'h2' | 'grpc', ProtocolLatencyRow[]>;
@@ -167,6 +169,7 @@ export function summarizeByProtocol(configs: SummaryInput[], runs: RunRecord[]):
         serviceP50Us: median(open.map((r) => r.serviceTimeUs.p50))!,
         cpuUsPerRequest: r1(median(open.map((r) => r.cpuUsPerRequest))),
         errors: open.reduce((n, r) => n + r.errors, 0),
+        failures: failuresOf(open),
       });
     }
     const base = rows.find((r) => r.config === (protocol === 'grpc' ? 'direct-grpc' : 'direct'));
@@ -175,6 +178,21 @@ export function summarizeByProtocol(configs: SummaryInput[], runs: RunRecord[]):
         const d = base.latencyUs;
         r.addedUs = { p50: r.latencyUs.p50 - d.p50, p90: r.latencyUs.p90 - d.p90, p99: r.latencyUs.p99 - d.p99, p999: r.latencyUs.p999 - d.p999 };
       }
+  }
+  return out;
+}
+
+function failuresOf(runs: OpenLoopRecord[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  const add = (k: string, v: number): void => {
+    if (v > 0) out[k] = (out[k] ?? 0) + v;
+  };
+  for (const r of runs) {
+    const e = r.errorKinds;
+    if (!e) continue;
+    for (const [k, v] of Object.entries(e.non2xxStatuses ?? {})) add(k, v);
+    add('socket error', e.socketErrors);
+    add('timeout', e.timeouts);
   }
   return out;
 }

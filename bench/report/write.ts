@@ -10,7 +10,7 @@ import type { BenchOptions } from '../options.js';
 import { controlPlaneCharts, controlPlaneMarkdown } from './control-plane.js';
 import { markdownReport } from './markdown.js';
 import { protocolLatencyMarkdown, protocolLatencySeries } from './protocols.js';
-import { median, summarize, summarizeByProtocol, type ConfigSummary, type OpenLoopRecord } from './summary.js';
+import { median, summarize, summarizeByProtocol, type ConfigSummary, type OpenLoopRecord, type ProtocolLatency } from './summary.js';
 import { barChart } from './svg.js';
 
 function version(cmd: string | null, args: string[]): string | null {
@@ -39,6 +39,7 @@ export function machineInfo(h: HarnessOutput) {
 export interface WrittenResults {
   jsonPath: string;
   summary: ConfigSummary[];
+  byProtocol: ProtocolLatency;
 }
 
 /** `controlPlane`: the control-plane/CA section (bench/control-plane.ts), or why it was not run. */
@@ -69,7 +70,9 @@ export function writeResults(h: HarnessOutput, opts: BenchOptions, controlPlane:
   for (const [protocol, rows] of Object.entries(byProtocol))
     for (const r of rows)
       if (r.errors > 0 && protocol !== 'http1')
-        h.notes.push(`${r.config} over ${protocol}: ${r.errors} failed requests in the open-loop runs — its ${protocol} latency describes a failing path, not a comparable one`);
+        h.notes.push(
+          `${r.config} over ${protocol}: ${r.errors} failed requests in the open-loop runs (${Object.entries(r.failures).map(([k, v]) => `${k} ×${v}`).join(', ')}) — its ${protocol} latency describes a failing path, not a comparable one`,
+        );
   for (const c of summary)
     if (c.errors > 0)
       h.notes.push(`${c.config}: ${c.errors} failed requests (non-2xx, socket errors or timeouts) — its latency, throughput and CPU figures describe a failing path, not a comparable one`);
@@ -141,5 +144,5 @@ export function writeResults(h: HarnessOutput, opts: BenchOptions, controlPlane:
   };
   if (cpRun) Object.assign(charts, controlPlaneCharts(cpRun));
   for (const [f, svg] of Object.entries(charts)) fs.writeFileSync(path.join(opts.out, f), svg);
-  return { jsonPath, summary };
+  return { jsonPath, summary, byProtocol };
 }
