@@ -111,6 +111,12 @@ describe('bench harness (quick mode)', () => {
       expect(runs[0]!.errors, c.id).toBe(0);
     }
     expect(json.configs.find((c) => c.id === 'direct-grpc')!.skipped).toBeNull();
+    if (has('h2load')) {
+      // closed loop: h2load unary calls, counted only when the whole response message arrived
+      const max = json.runs.find((r) => r.kind === 'closed-loop' && r.protocol === 'grpc' && r.config === 'direct-grpc')!;
+      expect(max.requests).toBeGreaterThan(0);
+      expect(max.errors).toBe(0);
+    }
     expect(json.latencyByProtocol.grpc.find((r) => r.config === 'direct-grpc')!.addedUs!.p50).toBe(0);
   });
 

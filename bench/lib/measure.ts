@@ -65,6 +65,8 @@ export interface ClosedLoopRun {
   errors: number;
   /** Mean (h2load) or p50 (wrk) latency in µs under saturation; for information only. */
   latencyUs: number;
+  /** h2load: response DATA bytes received (a gRPC run counts full answers by it: a failed call has no message). */
+  dataBytes?: number;
   window: ProcWindow;
 }
 
@@ -106,13 +108,15 @@ export async function runWrk(wrk: string, port: number, connections: number, sec
   };
 }
 
-export async function runH2load(h2load: string, port: number, connections: number, seconds: number, pids: number[], core: number): Promise<ClosedLoopRun> {
+/** `request`: another path and extra h2load arguments (the gRPC run: `-d <body file> -H content-type:…`). */
+export async function runH2load(h2load: string, port: number, connections: number, seconds: number, pids: number[], core: number, request?: { path: string; args: string[] }): Promise<ClosedLoopRun> {
   // -m 10: ten concurrent streams per connection, the way gRPC clients multiplex.
-  const argv = pinned(core, [h2load, '-t1', `-c${connections}`, '-m10', `-D${seconds}`, `http://127.0.0.1:${port}/`]);
+  const argv = pinned(core, [h2load, '-t1', `-c${connections}`, '-m10', `-D${seconds}`, ...(request?.args ?? []), `http://127.0.0.1:${port}${request?.path ?? '/'}`]);
   const { out, code, window } = await runTool(argv, pids);
   const done = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(out);
   const rps = /finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out);
   const mean = /time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)/.exec(out);
+  const data = /traffic: .*?, .*?headers.*?, [\d.]+\w*B \((\d+)\) data/.exec(out);
   if (code !== 0 || !done || !rps) throw new Error(`h2load failed (exit ${code}): ${out.slice(0, 1000)}`);
   return {
     tool: 'h2load',
@@ -121,6 +125,7 @@ export async function runH2load(h2load: string, port: number, connections: numbe
     requestsPerSec: Math.round(Number(rps[1])),
     errors: Number(done[3]) + Number(done[4]),
     latencyUs: mean ? Math.round(toUs(mean[1]!, mean[2]!)) : 0,
+    ...(data ? { dataBytes: Number(data[1]) } : {}),
     window,
   };
 }

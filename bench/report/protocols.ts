@@ -12,10 +12,10 @@ const TITLES: Record<keyof ProtocolLatency, string> = {
 };
 
 function table(rows: ProtocolLatencyRow[]): string[] {
-  const L = ['| configuration | p50 | p90 | p99 | p99.9 | +p50 | +p99 | service p50 | CPU µs/req | errors |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  const L = ['| configuration | p50 | p90 | p99 | p99.9 | +p50 | +p99 | service p50 | CPU µs/req | max req/s | errors |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
   for (const r of rows) {
     const l = r.latencyUs;
-    L.push(`| ${r.label} | ${ms(l.p50)} | ${ms(l.p90)} | ${ms(l.p99)} | ${ms(l.p999)} | ${ms(r.addedUs?.p50)} | ${ms(r.addedUs?.p99)} | ${ms(r.serviceP50Us)} | ${n1(r.cpuUsPerRequest)} | ${r.errors} |`);
+    L.push(`| ${r.label} | ${ms(l.p50)} | ${ms(l.p90)} | ${ms(l.p99)} | ${ms(l.p999)} | ${ms(r.addedUs?.p50)} | ${ms(r.addedUs?.p99)} | ${ms(r.serviceP50Us)} | ${n1(r.cpuUsPerRequest)} | ${r.maxRps === null ? '–' : String(r.maxRps)} | ${r.errors} |`);
   }
   return L;
 }
@@ -24,7 +24,8 @@ export function protocolLatencyMarkdown(p: ProtocolLatency): string {
   const L: string[] = ['## Latency per protocol (ms from intended send time, open loop, medians over repetitions)', ''];
   L.push(
     'Same rate, connections (HTTP/2: sessions) and method for each protocol; "+" is over `direct` of the same protocol (gRPC: over `direct gRPC`). ' +
-      '"service p50" is from the actual write, what a closed-loop tool would report. CPU is the path\'s proxies (direct: the upstream).',
+      '"service p50" is from the actual write, what a closed-loop tool would report. CPU is the path\'s proxies (direct: the upstream). ' +
+      '"max req/s": closed loop, one client thread (HTTP/1.1: wrk; HTTP/2: h2load GET, 10 streams per connection; gRPC: h2load unary calls, counting only calls whose whole message arrived).',
     '',
   );
   for (const k of ['http1', 'h2', 'grpc'] as const) {

@@ -25,7 +25,8 @@ export interface OpenLoopRecord {
 
 export interface ClosedLoopRecord extends ClosedLoopRun {
   kind: 'closed-loop';
-  protocol: 'http1' | 'http2';
+  /** grpc: h2load unary calls on a gRPC path, counting only calls whose whole message arrived. */
+  protocol: 'http1' | 'http2' | 'grpc';
   rep: number;
   config: string;
   cpuUsPerRequest: number;
@@ -144,12 +145,16 @@ export interface ProtocolLatencyRow {
   /** Median µs of the service time (actual write → response end): what a closed-loop tool would report. */
   serviceP50Us: number;
   cpuUsPerRequest: number | null;
+  /** Closed-loop maximum of the same protocol (http1: wrk, h2: h2load GET, grpc: h2load unary calls), median req/s. */
+  maxRps: number | null;
   errors: number;
   /** What failed, summed over repetitions: non-2xx by status (+ x-tsmesh-error / grpc-status), socket errors, timeouts. */
   failures: Record<string, number>;
 }
 
 export type ProtocolLatency = Record<'http1' | 'h2' | 'grpc', ProtocolLatencyRow[]>;
+
+const CLOSED = { http1: 'http1', h2: 'http2', grpc: 'grpc' } as const;
 
 /** Latency tables per protocol. HTTP/1.1 and HTTP/2 are compared with `direct` over the same protocol, gRPC with `direct-grpc`. */
 export function summarizeByProtocol(configs: SummaryInput[], runs: RunRecord[]): ProtocolLatency {
@@ -168,6 +173,7 @@ export function summarizeByProtocol(configs: SummaryInput[], runs: RunRecord[]):
         addedUs: null,
         serviceP50Us: median(open.map((r) => r.serviceTimeUs.p50))!,
         cpuUsPerRequest: r1(median(open.map((r) => r.cpuUsPerRequest))),
+        maxRps: median(runs.filter((r): r is ClosedLoopRecord => r.kind === 'closed-loop' && r.config === c.id && r.protocol === CLOSED[protocol]).map((r) => r.requestsPerSec)),
         errors: open.reduce((n, r) => n + r.errors, 0),
         failures: failuresOf(open),
       });
