@@ -103,6 +103,7 @@ export function writeResults(h: HarnessOutput, opts: BenchOptions, controlPlane:
   fs.writeFileSync(path.join(opts.out, 'latest.md'), cpRun ? `${full}\n${controlPlaneMarkdown(cpRun)}` : full);
   const cats = summary.map((s) => s.label);
   const extra = protocolLatencySeries(byProtocol);
+  const grpcMax = byProtocol.grpc.filter((r) => r.maxRps !== null);
   const charts: Record<string, string> = {
     'latency.svg': barChart({
       title: `Latency at ${opts.rate} req/s (open loop, CO-corrected), median of repetitions; HTTP/1.1 unless marked`,
@@ -117,10 +118,11 @@ export function writeResults(h: HarnessOutput, opts: BenchOptions, controlPlane:
     'throughput.svg': barChart({
       title: 'Maximum throughput (closed loop, 1 client thread)',
       unit: 'requests/s',
-      categories: cats,
+      categories: [...cats, ...grpcMax.map((r) => r.label)],
       series: [
-        { name: 'HTTP/1.1 (wrk)', values: summary.map((s) => s.maxRpsHttp1) },
-        { name: 'HTTP/2 (h2load)', values: summary.map((s) => s.maxRpsHttp2) },
+        { name: 'HTTP/1.1 (wrk)', values: [...summary.map((s) => s.maxRpsHttp1), ...grpcMax.map(() => null)] },
+        { name: 'HTTP/2 (h2load)', values: [...summary.map((s) => s.maxRpsHttp2), ...grpcMax.map(() => null)] },
+        ...(grpcMax.length ? [{ name: 'gRPC unary (h2load)', values: [...summary.map(() => null), ...grpcMax.map((r) => r.maxRps)] }] : []),
       ],
     }),
     'cpu.svg': barChart({
