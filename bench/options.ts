@@ -55,7 +55,7 @@ export function parseOptions(argv: string[], repoRoot: string): BenchOptions {
     .option('--rate <n>', 'open-loop request rate, requests/s', positive('--rate', true))
     .option('--connections <n>', 'keep-alive connections', positive('--connections', true))
     .option('--reps <n>', 'repetitions (configurations interleaved within each)', positive('--reps', true))
-    .option('--only <ids>', 'comma-separated configuration ids (direct is always added as the baseline)')
+    .option('--only <ids>', 'comma-separated configuration ids (direct is always added as the baseline; each also selects its *-grpc variant when --protocols has grpc)')
     .option('--out <dir>', 'output directory', path.join(repoRoot, 'bench', 'results'))
     .option('--no-install', 'do not try to install missing peers')
     .option('--no-h2', 'skip the HTTP/2 (h2load) runs')
