@@ -103,7 +103,11 @@ export class ChainRuntime {
       // client's first bytes (those unshifted after detection, or any sent meanwhile) before the pipe exists.
       return this.tcp.handle(socket);
     } else if (d.http === 'h2c' || (this.http!.hcm.codecType === 'HTTP2' && d.http !== 'h1')) {
-      this.h2cServer().emit('connection', peeked ? replayWithDst(socket) : socket);
+      // The raw socket, not a replay Duplex: Node's HTTP/2 session first takes the bytes detection
+      // unshifted (socket.readableLength), then reads the native handle — no JS stream on every read
+      // and write. Not resumed: the session consumes the handle itself.
+      this.h2cServer().emit('connection', socket);
+      return;
     } else {
       this.serveH1(socket);
     }
