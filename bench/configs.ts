@@ -42,18 +42,20 @@ function peer(proxy: 'nginx' | 'haproxy', hops: 1 | 2, mtls: boolean): ConfigDef
   };
 }
 
-function tsmesh(hops: 1 | 2, mtls: boolean, policies: boolean): ConfigDef {
-  const id = `tsmesh-${hops}hop${mtls ? '-mtls' : ''}${policies ? '-policies' : ''}`;
+/** `policies`: 'all' = retries, outlier detection, breakers, gated fault, rate limit, metrics and 100 % tracing; 'resilience' = the same without tracing. */
+function tsmesh(hops: 1 | 2, mtls: boolean, policies: false | 'all' | 'resilience' = false): ConfigDef {
+  const id = `tsmesh-${hops}hop${mtls ? '-mtls' : ''}${policies === 'all' ? '-policies' : policies === 'resilience' ? '-resilience' : ''}`;
   const what = hops === 1 ? 'one hop' : `two hops${mtls ? ' + mTLS' : ' plaintext'}`;
+  const shape = { hops, mtls, policies: policies !== false, tracing: policies === 'all' };
   return {
     id,
-    label: `tsmesh ${what}${policies ? ' + policies' : ''}`,
+    label: `tsmesh ${what}${policies === 'all' ? ' + policies' : policies === 'resilience' ? ' + resilience (no tracing)' : ''}`,
     proxy: 'tsmesh',
     hops,
     mtls,
-    policies,
-    unavailable: (env) => tsmeshUnavailable(env, { hops, mtls, policies }),
-    start: (env) => startTsmesh(env, { hops, mtls, policies }, id),
+    policies: policies !== false,
+    unavailable: (env) => tsmeshUnavailable(env, shape),
+    start: (env) => startTsmesh(env, shape, id),
   };
 }
 
@@ -127,16 +129,17 @@ export function grpcConfigs(): ConfigDef[] {
 export function allConfigs(): ConfigDef[] {
   return [
     direct(),
-    tsmesh(1, false, false),
+    tsmesh(1, false),
     peer('nginx', 1, false),
     peer('haproxy', 1, false),
     nodeFloor('http'),
     nodeFloor('tcp'),
-    tsmesh(1, false, true),
-    tsmesh(2, false, false),
+    tsmesh(1, false, 'all'),
+    tsmesh(1, false, 'resilience'),
+    tsmesh(2, false),
     peer('nginx', 2, false),
     peer('haproxy', 2, false),
-    tsmesh(2, true, false),
+    tsmesh(2, true),
     peer('nginx', 2, true),
     peer('haproxy', 2, true),
     ...grpcConfigs(),

@@ -18,6 +18,8 @@ export interface TsmeshShape {
   hops: 1 | 2;
   mtls: boolean;
   policies: boolean;
+  /** With policies: tracing too (100 % sampled, OTLP export). Without it, only the resilience layers (issue #4's ratio). */
+  tracing?: boolean;
   /** gRPC path: h2c in (protocol detection), HTTP/2 to the next hop (ALPN h2 over mTLS) and to the gRPC upstream. */
   grpc?: boolean;
 }
@@ -46,6 +48,7 @@ interface SidecarSpec {
   /** Originate mTLS to the next hop (client sidecar). */
   nextTls: boolean;
   policies: boolean;
+  /** Set: tracing on, exporting here. */
   otlpEndpoint?: string;
   grpc?: boolean;
 }
@@ -80,7 +83,7 @@ export function bootstrapFor(s: SidecarSpec, certs?: CertPaths): object {
       virtualHosts: [{ name: 'all', domains: ['*'], routes: [routeEntry] }],
     },
   };
-  if (s.policies) hcm.tracing = { randomSamplingPercent: 100 };
+  if (s.policies && s.otlpEndpoint) hcm.tracing = { randomSamplingPercent: 100 };
   const chain: Record<string, unknown> = { name: s.listenTls ? 'mtls' : 'plaintext', filter: hcm };
   if (s.listenTls && certs) {
     chain.filterChainMatch = { transportProtocol: 'tls' };
@@ -120,7 +123,7 @@ export function bootstrapFor(s: SidecarSpec, certs?: CertPaths): object {
       ...((s.listenTls || s.nextTls) && certs ? { secrets: secrets(certs, s.listenTls ? 'server' : 'client') } : {}),
     },
   };
-  if (s.policies) doc.tracing = { exporter: 'otlp', endpoint: s.otlpEndpoint, samplingPercent: 100, exportDelayMs: 1000 };
+  if (s.policies && s.otlpEndpoint) doc.tracing = { exporter: 'otlp', endpoint: s.otlpEndpoint, samplingPercent: 100, exportDelayMs: 1000 };
   return doc;
 }
 
@@ -158,7 +161,7 @@ async function startOtlpSink(): Promise<{ url: string; close(): Promise<void> }>
 }
 
 export async function startTsmesh(env: BenchEnv, shape: TsmeshShape, id: string): Promise<RunningTarget> {
-  const sink = shape.policies ? await startOtlpSink() : null;
+  const sink = shape.policies && shape.tracing !== false ? await startOtlpSink() : null;
   const base = { policies: shape.policies, grpc: shape.grpc === true, ...(sink ? { otlpEndpoint: sink.url } : {}) };
   const upstreamPort = shape.grpc ? env.grpcUpstreamPort! : env.upstreamPort;
   const started: Started[] = [];

@@ -45,6 +45,14 @@ export function markdownReport(meta: ReportMeta, rows: ConfigSummary[]): string 
   for (const r of rows)
     L.push(`| ${r.label} | ${n(r.cpuUsPerRequest, 1)} | ${n(r.vcpuPer1kRps, 3)} | ${x(r.cpuRatioToNginx)} | ${x(r.cpuRatioToHaproxy)} | ${x(r.cpuRatioToDirect)} | ${n(r.cpuUsPerRequestAtMax, 1)} |`);
   L.push('', '"direct" is the upstream\'s own CPU per request; "ratio to direct" = proxy CPU / upstream CPU. Ratios compare paths of the same shape (hops, mTLS).', '');
+  const layers = policyLayers(rows);
+  if (layers.length) {
+    L.push('## Cost of the policy layers (same run, one hop, configured but not triggering)', '');
+    L.push('| configuration | CPU µs/req | ratio to the bare route | +p50 (ms) over the bare route |');
+    L.push('| --- | ---: | ---: | ---: |');
+    for (const l of layers) L.push(`| ${l.label} | ${n(l.cpu, 1)} | ${x(l.ratio)} | ${ms(l.addedP50)} |`);
+    L.push('', 'Resilience = retries (with budget), outlier detection, circuit breakers, a header-gated fault filter and a local rate limit that never empties; "+ policies" adds tracing, every request sampled and exported over OTLP.', '');
+  }
   L.push('## Summary', '');
   L.push('| configuration | p50 added (ms) | p99 added (ms) | max req/s HTTP/1.1 | max req/s vs nginx | max req/s HTTP/2 | CPU µs/req | ratio to nginx | RSS (MB) | peak RSS (MB) | errors |');
   L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
@@ -73,4 +81,18 @@ export function markdownReport(meta: ReportMeta, rows: ConfigSummary[]): string 
   }
   L.push('Charts: [latency](latency.svg) · [throughput](throughput.svg) · [CPU per request](cpu.svg) · [memory](rss.svg). Raw repetitions: `latest.json`.', '');
   return L.join('\n');
+}
+
+/** tsmesh one hop with its policy layers against the bare route of the same run. */
+function policyLayers(rows: ConfigSummary[]): { label: string; cpu: number | null; ratio: number | null; addedP50: number | null }[] {
+  const bare = rows.find((r) => r.config === 'tsmesh-1hop');
+  if (!bare) return [];
+  return rows
+    .filter((r) => r.config === 'tsmesh-1hop-resilience' || r.config === 'tsmesh-1hop-policies')
+    .map((r) => ({
+      label: r.label,
+      cpu: r.cpuUsPerRequest,
+      ratio: r.cpuUsPerRequest !== null && bare.cpuUsPerRequest ? r.cpuUsPerRequest / bare.cpuUsPerRequest : null,
+      addedP50: r.latencyUs && bare.latencyUs ? r.latencyUs.p50 - bare.latencyUs.p50 : null,
+    }));
 }
