@@ -13,6 +13,7 @@ import { stringify } from 'yaml';
 import { freePort, waitForPort } from '../lib/ports.js';
 import { startProcess, stopProcess, type Started } from '../lib/processes.js';
 import type { BenchEnv, CertPaths, RunningTarget } from './types.js';
+import { SIDECAR_NODE_FLAGS } from '../../proxy/node-flags.js';
 
 export interface TsmeshShape {
   hops: 1 | 2;
@@ -130,7 +131,7 @@ export function bootstrapFor(s: SidecarSpec, certs?: CertPaths): object {
 async function startSidecar(env: BenchEnv, s: SidecarSpec): Promise<Started> {
   const file = path.join(env.dir, `${s.name}.yaml`);
   fs.writeFileSync(file, stringify(bootstrapFor(s, env.certs)));
-  const p = startProcess([process.execPath, ...(env.proxyNodeArgs ?? []), proxyEntry(env), '--config', file], env.proxyCore, { ...process.env, NODE_ENV: 'production' });
+  const p = startProcess([process.execPath, ...SIDECAR_NODE_FLAGS, ...(env.proxyNodeArgs ?? []), proxyEntry(env), '--config', file], env.proxyCore, { ...process.env, NODE_ENV: 'production' });
   try {
     await Promise.race([
       waitForPort(s.listenPort, 15_000),
