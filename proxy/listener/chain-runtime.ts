@@ -14,7 +14,6 @@ import { handleUpgrade } from '../http/upgrade.js';
 import { TcpChain, type TcpChainDeps } from '../tcp/tcp-proxy.js';
 import type { TlsStore } from '../tls/tls-store.js';
 import type { Detected } from './detect.js';
-import { replaySocket } from './replay-socket.js';
 import { setPeerPrincipal } from './peer-principal.js';
 import { copyOriginalDst } from './original-dst.js';
 import { createInboundTerminator } from '../identity/tls-contexts.js';
@@ -90,14 +89,18 @@ export class ChainRuntime {
     } else this.secure.setSecureContext(d.options);
   }
 
-  /** `peeked`: bytes were read for detection and unshifted back (native-handle readers would miss them). */
-  accept(socket: Socket, d: Detected, peeked: boolean): void {
+  /** Bytes read for detection were unshifted back: TLS and HTTP/2 take them from socket.readableLength first. */
+  accept(socket: Socket, d: Detected): void {
     // Listener sockets are half-open capable for TCP proxying; HTTP closes on the client's FIN.
     if (!this.tcp) socket.allowHalfOpen = false;
     if (this.fc.transportSocket) {
       const s = this.secureServer();
       if (!s) return void socket.destroy(); // certificate not delivered yet (SDS warming)
-      s.emit('connection', peeked ? replayWithDst(socket) : socket);
+      // The raw socket, not a replay Duplex: Node's TLS socket first takes the bytes detection unshifted
+      // (socket.readableLength), then reads the native handle — no JS stream under the TLS layer.
+      // Not resumed: TLS reads the handle itself.
+      s.emit('connection', socket);
+      return;
     } else if (this.tcp) {
       // The TCP proxy resumes the socket once its upstream is connected: resuming here would drop the
       // client's first bytes (those unshifted after detection, or any sent meanwhile) before the pipe exists.
@@ -134,7 +137,6 @@ export class ChainRuntime {
   private h2cServer(): http2.Http2Server {
     if (this.h2c) return this.h2c;
     const s = http2.createServer(h2Options(this.http!.hcm), this.http!.handle);
-    s.on('session', adoptSessionDst);
     this.trackSessions(s);
     this.h2c = s;
     return s;
@@ -232,28 +234,11 @@ export class ChainRuntime {
   }
 }
 
-/** The replay Duplex for a peeked connection, carrying the socket's original destination. */
-function replayWithDst(socket: Socket): Duplex {
-  const d = replaySocket(socket);
-  copyOriginalDst(socket, d);
-  return d;
-}
-
-/**
- * A TLS server's socket wraps the accepted one: a net.Socket (`_parent`), or for a replay Duplex the
- * JS stream adapter around it (`_handle._parentWrap.stream`). Copied before any request is read.
- */
+/** A TLS server's socket wraps the accepted net.Socket (`_parent`): copied before any request is read. */
 function adoptOriginalDst(sock: tls.TLSSocket): void {
-  const s = sock as unknown as { _parent?: object | null; _handle?: { _parentWrap?: { stream?: object } } | null };
-  copyOriginalDst(s._parent ?? s._handle?._parentWrap?.stream, sock);
+  copyOriginalDst((sock as unknown as { _parent?: object | null })._parent, sock);
 }
 
-/** An h2c session over a replay Duplex reads through a JS stream adapter (its `stream`): that is what requests see as their socket. */
-function adoptSessionDst(session: http2.ServerHttp2Session): void {
-  const sock = session.socket as unknown as { stream?: object };
-  const inner = sock.stream;
-  if (inner !== undefined) copyOriginalDst(inner, sock);
-}
 
 /** Node enforces header/request timeouts on a periodic sweep; sweep often enough for the configured limits. */
 function sweepInterval(l: HttpLimits): number {

@@ -82,7 +82,7 @@ export class ListenerRuntime {
     if (this.config.useOriginalDst) recordOriginalDst(socket);
     if (this.direct) {
       const d = this.direct.fc.filter.kind === 'tcp' ? TCP : { ...TCP, applicationProtocols: ['http/1.1'], http: 'h1' as const };
-      return this.direct.accept(socket, d, false);
+      return this.direct.accept(socket, d);
     }
     let buf: Buffer | undefined;
     let settled = false;
@@ -101,7 +101,7 @@ export class ListenerRuntime {
         const dst = this.passthrough ? originalDstOf(socket) : undefined;
         return dst ? passThrough(socket, dst, this.passthrough) : void socket.destroy();
       }
-      chain.accept(socket, d, buf !== undefined);
+      chain.accept(socket, d);
     };
     const onData = (chunk: Buffer) => {
       buf = buf ? Buffer.concat([buf, chunk]) : chunk;

@@ -55,9 +55,9 @@ export function originalDstOf(socket: object | null | undefined): OriginalDst | 
 }
 
 /**
- * Carries the original destination over to a stream that wraps the accepted socket (the replay
- * Duplex of a peeked h2c/TLS connection, the TLSSocket a TLS server makes): HTTP/2 and TLS requests
- * see the wrapper as their socket, and route by original destination too.
+ * Carries the original destination over to a stream that wraps the accepted socket (the TLSSocket
+ * a TLS server makes): TLS requests see the wrapper as their socket, and route by original
+ * destination too.
  */
 export function copyOriginalDst(from: object | null | undefined, to: object): void {
   if (!from) return;
