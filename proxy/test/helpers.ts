@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { parseBootstrap } from '../config/bootstrap.js';
 import { Sidecar } from '../sidecar.js';
 import type { HttpRequestRecord, Telemetry } from '../telemetry/types.js';
+import type { TlsMaterial } from '../identity/tls-contexts.js';
 
 export function portOf(s: net.Server | http.Server): number {
   return (s.address() as AddressInfo).port;
@@ -91,3 +92,9 @@ export async function startSidecar(yaml: string, telemetry?: Telemetry): Promise
   await sidecar.applySnapshot(b.snapshot);
   return { sidecar, port: (name = 'http') => sidecar.listenerPort(name)! };
 }
+
+/** A workload's SDS secrets: its certificate as `default`, its trust bundle as `ROOTCA`. */
+export const meshSecrets = (m: TlsMaterial) => [
+  { name: 'default', tlsCertificate: { certificateChain: m.certChainPem, privateKey: m.privateKeyPem } },
+  { name: 'ROOTCA', validationContext: { trustedCa: m.trustBundlePem } },
+];

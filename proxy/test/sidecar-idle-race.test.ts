@@ -8,18 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { Registry } from 'prom-client';
 import { makeCa, workload } from '../identity/test/helpers.js';
-import { close, cluster, echoUpstream, node, portOf, RecordingTelemetry, startSidecar } from './helpers.js';
+import { close, cluster, echoUpstream, meshSecrets as secrets, node, portOf, RecordingTelemetry, startSidecar } from './helpers.js';
 import { load } from './resilience-helpers.js';
 import type { Sidecar } from '../sidecar.js';
-import type { TlsMaterial } from '../identity/tls-contexts.js';
 
 const SERVER = 'spiffe://cluster.local/ns/default/sa/reviews';
 const CLIENT = 'spiffe://cluster.local/ns/default/sa/productpage';
-
-const secrets = (m: TlsMaterial) => [
-  { name: 'default', tlsCertificate: { certificateChain: m.certChainPem, privateKey: m.privateKeyPem } },
-  { name: 'ROOTCA', validationContext: { trustedCa: m.trustBundlePem } },
-];
 
 describe('sidecar to sidecar: idle HTTP/2 sessions closed under bursty traffic', () => {
   let app: Awaited<ReturnType<typeof echoUpstream>>;
