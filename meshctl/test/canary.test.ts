@@ -3,47 +3,22 @@
 // holds, then rolls back ("no requests reached …") — enough to drive every
 // command and its errors. Canaries with real traffic: control-plane/canary/test/canary-mesh.test.ts.
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { meshctlBin, startLocalControlPlane, type LocalControlPlane, type MeshctlResult } from './local-control-plane.js';
 
-const root = join(import.meta.dirname, '..', '..');
-const meshctlBin = join(root, 'dist', 'meshctl', 'main.js');
-const dir = mkdtempSync(join(tmpdir(), 'meshctl-canary-'));
-const stateDir = join(dir, 'cp');
-let cp: ChildProcess;
-
-function meshctl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [meshctlBin, ...args], { env: { ...process.env, TSMESH_STATE_DIR: stateDir }, timeout: 20_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-    if (input !== undefined) child.stdin!.end(input);
-  });
-}
+let lcp: LocalControlPlane;
+const meshctl = (args: string[], input?: string): Promise<MeshctlResult> => lcp.meshctl(args, input);
 
 beforeAll(async () => {
-  const services = join(dir, 'services.yaml');
-  writeFileSync(services, 'services:\n  - name: reviews\n    ports: [{ port: 9080, protocol: http }]\n    endpoints:\n      - { address: 127.0.0.1, inboundPort: 15006, appPort: 9080, serviceAccount: reviews, labels: { app: reviews, version: v1 } }\n      - { address: 127.0.0.1, inboundPort: 15007, appPort: 9081, serviceAccount: reviews, labels: { app: reviews, version: v2 } }\n');
-  cp = spawn(process.execPath, [join(root, 'dist', 'control-plane', 'main.js'), '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--state-dir', stateDir, '--services-file', services], { stdio: ['ignore', 'pipe', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    cp.stdout!.on('data', (d: Buffer) => {
-      out += d;
-      if (/^admin \d+/m.test(out)) resolve();
-    });
-    cp.on('exit', (c) => reject(new Error(`control plane exited ${c}`)));
-  });
+  lcp = await startLocalControlPlane('meshctl-canary-');
   const a = await meshctl(['apply', '-f', '-'], route);
   expect(a.stderr).toBe('');
 }, 30_000);
 
 afterAll(async () => {
-  if (cp && cp.exitCode === null) await new Promise((r) => (cp.once('exit', r), cp.kill('SIGTERM')));
-  rmSync(dir, { recursive: true, force: true });
+  await lcp?.stop();
 });
 
 const route = `apiVersion: gateway.networking.k8s.io/v1
