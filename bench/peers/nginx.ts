@@ -9,30 +9,33 @@ import { nginxMain } from './upstream.js';
 import type { BenchEnv, RunningTarget } from './types.js';
 import { startHopChain, type Hop } from './hop-chain.js';
 
-
-/** gRPC hop: h2c listener (h2 over mTLS), `grpc_pass` over a keep-alive pool (grpcs with the same client certificate checks). */
-function grpcHopConfig(env: BenchEnv, hop: Hop): string {
-  const c = env.certs;
-  const tlsListen =
-    hop.listenTls && c
-      ? ` ssl http2;
+/** A hop's mTLS listener: its certificate, client certificates required (the rest of the listen line comes before). */
+function serverTls(c: NonNullable<BenchEnv['certs']>): string {
+  return `
     ssl_certificate ${c.serverCert};
     ssl_certificate_key ${c.serverKey};
     ssl_client_certificate ${c.ca};
     ssl_verify_client on;
-    ssl_session_cache shared:SSL:1m`
-      : ' http2';
-  const tlsUp =
-    hop.nextTls && c
-      ? `
-      grpc_ssl_certificate ${c.clientCert};
-      grpc_ssl_certificate_key ${c.clientKey};
-      grpc_ssl_trusted_certificate ${c.ca};
-      grpc_ssl_verify on;
-      grpc_ssl_name ${c.serverName};
-      grpc_ssl_server_name on;
-      grpc_ssl_session_reuse on;`
-      : '';
+    ssl_session_cache shared:SSL:1m`;
+}
+
+/** mTLS to the next hop, for the proxy_ (HTTP) or grpc_ module. */
+function upstreamTls(c: NonNullable<BenchEnv['certs']>, module: 'proxy' | 'grpc'): string {
+  return `
+      ${module}_ssl_certificate ${c.clientCert};
+      ${module}_ssl_certificate_key ${c.clientKey};
+      ${module}_ssl_trusted_certificate ${c.ca};
+      ${module}_ssl_verify on;
+      ${module}_ssl_name ${c.serverName};
+      ${module}_ssl_server_name on;
+      ${module}_ssl_session_reuse on;`;
+}
+
+/** gRPC hop: h2c listener (h2 over mTLS), `grpc_pass` over a keep-alive pool (grpcs with the same client certificate checks). */
+function grpcHopConfig(env: BenchEnv, hop: Hop): string {
+  const c = env.certs;
+  const tlsListen = hop.listenTls && c ? ` ssl http2;${serverTls(c)}` : ' http2';
+  const tlsUp = hop.nextTls && c ? upstreamTls(c, 'grpc') : '';
   return `  upstream next { server 127.0.0.1:${hop.nextPort}; keepalive 64; keepalive_requests 1000000; keepalive_timeout 300s; }
   server {
     listen 127.0.0.1:${hop.listenPort} backlog=4096${tlsListen};
@@ -46,26 +49,8 @@ function grpcHopConfig(env: BenchEnv, hop: Hop): string {
 function hopConfig(env: BenchEnv, hop: Hop): string {
   if (hop.grpc) return grpcHopConfig(env, hop);
   const c = env.certs;
-  const tlsListen =
-    hop.listenTls && c
-      ? ` ssl;
-    ssl_certificate ${c.serverCert};
-    ssl_certificate_key ${c.serverKey};
-    ssl_client_certificate ${c.ca};
-    ssl_verify_client on;
-    ssl_session_cache shared:SSL:1m`
-      : '';
-  const tlsUp =
-    hop.nextTls && c
-      ? `
-      proxy_ssl_certificate ${c.clientCert};
-      proxy_ssl_certificate_key ${c.clientKey};
-      proxy_ssl_trusted_certificate ${c.ca};
-      proxy_ssl_verify on;
-      proxy_ssl_name ${c.serverName};
-      proxy_ssl_server_name on;
-      proxy_ssl_session_reuse on;`
-      : '';
+  const tlsListen = hop.listenTls && c ? ` ssl;${serverTls(c)}` : '';
+  const tlsUp = hop.nextTls && c ? upstreamTls(c, 'proxy') : '';
   const h2 = hop.h2Port ? `\n    listen 127.0.0.1:${hop.h2Port} http2;` : '';
   return `  upstream next { server 127.0.0.1:${hop.nextPort}; keepalive 64; keepalive_requests 1000000; keepalive_timeout 300s; }
   server {
