@@ -7,13 +7,16 @@
 import { createHash } from 'node:crypto';
 import { systemClock, type Clock, type Timer } from '../common/clock.js';
 import { silentLogger, type Logger } from '../common/log.js';
-import type { ResourceMaps } from '../proxy/config/resources.js';
+import type { ResourceKind, ResourceMaps } from '../proxy/config/resources.js';
 import { DEFAULT_MESH_CONFIG, type MeshConfigSpec, type Policy } from './policy/types.js';
 import type { PolicyStore } from './store/types.js';
 import type { ServiceRegistry } from './registry/types.js';
 import { readNodeRegistration, type NodeLike, type NodeRegistration } from './registry/node-registration.js';
 import { hostToServiceKey } from './translate/scope.js';
-import { translate, resourceMapsToJson } from './translate/index.js';
+import { translate, TranslateMemo } from './translate/index.js';
+import { contentKey } from './xds/encode-cache.js';
+
+const RESOURCE_KINDS: readonly ResourceKind[] = ['listener', 'routeConfiguration', 'cluster', 'clusterLoadAssignment', 'secret'];
 
 export interface PublishMeta {
   /** Store version this config reflects: a proxy that ACKs it has every apply up to this version. */
@@ -210,7 +213,9 @@ export class MeshController {
     const gen = ++this.generation;
     const policies: readonly Policy[] = this.opts.store.list();
     const mesh = this.meshConfig();
-    for (const id of this.nodes.keys()) this.computeNode(id, gen, policies, mesh);
+    // One round, one view of policies and registry: what is the same for every proxy is built once.
+    const memo = new TranslateMemo();
+    for (const id of this.nodes.keys()) this.computeNode(id, gen, policies, mesh, memo);
   }
 
   close(): void {
@@ -227,26 +232,41 @@ export class MeshController {
     }, this.opts.debounceMs ?? 100);
   }
 
-  private computeNode(nodeId: string, generation: number, policies: readonly Policy[] = this.opts.store.list(), mesh = this.meshConfig()): void {
+  private computeNode(nodeId: string, generation: number, policies: readonly Policy[] = this.opts.store.list(), mesh = this.meshConfig(), memo?: TranslateMemo): void {
     const st = this.nodes.get(nodeId);
     if (!st) return;
     const storeVersion = this.opts.store.version();
     let resources: ResourceMaps;
     try {
-      resources = translate({ policies, registry: this.opts.registry, mesh, node: st.reg, dependencies: st.deps, trustBundle: this.opts.trustBundle?.() });
+      resources = translate({ policies, registry: this.opts.registry, mesh, node: st.reg, dependencies: st.deps, trustBundle: this.opts.trustBundle?.() }, memo);
     } catch (e) {
       // A translator bug must not take down the control plane; the proxy keeps its last config.
       (this.opts.log ?? silentLogger).error('translation failed; proxy keeps its last config', { nodeId, error: e as Error });
       return;
     }
-    const contentHash = createHash('sha256').update(JSON.stringify(resourceMapsToJson(resources))).digest('hex').slice(0, 16);
-    // Same content at the same store version: nothing to tell the cache (saves re-encoding
-    // on registry churn that does not concern this proxy). A new store version is always
-    // published, so receipts know this proxy's config reflects it.
-    if (contentHash === st.lastHash && storeVersion === st.lastStoreVersion) return;
+    const contentHash = resourcesHash(resources);
+    if (contentHash === st.lastHash && st.current) {
+      // Same content at the same store version: nothing to tell the cache (registry churn that does not
+      // concern this proxy). A new store version is always published, so receipts know this proxy's
+      // config reflects it — as the objects published before, whose encodings and versions the cache has.
+      if (storeVersion === st.lastStoreVersion) return;
+      resources = st.current;
+    }
     st.lastHash = contentHash;
     st.lastStoreVersion = storeVersion;
     st.current = resources;
     this.opts.publish(nodeId, resources, { storeVersion, generation, contentHash });
   }
+}
+
+/**
+ * Hash of a whole config from its resources' content keys (each memoized per object by the encode
+ * cache, so resources shared by many proxies are serialized once): equal content, equal hash.
+ */
+function resourcesHash(resources: ResourceMaps): string {
+  const h = createHash('sha256');
+  for (const kind of RESOURCE_KINDS) {
+    for (const [name, value] of resources[kind] as ReadonlyMap<string, object>) h.update(`${kind}\0${name}\0${contentKey(kind, name, value)}\n`);
+  }
+  return h.digest('hex').slice(0, 16);
 }

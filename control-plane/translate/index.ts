@@ -9,25 +9,44 @@ import { inboundCluster, outboundCluster } from './clusters.js';
 import { loadAssignment } from './endpoints.js';
 import { inboundListener, outboundListener } from './listeners.js';
 import { secrets } from './secrets.js';
+import type { TranslateMemo } from './memo.js';
 
 export type { TranslateInput } from './context.js';
+export { TranslateMemo } from './memo.js';
 
-const byName = <T extends { name: string }>(list: T[]) => new Map(list.sort((a, b) => a.name.localeCompare(b.name)).map((x) => [x.name, x]));
+const byName = <T extends { name: string }>(list: T[]) => new Map([...list].sort((a, b) => a.name.localeCompare(b.name)).map((x) => [x.name, x]));
 
-export function translate(input: TranslateInput): ResourceMaps {
-  const idx = indexPolicies(input.policies);
+/**
+ * `memo` (one per controller round: same policies, registry, mesh and trust bundle for every call)
+ * shares what does not depend on the proxy — outbound clusters, their endpoints, the route table
+ * of a namespace + scope, secrets, the outbound listener — as the same objects across proxies.
+ */
+export function translate(input: TranslateInput, memo?: TranslateMemo): ResourceMaps {
+  const idx = memo ? memo.get('idx', () => indexPolicies(input.policies)) : indexPolicies(input.policies);
   const services = servicesInScope(input, idx);
-  const used: UsedClusters = new Map();
-  const routes: RouteConfiguration[] = [outboundRouteConfiguration(input, idx, services, used)];
+  let used: UsedClusters = new Map();
+  let routes: RouteConfiguration[];
+  if (memo) {
+    // The route table depends on the proxy only through its namespace (short host names) and its scope.
+    const key = `routes\0${input.node.namespace}\0${services.map((s) => `${s.namespace}/${s.name}`).join('\0')}`;
+    const shared = memo.get(key, () => {
+      const u: UsedClusters = new Map();
+      return { rc: outboundRouteConfiguration(input, idx, services, u), used: u };
+    });
+    routes = [shared.rc];
+    used = shared.used;
+  } else routes = [outboundRouteConfiguration(input, idx, services, used)];
   const apps = localApps(input);
   const clusters: Cluster[] = apps.map((a) => inboundCluster(input.node, a));
   const assignments: ClusterLoadAssignment[] = [];
-  for (const b of used.values()) {
-    clusters.push(outboundCluster(input, idx, b));
-    assignments.push(loadAssignment(input, b));
+  for (const [name, b] of used) {
+    clusters.push(memo ? memo.get(`cluster\0${name}`, () => outboundCluster(input, idx, b)) : outboundCluster(input, idx, b));
+    assignments.push(memo ? memo.get(`cla\0${name}`, () => loadAssignment(input, b)) : loadAssignment(input, b));
   }
-  const listeners: Listener[] = [outboundListener(input), inboundListener(input, idx, apps)];
-  const secretList: Secret[] = secrets(input);
+  const { node } = input;
+  const outbound = memo ? memo.get(`outboundListener\0${node.interceptionMode ?? ''}\0${node.outboundPort}`, () => outboundListener(input)) : outboundListener(input);
+  const listeners: Listener[] = [outbound, inboundListener(input, idx, apps)];
+  const secretList: Secret[] = memo ? memo.get('secrets', () => secrets(input)) : secrets(input);
   return {
     listener: byName(listeners),
     routeConfiguration: byName(routes),

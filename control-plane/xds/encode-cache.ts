@@ -39,8 +39,19 @@ function jsonSafe(_key: string, v: unknown): unknown {
   return v;
 }
 
-function contentKey(kind: ResourceKind, name: string, value: unknown): string {
-  return createHash('sha256').update(`${kind}\0${name}\0`).update(JSON.stringify(value, jsonSafe)).digest('base64url');
+/** Content keys by object: a resource shared by many proxies (translate/memo.ts) is serialized and hashed once. */
+const keyByIdentity = new WeakMap<object, { kind: ResourceKind; name: string; key: string }>();
+
+/**
+ * Hash of (kind, name, content): equal for equal content, also across restarts. Memoized per object
+ * (resources are immutable once built), so the controller's change check and the encoding share one hash.
+ */
+export function contentKey(kind: ResourceKind, name: string, value: object): string {
+  const hit = keyByIdentity.get(value);
+  if (hit && hit.kind === kind && hit.name === name) return hit.key;
+  const key = createHash('sha256').update(`${kind}\0${name}\0`).update(JSON.stringify(value, jsonSafe)).digest('base64url');
+  keyByIdentity.set(value, { kind, name, key });
+  return key;
 }
 
 const entrySize = (key: string, r: EncodedResource): number => key.length + r.any.value.byteLength;

@@ -13,7 +13,7 @@ import { crossCheck } from '../../policy/cross-check.js';
 import { DEFAULT_MESH_CONFIG } from '../../policy/types.js';
 import { EmbeddedRegistry } from '../../registry/embedded-registry.js';
 import { readNodeRegistration } from '../../registry/node-registration.js';
-import { translate } from '../index.js';
+import { translate, TranslateMemo } from '../index.js';
 
 const registry = new EmbeddedRegistry();
 for (const [i, [svc, version]] of [['api', 'v1'], ['api', 'v2'], ['web', 'v1'], ['store', 'v1']].entries()) {
@@ -89,5 +89,40 @@ describe('translator properties', () => {
       { numRuns: 200 },
     );
     expect(translated).toBeGreaterThan(15); // the generator does reach the translator
+  });
+  it('a round memo changes no proxy\'s config, and proxies with the same view share the same objects', () => {
+    const nodes = [
+      node,
+      readNodeRegistration({ id: 'client-2', cluster: 'client', metadata: { inboundAddress: '10.0.1.2', inboundPort: 15006, appPort: 8080 } }),
+      readNodeRegistration({ id: 'other-ns', cluster: 'client', metadata: { inboundAddress: '10.0.2.1', inboundPort: 15006, appPort: 8080, namespace: 'other' } }),
+      readNodeRegistration({ id: 'api-caller', cluster: 'web', metadata: { inboundAddress: '10.0.1.3', inboundPort: 15006, appPort: 9090, outboundPort: 15101 } }),
+    ];
+    const deps = [new Set(['default/api', 'default/web']), new Set(['default/api', 'default/web']), new Set(['default/api', 'default/web']), new Set(['default/api'])];
+    fc.assert(
+      fc.property(fc.uniqueArray(route, { minLength: 1, maxLength: 3, selector: (r) => r.name }), (routes) => {
+        const text = routes
+          .map((r) => stringify({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: r.name }, spec: { parentRefs: [{ kind: 'Service', name: r.parent }], rules: r.rules } }))
+          .join('---\n');
+        let policies;
+        try {
+          const batch = parsePolicies(text, 'gen.yaml');
+          if (crossCheck(batch, [], registry).length) return;
+          policies = batch.map((b) => b.policy);
+        } catch {
+          return;
+        }
+        const memo = new TranslateMemo();
+        const input = (i: number) => ({ policies, registry, mesh: DEFAULT_MESH_CONFIG, node: nodes[i]!, dependencies: deps[i]!, trustBundle: 'PEM' });
+        const shared = nodes.map((_, i) => translate(input(i), memo));
+        nodes.forEach((_, i) => expect(shared[i]).toEqual(translate(input(i))));
+        // Same namespace and scope: one route table and one set of outbound clusters; other namespace: its own.
+        expect(shared[1]!.routeConfiguration.get('outbound')).toBe(shared[0]!.routeConfiguration.get('outbound'));
+        expect(shared[2]!.routeConfiguration.get('outbound')).not.toBe(shared[0]!.routeConfiguration.get('outbound'));
+        for (const [name, c] of shared[0]!.cluster) if (name.startsWith('outbound|')) expect(shared[1]!.cluster.get(name)).toBe(c);
+        // The node's own listener stays its own.
+        expect(shared[1]!.listener.get('virtualInbound')).not.toBe(shared[0]!.listener.get('virtualInbound'));
+      }),
+      { numRuns: 100 },
+    );
   });
 });
