@@ -26,6 +26,7 @@ import { startAdminServer } from './admin/server.js';
 import type { MeshAgent } from './mesh-agent.js';
 import { bootstrapFromEnv } from './config/env-bootstrap.js';
 import { startHealthServer, type HealthServer } from './admin/health-server.js';
+import { parseAppProbers, type AppProber } from './admin/app-probes.js';
 import { startMetricsServer, type MetricsServer } from './admin/metrics-server.js';
 
 async function main(): Promise<void> {
@@ -48,8 +49,11 @@ async function main(): Promise<void> {
   // The YAML reader loads only for a bootstrap file; an injected sidecar's comes from its environment.
   const loadBootstrapFile = opts.config ? (await import('./config/bootstrap.js')).loadBootstrapFile : undefined;
   let bootstrap: Bootstrap;
+  // The app's own probes, rewritten by the injector to the health port (k8s/inject/probes.ts).
+  let appProbers = new Map<string, AppProber>();
   try {
     bootstrap = loadBootstrapFile ? loadBootstrapFile(file) : bootstrapFromEnv(env.sidecar!);
+    if (!opts.config && env.sidecar?.TSMESH_KUBE_APP_PROBERS) appProbers = parseAppProbers(env.sidecar.TSMESH_KUBE_APP_PROBERS);
   } catch (err) {
     process.stderr.write(`mesh-proxy: ${(err as Error).message}\n`);
     process.exit(2);
@@ -103,7 +107,11 @@ async function main(): Promise<void> {
 
   // The kubelet-facing readiness port (TSMESH_HEALTH_PORT) on all interfaces; the admin API stays on 127.0.0.1.
   let health: HealthServer | undefined;
-  if (!opts.config && env.sidecar?.TSMESH_HEALTH_PORT) health = await startHealthServer('0.0.0.0', Number(env.sidecar.TSMESH_HEALTH_PORT), sidecar);
+  if (!opts.config && env.sidecar?.TSMESH_HEALTH_PORT) {
+    // The app is probed on 127.0.0.1, as Istio's agent does: the sidecar's own traffic to the pod IP is
+    // redirected into its inbound listener (the iptables rules send UID 1337's pod-IP traffic on lo there).
+    health = await startHealthServer('0.0.0.0', Number(env.sidecar.TSMESH_HEALTH_PORT), sidecar, { probers: appProbers, defaultHost: '127.0.0.1' });
+  }
   // The Prometheus port (Istio's 15090) for scrapers in other pods; bootstrap `metrics` / TSMESH_METRICS_PORT.
   let metrics: MetricsServer | undefined;
   if (bootstrap.metrics) metrics = await startMetricsServer(bootstrap.metrics.address.address, bootstrap.metrics.address.port, telemetry.registry);

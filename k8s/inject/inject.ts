@@ -5,9 +5,10 @@ import { stringify } from 'yaml';
 import { MeshError, ValidationError } from '../../common/errors.js';
 import { parseYamlDocuments } from '../../common/yaml-source.js';
 import {
-  applyAnnotations, defaultInjectOptions, INIT_CONTAINER, INJECT_ANNOTATION, PROXY_CONTAINER, STATUS_ANNOTATION,
+  applyAnnotations, defaultInjectOptions, HEALTH_PORT, INIT_CONTAINER, INJECT_ANNOTATION, PROXY_CONTAINER, STATUS_ANNOTATION,
   type InjectOptions,
 } from './options.js';
+import { rewriteAppProbes } from './probes.js';
 import { initContainer, proxyContainer, sidecarVolumes } from './sidecar.js';
 
 type Obj = Record<string, unknown>;
@@ -81,8 +82,15 @@ function injectTemplate(template: Obj, base: InjectOptions, where: string): Obj 
   const o = applyAnnotations(base, annotations, where);
   const appContainers = names(spec.containers);
   const existingInit = Array.isArray(spec.initContainers) ? spec.initContainers : [];
-  const existing = Array.isArray(spec.containers) ? spec.containers : [];
-  const proxy = proxyContainer(o, { appContainers, appPorts: containerPorts(spec.containers), labels: stringMap(meta.labels) });
+  // Under STRICT mTLS the kubelet's plaintext probes would be refused: they go to the sidecar instead.
+  const probes = o.rewriteAppProbes ? rewriteAppProbes(Array.isArray(spec.containers) ? spec.containers : [], HEALTH_PORT) : undefined;
+  const existing = probes ? probes.containers : Array.isArray(spec.containers) ? spec.containers : [];
+  const proxy = proxyContainer(o, {
+    appContainers,
+    appPorts: containerPorts(spec.containers),
+    labels: stringMap(meta.labels),
+    ...(probes ? { appProbers: probes.probers } : {}),
+  });
   // The proxy starts right after the redirect rules, before the app's own init
   // containers (native mode), so their traffic is meshed too.
   spec.initContainers = o.nativeSidecars ? [initContainer(o), proxy, ...existingInit] : [initContainer(o), ...existingInit];

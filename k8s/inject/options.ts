@@ -37,6 +37,8 @@ export interface InjectOptions {
   excludeOutboundCidrs: string[];
   /** Only these CIDRs are redirected outbound; `*` (default) means all. */
   includeOutboundCidrs: string[];
+  /** Point the app's httpGet/tcpSocket probes at the sidecar, which probes the app from inside the pod (Istio's rewriteAppHTTPProbers). */
+  rewriteAppProbes: boolean;
 }
 
 export const defaultInjectOptions: InjectOptions = {
@@ -52,6 +54,7 @@ export const defaultInjectOptions: InjectOptions = {
   excludeOutboundPorts: [],
   excludeOutboundCidrs: [],
   includeOutboundCidrs: ['*'],
+  rewriteAppProbes: true,
 };
 
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$/;
@@ -80,7 +83,7 @@ function cidrs(v: string, key: string, issues: ValidationIssue[]): string[] {
  * Per-workload settings from annotations on the pod (template):
  * proxyImage, proxyCPU, proxyMemory, proxyCPULimit, proxyMemoryLimit, logLevel,
  * excludeInboundPorts, excludeOutboundPorts, excludeOutboundIPRanges,
- * includeOutboundIPRanges, nativeSidecar — all under `sidecar.tsmesh.io/`.
+ * includeOutboundIPRanges, nativeSidecar, rewriteAppHTTPProbers — all under `sidecar.tsmesh.io/`.
  */
 export function applyAnnotations(base: InjectOptions, ann: Record<string, string>, where = 'pod template'): InjectOptions {
   const o: InjectOptions = { ...base, resources: { ...base.resources } };
@@ -110,6 +113,9 @@ export function applyAnnotations(base: InjectOptions, ann: Record<string, string
   const native = get('nativeSidecar');
   if (native === 'true' || native === 'false') o.nativeSidecars = native === 'true';
   else if (native !== undefined) issues.push({ path: `metadata.annotations["${ANNOTATION_PREFIX}nativeSidecar"]`, message: 'must be "true" or "false"' });
+  const rewrite = get('rewriteAppHTTPProbers');
+  if (rewrite === 'true' || rewrite === 'false') o.rewriteAppProbes = rewrite === 'true';
+  else if (rewrite !== undefined) issues.push({ path: `metadata.annotations["${ANNOTATION_PREFIX}rewriteAppHTTPProbers"]`, message: 'must be "true" or "false"' });
   if (issues.length) throw new ValidationError(issues, `sidecar annotations on ${where}`);
   return o;
 }

@@ -6,6 +6,7 @@ import {
   ADMIN_PORT, HEALTH_PORT, INBOUND_PORT, INIT_CONTAINER, METRICS_PORT, OUTBOUND_PORT, PROXY_CONTAINER, PROXY_UID,
   type InjectOptions,
 } from './options.js';
+import { APP_PROBERS_ENV, type AppProber } from './probes.js';
 
 type Obj = Record<string, unknown>;
 
@@ -58,6 +59,8 @@ export interface PodFacts {
   appPorts: number[];
   /** The pod (template)'s labels: service name (`app`) and `version` for the node's registration. */
   labels: Record<string, string>;
+  /** The app's original probes, keyed by the health-port path they were rewritten to (k8s/inject/probes.ts). */
+  appProbers?: Record<string, AppProber>;
 }
 
 /** At most this many labels go into POD_LABELS (proxy/config/env-bootstrap.ts refuses more). */
@@ -95,6 +98,7 @@ export function proxyContainer(o: InjectOptions, pod: PodFacts): Obj {
       // The init container installs the iptables REDIRECT rules: the outbound listener reads SO_ORIGINAL_DST.
       { name: 'TSMESH_INTERCEPTION_MODE', value: 'REDIRECT' },
       ...(Object.keys(pod.labels).length ? [{ name: 'POD_LABELS', value: podLabels(pod.labels) }] : []),
+      ...(pod.appProbers && Object.keys(pod.appProbers).length ? [{ name: APP_PROBERS_ENV, value: JSON.stringify(pod.appProbers) }] : []),
       fieldEnv('POD_NAME', 'metadata.name'),
       fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
       fieldEnv('POD_UID', 'metadata.uid'),

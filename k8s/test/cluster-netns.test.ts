@@ -56,7 +56,14 @@ function podManifest(p: PodFacts): any {
     spec: {
       serviceAccountName: p.sa,
       nodeName: 'kind-worker',
-      containers: [{ name: p.labels.app, image: 'example/app:1', ...(p.containerPort ? { ports: [{ containerPort: p.containerPort }] } : {}) }],
+      containers: [{
+        name: p.labels.app,
+        image: 'example/app:1',
+        ...(p.containerPort ? { ports: [{ containerPort: p.containerPort }] } : {}),
+        // kubelet probes of the app: under STRICT they only work rewritten to the sidecar (k8s/inject/probes.ts).
+        // The liveness probe's port has nothing listening: a failing probe must fail through the sidecar too.
+        ...(p.containerPort ? { readinessProbe: { httpGet: { path: '/healthz', port: p.containerPort } }, livenessProbe: { tcpSocket: { port: 1 } } } : {}),
+      }],
     },
   };
 }
@@ -308,6 +315,14 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     api!.send('/apis/tsmesh.io/v1alpha1/meshconfigs', 'MODIFIED', mesh('ALLOW_ANY', '14'));
     await until('200');
   }, 45_000);
+
+  it("kubelet's probes of a STRICT pod's app, rewritten to the sidecar's health port, report the app's health", async (ctx) => {
+    if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
+    // The kubelet is outside the pod: UID 1337 in the other namespace is not redirected, so curl goes straight to the pod IP.
+    const probe = (path: string) => inNs(POD_NS, [...asProxy, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', `http://${PEER_IP}:15021${path}`]).then((x) => x.stdout, (x) => x.stdout);
+    expect(await probe('/app-health/reviews/readyz')).toBe('200');
+    expect(await probe('/app-health/reviews/livez')).toBe('503');
+  }, 20_000);
 
   it("the peer's STRICT inbound refuses a plaintext caller that bypasses the sidecar", async (ctx) => {
     if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
