@@ -5,7 +5,7 @@
 // path only bumps plain number fields. One instance per registry; components
 // rebuilt on a config change register again and replace their old entry.
 
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../telemetry/prom.js';
 import type { CircuitBreaker } from './circuit-breaker.js';
 import type { OutlierDetector } from './outlier-detector.js';
 import type { TokenBucket } from './rate-limit.js';

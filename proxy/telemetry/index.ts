@@ -2,7 +2,7 @@
 // optional JSON access log, and a live request feed for the admin /tap
 // stream. The request path sees only the `Telemetry` contract (types.ts).
 
-import { Registry } from 'prom-client';
+import { Registry } from './prom.js';
 import type { NodeInfo } from '../config/resources.js';
 import type { Logger } from '../../common/log.js';
 import type { HttpRequestRecord, SpanHandle, Telemetry, TcpConnectionRecord, WorkloadLabels } from './types.js';

@@ -3,7 +3,7 @@
 // Hot path: interned integer keys (series-index.ts) select a cached set of
 // series; label objects are built only the first time a combination is seen.
 
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from './prom.js';
 import type { NodeInfo } from '../config/resources.js';
 import type { Logger } from '../../common/log.js';
 import type { HttpRequestRecord, ResponseFlag, TcpConnectionRecord, WorkloadLabels } from './types.js';

@@ -12,7 +12,7 @@ import {
   type CounterConfiguration,
   type GaugeConfiguration,
   type HistogramConfiguration,
-} from 'prom-client';
+} from './prom.js';
 import { MeshError } from '../../common/errors.js';
 
 export { Registry };
