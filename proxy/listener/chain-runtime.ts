@@ -19,7 +19,8 @@ import { copyOriginalDst } from './original-dst.js';
 import { createInboundTerminator } from '../identity/tls-contexts.js';
 import { PeerIdentityVerifier } from '../identity/peer-identity.js';
 import { H1ServerConnection, type H1Handler, type H1Request, type H1Response } from '../h1/h1-server.js';
-import { closeGracefully, manageSession } from './h2-sessions.js';
+import { closeGracefully, manageSession, sessionSocket } from './h2-sessions.js';
+import { serveStream, type H2Handle } from './h2-server.js';
 
 export interface ChainDeps extends HttpChainDeps, TcpChainDeps {
   tls: TlsStore;
@@ -38,6 +39,8 @@ export class ChainRuntime {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   /** The verified peer ID of the mTLS connection being handed to the HTTP/2 server right now. */
   private sessionPrincipal: string | undefined = undefined;
+  /** The socket being handed to the HTTP/2 server right now (its session's requests report it). */
+  private sessionSock: Socket | undefined = undefined;
   /** HTTP/1.1 connections served by the llhttp engine (proxy/h1). */
   private readonly h1conns = new Set<H1ServerConnection>();
   private h1handler: H1Handler | undefined;
@@ -109,7 +112,9 @@ export class ChainRuntime {
       // The raw socket, not a replay Duplex: Node's HTTP/2 session first takes the bytes detection
       // unshifted (socket.readableLength), then reads the native handle — no JS stream on every read
       // and write. Not resumed: the session consumes the handle itself.
+      this.sessionSock = socket;
       this.h2cServer().emit('connection', socket);
+      this.sessionSock = undefined;
       return;
     } else {
       this.serveH1(socket);
@@ -136,7 +141,10 @@ export class ChainRuntime {
 
   private h2cServer(): http2.Http2Server {
     if (this.h2c) return this.h2c;
-    const s = http2.createServer(h2Options(this.http!.hcm), this.http!.handle);
+    // The core API, not the compatibility one (no request listener): streams become light
+    // request/response objects (h2-server.ts).
+    const s = http2.createServer(h2Options(this.http!.hcm));
+    s.on('stream', this.onStream);
     this.trackSessions(s);
     this.h2c = s;
     return s;
@@ -171,8 +179,10 @@ export class ChainRuntime {
           else if (sock.alpnProtocol === 'h2') {
             // The session is created (and 'session' emitted) synchronously: it takes the peer's ID.
             this.sessionPrincipal = id;
+            this.sessionSock = sock;
             this.h2cServer().emit('connection', sock);
             this.sessionPrincipal = undefined;
+            this.sessionSock = undefined;
           }
           else this.serveH1(sock);
         },
@@ -186,6 +196,10 @@ export class ChainRuntime {
       { ...h2Options(hcm), ...d.options, allowHTTP1, ALPNProtocols: t.alpnProtocols, maxHeaderSize: hcm.limits.maxRequestHeadersKb * 1024 } as http2.SecureServerOptions,
       this.http!.handle,
     );
+    // The request listener serves HTTP/1.1 (allowHTTP1); HTTP/2 streams take the core API instead of the
+    // compatibility layer that listener installed.
+    s.removeAllListeners('stream');
+    s.on('stream', this.onStream);
     this.trackSessions(s);
     s.on('tlsClientError', () => {});
     s.prependListener('secureConnection', adoptOriginalDst);
@@ -209,11 +223,16 @@ export class ChainRuntime {
       // Requests read their peer from session.socket, a proxy object Node caches per session (not the
       // TLS socket the terminator recorded): record the ID under that object too.
       if (this.sessionPrincipal !== undefined) setPeerPrincipal(session.socket as Socket, this.sessionPrincipal);
-      manageSession(session, this.http?.hcm.limits.idleTimeout ?? 0);
+      manageSession(session, this.http?.hcm.limits.idleTimeout ?? 0, this.sessionSock);
       session.on('close', () => this.sessions.delete(session));
       session.on('error', () => {});
     });
   }
+
+  /** An HTTP/2 stream (node:http2 core 'stream' event) into the HTTP chain. */
+  private readonly onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): void => {
+    serveStream(this.http!.handle as unknown as H2Handle, sessionSocket(stream.session as http2.ServerHttp2Session), stream, headers, flags, raw);
+  };
 
   /** Graceful: close idle HTTP/1.1 keep-alives; HTTP/2 sessions get GOAWAY, then close after a grace period. */
   drain(): void {

@@ -10,6 +10,7 @@
 // stream; a timeout that found open streams is re-armed when the last closes.
 
 import http2 from 'node:http2';
+import type { Socket } from 'node:net';
 
 /** Time between the GOAWAY and closing the session: a round trip for the peer to see it, with room. */
 export const GOAWAY_GRACE_MS = 1000;
@@ -20,6 +21,7 @@ const kIdle = Symbol('tsmesh.idleTimeout');
 const kIdleSkipped = Symbol('tsmesh.idleSkipped');
 const kClosing = Symbol('tsmesh.goawayTimer');
 const kSession = Symbol('tsmesh.session');
+const kSocket = Symbol('tsmesh.sessionSocket');
 
 type Session = http2.ServerHttp2Session & {
   [kOpen]: number;
@@ -27,12 +29,17 @@ type Session = http2.ServerHttp2Session & {
   [kIdle]: number;
   [kIdleSkipped]: boolean;
   [kClosing]: NodeJS.Timeout | undefined;
+  [kSocket]: Socket;
 };
 type OwnedStream = http2.ServerHttp2Stream & { [kSession]: Session };
 
-/** Tracks a new server session: its last stream, and with `idleTimeout` > 0 its open streams and idle close. */
-export function manageSession(session: http2.ServerHttp2Session, idleTimeout: number): void {
+/**
+ * Tracks a new server session: its last stream, and with `idleTimeout` > 0 its open streams and idle
+ * close. `socket` is the connection it was created on (default: Node's socket proxy of the session).
+ */
+export function manageSession(session: http2.ServerHttp2Session, idleTimeout: number, socket?: Socket): void {
   const s = session as Session;
+  s[kSocket] = socket ?? (session.socket as Socket);
   s[kOpen] = 0;
   s[kLast] = 0;
   s[kIdle] = idleTimeout;
@@ -44,6 +51,11 @@ export function manageSession(session: http2.ServerHttp2Session, idleTimeout: nu
     s.on('timeout', onIdle); // not setTimeout's callback: Node adds that with once()
     s.setTimeout(idleTimeout);
   }
+}
+
+/** The connection's socket of a managed session (requests' `socket`: address, original destination). */
+export function sessionSocket(session: http2.ServerHttp2Session): Socket {
+  return (session as Session)[kSocket] ?? (session.socket as Socket);
 }
 
 /** GOAWAY with the last accepted stream now, close after GOAWAY_GRACE_MS (open streams finish). */
