@@ -112,6 +112,15 @@ export interface FilterChainMatch {
   /** Envoy's destination_port: the connection's local port, or on a useOriginalDst listener its original
    * destination's port (an inbound chain per application port). */
   destinationPort?: number;
+  /** Envoy's prefix_ranges: the connection's destination IP (the original one on a useOriginalDst listener)
+   * is in one of these; the most specific matching range wins (a TCP service's ClusterIP and pod IPs). */
+  prefixRanges?: CidrRange[];
+}
+
+/** Envoy's core.v3.CidrRange. */
+export interface CidrRange {
+  addressPrefix: string;
+  prefixLen: number;
 }
 
 export interface FilterChain {
