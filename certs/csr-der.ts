@@ -1,16 +1,19 @@
 // Reads the fields the CA checks from a PKCS#10 CSR (RFC 2986), decoded by
-// asn1js directly with embedded-content parsing off. @peculiar/asn1-schema's
-// AsnConvert.parse decodes the same bytes through asn1js with it on (every
-// BIT/OCTET STRING is tried as nested DER) and then maps the tree onto
-// classes: ~40% of the CA's CPU per certificate. Every structural surprise
-// is a CsrRejectedError naming the field.
-import * as asn1js from 'asn1js';
+// node-forge's ASN.1 reader (bit strings left as bytes). asn1js builds a
+// class instance, views and hex helpers per element — ~45-65 µs for a 260-byte
+// request, the largest JS cost of signing one; forge's reader takes ~7 µs.
+// The signed bytes (certificationRequestInfo) are sliced from the input, never
+// re-encoded. Every structural surprise is a CsrRejectedError naming the field.
+import forge from 'node-forge';
 import { CsrRejectedError } from './errors.js';
+
+const { asn1 } = forge;
+type Node = forge.asn1.Asn1;
 
 const EXTENSION_REQUEST_OID = '1.2.840.113549.1.9.14';
 const SAN_OID = '2.5.29.17';
-const CONTEXT = 3; // asn1js tagClass of context-specific tags
 const URI_TAG = 6; // GeneralName uniformResourceIdentifier [6] IA5String
+const T = asn1.Type;
 
 export interface CsrFields {
   /** DER of certificationRequestInfo: what the signature covers. */
@@ -31,66 +34,94 @@ function bad(what: string): never {
   throw new CsrRejectedError('MESH_CSR_INVALID', `CSR is not a PKCS#10 request: ${what}`);
 }
 
-function decode(der: Uint8Array, what: string): asn1js.AsnType {
-  const r = asn1js.fromBER(der, { parseEmbedded: false, copyInput: false });
-  if (r.offset === -1 || r.offset !== der.byteLength) bad(`${what} is not one DER value${r.result.error ? ` (${r.result.error})` : ''}`);
-  return r.result;
+/** One whole DER value (no trailing bytes); strict lengths; BIT STRINGs are not parsed as nested DER. */
+function decode(der: Uint8Array, what: string): Node {
+  const bytes = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('latin1');
+  try {
+    return (asn1.fromDer as unknown as (b: string, o: object) => Node)(bytes, { strict: true, parseAllBytes: true, decodeBitStrings: false });
+  } catch (err) {
+    bad(`${what} is not one DER value (${(err as Error).message})`);
+  }
 }
 
-function seq(b: unknown, what: string, min: number): asn1js.AsnType[] {
-  if (!(b instanceof asn1js.Sequence)) bad(`${what} is not a SEQUENCE`);
-  const v = b.valueBlock.value;
+const universal = (b: Node | undefined, type: number): boolean => b !== undefined && b.tagClass === asn1.Class.UNIVERSAL && b.type === type;
+
+function seq(b: Node | undefined, what: string, min: number): Node[] {
+  if (!universal(b, T.SEQUENCE) || !b!.constructed || !Array.isArray(b!.value)) bad(`${what} is not a SEQUENCE`);
+  const v = b!.value as Node[];
   if (v.length < min) bad(`${what} has ${v.length} elements, expected at least ${min}`);
   return v;
 }
 
-function oid(b: unknown, what: string): string {
-  if (!(b instanceof asn1js.ObjectIdentifier)) bad(`${what} is not an OBJECT IDENTIFIER`);
-  return b.valueBlock.toString();
+function primitive(b: Node | undefined, type: number, what: string, name: string): string {
+  if (!universal(b, type) || b!.constructed || typeof b!.value !== 'string') bad(`${what} is not ${name}`);
+  return b!.value as string;
 }
 
-function bits(b: unknown, what: string): Uint8Array {
-  if (!(b instanceof asn1js.BitString) || b.idBlock.isConstructed || b.valueBlock.unusedBits !== 0) bad(`${what} is not a whole-byte BIT STRING`);
-  return b.valueBlock.valueHexView;
+function oid(b: Node | undefined, what: string): string {
+  return asn1.derToOid(primitive(b, T.OID, what, 'an OBJECT IDENTIFIER'));
 }
 
-function raw(b: asn1js.AsnType): Uint8Array {
-  return (b as asn1js.BaseBlock).valueBeforeDecodeView;
+function bits(b: Node | undefined, what: string): Buffer {
+  const v = primitive(b, T.BITSTRING, what, 'a whole-byte BIT STRING');
+  if (v.length < 1 || v.charCodeAt(0) !== 0) bad(`${what} is not a whole-byte BIT STRING`);
+  return Buffer.from(v.slice(1), 'latin1');
+}
+
+/** Offset and total length of the TLV at `at` (definite lengths only: DER). */
+function tlvAt(der: Uint8Array, at: number, what: string): { start: number; end: number } {
+  const first = der[at + 1];
+  if (first === undefined) bad(`${what} is truncated`);
+  let len = first;
+  let header = 2;
+  if (first & 0x80) {
+    const n = first & 0x7f;
+    if (n === 0 || n > 3) bad(`${what} does not have a DER length`);
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + (der[at + 2 + i] ?? 0);
+    header += n;
+  }
+  if (at + header + len > der.byteLength) bad(`${what} is truncated`);
+  return { start: at, end: at + header + len };
 }
 
 export function readCsr(der: Uint8Array): CsrFields {
   const [cri, sigAlg, sig] = seq(decode(der, 'the request'), 'CertificationRequest', 3);
   const [version, subject, spki, attrs] = seq(cri, 'certificationRequestInfo', 3);
-  if (!(version instanceof asn1js.Integer) || version.valueBlock.valueDec !== 0) bad('version is not 0 (v1)');
-  if (!(subject instanceof asn1js.Sequence)) bad('subject is not a Name');
+  const v = primitive(version, T.INTEGER, 'version', 'an INTEGER');
+  if (v !== '\x00') bad('version is not 0 (v1)');
+  seq(subject, 'subject (a Name)', 0);
   const [keyAlg, publicKey] = seq(spki, 'subjectPKInfo', 2);
   const [keyAlgOid, keyParams] = seq(keyAlg, 'subjectPKInfo.algorithm', 1);
-  const attributes = attrs as asn1js.Constructed | undefined;
-  if (attributes && (attributes.idBlock.tagClass !== CONTEXT || attributes.idBlock.tagNumber !== 0 || !attributes.idBlock.isConstructed)) {
+  if (attrs && (attrs.tagClass !== asn1.Class.CONTEXT_SPECIFIC || attrs.type !== 0 || !attrs.constructed || !Array.isArray(attrs.value))) {
     bad('attributes are not [0] IMPLICIT SET OF Attribute');
   }
   const sanValues: Uint8Array[] = [];
-  for (const [i, attr] of (attributes?.valueBlock.value ?? []).entries()) {
+  for (const [i, attr] of ((attrs?.value as Node[] | undefined) ?? []).entries()) {
     const [type, values] = seq(attr, `attributes[${i}]`, 2);
     if (oid(type, `attributes[${i}].type`) !== EXTENSION_REQUEST_OID) continue;
-    if (!(values instanceof asn1js.Set)) bad(`attributes[${i}].values is not a SET`);
-    for (const [j, exts] of values.valueBlock.value.entries()) {
+    if (!universal(values, T.SET) || !Array.isArray(values!.value)) bad(`attributes[${i}].values is not a SET`);
+    for (const [j, exts] of (values!.value as Node[]).entries()) {
       for (const [k, ext] of seq(exts, `attributes[${i}].values[${j}]`, 0).entries()) {
         const at = `extensionRequest extension[${k}]`;
         const parts = seq(ext, at, 2);
-        const value = parts[parts.length - 1];
-        if (parts.length > 3 || (parts.length === 3 && !(parts[1] instanceof asn1js.Boolean))) bad(`${at} is not (extnID, critical, extnValue)`);
-        if (!(value instanceof asn1js.OctetString) || value.idBlock.isConstructed) bad(`${at}.extnValue is not an OCTET STRING`);
-        if (oid(parts[0], `${at}.extnID`) === SAN_OID) sanValues.push(value.valueBlock.valueHexView);
+        if (parts.length > 3 || (parts.length === 3 && !universal(parts[1], T.BOOLEAN))) bad(`${at} is not (extnID, critical, extnValue)`);
+        const value = primitive(parts[parts.length - 1], T.OCTETSTRING, `${at}.extnValue`, 'an OCTET STRING');
+        if (oid(parts[0], `${at}.extnID`) === SAN_OID) sanValues.push(Buffer.from(value, 'latin1'));
       }
     }
   }
+  // The signed bytes exactly as sent: the CRI is the first element inside the outer SEQUENCE.
+  const outer = tlvAt(der, 0, 'the request');
+  const criAt = outer.start + (der[1]! & 0x80 ? 2 + (der[1]! & 0x7f) : 2);
+  const criRange = tlvAt(der, criAt, 'certificationRequestInfo');
   return {
-    criDer: raw(cri!),
+    criDer: der.subarray(criRange.start, criRange.end),
     signatureAlgorithm: oid(seq(sigAlg, 'signatureAlgorithm', 1)[0], 'signatureAlgorithm.algorithm'),
     signature: bits(sig, 'signature'),
     keyAlgorithm: oid(keyAlgOid, 'subjectPKInfo.algorithm.algorithm'),
-    keyParametersDer: keyParams ? raw(keyParams) : undefined,
+    // Re-encoded (an OID is one primitive TLV: its DER is canonical), compared against the known curves.
+    keyParametersDer: keyParams ? Buffer.from(asn1.toDer(keyParams).getBytes(), 'latin1') : undefined,
     publicKey: bits(publicKey, 'subjectPKInfo.subjectPublicKey'),
     sanValues,
   };
@@ -101,10 +132,8 @@ export function readGeneralNames(der: Uint8Array): { uris: string[]; others: num
   const uris: string[] = [];
   let others = 0;
   for (const name of seq(decode(der, 'subjectAltName'), 'subjectAltName', 0)) {
-    const id = (name as asn1js.BaseBlock).idBlock;
-    if (id.tagClass === CONTEXT && id.tagNumber === URI_TAG && !id.isConstructed) {
-      uris.push(Buffer.from((name as asn1js.Primitive).valueBlock.valueHexView).toString('latin1'));
-    } else others++;
+    if (name.tagClass === asn1.Class.CONTEXT_SPECIFIC && name.type === URI_TAG && !name.constructed && typeof name.value === 'string') uris.push(name.value);
+    else others++;
   }
   return { uris, others };
 }
