@@ -43,7 +43,7 @@ const ECDSA_DIGESTS: Record<string, string> = {
 /**
  * Parses and checks a CSR against the identity the caller proved: size,
  * key type, self-signature, and exactly one URI SAN equal to `expectedId`.
- * Decoding is asn1js's (csr-der.ts); the signature check is node:crypto's (synchronous).
+ * Decoding is node-forge's ASN.1 reader (csr-der.ts); the signature check is node:crypto's (synchronous).
  */
 export async function checkCsr(csrPem: string, expectedId: string): Promise<CheckedCsr> {
   return checkCsrSync(csrPem, expectedId);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../common/clock.js';
 import { CallerAuthError } from '../auth-error.js';
-import { loadOrCreateTokenKey, mintBootstrapToken, verifyBootstrapToken } from '../bootstrap-token.js';
+import { BootstrapTokenAuthenticator, loadOrCreateTokenKey, mintBootstrapToken, verifyBootstrapToken } from '../bootstrap-token.js';
 import { PerCallerRateLimiter } from '../rate-limit.js';
 
 const key = Buffer.alloc(32, 1);
@@ -22,6 +22,23 @@ describe('bootstrap tokens', () => {
     expect(verifyBootstrapToken(t, key, clock)).toBe('spiffe://td.local/ns/shop/sa/cart');
     clock.advance(1);
     expect(() => verifyBootstrapToken(t, key, clock)).toThrow(/expired at 2027-01-15T08:01:00.000Z/);
+  });
+
+  it('the authenticator, which remembers verified tokens, still refuses one once it expires, and edited ones', async () => {
+    const clock = new ManualClock(1_800_000_000_000);
+    const auth = new BootstrapTokenAuthenticator(key, 'td.local', clock);
+    const t = mintBootstrapToken({ key, trustDomain: 'td.local', namespace: 'shop', serviceAccount: 'cart', ttlMs: 60_000, clock });
+    expect(await auth.authenticate(t)).toBe('spiffe://td.local/ns/shop/sa/cart');
+    const [, payload, sig] = t.split('.');
+    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString());
+    const edited = `tsmesh1.${Buffer.from(JSON.stringify({ ...claims, sa: 'admin' })).toString('base64url')}.${sig}`;
+    await expect(auth.authenticate(edited)).rejects.toThrow(/signature is invalid/);
+    clock.advance(59_999);
+    expect(await auth.authenticate(t)).toBe('spiffe://td.local/ns/shop/sa/cart');
+    clock.advance(1);
+    await expect(auth.authenticate(t)).rejects.toThrow(/expired at 2027-01-15T08:01:00.000Z/);
+    const other = mintBootstrapToken({ key, trustDomain: 'other.local', namespace: 'shop', serviceAccount: 'cart', clock });
+    await expect(auth.authenticate(other)).rejects.toThrow(/another trust domain/);
   });
 
   it('refuses edited claims, other keys and garbage', () => {
