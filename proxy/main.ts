@@ -15,12 +15,12 @@
 import './v8-flags.js';
 import { watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { Command } from 'commander';
 import { createLogger } from '../common/log.js';
 import { MeshError, ValidationError } from '../common/errors.js';
 import type { Bootstrap } from './config/bootstrap.js';
 import { Sidecar } from './sidecar.js';
 import { readProxyEnv } from './env.js';
+import { parseProxyArgs, USAGE, type ProxyArgs } from './main-args.js';
 import { createTelemetry } from './telemetry/index.js';
 import { startAdminServer } from './admin/server.js';
 import type { MeshAgent } from './mesh-agent.js';
@@ -31,13 +31,17 @@ import { startMetricsServer, type MetricsServer } from './admin/metrics-server.j
 
 async function main(): Promise<void> {
   const env = readProxyEnv();
-  const program = new Command('mesh-proxy')
-    .description('tsmesh sidecar proxy')
-    .argument('[mode]', '"sidecar" (how the injector runs it; the only mode)')
-    .option('-c, --config <file>', 'bootstrap YAML file', env.bootstrap)
-    .option('--no-watch', 'do not reload when the bootstrap file changes')
-    .parse();
-  const opts = program.opts<{ config?: string; watch: boolean }>();
+  let opts: ProxyArgs;
+  try {
+    opts = parseProxyArgs(process.argv.slice(2), env.bootstrap);
+  } catch (err) {
+    process.stderr.write(`mesh-proxy: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (opts.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
   // Without --config an injected sidecar builds its bootstrap from the pod's environment.
   if (!opts.config && !env.sidecar) {
     process.stderr.write('mesh-proxy: --config <file> is required (or the injected TSMESH_CONTROL_PLANE_ADDRESS environment)\n');
