@@ -5,7 +5,9 @@ import type { Reader } from '../../common/reader.js';
 import { DEFAULT_HTTP_LIMITS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_PROTOCOL_DETECTION_TIMEOUT_MS, DEFAULT_TLS_PARAMS } from './defaults.js';
 import { socketAddress, strict, stringList, stringMatcher } from './read-common.js';
 import { readRouteConfiguration } from './read-route.js';
+import { cidrProblem, MAX_PREFIX_RANGES } from './cidr.js';
 import type {
+  CidrRange,
   DownstreamTlsContext,
   FilterChain,
   FilterChainMatch,
@@ -42,7 +44,7 @@ function readFilterChain(r: Reader, i: number): FilterChain {
     filter: kind === 'tcp' ? readTcpProxy(f) : readHcm(f),
   };
   const m = r.field('filterChainMatch');
-  if (strict(m, ['transportProtocol', 'applicationProtocols', 'serverNames', 'destinationPort'])) {
+  if (strict(m, ['transportProtocol', 'applicationProtocols', 'serverNames', 'destinationPort', 'prefixRanges'])) {
     const match: FilterChainMatch = {};
     const tp = m.field('transportProtocol').string({ enum: ['tls', 'raw_buffer'] });
     if (tp) match.transportProtocol = tp as 'tls' | 'raw_buffer';
@@ -50,6 +52,17 @@ function readFilterChain(r: Reader, i: number): FilterChain {
     if (m.field('serverNames').present) match.serverNames = stringList(m.field('serverNames')).map((s) => s.toLowerCase());
     const port = m.field('destinationPort').number({ integer: true, min: 1, max: 65535 });
     if (port !== undefined) match.destinationPort = port;
+    const ranges = m.field('prefixRanges').array();
+    if (ranges.length > MAX_PREFIX_RANGES) m.field('prefixRanges').fail(`more than ${MAX_PREFIX_RANGES} ranges`);
+    const prefixRanges: CidrRange[] = [];
+    for (const c of ranges.slice(0, MAX_PREFIX_RANGES)) {
+      if (!strict(c, ['addressPrefix', 'prefixLen'], true)) continue;
+      const range = { addressPrefix: c.field('addressPrefix').string({ required: true }) ?? '', prefixLen: c.field('prefixLen').number({ required: true, integer: true, min: 0, max: 128 }) ?? 0 };
+      const problem = cidrProblem(range);
+      if (problem) c.fail(problem);
+      else prefixRanges.push(range);
+    }
+    if (prefixRanges.length) match.prefixRanges = prefixRanges;
     fc.filterChainMatch = match;
   }
   if (r.field('transportSocket').present) fc.transportSocket = readDownstreamTls(r.field('transportSocket'));

@@ -8,6 +8,7 @@ import { ChainRuntime, type ChainDeps } from './chain-runtime.js';
 import { detect, TCP, type Detected } from './detect.js';
 import { assertOriginalDstSupported, originalDstOf, recordOriginalDst } from './original-dst.js';
 import { PASSTHROUGH_CLUSTER, passThrough, type PassthroughDeps } from '../upstream/passthrough.js';
+import { PrefixRanges } from './prefix-ranges.js';
 
 /** Stands for the passthrough when asking the sidecar for chain dependencies (telemetry, direction). */
 const PASSTHROUGH_CHAIN: FilterChain = { name: PASSTHROUGH_CLUSTER, filter: { kind: 'tcp', statPrefix: PASSTHROUGH_CLUSTER, cluster: PASSTHROUGH_CLUSTER, idleTimeout: 0 } };
@@ -23,6 +24,8 @@ export class ListenerRuntime {
   private passthrough: PassthroughDeps | undefined;
   /** The destination ports some chain matches on (undefined: none does). */
   private ports: ReadonlySet<number> | undefined;
+  /** Per chain (same index), its compiled prefix_ranges; undefined when no chain has any. */
+  private prefixes: (PrefixRanges | undefined)[] | undefined;
 
   constructor(
     public config: Listener,
@@ -65,6 +68,8 @@ export class ListenerRuntime {
     const ports = new Set<number>();
     for (const c of this.chains) if (c.fc.filterChainMatch?.destinationPort !== undefined) ports.add(c.fc.filterChainMatch.destinationPort);
     this.ports = ports.size ? ports : undefined;
+    const prefixes = this.chains.map((c) => (c.fc.filterChainMatch?.prefixRanges?.length ? new PrefixRanges(c.fc.filterChainMatch.prefixRanges) : undefined));
+    this.prefixes = prefixes.some((p) => p !== undefined) ? prefixes : undefined;
     const only = this.chains.length === 1 ? this.chains[0]! : undefined;
     const f = only?.fc;
     this.direct =
@@ -131,7 +136,8 @@ export class ListenerRuntime {
   /**
    * Envoy's order: destination_port first — when some chain names the connection's port (the original
    * destination's on a useOriginalDst listener), only those chains are candidates, else only chains
-   * without a port — then the remaining criteria, first match wins.
+   * without a port — then prefix_ranges: among those, the chains whose range holds the destination IP
+   * most specifically, else the chains without ranges — then the remaining criteria, first match wins.
    */
   private select(d: Detected, socket: Socket): ChainRuntime | undefined {
     let port = -1;
@@ -140,10 +146,20 @@ export class ListenerRuntime {
       port = originalDstOf(socket)?.port ?? socket.localPort ?? -1;
       if (!ports.has(port)) port = -1;
     }
-    for (const c of this.chains) {
-      const p = c.fc.filterChainMatch?.destinationPort;
-      if ((p === undefined ? -1 : p) === port && matches(c.fc, d)) return c;
+    const chains = this.chains;
+    const prefixes = this.prefixes;
+    let best = -1;
+    if (prefixes !== undefined) {
+      const ip = originalDstOf(socket)?.address ?? socket.localAddress ?? '';
+      const lens = chains.map((c, i) => (samePort(c, port) && prefixes[i] ? prefixes[i].longestMatch(ip) : -1));
+      best = Math.max(-1, ...lens);
+      for (let i = 0; i < chains.length; i++) {
+        const c = chains[i]!;
+        if (samePort(c, port) && (best < 0 ? prefixes[i] === undefined : lens[i] === best) && matches(c.fc, d)) return c;
+      }
+      return undefined;
     }
+    for (const c of chains) if (samePort(c, port) && matches(c.fc, d)) return c;
     return undefined;
   }
 
@@ -166,6 +182,11 @@ export class ListenerRuntime {
     for (const c of this.chains) c.destroy();
     for (const s of this.sockets) s.destroy();
   }
+}
+
+function samePort(c: ChainRuntime, port: number): boolean {
+  const p = c.fc.filterChainMatch?.destinationPort;
+  return (p === undefined ? -1 : p) === port;
 }
 
 function matches(fc: FilterChain, d: Detected): boolean {

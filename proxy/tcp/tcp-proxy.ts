@@ -2,11 +2,34 @@
 // the cluster's balancer, connect, then pipe both ways with back-pressure,
 // an idle timeout, and byte counters for telemetry.
 
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { buildConnector } from 'undici';
 import type { NodeInfo, TcpProxy } from '../config/resources.js';
 import type { ResponseFlag, Telemetry } from '../telemetry/types.js';
-import type { ClusterManager, UpstreamHost } from '../upstream/cluster-manager.js';
+import type { ClusterManager, ClusterRuntime, UpstreamHost } from '../upstream/cluster-manager.js';
+import { tlsConnector } from '../upstream/endpoint-pools.js';
+import { socketConnector } from '../upstream/socket-connector.js';
+
+/**
+ * One connector per (cluster runtime, host): a mesh cluster's connections are mTLS with the peer's
+ * SPIFFE identity checked (and resume that host's TLS session); others are plain TCP. Cached so the
+ * session ticket survives from one connection to the next; a config swap makes new runtimes.
+ */
+const connectors = new WeakMap<ClusterRuntime, WeakMap<UpstreamHost, buildConnector.connector>>();
+
+function connectorFor(cluster: ClusterRuntime, host: UpstreamHost): buildConnector.connector {
+  let byHost = connectors.get(cluster);
+  if (!byHost) connectors.set(cluster, (byHost = new WeakMap()));
+  let c = byHost.get(host);
+  if (!c) {
+    const timeout = cluster.config.connectTimeout;
+    // No ALPN: the peer's inbound mTLS chain takes any TLS, and opaque TCP is not HTTP.
+    c = cluster.upstreamTls ? tlsConnector(timeout, cluster.upstreamTls, []) : socketConnector(timeout);
+    byHost.set(host, c);
+  }
+  return c;
+}
 
 export interface TcpChainDeps {
   clusters: ClusterManager;
@@ -78,14 +101,18 @@ export class TcpChain {
     }
     host.activeRequests++;
     downstream.pause();
-    const up = connect({ host: host.endpoint.address.address, port: host.endpoint.address.port, noDelay: true });
-    upstream = up;
-    const connectTimer = setTimeout(() => {
-      flags.push('UF');
-      finish();
-    }, cluster!.config.connectTimeout);
-    up.once('connect', () => {
-      clearTimeout(connectTimer);
+    const addr = host.endpoint.address;
+    const connect = connectorFor(cluster!, host);
+    connect({ hostname: addr.address, host: addr.address, port: String(addr.port), protocol: cluster!.upstreamTls ? 'https:' : 'http:' } as buildConnector.Options, (err, socket) => {
+      if (err || !socket) {
+        // Refused, timed out, TLS handshake or peer identity failed: no connection was made.
+        flags.push('UF');
+        finish();
+        return;
+      }
+      const up = socket as Socket;
+      upstream = up;
+      if (closed) return void up.destroy();
       const idle = this.config.idleTimeout;
       if (idle > 0) {
         up.setTimeout(idle, finish);
@@ -97,20 +124,15 @@ export class TcpChain {
       up.on('data', (c: Buffer) => {
         bytesSent += c.length;
       });
+      up.on('error', () => {
+        flags.push('UC');
+        finish();
+      });
+      // Upstream closed: let queued bytes reach the downstream, then its 'close' finishes the record.
+      up.on('close', () => downstream.end());
       downstream.pipe(up);
       up.pipe(downstream);
       downstream.resume();
-    });
-    up.on('error', () => {
-      clearTimeout(connectTimer);
-      if (!up.readyState || up.connecting) flags.push('UF');
-      else flags.push('UC');
-      finish();
-    });
-    // Upstream closed: let queued bytes reach the downstream, then its 'close' finishes the record.
-    up.on('close', () => {
-      clearTimeout(connectTimer);
-      downstream.end();
     });
   }
 }

@@ -31,6 +31,8 @@ export interface ClusterRuntime {
   /** Circuit breaker + retry budget (one object per cluster name across swaps, so in-flight
    * requests release where they acquired), outlier detection, panic mode. */
   readonly resilience: ClusterResilience;
+  /** The cluster's upstream TLS (mesh mTLS), when it originates TLS: the TCP proxy connects with it too. */
+  readonly upstreamTls: PoolSettings['tls'] | undefined;
   /** Labels for telemetry's destination side, from cluster metadata. */
   readonly destination: { service?: string; workload?: string; version?: string; namespace?: string };
 }
@@ -80,6 +82,7 @@ export class ClusterManager {
         hosts,
         lb: resilience.lb,
         resilience,
+        upstreamTls: tls,
         destination: {
           service: c.metadata.service ?? name,
           ...(c.metadata.workload ? { workload: c.metadata.workload } : {}),

@@ -87,11 +87,11 @@ export class EndpointPools {
 }
 
 /**
- * Mesh TLS to an endpoint: the chain is verified against the trust bundle by
+ * Mesh TLS to an endpoint (HTTP pools here, the TCP proxy's connections too): the chain is verified against the trust bundle by
  * Node; the identity is the SPIFFE URI SAN (not a DNS name), checked by the
  * identity module's verifier before the connection is used.
  */
-function tlsConnector(timeout: number, t: NonNullable<PoolSettings['tls']>, h2: boolean): buildConnector.connector {
+export function tlsConnector(timeout: number, t: NonNullable<PoolSettings['tls']>, alpn: string[]): buildConnector.connector {
   const verifier = t.verifier;
   // Resumed sessions carry no peer certificate in Node. The connector resumes only with tickets from
   // this endpoint's accepted connections, each verified here: a resumption proves the same server,
@@ -99,9 +99,7 @@ function tlsConnector(timeout: number, t: NonNullable<PoolSettings['tls']>, h2: 
   let verified: string | undefined;
   return socketConnector(timeout, {
     secureContext: t.secureContext,
-    // An HTTP/2 pool asks for h2 when the cluster allows it; an HTTP/1.1 pool offers only http/1.1 (it
-    // cannot speak h2 if the server picked it). The order is undici's (allowH2), which this replaced.
-    alpn: h2 && t.alpn.includes('h2') ? ['http/1.1', 'h2'] : ['http/1.1'],
+    alpn,
     ...(t.servername ? { servername: t.servername } : {}),
     ...(verifier
       ? {
@@ -120,7 +118,10 @@ function create(addr: SocketAddress, s: PoolSettings): Dispatcher {
   const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
   const origin = `${s.tls ? 'https' : 'http'}://${host}:${addr.port}`;
   const endpoint = new CountedEndpoint(s.breaker, s.protocol === 'http2');
-  const connect = endpoint.connector(s.tls ? tlsConnector(s.connectTimeout, s.tls, s.protocol === 'http2') : socketConnector(s.connectTimeout));
+  // An HTTP/2 pool asks for h2 when the cluster allows it; an HTTP/1.1 pool offers only http/1.1 (it
+  // cannot speak h2 if the server picked it). The order is undici's (allowH2), which this replaced.
+  const alpn = s.protocol === 'http2' && s.tls?.alpn.includes('h2') ? ['http/1.1', 'h2'] : ['http/1.1'];
+  const connect = endpoint.connector(s.tls ? tlsConnector(s.connectTimeout, s.tls, alpn) : socketConnector(s.connectTimeout));
   if (s.protocol === 'http2') {
     endpoint.inner = new H2Client(origin, {
       connect,

@@ -95,5 +95,10 @@ staticResources:
     expect(chains[0]!.filterChainMatch).toEqual({ destinationPort: 9090 });
     expect(chains[1]!.filter.kind === 'http' && chains[1]!.filter.outboundTrafficPolicy).toBe('REGISTRY_ONLY');
     expect(() => parseBootstrap(yaml('0'), 'b.yaml')).toThrow(/b\.yaml:11: staticResources\.listeners\[0\]\.filterChains\[0\]\.filterChainMatch\.destinationPort: must be ≥ 1, got 0/);
+    // prefixRanges: a TCP service's addresses; a bad one names its field and line.
+    const ranged = parseBootstrap(yaml('5432, prefixRanges: [{ addressPrefix: 10.96.0.9, prefixLen: 32 }]'));
+    expect(ranged.snapshot.resources.listener.get('inbound')!.filterChains[0]!.filterChainMatch).toEqual({ destinationPort: 5432, prefixRanges: [{ addressPrefix: '10.96.0.9', prefixLen: 32 }] });
+    expect(() => parseBootstrap(yaml('5432, prefixRanges: [{ addressPrefix: 10.96.0.9, prefixLen: 33 }]'), 'b.yaml')).toThrow(/b\.yaml:11: staticResources\.listeners\[0\]\.filterChains\[0\]\.filterChainMatch\.prefixRanges\[0\]: prefixLen must be 0-32, got 33/);
+    expect(() => parseBootstrap(yaml('5432, prefixRanges: [{ addressPrefix: db.local, prefixLen: 32 }]'), 'b.yaml')).toThrow(/prefixRanges\[0\]: "db\.local" is not an IP address/);
   });
 });

@@ -4,6 +4,7 @@
 import type { Reader } from '../../../common/reader.js';
 import type {
   FilterChain,
+  CidrRange,
   FilterChainMatch,
   HttpConnectionManager,
   HttpLimits,
@@ -13,6 +14,7 @@ import type {
   WeightedCluster,
 } from '../../config/resources.js';
 import { DEFAULT_HTTP_LIMITS } from '../../config/defaults.js';
+import { cidrProblem, MAX_PREFIX_RANGES } from '../../config/cidr.js';
 import { decodeHttpFilters, encodeHttpFilter } from './http-filters.js';
 import { decodeRouteConfiguration, encodeRouteConfiguration } from './route.js';
 import { decodeDownstreamTls, encodeDownstreamTls } from './tls.js';
@@ -127,6 +129,7 @@ function encodeChainMatch(m: FilterChainMatch): PObj {
   if (m.applicationProtocols?.length) o.application_protocols = [...m.applicationProtocols];
   if (m.serverNames?.length) o.server_names = [...m.serverNames];
   if (m.destinationPort !== undefined) o.destination_port = u32(m.destinationPort);
+  if (m.prefixRanges?.length) o.prefix_ranges = m.prefixRanges.map((c) => ({ address_prefix: c.addressPrefix, prefix_len: u32(c.prefixLen) }));
   return o;
 }
 
@@ -141,6 +144,16 @@ function decodeChainMatch(r: Reader): FilterChainMatch | undefined {
   if (sn.length) m.serverNames = sn;
   const port = readU32(r.field('destination_port'), { min: 1, max: 65535 });
   if (port !== undefined) m.destinationPort = port;
+  const ranges = r.field('prefix_ranges').array();
+  if (ranges.length > MAX_PREFIX_RANGES) r.field('prefix_ranges').fail(`more than ${MAX_PREFIX_RANGES} ranges`);
+  const prefixRanges: CidrRange[] = [];
+  for (const c of ranges.slice(0, MAX_PREFIX_RANGES)) {
+    const range = { addressPrefix: c.field('address_prefix').string({ required: true, maxLength: 64 }) ?? '', prefixLen: readU32(c.field('prefix_len'), { min: 0, max: 128 }) ?? 0 };
+    const problem = cidrProblem(range);
+    if (problem) c.fail(problem);
+    else prefixRanges.push(range);
+  }
+  if (prefixRanges.length) m.prefixRanges = prefixRanges;
   return m;
 }
 

@@ -234,5 +234,10 @@ export const redirectListener: Listener = {
       filter: { ...hcm, outboundTrafficPolicy: 'REGISTRY_ONLY' },
     },
     { name: 'outbound-http', filterChainMatch: { transportProtocol: 'raw_buffer' }, filter: { ...hcm, outboundTrafficPolicy: 'ALLOW_ANY' } },
+    {
+      name: 'outbound-tcp-5432-ratings-db',
+      filterChainMatch: { destinationPort: 5432, prefixRanges: [{ addressPrefix: '10.96.0.9', prefixLen: 32 }, { addressPrefix: 'fd00:10:96::9', prefixLen: 128 }] },
+      filter: { kind: 'tcp', statPrefix: 'outbound|5432||ratings-db.default.svc.cluster.local', cluster: 'outbound|5432||ratings-db.default.svc.cluster.local', idleTimeout: 3_600_000 },
+    },
   ],
 };
