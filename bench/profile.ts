@@ -1,7 +1,12 @@
-// `node dist/bench/profile.js [--only tsmesh-1hop] [--seconds 15] [--rate 1000 | --max]`
+// `node dist/bench/profile.js [--only tsmesh-1hop] [--seconds 15] [--rate 1000 | --max] [--syscalls] [--no-cpu-prof]`
 // Runs one tsmesh configuration under load with `node --cpu-prof`, then prints
 // its hottest functions and files and leaves the .cpuprofile files for a flame
 // graph (Chrome DevTools → Performance → Load profile, or speedscope).
+// --syscalls counts the sidecar's system calls per request with `strace -c -f`
+// over the middle of the run (reads, writes and epoll waits per request are
+// what a Node proxy's CPU at moderate load is made of); strace slows the
+// process, so the CPU figure of such a run is not comparable.
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,8 +32,11 @@ async function main(): Promise<void> {
     .option('--protocol <p>', 'open-loop protocol: http1, h2 (h2c into the sidecar) or grpc (needs a *-grpc configuration)', 'http1')
     .option('--out <dir>', 'where the .cpuprofile files go', path.join(os.tmpdir(), 'tsmesh-prof'))
     .option('--skip <ms>', 'leave out the first milliseconds of each profile (start-up, module loading)', '4000')
+    .option('--no-cpu-prof', 'run the sidecar without the profiler (with --syscalls: counts free of its signals)')
+    .option('--node-flag <flag...>', 'extra Node flags for the sidecar (e.g. --node-flag=--single-threaded-gc), to try a flag before changing proxy/node-flags.ts')
+    .option('--syscalls', 'count system calls per request (strace -c -f over the middle third of the load)', false)
     .parse()
-    .opts<{ only: string; seconds: string; rate: string; max: boolean; out: string; skip: string; protocol: string }>();
+    .opts<{ only: string; seconds: string; rate: string; max: boolean; out: string; skip: string; protocol: string; cpuProf: boolean; syscalls: boolean; nodeFlag?: string[] }>();
   const protocol = o.protocol as 'http1' | 'h2' | 'grpc';
   if (!['http1', 'h2', 'grpc'].includes(protocol)) throw new Error(`--protocol must be http1, h2 or grpc, not '${o.protocol}'`);
   installExitHooks();
@@ -42,7 +50,7 @@ async function main(): Promise<void> {
   const upstream = await startUpstream({ dir, tools, clientCore });
   const env: BenchEnv = {
     repoRoot, dir, tools, proxyCore: 0, clientCore, upstreamPort: upstream.port, upstreamPids: upstream.pids,
-    proxyNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${o.out}`],
+    proxyNodeArgs: [...(o.nodeFlag ?? []), ...(o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${o.out}`] : [])],
     ...(tools.openssl ? { certs: makeCerts(dir, tools.openssl) } : {}),
   };
   const grpcUpstream = def.protocol === 'grpc' ? await startGrpcUpstream(clientCore) : null;
@@ -51,6 +59,7 @@ async function main(): Promise<void> {
   if (why) throw new Error(`${def.id}: ${why}`);
   const target = await def.start(env);
   const seconds = Number(o.seconds);
+  const counting = o.syscalls ? countSyscalls(target.proxyPids, seconds) : undefined;
   if (o.max && tools.wrk) {
     const w = await runWrk(tools.wrk, target.port, 16, seconds, target.proxyPids, clientCore);
     process.stdout.write(`${w.requestsPerSec} req/s, ${(w.window.proxyCpuUs / w.requests).toFixed(1)} µs CPU/request\n`);
@@ -60,6 +69,7 @@ async function main(): Promise<void> {
     const r = await runOpenLoop({ host: '127.0.0.1', port, path: protocol === 'grpc' ? '/bench.Echo/Call' : '/', hostHeader: 'upstream.bench', rate: Number(o.rate), connections: 16, warmupMs: 1000, durationMs: seconds * 1000, drainMs: 5000, ...(protocol === 'http1' ? {} : { protocol }) }, target.proxyPids, clientCore);
     process.stdout.write(`${r.loadgen.completed} requests, ${(r.window.proxyCpuUs / r.loadgen.completed).toFixed(1)} µs CPU/request, p50 ${r.loadgen.latencyUs.p50} µs\n`);
   }
+  if (counting) printSyscalls(await counting, o.max ? undefined : Number(o.rate));
   await target.stop(); // SIGTERM: the proxy drains and exits, and V8 writes the profile
   await upstream.stop();
   await grpcUpstream?.stop();
@@ -74,6 +84,47 @@ async function main(): Promise<void> {
     for (const s of h.byFunction) process.stdout.write(`${String(s.selfPct).padStart(5)} %  ${s.name}\n`);
   }
   if (fresh.length === 0) process.stdout.write(`no profile written to ${o.out} (did the proxy exit cleanly on SIGTERM?)\n`);
+}
+
+interface SyscallCount {
+  seconds: number;
+  rows: { name: string; calls: number; errors: number }[];
+}
+
+/** strace -c -f attached to the sidecar(s) over the middle third of the load (the open loop's warm-up is 1 s). */
+function countSyscalls(pids: number[], seconds: number): Promise<SyscallCount> | undefined {
+  if (spawnSync('strace', ['-V']).status !== 0) {
+    process.stdout.write('--syscalls: strace is not installed\n');
+    return undefined;
+  }
+  const span = Math.max(1, Math.floor(seconds / 3));
+  return new Promise((resolve) => {
+    setTimeout(() => {
+      const out = path.join(os.tmpdir(), `tsmesh-strace-${process.pid}.txt`);
+      const st = spawn('strace', ['-c', '-f', '-o', out, ...pids.flatMap((p) => ['-p', String(p)])], { stdio: 'ignore' });
+      setTimeout(() => st.kill('SIGINT'), span * 1000);
+      st.on('exit', () => {
+        const rows: SyscallCount['rows'] = [];
+        const text = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
+        fs.rmSync(out, { force: true });
+        for (const line of text.split('\n')) {
+          // % time  seconds  usecs/call  calls  [errors]  syscall
+          const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(\d+\s+)?([a-z_0-9]+)\s*$/.exec(line);
+          if (m && m[3] !== 'total') rows.push({ name: m[3]!, calls: Number(m[1]), errors: Number(m[2] ?? 0) });
+        }
+        resolve({ seconds: span, rows });
+      });
+    }, span * 1000);
+  });
+}
+
+function printSyscalls(c: SyscallCount, rate: number | undefined): void {
+  const requests = rate === undefined ? undefined : rate * c.seconds;
+  process.stdout.write(`\n-- system calls over ${c.seconds} s in the middle of the load, all threads${requests ? `, per request (${requests} requests)` : ''} --\n`);
+  for (const r of c.rows.sort((a, b) => b.calls - a.calls)) {
+    const per = requests ? `${(r.calls / requests).toFixed(2).padStart(7)}/req  ` : '';
+    process.stdout.write(`${per}${String(r.calls).padStart(9)}  ${r.name}${r.errors ? ` (${r.errors} failed)` : ''}\n`);
+  }
 }
 
 main().then(
