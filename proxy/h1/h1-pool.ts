@@ -14,7 +14,7 @@
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { buildConnector, Dispatcher } from 'undici';
-import { HPE_PAUSED, Parser, PARSE_RESPONSE, SKIP_BODY, type ParserEvents } from './llhttp.js';
+import { EXEC_OK, EXEC_PAUSED, EXEC_UPGRADE, HPE_PAUSED, Parser, PARSE_RESPONSE, SKIP_BODY, type ParserEvents } from './llhttp.js';
 
 export interface H1PoolOptions {
   /** Opens one connection (undici's connector: plaintext or the mesh TLS connector). */
@@ -284,8 +284,8 @@ class H1Connection implements ParserEvents {
   /** The response ended inside this read: the parser paused there (see onMessageComplete). */
   private responseDone = false;
   // Stream positions for MAX_CHUNK_GAP (see H1ServerConnection): bytes parsed before this read,
-  // the offset turning a callback's view into a position, the end of the last head value
-  // (-1: none in this message) and of the last body data.
+  // the position of this read's first byte (a callback's offset within the read makes a
+  // position), the end of the last head value (-1: none in this message) and of the last body data.
   private parsed = 0;
   private base = 0;
   private mark = -1;
@@ -464,7 +464,7 @@ class H1Connection implements ParserEvents {
     if (this.req === undefined) return this.destroy(); // bytes nobody asked for: out of sync
     this.gotBytes = true;
     this.executing = true;
-    this.base = this.parsed - chunk.byteOffset;
+    this.base = this.parsed;
     let res;
     try {
       res = this.parser.execute(chunk);
@@ -477,22 +477,23 @@ class H1Connection implements ParserEvents {
       this.executing = false;
     }
     if (this.gone) return this.parser.destroy();
-    this.parsed += res.kind === 'paused' || res.kind === 'upgrade' ? chunk.length - res.rest.length : chunk.length;
-    if (res.kind === 'ok') {
+    const stoppedAt = res === EXEC_PAUSED || res === EXEC_UPGRADE ? this.parser.stoppedAt : chunk.length;
+    this.parsed += stoppedAt;
+    if (res === EXEC_OK) {
       // An endless chunk extension (or trailer section) is never stored, but would be read forever.
       const max = (this.pool.options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES) + MAX_CHUNK_GAP;
       if (this.headersDone && this.parsed - this.bodyMark > max) this.lose(socketError('upstream chunk framing too long', 'UND_ERR_SOCKET'), false);
       return;
     }
-    if (res.kind === 'paused') {
+    if (res === EXEC_PAUSED) {
       this.parser.resume();
       // Bytes after a complete response, before the next request was even sent: the server is
       // out of step with us (they would be taken as the next request's response). Never reuse.
-      if (res.rest.length > 0) this.keepAlive = false;
+      if (stoppedAt < chunk.length) this.keepAlive = false;
       return this.afterResponse();
     }
-    if (res.kind === 'upgrade') return this.upgraded(res.rest);
-    this.lose(Object.assign(res.error, { code: 'UND_ERR_SOCKET' }), false);
+    if (res === EXEC_UPGRADE) return this.upgraded(chunk.subarray(stoppedAt));
+    this.lose(Object.assign(this.parser.lastError!, { code: 'UND_ERR_SOCKET' }), false);
   }
 
   onEnd(): void {
@@ -593,22 +594,21 @@ class H1Connection implements ParserEvents {
     return 0;
   }
 
-  onHeaderField(b: Buffer): number {
-    if ((this.headBytes += b.length) > (this.pool.options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES)) return -1;
+  onHeaderField(s: string): number {
+    if ((this.headBytes += s.length) > (this.pool.options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES)) return -1;
     const list = this.headersDone ? (this.trailers ??= []) : this.raw;
-    const s = b.toString('latin1');
     if (this.lastWasValue || list.length === 0) list.push(s, '');
     else list[list.length - 2] += s;
     this.lastWasValue = false;
     return 0;
   }
 
-  onHeaderValue(b: Buffer): number {
-    if ((this.headBytes += b.length) > (this.pool.options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES)) return -1;
+  onHeaderValue(v: string, end: number): number {
+    if ((this.headBytes += v.length) > (this.pool.options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES)) return -1;
     const list = this.headersDone ? this.trailers! : this.raw;
-    list[list.length - 1] += b.toString('latin1');
+    list[list.length - 1] += v;
     this.lastWasValue = true;
-    this.mark = this.base + b.byteOffset + b.length;
+    this.mark = this.base + end;
     return 0;
   }
 
@@ -641,8 +641,8 @@ class H1Connection implements ParserEvents {
     return r.opts.method === 'HEAD' || status === 204 || status === 304 ? SKIP_BODY : 0;
   }
 
-  onBody(b: Buffer): number {
-    const at = this.base + b.byteOffset;
+  onBody(b: Buffer, offset: number): number {
+    const at = this.base + offset;
     if (at - this.bodyMark > MAX_CHUNK_GAP) return -1;
     this.bodyMark = at + b.length;
     const r = this.req;

@@ -23,7 +23,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { HttpLimits } from '../config/resources.js';
-import { HPE_PAUSED, Parser, PARSE_REQUEST, type ParserEvents } from './llhttp.js';
+import { EXEC_ERROR, EXEC_PAUSED, EXEC_UPGRADE, HPE_PAUSED, Parser, PARSE_REQUEST, type ParserEvents } from './llhttp.js';
 
 /** What the connection hands its requests to (HttpChain.handle), and upgrades (WebSockets). */
 export interface H1Handler {
@@ -370,9 +370,9 @@ export class H1ServerConnection implements ParserEvents {
   private upgradeReq: H1Request | undefined = undefined;
   /** Declared body bytes not yet parsed (-1: chunked, unknown). */
   private bodyLeft = 0;
-  // Stream positions (bytes parsed on this connection) for MAX_CHUNK_GAP: `base` turns a
-  // callback's view into a position, `mark` is the end of the last head value, `bodyMark`
-  // the end of the last chunk data.
+  // Stream positions (bytes parsed on this connection) for MAX_CHUNK_GAP: `base` is the
+  // position of the chunk being parsed (a callback's offset within it makes a position),
+  // `mark` is the end of the last head value, `bodyMark` the end of the last chunk data.
   private parsed = 0;
   private base = 0;
   private mark = 0;
@@ -434,7 +434,7 @@ export class H1ServerConnection implements ParserEvents {
 
   private parse(chunk: Buffer): void {
     this.executing = true;
-    this.base = this.parsed - chunk.byteOffset;
+    this.base = this.parsed;
     let r;
     try {
       r = this.parser.execute(chunk);
@@ -449,26 +449,27 @@ export class H1ServerConnection implements ParserEvents {
     if (this.closed) return this.parser.destroy();
     const req = this.started;
     this.started = undefined;
-    this.parsed += r.kind === 'paused' || r.kind === 'upgrade' ? chunk.length - r.rest.length : chunk.length;
-    if (r.kind === 'error' || (this.bodyLeft === -1 && this.parsed - this.bodyMark > MAX_CHUNK_GAP + this.maxHead)) {
+    const stopped = r === EXEC_PAUSED || r === EXEC_UPGRADE;
+    this.parsed += stopped ? this.parser.stoppedAt : chunk.length;
+    if (r === EXEC_ERROR || (this.bodyLeft === -1 && this.parsed - this.bodyMark > MAX_CHUNK_GAP + this.maxHead)) {
       // A malformed request: answer 400/431 when nothing was answered on this request yet, else
       // reset. A request whose head arrived with the malformed bytes never reaches the handler.
       if (this.res !== undefined && this.res.headersSent) return this.close();
       return this.close(this.tooLarge ? TOO_LARGE : BAD_REQUEST);
     }
-    if (r.kind === 'upgrade') {
+    if (r === EXEC_UPGRADE) {
       const up = this.upgradeReq;
       this.upgradeReq = undefined;
       this.detach();
       if (up === undefined || up.method === 'CONNECT') return void this.socket.end(BAD_REQUEST, 'latin1');
       try {
-        return this.handler.upgrade(up, this.socket, r.rest);
+        return this.handler.upgrade(up, this.socket, chunk.subarray(this.parser.stoppedAt));
       } catch {
         return void this.socket.destroy(); // as a throwing handle(): the connection, not the process
       }
     }
-    if (r.kind === 'paused') {
-      this.pending = r.rest;
+    if (r === EXEC_PAUSED) {
+      this.pending = chunk.subarray(this.parser.stoppedAt);
       this.socket.pause();
     }
     if (req !== undefined) {
@@ -636,9 +637,9 @@ export class H1ServerConnection implements ParserEvents {
     this.armHead();
   }
 
-  onUrl(b: Buffer): number {
-    if ((this.headBytes += b.length) > this.maxHead) return this.overflow();
-    this.url += b.toString('latin1');
+  onUrl(s: string): number {
+    if ((this.headBytes += s.length) > this.maxHead) return this.overflow();
+    this.url += s;
     return 0;
   }
 
@@ -647,24 +648,24 @@ export class H1ServerConnection implements ParserEvents {
     return -1;
   }
 
-  onHeaderField(b: Buffer): number {
-    if ((this.headBytes += b.length) > this.maxHead) return this.overflow();
+  onHeaderField(f: string): number {
+    if ((this.headBytes += f.length) > this.maxHead) return this.overflow();
     if (!this.inHead) return 0; // a trailer: counted against the head limit, not kept
     const raw = this.raw;
     if (this.lastWasValue || raw.length === 0) {
       if (raw.length >= this.maxFields) return this.overflow(); // Envoy max_headers_count: 431
-      raw.push(b.toString('latin1').toLowerCase(), '');
-    } else raw[raw.length - 2] += b.toString('latin1').toLowerCase();
+      raw.push(f.toLowerCase(), '');
+    } else raw[raw.length - 2] += f.toLowerCase();
     this.lastWasValue = false;
     return 0;
   }
 
-  onHeaderValue(b: Buffer): number {
-    if ((this.headBytes += b.length) > this.maxHead) return this.overflow();
+  onHeaderValue(v: string, end: number): number {
+    if ((this.headBytes += v.length) > this.maxHead) return this.overflow();
     if (this.inHead) {
       const raw = this.raw;
-      raw[raw.length - 1] += b.toString('latin1');
-      this.mark = this.base + b.byteOffset + b.length;
+      raw[raw.length - 1] += v;
+      this.mark = this.base + end;
     }
     this.lastWasValue = true;
     return 0;
@@ -696,10 +697,10 @@ export class H1ServerConnection implements ParserEvents {
     return 0;
   }
 
-  onBody(b: Buffer): number {
+  onBody(b: Buffer, offset: number): number {
     if (this.bodyLeft > 0) this.bodyLeft -= b.length;
     else if (this.bodyLeft === -1) {
-      const at = this.base + b.byteOffset;
+      const at = this.base + offset;
       if (at - this.bodyMark > MAX_CHUNK_GAP) return -1;
       this.bodyMark = at + b.length;
     }

@@ -41,14 +41,19 @@ export const PARSE_RESPONSE = 2;
 /** Returned by onHeadersComplete: 0 = body as framed, 1 = no body (HEAD response, 304…). */
 export const SKIP_BODY = 1;
 
-/** What a parser reports; each callback returns 0 to go on, -1 to stop with an error. */
+/**
+ * What a parser reports; each callback returns 0 to go on, -1 to stop with an error.
+ * URL and header pieces arrive as latin1 strings decoded straight from the socket's
+ * buffer (no Buffer view per piece); `end` / `at` are byte offsets within the chunk
+ * being executed (for stream positions). Body data is a view of the chunk (no copy).
+ */
 export interface ParserEvents {
   onMessageBegin(): number;
-  onUrl(b: Buffer): number;
-  onHeaderField(b: Buffer): number;
-  onHeaderValue(b: Buffer): number;
+  onUrl(s: string): number;
+  onHeaderField(s: string): number;
+  onHeaderValue(s: string, end: number): number;
   onHeadersComplete(statusCode: number, upgrade: boolean, keepAlive: boolean): number;
-  onBody(b: Buffer): number;
+  onBody(b: Buffer, at: number): number;
   onMessageComplete(): number;
 }
 
@@ -80,6 +85,17 @@ function view(at: number, len: number): Buffer {
   return new FastBuffer(c.buffer, c.byteOffset + (at - bufPtr), len);
 }
 
+type Latin1Slice = (this: Buffer, start: number, end: number) => string;
+// Buffer's own latin1 decoder (what toString('latin1') ends in), without the Buffer view.
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: Latin1Slice }).latin1Slice;
+function text(at: number, len: number): string {
+  const off = at - bufPtr;
+  return latin1Slice.call(currentChunk!, off, off + len);
+}
+
+/** The wasm memory as bytes; re-made only when the memory grew (its old buffer is detached then). */
+let heap: Uint8Array | undefined;
+
 /** What a callback threw during the current execute()/finish() (rethrown after wasm returns). */
 let thrown: { error: unknown } | undefined;
 function caught(e: unknown): number {
@@ -109,7 +125,7 @@ function instance(): LlhttpExports {
     },
     wasm_on_url: (_p: number, at: number, len: number) => {
       try {
-        return current!.events.onUrl(view(at, len));
+        return current!.events.onUrl(text(at, len));
       } catch (e) {
         return caught(e);
       }
@@ -117,14 +133,14 @@ function instance(): LlhttpExports {
     wasm_on_status: () => 0,
     wasm_on_header_field: (_p: number, at: number, len: number) => {
       try {
-        return current!.events.onHeaderField(view(at, len));
+        return current!.events.onHeaderField(text(at, len));
       } catch (e) {
         return caught(e);
       }
     },
     wasm_on_header_value: (_p: number, at: number, len: number) => {
       try {
-        return current!.events.onHeaderValue(view(at, len));
+        return current!.events.onHeaderValue(text(at, len), at - bufPtr + len);
       } catch (e) {
         return caught(e);
       }
@@ -138,7 +154,7 @@ function instance(): LlhttpExports {
     },
     wasm_on_body: (_p: number, at: number, len: number) => {
       try {
-        return current!.events.onBody(view(at, len));
+        return current!.events.onBody(view(at, len), at - bufPtr);
       } catch (e) {
         return caught(e);
       }
@@ -182,16 +198,15 @@ export class HttpParseError extends Error {
   }
 }
 
-/** Outcome of feeding one chunk. */
-export type ExecuteResult =
-  | { kind: 'ok' }
-  /** An upgrade (101 / CONNECT) finished its head: `rest` is what followed it in the chunk. */
-  | { kind: 'upgrade'; rest: Buffer }
-  /** A callback returned HPE_PAUSED (at a message start): call resume(), then execute(rest) later. */
-  | { kind: 'paused'; rest: Buffer }
-  | { kind: 'error'; error: HttpParseError };
-
-const OK: ExecuteResult = { kind: 'ok' };
+/** Outcome of feeding one chunk (execute()'s return; no object per call). */
+export const EXEC_OK = 0;
+/** A callback returned HPE_PAUSED (at a message start): call resume(), then execute the rest (from parser.stoppedAt) later. */
+export const EXEC_PAUSED = 1;
+/** An upgrade (101 / CONNECT) finished its head: what followed it starts at parser.stoppedAt. */
+export const EXEC_UPGRADE = 2;
+/** A parse error: parser.lastError says which. */
+export const EXEC_ERROR = 3;
+export type ExecuteResult = typeof EXEC_OK | typeof EXEC_PAUSED | typeof EXEC_UPGRADE | typeof EXEC_ERROR;
 
 function rethrow(): never {
   const e = thrown!.error;
@@ -201,6 +216,10 @@ function rethrow(): never {
 
 export class Parser {
   private ptr: number;
+  /** After EXEC_PAUSED / EXEC_UPGRADE: the offset in the chunk where parsing stopped. */
+  stoppedAt = 0;
+  /** After EXEC_ERROR: what failed. */
+  lastError: HttpParseError | undefined = undefined;
 
   constructor(
     type: typeof PARSE_REQUEST | typeof PARSE_RESPONSE,
@@ -235,7 +254,9 @@ export class Parser {
       bufSize = Math.ceil(chunk.length / 4096) * 4096;
       bufPtr = w.malloc(bufSize);
     }
-    new Uint8Array(w.memory.buffer, bufPtr, chunk.length).set(chunk);
+    let h = heap;
+    if (h === undefined || h.byteLength === 0 || h.buffer !== w.memory.buffer) h = heap = new Uint8Array(w.memory.buffer);
+    h.set(chunk, bufPtr);
     let ret: number;
     current = this;
     currentChunk = chunk;
@@ -246,12 +267,13 @@ export class Parser {
       currentChunk = undefined;
     }
     if (thrown !== undefined) rethrow();
-    if (ret === HPE_OK) return OK;
+    if (ret === HPE_OK) return EXEC_OK;
     if (ret === HPE_PAUSED_UPGRADE || ret === HPE_PAUSED) {
-      const rest = chunk.subarray(w.llhttp_get_error_pos(this.ptr) - bufPtr);
-      return ret === HPE_PAUSED ? { kind: 'paused', rest } : { kind: 'upgrade', rest };
+      this.stoppedAt = w.llhttp_get_error_pos(this.ptr) - bufPtr;
+      return ret === HPE_PAUSED ? EXEC_PAUSED : EXEC_UPGRADE;
     }
-    return { kind: 'error', error: this.error(ret) };
+    this.lastError = this.error(ret);
+    return EXEC_ERROR;
   }
 
   /** The peer closed: a message framed by connection close ends here (or is an error when cut short). */
