@@ -5,22 +5,37 @@
 // a firing timer re-arms itself for the rest of the window, so streaming a
 // body costs no timer churn. One RequestTimeouts per request (reusable via
 // finish() + start()); callbacks are bound once in the constructor.
+//
+// The route and stream idle timers are not cancelled when a request finishes
+// in time (nearly every request): they stay armed and a reused RequestTimeouts
+// (timeout-slots.ts pools them) keeps a timer that falls due no later than its
+// new request's deadline. A timer that fires finds the current deadline (or
+// none) and re-arms for what is left, or lapses. So a request pays no
+// setTimeout/clearTimeout at all in the common case, where per-request timers
+// cost two of each plus their Timeout objects; a slot carries at most two
+// pending timers, whichever request it serves.
 
 import type { Clock, Timer } from '../../common/clock.js';
 import { UpstreamTimeoutError, type TimeoutKind } from './errors.js';
 
 export class RequestTimeouts {
   private routeTimer: Timer | undefined;
+  /** clock.monotonic() at which routeTimer fires (it may outlive the request that armed it). */
+  private routeTimerAt = Infinity;
   private tryTimer: Timer | undefined;
   private idleTimer: Timer | undefined;
+  /** clock.monotonic() at which idleTimer fires (it may outlive the request that armed it). */
+  private idleTimerAt = Infinity;
   private tryIdleTimer: Timer | undefined;
+  /** Between start() and finish() (or a route / idle timeout): timers that fire otherwise lapse. */
+  private active = false;
   private deadline = Infinity;
   private routeMs = 0;
   private tryMs = 0;
   private idleMs = 0;
   private tryIdleMs = 0;
   private lastActivity = 0;
-  private readonly onRoute = () => this.fire('route');
+  private readonly onRoute = () => this.checkRoute();
   private readonly onTry = () => this.fire('perTry');
   private readonly onIdle = () => this.checkIdle(false);
   private readonly onTryIdle = () => this.checkIdle(true);
@@ -34,12 +49,26 @@ export class RequestTimeouts {
   /** Request start: route timeout (RouteAction.timeout) and stream idle timeout (RouteAction.idleTimeout / HCM streamIdleTimeout). */
   start(routeTimeoutMs: number, idleTimeoutMs = 0): void {
     const now = this.clock.monotonic();
+    this.active = true;
     this.lastActivity = now;
     this.routeMs = routeTimeoutMs;
     this.deadline = routeTimeoutMs > 0 ? now + routeTimeoutMs : Infinity;
-    if (routeTimeoutMs > 0) this.routeTimer = this.clock.setTimeout(this.onRoute, routeTimeoutMs);
+    // A timer still armed from an earlier request is kept when it falls due no later (it re-checks then).
+    if (routeTimeoutMs > 0 && this.routeTimerAt > this.deadline) this.armRoute(now, routeTimeoutMs);
     this.idleMs = idleTimeoutMs;
-    if (idleTimeoutMs > 0) this.idleTimer = this.clock.setTimeout(this.onIdle, idleTimeoutMs);
+    if (idleTimeoutMs > 0 && this.idleTimerAt > now + idleTimeoutMs) this.armIdle(now, idleTimeoutMs);
+  }
+
+  private armRoute(now: number, ms: number): void {
+    this.routeTimer?.cancel();
+    this.routeTimer = this.clock.setTimeout(this.onRoute, ms);
+    this.routeTimerAt = now + ms;
+  }
+
+  private armIdle(now: number, ms: number): void {
+    this.idleTimer?.cancel();
+    this.idleTimer = this.clock.setTimeout(this.onIdle, ms);
+    this.idleTimerAt = now + ms;
   }
 
   /** Attempt start: arms the per-try timeout (≤ time left); returns the ms armed (0 = none). */
@@ -69,14 +98,22 @@ export class RequestTimeouts {
     this.tryIdleTimer = undefined;
   }
 
-  /** Request over: cancels everything. */
+  /** Request over: nothing fires for it any more (the per-try timers are cancelled; route and idle timers lapse or serve the next start()). */
   finish(): void {
     this.endAttempt();
+    this.active = false;
+    this.deadline = Infinity;
+  }
+
+  /** Cancels every timer (a RequestTimeouts that will not be started again). */
+  dispose(): void {
+    this.finish();
     this.routeTimer?.cancel();
     this.routeTimer = undefined;
+    this.routeTimerAt = Infinity;
     this.idleTimer?.cancel();
     this.idleTimer = undefined;
-    this.deadline = Infinity;
+    this.idleTimerAt = Infinity;
   }
 
   /** ms left before the route timeout (Infinity when none); also the value for grpc-timeout upstream. */
@@ -90,27 +127,39 @@ export class RequestTimeouts {
   }
 
   private fire(kind: 'route' | 'perTry'): void {
-    if (kind === 'route') {
-      this.routeTimer = undefined;
-      this.finish();
-    } else this.tryTimer = undefined;
+    if (kind === 'route') this.finish();
+    else this.tryTimer = undefined;
     this.onTimeout(kind);
   }
 
+  /** The route timer fired: the current request's deadline (if any) may still be ahead. */
+  private checkRoute(): void {
+    this.routeTimer = undefined;
+    this.routeTimerAt = Infinity;
+    if (!this.active || this.deadline === Infinity) return; // armed for a request that finished: lapses
+    const now = this.clock.monotonic();
+    if (now < this.deadline) return this.armRoute(now, this.deadline - now);
+    this.fire('route');
+  }
+
   private checkIdle(perTry: boolean): void {
+    if (!perTry) {
+      this.idleTimer = undefined;
+      this.idleTimerAt = Infinity;
+      if (!this.active || this.idleMs <= 0) return; // armed for a request that finished: lapses
+    }
     const window = perTry ? this.tryIdleMs : this.idleMs;
-    const quiet = this.clock.monotonic() - this.lastActivity;
+    const now = this.clock.monotonic();
+    const quiet = now - this.lastActivity;
     if (quiet < window) {
-      const t = this.clock.setTimeout(perTry ? this.onTryIdle : this.onIdle, window - quiet);
-      if (perTry) this.tryIdleTimer = t;
-      else this.idleTimer = t;
+      if (perTry) this.tryIdleTimer = this.clock.setTimeout(this.onTryIdle, window - quiet);
+      else this.armIdle(now, window - quiet);
       return;
     }
     if (perTry) {
       this.tryIdleTimer = undefined;
       this.onTimeout('perTryIdle');
     } else {
-      this.idleTimer = undefined;
       this.finish();
       this.onTimeout('idle');
     }

@@ -21,11 +21,13 @@ export class TimeoutSlot {
     this.t = new RequestTimeouts(clock, (kind) => this.owner?.onTimeout(kind));
   }
 
-  /** Cancels every timer and returns the slot to its pool. */
+  /** Ends its request's timeouts and returns the slot to its pool (its route / idle timers stay armed for the next request; see timeouts.ts). */
   release(): void {
-    this.t.finish();
     this.owner = undefined;
-    if (this.pool.length < MAX_POOLED) this.pool.push(this);
+    if (this.pool.length < MAX_POOLED) {
+      this.t.finish();
+      this.pool.push(this);
+    } else this.t.dispose(); // dropped: nothing may keep it alive
   }
 }
 

@@ -113,7 +113,31 @@ describe('RequestTimeouts', () => {
     expect(t.errorFor('route')).toMatchObject({ status: 504, grpcStatus: 4, flag: 'UT', timeoutMs: 1_000 });
   });
 
-  it('cancels everything when the request finishes in time', () => {
+  it('reused for the next request: keeps its armed timers and still times out at the new deadline, never earlier', () => {
+    const { clock, fired, t } = setup();
+    t.start(1_000, 500);
+    clock.advance(100);
+    t.finish();
+    expect(clock.pendingTimers()).toBe(2); // left armed for the next request, not cancelled and re-made
+    clock.advance(100);
+    t.start(1_000, 500); // deadline at 1200, idle window from 200
+    expect(clock.pendingTimers()).toBe(2); // the armed ones fall due earlier: kept, no new timers
+    clock.advance(600); // the idle timer set for the first request fires at 500, finds the window not over
+    expect(fired).toEqual(['idle']); // 500 ms quiet since 200
+    t.finish();
+    t.start(1_000); // at 800: route deadline 1800, no idle timeout
+    clock.advance(999);
+    expect(fired).toEqual(['idle']);
+    clock.advance(1);
+    expect(fired).toEqual(['idle', 'route']);
+    t.start(300); // a shorter route timeout than the armed timer's: re-armed earlier
+    clock.advance(300);
+    expect(fired).toEqual(['idle', 'route', 'route']);
+    t.dispose();
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('a finished request times out no more; its timers lapse', () => {
     const { clock, fired, t } = setup();
     t.start(1_000, 500);
     t.startAttempt(300, 100);
