@@ -78,8 +78,21 @@ export class SotwStream extends AdsStream {
     // Explicit names the snapshot lacks (also next to a wildcard: a proxy asking for a cluster it has no config for).
     this.askOnDemand(kind, st.names);
     // Responses go through the scheduler: bounded work per event-loop turn even in a reconnect storm.
-    this.ctx.scheduler.schedule(this, true);
+    // An ACK that leaves nothing owed (the common case during a push) schedules nothing.
+    if (this.owes()) this.ctx.scheduler.schedule(this, true);
     this.updateReceipt();
+  }
+
+  /** Whether flush() would send anything now (the same test as flushType's). */
+  private owes(): boolean {
+    const snap = this.snapshot;
+    if (!snap || this.closed) return false;
+    for (const [kind, st] of this.types) {
+      if (st.inFlight || (!st.wildcard && st.names.size === 0 && !st.sent)) continue;
+      const set = snap.types[kind];
+      if (!st.sent || st.sent.version !== set.version || st.sent.namesKey !== st.namesKey) return true;
+    }
+    return false;
   }
 
   flush(): void {
