@@ -8,6 +8,7 @@ import { outboundRouteConfiguration, type UsedClusters } from './routes.js';
 import { inboundCluster, outboundCluster } from './clusters.js';
 import { loadAssignment } from './endpoints.js';
 import { inboundListener, outboundListener } from './listeners.js';
+import { tcpServices } from './tcp-services.js';
 import { secrets } from './secrets.js';
 import type { TranslateMemo } from './memo.js';
 
@@ -44,7 +45,16 @@ export function translate(input: TranslateInput, memo?: TranslateMemo): Resource
     assignments.push(memo ? memo.get(`cla\0${name}`, () => loadAssignment(input, b)) : loadAssignment(input, b));
   }
   const { node } = input;
-  const outbound = memo ? memo.get(`outboundListener\0${node.interceptionMode ?? ''}\0${node.outboundPort}`, () => outboundListener(input)) : outboundListener(input);
+  // Opaque-TCP service ports: with interception, matched by destination IP and port, over mTLS.
+  const scopeKey = services.map((s) => `${s.namespace}/${s.name}`).join('\0');
+  const tcp = node.interceptionMode === 'REDIRECT' ? (memo ? memo.get(`tcp\0${scopeKey}`, () => tcpServices(input, services)) : tcpServices(input, services)) : [];
+  for (const t of tcp) {
+    if (used.has(t.cluster)) continue;
+    clusters.push(memo ? memo.get(`cluster\0${t.cluster}`, () => outboundCluster(input, idx, t.backend)) : outboundCluster(input, idx, t.backend));
+    assignments.push(memo ? memo.get(`cla\0${t.cluster}`, () => loadAssignment(input, t.backend)) : loadAssignment(input, t.backend));
+  }
+  const buildOutbound = () => outboundListener(input, tcp.flatMap((t) => t.chains));
+  const outbound = memo ? memo.get(`outboundListener\0${node.interceptionMode ?? ''}\0${node.outboundPort}\0${tcp.length ? scopeKey : ''}`, buildOutbound) : buildOutbound();
   const listeners: Listener[] = [outbound, inboundListener(input, idx, apps)];
   const secretList: Secret[] = memo ? memo.get('secrets', () => secrets(input)) : secrets(input);
   return {

@@ -4,7 +4,9 @@
 //   (node INTERCEPTION_MODE=REDIRECT) it reads each connection's original
 //   destination and passes non-HTTP traffic through to it; HTTP to a host
 //   outside the registry follows MeshConfig.outboundTrafficPolicy
-//   (ALLOW_ANY: to the original destination; REGISTRY_ONLY: 502).
+//   (ALLOW_ANY: to the original destination; REGISTRY_ONLY: 502). Opaque-TCP
+//   service ports get their own chains, matched by destination port and IP
+//   (the ClusterIPs; the pod IPs of a headless service), carried over mTLS.
 // - `virtualInbound` on <inboundAddress>:<inboundPort>: mTLS per MeshConfig —
 //   STRICT: one TLS chain that requires a client certificate; PERMISSIVE: that
 //   chain plus a plaintext chain — with the RBAC filters from
@@ -12,7 +14,7 @@
 //   interception and several app ports (the Services selecting the pod),
 //   each port gets its own chains (destination_port) and inbound cluster.
 
-import type { FilterChain, HttpConnectionManager, HttpLimits, Listener, TcpProxy } from '../../proxy/config/resources.js';
+import type { CidrRange, FilterChain, HttpConnectionManager, HttpLimits, Listener, TcpProxy } from '../../proxy/config/resources.js';
 import type { AppProtocol } from '../registry/types.js';
 import { inboundClusterName, type PolicyIndex, type TranslateInput } from './context.js';
 import { inboundHttpFilters } from './authz.js';
@@ -34,7 +36,17 @@ const LIMITS: HttpLimits = {
   maxRequestBodyBytes: 1024 * 1024,
 };
 
-export function outboundListener(input: TranslateInput): Listener {
+/** An opaque-TCP service port as the outbound listener matches it. */
+export interface TcpServiceChain {
+  /** Service host and port, for the chain's name. */
+  name: string;
+  /** The port the app dials: the service port for ClusterIPs, the target port for pod IPs. */
+  port: number;
+  ranges: CidrRange[];
+  cluster: string;
+}
+
+export function outboundListener(input: TranslateInput, tcpServices: readonly TcpServiceChain[] = []): Listener {
   const hcm: HttpConnectionManager = {
     kind: 'http',
     statPrefix: 'outbound',
@@ -56,11 +68,14 @@ export function outboundListener(input: TranslateInput): Listener {
       trafficDirection: 'OUTBOUND',
       useOriginalDst: true,
       // A Host matching no service (nor on-demand config): Istio's outboundTrafficPolicy, ALLOW_ANY unless the mesh says otherwise.
-      filterChains: [{
-        name: 'outbound-http',
-        filterChainMatch: { transportProtocol: 'raw_buffer', applicationProtocols: HTTP_PROTOCOLS },
-        filter: { ...hcm, outboundTrafficPolicy: input.mesh.outboundTrafficPolicy?.mode ?? 'ALLOW_ANY' },
-      }],
+      filterChains: [
+        {
+          name: 'outbound-http',
+          filterChainMatch: { transportProtocol: 'raw_buffer', applicationProtocols: HTTP_PROTOCOLS },
+          filter: { ...hcm, outboundTrafficPolicy: input.mesh.outboundTrafficPolicy?.mode ?? 'ALLOW_ANY' },
+        },
+        ...tcpChains(tcpServices, { ...hcm, outboundTrafficPolicy: input.mesh.outboundTrafficPolicy?.mode ?? 'ALLOW_ANY' }),
+      ],
       protocolDetectionTimeout: 100,
     };
   }
@@ -71,6 +86,27 @@ export function outboundListener(input: TranslateInput): Listener {
     filterChains: [{ name: 'outbound-http', filter: hcm }],
     protocolDetectionTimeout: 100,
   };
+}
+
+/**
+ * The TCP services' chains, and per port they claim a copy of the HTTP chain: a port named by some
+ * chain shadows the port-less ones (Envoy's destination_port rule), so HTTP to any other address on
+ * that port still needs a chain of its own there (the one without prefix ranges wins when no range does).
+ */
+function tcpChains(services: readonly TcpServiceChain[], http: HttpConnectionManager): FilterChain[] {
+  const out: FilterChain[] = [];
+  const ports = [...new Set(services.map((s) => s.port))].sort((a, b) => a - b);
+  for (const port of ports) {
+    for (const s of services.filter((x) => x.port === port)) {
+      out.push({
+        name: `outbound-tcp-${port}-${s.name}`,
+        filterChainMatch: { destinationPort: port, prefixRanges: s.ranges },
+        filter: { kind: 'tcp', statPrefix: s.cluster, cluster: s.cluster, idleTimeout: 3_600_000 },
+      });
+    }
+    out.push({ name: `outbound-http-${port}`, filterChainMatch: { destinationPort: port, transportProtocol: 'raw_buffer', applicationProtocols: HTTP_PROTOCOLS }, filter: http });
+  }
+  return out;
 }
 
 /** What the listener's protocol detection reports for plaintext HTTP (Envoy's http_inspector names). */

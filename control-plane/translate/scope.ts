@@ -8,6 +8,10 @@
 //      namespace — i.e. S's owners declared P a caller, or
 //   3. it is a backend or mirror target of an HTTPRoute/GRPCRoute attached to
 //      a service already in scope (closure), so a canary split works at once.
+//   4. P's traffic is intercepted (REDIRECT) and S has an opaque-TCP port: no
+//      request names a TCP destination, so on-demand discovery cannot find it,
+//      and a connection passed through in plaintext would be refused by S's
+//      STRICT inbound. Each such port costs P one filter chain and one cluster.
 // P's own service is not in scope unless one of these rules puts it there.
 
 import { spiffeId, type RegistryView, type ServiceInfo } from '../registry/types.js';
@@ -59,6 +63,9 @@ export function servicesInScope(input: TranslateInput, idx: PolicyIndex): Servic
   const me = spiffeId(mesh.trustDomain, node.namespace, node.serviceAccount);
   const keys = new Set<string>();
   for (const k of input.dependencies) if (registry.service(...(k.split('/') as [string, string]))) keys.add(k);
+  if (node.interceptionMode === 'REDIRECT') {
+    for (const s of registry.services()) if (s.ports.some((p) => p.protocol === 'tcp')) keys.add(serviceKey(s.namespace, s.name));
+  }
 
   for (const p of idx.authorizationPolicies) {
     if (p.spec.action !== 'ALLOW') continue;

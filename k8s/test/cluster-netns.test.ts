@@ -96,6 +96,7 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
   let dbPort = 0;
   let adminPort = 0;
   let extPort = 0;
+  let meshedDbPort = 0;
 
   beforeAll(async () => {
     addonProblem = await addonOrReason();
@@ -130,6 +131,9 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     adminPort = (await admin.next((m) => m.event === 'listening')).port;
     const ext = startInNs(procs, PEER_NS, [process.execPath, join(root, 'k8s', 'iptables', 'test', 'app-echo.mjs'), 'http', 'outside', '0.0.0.0']);
     extPort = (await ext.next((m) => m.event === 'listening')).port;
+    // A meshed TCP service (a database behind the reviews pod's sidecar): the Service's `tcp-db` port.
+    const meshedDb = startInNs(procs, PEER_NS, [process.execPath, join(root, 'k8s', 'iptables', 'test', 'app-echo.mjs'), 'tcp', 'reviews-db', '0.0.0.0']);
+    meshedDbPort = (await meshedDb.next((m) => m.event === 'listening')).port;
 
     const reviews: PodFacts = { ns: PEER_NS, name: 'reviews-v1-6c8f9d7b5-abcde', uid: 'p-reviews', ip: PEER_IP, sa: 'reviews', labels: { app: 'reviews', version: 'v1' }, annotations: { 'sidecar.tsmesh.io/excludeInboundPorts': `${dbPort},${extPort}` }, containerPort: appPort };
     const productpage: PodFacts = { ns: POD_NS, name: 'productpage-v1-5f7d8c9b4-fghij', uid: 'p-productpage', ip: POD_IP, sa: 'productpage', labels: { app: 'productpage', version: 'v1' } };
@@ -144,14 +148,14 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     api.setList('/api/v1/services', 'ServiceList', '100', [{
       apiVersion: 'v1', kind: 'Service',
       metadata: { name: 'reviews', namespace: 'default', uid: 'svc-reviews', resourceVersion: '10', labels: { app: 'reviews' } },
-      spec: { type: 'ClusterIP', clusterIP: CLUSTER_IP, clusterIPs: [CLUSTER_IP], selector: { app: 'reviews' }, ports: [{ name: 'http', protocol: 'TCP', port: 9080, targetPort: appPort }, { name: 'http-admin', protocol: 'TCP', port: 9081, targetPort: adminPort }] },
+      spec: { type: 'ClusterIP', clusterIP: CLUSTER_IP, clusterIPs: [CLUSTER_IP], selector: { app: 'reviews' }, ports: [{ name: 'http', protocol: 'TCP', port: 9080, targetPort: appPort }, { name: 'http-admin', protocol: 'TCP', port: 9081, targetPort: adminPort }, { name: 'tcp-db', protocol: 'TCP', port: 5432, targetPort: meshedDbPort }] },
     }]);
     api.setList('/apis/discovery.k8s.io/v1/endpointslices', 'EndpointSliceList', '100', [{
       apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
       metadata: { name: 'reviews-x7k2p', namespace: 'default', uid: 'slice-reviews', resourceVersion: '11', labels: { 'kubernetes.io/service-name': 'reviews', 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } },
       addressType: 'IPv4',
       endpoints: [{ addresses: [PEER_IP], conditions: { ready: true, serving: true, terminating: false }, targetRef: { kind: 'Pod', namespace: 'default', name: reviews.name, uid: reviews.uid } }],
-      ports: [{ name: 'http', protocol: 'TCP', port: appPort }, { name: 'http-admin', protocol: 'TCP', port: adminPort }],
+      ports: [{ name: 'http', protocol: 'TCP', port: appPort }, { name: 'http-admin', protocol: 'TCP', port: adminPort }, { name: 'tcp-db', protocol: 'TCP', port: meshedDbPort }],
     }]);
     api.setList('/api/v1/pods', 'PodList', '100', pods.map((p) => p.pod));
     api.setList('/api/v1/namespaces', 'NamespaceList', '100', ['default', 'tsmesh-system'].map((name, i) => ({ metadata: { name, resourceVersion: String(i + 1) } })));
@@ -290,6 +294,18 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     // It went through sidecar A's outbound listener (no chain claims TCP) as Istio's PassthroughCluster.
     const metrics = await inNs(POD_NS, ['curl', '-s', '--max-time', '5', 'http://127.0.0.1:15000/stats/prometheus']);
     expect(metrics.stdout.split('\n').some((l) => l.startsWith('istio_tcp_connections_opened_total{') && l.includes('destination_service="PassthroughCluster"'))).toBe(true);
+  }, 20_000);
+
+  it("opaque TCP to a mesh service's ClusterIP crosses the mesh over mTLS to the app behind the peer's sidecar", async (ctx) => {
+    if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
+    const client = `const s = require('net').connect(5432, '${CLUSTER_IP}', () => s.write('select 1\\n')); s.pipe(process.stdout);`;
+    const res = await inNs(POD_NS, [process.execPath, '-e', client], 15_000);
+    // Delivered by the peer's sidecar (inbound TCP chain, on its own pod), not by the caller's.
+    expect(res.stdout).toMatch(/^reviews-db echoed select 1 from (127\.0\.0\.1|10\.232\.0\.2)\n$/);
+    // The reviews sidecar took it on its STRICT inbound: an mTLS TCP connection from productpage's identity.
+    const metrics = await inNs(POD_NS, [...asProxy, 'curl', '-s', '--max-time', '5', `http://${PEER_IP}:15090/stats/prometheus`]);
+    const opened = metrics.stdout.split('\n').filter((l) => l.startsWith('istio_tcp_connections_opened_total{') && l.includes('reporter="destination"'));
+    expect(opened.some((l) => l.includes('connection_security_policy="mutual_tls"') && l.includes(`source_principal="${PRODUCTPAGE}"`))).toBe(true);
   }, 20_000);
 
   it('with outboundTrafficPolicy REGISTRY_ONLY in the MeshConfig, plain HTTP to a host outside the mesh gets 502', async (ctx) => {

@@ -10,6 +10,8 @@ import type { ResponseFlag, Telemetry } from '../telemetry/types.js';
 import type { ClusterManager, ClusterRuntime, UpstreamHost } from '../upstream/cluster-manager.js';
 import { tlsConnector } from '../upstream/endpoint-pools.js';
 import { socketConnector } from '../upstream/socket-connector.js';
+import { peerPrincipal } from '../listener/peer-principal.js';
+import { selfLabels } from '../telemetry/istio-labels.js';
 
 /**
  * One connector per (cluster runtime, host): a mesh cluster's connections are mTLS with the peer's
@@ -70,7 +72,12 @@ export class TcpChain {
     let bytesSent = 0;
     let upstream: Socket | undefined;
     let closed = false;
-    this.deps.telemetry.tcpConnectionOpened(this.deps.direction, clusterName);
+    // The same labels on the opened and closed series: the peer's verified SPIFFE ID on an mTLS inbound
+    // connection, this workload on an outbound one (Istio's source side).
+    const principal = this.tls ? peerPrincipal({ socket: downstream }) : undefined;
+    const source = this.deps.direction === 'outbound' ? selfLabels(this.deps.node) : principal !== undefined ? { principal } : {};
+    const destination = cluster?.destination ?? {};
+    this.deps.telemetry.tcpConnectionOpened(this.deps.direction, clusterName, { source, destination, mtls: this.tls });
     const finish = () => {
       if (closed) return;
       closed = true;
@@ -87,8 +94,8 @@ export class TcpChain {
         bytesReceived,
         bytesSent,
         responseFlags: flags,
-        source: {},
-        destination: cluster?.destination ?? {},
+        source,
+        destination,
         mtls: this.tls,
       });
     };

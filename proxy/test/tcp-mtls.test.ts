@@ -100,6 +100,7 @@ staticResources:
     await expect.poll(() => bTelemetry.tcp.length).toBeGreaterThan(0);
     const inbound = bTelemetry.tcp.at(-1)!;
     expect(inbound.mtls).toBe(true);
+    expect(inbound.source.principal).toBe(CLIENT);
     expect(inbound.bytesReceived).toBe('select 1\n'.length);
     await expect.poll(() => aTelemetry.tcp.some((r) => r.clusterName === 'ratings-db' && r.bytesSent === 'db:select 1\n'.length)).toBe(true);
   });
