@@ -308,7 +308,7 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     expect(opened.some((l) => l.includes('connection_security_policy="mutual_tls"') && l.includes(`source_principal="${PRODUCTPAGE}"`))).toBe(true);
   }, 20_000);
 
-  it('with outboundTrafficPolicy REGISTRY_ONLY in the MeshConfig, plain HTTP to a host outside the mesh gets 502', async (ctx) => {
+  it('with outboundTrafficPolicy REGISTRY_ONLY in the MeshConfig, plain HTTP to a host outside the mesh gets 502 and opaque TCP is closed', async (ctx) => {
     if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
     const mesh = (mode: string, rv: string) => ({
       apiVersion: 'tsmesh.io/v1alpha1', kind: 'MeshConfig',
@@ -326,6 +326,11 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     };
     api!.send('/apis/tsmesh.io/v1alpha1/meshconfigs', 'MODIFIED', mesh('REGISTRY_ONLY', '13'));
     await until('502');
+    // Opaque TCP to outside the mesh is closed too (Istio's BlackHoleCluster), not passed through.
+    const tcpOut = `const s = require('net').connect(${dbPort}, '${PEER_IP}', () => s.write('ping\\n')); s.on('error', () => {}); s.pipe(process.stdout);`;
+    expect((await inNs(POD_NS, [process.execPath, '-e', tcpOut])).stdout).toBe('');
+    const blocked = await inNs(POD_NS, ['curl', '-s', '--max-time', '5', 'http://127.0.0.1:15000/stats/prometheus']);
+    expect(blocked.stdout.split('\n').some((l) => l.startsWith('istio_tcp_connections_opened_total{') && l.includes('destination_service="BlackHoleCluster"'))).toBe(true);
     // Mesh services are still reached.
     expect(JSON.parse((await inNs(POD_NS, ['curl', '-s', '--max-time', '10', `http://${CLUSTER_IP}:9080/still`], 15_000)).stdout)).toMatchObject({ app: 'reviews' });
     api!.send('/apis/tsmesh.io/v1alpha1/meshconfigs', 'MODIFIED', mesh('ALLOW_ANY', '14'));

@@ -7,7 +7,7 @@ import type { FilterChain, FilterChainMatch, Listener } from '../config/resource
 import { ChainRuntime, type ChainDeps } from './chain-runtime.js';
 import { detect, TCP, type Detected } from './detect.js';
 import { assertOriginalDstSupported, originalDstOf, recordOriginalDst } from './original-dst.js';
-import { PASSTHROUGH_CLUSTER, passThrough, type PassthroughDeps } from '../upstream/passthrough.js';
+import { blackHole, PASSTHROUGH_CLUSTER, passThrough, type PassthroughDeps } from '../upstream/passthrough.js';
 import { PrefixRanges } from './prefix-ranges.js';
 
 /** Stands for the passthrough when asking the sidecar for chain dependencies (telemetry, direction). */
@@ -22,6 +22,8 @@ export class ListenerRuntime {
   /** Listener with one plain HTTP/1-only or TCP chain: no detection needed (saves a peek per connection). */
   private direct: ChainRuntime | undefined;
   private passthrough: PassthroughDeps | undefined;
+  /** REGISTRY_ONLY on the listener's HTTP chains: connections no chain claims are closed, not passed through. */
+  private registryOnly = false;
   /** The destination ports some chain matches on (undefined: none does). */
   private ports: ReadonlySet<number> | undefined;
   /** Per chain (same index), its compiled prefix_ranges; undefined when no chain has any. */
@@ -56,6 +58,7 @@ export class ListenerRuntime {
   update(config: Listener, deps: (fc: FilterChain) => ChainDeps): void {
     this.config = config;
     this.passthrough = config.useOriginalDst && config.trafficDirection !== 'INBOUND' ? deps(PASSTHROUGH_CHAIN) : undefined;
+    this.registryOnly = config.filterChains.some((fc) => fc.filter.kind === 'http' && fc.filter.outboundTrafficPolicy === 'REGISTRY_ONLY');
     const old = new Map(this.chains.map((c) => [c.fc.name, c]));
     this.chains = config.filterChains.map((fc) => {
       const prev = old.get(fc.name);
@@ -101,9 +104,11 @@ export class ListenerRuntime {
       if (buf) socket.unshift(buf);
       const chain = this.select(d, socket);
       if (!chain) {
-        // useOriginalDst: outbound traffic no chain claims goes where the app was connecting (PassthroughCluster);
-        // inbound stays closed, so a STRICT mTLS inbound never passes plaintext through to the app.
+        // useOriginalDst: outbound traffic no chain claims goes where the app was connecting (PassthroughCluster),
+        // or nowhere under REGISTRY_ONLY (BlackHoleCluster); inbound stays closed, so a STRICT mTLS inbound
+        // never passes plaintext through to the app.
         const dst = this.passthrough ? originalDstOf(socket) : undefined;
+        if (this.passthrough && this.registryOnly) return blackHole(socket, dst, this.passthrough);
         return dst ? passThrough(socket, dst, this.passthrough) : void socket.destroy();
       }
       chain.accept(socket, d);

@@ -77,3 +77,29 @@ export function passThrough(downstream: Socket, dst: OriginalDst, deps: Passthro
   // Either side's FIN is forwarded by pipe(); close once both directions are finished.
   up.on('close', () => (downstream.writableEnded ? finish() : downstream.end()));
 }
+
+const BLACKHOLE = { service: 'BlackHoleCluster' };
+
+/**
+ * Istio's BlackHoleCluster for connections no chain claims under
+ * outboundTrafficPolicy REGISTRY_ONLY (TLS the app originates, opaque TCP):
+ * closed at once, never connected onward, and reported as such.
+ */
+export function blackHole(downstream: Socket, dst: OriginalDst | undefined, deps: PassthroughDeps): void {
+  deps.telemetry.tcpConnectionOpened(deps.direction, BLACKHOLE.service, { destination: BLACKHOLE });
+  downstream.destroy();
+  deps.telemetry.tcpConnectionClosed({
+    direction: deps.direction,
+    downstreamRemoteAddress: downstream.remoteAddress ?? '',
+    startTime: Date.now(),
+    durationMs: 0,
+    clusterName: BLACKHOLE.service,
+    ...(dst ? { upstreamHost: `${dst.address}:${dst.port}` } : {}),
+    bytesReceived: 0,
+    bytesSent: 0,
+    responseFlags: [],
+    source: {},
+    destination: BLACKHOLE,
+    mtls: false,
+  });
+}
