@@ -85,12 +85,11 @@ function view(at: number, len: number): Buffer {
   return new FastBuffer(c.buffer, c.byteOffset + (at - bufPtr), len);
 }
 
-type Latin1Slice = (this: Buffer, start: number, end: number) => string;
-// Buffer's own latin1 decoder (what toString('latin1') ends in), without the Buffer view.
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: Latin1Slice }).latin1Slice;
+/** Buffer's own latin1 decoder (what toString('latin1') ends in), called without making a view first. */
+type Latin1Chunk = Buffer & { latin1Slice(start: number, end: number): string };
 function text(at: number, len: number): string {
   const off = at - bufPtr;
-  return latin1Slice.call(currentChunk!, off, off + len);
+  return (currentChunk as Latin1Chunk).latin1Slice(off, off + len);
 }
 
 /** The wasm memory as bytes; re-made only when the memory grew (its old buffer is detached then). */

@@ -6,14 +6,14 @@
 // body costs no timer churn. One RequestTimeouts per request (reusable via
 // finish() + start()); callbacks are bound once in the constructor.
 //
-// The route and stream idle timers are not cancelled when a request finishes
-// in time (nearly every request): they stay armed and a reused RequestTimeouts
+// The route, per-try and stream idle timers are not cancelled when a request
+// (or an attempt) finishes in time — nearly every one: they stay armed and a reused RequestTimeouts
 // (timeout-slots.ts pools them) keeps a timer that falls due no later than its
 // new request's deadline. A timer that fires finds the current deadline (or
 // none) and re-arms for what is left, or lapses. So a request pays no
 // setTimeout/clearTimeout at all in the common case, where per-request timers
-// cost two of each plus their Timeout objects; a slot carries at most two
-// pending timers, whichever request it serves.
+// cost two or three of each plus their Timeout objects; a slot carries at most
+// three pending timers (four with a per-try idle timeout), whichever request it serves.
 
 import type { Clock, Timer } from '../../common/clock.js';
 import { UpstreamTimeoutError, type TimeoutKind } from './errors.js';
@@ -23,6 +23,10 @@ export class RequestTimeouts {
   /** clock.monotonic() at which routeTimer fires (it may outlive the request that armed it). */
   private routeTimerAt = Infinity;
   private tryTimer: Timer | undefined;
+  /** clock.monotonic() at which tryTimer fires (it may outlive the attempt that armed it). */
+  private tryTimerAt = Infinity;
+  /** The current attempt's per-try deadline (Infinity: none, or no attempt). */
+  private tryDeadline = Infinity;
   private idleTimer: Timer | undefined;
   /** clock.monotonic() at which idleTimer fires (it may outlive the request that armed it). */
   private idleTimerAt = Infinity;
@@ -36,7 +40,7 @@ export class RequestTimeouts {
   private tryIdleMs = 0;
   private lastActivity = 0;
   private readonly onRoute = () => this.checkRoute();
-  private readonly onTry = () => this.fire('perTry');
+  private readonly onTry = () => this.checkTry();
   private readonly onIdle = () => this.checkIdle(false);
   private readonly onTryIdle = () => this.checkIdle(true);
 
@@ -74,11 +78,15 @@ export class RequestTimeouts {
   /** Attempt start: arms the per-try timeout (≤ time left); returns the ms armed (0 = none). */
   startAttempt(perTryTimeoutMs: number, perTryIdleTimeoutMs = 0): number {
     this.endAttempt();
-    this.lastActivity = this.clock.monotonic();
+    const now = this.clock.monotonic();
+    this.lastActivity = now;
     let ms = perTryTimeoutMs;
-    const left = this.remaining();
+    const left = this.deadline === Infinity ? Infinity : Math.max(0, this.deadline - now);
     if (ms > 0 && left < ms) ms = left;
-    if (ms > 0 && ms !== Infinity) this.tryTimer = this.clock.setTimeout(this.onTry, ms);
+    if (ms > 0 && ms !== Infinity) {
+      this.tryDeadline = now + ms;
+      if (this.tryTimerAt > this.tryDeadline) this.armTry(now, ms);
+    }
     this.tryMs = ms;
     this.tryIdleMs = perTryIdleTimeoutMs;
     if (perTryIdleTimeoutMs > 0) this.tryIdleTimer = this.clock.setTimeout(this.onTryIdle, perTryIdleTimeoutMs);
@@ -90,10 +98,15 @@ export class RequestTimeouts {
     this.lastActivity = this.clock.monotonic();
   }
 
-  /** Attempt over (response complete, failed, or being retried): cancels the per-try timers. */
-  endAttempt(): void {
+  private armTry(now: number, ms: number): void {
     this.tryTimer?.cancel();
-    this.tryTimer = undefined;
+    this.tryTimer = this.clock.setTimeout(this.onTry, ms);
+    this.tryTimerAt = now + ms;
+  }
+
+  /** Attempt over (response complete, failed, or being retried): its per-try timeout fires no more. */
+  endAttempt(): void {
+    this.tryDeadline = Infinity; // the per-try timer lapses (or serves the next attempt)
     this.tryIdleTimer?.cancel();
     this.tryIdleTimer = undefined;
   }
@@ -108,6 +121,9 @@ export class RequestTimeouts {
   /** Cancels every timer (a RequestTimeouts that will not be started again). */
   dispose(): void {
     this.finish();
+    this.tryTimer?.cancel();
+    this.tryTimer = undefined;
+    this.tryTimerAt = Infinity;
     this.routeTimer?.cancel();
     this.routeTimer = undefined;
     this.routeTimerAt = Infinity;
@@ -128,8 +144,18 @@ export class RequestTimeouts {
 
   private fire(kind: 'route' | 'perTry'): void {
     if (kind === 'route') this.finish();
-    else this.tryTimer = undefined;
     this.onTimeout(kind);
+  }
+
+  /** The per-try timer fired: the current attempt's deadline (if any) may still be ahead. */
+  private checkTry(): void {
+    this.tryTimer = undefined;
+    this.tryTimerAt = Infinity;
+    if (this.tryDeadline === Infinity) return; // armed for an attempt that ended: lapses
+    const now = this.clock.monotonic();
+    if (now < this.tryDeadline) return this.armTry(now, this.tryDeadline - now);
+    this.tryDeadline = Infinity;
+    this.fire('perTry');
   }
 
   /** The route timer fired: the current request's deadline (if any) may still be ahead. */

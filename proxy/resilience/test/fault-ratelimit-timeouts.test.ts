@@ -137,6 +137,25 @@ describe('RequestTimeouts', () => {
     expect(clock.pendingTimers()).toBe(0);
   });
 
+  it('a per-try timer left armed by an ended attempt times the next attempt out at its own deadline, never earlier', () => {
+    const { clock, fired, t } = setup();
+    t.start(0);
+    t.startAttempt(300); // timer at 300
+    clock.advance(100);
+    t.endAttempt(); // answered in time: the timer stays armed
+    clock.advance(50);
+    expect(t.startAttempt(300)).toBe(300); // deadline 450: the armed timer (300) is kept
+    expect(clock.pendingTimers()).toBe(1);
+    clock.advance(299); // 449
+    expect(fired).toEqual([]);
+    clock.advance(1);
+    expect(fired).toEqual(['perTry']);
+    t.finish();
+    clock.advance(1_000);
+    expect(fired).toEqual(['perTry']);
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
   it('a finished request times out no more; its timers lapse', () => {
     const { clock, fired, t } = setup();
     t.start(1_000, 500);
