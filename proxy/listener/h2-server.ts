@@ -21,7 +21,9 @@ import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerH
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 
-const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_FLAG_END_STREAM } = http2.constants;
+const { NGHTTP2_FLAG_END_STREAM } = http2.constants;
+/** Resets a stream with RST_STREAM(INTERNAL_ERROR). */
+const RESET = Object.assign(new Error('response cut short'), { code: 'MESH_STREAM_RESET' });
 
 /** What the streams are handed to (HttpChain.handle). */
 export type H2Handle = (req: H2Request, res: H2Response) => void;
@@ -72,8 +74,8 @@ class BodyRequest extends Readable implements H2Request {
     super();
     (stream as Tagged)[kReq] = this;
     stream.on('data', onBodyData);
-    stream.once('end', onBodyEnd);
-    stream.once('aborted', onBodyAborted);
+    stream.on('end', onBodyEnd);
+    stream.on('aborted', onBodyAborted);
   }
   override _read(): void {
     const s = this.stream;
@@ -197,7 +199,7 @@ export class H2Response extends EventEmitter {
       this.reset();
       return false;
     }
-    if (waitForTrailers) s.once('wantTrailers', onWantTrailers);
+    if (waitForTrailers) s.on('wantTrailers', onWantTrailers);
     return true;
   }
 
@@ -259,8 +261,10 @@ export class H2Response extends EventEmitter {
   private reset(): void {
     this.destroyed = true;
     this.pending = undefined;
+    // destroy(err), not close(code): close() ends the writable side first, so the client would see
+    // END_STREAM — a complete-looking, truncated response — before the RST_STREAM.
     const s = this.stream;
-    if (!s.destroyed) s.close(NGHTTP2_INTERNAL_ERROR);
+    if (!s.destroyed) s.destroy(RESET);
   }
 
   /** @internal the stream's 'wantTrailers' */

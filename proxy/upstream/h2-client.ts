@@ -42,6 +42,8 @@ const kSession = Symbol('session');
 const kIdle = Symbol('idleTimeout');
 const kIdleSkipped = Symbol('idleSkipped');
 const kRetired = Symbol('retired');
+const kStream = Symbol('stream');
+const kSource = Symbol('source');
 
 type Stream = ClientHttp2Stream & {
   [kHandler]: Handler;
@@ -58,6 +60,7 @@ function coded(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
 }
 const CLOSED = coded('HTTP/2 client is closed', 'UND_ERR_CLOSED');
+const ABORTED = coded('request aborted', 'UND_ERR_ABORTED');
 const NO_RESPONSE = coded('HTTP/2 stream ended before response headers', 'UND_ERR_SOCKET');
 
 export class H2Client extends DispatcherBase {
@@ -69,6 +72,8 @@ export class H2Client extends DispatcherBase {
   private closed = false;
   private fallback: Dispatcher | undefined = undefined;
   private readonly url: URL;
+  private readonly scheme: string;
+  private readonly authority: string;
 
   constructor(
     readonly origin: string,
@@ -76,6 +81,8 @@ export class H2Client extends DispatcherBase {
   ) {
     super();
     this.url = new URL(origin);
+    this.scheme = this.url.protocol === 'https:' ? 'https' : 'http';
+    this.authority = this.url.host;
   }
 
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Handler): boolean {
@@ -150,7 +157,9 @@ export class H2Client extends DispatcherBase {
   private retire(s: Session): void {
     if (this.session === s) this.session = undefined;
     s[kRetired] = true;
-    if (s[kOpen] === 0 && !s.closed) s.close();
+    // Closed on the next turn: retire() runs inside node:http2's 'goaway' callback (nghttp2 is still
+    // parsing), and closing a session from within nghttp2's callbacks has corrupted Node 20's heap.
+    if (s[kOpen] === 0 && !s.closed) setImmediate(closeIfIdle, s);
   }
 
   private failQueue(err: Error): void {
@@ -160,7 +169,7 @@ export class H2Client extends DispatcherBase {
   }
 
   private start(s: Session, opts: Dispatcher.DispatchOptions, handler: Handler): void {
-    const headers = requestHeaders(opts, this.url);
+    const headers = requestHeaders(opts, this.scheme, this.authority);
     const body = opts.body as unknown;
     const endStream = body == null || (typeof body === 'string' ? body.length === 0 : Buffer.isBuffer(body) && body.length === 0);
     let stream: Stream;
@@ -181,12 +190,13 @@ export class H2Client extends DispatcherBase {
     stream[kError] = undefined;
     stream[kDone] = false;
     stream[kSession] = s;
+    // on(), not once(): each fires once anyway, and once() allocates a wrapper per listener per request.
     stream.on('response', onResponse);
     stream.on('data', onData);
-    stream.once('trailers', onTrailers);
-    stream.once('end', onEnd);
-    stream.once('error', onStreamError);
-    stream.once('close', onClose);
+    stream.on('trailers', onTrailers);
+    stream.on('end', onEnd);
+    stream.on('error', onStreamError);
+    stream.on('close', onClose);
     handler.onConnect?.((err?: Error) => abortStream(stream, err));
     if (stream[kDone]) return; // aborted in onConnect
     if (!endStream) writeBody(stream, body);
@@ -222,6 +232,10 @@ export function h1FallbackClient(origin: string, connect: buildConnector.connect
 
 function noop(): void {}
 
+function closeIfIdle(s: Session): void {
+  if (s[kOpen] === 0 && !s.closed) s.close();
+}
+
 function onSessionIdle(this: Session): void {
   // Only a session without open streams is idle: a long quiet stream keeps it, and the timer is
   // re-armed when the last stream closes.
@@ -230,8 +244,8 @@ function onSessionIdle(this: Session): void {
   else this[kIdleSkipped] = true;
 }
 
-function requestHeaders(opts: Dispatcher.DispatchOptions, url: URL): OutgoingHttpHeaders {
-  const h: OutgoingHttpHeaders = { ':method': opts.method, ':path': opts.path, ':scheme': url.protocol === 'https:' ? 'https' : 'http', ':authority': url.host };
+function requestHeaders(opts: Dispatcher.DispatchOptions, scheme: string, authority: string): OutgoingHttpHeaders {
+  const h: OutgoingHttpHeaders = { ':method': opts.method, ':path': opts.path, ':scheme': scheme, ':authority': authority };
   const raw = opts.headers as string[] | Record<string, string> | null | undefined;
   if (Array.isArray(raw)) {
     for (let i = 0; i < raw.length; i += 2) {
@@ -247,22 +261,56 @@ function requestHeaders(opts: Dispatcher.DispatchOptions, url: URL): OutgoingHtt
   return h;
 }
 
+type Source = NodeJS.ReadableStream & { [kStream]: Stream };
+type Sink = Stream & { [kSource]: Source };
+
+/**
+ * The request body into the stream: a buffer in one write, a readable pumped with back-pressure
+ * (its own pause/resume on the stream's 'drain'; pipe() would add half a dozen listeners and
+ * closures per request).
+ */
 function writeBody(stream: Stream, body: unknown): void {
   if (typeof body === 'string' || Buffer.isBuffer(body) || body instanceof Uint8Array) {
     stream.end(body);
     return;
   }
-  const src = body as NodeJS.ReadableStream & { destroy?: (e?: Error) => void };
-  src.on('error', (err: Error) => abortStream(stream, err));
-  src.pipe(stream);
+  const src = body as Source;
+  src[kStream] = stream;
+  (stream as Sink)[kSource] = src;
+  src.on('data', onSourceData);
+  src.on('end', onSourceEnd);
+  src.on('error', onSourceError);
+}
+
+function onSourceData(this: Source, chunk: Buffer): void {
+  const s = this[kStream];
+  if (s[kDone] || s.destroyed) return;
+  if (!s.write(chunk)) {
+    this.pause();
+    s.once('drain', onSinkDrain);
+  }
+}
+function onSourceEnd(this: Source): void {
+  const s = this[kStream];
+  if (!s[kDone] && !s.destroyed && !s.writableEnded) s.end();
+}
+function onSourceError(this: Source, err: Error): void {
+  abortStream(this[kStream], err);
+}
+function onSinkDrain(this: Sink): void {
+  this[kSource].resume();
 }
 
 function abortStream(stream: Stream, err?: Error): void {
   if (stream[kDone]) return;
   stream[kDone] = true;
   stream.removeListener('data', onData);
-  stream.close(NGHTTP2_CANCEL);
-  stream[kHandler].onError?.(err ?? coded('request aborted', 'UND_ERR_ABORTED'));
+  // close(code) first ends the writable side: a request whose body is still being sent would reach the
+  // upstream as END_STREAM with a truncated body, then the RST. Such a stream is destroyed instead
+  // (RST_STREAM INTERNAL_ERROR, no END_STREAM).
+  if (stream.writableEnded) stream.close(NGHTTP2_CANCEL);
+  else stream.destroy(err ?? ABORTED);
+  stream[kHandler].onError?.(err ?? ABORTED);
 }
 
 function onResponse(this: Stream, headers: IncomingHttpHeaders): void {

@@ -1,0 +1,193 @@
+// The HTTP/2 downstream engine (h2-server.ts) through a real sidecar: h2c
+// clients against an HTTP/1.1 upstream and an HTTP/2 upstream. What a client
+// notices: bodies both ways with flow control, bodiless answers in one
+// HEADERS frame, 431 on too many header fields, trailers, 100-continue, a
+// response cut short arriving as RST_STREAM, and a client's reset cancelling
+// the upstream request.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import http2 from 'node:http2';
+import type { Sidecar } from '../../sidecar.js';
+import { close, cluster, httpBootstrap, listen, portOf, RecordingTelemetry, startSidecar } from '../../test/helpers.js';
+
+const BIG = 4 * 1024 * 1024;
+
+interface Answer {
+  status: number;
+  headers: http2.IncomingHttpHeaders;
+  body: Buffer;
+  trailers: http2.IncomingHttpHeaders | undefined;
+  endAfterHeaders: boolean;
+  rstCode: number | undefined;
+  continued: boolean;
+}
+
+describe('HTTP/2 downstream on the core API', () => {
+  let h1: http.Server;
+  let h2up: http2.Http2Server;
+  let sidecar: Sidecar;
+  let port: number;
+  let client: http2.ClientHttp2Session;
+  const telemetry = new RecordingTelemetry();
+  let upstreamAborted: () => void = () => {};
+  let upstreamGot: () => void = () => {};
+
+  beforeAll(async () => {
+    h1 = await listen(
+      http.createServer((req, res) => {
+        const url = req.url ?? '/';
+        if (url === '/empty') return void res.writeHead(204).end();
+        if (url === '/big') return void res.end(Buffer.alloc(BIG, 7));
+        if (url === '/cut') {
+          res.writeHead(200, { 'content-length': '100000' });
+          res.write(Buffer.alloc(1000, 1));
+          setTimeout(() => res.destroy(), 20);
+          return;
+        }
+        if (url === '/hang') {
+          res.on('close', () => upstreamAborted());
+          upstreamGot();
+          return;
+        }
+        let n = 0;
+        req.on('data', (c: Buffer) => (n += c.length));
+        req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', connection: 'keep-alive', 'keep-alive': 'timeout=5' }).end(JSON.stringify({ url, bytes: n, method: req.method, expect: req.headers.expect ?? null })));
+      }),
+    );
+    h2up = http2.createServer();
+    h2up.on('stream', (stream, headers) => {
+      stream.on('error', () => {});
+      stream.resume();
+      stream.on('end', () => {
+        if (headers[':path'] === '/grpc/only') return void stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5' }, { endStream: true });
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+        stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'x-trailer': 'yes' }));
+        stream.end(Buffer.from([0, 0, 0, 0, 2, 8, 1]));
+      });
+    });
+    await listen(h2up);
+    const routes = `            - match: { prefix: /grpc/ }
+              route: { cluster: grpc }
+            - match: { prefix: / }
+              route: { cluster: up }`;
+    const clusters = cluster('up', portOf(h1)) + cluster('grpc', portOf(h2up as never), '\n      upstreamProtocol: http2');
+    const started = await startSidecar(httpBootstrap(routes, clusters, '\n            limits: { maxHeadersCount: 10 }'), telemetry);
+    sidecar = started.sidecar;
+    port = started.port();
+    client = http2.connect(`http://127.0.0.1:${port}`);
+    client.on('error', () => {});
+  });
+
+  afterAll(async () => {
+    client?.destroy();
+    await sidecar?.close();
+    await Promise.all([close(h1), close(h2up as never)]);
+  });
+
+  function call(headers: http2.OutgoingHttpHeaders, body?: Buffer, opts: { slowRead?: boolean } = {}): Promise<Answer> {
+    return new Promise((resolve) => {
+      const st = client.request(headers, { endStream: body === undefined });
+      const a: Answer = { status: 0, headers: {}, body: Buffer.alloc(0), trailers: undefined, endAfterHeaders: false, rstCode: undefined, continued: false };
+      const chunks: Buffer[] = [];
+      st.on('error', () => {});
+      st.on('continue', () => (a.continued = true));
+      st.on('response', (h, flags) => {
+        a.status = Number(h[':status']);
+        a.headers = h;
+        a.endAfterHeaders = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+      });
+      st.on('trailers', (t) => (a.trailers = t));
+      st.on('data', (c: Buffer) => {
+        chunks.push(c);
+        if (opts.slowRead) {
+          // A reader far slower than the upstream: the proxy must hold back, not buffer without bound.
+          st.pause();
+          setTimeout(() => st.resume(), 1);
+        }
+      });
+      st.on('close', () => {
+        a.body = Buffer.concat(chunks);
+        a.rstCode = st.rstCode;
+        resolve(a);
+      });
+      if (body !== undefined) st.end(body);
+    });
+  }
+
+  it('streams a request body upstream and answers with the upstream body, minus connection-specific headers', async () => {
+    const body = Buffer.alloc(BIG, 3);
+    const a = await call({ ':method': 'POST', ':path': '/upload' }, body);
+    expect(a.status).toBe(200);
+    expect(JSON.parse(a.body.toString())).toEqual({ url: '/upload', bytes: BIG, method: 'POST', expect: null });
+    expect(a.headers['content-type']).toBe('application/json');
+    expect(a.headers.connection).toBeUndefined();
+    expect(a.headers['keep-alive']).toBeUndefined();
+    expect(a.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
+  });
+
+  it('delivers a large response to a slow reader whole (flow control back to the upstream)', async () => {
+    const a = await call({ ':path': '/big' }, undefined, { slowRead: true });
+    expect(a.status).toBe(200);
+    expect(a.body.length).toBe(BIG);
+    expect(a.body.every((b) => b === 7)).toBe(true);
+  });
+
+  it('answers a bodiless response in one HEADERS frame with END_STREAM', async () => {
+    const a = await call({ ':path': '/empty' });
+    expect(a.status).toBe(204);
+    expect(a.endAfterHeaders).toBe(true);
+    const head = await call({ ':method': 'HEAD', ':path': '/x' });
+    expect(head.status).toBe(200);
+    expect(head.endAfterHeaders).toBe(true);
+    expect(head.body.length).toBe(0);
+  });
+
+  it('answers 431 to a request with more header fields than maxHeadersCount', async () => {
+    const h: http2.OutgoingHttpHeaders = { ':path': '/many' };
+    for (let i = 0; i < 12; i++) h[`x-h${i}`] = 'v';
+    const a = await call(h);
+    expect(a.status).toBe(431);
+    expect(a.headers['x-tsmesh-error']).toBe('MESH_HEADERS_TOO_LARGE');
+    // The session still serves.
+    expect((await call({ ':path': '/after' })).status).toBe(200);
+  });
+
+  it('sends 100-continue to a client that waits for it', async () => {
+    const a = await call({ ':method': 'POST', ':path': '/continue', expect: '100-continue' }, Buffer.from('hello'));
+    expect(a.continued).toBe(true);
+    expect(JSON.parse(a.body.toString()).bytes).toBe(5);
+  });
+
+  it('forwards trailers, and a trailers-only answer stays one HEADERS frame', async () => {
+    const grpcHeaders = { ':method': 'POST', 'content-type': 'application/grpc', te: 'trailers' };
+    const a = await call({ ...grpcHeaders, ':path': '/grpc/call' }, Buffer.from([0, 0, 0, 0, 0]));
+    expect(a.status).toBe(200);
+    expect([...a.body]).toEqual([0, 0, 0, 0, 2, 8, 1]);
+    expect(a.trailers?.['grpc-status']).toBe('0');
+    expect(a.trailers?.['x-trailer']).toBe('yes');
+    const only = await call({ ...grpcHeaders, ':path': '/grpc/only' }, Buffer.from([0, 0, 0, 0, 0]));
+    expect(only.endAfterHeaders).toBe(true);
+    expect(only.headers['grpc-status']).toBe('5');
+  });
+
+  it('resets the stream (INTERNAL_ERROR) when the upstream cuts the response short', async () => {
+    const a = await call({ ':path': '/cut' });
+    expect(a.status).toBe(200);
+    expect(a.body.length).toBeLessThan(100000);
+    expect(a.rstCode).toBe(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    expect(telemetry.records.at(-1)!.responseFlags).toContain('UR');
+  });
+
+  it('a client resetting its stream cancels the upstream request (DC)', async () => {
+    const aborted = new Promise<void>((r) => (upstreamAborted = r));
+    const got = new Promise<void>((r) => (upstreamGot = r));
+    const st = client.request({ ':path': '/hang' });
+    st.on('error', () => {});
+    await got;
+    st.close(http2.constants.NGHTTP2_CANCEL);
+    await aborted;
+    const rec = telemetry.records.find((x) => x.path === '/hang')!;
+    expect(rec.responseFlags).toContain('DC');
+  });
+});
