@@ -38,7 +38,11 @@ export function translate(input: TranslateInput, memo?: TranslateMemo): Resource
     used = shared.used;
   } else routes = [outboundRouteConfiguration(input, idx, services, used)];
   const apps = localApps(input);
-  const clusters: Cluster[] = apps.map((a) => inboundCluster(input.node, a));
+  // The inbound cluster depends on the node only through its service, namespace and version: shared by replicas.
+  const me = input.node;
+  const clusters: Cluster[] = apps.map((a) =>
+    memo ? memo.get(`inboundCluster\0${me.service}\0${me.namespace}\0${me.version ?? ''}\0${a.port}\0${a.protocol}`, () => inboundCluster(me, a)) : inboundCluster(me, a),
+  );
   const assignments: ClusterLoadAssignment[] = [];
   for (const [name, b] of used) {
     clusters.push(memo ? memo.get(`cluster\0${name}`, () => outboundCluster(input, idx, b)) : outboundCluster(input, idx, b));

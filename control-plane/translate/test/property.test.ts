@@ -119,7 +119,8 @@ describe('translator properties', () => {
         expect(shared[1]!.routeConfiguration.get('outbound')).toBe(shared[0]!.routeConfiguration.get('outbound'));
         expect(shared[2]!.routeConfiguration.get('outbound')).not.toBe(shared[0]!.routeConfiguration.get('outbound'));
         for (const [name, c] of shared[0]!.cluster) if (name.startsWith('outbound|')) expect(shared[1]!.cluster.get(name)).toBe(c);
-        // The node's own listener stays its own.
+        // Replicas of one service share their inbound cluster too; the node's own listener stays its own.
+        expect(shared[1]!.cluster.get('inbound|8080||')).toBe(shared[0]!.cluster.get('inbound|8080||'));
         expect(shared[1]!.listener.get('virtualInbound')).not.toBe(shared[0]!.listener.get('virtualInbound'));
       }),
       { numRuns: 100 },
