@@ -5,6 +5,7 @@
 
 import { MeshError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/log.js';
+import { parseMeshHost } from '../common/mesh-host.js';
 import type { ClusterStatus, AdminSource } from './admin/types.js';
 import { assertValidSnapshot, type CheckOptions } from './config/check.js';
 import type { ConfigSnapshot, FilterChain, Listener, NodeInfo, Secret } from './config/resources.js';
@@ -126,10 +127,12 @@ export class Sidecar implements AdminSource {
   /**
    * Asks for a host's config (once per negative window) and resolves as soon as an applied
    * config routes it (`routed()`), or ON_DEMAND_WAIT_MS after it was first asked for. A host
-   * the control plane has nothing for is answered at once (404 NR) until ON_DEMAND_NEGATIVE_MS
-   * after that first ask.
+   * the control plane has nothing for is answered at once until ON_DEMAND_NEGATIVE_MS after
+   * that first ask (the control plane remembers it and pushes config if the service appears),
+   * and a host no mesh service can have (`api.example.com`) is never waited for.
    */
   private readonly awaitHost = (authority: string, routed: () => boolean): Promise<void> => {
+    if (parseMeshHost(authority, this.opts.node.namespace) === undefined) return Promise.resolve();
     const now = performance.now();
     let first = this.onDemandAsked.get(authority);
     if (first === undefined || now - first > ON_DEMAND_NEGATIVE_MS) {
@@ -235,7 +238,7 @@ export class Sidecar implements AdminSource {
 
 /** How long a request for an unknown host waits for on-demand config (Envoy's on-demand filter waits similarly). */
 const ON_DEMAND_WAIT_MS = 1000;
-const ON_DEMAND_NEGATIVE_MS = 3000;
+const ON_DEMAND_NEGATIVE_MS = 60_000;
 const MAX_ON_DEMAND_HOSTS = 1024;
 
 function sameAddress(a: Listener, b: Listener): boolean {

@@ -14,6 +14,7 @@
 //      STRICT inbound. Each such port costs P one filter chain and one cluster.
 // P's own service is not in scope unless one of these rules puts it there.
 
+import { parseMeshHost } from '../../common/mesh-host.js';
 import { spiffeId, type RegistryView, type ServiceInfo } from '../registry/types.js';
 import type { AuthorizationPolicy } from '../policy/types.js';
 import { principalMatcher, stringMatches } from './authz.js';
@@ -21,20 +22,14 @@ import { resolveBackend, serviceKey, type PolicyIndex, type TranslateInput } fro
 
 /** Resolve a host the proxy asked for (`reviews`, `reviews:9080`, `reviews.prod`, FQDN, a ClusterIP) to a service key. */
 export function hostToServiceKey(registry: RegistryView, host: string, nodeNamespace: string): string | undefined {
-  if (host.length > 260) return undefined;
-  let h = host.toLowerCase();
-  const colon = h.lastIndexOf(':');
-  if (colon > 0 && /^\d+$/.test(h.slice(colon + 1))) h = h.slice(0, colon);
-  const bare = h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h;
-  if (/^[0-9.]+$/.test(bare) || bare.includes(':')) {
+  const h = parseMeshHost(host, nodeNamespace);
+  if (!h) return undefined;
+  if (h.kind === 'ip') {
     // A virtual IP (Kubernetes ClusterIP): the app dialled the service by address.
-    const svc = registry.services().find((s) => s.addresses?.includes(bare));
+    const svc = registry.services().find((s) => s.addresses?.includes(h.address));
     return svc ? serviceKey(svc.namespace, svc.name) : undefined;
   }
-  const parts = h.split('.');
-  const [name, ns] = parts.length === 1 ? [parts[0]!, nodeNamespace] : [parts[0]!, parts[1]!];
-  if (parts.length > 2 && parts[2] !== 'svc') return undefined; // name.ns.svc[.cluster domain]
-  return registry.service(ns, name) ? serviceKey(ns, name) : undefined;
+  return registry.service(h.namespace, h.name) ? serviceKey(h.namespace, h.name) : undefined;
 }
 
 function principalNames(pattern: string, id: string): boolean {
