@@ -13,6 +13,7 @@ const pod = (annotations: Record<string, string> = {}) => ({
         ports: [{ name: 'http', containerPort: 8080 }],
         livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 7 },
         readinessProbe: { exec: { command: ['true'] } },
+        startupProbe: { grpc: { port: 9090, service: 'payments' }, failureThreshold: 30 },
       },
     ],
   },
@@ -21,14 +22,16 @@ const pod = (annotations: Record<string, string> = {}) => ({
 const proxyEnv = (out: any, name: string) => out.spec.initContainers[1].env.find((e: any) => e.name === name)?.value;
 
 describe('app probe rewriting', () => {
-  it('points httpGet probes at the health port, keeps timing fields, leaves exec probes, and hands the original to the proxy', () => {
+  it('points httpGet and grpc probes at the health port, keeps timing fields, leaves exec probes, and hands the original to the proxy', () => {
     const input = pod();
     const out = injectObject(input) as any;
     expect(out.spec.containers[0].livenessProbe).toEqual({ periodSeconds: 7, httpGet: { path: '/app-health/web/livez', port: 15021, scheme: 'HTTP' } });
     expect(out.spec.containers[0].readinessProbe).toEqual({ exec: { command: ['true'] } });
     expect(JSON.parse(proxyEnv(out, 'TSMESH_KUBE_APP_PROBERS'))).toEqual({
       '/app-health/web/livez': { httpGet: { path: '/healthz', port: 8080, scheme: 'HTTP' }, timeoutSeconds: 1 },
+      '/app-health/web/startupz': { grpc: { port: 9090, service: 'payments' }, timeoutSeconds: 1 },
     });
+    expect(out.spec.containers[0].startupProbe).toEqual({ failureThreshold: 30, httpGet: { path: '/app-health/web/startupz', port: 15021, scheme: 'HTTP' } });
     // The input object is not modified.
     expect(input.spec.containers[0]!.livenessProbe.httpGet.port).toBe('http');
   });

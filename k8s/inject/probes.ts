@@ -4,9 +4,9 @@
 // httpGet / tcpSocket probe at the sidecar's health port instead
 // (/app-health/<container>/livez|readyz|startupz) and hands the original
 // probes to the sidecar in TSMESH_KUBE_APP_PROBERS, which probes the app from
-// inside the pod (proxy/admin/app-probes.ts). exec and grpc probes stay as
-// they are: exec runs inside the container, and grpc probes need a port that
-// is excluded from interception.
+// inside the pod (proxy/admin/app-probes.ts). grpc probes are rewritten the
+// same way (the sidecar calls grpc.health.v1.Health/Check); exec probes run
+// inside the container and stay as they are.
 
 type Obj = Record<string, unknown>;
 
@@ -19,6 +19,7 @@ export const APP_PROBERS_ENV = 'TSMESH_KUBE_APP_PROBERS';
 export interface AppProber {
   httpGet?: { path: string; port: number; scheme: 'HTTP' | 'HTTPS'; host?: string; httpHeaders?: { name: string; value: string }[] };
   tcpSocket?: { port: number; host?: string };
+  grpc?: { port: number; service?: string };
   /** The original probe's timeout (Kubernetes' default: 1 s). */
   timeoutSeconds: number;
 }
@@ -67,11 +68,18 @@ function proberOf(probe: Obj, container: Obj): AppProber | undefined {
     if (port === undefined) return undefined;
     return { tcpSocket: { port, ...(typeof t.host === 'string' && t.host !== '' ? { host: t.host } : {}) }, timeoutSeconds };
   }
+  if (isObj(probe.grpc)) {
+    const g = probe.grpc;
+    // Kubernetes gRPC probes take a port number only (no named ports).
+    const port = typeof g.port === 'number' ? resolvePort(g.port, container) : undefined;
+    if (port === undefined) return undefined;
+    return { grpc: { port, ...(typeof g.service === 'string' && g.service !== '' ? { service: g.service } : {}) }, timeoutSeconds };
+  }
   return undefined;
 }
 
 /**
- * Rewrite the app containers' httpGet and tcpSocket probes to the sidecar's
+ * Rewrite the app containers' httpGet, tcpSocket and grpc probes to the sidecar's
  * health port. Returns new container objects (the input is not modified) and
  * the original probes keyed by their new path. A probe whose port cannot be
  * resolved is left alone.
@@ -88,7 +96,7 @@ export function rewriteAppProbes(containers: unknown[], healthPort: number): { c
       if (!prober) continue;
       const path = `/app-health/${c.name}/${suffix}`;
       probers[path] = prober;
-      const { httpGet: _h, tcpSocket: _t, ...timing } = probe;
+      const { httpGet: _h, tcpSocket: _t, grpc: _g, ...timing } = probe;
       next ??= { ...c };
       next[field] = { ...timing, httpGet: { path, port: healthPort, scheme: 'HTTP' } };
     }

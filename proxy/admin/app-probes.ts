@@ -13,6 +13,8 @@ import { Reader } from '../../common/reader.js';
 export interface AppProber {
   httpGet?: { path: string; port: number; scheme: 'HTTP' | 'HTTPS'; host?: string; httpHeaders?: { name: string; value: string }[] };
   tcpSocket?: { port: number; host?: string };
+  /** grpc.health.v1.Health/Check on the port, for `service` (empty: the server as a whole). */
+  grpc?: { port: number; service?: string };
   timeoutSeconds: number;
 }
 
@@ -45,11 +47,12 @@ export function parseAppProbers(json: string, source = 'TSMESH_KUBE_APP_PROBERS'
   for (const [path, p] of entries.slice(0, MAX_PROBERS)) {
     if (!PATH.test(path)) p.fail('key must be /app-health/<container>/livez|readyz|startupz');
     if (!p.object(true)) continue;
-    p.onlyKeys(['httpGet', 'tcpSocket', 'timeoutSeconds']);
+    p.onlyKeys(['httpGet', 'tcpSocket', 'grpc', 'timeoutSeconds']);
     const timeoutSeconds = p.field('timeoutSeconds').number({ integer: true, min: 1, max: 3600 }) ?? 1;
     const h = p.field('httpGet');
     const t = p.field('tcpSocket');
-    if (h.present === t.present) p.fail('needs exactly one of httpGet, tcpSocket');
+    const g = p.field('grpc');
+    if ([h, t, g].filter((x) => x.present).length !== 1) p.fail('needs exactly one of httpGet, tcpSocket, grpc');
     if (h.present && h.object()) {
       h.onlyKeys(['path', 'port', 'scheme', 'host', 'httpHeaders']);
       const headers = h.field('httpHeaders').array();
@@ -69,6 +72,10 @@ export function parseAppProbers(json: string, source = 'TSMESH_KUBE_APP_PROBERS'
         },
         timeoutSeconds,
       });
+    } else if (g.present && g.object()) {
+      g.onlyKeys(['port', 'service']);
+      const service = g.field('service').string({ maxLength: 256 });
+      out.set(path, { grpc: { port: g.field('port').number({ required: true, integer: true, min: 1, max: 65535 }) ?? 0, ...(service ? { service } : {}) }, timeoutSeconds });
     } else if (t.present && t.object()) {
       t.onlyKeys(['port', 'host']);
       const host = t.field('host').string({ pattern: HOST, patternHint: 'a host name or IP' });
@@ -93,6 +100,7 @@ const HOST = /^[A-Za-z0-9.:_-]{1,253}$/;
 export function runAppProbe(p: AppProber, defaultHost = '127.0.0.1'): Promise<ProbeResult> {
   const timeout = p.timeoutSeconds * 1000;
   if (p.tcpSocket) return tcpProbe(p.tcpSocket.host ?? defaultHost, p.tcpSocket.port, timeout);
+  if (p.grpc) return grpcProbe(defaultHost, p.grpc.port, p.grpc.service ?? '', timeout);
   const g = p.httpGet!;
   return new Promise((resolve) => {
     const headers: Record<string, string> = { 'user-agent': 'kube-probe/tsmesh', accept: '*/*' };
@@ -121,4 +129,39 @@ function tcpProbe(host: string, port: number, timeout: number): Promise<ProbeRes
     s.once('timeout', () => s.destroy(new Error(`no connection within ${timeout / 1000}s`)));
     s.once('error', (err) => resolve({ status: 503, body: `app probe failed: ${err.message}\n` }));
   });
+}
+
+/** Makes gRPC health clients; loaded on the first gRPC probe (grpc-js and the proto are not in every sidecar). */
+let healthClients: Promise<(address: string) => HealthClient> | undefined;
+
+interface HealthClient {
+  Check(req: { service: string }, opts: { deadline: number }, cb: (err: Error | null, res?: { status: string }) => void): void;
+  close(): void;
+}
+
+function healthClientFactory(): Promise<(address: string) => HealthClient> {
+  healthClients ??= (async () => {
+    const [grpc, loader, { protoDir }] = await Promise.all([import('@grpc/grpc-js'), import('@grpc/proto-loader'), import('../xds/proto-root.js')]);
+    const def = loader.loadSync('grpc/health/v1/health.proto', { includeDirs: [protoDir()], enums: String, defaults: true });
+    type Ctor = new (address: string, creds: unknown) => HealthClient;
+    const Health = (grpc.loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: Ctor } } } }).grpc.health.v1.Health;
+    const insecure = grpc.credentials.createInsecure();
+    return (address: string) => new Health(address, insecure);
+  })();
+  return healthClients;
+}
+
+/** As kubelet's gRPC probe: healthy only when Check answers SERVING within the timeout. */
+async function grpcProbe(host: string, port: number, service: string, timeout: number): Promise<ProbeResult> {
+  const client = (await healthClientFactory())(`${host.includes(':') ? `[${host}]` : host}:${port}`);
+  try {
+    const status = await new Promise<string>((resolve, reject) => {
+      client.Check({ service }, { deadline: Date.now() + timeout }, (err, res) => (err ? reject(err) : resolve(res?.status ?? 'UNKNOWN')));
+    });
+    return status === 'SERVING' ? { status: 200, body: 'ok\n' } : { status: 503, body: `app is ${status}\n` };
+  } catch (err) {
+    return { status: 503, body: `app probe failed: ${(err as Error).message}\n` };
+  } finally {
+    client.close();
+  }
 }

@@ -3,7 +3,11 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as loader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { protoDir } from '../../xds/proto-root.js';
 import { ValidationError } from '../../../common/errors.js';
 import { parseAppProbers } from '../app-probes.js';
 import { startHealthServer, type HealthServer } from '../health-server.js';
@@ -22,6 +26,10 @@ describe('app probes on the health port', () => {
   let appPort: number;
   let closedPort: number;
   let health: HealthServer;
+  let grpcServer: grpc.Server;
+  let grpcPort: number;
+  // The app's own health service: the server as a whole serves, `payments` does not.
+  const serving: Record<string, string> = { '': 'SERVING', payments: 'NOT_SERVING' };
   const seen: { path?: string; probeHeader?: string; ua?: string }[] = [];
   let healthy = true;
 
@@ -38,7 +46,22 @@ describe('app probes on the health port', () => {
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     closedPort = (s.address() as AddressInfo).port;
     await new Promise((r) => s.close(r));
+    const def = loader.loadSync(join(protoDir(), 'grpc/health/v1/health.proto'), { enums: String });
+    const Health = (grpc.loadPackageDefinition(def) as any).grpc.health.v1.Health;
+    grpcServer = new grpc.Server();
+    grpcServer.addService(Health.service, {
+      Check: (call: grpc.ServerUnaryCall<{ service: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        const status = serving[call.request.service];
+        if (status) cb(null, { status });
+        else cb({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
+      },
+    });
+    grpcPort = await new Promise<number>((r, j) => grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? j(e) : r(p))));
     const probers = parseAppProbers(JSON.stringify({
+      '/app-health/grpc/livez': { grpc: { port: grpcPort } },
+      '/app-health/grpc/readyz': { grpc: { port: grpcPort, service: 'payments' } },
+      '/app-health/grpc/startupz': { grpc: { port: grpcPort, service: 'nope' } },
+      '/app-health/grpcdown/livez': { grpc: { port: closedPort } },
       '/app-health/web/livez': { httpGet: { path: '/healthz', port: appPort, scheme: 'HTTP', httpHeaders: [{ name: 'x-probe', value: 'liveness' }] }, timeoutSeconds: 3 },
       '/app-health/web/readyz': { tcpSocket: { port: appPort }, timeoutSeconds: 1 },
       '/app-health/web/startupz': { httpGet: { path: '/moved', port: appPort } },
@@ -49,6 +72,7 @@ describe('app probes on the health port', () => {
     health = await startHealthServer('127.0.0.1', 0, { ready: () => true }, { probers, defaultHost: '127.0.0.1' });
   });
   afterAll(async () => {
+    grpcServer?.forceShutdown();
     await health.close();
     app.closeAllConnections();
     await new Promise((r) => app.close(r));
@@ -78,6 +102,15 @@ describe('app probes on the health port', () => {
     expect(slow).toEqual({ status: 503, body: 'app probe failed: no answer within 1s\n' });
   });
 
+  it('a grpc probe calls grpc.health.v1.Health/Check: 200 only for SERVING', async () => {
+    expect(await get(health.port, '/app-health/grpc/livez')).toEqual({ status: 200, body: 'ok\n' });
+    expect(await get(health.port, '/app-health/grpc/readyz')).toEqual({ status: 503, body: 'app is NOT_SERVING\n' });
+    const unknown = await get(health.port, '/app-health/grpc/startupz');
+    expect(unknown.status).toBe(503);
+    expect(unknown.body).toContain('unknown service');
+    expect((await get(health.port, '/app-health/grpcdown/livez')).status).toBe(503);
+  });
+
   it('unknown probe paths are 404, and the proxy readiness path still answers', async () => {
     expect((await get(health.port, '/app-health/other/livez')).status).toBe(404);
     expect((await get(health.port, '/ready')).status).toBe(200);
@@ -102,7 +135,7 @@ describe('TSMESH_KUBE_APP_PROBERS parsing', () => {
     expect(msg).toContain('TSMESH_KUBE_APP_PROBERS');
     expect(msg).toContain('httpGet.port');
     expect(msg).toContain('must be ≤ 65535, got 70000');
-    expect(msg).toContain('needs exactly one of httpGet, tcpSocket');
+    expect(msg).toContain('needs exactly one of httpGet, tcpSocket, grpc');
     expect(msg).toContain('key must be /app-health/<container>/livez|readyz|startupz');
     expect(() => parseAppProbers('{not json')).toThrow(/TSMESH_KUBE_APP_PROBERS.*is not JSON/s);
   });
