@@ -5,6 +5,7 @@ import tls from 'node:tls';
 import { createHash } from 'node:crypto';
 import type { TlsParams } from '../config/resources.js';
 import type { PeerIdentityVerifier } from './peer-identity.js';
+import { MESH_CIPHER_OPTIONS } from '../tls/mesh-defaults.js';
 
 export interface TlsMaterial {
   certChainPem: string;
@@ -27,6 +28,7 @@ export function mtlsContextOptions(m: TlsMaterial, params: TlsParams = DEFAULT_P
     key: m.privateKeyPem,
     ca: m.trustBundlePem,
     minVersion: params.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2',
+    ...MESH_CIPHER_OPTIONS,
     // Required for session resumption when client certificates are requested.
     sessionIdContext: 'tsmesh',
   };

@@ -6,6 +6,7 @@ import { createSecureContext, type SecureContext, type TlsOptions } from 'node:t
 import type { DownstreamTlsContext, Secret, UpstreamTlsContext } from '../config/resources.js';
 import type { PoolSettings } from '../upstream/endpoint-pools.js';
 import { PeerIdentityVerifier } from '../identity/peer-identity.js';
+import { MESH_CIPHER_OPTIONS } from './mesh-defaults.js';
 
 export class TlsStore {
   private configSecrets = new Map<string, Secret>();
@@ -60,6 +61,7 @@ export class TlsStore {
         key: cert.privateKey,
         ...(ca ? { ca } : {}),
         minVersion: t.params.minVersion,
+        ...MESH_CIPHER_OPTIONS,
         requestCert: t.requireClientCertificate || ca !== undefined,
         rejectUnauthorized: t.requireClientCertificate,
       },
@@ -72,7 +74,7 @@ export class TlsStore {
     if (!ca) return undefined;
     const cert = t.certificateSecret ? this.get(t.certificateSecret)?.tlsCertificate : undefined;
     const key = `up|${this.key(t.certificateSecret, t.validationSecret)}|${t.params.minVersion}`;
-    const context = this.context(key, { ca, ...(cert ? { cert: cert.certificateChain, key: cert.privateKey } : {}), minVersion: t.params.minVersion });
+    const context = this.context(key, { ca, ...(cert ? { cert: cert.certificateChain, key: cert.privateKey } : {}), minVersion: t.params.minVersion, ...MESH_CIPHER_OPTIONS });
     const sans = JSON.stringify(t.matchSubjectAltNames);
     let verifier = this.verifiers.get(sans);
     if (!verifier) {
