@@ -21,7 +21,7 @@ import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerH
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 
-const { NGHTTP2_FLAG_END_STREAM } = http2.constants;
+const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
 /** Resets a stream with RST_STREAM(INTERNAL_ERROR). */
 const RESET = Object.assign(new Error('response cut short'), { code: 'MESH_STREAM_RESET' });
 
@@ -240,14 +240,26 @@ export class H2Response extends EventEmitter {
     this.writableEnded = true;
     if (!this.sent) this.writeHead(200);
     const hasData = data !== undefined && data.length > 0 && !this.noBody;
+    const s = this.stream;
     if (this.pending !== undefined) {
       if (!this.respond(!hasData && this.trailers === undefined)) return this;
-      if (!hasData && this.trailers === undefined) return this;
+      if (!hasData && this.trailers === undefined) return this.stopBody();
     }
-    const s = this.stream;
     if (s.destroyed || s.writableEnded) return this;
     if (hasData) s.end(data);
     else s.end();
+    return this.stopBody();
+  }
+
+  /**
+   * A complete response to a request whose body is still coming (a local reply, an upstream that
+   * answered early): RST_STREAM(NO_ERROR) once the response is out asks the client to stop sending
+   * (RFC 9113 §8.1). Otherwise the unread body, paused by back-pressure, would hold the stream
+   * open — and its concurrent-stream slot — for good.
+   */
+  private stopBody(): this {
+    const r = (this.stream as Tagged)[kReq];
+    if (r !== undefined && !r.readableEnded && !this.stream.destroyed) this.stream.close(NGHTTP2_NO_ERROR);
     return this;
   }
 

@@ -67,7 +67,9 @@ describe('HTTP/2 downstream on the core API', () => {
       });
     });
     await listen(h2up);
-    const routes = `            - match: { prefix: /grpc/ }
+    const routes = `            - match: { prefix: /direct }
+              directResponse: { status: 200, body: "done" }
+            - match: { prefix: /grpc/ }
               route: { cluster: grpc }
             - match: { prefix: / }
               route: { cluster: up }`;
@@ -124,6 +126,13 @@ describe('HTTP/2 downstream on the core API', () => {
     expect(a.headers.connection).toBeUndefined();
     expect(a.headers['keep-alive']).toBeUndefined();
     expect(a.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
+  });
+
+  it('a complete answer to a request whose body is still coming stops the body (RST_STREAM NO_ERROR), not the session', async () => {
+    const a = await call({ ':method': 'POST', ':path': '/direct' }, Buffer.alloc(BIG, 1));
+    expect(a.status).toBe(200);
+    expect(a.body.toString()).toBe('done');
+    expect((await call({ ':path': '/after-direct' })).status).toBe(200);
   });
 
   it('delivers a large response to a slow reader whole (flow control back to the upstream)', async () => {
