@@ -12,7 +12,7 @@
 // here; `node dist/proxy/main.js` should pass it too (the injector's command).
 
 // First: V8 flags that must be in place before any module compiles WebAssembly.
-import './v8-flags.js';
+import { releaseStartupGarbage } from './v8-flags.js';
 import { watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { createLogger } from '../common/log.js';
@@ -130,6 +130,8 @@ async function main(): Promise<void> {
     if (p !== undefined) ports[name] = p;
   }
   process.stdout.write(JSON.stringify({ event: 'ready', admin: admin.port, ...(health ? { health: health.port } : {}), ...(metrics ? { metrics: metrics.port } : {}), listeners: ports }) + '\n');
+  // A static sidecar is configured now; an ADS one collects after its first snapshot (mesh-agent.ts).
+  if (!ads) setImmediate(releaseStartupGarbage);
 
   const reload = async (why: string) => {
     if (exiting || ads || !loadBootstrapFile) return; // with ADS the control plane owns the config

@@ -19,6 +19,7 @@ import { verifyChainToBundle } from './identity/verify-chain.js';
 import { splitPemCerts } from '../certs/crypto.js';
 import type { Sidecar } from './sidecar.js';
 import { XdsClient } from './xds/client.js';
+import { releaseStartupGarbage } from './v8-flags.js';
 
 export interface MeshAgent {
   xds: XdsClient;
@@ -42,6 +43,8 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
   // that came with the last certificate: during a root rotation it changes first (old+new, new+old, new).
   let xdsBundle: string | undefined;
   let booting = false;
+  // The first applied snapshot ends startup: collect its garbage once (v8-flags.ts).
+  let collectStartupGarbage = true;
   let mismatchRenewals = 0;
   /** Re-issue when the certificate does not chain to the bundle's first (active) root: the CA switched roots. */
   const checkActiveRoot = (cert: WorkloadCertificate | undefined) => {
@@ -111,6 +114,10 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
       }
       applying = applying
         .then(() => sidecar.applySnapshot(snap))
+        .then(() => {
+          if (collectStartupGarbage) setImmediate(releaseStartupGarbage);
+          collectStartupGarbage = false;
+        })
         .catch((err) => logger.error('xds: validated config could not be applied', { error: (err as Error).message }));
     },
     logger,
