@@ -339,5 +339,12 @@ export function serveStream(handle: H2Handle, socket: Socket, stream: ServerHttp
   if (headers.expect === '100-continue' && !stream.endAfterHeaders) stream.additionalHeaders({ ':status': 100 });
   const req = flags & NGHTTP2_FLAG_END_STREAM ? new BodilessRequest(method, url, rawHeaders, headers, socket, stream) : new BodyRequest(method, url, rawHeaders, headers, socket, stream);
   const res = new H2Response(stream, headers);
-  handle(req, res);
+  try {
+    handle(req, res);
+  } catch {
+    // A throwing handler costs its stream (RST_STREAM INTERNAL_ERROR), never the process: this runs
+    // inside node:http2's 'stream' callback, where an exception is uncaught.
+    if (!res.writableEnded) res.destroy();
+    else if (!stream.destroyed) stream.destroy(RESET);
+  }
 }
