@@ -1,4 +1,4 @@
-// `node dist/bench/profile.js [--only tsmesh-1hop] [--seconds 15] [--rate 1000 | --max] [--syscalls] [--no-cpu-prof]`
+// `node dist/bench/profile.js [--only tsmesh-1hop] [--seconds 15] [--rate 1000 | --max] [--syscalls] [--perf] [--no-cpu-prof]`
 // Runs one tsmesh configuration under load with `node --cpu-prof`, then prints
 // its hottest functions and files and leaves the .cpuprofile files for a flame
 // graph (Chrome DevTools → Performance → Load profile, or speedscope).
@@ -6,6 +6,12 @@
 // over the middle of the run (reads, writes and epoll waits per request are
 // what a Node proxy's CPU at moderate load is made of); strace slows the
 // process, so the CPU figure of such a run is not comparable.
+// --perf samples the sidecars' user-space CPU time with `perf record` over the
+// middle third of the load (JIT frames named via --perf-basic-prof): unlike
+// V8's profiler, which samples wall-clock time and charges a descheduled
+// process's waiting to whatever ran last, it counts only time on the CPU, so
+// it stays comparable on a busy machine; native code (OpenSSL, malloc, libuv)
+// is broken out by function.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -35,8 +41,9 @@ async function main(): Promise<void> {
     .option('--no-cpu-prof', 'run the sidecar without the profiler (with --syscalls: counts free of its signals)')
     .option('--node-flag <flag...>', 'extra Node flags for the sidecar (e.g. --node-flag=--single-threaded-gc), to try a flag before changing proxy/node-flags.ts')
     .option('--syscalls', 'count system calls per request (strace -c -f over the middle third of the load)', false)
+    .option('--perf', 'user-space CPU time per request by function (perf record over the middle third of the load; best with --no-cpu-prof)', false)
     .parse()
-    .opts<{ only: string; seconds: string; rate: string; max: boolean; out: string; skip: string; protocol: string; cpuProf: boolean; syscalls: boolean; nodeFlag?: string[] }>();
+    .opts<{ only: string; seconds: string; rate: string; max: boolean; out: string; skip: string; protocol: string; cpuProf: boolean; syscalls: boolean; perf: boolean; nodeFlag?: string[] }>();
   const protocol = o.protocol as 'http1' | 'h2' | 'grpc';
   if (!['http1', 'h2', 'grpc'].includes(protocol)) throw new Error(`--protocol must be http1, h2 or grpc, not '${o.protocol}'`);
   installExitHooks();
@@ -51,7 +58,7 @@ async function main(): Promise<void> {
   const upstream = await startUpstream({ dir, tools, clientCore });
   const env: BenchEnv = {
     repoRoot, dir, tools, proxyCore: 0, clientCore, upstreamPort: upstream.port, upstreamPids: upstream.pids,
-    proxyNodeArgs: [...(o.nodeFlag ?? []), ...(o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${o.out}`] : [])],
+    proxyNodeArgs: [...(o.nodeFlag ?? []), ...(o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${o.out}`] : []), ...(o.perf ? ['--perf-basic-prof', '--no-logfile-per-isolate', '--logfile=/dev/null'] : [])],
     ...(tools.openssl ? { certs: makeCerts(dir, tools.openssl) } : {}),
   };
   const grpcUpstream = def.protocol === 'grpc' ? await startGrpcUpstream(clientCore) : null;
@@ -61,6 +68,7 @@ async function main(): Promise<void> {
   const target = await def.start(env);
   const seconds = Number(o.seconds);
   const counting = o.syscalls ? countSyscalls(target.proxyPids, seconds) : undefined;
+  const sampling = o.perf ? samplePerf(target.proxyPids, seconds, o.out) : undefined;
   if (o.max && tools.wrk) {
     const w = await runWrk(tools.wrk, target.port, 16, seconds, target.proxyPids, clientCore);
     process.stdout.write(`${w.requestsPerSec} req/s, ${(w.window.proxyCpuUs / w.requests).toFixed(1)} µs CPU/request\n`);
@@ -71,6 +79,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${r.loadgen.completed} requests, ${(r.window.proxyCpuUs / r.loadgen.completed).toFixed(1)} µs CPU/request, p50 ${r.loadgen.latencyUs.p50} µs\n`);
   }
   if (counting) printSyscalls(await counting, o.max ? undefined : Number(o.rate));
+  if (sampling) printPerf(await sampling, o.max ? undefined : Number(o.rate));
   await target.stop(); // SIGTERM: the proxy drains and exits, and V8 writes the profile
   await upstream.stop();
   await grpcUpstream?.stop();
@@ -84,7 +93,7 @@ async function main(): Promise<void> {
     process.stdout.write('-- self time by function --\n');
     for (const s of h.byFunction) process.stdout.write(`${String(s.selfPct).padStart(5)} %  ${s.name}\n`);
   }
-  if (fresh.length === 0) process.stdout.write(`no profile written to ${o.out} (did the proxy exit cleanly on SIGTERM?)\n`);
+  if (fresh.length === 0 && o.cpuProf) process.stdout.write(`no profile written to ${o.out} (did the proxy exit cleanly on SIGTERM?)\n`);
 }
 
 interface SyscallCount {
@@ -126,6 +135,41 @@ function printSyscalls(c: SyscallCount, rate: number | undefined): void {
     const per = requests ? `${(r.calls / requests).toFixed(2).padStart(7)}/req  ` : '';
     process.stdout.write(`${per}${String(r.calls).padStart(9)}  ${r.name}${r.errors ? ` (${r.errors} failed)` : ''}\n`);
   }
+}
+
+const PERF_HZ = 1999;
+
+/** perf record (user space, CPU-time clock) on the sidecar(s) over the middle third of the load. */
+function samplePerf(pids: number[], seconds: number, out: string): Promise<{ seconds: number; file: string }> | undefined {
+  if (spawnSync('perf', ['--version']).status !== 0) {
+    process.stdout.write('--perf: perf is not installed\n');
+    return undefined;
+  }
+  const span = Math.max(1, Math.floor(seconds / 3));
+  const file = path.join(out, `perf-${pids.join('-')}.data`);
+  return new Promise((resolve) => {
+    setTimeout(() => {
+      const rec = spawn('perf', ['record', '-q', '-e', 'cpu-clock:u', '-F', String(PERF_HZ), '-p', pids.join(','), '-o', file], { stdio: 'ignore' });
+      setTimeout(() => rec.kill('SIGINT'), span * 1000);
+      rec.on('exit', () => resolve({ seconds: span, file }));
+    }, span * 1000);
+  });
+}
+
+function printPerf(p: { seconds: number; file: string }, rate: number | undefined): void {
+  const r = spawnSync('perf', ['report', '-i', p.file, '--stdio', '--no-children', '--sort', 'sym', '-F', 'sample,sym'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  // One row per name: each sidecar's JIT code has its own addresses.
+  const bySym = new Map<string, number>();
+  for (const line of (r.stdout ?? '').split('\n')) {
+    const m = /^\s+(\d+)\s+\[[.k]\]\s+(.+?)\s*$/.exec(line);
+    if (m) bySym.set(m[2]!, (bySym.get(m[2]!) ?? 0) + Number(m[1]));
+  }
+  const rows = [...bySym].map(([sym, samples]) => ({ sym, samples })).sort((a, b) => b.samples - a.samples);
+  const total = rows.reduce((a, x) => a + x.samples, 0);
+  const requests = rate === undefined ? undefined : rate * p.seconds;
+  const us = (n: number): string => (requests ? `${((n * 1e6) / PERF_HZ / requests).toFixed(2).padStart(7)} µs/req` : `${((100 * n) / Math.max(1, total)).toFixed(1).padStart(5)} %`);
+  process.stdout.write(`\n-- user-space CPU over ${p.seconds} s in the middle of the load, all sidecars: ${us(total)} (${p.file}; perf report -i it for call graphs) --\n`);
+  for (const x of rows.slice(0, 40)) process.stdout.write(`${us(x.samples)}  ${x.sym}\n`);
 }
 
 main().then(
