@@ -238,7 +238,7 @@ export class MeshController {
     const storeVersion = this.opts.store.version();
     let resources: ResourceMaps;
     try {
-      resources = translate({ policies, registry: this.opts.registry, mesh, node: st.reg, dependencies: st.deps, trustBundle: this.opts.trustBundle?.() }, memo);
+      resources = translate({ policies, registry: this.opts.registry, mesh, node: st.reg, dependencies: st.deps, trustBundle: this.opts.trustBundle?.() }, memo, st.current);
     } catch (e) {
       // A translator bug must not take down the control plane; the proxy keeps its last config.
       (this.opts.log ?? silentLogger).error('translation failed; proxy keeps its last config', { nodeId, error: e as Error });

@@ -7,10 +7,11 @@ import { servicesInScope } from './scope.js';
 import { outboundRouteConfiguration, type UsedClusters } from './routes.js';
 import { inboundCluster, outboundCluster } from './clusters.js';
 import { loadAssignment } from './endpoints.js';
-import { inboundListener, outboundListener } from './listeners.js';
+import { INBOUND_LISTENER, inboundListener, outboundListener } from './listeners.js';
 import { tcpServices } from './tcp-services.js';
 import { secrets } from './secrets.js';
 import type { TranslateMemo } from './memo.js';
+import { sharedInboundListener } from './inbound-shared.js';
 
 export type { TranslateInput } from './context.js';
 export { TranslateMemo } from './memo.js';
@@ -20,9 +21,11 @@ const byName = <T extends { name: string }>(list: T[]) => new Map([...list].sort
 /**
  * `memo` (one per controller round: same policies, registry, mesh and trust bundle for every call)
  * shares what does not depend on the proxy — outbound clusters, their endpoints, the route table
- * of a namespace + scope, secrets, the outbound listener — as the same objects across proxies.
+ * of a namespace + scope, secrets, the outbound listener, a service's inbound cluster and inbound
+ * chains — as the same objects across proxies. With a memo, `previous` (this proxy's last config)
+ * lets an unchanged inbound listener keep its object (see inbound-shared.ts).
  */
-export function translate(input: TranslateInput, memo?: TranslateMemo): ResourceMaps {
+export function translate(input: TranslateInput, memo?: TranslateMemo, previous?: ResourceMaps): ResourceMaps {
   const idx = memo ? memo.get('idx', () => indexPolicies(input.policies)) : indexPolicies(input.policies);
   const services = servicesInScope(input, idx);
   let used: UsedClusters = new Map();
@@ -59,7 +62,8 @@ export function translate(input: TranslateInput, memo?: TranslateMemo): Resource
   }
   const buildOutbound = () => outboundListener(input, tcp.flatMap((t) => t.chains));
   const outbound = memo ? memo.get(`outboundListener\0${node.interceptionMode ?? ''}\0${node.outboundPort}\0${tcp.length ? scopeKey : ''}`, buildOutbound) : buildOutbound();
-  const listeners: Listener[] = [outbound, inboundListener(input, idx, apps)];
+  const inbound = memo ? sharedInboundListener(input, idx, apps, memo, previous?.listener.get(INBOUND_LISTENER)) : inboundListener(input, idx, apps);
+  const listeners: Listener[] = [outbound, inbound];
   const secretList: Secret[] = memo ? memo.get('secrets', () => secrets(input)) : secrets(input);
   return {
     listener: byName(listeners),

@@ -16,6 +16,7 @@
 
 import type { CidrRange, FilterChain, HttpConnectionManager, HttpLimits, Listener, TcpProxy } from '../../proxy/config/resources.js';
 import type { AppProtocol } from '../registry/types.js';
+import type { NodeRegistration } from '../registry/node-registration.js';
 import { inboundClusterName, type PolicyIndex, type TranslateInput } from './context.js';
 import { inboundHttpFilters } from './authz.js';
 import { CERTIFICATE_SECRET, VALIDATION_SECRET } from './clusters.js';
@@ -113,6 +114,14 @@ function tcpChains(services: readonly TcpServiceChain[], http: HttpConnectionMan
 const HTTP_PROTOCOLS = ['http/1.1', 'h2c'];
 
 export function inboundListener(input: TranslateInput, idx: PolicyIndex, apps: { port: number; protocol: AppProtocol }[]): Listener {
+  return inboundListenerWith(input.node, inboundFilterChains(input, idx, apps));
+}
+
+/**
+ * The inbound listener's chains. They depend on the node only through its interception mode, its app
+ * ports and the AuthorizationPolicies that apply to it (translate()'s round memo shares them on that key).
+ */
+export function inboundFilterChains(input: TranslateInput, idx: PolicyIndex, apps: { port: number; protocol: AppProtocol }[]): FilterChain[] {
   const { node } = input;
   const httpFilters = inboundHttpFilters(input, idx);
   // The port-less chains deliver to the first app port (any redirected port no chain names, and every
@@ -120,6 +129,11 @@ export function inboundListener(input: TranslateInput, idx: PolicyIndex, apps: {
   // chains, matched on the original destination's port (Envoy destination_port).
   const chains = inboundChains(input, httpFilters, apps[0]!, undefined);
   if (node.interceptionMode === 'REDIRECT' && apps.length > 1) chains.unshift(...[...apps].sort((a, b) => a.port - b.port).flatMap((a) => inboundChains(input, httpFilters, a, a.port)));
+  return chains;
+}
+
+/** The inbound listener around `chains`: the node's address is its only other input. */
+export function inboundListenerWith(node: NodeRegistration, chains: FilterChain[]): Listener {
   return {
     name: INBOUND_LISTENER,
     address: { address: node.inboundAddress, port: node.inboundPort },
