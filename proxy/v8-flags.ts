@@ -45,17 +45,18 @@ boundOldGenerationGrowth(process.execArgv, process.env.NODE_OPTIONS);
 // several MB of garbage in the old generation (module sources being decoded
 // and compiled, the bootstrap's YAML tree, the config checker's working set),
 // and V8 sets the first old-generation limit far above what a sidecar reaches
-// at idle or moderate load, so without this no full GC ever runs: the garbage
-// stays resident, and V8's memory reducer (which compacts the heap and returns
-// emptied pages once the allocation rate is low, 8 s after a full GC) is never
-// armed. With it: idle RSS 62 → 55 MB, ~2 MB less at 1,000 req/s
-// (bench/results/memory.md). A collection of a ~10 MB heap takes ~15 ms, once.
-// `gc` comes from a fresh context created while --expose-gc is on, so no
-// global `gc` is left behind.
+// at idle or moderate load. V8's memory reducer compacts an idle heap ~8 s
+// after startup, but only when the allocation rate is low by then: a sidecar
+// that takes traffic right away kept that garbage until its first full GC,
+// and its traffic's promotions filled new pages on top of it. Collected here,
+// the freed space is reused first (bench/results/memory.md). A collection of
+// a ~10 MB heap takes ~15 ms, once. `gc` comes from a fresh context created
+// while --expose-gc is on, so no global `gc` is left behind.
 //
 // Not --optimize-for-size for the whole run: it also grows the old generation
-// in 2 MB steps, which under HTTP/2 at full load meant a full GC every ~300 ms
-// and several times the GC CPU.
+// in 2 MB steps and halves the young generation (1 MB semi-spaces), which
+// under HTTP/2 at full load meant a full GC every ~300 ms and several times
+// the GC CPU.
 export function releaseStartupGarbage(): void {
   setFlagsFromString('--expose-gc');
   let gc: (() => void) | undefined;
