@@ -113,6 +113,8 @@ export class H1Pool {
   private readonly idle: H1Connection[] = [];
   private queue: PendingRequest[] = [];
   private open = 0;
+  /** Connects in flight (counted in `open` too). */
+  private connecting = 0;
   private closed = false;
   private closeWaiters: (() => void)[] = [];
 
@@ -144,7 +146,17 @@ export class H1Pool {
     const c = this.idle.pop();
     if (c !== undefined) return c.send(r);
     this.queue.push(r);
-    if (this.open < this.options.maxConnections) this.connect();
+    this.grow();
+  }
+
+  /**
+   * Opens a connection only while the waiting requests outnumber the connects already in flight
+   * (Envoy's pool rule). A slow connect — a TLS handshake, milliseconds of CPU — would otherwise be
+   * doubled by each request that arrives meanwhile, although an exchange finishing on an open
+   * connection serves the queue first: a burst of 16 mTLS requests opened 21–28 connections.
+   */
+  private grow(): void {
+    if (this.connecting < this.queue.length && this.open < this.options.maxConnections) this.connect();
   }
 
   unqueue(r: PendingRequest): void {
@@ -154,10 +166,12 @@ export class H1Pool {
 
   private connect(): void {
     this.open++;
+    this.connecting++;
     const o = this.options;
     o.connect(
       { hostname: o.hostname, host: o.hostname, protocol: o.protocol, port: String(o.port), servername: o.servername ?? null, localAddress: null, httpSocket: undefined } as unknown as buildConnector.Options,
       (err, socket) => {
+        this.connecting--;
         if (err || !socket) {
           this.open--;
           err = err ? Object.assign(err, { connectPhase: true }) : Object.assign(socketError('connect failed', 'ECONNREFUSED'), { connectPhase: true });
@@ -195,7 +209,7 @@ export class H1Pool {
     const i = this.idle.indexOf(c);
     if (i >= 0) this.idle.splice(i, 1);
     // Requests still waiting get a new connection.
-    if (this.queue.length > 0 && !this.closed && this.open < this.options.maxConnections) this.connect();
+    if (!this.closed) this.grow();
     this.maybeClosed();
   }
 
@@ -204,7 +218,7 @@ export class H1Pool {
     r.conn = undefined;
     r.replays++;
     this.queue.unshift(r);
-    if (this.open < this.options.maxConnections) this.connect();
+    this.grow();
   }
 
   private maybeClosed(): void {

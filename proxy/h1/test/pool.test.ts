@@ -441,6 +441,37 @@ describe('H1Pool: limits, aborts, upgrades, shutdown', () => {
     expect(u.connections()).toBe(1);
   });
 
+  it('a request arriving while a connect is slow (a TLS handshake) waits for it instead of opening another', async () => {
+    const heldResponses: http.ServerResponse[] = [];
+    const u = await nodeUpstream((req, res) => (req.url === '/b' ? heldResponses.push(res) : res.end(req.url)));
+    const direct = buildConnector({ timeout: 1000 });
+    // The first connect completes at once; later ones wait until released (a handshake in progress).
+    const heldConnects: (() => void)[] = [];
+    let connects = 0;
+    const p = pool(u.port, {
+      connect: (o, cb) => {
+        if (connects++ === 0) return direct(o, cb);
+        heldConnects.push(() => direct(o, cb));
+      },
+    });
+    const a = dispatch(p, { method: 'GET', path: '/a', headers: H });
+    const b = dispatch(p, { method: 'GET', path: '/b', headers: H });
+    expect(connects).toBe(2);
+    // The first connection serves /a, then /b from the queue; the second connect is still in flight.
+    expect((await a.done).body.toString()).toBe('/a');
+    await eventually(() => heldResponses.length === 1, '/b at the upstream');
+    // /c finds no idle connection, but a connect is already on its way for one waiting request: no third one.
+    const c = dispatch(p, { method: 'GET', path: '/c', headers: H });
+    expect(p.queued).toBe(1);
+    expect(connects).toBe(2);
+    for (const release of heldConnects.splice(0)) release();
+    expect((await c.done).body.toString()).toBe('/c');
+    heldResponses[0]!.end('/b');
+    expect((await b.done).body.toString()).toBe('/b');
+    expect(p.connections).toBe(2);
+    expect(u.connections()).toBe(2);
+  });
+
   it('abort() of a queued request: it never reaches the upstream', async () => {
     const held: http.ServerResponse[] = [];
     const seen: string[] = [];
