@@ -3,11 +3,11 @@
 // headers (host/authority, x-forwarded-*, x-request-id, attempt count,
 // tracing) and the route's header mutations.
 
-import { randomUUID } from 'node:crypto';
 import type { HttpConnectionManager } from '../config/resources.js';
 import { applyHeaderOps } from '../router/header-mutation.js';
-import { connectionTokens, isHopByHop, PROXY_SET } from './headers.js';
+import { connectionTokens, isHopByHop, isProxySet } from './headers.js';
 import type { Exchange } from './exchange.js';
+import { newRequestId } from './request-id.js';
 
 export function upstreamHeaders(ex: Exchange, hcm: HttpConnectionManager, tls: boolean): string[] {
   const raw = ex.req.rawHeaders;
@@ -18,7 +18,7 @@ export function upstreamHeaders(ex: Exchange, hcm: HttpConnectionManager, tls: b
   let requestId: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    if (name.charCodeAt(0) === 58 /* pseudo-header */ || isHopByHop(name) || PROXY_SET.has(name)) continue;
+    if (name.charCodeAt(0) === 58 /* pseudo-header */ || isHopByHop(name) || isProxySet(name)) continue;
     if (extra?.has(name)) continue;
     const value = raw[i + 1]!;
     if (name === 'te') continue;
@@ -43,7 +43,7 @@ export function upstreamHeaders(ex: Exchange, hcm: HttpConnectionManager, tls: b
   if (xff !== undefined) out.push('x-forwarded-for', xff);
   if (!xfp) out.push('x-forwarded-proto', tls ? 'https' : 'http');
   if (requestId === undefined && hcm.generateRequestId) {
-    requestId = randomUUID();
+    requestId = newRequestId();
     out.push('x-request-id', requestId);
   }
   ex.requestId = requestId;
