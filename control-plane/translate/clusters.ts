@@ -96,6 +96,26 @@ export function outboundCluster(input: TranslateInput, idx: PolicyIndex, b: Reso
   return cluster;
 }
 
+/** Istio's name for the cluster a pod's un-serviced ports are passed through to. */
+export const INBOUND_PASSTHROUGH_CLUSTER = 'InboundPassthroughClusterIpv4';
+
+/**
+ * Istio's InboundPassthroughCluster: a redirected inbound connection to a pod port no Service names (a
+ * metrics or debug port) goes to that port, from 127.0.0.6 so the redirect rules do not catch it again.
+ */
+export const INBOUND_PASSTHROUGH: Cluster = {
+  name: INBOUND_PASSTHROUGH_CLUSTER,
+  type: 'ORIGINAL_DST',
+  connectTimeout: 10_000,
+  lbPolicy: 'CLUSTER_PROVIDED',
+  circuitBreakers: { ...DEFAULT_BREAKERS },
+  healthyPanicThreshold: 50,
+  upstreamProtocol: 'http1',
+  idleTimeout: 3_600_000,
+  upstreamBindConfig: { sourceAddress: { address: '127.0.0.6', port: 0 } },
+  metadata: { service: INBOUND_PASSTHROUGH_CLUSTER },
+};
+
 /** The local application behind this sidecar (`localApp`: its port and protocol). */
 export function inboundCluster(node: NodeRegistration, app: { port: number; protocol: AppProtocol }): Cluster {
   const port = app.port;

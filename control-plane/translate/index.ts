@@ -5,7 +5,7 @@ import type { Cluster, ClusterLoadAssignment, Listener, ResourceMaps, RouteConfi
 import { indexPolicies, localApps, type TranslateInput } from './context.js';
 import { servicesInScope } from './scope.js';
 import { outboundRouteConfiguration, type UsedClusters } from './routes.js';
-import { inboundCluster, outboundCluster } from './clusters.js';
+import { INBOUND_PASSTHROUGH, inboundCluster, outboundCluster } from './clusters.js';
 import { loadAssignment } from './endpoints.js';
 import { INBOUND_LISTENER, inboundListener, outboundListener } from './listeners.js';
 import { tcpServices } from './tcp-services.js';
@@ -46,6 +46,7 @@ export function translate(input: TranslateInput, memo?: TranslateMemo, previous?
   const clusters: Cluster[] = apps.map((a) =>
     memo ? memo.get(`inboundCluster\0${me.service}\0${me.namespace}\0${me.version ?? ''}\0${a.port}\0${a.protocol}`, () => inboundCluster(me, a)) : inboundCluster(me, a),
   );
+  if (input.node.interceptionMode === 'REDIRECT') clusters.push(INBOUND_PASSTHROUGH);
   const assignments: ClusterLoadAssignment[] = [];
   for (const [name, b] of used) {
     clusters.push(memo ? memo.get(`cluster\0${name}`, () => outboundCluster(input, idx, b)) : outboundCluster(input, idx, b));

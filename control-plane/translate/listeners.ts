@@ -11,15 +11,16 @@
 //   STRICT: one TLS chain that requires a client certificate; PERMISSIVE: that
 //   chain plus a plaintext chain — with the RBAC filters from
 //   AuthorizationPolicy, routing everything to the local app cluster. With
-//   interception and several app ports (the Services selecting the pod),
-//   each port gets its own chains (destination_port) and inbound cluster.
+//   interception each app port (the Services selecting the pod) gets its own
+//   chains (destination_port) and inbound cluster, and a redirected port no
+//   Service names is passed through to itself (InboundPassthroughClusterIpv4).
 
 import type { CidrRange, FilterChain, HttpConnectionManager, HttpLimits, Listener, TcpProxy } from '../../proxy/config/resources.js';
 import type { AppProtocol } from '../registry/types.js';
 import type { NodeRegistration } from '../registry/node-registration.js';
 import { inboundClusterName, type PolicyIndex, type TranslateInput } from './context.js';
 import { inboundHttpFilters } from './authz.js';
-import { CERTIFICATE_SECRET, VALIDATION_SECRET } from './clusters.js';
+import { CERTIFICATE_SECRET, INBOUND_PASSTHROUGH_CLUSTER, VALIDATION_SECRET } from './clusters.js';
 import { OUTBOUND_ROUTE_CONFIG } from './routes.js';
 
 export const OUTBOUND_LISTENER = 'virtualOutbound';
@@ -124,11 +125,13 @@ export function inboundListener(input: TranslateInput, idx: PolicyIndex, apps: {
 export function inboundFilterChains(input: TranslateInput, idx: PolicyIndex, apps: { port: number; protocol: AppProtocol }[]): FilterChain[] {
   const { node } = input;
   const httpFilters = inboundHttpFilters(input, idx);
-  // The port-less chains deliver to the first app port (any redirected port no chain names, and every
-  // connection of a sidecar without interception); with several app ports each also gets its own
-  // chains, matched on the original destination's port (Envoy destination_port).
-  const chains = inboundChains(input, httpFilters, apps[0]!, undefined);
-  if (node.interceptionMode === 'REDIRECT' && apps.length > 1) chains.unshift(...[...apps].sort((a, b) => a.port - b.port).flatMap((a) => inboundChains(input, httpFilters, a, a.port)));
+  // Without interception every connection is for the (first) app: port-less chains deliver to it.
+  if (node.interceptionMode !== 'REDIRECT') return inboundChains(input, appFilter(httpFilters, apps[0]!), undefined);
+  // With interception each app port gets its own chains, matched on the original destination's port
+  // (Envoy destination_port); any other redirected port is passed through to itself (Istio's
+  // InboundPassthroughCluster), under the same mTLS mode.
+  const chains = [...apps].sort((a, b) => a.port - b.port).flatMap((a) => inboundChains(input, appFilter(httpFilters, a), a.port));
+  chains.push(...inboundChains(input, (statPrefix) => ({ kind: 'tcp', statPrefix, cluster: INBOUND_PASSTHROUGH_CLUSTER, idleTimeout: 3_600_000 }), 'passthrough'));
   return chains;
 }
 
@@ -145,8 +148,8 @@ export function inboundListenerWith(node: NodeRegistration, chains: FilterChain[
   };
 }
 
-/** The mTLS chain (and the plaintext one under PERMISSIVE) delivering to one app port; `port` set: only connections to it. */
-function inboundChains(input: TranslateInput, httpFilters: HttpConnectionManager['httpFilters'], app: { port: number; protocol: AppProtocol }, port: number | undefined): FilterChain[] {
+/** The filter delivering to one app port: an HTTP connection manager, or a TCP proxy for an opaque-TCP app. */
+function appFilter(httpFilters: HttpConnectionManager['httpFilters'], app: { port: number; protocol: AppProtocol }): (statPrefix: string) => HttpConnectionManager | TcpProxy {
   const cluster = inboundClusterName(app.port);
   const hcm = (statPrefix: string): HttpConnectionManager => ({
     kind: 'http',
@@ -174,10 +177,16 @@ function inboundChains(input: TranslateInput, httpFilters: HttpConnectionManager
     generateRequestId: true,
   });
   // An opaque-TCP workload gets a TCP proxy (no RBAC on paths/methods: only the mTLS identity check applies).
-  const filter = (statPrefix: string): HttpConnectionManager | TcpProxy =>
-    app.protocol === 'tcp' ? { kind: 'tcp', statPrefix, cluster, idleTimeout: 3_600_000 } : hcm(statPrefix);
+  return (statPrefix) => (app.protocol === 'tcp' ? { kind: 'tcp', statPrefix, cluster, idleTimeout: 3_600_000 } : hcm(statPrefix));
+}
+
+/**
+ * The mTLS chain (and the plaintext one under PERMISSIVE) around `filter`: `port` set, only connections
+ * to that port; 'passthrough', the chains after every port's (names suffixed -passthrough).
+ */
+function inboundChains(input: TranslateInput, filter: (statPrefix: string) => HttpConnectionManager | TcpProxy, port: number | 'passthrough' | undefined): FilterChain[] {
   const suffix = port === undefined ? '' : `-${port}`;
-  const dst = port === undefined ? {} : { destinationPort: port };
+  const dst = typeof port === 'number' ? { destinationPort: port } : {};
   const chains: FilterChain[] = [{
     name: `inbound-mtls${suffix}`,
     filterChainMatch: { transportProtocol: 'tls', ...dst },

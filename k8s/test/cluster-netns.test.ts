@@ -95,6 +95,7 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
   let appPort = 0;
   let dbPort = 0;
   let adminPort = 0;
+  let podOnlyPort = 0;
   let extPort = 0;
   let meshedDbPort = 0;
 
@@ -132,6 +133,9 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     const ext = startInNs(procs, PEER_NS, [process.execPath, join(root, 'k8s', 'iptables', 'test', 'app-echo.mjs'), 'http', 'outside', '0.0.0.0']);
     extPort = (await ext.next((m) => m.event === 'listening')).port;
     // A meshed TCP service (a database behind the reviews pod's sidecar): the Service's `tcp-db` port.
+    // A port of the reviews pod that no Service names (a metrics endpoint scraped by pod IP).
+    const podOnly = startInNs(procs, PEER_NS, [process.execPath, join(root, 'k8s', 'iptables', 'test', 'app-echo.mjs'), 'http', 'reviews-metrics', '0.0.0.0']);
+    podOnlyPort = (await podOnly.next((m) => m.event === 'listening')).port;
     const meshedDb = startInNs(procs, PEER_NS, [process.execPath, join(root, 'k8s', 'iptables', 'test', 'app-echo.mjs'), 'tcp', 'reviews-db', '0.0.0.0']);
     meshedDbPort = (await meshedDb.next((m) => m.event === 'listening')).port;
 
@@ -335,6 +339,40 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     expect(JSON.parse((await inNs(POD_NS, ['curl', '-s', '--max-time', '10', `http://${CLUSTER_IP}:9080/still`], 15_000)).stdout)).toMatchObject({ app: 'reviews' });
     api!.send('/apis/tsmesh.io/v1alpha1/meshconfigs', 'MODIFIED', mesh('ALLOW_ANY', '14'));
     await until('200');
+  }, 45_000);
+
+  it('a redirected port no Service names is passed through by the inbound sidecar to that port (InboundPassthroughCluster), not to the app port', async (ctx) => {
+    if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
+    const mesh = (mode: string, rv: string) => ({
+      apiVersion: 'tsmesh.io/v1alpha1', kind: 'MeshConfig',
+      metadata: { name: 'mesh', namespace: 'tsmesh-system', uid: 'mc1', resourceVersion: rv, generation: Number(rv) },
+      spec: { mtls: { mode } },
+    });
+    // The caller's sidecar passes PEER_IP:<pod-only port> through in plaintext (no Service there), so the
+    // peer must be PERMISSIVE to take it, as a Prometheus outside the mesh scraping by pod IP would need.
+    api!.send('/apis/tsmesh.io/v1alpha1/meshconfigs', 'MODIFIED', mesh('PERMISSIVE', '15'));
+    const call = () => inNs(POD_NS, ['curl', '-s', '--max-time', '5', `http://${PEER_IP}:${podOnlyPort}/metrics`], 10_000).then((x) => x.stdout, () => '');
+    const deadline = Date.now() + 15_000;
+    let body = '';
+    while (!(body = await call()).includes('"app"')) {
+      if (Date.now() > deadline) throw new Error(`no answer from the pod-only port (last: ${body || 'nothing'})`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // Delivered to the port the caller dialled, from the passthrough's bind address (127.0.0.6), by the
+    // peer's sidecar: not to the pod's first app port.
+    expect(JSON.parse(body)).toMatchObject({ app: 'reviews-metrics', url: '/metrics', from: '127.0.0.6' });
+    const metrics = await inNs(POD_NS, [...asProxy, 'curl', '-s', '--max-time', '5', `http://${PEER_IP}:15090/stats/prometheus`]);
+    expect(metrics.stdout.split('\n').some((l) => l.startsWith('istio_tcp_connections_opened_total{') && l.includes('reporter="destination"') && l.includes('destination_service="InboundPassthroughClusterIpv4"'))).toBe(true);
+    api!.send('/apis/tsmesh.io/v1alpha1/meshconfigs', 'MODIFIED', mesh('STRICT', '16'));
+    // Back under STRICT the plaintext passthrough chain is gone: a new plaintext connection to that port
+    // (UID 1337: not redirected, straight to the peer) is refused. (The caller's sidecar may still hold a
+    // pooled connection opened under PERMISSIVE.)
+    const direct = () => inNs(POD_NS, [...asProxy, 'curl', '-s', '--max-time', '5', `http://${PEER_IP}:${podOnlyPort}/direct`], 10_000).then((x) => x.stdout, () => '');
+    const strictBy = Date.now() + 15_000;
+    while ((body = await direct()) !== '') {
+      if (Date.now() > strictBy) throw new Error(`still answered under STRICT: ${body}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }, 45_000);
 
   it("kubelet's probes of a STRICT pod's app, rewritten to the sidecar's health port, report the app's health", async (ctx) => {

@@ -129,14 +129,13 @@ describe('multi-port Service on Kubernetes', () => {
       ctl.nodeConnected({ id, metadata: { service: 'echo', namespace: 'demo', serviceAccount: 'echo', inboundAddress: '10.244.1.21', inboundPort: 15006, INTERCEPTION_MODE: 'REDIRECT', ...md } });
       return published.get(id)!;
     };
-    // The port-less (fallback) chains deliver to the first app port.
     const target = (c: FilterChain) => (c.filter.kind === 'http' ? c.filter.routeConfig!.virtualHosts[0]!.routes[0]!.route!.cluster! : c.filter.cluster!);
-    const inbound = (r: ResourceMaps) => r.cluster.get(target(r.listener.get('virtualInbound')!.filterChains.find((c) => c.filterChainMatch?.destinationPort === undefined)!))!;
+    const inbound = (r: ResourceMaps, port: number) => r.cluster.get(target(r.listener.get('virtualInbound')!.filterChains.find((c) => c.filterChainMatch?.destinationPort === port)!))!;
     const http = reg('echo-v1-a', { appPort: 8080 });
-    expect([inbound(http).name, inbound(http).upstreamProtocol]).toEqual(['inbound|8080||', 'http1']);
+    expect([inbound(http, 8080).name, inbound(http, 8080).upstreamProtocol]).toEqual(['inbound|8080||', 'http1']);
     // A gRPC app port: HTTP/2 to the app, from the Service port's appProtocol (the sidecar reported no protocol).
     const grpc = reg('echo-v1-b', { appPort: 9090 });
-    expect([inbound(grpc).name, inbound(grpc).upstreamProtocol]).toEqual(['inbound|9090||', 'http2']);
+    expect([inbound(grpc, 9090).name, inbound(grpc, 9090).upstreamProtocol]).toEqual(['inbound|9090||', 'http2']);
     // Both of the Service's ports get their own cluster and chains, picked by the original destination's port.
     for (const r of [http, grpc]) {
       expect([...r.cluster.values()].filter((c) => c.name.startsWith('inbound|')).map((c) => [c.name, c.upstreamProtocol])).toEqual([
@@ -144,19 +143,21 @@ describe('multi-port Service on Kubernetes', () => {
         ['inbound|9090||', 'http2'],
       ]);
       const chains = r.listener.get('virtualInbound')!.filterChains;
-      // PERMISSIVE (the mesh default here): an mTLS and a plaintext chain per port, then the port-less pair.
+      // PERMISSIVE (the mesh default here): an mTLS and a plaintext chain per port; any other redirected
+      // port is passed through to itself (Istio's InboundPassthroughCluster), not to an app port.
       expect(chains.map((c) => [c.name, c.filterChainMatch?.destinationPort, target(c)])).toEqual([
         ['inbound-mtls-8080', 8080, 'inbound|8080||'],
         ['inbound-plaintext-8080', 8080, 'inbound|8080||'],
         ['inbound-mtls-9090', 9090, 'inbound|9090||'],
         ['inbound-plaintext-9090', 9090, 'inbound|9090||'],
-        ['inbound-mtls', undefined, inbound(r).name],
-        ['inbound-plaintext', undefined, inbound(r).name],
+        ['inbound-mtls-passthrough', undefined, 'InboundPassthroughClusterIpv4'],
+        ['inbound-plaintext-passthrough', undefined, 'InboundPassthroughClusterIpv4'],
       ]);
+      expect(r.cluster.get('InboundPassthroughClusterIpv4')).toMatchObject({ type: 'ORIGINAL_DST', upstreamBindConfig: { sourceAddress: { address: '127.0.0.6' } } });
     }
     // No containerPorts declared (they are optional): the port the Service's endpoint is dialled on.
     const undeclared = reg('echo-v1-c', {});
-    expect(inbound(undeclared).loadAssignment!.endpoints[0]!.address).toEqual({ address: '127.0.0.1', port: 8080 });
+    expect(inbound(undeclared, 8080).loadAssignment!.endpoints[0]!.address).toEqual({ address: '127.0.0.1', port: 8080 });
     expect(undeclared.listener.get('virtualInbound')!.filterChains[0]!.filter.kind).toBe('http');
   });
 

@@ -23,21 +23,21 @@ import type {
   UpstreamTlsContext,
 } from './resources.js';
 
-const LB_POLICIES = ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV', 'PEAK_EWMA'];
+const LB_POLICIES = ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV', 'PEAK_EWMA', 'CLUSTER_PROVIDED'];
 const HEALTH = ['UNKNOWN', 'HEALTHY', 'UNHEALTHY', 'DRAINING', 'TIMEOUT', 'DEGRADED'];
 
 export function readCluster(r: Reader): Cluster {
   strict(r, [
     'name', 'type', 'edsServiceName', 'loadAssignment', 'connectTimeout', 'lbPolicy', 'ringHash', 'leastRequest',
     'circuitBreakers', 'outlierDetection', 'healthyPanicThreshold', 'upstreamProtocol', 'transportSocket',
-    'idleTimeout', 'maxRequestsPerConnection', 'metadata',
+    'idleTimeout', 'maxRequestsPerConnection', 'upstreamBindConfig', 'metadata',
   ], true);
   const name = r.field('name').string({ required: true }) ?? '';
   const c: Cluster = {
     name,
-    type: (r.field('type').string({ enum: ['STATIC', 'EDS'] }) as Cluster['type']) ?? 'STATIC',
+    type: (r.field('type').string({ enum: ['STATIC', 'EDS', 'ORIGINAL_DST'] }) as Cluster['type']) ?? 'STATIC',
     connectTimeout: r.field('connectTimeout').duration({ min: 1 }) ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    lbPolicy: (r.field('lbPolicy').string({ enum: LB_POLICIES }) as LbPolicy) ?? 'PEAK_EWMA', // tsmesh default: latency-aware P2C (Linkerd's approach)
+    lbPolicy: (r.field('lbPolicy').string({ enum: LB_POLICIES }) as LbPolicy) ?? (r.field('type').value === 'ORIGINAL_DST' ? 'CLUSTER_PROVIDED' : 'PEAK_EWMA'), // tsmesh default: latency-aware P2C (Linkerd's approach)
     circuitBreakers: readCircuitBreakers(r.field('circuitBreakers')),
     healthyPanicThreshold: r.field('healthyPanicThreshold').number({ min: 0, max: 100 }) ?? DEFAULT_HEALTHY_PANIC_THRESHOLD,
     upstreamProtocol: (r.field('upstreamProtocol').string({ enum: ['http1', 'http2', 'downstream'] }) as Cluster['upstreamProtocol']) ?? 'http1',
@@ -48,6 +48,13 @@ export function readCluster(r: Reader): Cluster {
   if (eds !== undefined) c.edsServiceName = eds;
   if (r.field('loadAssignment').present) c.loadAssignment = readLoadAssignment(r.field('loadAssignment'), name);
   if (c.type === 'STATIC' && !c.loadAssignment) r.field('loadAssignment').fail('is required for a STATIC cluster');
+  if (c.type === 'ORIGINAL_DST' && c.loadAssignment) r.field('loadAssignment').fail('an ORIGINAL_DST cluster has no endpoints (each connection goes to its original destination)');
+  // Envoy's rule: ORIGINAL_DST picks its own host, and only it may.
+  if ((c.type === 'ORIGINAL_DST') !== (c.lbPolicy === 'CLUSTER_PROVIDED')) {
+    r.field('lbPolicy').fail(c.type === 'ORIGINAL_DST' ? 'must be CLUSTER_PROVIDED for an ORIGINAL_DST cluster' : 'CLUSTER_PROVIDED is only for an ORIGINAL_DST cluster');
+  }
+  const bind = r.field('upstreamBindConfig');
+  if (strict(bind, ['sourceAddress'])) c.upstreamBindConfig = { sourceAddress: socketAddress(bind.field('sourceAddress')) };
   const rh = r.field('ringHash');
   if (strict(rh, ['minimumRingSize', 'maximumRingSize'])) {
     c.ringHash = {

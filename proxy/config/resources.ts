@@ -319,7 +319,8 @@ export interface Route extends HeaderMutations {
 
 // ---------------------------------------------------------------- clusters & endpoints
 
-export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV' | 'PEAK_EWMA';
+/** CLUSTER_PROVIDED: the cluster picks its own host (Envoy requires it of ORIGINAL_DST clusters). */
+export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV' | 'PEAK_EWMA' | 'CLUSTER_PROVIDED';
 
 export interface CircuitBreakerThresholds {
   maxConnections: number; // Envoy defaults: 1024
@@ -345,8 +346,12 @@ export interface OutlierDetection {
 
 export interface Cluster {
   name: string;
-  /** EDS: endpoints come from a ClusterLoadAssignment named edsServiceName (default: the cluster name). */
-  type: 'STATIC' | 'EDS';
+  /**
+   * EDS: endpoints come from a ClusterLoadAssignment named edsServiceName (default: the cluster name).
+   * ORIGINAL_DST: no endpoints; a TCP proxy connects each connection to its original destination (a
+   * useOriginalDst listener's): Istio's InboundPassthroughCluster for pod ports no Service names.
+   */
+  type: 'STATIC' | 'EDS' | 'ORIGINAL_DST';
   edsServiceName?: string;
   /** For STATIC clusters. */
   loadAssignment?: ClusterLoadAssignment;
@@ -364,6 +369,9 @@ export interface Cluster {
   /** Idle keep-alive upstream connections are closed after this long (Envoy default 1h). */
   idleTimeout: Millis;
   maxRequestsPerConnection?: number;
+  /** Envoy's upstream_bind_config: the local address upstream connections are made from (Istio's inbound
+   * passthrough binds 127.0.0.6, which the redirect rules let through un-redirected). */
+  upstreamBindConfig?: { sourceAddress: SocketAddress };
   /** Free-form labels, e.g. { service: 'reviews.default', version: 'v2' }, used in telemetry. */
   metadata: Record<string, string>;
 }

@@ -2,7 +2,7 @@
 // the cluster's balancer, connect, then pipe both ways with back-pressure,
 // an idle timeout, and byte counters for telemetry.
 
-import type { Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { buildConnector } from 'undici';
 import type { NodeInfo, TcpProxy } from '../config/resources.js';
@@ -11,6 +11,7 @@ import type { ClusterManager, ClusterRuntime, UpstreamHost } from '../upstream/c
 import { tlsConnector } from '../upstream/endpoint-pools.js';
 import { socketConnector } from '../upstream/socket-connector.js';
 import { peerPrincipal } from '../listener/peer-principal.js';
+import { originalDstOf } from '../listener/original-dst.js';
 import { selfLabels } from '../telemetry/istio-labels.js';
 
 /**
@@ -31,6 +32,28 @@ function connectorFor(cluster: ClusterRuntime, host: UpstreamHost): buildConnect
     byHost.set(host, c);
   }
   return c;
+}
+
+type Dialled = (err: Error | null, socket: Socket | null) => void;
+
+/**
+ * An ORIGINAL_DST cluster's connection: to where the downstream was going (Istio's inbound passthrough,
+ * from the cluster's bind address so the redirect rules let it through), within the connect timeout.
+ */
+function dialOriginalDst(cluster: ClusterRuntime, dst: { address: string; port: number }, done: Dialled): void {
+  const source = cluster.config.upstreamBindConfig?.sourceAddress;
+  const s = netConnect({ host: dst.address, port: dst.port, noDelay: true, ...(source ? { localAddress: source.address, localPort: source.port || undefined } : {}) });
+  const fail = (err: Error) => {
+    s.destroy();
+    done(err, null);
+  };
+  s.setTimeout(cluster.config.connectTimeout, () => fail(new Error('connect timeout')));
+  s.once('error', fail);
+  s.once('connect', () => {
+    s.setTimeout(0);
+    s.off('error', fail);
+    done(null, s);
+  });
 }
 
 export interface TcpChainDeps {
@@ -66,7 +89,8 @@ export class TcpChain {
     const startMono = performance.now();
     const clusterName = this.pickCluster();
     const cluster = clusterName !== undefined ? this.deps.clusters.get(clusterName) : undefined;
-    const host = cluster?.lb.pick({}) as UpstreamHost | undefined;
+    const originalDst = cluster?.config.type === 'ORIGINAL_DST' ? originalDstOf(downstream) : undefined;
+    const host = cluster && !originalDst ? (cluster.lb.pick({}) as UpstreamHost | undefined) : undefined;
     const flags: ResponseFlag[] = [];
     let bytesReceived = 0;
     let bytesSent = 0;
@@ -90,7 +114,7 @@ export class TcpChain {
         startTime: start,
         durationMs: performance.now() - startMono,
         clusterName,
-        upstreamHost: host?.key,
+        upstreamHost: originalDst ? `${originalDst.address}:${originalDst.port}` : host?.key,
         bytesReceived,
         bytesSent,
         responseFlags: flags,
@@ -101,16 +125,14 @@ export class TcpChain {
     };
     downstream.on('error', finish);
     downstream.on('close', finish);
-    if (!host) {
+    if (!host && !originalDst) {
+      // An ORIGINAL_DST cluster on a connection that was not redirected has no host either.
       flags.push(cluster ? 'UH' : 'NR');
       finish();
       return;
     }
-    host.activeRequests++;
     downstream.pause();
-    const addr = host.endpoint.address;
-    const connect = connectorFor(cluster!, host);
-    connect({ hostname: addr.address, host: addr.address, port: String(addr.port), protocol: cluster!.upstreamTls ? 'https:' : 'http:' } as buildConnector.Options, (err, socket) => {
+    const connected: Dialled = (err, socket) => {
       if (err || !socket) {
         // Refused, timed out, TLS handshake or peer identity failed: no connection was made.
         flags.push('UF');
@@ -140,6 +162,11 @@ export class TcpChain {
       downstream.pipe(up);
       up.pipe(downstream);
       downstream.resume();
-    });
+    };
+    if (originalDst) return dialOriginalDst(cluster!, originalDst, connected);
+    host!.activeRequests++;
+    const addr = host!.endpoint.address;
+    const connect = connectorFor(cluster!, host!);
+    connect({ hostname: addr.address, host: addr.address, port: String(addr.port), protocol: cluster!.upstreamTls ? 'https:' : 'http:' } as buildConnector.Options, connected as Parameters<buildConnector.connector>[1]);
   }
 }

@@ -101,4 +101,13 @@ staticResources:
     expect(() => parseBootstrap(yaml('5432, prefixRanges: [{ addressPrefix: 10.96.0.9, prefixLen: 33 }]'), 'b.yaml')).toThrow(/b\.yaml:11: staticResources\.listeners\[0\]\.filterChains\[0\]\.filterChainMatch\.prefixRanges\[0\]: prefixLen must be 0-32, got 33/);
     expect(() => parseBootstrap(yaml('5432, prefixRanges: [{ addressPrefix: db.local, prefixLen: 32 }]'), 'b.yaml')).toThrow(/prefixRanges\[0\]: "db\.local" is not an IP address/);
   });
+
+  it('reads an ORIGINAL_DST cluster (inbound passthrough) and refuses one that balances or has endpoints', async () => {
+    const { parseBootstrap } = await import('../bootstrap.js');
+    const passthrough = (extra: string) => yaml('9090').replace('  clusters:\n', `  clusters:\n    - { name: pass, type: ORIGINAL_DST, upstreamBindConfig: { sourceAddress: { address: 127.0.0.6, port: 0 } }${extra} }\n`);
+    const c = parseBootstrap(passthrough('')).snapshot.resources.cluster.get('pass')!;
+    expect(c).toMatchObject({ type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', upstreamBindConfig: { sourceAddress: { address: '127.0.0.6', port: 0 } } });
+    expect(() => parseBootstrap(passthrough(', lbPolicy: ROUND_ROBIN'), 'b.yaml')).toThrow(/b\.yaml:\d+: staticResources\.clusters\[0\]\.lbPolicy: must be CLUSTER_PROVIDED for an ORIGINAL_DST cluster/);
+    expect(() => parseBootstrap(passthrough(', loadAssignment: { endpoints: [{ address: { address: 127.0.0.1, port: 1 } }] }'), 'b.yaml')).toThrow(/clusters\[0\]\.loadAssignment: an ORIGINAL_DST cluster has no endpoints/);
+  });
 });

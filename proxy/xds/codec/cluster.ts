@@ -108,6 +108,7 @@ const LB_ENUM: Record<string, LbPolicy> = {
   RANDOM: 'RANDOM',
   RING_HASH: 'RING_HASH',
   MAGLEV: 'MAGLEV',
+  CLUSTER_PROVIDED: 'CLUSTER_PROVIDED',
 };
 
 function encodeProtocolOptions(c: Cluster): PObj {
@@ -146,6 +147,10 @@ export function encodeCluster(c: Cluster): PObj {
   o.common_lb_config = { healthy_panic_threshold: { value: c.healthyPanicThreshold } };
   o.typed_extension_protocol_options = { [NAMES.httpProtocolOptions]: encodeProtocolOptions(c) };
   if (c.transportSocket) o.transport_socket = encodeUpstreamTls(c.transportSocket);
+  if (c.upstreamBindConfig) {
+    const a = c.upstreamBindConfig.sourceAddress;
+    o.upstream_bind_config = { source_address: { address: a.address, port_value: a.port } };
+  }
   const md = tsmeshMetadata(c.metadata);
   if (md) o.metadata = md;
   return o;
@@ -189,10 +194,10 @@ function decodeProtocolOptions(r: Reader, c: Cluster): void {
 export function decodeCluster(r: Reader): Cluster | undefined {
   const name = r.field('name').string({ required: true, maxLength: 256 });
   const type = r.field('type').string() ?? 'STATIC';
-  if (type !== 'STATIC' && type !== 'EDS') r.field('type').fail(`unsupported discovery type ${type} (STATIC or EDS)`);
+  if (type !== 'STATIC' && type !== 'EDS' && type !== 'ORIGINAL_DST') r.field('type').fail(`unsupported discovery type ${type} (STATIC, EDS or ORIGINAL_DST)`);
   const c: Cluster = {
     name: name ?? '',
-    type: type === 'EDS' ? 'EDS' : 'STATIC',
+    type: type === 'EDS' || type === 'ORIGINAL_DST' ? type : 'STATIC',
     connectTimeout: r.field('connect_timeout').duration({ min: 1 }) ?? DEFAULT_CONNECT_TIMEOUT_MS,
     lbPolicy: decodeLbPolicy(r),
     circuitBreakers: decodeThresholds(r.field('circuit_breakers')),
@@ -208,9 +213,18 @@ export function decodeCluster(r: Reader): Cluster | undefined {
     if (src.present && !src.field('ads').present) src.fail('only ADS config sources are supported');
     const svc = eds.field('service_name').string({ maxLength: 256 });
     if (svc) c.edsServiceName = svc;
-  } else {
+  } else if (c.type === 'STATIC') {
     const la = r.field('load_assignment');
     if (la.object(true)) c.loadAssignment = decodeClusterLoadAssignment(la);
+  }
+  if ((c.type === 'ORIGINAL_DST') !== (c.lbPolicy === 'CLUSTER_PROVIDED')) {
+    r.field('lb_policy').fail(c.type === 'ORIGINAL_DST' ? 'must be CLUSTER_PROVIDED for an ORIGINAL_DST cluster' : 'CLUSTER_PROVIDED is only for an ORIGINAL_DST cluster');
+  }
+  const bind = r.field('upstream_bind_config').field('source_address');
+  if (bind.object()) {
+    const address = bind.field('address').string({ required: true, maxLength: 253 });
+    const port = bind.field('port_value').number({ integer: true, min: 0, max: 65535 }) ?? 0;
+    if (address !== undefined) c.upstreamBindConfig = { sourceAddress: { address, port } };
   }
   const rh = r.field('ring_hash_lb_config');
   if (rh.object()) {

@@ -17,6 +17,7 @@ const cases: [string, ResourceKind, DomainOf[ResourceKind]][] = [
   ['route-configuration', 'routeConfiguration', fx.routeConfiguration],
   ['cluster-eds-ring-hash', 'cluster', fx.cluster],
   ['cluster-static-peak-ewma', 'cluster', fx.peakEwmaCluster],
+  ['cluster-original-dst', 'cluster', fx.originalDstCluster],
   ['cluster-load-assignment', 'clusterLoadAssignment', fx.clusterLoadAssignment],
   ['secret-rootca', 'secret', fx.rootSecret],
   ['secret-default', 'secret', fx.certSecret],

@@ -204,6 +204,20 @@ export const peakEwmaCluster: Cluster = {
   metadata: {},
 };
 
+/** Istio's InboundPassthroughClusterIpv4: no endpoints, CLUSTER_PROVIDED, bound to 127.0.0.6. */
+export const originalDstCluster: Cluster = {
+  name: 'InboundPassthroughClusterIpv4',
+  type: 'ORIGINAL_DST',
+  connectTimeout: 10_000,
+  lbPolicy: 'CLUSTER_PROVIDED',
+  circuitBreakers: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 },
+  healthyPanicThreshold: 50,
+  upstreamProtocol: 'http1',
+  idleTimeout: 3_600_000,
+  upstreamBindConfig: { sourceAddress: { address: '127.0.0.6', port: 0 } },
+  metadata: { service: 'InboundPassthroughClusterIpv4' },
+};
+
 export const clusterLoadAssignment: ClusterLoadAssignment = {
   clusterName: 'outbound|80|v2|reviews.default',
   endpoints: [
