@@ -66,7 +66,7 @@ export class Sidecar implements AdminSource {
       for (const l of wanted) {
         const old = this.listeners.get(l.name);
         if (old && sameAddress(old.config, l)) continue;
-        const rt = new ListenerRuntime(l, deps(l));
+        const rt = new ListenerRuntime(l, deps(l), this.opts.drainTimeout);
         await rt.listen();
         fresh.set(l.name, rt);
       }

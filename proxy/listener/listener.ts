@@ -15,10 +15,15 @@ const PASSTHROUGH_CHAIN: FilterChain = { name: PASSTHROUGH_CLUSTER, filter: { ki
 
 const MAX_PEEK = 64 * 1024;
 
+/** How long connections of a chain a config change removed may finish before they are closed (Istio's
+ * terminationDrainDuration default; Envoy drains removed filter chains the same way). */
+export const RETIRED_CHAIN_DRAIN_MS = 5_000;
+
 export class ListenerRuntime {
   private readonly server: net.Server;
   private chains: ChainRuntime[] = [];
-  private readonly sockets = new Set<Socket>();
+  /** Open connections and the chain each was handed to (null while detecting, or passed through). */
+  private readonly sockets = new Map<Socket, ChainRuntime | null>();
   /** Listener with one plain HTTP/1-only or TCP chain: no detection needed (saves a peek per connection). */
   private direct: ChainRuntime | undefined;
   private passthrough: PassthroughDeps | undefined;
@@ -32,6 +37,7 @@ export class ListenerRuntime {
   constructor(
     public config: Listener,
     deps: (fc: FilterChain) => ChainDeps,
+    private readonly retiredChainDrainMs = RETIRED_CHAIN_DRAIN_MS,
   ) {
     this.server = net.createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true }, (s) => this.onConnection(s));
     this.server.on('error', () => {});
@@ -60,14 +66,17 @@ export class ListenerRuntime {
     this.passthrough = config.useOriginalDst && config.trafficDirection !== 'INBOUND' ? deps(PASSTHROUGH_CHAIN) : undefined;
     this.registryOnly = config.filterChains.some((fc) => fc.filter.kind === 'http' && fc.filter.outboundTrafficPolicy === 'REGISTRY_ONLY');
     const old = new Map(this.chains.map((c) => [c.fc.name, c]));
+    const retired = new Set(this.chains);
     this.chains = config.filterChains.map((fc) => {
       const prev = old.get(fc.name);
       if (prev && prev.compatible(fc)) {
+        retired.delete(prev);
         prev.update(fc, deps(fc));
         return prev;
       }
       return new ChainRuntime(fc, deps(fc));
     });
+    if (retired.size) this.retire(retired);
     const ports = new Set<number>();
     for (const c of this.chains) if (c.fc.filterChainMatch?.destinationPort !== undefined) ports.add(c.fc.filterChainMatch.destinationPort);
     this.ports = ports.size ? ports : undefined;
@@ -83,13 +92,27 @@ export class ListenerRuntime {
     for (const c of this.chains) c.refreshTls();
   }
 
+  /**
+   * Connections on chains the new config no longer has (PERMISSIVE's plaintext chain once the mesh is
+   * STRICT) must not live on: HTTP winds down at once (idle keep-alives closed, GOAWAY), and whatever is
+   * still open after the drain period is closed.
+   */
+  private retire(chains: ReadonlySet<ChainRuntime>): void {
+    for (const c of chains) c.drain();
+    setTimeout(() => {
+      for (const [s, c] of this.sockets) if (c && chains.has(c)) s.destroy();
+      for (const c of chains) c.destroy();
+    }, this.retiredChainDrainMs).unref();
+  }
+
   private onConnection(socket: Socket): void {
-    this.sockets.add(socket);
+    this.sockets.set(socket, null);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     if (this.config.useOriginalDst) recordOriginalDst(socket);
     if (this.direct) {
       const d = this.direct.fc.filter.kind === 'tcp' ? TCP : { ...TCP, applicationProtocols: ['http/1.1'], http: 'h1' as const };
+      this.sockets.set(socket, this.direct);
       return this.direct.accept(socket, d);
     }
     let buf: Buffer | undefined;
@@ -111,6 +134,7 @@ export class ListenerRuntime {
         if (this.passthrough && this.registryOnly) return blackHole(socket, dst, this.passthrough);
         return dst ? passThrough(socket, dst, this.passthrough) : void socket.destroy();
       }
+      this.sockets.set(socket, chain);
       chain.accept(socket, d);
     };
     const onData = (chunk: Buffer) => {
@@ -185,7 +209,7 @@ export class ListenerRuntime {
 
   destroy(): void {
     for (const c of this.chains) c.destroy();
-    for (const s of this.sockets) s.destroy();
+    for (const s of this.sockets.keys()) s.destroy();
   }
 }
 

@@ -1,0 +1,101 @@
+// A config change that removes a filter chain closes that chain's open
+// connections after the drain period (as Envoy drains removed chains): a mesh
+// switched from PERMISSIVE to STRICT must not keep serving a plaintext
+// connection opened before. A connection on a chain the new config keeps stays.
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Cluster, FilterChain, Listener } from '../../config/resources.js';
+import { DEFAULT_CIRCUIT_BREAKERS } from '../../config/defaults.js';
+import { ClusterManager } from '../../upstream/cluster-manager.js';
+import { TlsStore } from '../../tls/tls-store.js';
+import type { Telemetry } from '../../telemetry/types.js';
+import { ListenerRuntime } from '../listener.js';
+import type { ChainDeps } from '../chain-runtime.js';
+
+const telemetry: Telemetry = { startSpan: () => undefined, httpRequestDone() {}, tcpConnectionOpened() {}, tcpConnectionClosed() {} };
+const clusters = new ClusterManager(new TlsStore());
+const deps = (): ChainDeps => ({
+  clusters,
+  telemetry,
+  node: { id: 'n', cluster: 'web', namespace: 'default', serviceAccount: 'default', workload: 'web', labels: {}, trustDomain: 'cluster.local' },
+  direction: 'inbound',
+  routeTable: () => undefined,
+  draining: () => false,
+  tls: new TlsStore(),
+});
+
+let upstream: net.Server;
+let listener: ListenerRuntime | undefined;
+
+const tcpChain = (name: string, port?: number): FilterChain => ({
+  name,
+  ...(port !== undefined ? { filterChainMatch: { destinationPort: port } } : {}),
+  filter: { kind: 'tcp', statPrefix: name, cluster: 'echo', idleTimeout: 60_000 },
+});
+const listenerWith = (chains: FilterChain[]): Listener => ({
+  name: 'inbound',
+  address: { address: '127.0.0.1', port: 0 },
+  trafficDirection: 'INBOUND',
+  filterChains: chains,
+  protocolDetectionTimeout: 100,
+});
+
+beforeAll(async () => {
+  // A long-lived echo: every chunk comes back, the connection stays open.
+  upstream = net.createServer((c) => c.on('data', (d) => c.write(d)).on('error', () => {}));
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const echo: Cluster = {
+    name: 'echo',
+    type: 'STATIC',
+    loadAssignment: { clusterName: 'echo', endpoints: [{ address: { address: '127.0.0.1', port: (upstream.address() as net.AddressInfo).port }, weight: 1, healthStatus: 'HEALTHY', priority: 0, metadata: {} }] },
+    connectTimeout: 1000,
+    lbPolicy: 'ROUND_ROBIN',
+    circuitBreakers: { ...DEFAULT_CIRCUIT_BREAKERS },
+    healthyPanicThreshold: 50,
+    upstreamProtocol: 'http1',
+    idleTimeout: 60_000,
+    metadata: {},
+  };
+  const empty = new Map();
+  clusters.apply({
+    resources: { listener: empty, routeConfiguration: empty, cluster: new Map([['echo', echo]]), clusterLoadAssignment: empty, secret: empty },
+    versions: { listener: '1', routeConfiguration: '1', cluster: '1', clusterLoadAssignment: '1', secret: '1' },
+  });
+});
+
+afterAll(async () => {
+  listener?.destroy();
+  await listener?.stopAccepting();
+  await new Promise<void>((r) => upstream.close(() => r()));
+});
+
+/** A client connection through the listener that has round-tripped one message. */
+async function openEchoed(port: number): Promise<{ socket: net.Socket; closed: Promise<void> }> {
+  const socket = net.connect(port, '127.0.0.1');
+  const closed = new Promise<void>((r) => socket.once('close', () => r()));
+  socket.on('error', () => {});
+  socket.write('hello');
+  const got = await new Promise<string>((r) => socket.once('data', (d) => r(d.toString())));
+  expect(got).toBe('hello');
+  return { socket, closed };
+}
+
+describe('filter chains removed by a config change', () => {
+  it("close their open connections after the drain period; a kept chain's connection stays", async () => {
+    // Two chains by destination port: the listener's own port is the connection's destination here.
+    listener = new ListenerRuntime(listenerWith([tcpChain('plain')]), deps, 150);
+    const port = await listener.listen();
+    const doomed = await openEchoed(port);
+    listener.update(listenerWith([tcpChain('kept', port)]), deps);
+    const kept = await openEchoed(port);
+    // The connection on the removed chain is closed once the drain period is over…
+    await doomed.closed;
+    expect(doomed.socket.destroyed).toBe(true);
+    // …while the one on the chain the config keeps (same name) still echoes after another update.
+    listener.update(listenerWith([tcpChain('kept', port)]), deps);
+    await new Promise((r) => setTimeout(r, 300));
+    kept.socket.write('still');
+    expect(await new Promise<string>((r) => kept.socket.once('data', (d) => r(d.toString())))).toBe('still');
+    kept.socket.destroy();
+  }, 10_000);
+});
