@@ -37,12 +37,7 @@ export async function importSigningKeyPem(pem: string): Promise<KeyPair> {
   return { privateKey, publicKey };
 }
 
-/** Splits a PEM bundle into its CERTIFICATE blocks (bounded: at most `max`). */
-export function splitPemCerts(pem: string, max = 32): string[] {
-  const out = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (out.length > max) throw new Error(`PEM bundle has ${out.length} certificates (limit ${max})`);
-  return out.map((s) => s + '\n');
-}
+export { splitPemCerts } from './pem.js';
 
 export function randomSerialHex(): string {
   // 16 random bytes, top bit cleared so the DER INTEGER stays positive; non-zero first nibble.

@@ -1,31 +1,14 @@
 // Certificate signing requests: the workload makes one for its SPIFFE ID with
 // a key generated in memory; the CA reads one back and checks it strictly.
 import { verify } from 'node:crypto';
-import { EC_SIGN_ALG, generateKeyPair, privateKeyToPem, x509 } from './crypto.js';
 import { readCsr, readGeneralNames } from './csr-der.js';
 import { importEcKey } from './csr-key.js';
 import { CsrRejectedError } from './errors.js';
-import { parseWorkloadId } from './spiffe.js';
 
 export const MAX_CSR_PEM_BYTES = 16 * 1024;
 
-export interface WorkloadCsr {
-  csrPem: string;
-  /** PKCS#8 PEM; stays in this process (handed to Node's TLS only). */
-  privateKeyPem: string;
-}
-
-/** A fresh P-256 key and a CSR carrying exactly one URI SAN, `spiffeId`. */
-export async function createWorkloadCsr(spiffeId: string): Promise<WorkloadCsr> {
-  parseWorkloadId(spiffeId);
-  const keys = await generateKeyPair();
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    keys: keys as never,
-    signingAlgorithm: EC_SIGN_ALG,
-    extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: spiffeId }], true)],
-  });
-  return { csrPem: csr.toString('pem'), privateKeyPem: privateKeyToPem(keys.privateKey) };
-}
+// The workload side lives in workload-csr.ts (node:crypto only, so sidecars load no X.509 library).
+export { createWorkloadCsr, type WorkloadCsr } from './workload-csr.js';
 
 export interface CheckedCsr {
   /** The CSR's public key, DER SubjectPublicKeyInfo (checked: type, curve, proof of possession). */

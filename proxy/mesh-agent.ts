@@ -16,7 +16,7 @@ import { CaClient } from './identity/ca-client.js';
 import { ROOTCA_SECRET, workloadSecrets } from './identity/secrets.js';
 import { WorkloadIdentityManager, type WorkloadCertificate } from './identity/workload-identity.js';
 import { verifyChainToBundle } from './identity/verify-chain.js';
-import { splitPemCerts } from '../certs/crypto.js';
+import { splitPemCerts } from '../certs/pem.js';
 import type { Sidecar } from './sidecar.js';
 import { XdsClient } from './xds/client.js';
 import { releaseStartupGarbage } from './v8-flags.js';

@@ -5,7 +5,7 @@
 //   switch      trust old+new,  sign with new   (workloads re-issue)
 //   complete    trust new,      sign with new   (old root removed)
 import { createHash } from 'node:crypto';
-import { splitPemCerts } from '../../certs/crypto.js';
+import { splitPemCerts } from '../../certs/pem.js';
 
 export type RootRotationPhase = 'steady' | 'overlap' | 'switch' | 'complete';
 export const ROTATION_PHASES: readonly RootRotationPhase[] = ['steady', 'overlap', 'switch', 'complete'];

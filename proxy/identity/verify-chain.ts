@@ -2,7 +2,7 @@
 // each certificate signed by the next, the last by a root in the bundle,
 // all currently valid. Node's TLS does this for peers; this is for our own.
 import { X509Certificate } from 'node:crypto';
-import { splitPemCerts } from '../../certs/crypto.js';
+import { splitPemCerts } from '../../certs/pem.js';
 
 export function verifyChainToBundle(chainPem: string, bundlePem: string, nowMs: number, skewMs: number): string | undefined {
   const chain = splitPemCerts(chainPem, 8).map((p) => new X509Certificate(p));

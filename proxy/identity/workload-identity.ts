@@ -9,7 +9,7 @@ import { systemClock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { silentLogger } from '../../common/log.js';
 import { MeshError } from '../../common/errors.js';
-import { createWorkloadCsr } from '../../certs/csr.js';
+import { createWorkloadCsr } from '../../certs/workload-csr.js';
 import { certFacts, type CertFacts } from './cert-facts.js';
 import { parseWorkloadId } from '../../certs/spiffe.js';
 import type { CertificateSource } from './ca-client.js';

@@ -71,12 +71,14 @@ describe('root rotation over real TLS', () => {
   function call(mat: TlsContextProvider = clientTls): Promise<string> {
     const verifier = new PeerIdentityVerifier({ allowedTrustDomains: [TD], matchSubjectAltNames: [{ exact: SERVER_ID }] });
     const key = `127.0.0.1:${port}`;
+    // The identity that goes with the session offered now (a later connection may replace the cache entry before this one is secure).
+    const resumedIdentity = sessions.identity(key);
     return new Promise((resolve, reject) => {
       const s = tls.connect({ host: '127.0.0.1', port, ...mat.clientConnectOptions({ sessions, key }) });
       sessions.track(s, key, mat.version);
       let body = '';
       s.on('secureConnect', () => {
-        const r = verifier.verify(s, sessions.identity(key));
+        const r = verifier.verify(s, resumedIdentity);
         if (!r.ok) return s.destroy(new Error(r.reason));
         sessions.rememberIdentity(key, mat.version, r.spiffeId);
       });
