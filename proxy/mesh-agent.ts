@@ -39,6 +39,7 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
   let caClient: CaClient | undefined;
   let identityReady: Promise<void> = Promise.resolve();
   let creds: ChannelCredentials | undefined;
+  let caRootPem: string | undefined;
   // The trust bundle the control plane pushes over xDS (ROOTCA) is the current one and wins over the bundle
   // that came with the last certificate: during a root rotation it changes first (old+new, new+old, new).
   let xdsBundle: string | undefined;
@@ -56,7 +57,7 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
     identity.renewSoon(2000);
   };
   if (ads.caRootFile) {
-    const caRootPem = readFileSync(ads.caRootFile, 'utf8');
+    caRootPem = readFileSync(ads.caRootFile, 'utf8');
     const tlsCreds = grpcCredentials.createSsl(Buffer.from(caRootPem));
     creds = token
       ? grpcCredentials.combineChannelCredentials(
@@ -72,24 +73,6 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
           }),
         )
       : tlsCreds;
-    if (token) {
-      caClient = new CaClient({ address, caRootPem, token, serverName });
-      const sink = sidecar;
-      identity = new WorkloadIdentityManager({
-        spiffeId: formatWorkloadId(node.trustDomain, node.namespace, node.serviceAccount),
-        ca: caClient,
-        logger,
-        ...(ads.certificateTtl ? { ttlMs: ads.certificateTtl } : {}),
-        onUpdate: (cert) => {
-          const [own, bundle] = workloadSecrets(cert);
-          sink.updateSecret(own);
-          sink.updateSecret(xdsBundle ? { name: ROOTCA_SECRET, validationContext: { trustedCa: xdsBundle } } : bundle);
-          checkActiveRoot(cert);
-          logger.info('workload certificate installed', { notAfter: new Date(cert.notAfter).toISOString() });
-        },
-      });
-      identityReady = identity.start().then(() => undefined);
-    }
   }
 
   // The client expects a synchronous accept/reject (→ ACK/NACK): validation runs here, binding follows in order.
@@ -123,6 +106,25 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
     logger,
   });
   sidecar.setOnDemand((names) => xds.requestOnDemand(names));
+  if (creds && token && caRootPem) {
+    // Over the ADS connection (its credentials send the token): a rotation hours later needs no new TLS handshake.
+    caClient = new CaClient({ address, caRootPem, serverName, channel: xds.channel });
+    const sink = sidecar;
+    identity = new WorkloadIdentityManager({
+      spiffeId: formatWorkloadId(node.trustDomain, node.namespace, node.serviceAccount),
+      ca: caClient,
+      logger,
+      ...(ads.certificateTtl ? { ttlMs: ads.certificateTtl } : {}),
+      onUpdate: (cert) => {
+        const [own, bundle] = workloadSecrets(cert);
+        sink.updateSecret(own);
+        sink.updateSecret(xdsBundle ? { name: ROOTCA_SECRET, validationContext: { trustedCa: xdsBundle } } : bundle);
+        checkActiveRoot(cert);
+        logger.info('workload certificate installed', { notAfter: new Date(cert.notAfter).toISOString() });
+      },
+    });
+    identityReady = identity.start().then(() => undefined);
+  }
   booting = true;
   try {
     xds.bootFromPersisted();

@@ -3,7 +3,7 @@
 // to end over gRPC/TLS with the clients in another process. `npm run bench`
 // runs the same measurements (bench/control-plane.ts).
 //
-//   node dist/bench/ca/csr-rate.js [--seconds 3] [--concurrency 8]   → JSON on stdout
+//   node dist/bench/ca/csr-rate.js [--seconds 3] [--concurrency 8] [--only ecdsa,sign,grpc,fresh]   → JSON on stdout
 import { caFixture, measureEcdsa, measureGrpc, measureSignOnly } from './rates.js';
 
 async function main(): Promise<void> {
@@ -12,16 +12,20 @@ async function main(): Promise<void> {
     return i > 0 ? Number(process.argv[i + 1]) : dflt;
   };
   const seconds = arg('seconds', 3);
+  const i = process.argv.indexOf('--only');
+  const only = new Set(i > 0 ? process.argv[i + 1]!.split(',') : ['ecdsa', 'sign', 'grpc', 'fresh']);
+  const when = <T>(name: string, fn: () => Promise<T>): Promise<T | undefined> => (only.has(name) ? fn() : Promise.resolve(undefined));
   const f = await caFixture();
-  const ecdsa = await measureEcdsa(seconds);
+  const ecdsa = await when('ecdsa', () => measureEcdsa(seconds));
   const result = {
     node: process.version,
     uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? '4 (default)',
-    note: 'caSignCsr: sequential, in-process (≤ 1 core). grpcCreateCertificate: clients in a child process; perCpuSecond counts the CA process only',
-    ecdsaP256Sign: ecdsa.sign,
-    ecdsaP256Verify: ecdsa.verify,
-    caSignCsr: await measureSignOnly(f, seconds),
-    grpcCreateCertificate: await measureGrpc(f, seconds, arg('concurrency', 8)),
+    note: 'caSignCsr: sequential, in-process (≤ 1 core). grpcCreateCertificate: clients in a child process; perCpuSecond counts the CA process only; FreshChannel: a new channel and TLS handshake per RPC, as a sidecar rotating hours after its last call',
+    ecdsaP256Sign: ecdsa?.sign,
+    ecdsaP256Verify: ecdsa?.verify,
+    caSignCsr: await when('sign', () => measureSignOnly(f, seconds)),
+    grpcCreateCertificate: await when('grpc', () => measureGrpc(f, seconds, arg('concurrency', 8))),
+    grpcCreateCertificateFreshChannel: await when('fresh', () => measureGrpc(f, seconds, arg('concurrency', 8), true)),
   };
   process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 }

@@ -1,8 +1,10 @@
 // The CA's clients for bench/ca/rates.ts, in their own process so the CA
 // process's CPU is the CA's alone: `concurrency` CreateCertificate RPCs in
-// flight over one TLS channel for `seconds`, each with a bootstrap token and a
-// real CSR. Started with fork(); gets its job over IPC and answers with counts
-// and latencies, then exits.
+// flight for `seconds`, each with a bootstrap token and a real CSR — over one
+// shared TLS channel, or (`freshChannel`) each on a new channel with its own
+// TLS handshake, as a sidecar's rotation hours after its last call is (grpc-js
+// drops an idle channel's connection after 30 minutes). Started with fork();
+// gets its job over IPC and answers with counts and latencies, then exits.
 import { CaClient } from '../../proxy/identity/ca-client.js';
 
 export interface GrpcLoadJob {
@@ -12,6 +14,8 @@ export interface GrpcLoadJob {
   csrPem: string;
   concurrency: number;
   seconds: number;
+  /** A new channel (TCP + TLS handshake) per RPC instead of one shared channel. */
+  freshChannel?: boolean;
 }
 
 export interface GrpcLoadResult {
@@ -24,8 +28,19 @@ export interface GrpcLoadResult {
 }
 
 async function run(job: GrpcLoadJob): Promise<GrpcLoadResult> {
-  const client = new CaClient({ address: job.address, caRootPem: job.rootPem, serverName: 'localhost', token: () => job.token });
-  await client.requestCertificate(job.csrPem, 0); // connect + TLS handshake outside the window
+  const open = () => new CaClient({ address: job.address, caRootPem: job.rootPem, serverName: 'localhost', token: () => job.token });
+  const client = open();
+  await client.requestCertificate(job.csrPem, 0); // connect + TLS handshake outside the window (shared channel)
+  const call = job.freshChannel
+    ? async () => {
+        const c = open();
+        try {
+          await c.requestCertificate(job.csrPem, 0);
+        } finally {
+          c.close();
+        }
+      }
+    : () => client.requestCertificate(job.csrPem, 0);
   const lat: number[] = [];
   let errors = 0;
   let firstError: string | null = null;
@@ -36,7 +51,7 @@ async function run(job: GrpcLoadJob): Promise<GrpcLoadResult> {
     while (performance.now() < end) {
       const s = performance.now();
       try {
-        await client.requestCertificate(job.csrPem, 0);
+        await call();
         lat.push(performance.now() - s);
       } catch (e) {
         errors++;

@@ -26,6 +26,8 @@ export interface Rate {
 
 export interface GrpcRate extends Rate {
   concurrency: number;
+  /** Each RPC on a new channel with its own TLS handshake (a sidecar's rotation) rather than one shared channel. */
+  freshChannel: boolean;
   errors: number;
   firstError: string | null;
   latencyMs: { p50: number; p99: number };
@@ -93,7 +95,7 @@ export async function measureEcdsa(seconds: number): Promise<{ sign: Rate; verif
 }
 
 /** CreateCertificate over gRPC/TLS with a bootstrap token; clients in a child process. */
-export async function measureGrpc(f: CaFixture, seconds: number, concurrency: number): Promise<GrpcRate> {
+export async function measureGrpc(f: CaFixture, seconds: number, concurrency: number, freshChannel = false): Promise<GrpcRate> {
   const key = Buffer.alloc(32, 5);
   const server = await startCaServer({ ca: f.ca, authenticator: new BootstrapTokenAuthenticator(key, TD) });
   const child = fork(new URL('./grpc-load.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -105,6 +107,7 @@ export async function measureGrpc(f: CaFixture, seconds: number, concurrency: nu
       csrPem: f.csrs[0]!,
       concurrency,
       seconds,
+      freshChannel,
     };
     const done = new Promise<GrpcLoadResult>((resolve, reject) => {
       child.once('message', (m) => ((m as { fatal?: string }).fatal ? reject(new Error(`CA load client: ${(m as { fatal: string }).fatal}`)) : resolve(m as GrpcLoadResult)));
@@ -116,7 +119,7 @@ export async function measureGrpc(f: CaFixture, seconds: number, concurrency: nu
     const r = await done;
     const c = process.cpuUsage(cpu0);
     const base = rate(r.ops, r.wallSeconds, (c.user + c.system) / 1e6);
-    return { ...base, concurrency, errors: r.errors, firstError: r.firstError, latencyMs: r.latencyMs, clientCpuMicros: r.ops ? Math.round((r.clientCpuSeconds * 1e6) / r.ops) : 0 };
+    return { ...base, concurrency, freshChannel, errors: r.errors, firstError: r.firstError, latencyMs: r.latencyMs, clientCpuMicros: r.ops ? Math.round((r.clientCpuSeconds * 1e6) / r.ops) : 0 };
   } finally {
     child.kill();
     await server.close();

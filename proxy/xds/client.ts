@@ -6,7 +6,7 @@
 // while the last good config keeps serving. The last good config is persisted
 // for fail-static boots.
 
-import { credentials as grpcCredentials, makeGenericClientConstructor, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { credentials as grpcCredentials, makeGenericClientConstructor, type ChannelCredentials, type Client, type ClientDuplexStream } from '@grpc/grpc-js';
 import { systemClock, type Clock, type Timer } from '../../common/clock.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { TYPE_URLS, type ConfigSnapshot, type NodeInfo, type ResourceKind } from '../config/resources.js';
@@ -123,6 +123,11 @@ export class XdsClient {
     this.call?.cancel();
     this.call = undefined;
     this.client.close();
+  }
+
+  /** The channel ADS runs on: other RPCs to the control plane (the CA's) may share its connection. Closed by stop(). */
+  get channel(): ReturnType<Client['getChannel']> {
+    return this.client.getChannel();
   }
 
   /** The config currently serving. */
