@@ -139,6 +139,7 @@ describe('bench harness (quick mode)', () => {
     expect(cp.ca.signOnly.perCpuSecond).toBeGreaterThan(0);
     expect(cp.ca.grpc.errors).toBe(0);
     expect(cp.ca.runs[0]!.grpc.ops).toBeGreaterThan(0);
+    expect(cp.ca.runs[0]!.grpcFreshChannel!.ops).toBeGreaterThan(0); // a new TLS connection per CSR
     expect(typeof cp.ca.runs[0]!.grpc.stealPct).toBe('number');
     const row = cp.xds.summary.find((r) => r.clients === 10)!;
     expect(row.p99Ms).toBeGreaterThanOrEqual(row.p50Ms);

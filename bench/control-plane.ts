@@ -47,7 +47,9 @@ export interface ControlPlaneResults {
     /** Medians over repetitions. */
     signOnly: { perCpuSecond: number; cpuMicros: number; perSecond: number };
     grpc: { perCpuSecond: number; cpuMicros: number; perSecond: number; latencyP50Ms: number; latencyP99Ms: number; clientCpuMicros: number; errors: number };
-    runs: { rep: number; signOnly: Rate & Stealed; grpc: GrpcRate & Stealed }[];
+    /** The same RPC, each on a new channel (TCP + TLS handshake): a client that keeps no connection to the CA. */
+    grpcFreshChannel?: { perCpuSecond: number; cpuMicros: number; perSecond: number; latencyP50Ms: number; latencyP99Ms: number; clientCpuMicros: number; errors: number };
+    runs: { rep: number; signOnly: Rate & Stealed; grpc: GrpcRate & Stealed; grpcFreshChannel?: GrpcRate & Stealed }[];
   };
   xds: {
     /** One row per proxy count: medians over repetitions. */
@@ -110,7 +112,9 @@ export async function runControlPlaneBench(o: ControlPlaneOptions, log: (line: s
     log(`control plane rep ${rep}: CA sign-only ${signOnly.perCpuSecond} CSRs per CPU-second`);
     const grpc = await withSteal(() => measureGrpc(f, o.caSeconds, o.caConcurrency));
     log(`control plane rep ${rep}: CA over gRPC ${grpc.perCpuSecond} per CPU-second of the CA (${grpc.perSecond}/s wall)`);
-    caRuns.push({ rep, signOnly, grpc });
+    const grpcFreshChannel = await withSteal(() => measureGrpc(f, o.caSeconds, o.caConcurrency, true));
+    log(`control plane rep ${rep}: CA over gRPC, new TLS connection per CSR: ${grpcFreshChannel.perCpuSecond} per CPU-second of the CA`);
+    caRuns.push({ rep, signOnly, grpc, grpcFreshChannel });
     for (const clients of o.clients) {
       const r = await withSteal(() => benchAcksProcess(clients, o.clusters, o.pushes));
       log(`control plane rep ${rep}: ${clients} proxies ACK p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.controlPlaneCpuUsPerProxy} µs CPU per proxy`);
@@ -123,7 +127,19 @@ export async function runControlPlaneBench(o: ControlPlaneOptions, log: (line: s
     }
   }
   const notes: string[] = [];
-  const grpcErrors = caRuns.reduce((a, r) => a + r.grpc.errors, 0);
+  const grpcErrors = caRuns.reduce((a, r) => a + r.grpc.errors + (r.grpcFreshChannel?.errors ?? 0), 0);
+  const grpcSummary = (pick: (r: (typeof caRuns)[number]) => GrpcRate | undefined) => {
+    const rs = caRuns.map(pick).filter((r): r is GrpcRate => r !== undefined);
+    return {
+      perCpuSecond: med(rs.map((r) => r.perCpuSecond)),
+      cpuMicros: med(rs.map((r) => r.cpuMicros)),
+      perSecond: med(rs.map((r) => r.perSecond)),
+      latencyP50Ms: med(rs.map((r) => r.latencyMs.p50)),
+      latencyP99Ms: med(rs.map((r) => r.latencyMs.p99)),
+      clientCpuMicros: med(rs.map((r) => r.clientCpuMicros)),
+      errors: rs.reduce((a, r) => a + r.errors, 0),
+    };
+  };
   if (grpcErrors) notes.push(`CA over gRPC: ${grpcErrors} failed RPCs (first: ${caRuns.find((r) => r.grpc.firstError)?.grpc.firstError ?? '?'})`);
   const steals = [...caRuns.flatMap((r) => [r.signOnly.stealPct, r.grpc.stealPct]), ...xdsRuns.map((r) => r.stealPct)];
   return {
@@ -134,15 +150,8 @@ export async function runControlPlaneBench(o: ControlPlaneOptions, log: (line: s
         cpuMicros: med(caRuns.map((r) => r.signOnly.cpuMicros)),
         perSecond: med(caRuns.map((r) => r.signOnly.perSecond)),
       },
-      grpc: {
-        perCpuSecond: med(caRuns.map((r) => r.grpc.perCpuSecond)),
-        cpuMicros: med(caRuns.map((r) => r.grpc.cpuMicros)),
-        perSecond: med(caRuns.map((r) => r.grpc.perSecond)),
-        latencyP50Ms: med(caRuns.map((r) => r.grpc.latencyMs.p50)),
-        latencyP99Ms: med(caRuns.map((r) => r.grpc.latencyMs.p99)),
-        clientCpuMicros: med(caRuns.map((r) => r.grpc.clientCpuMicros)),
-        errors: grpcErrors,
-      },
+      grpc: grpcSummary((r) => r.grpc),
+      grpcFreshChannel: grpcSummary((r) => r.grpcFreshChannel),
       runs: caRuns,
     },
     xds: {
