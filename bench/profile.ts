@@ -42,8 +42,9 @@ async function main(): Promise<void> {
     .option('--node-flag <flag...>', 'extra Node flags for the sidecar (e.g. --node-flag=--single-threaded-gc), to try a flag before changing proxy/node-flags.ts')
     .option('--syscalls', 'count system calls per request (strace -c -f over the middle third of the load)', false)
     .option('--perf', 'user-space CPU time per request by function (perf record over the middle third of the load; best with --no-cpu-prof)', false)
+    .option('--perf-kernel', 'with --perf: sample kernel time too (at saturation most of a proxy\'s CPU is in the kernel: socket reads, writes, epoll)', false)
     .parse()
-    .opts<{ only: string; seconds: string; rate: string; max: boolean; out: string; skip: string; protocol: string; cpuProf: boolean; syscalls: boolean; perf: boolean; nodeFlag?: string[] }>();
+    .opts<{ only: string; seconds: string; rate: string; max: boolean; out: string; skip: string; protocol: string; cpuProf: boolean; syscalls: boolean; perf: boolean; perfKernel: boolean; nodeFlag?: string[] }>();
   const protocol = o.protocol as 'http1' | 'h2' | 'grpc';
   if (!['http1', 'h2', 'grpc'].includes(protocol)) throw new Error(`--protocol must be http1, h2 or grpc, not '${o.protocol}'`);
   installExitHooks();
@@ -68,9 +69,12 @@ async function main(): Promise<void> {
   const target = await def.start(env);
   const seconds = Number(o.seconds);
   const counting = o.syscalls ? countSyscalls(target.proxyPids, seconds) : undefined;
-  const sampling = o.perf ? samplePerf(target.proxyPids, seconds, o.out) : undefined;
+  const sampling = o.perf ? samplePerf(target.proxyPids, seconds, o.out, o.perfKernel) : undefined;
+  // Requests per second of the load, for per-request figures of the system-call and perf samples.
+  let rate = Number(o.rate);
   if (o.max && tools.wrk) {
     const w = await runWrk(tools.wrk, target.port, 16, seconds, target.proxyPids, clientCore);
+    rate = w.requestsPerSec;
     process.stdout.write(`${w.requestsPerSec} req/s, ${(w.window.proxyCpuUs / w.requests).toFixed(1)} µs CPU/request\n`);
   } else {
     const port = protocol === 'h2' ? target.h2Port : target.port;
@@ -78,8 +82,9 @@ async function main(): Promise<void> {
     const r = await runOpenLoop({ host: '127.0.0.1', port, path: protocol === 'grpc' ? '/bench.Echo/Call' : '/', hostHeader: 'upstream.bench', rate: Number(o.rate), connections: 16, warmupMs: 1000, durationMs: seconds * 1000, drainMs: 5000, ...(protocol === 'http1' ? {} : { protocol }) }, target.proxyPids, clientCore);
     process.stdout.write(`${r.loadgen.completed} requests, ${(r.window.proxyCpuUs / r.loadgen.completed).toFixed(1)} µs CPU/request, p50 ${r.loadgen.latencyUs.p50} µs\n`);
   }
-  if (counting) printSyscalls(await counting, o.max ? undefined : Number(o.rate));
-  if (sampling) printPerf(await sampling, o.max ? undefined : Number(o.rate));
+  // Closed loop: per request at the run's average rate (strace slows the proxy: its counts are per request of that slower run).
+  if (counting) printSyscalls(await counting, rate);
+  if (sampling) printPerf(await sampling, rate);
   await target.stop(); // SIGTERM: the proxy drains and exits, and V8 writes the profile
   await upstream.stop();
   await grpcUpstream?.stop();
@@ -139,8 +144,8 @@ function printSyscalls(c: SyscallCount, rate: number | undefined): void {
 
 const PERF_HZ = 1999;
 
-/** perf record (user space, CPU-time clock) on the sidecar(s) over the middle third of the load. */
-function samplePerf(pids: number[], seconds: number, out: string): Promise<{ seconds: number; file: string }> | undefined {
+/** perf record (user space, or with `kernel` user and kernel; CPU-time clock) on the sidecar(s) over the middle third of the load. */
+function samplePerf(pids: number[], seconds: number, out: string, kernel: boolean): Promise<{ seconds: number; file: string }> | undefined {
   if (spawnSync('perf', ['--version']).status !== 0) {
     process.stdout.write('--perf: perf is not installed\n');
     return undefined;
@@ -149,7 +154,7 @@ function samplePerf(pids: number[], seconds: number, out: string): Promise<{ sec
   const file = path.join(out, `perf-${pids.join('-')}.data`);
   return new Promise((resolve) => {
     setTimeout(() => {
-      const rec = spawn('perf', ['record', '-q', '-e', 'cpu-clock:u', '-F', String(PERF_HZ), '-p', pids.join(','), '-o', file], { stdio: 'ignore' });
+      const rec = spawn('perf', ['record', '-q', '-e', kernel ? 'cpu-clock' : 'cpu-clock:u', '-F', String(PERF_HZ), '-p', pids.join(','), '-o', file], { stdio: 'ignore' });
       setTimeout(() => rec.kill('SIGINT'), span * 1000);
       rec.on('exit', () => resolve({ seconds: span, file }));
     }, span * 1000);
