@@ -71,7 +71,8 @@ export function controlPlaneMarkdown(cp: ControlPlaneResults): string {
     '',
     'The real `MeshController` with the embedded registry and store: services of 50 replicas, each calling the next service; the apply changes ' +
       'one HTTPRoute, which recomputes every proxy (the controller\'s debounce excluded). The ACK bench above pushes one shared config object; ' +
-      'the sum is the end-to-end estimate from an apply until N proxies have ACKed.',
+      'the sum is the end-to-end estimate from an apply until N proxies have ACKed. What a user waits for after `meshctl apply` adds the ' +
+      'controller\'s debounce (100 ms by default, which gathers a burst of applies and registry changes into one round).',
     '',
   );
   for (const note of cp.notes) L.push(`- ${note}`);
