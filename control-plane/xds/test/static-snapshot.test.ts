@@ -14,7 +14,7 @@ describe('static snapshot file', () => {
   });
 
   it('reports every problem with file:line and field path, including dangling references', () => {
-    const bad = greeterYaml(50051).replace('route_config_name: greeter-routes', 'route_config_name: nope').replace('type: EDS', 'type: ORIGINAL_DST');
+    const bad = greeterYaml(50051).replace('route_config_name: greeter-routes', 'route_config_name: nope').replace('type: EDS', 'type: STRICT_DNS');
     let err: ValidationError | undefined;
     try {
       parseStaticSnapshots(bad, 'mesh.yaml');
@@ -22,7 +22,7 @@ describe('static snapshot file', () => {
       err = e as ValidationError;
     }
     expect(err).toBeInstanceOf(ValidationError);
-    expect(err!.message).toMatch(/mesh\.yaml:\d+: nodes\.\*\.clusters\[0\]\.type: unsupported discovery type ORIGINAL_DST/);
+    expect(err!.message).toMatch(/mesh\.yaml:\d+: nodes\.\*\.clusters\[0\]\.type: unsupported discovery type STRICT_DNS/);
     expect(err!.message).toMatch(/mesh\.yaml:\d+: nodes\.\*: listener\[greeter\]\.api_listener\.rds: references route configuration "nope"/);
   });
 });
