@@ -253,8 +253,10 @@ export class Parser {
       bufSize = Math.ceil(chunk.length / 4096) * 4096;
       bufPtr = w.malloc(bufSize);
     }
+    // Memory growth detaches the old buffer (its view's length drops to 0): only then is the view
+    // re-made, so the common call reads no `memory.buffer` (a call into the runtime each time).
     let h = heap;
-    if (h === undefined || h.byteLength === 0 || h.buffer !== w.memory.buffer) h = heap = new Uint8Array(w.memory.buffer);
+    if (h === undefined || h.byteLength === 0) h = heap = new Uint8Array(w.memory.buffer);
     h.set(chunk, bufPtr);
     let ret: number;
     current = this;

@@ -82,8 +82,33 @@ export class SeriesIndex<S> {
     b.set(this.k3, s);
   }
 
+  /**
+   * The last two peer objects seen and their ids: a request's source and destination are mostly
+   * the same objects every time (the node's own labels, the cluster's destination labels), so
+   * their seven fields are compared only for a new object. Label objects are never changed after
+   * they are recorded (the cluster runtime's are readonly; a changed cluster is a new object).
+   */
+  private recentA: Peer = undefined;
+  private recentAId = 0;
+  private recentB: Peer = undefined;
+  private recentBId = 0;
+
   private peerId(p: Peer): number {
     if (p === undefined) return 0;
+    if (p === this.recentA) return this.recentAId;
+    if (p === this.recentB) return this.recentBId;
+    const id = this.internPeer(p);
+    if (id > 0) {
+      // The older one makes room.
+      this.recentB = this.recentA;
+      this.recentBId = this.recentAId;
+      this.recentA = p;
+      this.recentAId = id;
+    }
+    return id;
+  }
+
+  private internPeer(p: NonNullable<Peer>): number {
     const principal = p.principal ?? '';
     let list = this.peers.get(principal);
     if (list !== undefined) {

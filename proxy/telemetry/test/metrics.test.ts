@@ -200,6 +200,23 @@ describe('series identity', () => {
   });
 });
 
+describe('peer label objects reused across requests', () => {
+  it('counts each destination apart when three label objects take turns (more than the recent-peer memo holds)', async () => {
+    const t = createTelemetry({ node });
+    const dests = ['ratings-v1', 'details-v1', 'reviews-v3'].map((w) => ({ service: `${w}.default.svc.cluster.local`, workload: w }));
+    const source = {};
+    for (let i = 0; i < 9; i++) t.httpRequestDone(httpRecord({ direction: 'outbound', source, destination: dests[i % 3]!, responseCode: i < 6 ? 200 : 503 }), undefined);
+    const total = parseExposition(await t.registry.metrics()).filter((s) => s.name === 'istio_requests_total');
+    const count = (w: string, code: string) => total.find((s) => s.labels.destination_workload === w && s.labels.response_code === code)?.value;
+    for (const d of dests) {
+      expect(count(d.workload, '200')).toBe(2);
+      expect(count(d.workload, '503')).toBe(1);
+    }
+    expect(total).toHaveLength(6);
+    await t.shutdown();
+  });
+});
+
 describe('shared registry helpers', () => {
   it('registers tsmesh_* metrics idempotently and refuses foreign names or type clashes', async () => {
     const { meshCounter, meshGauge } = await import('../index.js');
