@@ -139,8 +139,10 @@ export abstract class AdsStream implements Flushable {
     const hook = this.ctx.cache.onDemand;
     if (!hook) return;
     const have = this.snapshot?.types[kind].resources;
-    const missing = [...names].filter((n) => n !== '*' && !have?.has(n) && !this.asked.has(`${kind}/${n}`));
-    if (!missing.length) return;
+    // Runs on every request (each ACK): no array unless something is missing.
+    let missing: string[] | undefined;
+    for (const n of names) if (n !== '*' && !have?.has(n) && !this.asked.has(`${kind}/${n}`)) (missing ??= []).push(n);
+    if (!missing) return;
     for (const n of missing) this.asked.add(`${kind}/${n}`);
     hook(this.nodeId, kind, missing);
   }
