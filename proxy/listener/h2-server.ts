@@ -17,9 +17,10 @@
 // h2-sessions.ts.
 
 import { EventEmitter } from 'node:events';
-import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
+import { sessionStreamClosed } from './h2-sessions.js';
 
 const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
 /** Resets a stream with RST_STREAM(INTERNAL_ERROR). */
@@ -55,9 +56,9 @@ class BodilessRequest implements H2Request {
   ) {}
 }
 
-const kReq = Symbol('tsmesh.h2Request');
+/** The one property hung on node:http2's stream (each added property is a map transition on an object its hot paths read). */
 const kRes = Symbol('tsmesh.h2Response');
-type Tagged = ServerHttp2Stream & { [kReq]?: BodyRequest; [kRes]: H2Response };
+type Tagged = ServerHttp2Stream & { [kRes]: H2Response };
 
 /** A request with a body: the body is the stream (as IncomingMessage is). */
 class BodyRequest extends Readable implements H2Request {
@@ -72,10 +73,10 @@ class BodyRequest extends Readable implements H2Request {
     readonly stream: ServerHttp2Stream,
   ) {
     super();
-    (stream as Tagged)[kReq] = this;
+    // A client gone mid-body is seen in the response's 'close' listener (onStreamClose), which
+    // every stream has: no 'aborted' listener of its own.
     stream.on('data', onBodyData);
     stream.on('end', onBodyEnd);
-    stream.on('aborted', onBodyAborted);
   }
   override _read(): void {
     const s = this.stream;
@@ -93,13 +94,13 @@ class BodyRequest extends Readable implements H2Request {
 }
 
 function onBodyData(this: Tagged, chunk: Buffer): void {
-  if (!this[kReq]!.push(chunk)) this.pause();
+  if (!this[kRes].body!.push(chunk)) this.pause();
 }
 function onBodyEnd(this: Tagged): void {
-  this[kReq]!.push(null);
+  this[kRes].body!.push(null);
 }
 function onBodyAborted(this: Tagged): void {
-  const r = this[kReq]!;
+  const r = this[kRes].body!;
   if (r.readableEnded || r.destroyed) return;
   r.emit('aborted');
   r.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
@@ -143,10 +144,14 @@ export class H2Response extends EventEmitter {
   private readonly isHead: boolean;
   private noBody = false;
   private drainHooked = false;
+  /** @internal the request's body reader, if the request has a body */
+  body: BodyRequest | undefined = undefined;
 
   constructor(
     readonly stream: ServerHttp2Stream,
     headers: IncomingHttpHeaders,
+    /** stream.session is gone by 'close'. */
+    private readonly session: ServerHttp2Session | undefined,
   ) {
     super();
     this.trailersWanted = headers.te === 'trailers';
@@ -258,7 +263,7 @@ export class H2Response extends EventEmitter {
    * open — and its concurrent-stream slot — for good.
    */
   private stopBody(): this {
-    const r = (this.stream as Tagged)[kReq];
+    const r = this.body;
     if (r !== undefined && !r.readableEnded && !this.stream.destroyed) this.stream.close(NGHTTP2_NO_ERROR);
     return this;
   }
@@ -292,6 +297,7 @@ export class H2Response extends EventEmitter {
 
   /** @internal the stream closed: 'close' for whoever still waits for this response (client gone). */
   closed(): void {
+    if (this.session !== undefined) sessionStreamClosed(this.session);
     if (this.writableEnded && !this.destroyed) return;
     this.destroyed = true;
     this.emit('close');
@@ -320,9 +326,10 @@ function onStreamDrain(this: Tagged): void {
   this[kRes].emit('drain');
 }
 function onStreamClose(this: Tagged): void {
-  const r = this[kReq];
+  const res = this[kRes];
+  const r = res.body;
   if (r !== undefined && !r.readableEnded && !r.destroyed) onBodyAborted.call(this);
-  this[kRes].closed();
+  res.closed();
 }
 function noop(): void {}
 
@@ -337,8 +344,11 @@ export function serveStream(handle: H2Handle, socket: Socket, stream: ServerHttp
   const url = (method === 'CONNECT' ? headers[':authority'] : headers[':path']) ?? '';
   // A client waiting for 100-continue gets it at once, as node:http2's compatibility server does.
   if (headers.expect === '100-continue' && !stream.endAfterHeaders) stream.additionalHeaders({ ':status': 100 });
-  const req = flags & NGHTTP2_FLAG_END_STREAM ? new BodilessRequest(method, url, rawHeaders, headers, socket, stream) : new BodyRequest(method, url, rawHeaders, headers, socket, stream);
-  const res = new H2Response(stream, headers);
+  // The response first: it tags the stream, which the body's listeners read.
+  const res = new H2Response(stream, headers, stream.session as ServerHttp2Session | undefined);
+  let req: H2Request;
+  if (flags & NGHTTP2_FLAG_END_STREAM) req = new BodilessRequest(method, url, rawHeaders, headers, socket, stream);
+  else req = res.body = new BodyRequest(method, url, rawHeaders, headers, socket, stream);
   try {
     handle(req, res);
   } catch {

@@ -20,7 +20,6 @@ const kLast = Symbol('tsmesh.lastStream');
 const kIdle = Symbol('tsmesh.idleTimeout');
 const kIdleSkipped = Symbol('tsmesh.idleSkipped');
 const kClosing = Symbol('tsmesh.goawayTimer');
-const kSession = Symbol('tsmesh.session');
 const kSocket = Symbol('tsmesh.sessionSocket');
 
 type Session = http2.ServerHttp2Session & {
@@ -31,7 +30,6 @@ type Session = http2.ServerHttp2Session & {
   [kClosing]: NodeJS.Timeout | undefined;
   [kSocket]: Socket;
 };
-type OwnedStream = http2.ServerHttp2Stream & { [kSession]: Session };
 
 /**
  * Tracks a new server session: its last stream, and with `idleTimeout` > 0 its open streams and idle
@@ -79,15 +77,17 @@ function closeNow(s: Session): void {
 function onStream(this: Session, stream: http2.ServerHttp2Stream): void {
   const id = stream.id ?? 0;
   if (id > this[kLast]) this[kLast] = id;
-  if (this[kIdle] > 0) {
-    this[kOpen]++;
-    (stream as OwnedStream)[kSession] = this; // stream.session is gone by 'close'
-    stream.once('close', onStreamClose);
-  }
+  this[kOpen]++;
 }
 
-function onStreamClose(this: OwnedStream): void {
-  const s = this[kSession];
+/**
+ * A stream of `session` closed. Called by the stream's own 'close' listener (serveStream's), which
+ * every stream of a managed session has: a second 'close' listener per stream only for this count
+ * cost a listener registration (and node:http2's 'newListener' hook) per request.
+ */
+export function sessionStreamClosed(session: http2.ServerHttp2Session): void {
+  const s = session as Session;
+  if (s[kOpen] === undefined) return; // not managed here
   if (--s[kOpen] === 0 && s[kIdleSkipped] && !s.destroyed) {
     s[kIdleSkipped] = false;
     s.setTimeout(s[kIdle]);

@@ -8,7 +8,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { buildConnector, type Dispatcher } from 'undici';
 import { H2Client, h1FallbackClient } from '../h2-client.js';
 import { attemptFailureOf, classifyUpstreamError } from '../../http/local-reply.js';
@@ -70,6 +70,41 @@ async function h2c(onStream: (s: http2.ServerHttp2Stream, h: http2.IncomingHttpH
   return { port: (s.address() as net.AddressInfo).port, sessions };
 }
 
+/** DATA frames (type 0) the client sent, read off the wire by a relay in front of `port`. */
+interface SentData {
+  stream: number;
+  length: number;
+  endStream: boolean;
+}
+async function frameRelay(port: number): Promise<{ port: number; data: SentData[] }> {
+  const data: SentData[] = [];
+  const relay = net.createServer((down) => {
+    const up = net.connect(port, '127.0.0.1');
+    down.on('error', () => up.destroy());
+    up.on('error', () => down.destroy());
+    up.pipe(down);
+    let buf = Buffer.alloc(0);
+    let prefaceLeft = 24; // "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    down.on('data', (c: Buffer) => {
+      up.write(c);
+      buf = Buffer.concat([buf, c]);
+      const skip = Math.min(prefaceLeft, buf.length);
+      prefaceLeft -= skip;
+      buf = buf.subarray(skip);
+      while (buf.length >= 9) {
+        const len = buf.readUIntBE(0, 3);
+        if (buf.length < 9 + len) break;
+        if (buf[3] === 0) data.push({ stream: buf.readUInt32BE(5) & 0x7fffffff, length: len, endStream: (buf[4]! & 1) === 1 });
+        buf = buf.subarray(9 + len);
+      }
+    });
+    down.on('end', () => up.end());
+  });
+  await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+  servers.push(relay);
+  return { port: (relay.address() as net.AddressInfo).port, data };
+}
+
 function client(port: number, o: { idleTimeout?: number; maxRequestsPerConnection?: number } = {}): H2Client {
   const origin = `http://127.0.0.1:${port}`;
   const connect = buildConnector({ timeout: 1000 });
@@ -126,6 +161,51 @@ describe('H2Client', () => {
     expect(streamed.body).toBe('got:ab');
     expect((streamed.trailers as Record<string, string>)['grpc-status']).toBe('0');
     expect((await send(c, { method: 'POST', body: 'text' })).body).toBe('got:text');
+  });
+
+  it('a streamed body that ends with its last chunk goes out as one DATA frame carrying END_STREAM', async () => {
+    const srv = await h2c((st) => {
+      let got = '';
+      st.on('data', (c: Buffer) => (got += c.toString()));
+      st.on('end', () => {
+        st.respond({ ':status': 200 });
+        st.end(`got:${got}`);
+      });
+    });
+    const relay = await frameRelay(srv.port);
+    const c = client(relay.port);
+    expect((await send(c, { method: 'POST', body: 'warm-up' })).body).toBe('got:warm-up'); // the session is up
+    // A unary gRPC call's shape, as a downstream stream delivers it: the message, then (in a
+    // later callback of the same read, not the same tick) the end of the body.
+    const body = new PassThrough();
+    body.write('message');
+    const r = send(c, { method: 'POST', body });
+    process.nextTick(() => process.nextTick(() => body.end()));
+    expect((await r).body).toBe('got:message');
+    // Not the message and then an empty END_STREAM frame (a second write upstream).
+    expect(relay.data.filter((d) => d.stream === 3)).toEqual([{ stream: 3, length: 7, endStream: true }]);
+    // Several chunks: all arrive in order, END_STREAM rides on the last.
+    const r2 = await send(c, { method: 'POST', body: Readable.from([Buffer.from('a'), Buffer.from('bc'), Buffer.from('def')]) });
+    expect(r2.body).toBe('got:abcdef');
+    const third = relay.data.filter((d) => d.stream === 5);
+    expect(third.map((d) => d.length).reduce((x, y) => x + y, 0)).toBe(6);
+    expect(third.at(-1)!.endStream).toBe(true);
+  });
+
+  it('a body chunk reaches the upstream before the body ends (a streaming call is not held back)', async () => {
+    const srv = await h2c((st) => {
+      st.once('data', (c: Buffer) => {
+        st.respond({ ':status': 200 });
+        st.end(`first:${c.toString()}`);
+      });
+    });
+    const c = client(srv.port);
+    const body = new PassThrough();
+    body.write('ping');
+    // The body never ends before the answer: the held chunk must leave without its end.
+    const r = await send(c, { method: 'POST', body });
+    expect(r.body).toBe('first:ping');
+    body.end();
   });
 
   it('closes an idle session, but not while a stream on it is open', async () => {
