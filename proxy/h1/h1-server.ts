@@ -364,6 +364,8 @@ export class H1ServerConnection implements ParserEvents {
   private lastWasValue = false;
   private headBytes = 0;
   private inHead = false;
+  /** The head timer runs for the request being parsed (armed once, when its head outlasts a read). */
+  private headArmed = false;
   /** From a request's first byte to its last (body included, read or discarded). */
   private inMessage = false;
   private tooLarge = false;
@@ -447,6 +449,13 @@ export class H1ServerConnection implements ParserEvents {
       this.executing = false;
     }
     if (this.closed) return this.parser.destroy();
+    // A head still incomplete after this read: its timer starts (loop time, so as at its first
+    // byte). Almost every head arrives whole in one read and never touches the timer; a timer
+    // left from an earlier head finds no head in progress when it fires.
+    if (this.inHead && !this.headArmed) {
+      this.headArmed = true;
+      this.armHead();
+    }
     const req = this.started;
     this.started = undefined;
     const stopped = r === EXEC_PAUSED || r === EXEC_UPGRADE;
@@ -634,7 +643,7 @@ export class H1ServerConnection implements ParserEvents {
     this.headBytes = 0;
     this.inHead = true;
     this.inMessage = true;
-    this.armHead();
+    this.headArmed = false;
   }
 
   onUrl(s: string): number {

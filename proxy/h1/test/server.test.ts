@@ -357,6 +357,35 @@ describe('H1ServerConnection: timeouts, bodies nobody reads, clients that go awa
     expect(s.seen).toEqual([]);
   });
 
+  it('slow headers after a whole request on the same connection: still 408', async () => {
+    const s = await start({ requestHeadersTimeout: 150 });
+    const c = s.client();
+    c.send(GET('/a'));
+    await c.responses(1);
+    c.send(`GET /b HTTP/1.1\r\nhost: t\r\nx-slow: `);
+    expect(await c.closedByServer()).toBe(true);
+    expect(c.text).toContain('HTTP/1.1 408 Request Timeout');
+    expect(s.seen.map((x) => x.url)).toEqual(['/a']);
+  });
+
+  it('a head trickled over many reads times out from its first byte (later reads do not push the deadline)', async () => {
+    const s = await start({ requestHeadersTimeout: 200 });
+    const c = s.client();
+    c.send(`GET /x HTTP/1.1\r\nhost: t\r\n`);
+    // One header byte every 40 ms for 4 s: a deadline restarted by each read would never pass.
+    let sent = 0;
+    const trickle = setInterval(() => {
+      if (sent++ < 100 && !c.socket.destroyed) c.send('x');
+    }, 40);
+    try {
+      expect(await c.closedByServer()).toBe(true);
+    } finally {
+      clearInterval(trickle);
+    }
+    expect(c.text.split('\r\n')[0]).toBe('HTTP/1.1 408 Request Timeout');
+    expect(sent).toBeLessThan(100);
+  });
+
   it('an idle keep-alive connection closes after idleTimeout with a FIN', async () => {
     const s = await start({ idleTimeout: 150 });
     const c = s.client();
