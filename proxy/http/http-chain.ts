@@ -228,13 +228,20 @@ export class HttpChain implements HttpChainContext {
   }
 }
 
-const labelCache = new WeakMap<NodeInfo, { workload: string; namespace: string; service: string; version: string }>();
-function selfLabels(n: NodeInfo) {
+type SelfLabels = { workload: string; namespace: string; service: string; version: string };
+const labelCache = new WeakMap<NodeInfo, SelfLabels>();
+// The node of the last call: a sidecar has one, so the WeakMap (a hash lookup per request) is a fallback.
+let lastNode: NodeInfo | undefined;
+let lastLabels: SelfLabels | undefined;
+function selfLabels(n: NodeInfo): SelfLabels {
+  if (n === lastNode) return lastLabels!;
   let l = labelCache.get(n);
   if (!l) {
     l = { workload: n.workload, namespace: n.namespace, service: n.cluster, version: n.version ?? 'unknown' };
     labelCache.set(n, l);
   }
+  lastNode = n;
+  lastLabels = l;
   return l;
 }
 
