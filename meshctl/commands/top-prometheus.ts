@@ -69,6 +69,7 @@ export async function topFromPrometheus(base: string, windowSeconds: number): Pr
     const [service, version] = k.split('\t') as [string, string];
     const good = val(okBy.get(k)) ?? 0;
     const [a, b] = [val(p50By.get(k)), val(p99By.get(k))];
-    return { service, version, rps: r, ...(r > 0 ? { successRate: Math.min(100, (100 * good) / r) } : {}), ...(a !== undefined ? { p50: a } : {}), ...(b !== undefined ? { p99: b } : {}) };
+    // Two separately evaluated rates: their ratio carries float noise (99.99999999999999 for all-good traffic).
+    return { service, version, rps: r, ...(r > 0 ? { successRate: Math.min(100, Math.round((1e6 * good) / r) / 1e4) } : {}), ...(a !== undefined ? { p50: a } : {}), ...(b !== undefined ? { p99: b } : {}) };
   });
 }
