@@ -19,6 +19,10 @@ const MAX_PEEK = 64 * 1024;
  * terminationDrainDuration default; Envoy drains removed filter chains the same way). */
 export const RETIRED_CHAIN_DRAIN_MS = 5_000;
 
+/** Envoy's listener_filters_timeout default: the longest a connection may stay silent while its protocol is
+ * detected, when no chain would take it as opaque TCP. */
+export const DETECTION_HARD_TIMEOUT_MS = 15_000;
+
 export class ListenerRuntime {
   private readonly server: net.Server;
   private chains: ChainRuntime[] = [];
@@ -29,6 +33,8 @@ export class ListenerRuntime {
   private passthrough: PassthroughDeps | undefined;
   /** REGISTRY_ONLY on the listener's HTTP chains: connections no chain claims are closed, not passed through. */
   private registryOnly = false;
+  /** Some chain (or the passthrough) takes a connection that sent nothing within the detection timeout. */
+  private tcpVerdictTaken = true;
   /** The destination ports some chain matches on (undefined: none does). */
   private ports: ReadonlySet<number> | undefined;
   /** Per chain (same index), its compiled prefix_ranges; undefined when no chain has any. */
@@ -82,6 +88,7 @@ export class ListenerRuntime {
     this.ports = ports.size ? ports : undefined;
     const prefixes = this.chains.map((c) => (c.fc.filterChainMatch?.prefixRanges?.length ? new PrefixRanges(c.fc.filterChainMatch.prefixRanges) : undefined));
     this.prefixes = prefixes.some((p) => p !== undefined) ? prefixes : undefined;
+    this.tcpVerdictTaken = this.passthrough !== undefined || this.chains.some((c) => c.fc.filter.kind === 'tcp' && matches(c.fc, TCP));
     const only = this.chains.length === 1 ? this.chains[0]! : undefined;
     const f = only?.fc;
     this.direct =
@@ -156,7 +163,16 @@ export class ListenerRuntime {
     // The verdict waits one setImmediate: timers run before the poll phase, so after a busy stretch of
     // the event loop the timer would otherwise fire before the client's already-arrived bytes are read
     // (under load every mTLS connection was misread as TCP and closed).
-    const timer = setTimeout(() => setImmediate(() => decide(TCP)), this.config.protocolDetectionTimeout);
+    // When no chain takes opaque TCP (an mTLS-only inbound), the verdict could only close the connection:
+    // wait for the first bytes instead, up to Envoy's listener filter timeout. A client whose event loop is
+    // busy (a burst of handshakes on a shared core) may send its ClientHello after 100 ms; closing it then
+    // failed requests as upstream connect failures.
+    const timer = this.tcpVerdictTaken
+      ? setTimeout(() => setImmediate(() => decide(TCP)), this.config.protocolDetectionTimeout)
+      : setTimeout(() => {
+          settled = true;
+          socket.destroy();
+        }, DETECTION_HARD_TIMEOUT_MS);
     socket.on('data', onData);
     socket.on('end', onEnd);
     socket.resume();

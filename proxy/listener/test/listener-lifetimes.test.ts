@@ -1,7 +1,10 @@
-// A config change that removes a filter chain closes that chain's open
-// connections after the drain period (as Envoy drains removed chains): a mesh
-// switched from PERMISSIVE to STRICT must not keep serving a plaintext
-// connection opened before. A connection on a chain the new config keeps stays.
+// Connection lifetimes the listener decides with real sockets: a config change
+// that removes a filter chain closes that chain's open connections after the
+// drain period (as Envoy drains removed chains) — a mesh switched from
+// PERMISSIVE to STRICT must not keep serving a plaintext connection opened
+// before — while a connection on a chain the new config keeps stays; and a
+// client slow to send its first bytes is not closed at the detection timeout
+// when no chain would take it as opaque TCP.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster, FilterChain, Listener } from '../../config/resources.js';
@@ -99,3 +102,28 @@ describe('filter chains removed by a config change', () => {
     kept.socket.destroy();
   }, 10_000);
 });
+
+describe('protocol detection on a listener without an opaque-TCP chain', () => {
+  it('waits past the detection timeout for a client that speaks late, instead of closing it', async () => {
+    // The only chain wants detected HTTP/1.1 (as an mTLS-only inbound wants TLS): a TCP verdict fits nothing.
+    const httpOnly: FilterChain = { ...tcpChain('http-only'), filterChainMatch: { applicationProtocols: ['http/1.1'] } };
+    const l = new ListenerRuntime({ ...listenerWith([httpOnly]), protocolDetectionTimeout: 20 }, deps);
+    const port = await l.listen();
+    try {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      await new Promise((r) => socket.once('connect', r));
+      // Silent for many detection timeouts (a client whose event loop is busy), then speaks.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(socket.destroyed).toBe(false);
+      const head = 'GET / HTTP/1.1\r\nhost: x\r\n\r\n';
+      socket.write(head);
+      expect(await new Promise<string>((r) => socket.once('data', (d) => r(d.toString())))).toBe(head);
+      socket.destroy();
+    } finally {
+      l.destroy();
+      await l.stopAccepting();
+    }
+  }, 10_000);
+});
+
