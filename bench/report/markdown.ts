@@ -54,12 +54,13 @@ export function markdownReport(meta: ReportMeta, rows: ConfigSummary[]): string 
     L.push('', 'Resilience = retries (with budget), outlier detection, circuit breakers, a header-gated fault filter and a local rate limit that never empties; "+ policies" adds tracing, every request sampled and exported over OTLP.', '');
   }
   L.push('## Summary', '');
-  L.push('| configuration | p50 added (ms) | p99 added (ms) | max req/s HTTP/1.1 | max req/s vs nginx | max req/s HTTP/2 | CPU µs/req | ratio to nginx | RSS (MB) | peak RSS (MB) | errors |');
-  L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  L.push('| configuration | p50 added (ms) | p99 added (ms) | max req/s HTTP/1.1 | max req/s vs nginx | max req/s HTTP/2 | CPU µs/req | ratio to nginx | RSS at the open-loop rate (MB) | RSS, all runs (MB) | peak RSS (MB) | errors |');
+  L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows)
     L.push(
-      `| ${r.label} | ${ms(r.addedUs?.p50 ?? null)} | ${ms(r.addedUs?.p99 ?? null)} | ${n(r.maxRpsHttp1)} | ${x(r.maxRpsRatioToNginx)} | ${n(r.maxRpsHttp2)} | ${n(r.cpuUsPerRequest, 1)} | ${x(r.cpuRatioToNginx)} | ${mb(r.rssKb)} | ${mb(r.peakRssKb)} | ${r.errors} |`,
+      `| ${r.label} | ${ms(r.addedUs?.p50 ?? null)} | ${ms(r.addedUs?.p99 ?? null)} | ${n(r.maxRpsHttp1)} | ${x(r.maxRpsRatioToNginx)} | ${n(r.maxRpsHttp2)} | ${n(r.cpuUsPerRequest, 1)} | ${x(r.cpuRatioToNginx)} | ${mb(r.rssAtRateKb)} | ${mb(r.rssKb)} | ${mb(r.peakRssKb)} | ${r.errors} |`,
     );
+  L.push('', '"RSS at the open-loop rate": the first repetition\'s HTTP/1.1 window, before the process has run at saturation; "all runs": the median over every window (open and closed loop, HTTP/1.1 and HTTP/2 — each configuration\'s proxies live across repetitions, and memory taken at saturation is not given back at once).');
   L.push('', '## Latency (ms, from each request\'s intended send time) and added over direct', '');
   L.push('| configuration | p50 | p90 | p99 | p99.9 | +p50 | +p90 | +p99 | +p99.9 |');
   L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');

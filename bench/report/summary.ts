@@ -54,6 +54,9 @@ export interface ConfigSummary {
   /** Max HTTP/1.1 req/s relative to nginx of the same shape (the target: ≥ 0.7 for one sidecar). */
   maxRpsRatioToNginx: number | null;
   cpuUsPerRequestAtMax: number | null;
+  /** RSS in the first rep's HTTP/1.1 window at the open-loop rate: the process has seen no saturation run yet. */
+  rssAtRateKb: number | null;
+  /** Median RSS over every window (open and closed loop, HTTP/1.1 and HTTP/2): the proxies live across reps. */
   rssKb: number | null;
   peakRssKb: number | null;
   stealPct: number | null;
@@ -109,6 +112,7 @@ export function summarize(configs: SummaryInput[], runs: RunRecord[]): ConfigSum
       maxRpsHttp2: median(h2.map((r) => r.requestsPerSec)),
       maxRpsRatioToNginx: null,
       cpuUsPerRequestAtMax: r1(median(h1.map((r) => r.cpuUsPerRequest))),
+      rssAtRateKb: open.find((r) => r.rep === 1)?.window.memory.rssKb ?? null,
       rssKb: median([...open, ...closed].map((r) => r.window.memory.rssKb)),
       peakRssKb: Math.max(0, ...[...open, ...closed].map((r) => r.window.memory.peakRssKb)) || null,
       stealPct: r1(median([...open, ...closed].map((r) => r.window.stealPct))),

@@ -139,7 +139,8 @@ export function writeResults(h: HarnessOutput, opts: BenchOptions, controlPlane:
       unit: 'MB',
       categories: cats,
       series: [
-        { name: 'RSS', values: summary.map((s) => (s.rssKb === null ? null : Math.round(s.rssKb / 102.4) / 10)) },
+        { name: 'RSS at the open-loop rate', values: summary.map((s) => (s.rssAtRateKb === null ? null : Math.round(s.rssAtRateKb / 102.4) / 10)) },
+        { name: 'RSS, all runs', values: summary.map((s) => (s.rssKb === null ? null : Math.round(s.rssKb / 102.4) / 10)) },
         { name: 'peak RSS', values: summary.map((s) => (s.peakRssKb === null ? null : Math.round(s.peakRssKb / 102.4) / 10)) },
       ],
     }),
