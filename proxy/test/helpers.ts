@@ -51,6 +51,44 @@ export function cluster(name: string, port: number, extra = ''): string {
         endpoints: [{ address: { address: 127.0.0.1, port: ${port} } }]`;
 }
 
+/**
+ * A server sidecar: one STRICT mTLS INBOUND listener on port 0 routing everything to cluster `app`,
+ * which `clusters` defines. `filterExtra` adds HTTP filter fields (indented for `filter:`).
+ */
+export function mtlsInboundBootstrap(clusters: string, opts: { alpn?: string[]; filterExtra?: string } = {}): string {
+  const alpn = opts.alpn ? `, alpnProtocols: [${opts.alpn.join(', ')}]` : '';
+  return `${node}
+staticResources:
+  listeners:
+    - name: http
+      address: { address: 127.0.0.1, port: 0 }
+      trafficDirection: INBOUND
+      filterChains:
+        - filterChainMatch: { transportProtocol: tls }
+          transportSocket: { certificateSecret: default, validationSecret: ROOTCA, requireClientCertificate: true${alpn} }
+          filter:
+            kind: http${opts.filterExtra ?? ''}
+            routeConfig: { name: in, virtualHosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: / }, route: { cluster: app } }] }] }
+  clusters:${clusters}
+`;
+}
+
+/** A client sidecar: one OUTBOUND HTTP listener on port 0 routing everything to cluster `target`, which `clusters` defines. */
+export function outboundBootstrap(target: string, clusters: string): string {
+  return `${node}
+staticResources:
+  listeners:
+    - name: http
+      address: { address: 127.0.0.1, port: 0 }
+      trafficDirection: OUTBOUND
+      filterChains:
+        - filter:
+            kind: http
+            routeConfig: { name: out, virtualHosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: / }, route: { cluster: ${target} } }] }] }
+  clusters:${clusters}
+`;
+}
+
 /** A bootstrap with one HTTP listener on port 0 routing by the given routes YAML (indented for `routes:`). */
 export function httpBootstrap(routes: string, clusters: string, listenerExtra = ''): string {
   return `${node}

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { Registry } from 'prom-client';
 import { makeCa, workload } from '../identity/test/helpers.js';
-import { close, cluster, echoUpstream, meshSecrets as secrets, node, portOf, RecordingTelemetry, startSidecar } from './helpers.js';
+import { close, cluster, echoUpstream, meshSecrets as secrets, mtlsInboundBootstrap, outboundBootstrap, portOf, RecordingTelemetry, startSidecar } from './helpers.js';
 import { load } from './resilience-helpers.js';
 import type { Sidecar } from '../sidecar.js';
 
@@ -28,41 +28,16 @@ describe('sidecar to sidecar: idle HTTP/2 sessions closed under bursty traffic',
     const ca = await makeCa();
     const [server, client] = await Promise.all([workload(ca, SERVER), workload(ca, CLIENT)]);
     app = await echoUpstream('reviews');
-    const sb = await startSidecar(`${node}
-staticResources:
-  listeners:
-    - name: http
-      address: { address: 127.0.0.1, port: 0 }
-      trafficDirection: INBOUND
-      filterChains:
-        - filterChainMatch: { transportProtocol: tls }
-          transportSocket: { certificateSecret: default, validationSecret: ROOTCA, requireClientCertificate: true }
-          filter:
-            kind: http
-            limits: { idleTimeout: 15ms }
-            routeConfig: { name: in, virtualHosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: / }, route: { cluster: app } }] }] }
-  clusters:${cluster('app', portOf(app))}
-`);
+    const sb = await startSidecar(mtlsInboundBootstrap(cluster('app', portOf(app)), { filterExtra: '\n            limits: { idleTimeout: 15ms }' }));
     b = sb.sidecar;
     for (const s of secrets(server)) b.updateSecret(s);
     const sa = await startSidecar(
-      `${node}
-staticResources:
-  listeners:
-    - name: http
-      address: { address: 127.0.0.1, port: 0 }
-      trafficDirection: OUTBOUND
-      filterChains:
-        - filter:
-            kind: http
-            routeConfig: { name: out, virtualHosts: [{ name: reviews, domains: ["*"], routes: [{ match: { prefix: / }, route: { cluster: reviews } }] }] }
-  clusters:${cluster('reviews', sb.port(), `
+      outboundBootstrap('reviews', cluster('reviews', sb.port(), `
       upstreamProtocol: http2
       transportSocket:
         certificateSecret: default
         validationSecret: ROOTCA
-        matchSubjectAltNames: [{ exact: "${SERVER}" }]`)}
-`,
+        matchSubjectAltNames: [{ exact: "${SERVER}" }]`)),
       aTelemetry,
     );
     a = sa.sidecar;

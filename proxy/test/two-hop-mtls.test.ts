@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { makeCa, workload } from '../identity/test/helpers.js';
-import { close, cluster, echoUpstream, meshSecrets as secrets, node, portOf, RecordingTelemetry, startSidecar } from './helpers.js';
+import { close, cluster, echoUpstream, meshSecrets as secrets, mtlsInboundBootstrap, node, portOf, RecordingTelemetry, startSidecar } from './helpers.js';
 import type { Sidecar } from '../sidecar.js';
 
 const SERVER = 'spiffe://cluster.local/ns/default/sa/reviews';
@@ -20,23 +20,7 @@ describe('sidecar to sidecar mTLS', () => {
     const ca = await makeCa();
     const [server, client] = await Promise.all([workload(ca, SERVER), workload(ca, CLIENT)]);
     app = await echoUpstream('reviews');
-    const sb = await startSidecar(
-      `${node}
-staticResources:
-  listeners:
-    - name: http
-      address: { address: 127.0.0.1, port: 0 }
-      trafficDirection: INBOUND
-      filterChains:
-        - filterChainMatch: { transportProtocol: tls }
-          transportSocket: { certificateSecret: default, validationSecret: ROOTCA, requireClientCertificate: true }
-          filter:
-            kind: http
-            routeConfig: { name: in, virtualHosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: / }, route: { cluster: app } }] }] }
-  clusters:${cluster('app', portOf(app))}
-`,
-      bTelemetry,
-    );
+    const sb = await startSidecar(mtlsInboundBootstrap(cluster('app', portOf(app))), bTelemetry);
     b = sb.sidecar;
     for (const s of secrets(server)) b.updateSecret(s);
     const tlsCluster = (name: string, id: string) =>

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Agent, request } from 'undici';
 import { makeCa, workload } from './helpers.js';
-import { close, cluster, listen, meshSecrets, node, portOf, RecordingTelemetry, startSidecar } from '../../test/helpers.js';
+import { close, cluster, listen, meshSecrets, mtlsInboundBootstrap, outboundBootstrap, portOf, RecordingTelemetry, startSidecar } from '../../test/helpers.js';
 import { PeerIdentityVerifier } from '../peer-identity.js';
 import type { Sidecar } from '../../sidecar.js';
 
@@ -79,44 +79,17 @@ describe('HTTP/1.1 mesh hop: TLS per connection, not per request', () => {
         held = [];
       }),
     );
-    const sb = await startSidecar(
-      `${node}
-staticResources:
-  listeners:
-    - name: http
-      address: { address: 127.0.0.1, port: 0 }
-      trafficDirection: INBOUND
-      filterChains:
-        - filterChainMatch: { transportProtocol: tls }
-          transportSocket: { certificateSecret: default, validationSecret: ROOTCA, requireClientCertificate: true, alpnProtocols: [http/1.1] }
-          filter:
-            kind: http
-            routeConfig: { name: in, virtualHosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: / }, route: { cluster: app } }] }] }
-  clusters:${cluster('app', portOf(app))}
-`,
-      bTelemetry,
-    );
+    const sb = await startSidecar(mtlsInboundBootstrap(cluster('app', portOf(app)), { alpn: ['http/1.1'] }), bTelemetry);
     b = sb.sidecar;
     for (const s of meshSecrets(server)) b.updateSecret(s);
     relay = await helloRelay(sb.port());
-    const sa = await startSidecar(`${node}
-staticResources:
-  listeners:
-    - name: http
-      address: { address: 127.0.0.1, port: 0 }
-      trafficDirection: OUTBOUND
-      filterChains:
-        - filter:
-            kind: http
-            routeConfig: { name: out, virtualHosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: / }, route: { cluster: reviews } }] }] }
-  clusters:${cluster('reviews', portOf(relay), `
+    const sa = await startSidecar(outboundBootstrap('reviews', cluster('reviews', portOf(relay), `
       upstreamProtocol: http1
       transportSocket:
         certificateSecret: default
         validationSecret: ROOTCA
         matchSubjectAltNames: [{ exact: "${SERVER}" }]
-        alpnProtocols: [http/1.1]`)}
-`);
+        alpnProtocols: [http/1.1]`)));
     a = sa.sidecar;
     for (const s of meshSecrets(client)) a.updateSecret(s);
     aPort = sa.port();

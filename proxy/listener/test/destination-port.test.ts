@@ -6,42 +6,16 @@
 // until the TCP proxy has its upstream.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster, FilterChain, Listener } from '../../config/resources.js';
-import { DEFAULT_CIRCUIT_BREAKERS } from '../../config/defaults.js';
+import type { FilterChain, Listener } from '../../config/resources.js';
 import { ClusterManager } from '../../upstream/cluster-manager.js';
 import { TlsStore } from '../../tls/tls-store.js';
-import type { Telemetry } from '../../telemetry/types.js';
 import { ListenerRuntime } from '../listener.js';
-import type { ChainDeps } from '../chain-runtime.js';
+import { applyClusters, chainDeps, staticCluster } from './fixtures.js';
 
 const upstreams: net.Server[] = [];
 const clusters = new ClusterManager(new TlsStore());
-const telemetry: Telemetry = { startSpan: () => undefined, httpRequestDone() {}, tcpConnectionOpened() {}, tcpConnectionClosed() {} };
-const deps = (): ChainDeps => ({
-  clusters,
-  telemetry,
-  node: { id: 'n', cluster: 'web', namespace: 'default', serviceAccount: 'default', workload: 'web', labels: {}, trustDomain: 'cluster.local' },
-  direction: 'inbound',
-  routeTable: () => undefined,
-  draining: () => false,
-  tls: new TlsStore(),
-});
+const deps = chainDeps(clusters);
 let listener: ListenerRuntime | undefined;
-
-function staticCluster(name: string, port: number): Cluster {
-  return {
-    name,
-    type: 'STATIC',
-    loadAssignment: { clusterName: name, endpoints: [{ address: { address: '127.0.0.1', port }, weight: 1, healthStatus: 'HEALTHY', priority: 0, metadata: {} }] },
-    connectTimeout: 1000,
-    lbPolicy: 'ROUND_ROBIN',
-    circuitBreakers: { ...DEFAULT_CIRCUIT_BREAKERS },
-    healthyPanicThreshold: 50,
-    upstreamProtocol: 'http1',
-    idleTimeout: 60_000,
-    metadata: {},
-  };
-}
 
 beforeAll(async () => {
   const ports: number[] = [];
@@ -51,12 +25,7 @@ beforeAll(async () => {
     upstreams.push(s);
     ports.push((s.address() as net.AddressInfo).port);
   }
-  const cl = new Map([staticCluster('a', ports[0]!), staticCluster('b', ports[1]!)].map((c) => [c.name, c]));
-  const empty = new Map();
-  clusters.apply({
-    resources: { listener: empty, routeConfiguration: empty, cluster: cl, clusterLoadAssignment: empty, secret: empty },
-    versions: { listener: '1', routeConfiguration: '1', cluster: '1', clusterLoadAssignment: '1', secret: '1' },
-  });
+  applyClusters(clusters, [staticCluster('a', ports[0]!), staticCluster('b', ports[1]!)]);
 });
 
 afterAll(async () => {

@@ -7,25 +7,14 @@
 // when no chain would take it as opaque TCP.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster, FilterChain, Listener } from '../../config/resources.js';
-import { DEFAULT_CIRCUIT_BREAKERS } from '../../config/defaults.js';
+import type { FilterChain, Listener } from '../../config/resources.js';
 import { ClusterManager } from '../../upstream/cluster-manager.js';
 import { TlsStore } from '../../tls/tls-store.js';
-import type { Telemetry } from '../../telemetry/types.js';
 import { ListenerRuntime } from '../listener.js';
-import type { ChainDeps } from '../chain-runtime.js';
+import { applyClusters, chainDeps, staticCluster } from './fixtures.js';
 
-const telemetry: Telemetry = { startSpan: () => undefined, httpRequestDone() {}, tcpConnectionOpened() {}, tcpConnectionClosed() {} };
 const clusters = new ClusterManager(new TlsStore());
-const deps = (): ChainDeps => ({
-  clusters,
-  telemetry,
-  node: { id: 'n', cluster: 'web', namespace: 'default', serviceAccount: 'default', workload: 'web', labels: {}, trustDomain: 'cluster.local' },
-  direction: 'inbound',
-  routeTable: () => undefined,
-  draining: () => false,
-  tls: new TlsStore(),
-});
+const deps = chainDeps(clusters);
 
 let upstream: net.Server;
 let listener: ListenerRuntime | undefined;
@@ -47,28 +36,13 @@ beforeAll(async () => {
   // A long-lived echo: every chunk comes back, the connection stays open.
   upstream = net.createServer((c) => c.on('data', (d) => c.write(d)).on('error', () => {}));
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  const echo: Cluster = {
-    name: 'echo',
-    type: 'STATIC',
-    loadAssignment: { clusterName: 'echo', endpoints: [{ address: { address: '127.0.0.1', port: (upstream.address() as net.AddressInfo).port }, weight: 1, healthStatus: 'HEALTHY', priority: 0, metadata: {} }] },
-    connectTimeout: 1000,
-    lbPolicy: 'ROUND_ROBIN',
-    circuitBreakers: { ...DEFAULT_CIRCUIT_BREAKERS },
-    healthyPanicThreshold: 50,
-    upstreamProtocol: 'http1',
-    idleTimeout: 60_000,
-    metadata: {},
-  };
-  const empty = new Map();
-  clusters.apply({
-    resources: { listener: empty, routeConfiguration: empty, cluster: new Map([['echo', echo]]), clusterLoadAssignment: empty, secret: empty },
-    versions: { listener: '1', routeConfiguration: '1', cluster: '1', clusterLoadAssignment: '1', secret: '1' },
-  });
+  applyClusters(clusters, [staticCluster('echo', (upstream.address() as net.AddressInfo).port)]);
 });
 
 afterAll(async () => {
   listener?.destroy();
   await listener?.stopAccepting();
+  await clusters.close(false);
   await new Promise<void>((r) => upstream.close(() => r()));
 });
 
