@@ -71,11 +71,15 @@ export class ListenerRuntime {
     this.config = config;
     this.passthrough = config.useOriginalDst && config.trafficDirection !== 'INBOUND' ? deps(PASSTHROUGH_CHAIN) : undefined;
     this.registryOnly = config.filterChains.some((fc) => fc.filter.kind === 'http' && fc.filter.outboundTrafficPolicy === 'REGISTRY_ONLY');
-    const old = new Map(this.chains.map((c) => [c.fc.name, c]));
+    // A chain is the same chain by name; unnamed chains (allowed in a bootstrap) by their order among the unnamed.
+    const named = new Map<string, ChainRuntime>();
+    const unnamed: ChainRuntime[] = [];
+    for (const c of this.chains) c.fc.name ? named.set(c.fc.name, c) : unnamed.push(c);
+    let nextUnnamed = 0;
     const retired = new Set(this.chains);
     this.chains = config.filterChains.map((fc) => {
-      const prev = old.get(fc.name);
-      if (prev && prev.compatible(fc)) {
+      const prev = fc.name ? named.get(fc.name) : unnamed[nextUnnamed++];
+      if (prev && retired.has(prev) && prev.compatible(fc)) {
         retired.delete(prev);
         prev.update(fc, deps(fc));
         return prev;

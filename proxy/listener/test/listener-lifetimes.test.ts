@@ -77,6 +77,31 @@ describe('filter chains removed by a config change', () => {
   }, 10_000);
 });
 
+describe('filter chains without names', () => {
+  it('are told apart by their order across updates: each keeps its config, and their connections stay', async () => {
+    // The catch-all chain goes to a cluster that does not exist: only the chain naming the port echoes.
+    const unnamed = (port?: number): FilterChain => {
+      const c = tcpChain('', port);
+      return port === undefined ? { ...c, filter: { kind: 'tcp', statPrefix: 'none', cluster: 'missing', idleTimeout: 60_000 } } : c;
+    };
+    const l = new ListenerRuntime(listenerWith([unnamed()]), deps, 150);
+    const port = await l.listen();
+    // Two unnamed chains now: each keeps its own config (before, both took the last one's).
+    l.update(listenerWith([unnamed(port), unnamed()]), deps);
+    try {
+      const c = await openEchoed(port);
+      l.update(listenerWith([unnamed(port), unnamed()]), deps);
+      await new Promise((r) => setTimeout(r, 300));
+      c.socket.write('again');
+      expect(await new Promise<string>((r) => c.socket.once('data', (d) => r(d.toString())))).toBe('again');
+      c.socket.destroy();
+    } finally {
+      l.destroy();
+      await l.stopAccepting();
+    }
+  }, 10_000);
+});
+
 describe('protocol detection on a listener without an opaque-TCP chain', () => {
   it('waits past the detection timeout for a client that speaks late, instead of closing it', async () => {
     // The only chain wants detected HTTP/1.1 (as an mTLS-only inbound wants TLS): a TCP verdict fits nothing.
