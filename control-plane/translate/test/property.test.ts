@@ -59,23 +59,27 @@ const route = fc.record({
   rules: fc.array(rule, { minLength: 1, maxLength: 3 }),
 });
 
+/** The generated routes as HTTPRoute policies, or undefined when validation refuses them (always a ValidationError). */
+function acceptedPolicies(routes: { name: string; parent: string; rules: unknown }[]) {
+  const text = routes
+    .map((r) => stringify({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: r.name }, spec: { parentRefs: [{ kind: 'Service', name: r.parent }], rules: r.rules } }))
+    .join('---\n');
+  try {
+    const batch = parsePolicies(text, 'gen.yaml');
+    return crossCheck(batch, [], registry).length ? undefined : batch.map((b) => b.policy);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ValidationError);
+    return undefined;
+  }
+}
+
 describe('translator properties', () => {
   it('valid routes always give a consistent, encodable snapshot', () => {
     let translated = 0;
     fc.assert(
       fc.property(fc.uniqueArray(route, { minLength: 1, maxLength: 3, selector: (r) => r.name }), (routes) => {
-        const text = routes
-          .map((r) => stringify({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: r.name }, spec: { parentRefs: [{ kind: 'Service', name: r.parent }], rules: r.rules } }))
-          .join('---\n');
-        let policies;
-        try {
-          const batch = parsePolicies(text, 'gen.yaml');
-          if (crossCheck(batch, [], registry).length) return;
-          policies = batch.map((b) => b.policy);
-        } catch (e) {
-          expect(e).toBeInstanceOf(ValidationError);
-          return;
-        }
+        const policies = acceptedPolicies(routes);
+        if (!policies) return;
         translated++;
         const resources = translate({ policies, registry, mesh: DEFAULT_MESH_CONFIG, node, dependencies: new Set(['default/api', 'default/web']) });
         const versions = { listener: '1', routeConfiguration: '1', cluster: '1', clusterLoadAssignment: '1', secret: '1' };
@@ -100,17 +104,8 @@ describe('translator properties', () => {
     const deps = [new Set(['default/api', 'default/web']), new Set(['default/api', 'default/web']), new Set(['default/api', 'default/web']), new Set(['default/api'])];
     fc.assert(
       fc.property(fc.uniqueArray(route, { minLength: 1, maxLength: 3, selector: (r) => r.name }), (routes) => {
-        const text = routes
-          .map((r) => stringify({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: r.name }, spec: { parentRefs: [{ kind: 'Service', name: r.parent }], rules: r.rules } }))
-          .join('---\n');
-        let policies;
-        try {
-          const batch = parsePolicies(text, 'gen.yaml');
-          if (crossCheck(batch, [], registry).length) return;
-          policies = batch.map((b) => b.policy);
-        } catch {
-          return;
-        }
+        const policies = acceptedPolicies(routes);
+        if (!policies) return;
         const memo = new TranslateMemo();
         const input = (i: number) => ({ policies, registry, mesh: DEFAULT_MESH_CONFIG, node: nodes[i]!, dependencies: deps[i]!, trustBundle: 'PEM' });
         const shared = nodes.map((_, i) => translate(input(i), memo));
