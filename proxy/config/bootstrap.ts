@@ -135,7 +135,7 @@ export function parseBootstrap(text: string, file?: string): Bootstrap {
     bootstrap.dynamicResources = { ads: cfg };
   }
   const tr = r.field('tracing');
-  if (strict(tr, ['exporter', 'endpoint', 'samplingPercent', 'serviceName', 'exportDelayMs'])) {
+  if (strict(tr, ['exporter', 'endpoint', 'samplingPercent', 'serviceName', 'exportDelayMs', 'exportBatchSize'])) {
     const t: TracingOptions = { exporter: (tr.field('exporter').string({ enum: ['otlp', 'console', 'none'] }) as TracingOptions['exporter']) ?? 'none' };
     const ep = tr.field('endpoint').string();
     if (ep !== undefined) t.endpoint = ep;
@@ -145,6 +145,8 @@ export function parseBootstrap(text: string, file?: string): Bootstrap {
     if (sn !== undefined) t.serviceName = sn;
     const ed = tr.field('exportDelayMs').number({ min: 0 });
     if (ed !== undefined) t.exportDelayMs = ed;
+    const eb = tr.field('exportBatchSize').number({ integer: true, min: 1, max: 2048 });
+    if (eb !== undefined) t.exportBatchSize = eb;
     bootstrap.tracing = t;
   }
   const al = r.field('accessLog');

@@ -23,7 +23,17 @@ export interface TracingOptions {
   serviceName?: string;
   /** Batch export delay (ms); default 5000 (OpenTelemetry's default). */
   exportDelayMs?: number;
+  /** Spans per export request, 1–2048; default 64 (DEFAULT_EXPORT_BATCH_SIZE). */
+  exportBatchSize?: number;
 }
+
+// Spans per OTLP export. An export serialises its batch on the event loop:
+// OpenTelemetry's default of 512 spans took 2.5–5 ms here, every half second
+// at 1,000 sampled requests/s, and each such stall delayed the requests
+// arriving during it (+4–6 ms at p99 with 100 % sampling). 64 spans take
+// ~0.4 ms; the cost per span is the same, plus one small POST per batch.
+export const DEFAULT_EXPORT_BATCH_SIZE = 64;
+const MAX_QUEUED_SPANS = 2048;
 
 export const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318/v1/traces';
 
@@ -58,6 +68,10 @@ export class RequestTracer {
       throw new MeshError('MESH_INVALID_CONFIG', `tracing.samplingPercent must be between 0 and 100, got ${percent}`);
     }
     this.percent = percent;
+    const batchSize = opts?.exportBatchSize ?? DEFAULT_EXPORT_BATCH_SIZE;
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_QUEUED_SPANS) {
+      throw new MeshError('MESH_INVALID_CONFIG', `tracing.exportBatchSize must be an integer between 1 and ${MAX_QUEUED_SPANS}, got ${batchSize}`);
+    }
     const endpoint = exporterEndpoint(opts);
     if (endpoint === undefined) return;
     // The SDK is loaded here, when tracing is configured, not at import: a sidecar without tracing never pays its memory.
@@ -68,7 +82,11 @@ export class RequestTracer {
       resource: sdk.resources.resourceFromAttributes({ 'service.name': opts?.serviceName ?? defaultServiceName, ...resourceAttributes }),
       sampler: new sdk.base.AlwaysOnSampler(), // the decision was taken before the span was started
       spanProcessors: [
-        new sdk.base.BatchSpanProcessor(exporter, { scheduledDelayMillis: opts?.exportDelayMs ?? 5000, maxQueueSize: 2048 }),
+        new sdk.base.BatchSpanProcessor(exporter, {
+          scheduledDelayMillis: opts?.exportDelayMs ?? 5000,
+          maxExportBatchSize: batchSize,
+          maxQueueSize: MAX_QUEUED_SPANS,
+        }),
       ],
     });
     this.tracer = this.provider.getTracer('tsmesh-proxy');

@@ -102,6 +102,14 @@ staticResources:
     expect(() => parseBootstrap(yaml('5432, prefixRanges: [{ addressPrefix: db.local, prefixLen: 32 }]'), 'b.yaml')).toThrow(/prefixRanges\[0\]: "db\.local" is not an IP address/);
   });
 
+  it('reads the tracing export settings and names a bad batch size by line and field', async () => {
+    const { parseBootstrap } = await import('../bootstrap.js');
+    const doc = (size: string) => `${yaml('9090')}tracing:\n  exporter: otlp\n  exportDelayMs: 1000\n  exportBatchSize: ${size}\n`;
+    expect(parseBootstrap(doc('128')).tracing).toEqual({ exporter: 'otlp', exportDelayMs: 1000, exportBatchSize: 128 });
+    expect(() => parseBootstrap(doc('0'), 'b.yaml')).toThrow(/b\.yaml:24: tracing\.exportBatchSize: must be ≥ 1, got 0/);
+    expect(() => parseBootstrap(doc('5000'), 'b.yaml')).toThrow(/b\.yaml:24: tracing\.exportBatchSize: must be ≤ 2048, got 5000/);
+  });
+
   it('reads an ORIGINAL_DST cluster (inbound passthrough) and refuses one that balances or has endpoints', async () => {
     const { parseBootstrap } = await import('../bootstrap.js');
     const passthrough = (extra: string) => yaml('9090').replace('  clusters:\n', `  clusters:\n    - { name: pass, type: ORIGINAL_DST, upstreamBindConfig: { sourceAddress: { address: 127.0.0.6, port: 0 } }${extra} }\n`);

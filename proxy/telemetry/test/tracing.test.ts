@@ -20,6 +20,8 @@ let collector: Server;
 let endpoint: string;
 let spans: OtlpSpan[] = [];
 let resources: unknown[] = [];
+/** Spans per export request, in arrival order. */
+let batches: number[] = [];
 
 const hex = (v: string | undefined): string | undefined =>
   v === undefined || v === '' ? undefined : /^[0-9a-f]+$/i.test(v) ? v.toLowerCase() : Buffer.from(v, 'base64').toString('hex');
@@ -35,12 +37,14 @@ beforeAll(async () => {
     req.on('end', () => {
       expect(req.headers['content-type']).toContain('application/json');
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      const before = spans.length;
       for (const rs of body.resourceSpans ?? []) {
         resources.push(rs.resource);
         for (const ss of rs.scopeSpans ?? [])
           for (const s of ss.spans ?? [])
             spans.push({ ...s, traceId: hex(s.traceId), spanId: hex(s.spanId), parentSpanId: hex(s.parentSpanId) });
       }
+      batches.push(spans.length - before);
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });
@@ -53,6 +57,7 @@ afterAll(async () => {
 beforeEach(() => {
   spans = [];
   resources = [];
+  batches = [];
 });
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -168,6 +173,25 @@ describe('tracing', () => {
     expect(spans[0]!.parentSpanId).toBeUndefined();
   });
 
+  it('exports in batches of at most 64 spans (a short stall each) and loses none', async () => {
+    await withTelemetry(100, (t) => {
+      for (let i = 0; i < 150; i++) t.httpRequestDone(httpRecord(), t.startSpan({}, 'in'));
+    });
+    expect(spans).toHaveLength(150);
+    expect(new Set(spans.map((s) => s.traceId)).size).toBe(150);
+    expect(Math.max(...batches)).toBe(64);
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(150);
+  });
+
+  it('takes its own export batch size', async () => {
+    const t = createTelemetry({ node, tracing: { exporter: 'otlp', endpoint, samplingPercent: 100, exportBatchSize: 10 } });
+    for (let i = 0; i < 25; i++) t.httpRequestDone(httpRecord(), t.startSpan({}, 'in'));
+    await t.flush();
+    await t.shutdown();
+    expect(spans).toHaveLength(25);
+    expect(Math.max(...batches)).toBe(10);
+  });
+
   it("with exporter none, even a sampled caller's context is only forwarded", async () => {
     const t = createTelemetry({ node, tracing: { exporter: 'none', samplingPercent: 100 } });
     const tp = `00-${TRACE}-${PARENT}-01`;
@@ -183,6 +207,9 @@ describe('tracing', () => {
     );
     expect(() => createTelemetry({ node, tracing: { exporter: 'otlp', endpoint: 'not a url' } })).toThrow(
       /tracing.endpoint is not a valid URL/,
+    );
+    expect(() => createTelemetry({ node, tracing: { exporter: 'otlp', exportBatchSize: 4096 } })).toThrow(
+      /exportBatchSize must be an integer between 1 and 2048, got 4096/,
     );
   });
 });
