@@ -5,9 +5,9 @@
 // intercepted (its UID is excluded), so it reaches the app directly.
 
 import http from 'node:http';
-import https from 'node:https';
 import net from 'node:net';
 import { ValidationError } from '../../common/errors.js';
+import { https } from '../lazy-builtins.js';
 import { Reader } from '../../common/reader.js';
 
 export interface AppProber {
@@ -105,7 +105,7 @@ export function runAppProbe(p: AppProber, defaultHost = '127.0.0.1'): Promise<Pr
   return new Promise((resolve) => {
     const headers: Record<string, string> = { 'user-agent': 'kube-probe/tsmesh', accept: '*/*' };
     for (const h of g.httpHeaders ?? []) headers[h.name.toLowerCase()] = h.value;
-    const mod = g.scheme === 'HTTPS' ? https : http;
+    const mod = g.scheme === 'HTTPS' ? https() : http;
     // kubelet does not verify the app's certificate either.
     const req = mod.request({ host: g.host ?? defaultHost, port: g.port, path: g.path, method: 'GET', headers, timeout, agent: false, rejectUnauthorized: false });
     req.on('response', (res) => {

@@ -1,7 +1,8 @@
 // Node SecureContexts built once per certificate/trust-bundle version and
 // swapped atomically: new connections use the new material, open ones keep
 // theirs (hot swap without dropping connections).
-import tls from 'node:tls';
+import type * as tls from 'node:tls';
+import { tls as loadTls } from '../lazy-builtins.js';
 import { createHash } from 'node:crypto';
 import type { TlsParams } from '../config/resources.js';
 import type { PeerIdentityVerifier } from './peer-identity.js';
@@ -18,7 +19,7 @@ export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 const DEFAULT_PARAMS: TlsParams = { minVersion: 'TLSv1.2' };
 
 function build(m: TlsMaterial, params: TlsParams): tls.SecureContext {
-  return tls.createSecureContext(mtlsContextOptions(m, params));
+  return loadTls().createSecureContext(mtlsContextOptions(m, params));
 }
 
 /** SecureContext options for mesh mTLS (either side): TLS ≥ 1.2, the trust bundle, a session id context. */
@@ -57,7 +58,7 @@ export interface InboundTerminatorOptions {
  * reason and the socket is destroyed.
  */
 export function createInboundTerminator(opts: InboundTerminatorOptions): tls.Server {
-  const server = tls.createServer({
+  const server = loadTls().createServer({
     ...opts.tls,
     requestCert: true,
     // Node would drop unverified clients silently; the verifier refuses them with a reason instead.

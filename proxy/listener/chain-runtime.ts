@@ -4,8 +4,9 @@
 // protocol detection and are handed over with emit('connection').
 
 import http, { type IncomingMessage } from 'node:http';
-import http2 from 'node:http2';
-import tls from 'node:tls';
+import type * as http2 from 'node:http2';
+import type * as tls from 'node:tls';
+import { http2 as loadHttp2, tls as loadTls } from '../lazy-builtins.js';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FilterChain, HttpConnectionManager, HttpLimits } from '../config/resources.js';
@@ -143,7 +144,7 @@ export class ChainRuntime {
     if (this.h2c) return this.h2c;
     // The core API, not the compatibility one (no request listener): streams become light
     // request/response objects (h2-server.ts).
-    const s = http2.createServer(h2Options(this.http!.hcm));
+    const s = loadHttp2().createServer(h2Options(this.http!.hcm));
     s.on('stream', this.onStream);
     this.trackSessions(s);
     this.h2c = s;
@@ -157,7 +158,7 @@ export class ChainRuntime {
     if (!d) return undefined;
     this.tlsKey = d.key;
     if (this.tcp && !t.requireClientCertificate) {
-      const s = tls.createServer({ ...d.options, ALPNProtocols: t.alpnProtocols }, (sock) => this.tcp!.handle(sock));
+      const s = loadTls().createServer({ ...d.options, ALPNProtocols: t.alpnProtocols }, (sock) => this.tcp!.handle(sock));
       s.on('tlsClientError', () => {});
       s.prependListener('secureConnection', adoptOriginalDst);
       this.secure = s;
@@ -192,7 +193,7 @@ export class ChainRuntime {
     }
     const hcm = this.http!.hcm;
     const allowHTTP1 = hcm.codecType !== 'HTTP2';
-    const s = http2.createSecureServer(
+    const s = loadHttp2().createSecureServer(
       { ...h2Options(hcm), ...d.options, allowHTTP1, ALPNProtocols: t.alpnProtocols, maxHeaderSize: hcm.limits.maxRequestHeadersKb * 1024 } as http2.SecureServerOptions,
       this.http!.handle,
     );

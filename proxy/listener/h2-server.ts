@@ -17,12 +17,12 @@
 // h2-sessions.ts.
 
 import { EventEmitter } from 'node:events';
-import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { sessionStreamClosed } from './h2-sessions.js';
+import { H2_FLAG_END_STREAM, H2_NO_ERROR } from '../lazy-builtins.js';
 
-const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
 /** Resets a stream with RST_STREAM(INTERNAL_ERROR). */
 const RESET = Object.assign(new Error('response cut short'), { code: 'MESH_STREAM_RESET' });
 
@@ -264,7 +264,7 @@ export class H2Response extends EventEmitter {
    */
   private stopBody(): this {
     const r = this.body;
-    if (r !== undefined && !r.readableEnded && !this.stream.destroyed) this.stream.close(NGHTTP2_NO_ERROR);
+    if (r !== undefined && !r.readableEnded && !this.stream.destroyed) this.stream.close(H2_NO_ERROR);
     return this;
   }
 
@@ -347,7 +347,7 @@ export function serveStream(handle: H2Handle, socket: Socket, stream: ServerHttp
   // The response first: it tags the stream, which the body's listeners read.
   const res = new H2Response(stream, headers, stream.session as ServerHttp2Session | undefined);
   let req: H2Request;
-  if (flags & NGHTTP2_FLAG_END_STREAM) req = new BodilessRequest(method, url, rawHeaders, headers, socket, stream);
+  if (flags & H2_FLAG_END_STREAM) req = new BodilessRequest(method, url, rawHeaders, headers, socket, stream);
   else req = res.body = new BodyRequest(method, url, rawHeaders, headers, socket, stream);
   try {
     handle(req, res);

@@ -9,7 +9,8 @@
 // reset (503 UR). Idle sessions (HCM idle_timeout) are the ones with no open
 // stream; a timeout that found open streams is re-armed when the last closes.
 
-import http2 from 'node:http2';
+import type * as http2 from 'node:http2';
+import { H2_NO_ERROR } from '../lazy-builtins.js';
 import type { Socket } from 'node:net';
 
 /** Time between the GOAWAY and closing the session: a round trip for the peer to see it, with room. */
@@ -62,7 +63,7 @@ export function closeGracefully(session: http2.ServerHttp2Session): void {
   if (s.closed || s.destroyed || s[kClosing] !== undefined) return;
   if (s[kLast] === undefined) return void s.close(); // not managed here
   try {
-    s.goaway(http2.constants.NGHTTP2_NO_ERROR, s[kLast]);
+    s.goaway(H2_NO_ERROR, s[kLast]);
   } catch {
     return void s.close();
   }

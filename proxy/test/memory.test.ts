@@ -2,10 +2,11 @@
 // sidecar loads only the packages its configuration uses, and the first
 // requests do not spike its peak RSS (llhttp's wasm stays on V8's baseline
 // compiler). dist/proxy/main.js as a child process; a debug preload lists
-// the CommonJS packages loaded when it exits.
+// the CommonJS packages and Node builtins loaded when it exits.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,7 @@ process.on('exit', () => {
     const m = /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\/(.*)$/.exec(k);
     if (m) pkgs.add(m[1] === 'undici' ? 'undici/' + m[2] : m[1]);
   }
+  for (const m of process.moduleLoadList) if (/^NativeModule (http2|tls|https)$/.test(m)) pkgs.add('node:' + m.slice(13));
   fs.writeFileSync(process.env.LOADED_FILE, JSON.stringify([...pkgs]));
 });`;
 
@@ -63,6 +65,23 @@ function get(port: number): Promise<number> {
   });
 }
 
+function getH2(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', reject);
+    const req = session.request({ ':path': '/' });
+    req.on('response', (h) => {
+      req.resume();
+      req.on('end', () => {
+        session.close();
+        resolve(Number(h[':status']));
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('sidecar memory', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsmesh-memory-'));
   const preload = join(dir, 'loaded.cjs');
@@ -85,7 +104,7 @@ describe('sidecar memory', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function run(name: string, extra: string, requests: number): Promise<{ loaded: string[]; rssKb: number; hwmKb: number; readyHwmKb: number }> {
+  async function run(name: string, extra: string, requests: number, send = get): Promise<{ loaded: string[]; rssKb: number; hwmKb: number; readyHwmKb: number }> {
     const file = join(dir, `${name}.yaml`);
     const loadedFile = join(dir, `${name}.json`);
     writeFileSync(file, httpBootstrap(`            - match: { prefix: / }
@@ -93,7 +112,7 @@ describe('sidecar memory', () => {
     running = await start(file, loadedFile, preload);
     const pid = running.child.pid!;
     const readyHwmKb = statusKb(pid, 'VmHWM');
-    for (let i = 0; i < requests; i++) expect(await get(running.port)).toBe(200);
+    for (let i = 0; i < requests; i++) expect(await send(running.port)).toBe(200);
     const rssKb = statusKb(pid, 'VmRSS');
     const hwmKb = statusKb(pid, 'VmHWM');
     running.child.kill('SIGTERM');
@@ -108,6 +127,13 @@ describe('sidecar memory', () => {
     for (const pkg of ['@grpc/grpc-js', 'protobufjs', '@opentelemetry/sdk-trace-base', '@opentelemetry/exporter-trace-otlp-http', '@peculiar/x509', 'undici/index.js', '@opentelemetry/api', 'tdigest', 'bintrees', 'commander']) {
       expect(loaded).not.toContain(pkg);
     }
+  });
+
+  it('a plaintext HTTP/1.1 sidecar does not load node:tls, node:https or node:http2; its first h2c connection loads HTTP/2', async () => {
+    const h1 = await run('plain-h1', '', 3);
+    for (const m of ['node:http2', 'node:tls', 'node:https']) expect(h1.loaded).not.toContain(m);
+    const h2 = await run('plain-h2', '', 3, getH2);
+    expect(h2.loaded).toContain('node:http2');
   });
 
   it('tracing configured loads the OpenTelemetry SDK', async () => {

@@ -2,7 +2,8 @@
 // manager) and the TLS contexts built from them. Secure contexts are costly
 // (~1.6 ms each): each is built once per secret version and reused.
 
-import { createSecureContext, type SecureContext, type TlsOptions } from 'node:tls';
+import type { SecureContext, TlsOptions, SecureContextOptions } from 'node:tls';
+import { tls } from '../lazy-builtins.js';
 import type { DownstreamTlsContext, Secret, UpstreamTlsContext } from '../config/resources.js';
 import type { PoolSettings } from '../upstream/endpoint-pools.js';
 import { PeerIdentityVerifier } from '../identity/peer-identity.js';
@@ -90,10 +91,10 @@ export class TlsStore {
     };
   }
 
-  private context(key: string, opts: Parameters<typeof createSecureContext>[0]): SecureContext {
+  private context(key: string, opts: SecureContextOptions): SecureContext {
     let c = this.contexts.get(key);
     if (!c) {
-      c = createSecureContext(opts);
+      c = tls().createSecureContext(opts);
       this.contexts.set(key, c);
       if (this.contexts.size > 256) this.contexts.delete(this.contexts.keys().next().value!);
     }

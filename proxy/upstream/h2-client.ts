@@ -11,13 +11,13 @@
 // and new requests open a new session. That is what Envoy's codec does, and
 // what lets the request path retry exactly the unprocessed streams.
 
-import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Dispatcher, buildConnector } from 'undici';
 import { DispatcherBase, undiciClient } from './dispatcher-base.js';
+import { H2_CANCEL, H2_REFUSED_STREAM, http2 } from '../lazy-builtins.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
 export interface H2ClientOptions {
   connect: buildConnector.connector;
@@ -138,7 +138,7 @@ export class H2Client extends DispatcherBase {
   }
 
   private open(socket: Socket): void {
-    const s = http2.connect(this.origin, { createConnection: () => socket, settings: { enablePush: false } }) as Session;
+    const s = http2().connect(this.origin, { createConnection: () => socket, settings: { enablePush: false } }) as Session;
     s[kOpen] = 0;
     s[kStarted] = 0;
     s[kIdle] = this.o.idleTimeout;
@@ -351,7 +351,7 @@ function abortStream(stream: Stream, err?: Error): void {
   // close(code) first ends the writable side: a request whose body is still being sent would reach the
   // upstream as END_STREAM with a truncated body, then the RST. Such a stream is destroyed instead
   // (RST_STREAM INTERNAL_ERROR, no END_STREAM).
-  if (stream.writableEnded) stream.close(NGHTTP2_CANCEL);
+  if (stream.writableEnded) stream.close(H2_CANCEL);
   else stream.destroy(err ?? ABORTED);
   c.handler.onError?.(err ?? ABORTED);
 }
@@ -408,7 +408,7 @@ function onClose(this: Stream): void {
   c.done = true;
   const code = this.rstCode;
   let err = c.error;
-  if (code === NGHTTP2_REFUSED_STREAM) err = refusedStream();
+  if (code === H2_REFUSED_STREAM) err = refusedStream();
   else if (err === undefined) err = c.responded ? coded(`HTTP/2 stream reset (code ${code ?? '?'})`, 'UND_ERR_SOCKET') : code ? coded(`HTTP/2 stream reset before response (code ${code})`, 'UND_ERR_SOCKET') : NO_RESPONSE;
   c.handler.onError?.(err);
 }

@@ -7,7 +7,8 @@
 // into every sidecar for one function.
 
 import { connect as netConnect, isIP, type NetConnectOpts, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
+import type { ConnectionOptions, SecureContext, TLSSocket } from 'node:tls';
+import { tls as loadTls } from '../lazy-builtins.js';
 import type { buildConnector } from 'undici';
 
 export interface ConnectorTls {
@@ -48,7 +49,7 @@ export function socketConnector(timeoutMs: number, tls?: ConnectorTls): buildCon
     let ticket: Buffer | undefined;
     if (tls) {
       const servername = tls.servername || o.servername || (isIP(host) ? undefined : host);
-      socket = tlsConnect({
+      socket = loadTls().connect({
         host,
         port,
         highWaterMark: 16384,
