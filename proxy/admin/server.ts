@@ -1,6 +1,6 @@
 // The sidecar's admin listener (Envoy's admin API, the parts a mesh uses):
-// readiness, Prometheus metrics, config dump, cluster state, drain, a live
-// request tap and a status page. Loopback by default: it is not meant to be
+// readiness, Prometheus metrics, config dump, cluster state, memory, drain, a
+// live request tap and a status page. Loopback by default: it is not meant to be
 // reachable from other hosts.
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -12,6 +12,7 @@ import type { AdminSource } from './types.js';
 import type { HttpRequestRecord } from '../telemetry/types.js';
 import { buildConfigDump, isResourceKind, stringifyRedacted } from './config-dump.js';
 import { clustersText } from './clusters-view.js';
+import { memoryView } from './memory-view.js';
 import { TapHub, tapFilterFromQuery } from './tap.js';
 
 export interface AdminTelemetry {
@@ -46,6 +47,7 @@ export const ENDPOINTS: Record<string, string> = {
   'GET /clusters': 'clusters and endpoint state as JSON (?format=text for Envoy-style lines)',
   'GET /tap': 'live NDJSON stream of requests (?service= &method= &path_prefix= &direction= &limit=)',
   'GET /status': 'node identity and component status',
+  'GET /memory': 'process memory as JSON: heap allocated and reserved, RSS and its peak, V8 heap spaces',
   'POST /drain_listeners': 'start a graceful drain',
   'POST /quitquitquit': 'drain, then exit',
 };
@@ -107,6 +109,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
         }),
       );
     },
+    'GET /memory': (_u, res) => json(res, 200, JSON.stringify(memoryView(), null, 2)),
     'POST /drain_listeners': (_u, res) => {
       startDrain(false);
       text(res, 200, 'OK\n');

@@ -201,6 +201,24 @@ describe('admin listener', () => {
     });
   });
 
+  it('/memory reports the heap in Envoy\'s terms, RSS with its peak, and every V8 heap space', async () => {
+    const r = await call('GET', '/memory');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toContain('application/json');
+    const m = JSON.parse(r.body);
+    expect(m.allocated).toBeGreaterThan(1024 * 1024);
+    expect(m.heap_size).toBeGreaterThanOrEqual(m.allocated);
+    expect(m.total_physical_bytes).toBeGreaterThan(m.heap_size);
+    expect(m.peak_physical_bytes).toBeGreaterThanOrEqual(m.total_physical_bytes);
+    expect(m.array_buffers).toBeLessThanOrEqual(m.external);
+    const names = m.heap_spaces.map((s: { name: string }) => s.name);
+    expect(names).toEqual(expect.arrayContaining(['new_space', 'old_space', 'code_space', 'large_object_space']));
+    const old = m.heap_spaces.find((s: { name: string }) => s.name === 'old_space');
+    expect(old.used).toBeGreaterThan(0);
+    expect(old.used).toBeLessThanOrEqual(old.size);
+    expect((await call('POST', '/memory')).status).toBe(405);
+  });
+
   it('refuses what it does not serve: unknown path 404 with the endpoint list, wrong method 405, big body 413', async () => {
     const nf = await call('GET', '/nope');
     expect(nf.status).toBe(404);
