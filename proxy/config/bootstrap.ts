@@ -9,6 +9,7 @@ import { ValidationError } from '../../common/errors.js';
 import { Reader } from '../../common/reader.js';
 import { parseYamlDocuments, formatPath, type SourceDoc } from '../../common/yaml-source.js';
 import type { AccessLogOptions, TracingOptions } from '../telemetry/index.js';
+import { MAX_QUEUED_SPANS } from '../telemetry/tracing.js';
 import { checkSnapshot, type Locate } from './check.js';
 import { DEFAULT_ADMIN_PORT, DEFAULT_DRAIN_TIMEOUT_MS } from './defaults.js';
 import { metadataMap, socketAddress, strict } from './read-common.js';
@@ -145,7 +146,7 @@ export function parseBootstrap(text: string, file?: string): Bootstrap {
     if (sn !== undefined) t.serviceName = sn;
     const ed = tr.field('exportDelayMs').number({ min: 0 });
     if (ed !== undefined) t.exportDelayMs = ed;
-    const eb = tr.field('exportBatchSize').number({ integer: true, min: 1, max: 2048 });
+    const eb = tr.field('exportBatchSize').number({ integer: true, min: 1, max: MAX_QUEUED_SPANS });
     if (eb !== undefined) t.exportBatchSize = eb;
     bootstrap.tracing = t;
   }
