@@ -60,6 +60,19 @@ function callAs(port: number, cert: { certChainPem: string; privateKeyPem: strin
   });
 }
 
+/**
+ * Runs a convergence wait; if it times out, the error carries the sidecars' own warnings (certificate
+ * requests, connects), so a slow convergence on a loaded CI machine says why.
+ */
+async function convergence(sidecars: SidecarProc[], wait: Promise<unknown>): Promise<void> {
+  try {
+    await wait;
+  } catch (err) {
+    const logs = sidecars.map((s) => `--- sidecar ${s.proc.child.pid} ---\n${(s.proc.out + s.proc.err).slice(-3000)}`).join('\n');
+    throw new Error(`${(err as Error).message}\n${logs}`);
+  }
+}
+
 /** A workload certificate for `sa` issued by the CA whose files are in `dir`. */
 async function issueFrom(dir: string, sa: string): Promise<{ certChainPem: string; privateKeyPem: string }> {
   const ca = new CertificateAuthority(await loadCaFromFiles({ certFile: join(dir, 'ca-cert.pem'), keyFile: join(dir, 'ca-key.pem'), rootFile: join(dir, 'root-cert.pem') }));
@@ -90,7 +103,7 @@ describe('meshctl certs rotate-root', () => {
     await mesh.waitConnected(2);
     await mesh.admin.apply(STRICT);
     // Both certificates issued and STRICT pushed: on a loaded CI machine this converges slowly.
-    await eventually(
+    await convergence([a, b], eventually(
       'a → b over mTLS',
       async () => {
         const r = await get(a.outbound, 'b:8080');
@@ -98,7 +111,7 @@ describe('meshctl certs rotate-root', () => {
         expect((JSON.parse(r.body) as { headers: Record<string, string> }).headers['x-forwarded-client-cert']).toContain('URI=spiffe://cluster.local/ns/default/sa/a');
       },
       25_000,
-    );
+    ));
   }, 45_000);
   afterAll(() => mesh.close());
 
@@ -216,8 +229,15 @@ describe('meshctl certs rotate-root across a control-plane restart', () => {
     const [appA, appB] = await Promise.all([mesh.app('a'), mesh.app('b')]);
     [a, b] = await Promise.all([mesh.sidecar('a', 'v1', appA), mesh.sidecar('b', 'v1', appB)]);
     await mesh.waitConnected(2);
-    await eventually('a → b', async () => expect((await get(a.outbound, 'b:8080')).status).toBe(200));
-  }, 30_000);
+    await convergence([a, b], eventually(
+      'a → b',
+      async () => {
+        const r = await get(a.outbound, 'b:8080');
+        expect(r.status, `${r.status} ${String(r.headers['x-tsmesh-error'] ?? '')} ${r.body.slice(0, 200)}`).toBe(200);
+      },
+      25_000,
+    ));
+  }, 45_000);
   afterAll(() => mesh.close());
 
   it('a restarted control plane comes back with the unfinished rotation and its new root; rotate-root resumes it', async () => {
