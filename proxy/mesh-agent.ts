@@ -89,6 +89,8 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
       assertValidSnapshot(snap, { validateClusters: false });
       // A persisted (fail-static) snapshot's bundle may be older than the CA's: only a live push overrides it.
       const bundle = booting ? undefined : snap.resources.secret.get(ROOTCA_SECRET)?.validationContext?.trustedCa;
+      // A live push came over the channel the CA shares: a certificate request that could not get through retries now.
+      if (!booting) identity?.caReachable();
       if (bundle && bundle !== xdsBundle) {
         xdsBundle = bundle;
         mismatchRenewals = 0;

@@ -20,6 +20,11 @@ export class CaCallError extends MeshError {
   ) {
     super('MESH_CA_CALL_FAILED', `certificate request failed (${grpc.status[grpcCode] ?? grpcCode}): ${message}`);
   }
+
+  /** The CA was not reached (or did not answer in time), as opposed to a refusal of this request. */
+  get unreachable(): boolean {
+    return this.grpcCode === grpc.status.UNAVAILABLE || this.grpcCode === grpc.status.DEADLINE_EXCEEDED;
+  }
 }
 
 export interface CaClientOptions {

@@ -12,7 +12,7 @@ import { MeshError } from '../../common/errors.js';
 import { createWorkloadCsr } from '../../certs/workload-csr.js';
 import { certFacts, type CertFacts } from './cert-facts.js';
 import { parseWorkloadId } from '../../certs/spiffe.js';
-import type { CertificateSource } from './ca-client.js';
+import { CaCallError, type CertificateSource } from './ca-client.js';
 import { verifyChainToBundle } from './verify-chain.js';
 
 export interface WorkloadCertificate {
@@ -57,6 +57,9 @@ export class WorkloadIdentityManager {
   private timer: Timer | undefined;
   private stopped = false;
   private failures = 0;
+  private inFlight = false;
+  /** The last attempt failed because the CA could not be reached (not because it refused). */
+  private lastFailureUnreachable = false;
   private cur: WorkloadCertificate | undefined;
   private first: { resolve: (c: WorkloadCertificate) => void; promise: Promise<WorkloadCertificate> };
 
@@ -87,10 +90,24 @@ export class WorkloadIdentityManager {
    * trust bundle's active root is no longer the one the current certificate chains to (root rotation).
    */
   renewSoon(maxDelayMs = 0): void {
-    if (this.stopped) return;
+    // An attempt in flight already brings a fresh certificate (and its update re-checks the root).
+    if (this.stopped || this.inFlight) return;
     const delay = Math.floor(this.random() * maxDelayMs);
     if (this.nextAttemptAt !== undefined && this.nextAttemptAt <= this.clock.now() + delay) return;
     this.schedule(delay);
+  }
+
+  /**
+   * The CA is reachable again (e.g. the control plane it lives in just answered on the shared channel):
+   * a workload without a valid certificate whose last request could not reach the CA retries now
+   * instead of sitting out its backoff (up to a minute) with unusable mTLS listeners. A refusal
+   * keeps its backoff: a push must not turn a rejected token into a request per push.
+   */
+  caReachable(): void {
+    if (this.stopped || this.inFlight || this.failures === 0 || !this.lastFailureUnreachable) return;
+    if (this.cur !== undefined && this.cur.notAfter > this.clock.now()) return;
+    this.log.info('CA reachable again; retrying the certificate request now', { attempt: this.failures + 1 });
+    this.schedule(0);
   }
 
   get current(): WorkloadCertificate | undefined {
@@ -111,6 +128,7 @@ export class WorkloadIdentityManager {
     if (this.stopped) return;
     this.timer = undefined;
     this.nextAttemptAt = undefined;
+    this.inFlight = true;
     try {
       const { csrPem, privateKeyPem } = await createWorkloadCsr(this.o.spiffeId);
       const res = await this.o.ca.requestCertificate(csrPem, this.o.ttlMs ?? 0);
@@ -118,14 +136,18 @@ export class WorkloadIdentityManager {
       const cert = this.validate(res.certChainPem, res.trustBundlePem, privateKeyPem);
       this.failures = 0;
       this.cur = cert;
+      this.inFlight = false;
+      // Scheduled before onUpdate, so a renewSoon() from it (a root switch) can only bring this earlier.
+      this.schedule(this.renewDelay(cert.notAfter));
       this.o.onExpiry?.(Math.floor(cert.notAfter / 1000));
       this.log.info('workload certificate updated', { spiffeId: cert.spiffeId, notAfter: new Date(cert.notAfter).toISOString() });
       this.o.onUpdate(cert);
       this.first.resolve(cert);
-      this.schedule(this.renewDelay(cert.notAfter));
     } catch (err) {
       if (this.stopped) return;
+      this.inFlight = false;
       this.failures++;
+      this.lastFailureUnreachable = err instanceof CaCallError && err.unreachable;
       const delay = this.backoffDelay();
       const stillValid = this.cur !== undefined && this.cur.notAfter > this.clock.now();
       this.log.warn('certificate request failed; keeping the current certificate', {

@@ -179,7 +179,8 @@ describe('canaries run by the control plane (real processes)', () => {
     await mesh.killControlPlane();
     await mesh.startControlPlane(undefined, mesh.xdsPort);
     const s = await finished('api-v1', 25_000);
-    expect(s.phase).toBe('Promoted');
+    // On a loaded machine a window can breach p99 1s: the events say which check failed.
+    expect(s.phase, (s.events ?? []).map((e) => `${e.weight}%: ${e.reason}`).join('\n')).toBe('Promoted');
     const resumed = s.events!.findIndex((e) => /^resumed at (60|100)% after a control-plane restart$/.test(e.reason));
     expect(resumed).toBeGreaterThan(0);
     expect(weights(s)).toEqual([30, 60, 100]);

@@ -110,6 +110,71 @@ describe('WorkloadIdentityManager', () => {
     expect(clock.pendingTimers()).toBe(0);
   });
 
+  it('retries at once when the CA is reachable again, but keeps the backoff after a refusal', async () => {
+    const source = outageable();
+    source.up = false;
+    const updates: WorkloadCertificate[] = [];
+    const m = new WorkloadIdentityManager({ spiffeId: ID, ca: source, clock, ttlMs: HOUR, random: () => 0.5, backoff: { initialMs: 1000, maxMs: 60_000 }, onUpdate: (c) => updates.push(c) });
+    const first = m.start();
+    for (let i = 1; i <= 4; i++) {
+      await vi.waitFor(() => expect(m.nextAttemptAt).toBeDefined());
+      if (i < 4) clock.advance(m.nextAttemptAt! - clock.now());
+    }
+    expect(source.calls).toBe(4);
+    expect(m.nextAttemptAt! - clock.now()).toBe(6000); // the fourth failure's backoff
+    source.up = true;
+    m.caReachable();
+    expect(m.nextAttemptAt).toBe(clock.now());
+    clock.advance(0);
+    const cert = await first;
+    expect(cert.spiffeId).toBe(ID);
+    expect(source.calls).toBe(5);
+    // With a certificate it is a no-op: the renewal stays at half the lifetime.
+    m.caReachable();
+    expect(m.nextAttemptAt! - clock.now()).toBe(Math.floor((cert.notAfter - clock.now()) / 2));
+    m.stop();
+
+    let calls = 0;
+    const refusing: CertificateSource = {
+      requestCertificate: () => {
+        calls++;
+        return Promise.reject(new CaCallError(grpc.status.PERMISSION_DENIED, 'token audience mismatch'));
+      },
+    };
+    const r = new WorkloadIdentityManager({ spiffeId: ID, ca: refusing, clock, random: () => 0.5, backoff: { initialMs: 1000, maxMs: 60_000 }, onUpdate: () => expect.fail('no certificate') });
+    void r.start();
+    await vi.waitFor(() => expect(r.nextAttemptAt).toBeDefined());
+    const due = r.nextAttemptAt!;
+    expect(due - clock.now()).toBe(750);
+    r.caReachable();
+    expect(r.nextAttemptAt).toBe(due);
+    r.stop();
+    expect(calls).toBe(1);
+  });
+
+  it('does not start a second request while one is in flight', async () => {
+    let release!: () => void;
+    let calls = 0;
+    const slow: CertificateSource = {
+      requestCertificate: async (csr, ttl) => {
+        calls++;
+        await new Promise<void>((r) => (release = r));
+        return client.requestCertificate(csr, ttl);
+      },
+    };
+    const m = new WorkloadIdentityManager({ spiffeId: ID, ca: slow, clock, ttlMs: HOUR, random: () => 0.5, onUpdate: () => {} });
+    const first = m.start();
+    await vi.waitFor(() => expect(calls).toBe(1));
+    m.renewSoon(0);
+    expect(m.nextAttemptAt).toBeUndefined();
+    clock.advance(1000);
+    release();
+    const cert = await first;
+    expect(calls).toBe(1);
+    expect(m.nextAttemptAt! - clock.now()).toBe(Math.floor((cert.notAfter - clock.now()) / 2));
+    m.stop();
+  });
+
   it('spreads renewals with jitter around 50%', async () => {
     for (const [r, share] of [
       [0, 0.45],
