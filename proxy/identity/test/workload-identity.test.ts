@@ -175,6 +175,24 @@ describe('WorkloadIdentityManager', () => {
     m.stop();
   });
 
+  it('a renewal asked for from onUpdate (the certificate is from a root no longer active) is kept', async () => {
+    let asked = false;
+    const m: WorkloadIdentityManager = new WorkloadIdentityManager({
+      spiffeId: ID,
+      ca: client,
+      clock,
+      ttlMs: HOUR,
+      random: () => 0.5,
+      onUpdate: () => {
+        if (!asked) m.renewSoon(2000);
+        asked = true;
+      },
+    });
+    await m.start();
+    expect(m.nextAttemptAt! - clock.now()).toBe(1000);
+    m.stop();
+  });
+
   it('spreads renewals with jitter around 50%', async () => {
     for (const [r, share] of [
       [0, 0.45],
