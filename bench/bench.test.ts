@@ -38,7 +38,7 @@ describe('bench harness (quick mode)', () => {
     out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-'));
     await promisify(execFile)(
       process.execPath,
-      [runJs, '--quick', '--no-install', '--reps', '1', '--duration', '1', '--warmup', '0.3', '--max-duration', '1', '--rate', '300', '--connections', '4', '--only', only.join(','), '--out', out, '--cp-clients', '10', '--cp-seconds', '0.3', '--cp-pushes', '1'],
+      [runJs, '--quick', '--no-install', '--reps', '1', '--duration', '1', '--warmup', '0.3', '--max-duration', '1', '--rate', '300', '--connections', '4', '--only', [...only, 'node-h2-floor-1hop-grpc'].join(','), '--out', out, '--cp-clients', '10', '--cp-seconds', '0.3', '--cp-pushes', '1'],
       { cwd: root, timeout: 90_000 },
     );
     json = JSON.parse(fs.readFileSync(path.join(out, 'latest.json'), 'utf8')) as Json;
@@ -101,7 +101,8 @@ describe('bench harness (quick mode)', () => {
 
   it('measures real unary gRPC exchanges (grpc-status 0 trailers) direct and through the paths that support it', () => {
     const grpcIds = json.configs.filter((c) => c.id.endsWith('-grpc'));
-    expect(grpcIds.map((c) => c.id)).toEqual(expect.arrayContaining(['direct-grpc', 'tsmesh-1hop-grpc']));
+    expect(grpcIds.map((c) => c.id)).toEqual(expect.arrayContaining(['direct-grpc', 'tsmesh-1hop-grpc', 'node-h2-floor-1hop-grpc']));
+    expect(json.configs.find((c) => c.id === 'node-h2-floor-1hop-grpc')!.skipped).toBeNull(); // Node's own HTTP/2 floor always runs
     for (const c of grpcIds) {
       if (c.skipped) continue;
       const runs = json.runs.filter((r) => r.kind === 'open-loop' && r.config === c.id);

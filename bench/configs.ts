@@ -88,6 +88,21 @@ function directGrpc(): ConfigDef {
   };
 }
 
+/** Node's HTTP/2 floor for the gRPC paths: node:http2 in and out, streams forwarded with nothing else. */
+function nodeFloorGrpc(): ConfigDef {
+  return {
+    id: 'node-h2-floor-1hop-grpc',
+    label: 'Node http2 floor one hop gRPC (minimal proxy)',
+    proxy: 'node',
+    hops: 1,
+    mtls: false,
+    policies: false,
+    protocol: 'grpc',
+    unavailable: (env) => (env.grpcUpstreamPort === undefined ? 'no gRPC upstream' : null),
+    start: (env) => startNodeFloor(env, 'h2'),
+  };
+}
+
 /** A unary gRPC path (h2c in, HTTP/2 on every hop, h2 over the mTLS hop) through tsmesh, nginx (`grpc_pass`) or HAProxy (`proto h2`). */
 function grpcPath(proxy: 'tsmesh' | 'nginx' | 'haproxy', hops: 1 | 2, mtls: boolean): ConfigDef {
   const id = `${proxy}-${hops}hop${mtls ? '-mtls' : ''}-grpc`;
@@ -120,6 +135,7 @@ export function grpcConfigs(): ConfigDef[] {
     grpcPath('tsmesh', 1, false),
     grpcPath('nginx', 1, false),
     grpcPath('haproxy', 1, false),
+    nodeFloorGrpc(),
     grpcPath('tsmesh', 2, true),
     grpcPath('nginx', 2, true),
     grpcPath('haproxy', 2, true),

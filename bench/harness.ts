@@ -13,9 +13,7 @@ import { ensurePeers, findTools } from './peers/install.js';
 import type { BenchEnv, ConfigDef, RunningTarget } from './peers/types.js';
 import { startUpstream } from './peers/upstream.js';
 import { probeGrpc, startGrpcUpstream, type GrpcUpstream } from './peers/grpc-upstream.js';
-import { grpcResponseBody } from './peers/grpc-response.js';
-import { grpcFrame, protoBytesField } from './loadgen/h2-session.js';
-import type { ClosedLoopRun } from './lib/measure.js';
+import { grpcMax, grpcRequest } from './lib/grpc-load.js';
 import type { BenchOptions, Protocol } from './options.js';
 import type { RunRecord } from './report/summary.js';
 
@@ -199,21 +197,4 @@ async function openLoopRun(opts: BenchOptions, def: ConfigDef, target: RunningTa
     cpuUsPerRequest: lg.completed ? Math.round((r.window.proxyCpuUs / lg.completed) * 10) / 10 : 0,
     window: r.window,
   };
-}
-
-/** h2load arguments for unary gRPC calls: POST of one framed message with the gRPC headers (the body file is written once). */
-function grpcRequest(dir: string): { path: string; args: string[] } {
-  const file = path.join(dir, 'grpc-request.bin');
-  if (!fs.existsSync(file)) fs.writeFileSync(file, grpcFrame(protoBytesField(Buffer.from('tsmesh-bench'))));
-  return { path: '/bench.Echo/Call', args: ['-d', file, '-H', 'content-type: application/grpc', '-H', 'te: trailers'] };
-}
-
-/**
- * h2load counts any 2xx as success, but a failed gRPC call is a 200 with grpc-status ≠ 0 and no message
- * (trailers-only); so only calls whose whole response message arrived count, by the DATA bytes received.
- */
-function grpcMax(h: ClosedLoopRun): ClosedLoopRun {
-  if (h.dataBytes === undefined || h.requests === 0) return { ...h, errors: h.errors + h.requests, requests: 0, requestsPerSec: 0 };
-  const ok = Math.min(h.requests, Math.floor(h.dataBytes / grpcResponseBody().length));
-  return { ...h, requests: ok, requestsPerSec: Math.round((h.requestsPerSec * ok) / h.requests), errors: h.errors + (h.requests - ok) };
 }

@@ -18,7 +18,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { allConfigs } from './configs.js';
-import { runOpenLoop, runWrk, type ProcWindow } from './lib/measure.js';
+import { grpcMax, grpcRequest } from './lib/grpc-load.js';
+import { runH2load, runOpenLoop, runWrk, type ProcWindow } from './lib/measure.js';
 import { startGrpcUpstream } from './peers/grpc-upstream.js';
 import { coreCount, installExitHooks } from './lib/processes.js';
 import { makeCerts } from './peers/certs.js';
@@ -34,7 +35,7 @@ async function main(): Promise<void> {
     .option('--only <id>', 'tsmesh configuration', 'tsmesh-1hop')
     .option('--seconds <s>', 'seconds of load', '15')
     .option('--rate <n>', 'open-loop rate (req/s)', '1000')
-    .option('--max', 'closed-loop wrk instead of a fixed rate', false)
+    .option('--max', 'closed loop instead of a fixed rate: wrk (http1) or h2load (h2, grpc), as the bench', false)
     .option('--protocol <p>', 'open-loop protocol: http1, h2 (h2c into the sidecar) or grpc (needs a *-grpc configuration)', 'http1')
     .option('--out <dir>', 'where the .cpuprofile files go', path.join(os.tmpdir(), 'tsmesh-prof'))
     .option('--skip <ms>', 'leave out the first milliseconds of each profile (start-up, module loading)', '4000')
@@ -72,7 +73,16 @@ async function main(): Promise<void> {
   const sampling = o.perf ? samplePerf(target.proxyPids, seconds, o.out, o.perfKernel) : undefined;
   // Requests per second of the load, for per-request figures of the system-call and perf samples.
   let rate = Number(o.rate);
-  if (o.max && tools.wrk) {
+  if (o.max && protocol !== 'http1') {
+    // The bench's own HTTP/2 closed loop: h2load, 16 connections × 10 streams (gRPC: unary calls, whole messages counted).
+    if (!tools.h2load) throw new Error('--max with --protocol h2/grpc needs h2load');
+    const port = protocol === 'h2' ? target.h2Port : target.port;
+    if (port === undefined) throw new Error(`${def.id} has no h2c entry`);
+    const raw = await runH2load(tools.h2load, port, 16, seconds, target.proxyPids, clientCore, protocol === 'grpc' ? grpcRequest(dir) : undefined);
+    const h = protocol === 'grpc' ? grpcMax(raw) : raw;
+    rate = h.requestsPerSec;
+    process.stdout.write(`${h.requestsPerSec} req/s (h2load), ${(h.window.proxyCpuUs / Math.max(1, h.requests)).toFixed(1)} µs CPU/request, ${h.errors} errors, ${memoryText(h.window)}\n`);
+  } else if (o.max && tools.wrk) {
     const w = await runWrk(tools.wrk, target.port, 16, seconds, target.proxyPids, clientCore);
     rate = w.requestsPerSec;
     process.stdout.write(`${w.requestsPerSec} req/s, ${(w.window.proxyCpuUs / w.requests).toFixed(1)} µs CPU/request, ${memoryText(w.window)}\n`);
