@@ -19,6 +19,7 @@ import { verifyChainToBundle } from './identity/verify-chain.js';
 import { splitPemCerts } from '../certs/pem.js';
 import type { Sidecar } from './sidecar.js';
 import { XdsClient } from './xds/client.js';
+import { SnapshotApplier } from './xds/snapshot-applier.js';
 import { releaseStartupGarbage } from './v8-flags.js';
 
 export interface MeshAgent {
@@ -75,8 +76,14 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
       : tlsCreds;
   }
 
-  // The client expects a synchronous accept/reject (→ ACK/NACK): validation runs here, binding follows in order.
-  let applying: Promise<void> = Promise.resolve();
+  // The client expects a synchronous accept/reject (→ ACK/NACK): validation runs here, binding follows in order
+  // (a listener that cannot bind yet is retried, snapshot-applier.ts).
+  const applier = new SnapshotApplier(sidecar, logger, {
+    onApplied: () => {
+      if (collectStartupGarbage) setImmediate(releaseStartupGarbage);
+      collectStartupGarbage = false;
+    },
+  });
   const xds = new XdsClient({
     server: address,
     ...(creds ? { credentials: creds } : {}),
@@ -97,13 +104,7 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
         if (identity?.current) sidecar.updateSecret({ name: ROOTCA_SECRET, validationContext: { trustedCa: bundle } });
         checkActiveRoot(identity?.current);
       }
-      applying = applying
-        .then(() => sidecar.applySnapshot(snap))
-        .then(() => {
-          if (collectStartupGarbage) setImmediate(releaseStartupGarbage);
-          collectStartupGarbage = false;
-        })
-        .catch((err) => logger.error('xds: validated config could not be applied', { error: (err as Error).message }));
+      applier.apply(snap);
     },
     logger,
   });
@@ -140,6 +141,7 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
     identity,
     identityReady,
     stop: () => {
+      applier.stop();
       xds.stop();
       identity?.stop();
       caClient?.close();
