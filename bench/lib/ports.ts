@@ -1,17 +1,8 @@
 // Free loopback ports for the peers' generated configs (nginx and HAProxy need
-// a number in their file; we ask the kernel for one, then release it).
+// a number in their file: common/free-port.ts), and waiting for a listener.
 import net from 'node:net';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../common/free-port.js';
 
 /** Resolves once something accepts TCP connections on the port; rejects after timeoutMs. */
 export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {

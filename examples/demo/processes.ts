@@ -2,7 +2,6 @@
 // start line, and always killed on exit, error or Ctrl-C.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 
 const children = new Set<ChildProcess>();
@@ -72,14 +71,4 @@ export function killAllNow(): void {
   for (const p of children) if (p.exitCode === null) p.kill('SIGKILL');
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../common/free-port.js';

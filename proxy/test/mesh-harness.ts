@@ -12,21 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { AdminClient } from '../../control-plane/admin/client.js';
+import { freePort } from '../../common/free-port.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CP = join(root, 'dist/control-plane/main.js');
 const PROXY = join(root, 'dist/proxy/main.js');
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../common/free-port.js';
 
 interface Proc {
   child: ChildProcess;
