@@ -128,9 +128,10 @@ export class Mesh {
 
   /** A sidecar for service `service` (version `version`) in front of `app`, configured only over ADS. */
   /** `registerAs`: the service the workload registers under (a per-version Service, e.g. b-v1), default `service`. */
-  async sidecar(service: string, version: string, app: App, opts: { servicePort?: number; certTtl?: string; registerAs?: string } = {}): Promise<SidecarProc> {
+  /** `inbound`: the inbound listener's port (default: a free one). */
+  async sidecar(service: string, version: string, app: App, opts: { servicePort?: number; certTtl?: string; registerAs?: string; inbound?: number } = {}): Promise<SidecarProc> {
     const name = `${service}-${version}`;
-    const [inbound, outbound] = [await freePort(), await freePort()];
+    const [inbound, outbound] = [opts.inbound ?? (await freePort()), await freePort()];
     const tokenFile = join(this.dir, `${name}.token`);
     writeFileSync(tokenFile, (await this.token(service)) + '\n', { mode: 0o600 });
     const file = join(this.dir, `${name}.yaml`);
