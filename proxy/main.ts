@@ -50,13 +50,14 @@ async function main(): Promise<void> {
   const file = opts.config ?? '';
   const logger = createLogger({ level: env.logLevel, base: { component: 'mesh-proxy' } });
 
-  // The YAML reader loads only for a bootstrap file; an injected sidecar's comes from its environment.
-  const loadBootstrapFile = opts.config ? (await import('./config/bootstrap.js')).loadBootstrapFile : undefined;
+  // The YAML reader loads only for a YAML bootstrap file (bootstrap-json.ts: a .json one is read without it);
+  // an injected sidecar's bootstrap comes from its environment.
+  const loadBootstrapFile = await bootstrapFileLoader(opts.config);
   let bootstrap: Bootstrap;
   // The app's own probes, rewritten by the injector to the health port (k8s/inject/probes.ts).
   let appProbers = new Map<string, AppProber>();
   try {
-    bootstrap = loadBootstrapFile ? loadBootstrapFile(file) : bootstrapFromEnv(env.sidecar!);
+    bootstrap = loadBootstrapFile ? await loadBootstrapFile(file) : bootstrapFromEnv(env.sidecar!);
     if (!opts.config && env.sidecar?.TSMESH_KUBE_APP_PROBERS) appProbers = parseAppProbers(env.sidecar.TSMESH_KUBE_APP_PROBERS);
   } catch (err) {
     process.stderr.write(`mesh-proxy: ${(err as Error).message}\n`);
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
   const reload = async (why: string) => {
     if (exiting || ads || !loadBootstrapFile) return; // with ADS the control plane owns the config
     try {
-      const next = loadBootstrapFile(file);
+      const next = await loadBootstrapFile(file);
       await sidecar.applySnapshot(next.snapshot);
       logger.info('reloaded', { reason: why });
     } catch (err) {
@@ -171,3 +172,11 @@ void main().catch((err) => {
   process.stderr.write(`mesh-proxy: fatal: ${(err as Error).stack ?? err}\n`);
   process.exit(1);
 });
+
+/** Reads the bootstrap file: JSON without the YAML parser, anything else as YAML; undefined without --config. */
+async function bootstrapFileLoader(config: string | undefined): Promise<((file: string) => Bootstrap | Promise<Bootstrap>) | undefined> {
+  if (config === undefined) return undefined;
+  const json = await import('./config/bootstrap-json.js');
+  if (json.isJsonBootstrap(config)) return json.loadJsonBootstrapFile;
+  return (await import('./config/bootstrap.js')).loadBootstrapFile;
+}

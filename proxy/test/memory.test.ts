@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { close, cluster, echoUpstream, httpBootstrap, portOf } from './helpers.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/proxy/main.js', import.meta.url));
@@ -104,11 +105,12 @@ describe('sidecar memory', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function run(name: string, extra: string, requests: number, send = get): Promise<{ loaded: string[]; rssKb: number; hwmKb: number; readyHwmKb: number }> {
-    const file = join(dir, `${name}.yaml`);
-    const loadedFile = join(dir, `${name}.json`);
-    writeFileSync(file, httpBootstrap(`            - match: { prefix: / }
-              route: { cluster: up }`, cluster('up', portOf(upstream))) + ADMIN + extra);
+  async function run(name: string, extra: string, requests: number, send = get, format: 'yaml' | 'json' = 'yaml'): Promise<{ loaded: string[]; rssKb: number; hwmKb: number; readyHwmKb: number }> {
+    const file = join(dir, `${name}-bootstrap.${format}`);
+    const loadedFile = join(dir, `${name}.loaded.json`);
+    const yaml = httpBootstrap(`            - match: { prefix: / }
+              route: { cluster: up }`, cluster('up', portOf(upstream))) + ADMIN + extra;
+    writeFileSync(file, format === 'json' ? JSON.stringify(parseYaml(yaml), null, 2) : yaml);
     running = await start(file, loadedFile, preload);
     const pid = running.child.pid!;
     const readyHwmKb = statusKb(pid, 'VmHWM');
@@ -140,6 +142,13 @@ describe('sidecar memory', () => {
     const { loaded } = await run('tracing', `\ntracing: { exporter: otlp, endpoint: 'http://127.0.0.1:9/v1/traces', samplingPercent: 0 }`, 1);
     expect(loaded).toContain('@opentelemetry/sdk-trace-base');
     expect(loaded).toContain('@opentelemetry/exporter-trace-otlp-http');
+  });
+
+  it('a JSON bootstrap file is read without the YAML parser; a YAML one loads it', async () => {
+    const json = await run('json-bootstrap', '', 1, get, 'json');
+    expect(json.loaded).toContain('prom-client');
+    expect(json.loaded).not.toContain('yaml');
+    expect((await run('yaml-bootstrap', '', 1)).loaded).toContain('yaml');
   });
 
   it('an injected sidecar (environment bootstrap, ADS) does not load the YAML parser', () => {
