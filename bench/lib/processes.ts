@@ -31,7 +31,9 @@ export interface Started {
 
 export function startProcess(argv: string[], core?: number, env?: NodeJS.ProcessEnv): Started {
   const full = pinned(core, argv);
-  const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+  // Its own process group: killing the group reaches what it forked too (nginx's and HAProxy's workers), which
+  // a SIGKILL to the master alone leaves running.
+  const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env, detached: true });
   running.add(child);
   let err = '';
   child.stderr!.on('data', (d: Buffer) => {
@@ -43,11 +45,20 @@ export function startProcess(argv: string[], core?: number, env?: NodeJS.Process
   return { child, pid: child.pid, stderr: () => err };
 }
 
+/** SIGKILL to the child's process group (the child and whatever it forked). */
+function killGroup(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL');
+  }
+}
+
 export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  const timer = setTimeout(() => killGroup(child), graceMs);
   await exited;
   clearTimeout(timer);
 }
@@ -63,7 +74,7 @@ export function installExitHooks(): void {
   hooked = true;
   for (const sig of ['SIGINT', 'SIGTERM'] as const)
     process.once(sig, () => {
-      for (const c of running) c.kill('SIGKILL');
+      for (const c of running) killGroup(c);
       process.exit(130);
     });
   process.once('exit', () => {
