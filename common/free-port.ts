@@ -11,17 +11,17 @@ import net from 'node:net';
 
 const LOWEST = 10_000;
 
-/** [low, high] of the kernel's ephemeral range (Linux), or undefined where it cannot be read. */
-function ephemeralRange(): [number, number] | undefined {
+/** The lowest port of the kernel's ephemeral range (Linux), or undefined where it cannot be read. */
+function ephemeralLow(): number | undefined {
   try {
-    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    return lo !== undefined && hi !== undefined && lo > 0 && hi >= lo ? [lo, hi] : undefined;
+    const lo = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return lo > 0 ? lo : undefined;
   } catch {
     return undefined;
   }
 }
 
-const range = ephemeralRange();
+const low = ephemeralLow();
 
 function tryListen(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
@@ -36,9 +36,9 @@ function tryListen(port: number): Promise<number | undefined> {
 
 /** A port on 127.0.0.1 that was free a moment ago, outside the ephemeral range where possible. */
 export async function freePort(): Promise<number> {
-  if (range && range[0] > LOWEST + 1000) {
+  if (low !== undefined && low > LOWEST + 1000) {
     for (let i = 0; i < 20; i++) {
-      const port = await tryListen(LOWEST + Math.floor(Math.random() * (range[0] - LOWEST)));
+      const port = await tryListen(LOWEST + Math.floor(Math.random() * (low - LOWEST)));
       if (port !== undefined) return port;
     }
   }

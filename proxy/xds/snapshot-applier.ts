@@ -55,12 +55,10 @@ export class SnapshotApplier {
   }
 
   private enqueue(snap: ConfigSnapshot): void {
-    this.chain = this.chain.then(
-      () => this.run(snap),
-      () => this.run(snap),
-    );
+    this.chain = this.chain.then(() => this.run(snap));
   }
 
+  /** Never rejects: every failure is logged (and a bind failure retried) here. */
   private async run(snap: ConfigSnapshot): Promise<void> {
     if (this.stopped || snap !== this.latest) return; // a newer snapshot replaces this one
     try {
