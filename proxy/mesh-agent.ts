@@ -86,7 +86,7 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
   });
   const xds = new XdsClient({
     server: address,
-    ...(creds ? { credentials: creds } : {}),
+    ...(creds ? { credentials: creds, serverName } : {}),
     node,
     ...(ads.nodeMetadata || extra.adminAddress ? { nodeExtras: nodeExtras({ ...(extra.adminAddress ? { TSMESH_ADMIN: extra.adminAddress } : {}), ...ads.nodeMetadata }) } : {}),
     ...(ads.persistPath ? { persistPath: ads.persistPath } : {}),

@@ -29,6 +29,11 @@ export interface XdsClientOptions {
   /** host:port of the control plane. */
   server: string;
   credentials?: ChannelCredentials;
+  /**
+   * With TLS credentials: the name the control plane's certificate is verified against and sent as
+   * SNI, instead of the address's host (an IP address, which SNI cannot carry: RFC 6066 §3).
+   */
+  serverName?: string;
   node: NodeInfo;
   nodeExtras?: NodeExtras;
   /** Installs a complete config; throws ValidationError to reject it (the old one keeps serving). */
@@ -77,6 +82,7 @@ export class XdsClient {
     // A state-of-the-world response carries every cluster or listener at once: allow more than gRPC's 4 MiB default.
     this.client = new AdsClient(opts.server, opts.credentials ?? grpcCredentials.createInsecure(), {
       'grpc.max_receive_message_length': MAX_RESPONSE_BYTES,
+      ...(opts.credentials && opts.serverName ? { 'grpc.ssl_target_name_override': opts.serverName } : {}),
     });
     const persistPath = opts.persistPath;
     this.state = new ConfigAssembler(
