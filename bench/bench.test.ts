@@ -1,6 +1,7 @@
 // Smoke test of the benchmark harness: runs `npm run bench` in quick mode on
 // the paths available here (direct always; nginx/HAProxy when installed; one
-// tsmesh hop when the proxy can run it) and checks the results it writes are
+// tsmesh hop and the mesh path — control plane, two ADS sidecars, mTLS — when
+// they are built) and checks the results it writes are
 // complete and carry real, non-zero counts. No timing assertions: speed is
 // what the bench reports, not what a test may judge.
 import { execFile } from 'node:child_process';
@@ -32,7 +33,7 @@ interface Json {
 describe('bench harness (quick mode)', () => {
   let out: string;
   let json: Json;
-  const only = ['direct', 'tsmesh-1hop', ...(has('nginx') ? ['nginx-1hop'] : []), ...(has('haproxy') ? ['haproxy-1hop'] : [])];
+  const only = ['direct', 'tsmesh-1hop', 'tsmesh-2hop-mtls-mesh', ...(has('nginx') ? ['nginx-1hop'] : []), ...(has('haproxy') ? ['haproxy-1hop'] : [])];
 
   beforeAll(async () => {
     out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-'));
@@ -68,7 +69,7 @@ describe('bench harness (quick mode)', () => {
       expect(c, id).toBeDefined();
       if (c.skipped) {
         // Installed peers must run; tsmesh may only be skipped while the proxy is not built.
-        expect(id).toBe('tsmesh-1hop');
+        expect(id).toMatch(/^tsmesh-/);
         expect(fs.existsSync(path.join(root, 'dist', 'proxy', 'main.js')), c.skipped).toBe(false);
         expect(c.skipped).toContain('not built');
         continue;

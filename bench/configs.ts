@@ -7,6 +7,7 @@ import { startHaproxy } from './peers/haproxy.js';
 import { startNginx } from './peers/nginx.js';
 import { startNodeFloor } from './peers/node-floor.js';
 import { startTsmesh, tsmeshUnavailable } from './peers/tsmesh.js';
+import { meshUnavailable, startTsmeshMesh } from './peers/tsmesh-mesh.js';
 import type { BenchEnv, ConfigDef, RunningTarget } from './peers/types.js';
 
 function direct(): ConfigDef {
@@ -56,6 +57,20 @@ function tsmesh(hops: 1 | 2, mtls: boolean, policies: false | 'all' | 'resilienc
     policies: policies !== false,
     unavailable: (env) => tsmeshUnavailable(env, shape),
     start: (env) => startTsmesh(env, shape, id),
+  };
+}
+
+/** The mesh path as deployed: control plane (xDS + CA) and two ADS-configured sidecars, mTLS with CA-issued certificates. */
+function tsmeshMesh(): ConfigDef {
+  return {
+    id: 'tsmesh-2hop-mtls-mesh',
+    label: 'tsmesh two hops + mTLS, mesh (xDS + CA)',
+    proxy: 'tsmesh',
+    hops: 2,
+    mtls: true,
+    policies: false,
+    unavailable: (env) => meshUnavailable(env),
+    start: (env) => startTsmeshMesh(env, 'tsmesh-2hop-mtls-mesh'),
   };
 }
 
@@ -156,6 +171,7 @@ export function allConfigs(): ConfigDef[] {
     peer('nginx', 2, false),
     peer('haproxy', 2, false),
     tsmesh(2, true),
+    tsmeshMesh(),
     peer('nginx', 2, true),
     peer('haproxy', 2, true),
     ...grpcConfigs(),

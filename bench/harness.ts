@@ -10,7 +10,7 @@ import { probeHttp1, probeHttp2 } from './lib/probe.js';
 import { coreCount, installExitHooks } from './lib/processes.js';
 import { makeCerts } from './peers/certs.js';
 import { ensurePeers, findTools } from './peers/install.js';
-import type { BenchEnv, ConfigDef, RunningTarget } from './peers/types.js';
+import { BENCH_HOST, type BenchEnv, type ConfigDef, type RunningTarget } from './peers/types.js';
 import { startUpstream } from './peers/upstream.js';
 import { probeGrpc, startGrpcUpstream, type GrpcUpstream } from './peers/grpc-upstream.js';
 import { grpcMax, grpcRequest } from './lib/grpc-load.js';
@@ -168,7 +168,7 @@ async function openLoopRun(opts: BenchOptions, def: ConfigDef, target: RunningTa
       host: '127.0.0.1',
       port,
       path: protocol === 'grpc' ? '/bench.Echo/Call' : '/',
-      hostHeader: 'upstream.bench',
+      hostHeader: BENCH_HOST,
       rate: opts.rate,
       connections: opts.connections,
       warmupMs: Math.round(opts.warmup * 1000),

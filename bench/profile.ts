@@ -24,7 +24,7 @@ import { startGrpcUpstream } from './peers/grpc-upstream.js';
 import { coreCount, installExitHooks } from './lib/processes.js';
 import { makeCerts } from './peers/certs.js';
 import { findTools } from './peers/install.js';
-import type { BenchEnv } from './peers/types.js';
+import { BENCH_HOST, type BenchEnv } from './peers/types.js';
 import { startUpstream } from './peers/upstream.js';
 import { hotSpots } from './report/cpu-profile.js';
 
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   } else {
     const port = protocol === 'h2' ? target.h2Port : target.port;
     if (port === undefined) throw new Error(`${def.id} has no h2c entry`);
-    const r = await runOpenLoop({ host: '127.0.0.1', port, path: protocol === 'grpc' ? '/bench.Echo/Call' : '/', hostHeader: 'upstream.bench', rate: Number(o.rate), connections: 16, warmupMs: 1000, durationMs: seconds * 1000, drainMs: 5000, ...(protocol === 'http1' ? {} : { protocol }) }, target.proxyPids, clientCore);
+    const r = await runOpenLoop({ host: '127.0.0.1', port, path: protocol === 'grpc' ? '/bench.Echo/Call' : '/', hostHeader: BENCH_HOST, rate: Number(o.rate), connections: 16, warmupMs: 1000, durationMs: seconds * 1000, drainMs: 5000, ...(protocol === 'http1' ? {} : { protocol }) }, target.proxyPids, clientCore);
     process.stdout.write(`${r.loadgen.completed} requests, ${(r.window.proxyCpuUs / r.loadgen.completed).toFixed(1)} µs CPU/request, p50 ${r.loadgen.latencyUs.p50} µs, ${memoryText(r.window)}\n`);
   }
   // Closed loop: per request at the run's average rate (strace slows the proxy: its counts are per request of that slower run).

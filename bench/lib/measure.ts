@@ -8,6 +8,7 @@ import readline from 'node:readline';
 import { pinned } from './processes.js';
 import { cpuShares, machineCpu, treeCpuMicros, treeMemory, type CpuTimes, type MemoryReading } from './proc.js';
 import type { LoadgenOptions, LoadgenResult } from '../loadgen/open-loop.js';
+import { BENCH_HOST } from '../peers/types.js';
 
 export interface ProcWindow {
   proxyCpuUs: number;
@@ -88,7 +89,7 @@ function toUs(v: string, unit: string): number {
 }
 
 export async function runWrk(wrk: string, port: number, connections: number, seconds: number, pids: number[], core: number): Promise<ClosedLoopRun> {
-  const argv = pinned(core, [wrk, '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`]);
+  const argv = pinned(core, [wrk, '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', `Host: ${BENCH_HOST}`, `http://127.0.0.1:${port}/`]);
   const { out, code, window } = await runTool(argv, pids);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
   const total = /(\d+) requests in ([\d.]+)(\w+)/.exec(out);
@@ -111,7 +112,7 @@ export async function runWrk(wrk: string, port: number, connections: number, sec
 /** `request`: another path and extra h2load arguments (the gRPC run: `-d <body file> -H content-type:…`). */
 export async function runH2load(h2load: string, port: number, connections: number, seconds: number, pids: number[], core: number, request?: { path: string; args: string[] }): Promise<ClosedLoopRun> {
   // -m 10: ten concurrent streams per connection, the way gRPC clients multiplex.
-  const argv = pinned(core, [h2load, '-t1', `-c${connections}`, '-m10', `-D${seconds}`, ...(request?.args ?? []), `http://127.0.0.1:${port}${request?.path ?? '/'}`]);
+  const argv = pinned(core, [h2load, '-t1', `-c${connections}`, '-m10', `-D${seconds}`, '-H', `:authority: ${BENCH_HOST}`, ...(request?.args ?? []), `http://127.0.0.1:${port}${request?.path ?? '/'}`]);
   const { out, code, window } = await runTool(argv, pids);
   const done = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(out);
   const rps = /finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out);

@@ -3,11 +3,11 @@
 // run full of errors.
 import http from 'node:http';
 import http2 from 'node:http2';
-import { BODY_BYTES } from '../peers/types.js';
+import { BENCH_HOST, BODY_BYTES } from '../peers/types.js';
 
 export function probeHttp1(port: number, timeoutMs = 10_000): Promise<string | null> {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: timeoutMs, headers: { host: 'upstream.bench' } }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: timeoutMs, headers: { host: BENCH_HOST } }, (res) => {
       let n = 0;
       res.on('data', (d: Buffer) => (n += d.length));
       const meshError = res.headers['x-tsmesh-error'];
@@ -33,7 +33,7 @@ export function probeHttp2(port: number, timeoutMs = 5000): Promise<string | nul
       resolve(why);
     };
     session.on('error', (e) => done(`HTTP/2 probe failed: ${e.message}`));
-    const req = session.request({ ':path': '/', ':authority': 'upstream.bench' });
+    const req = session.request({ ':path': '/', ':authority': BENCH_HOST });
     let status = 0;
     let n = 0;
     req.on('response', (h) => (status = Number(h[':status'])));

@@ -61,5 +61,8 @@ export interface ConfigDef {
   start(env: BenchEnv): Promise<RunningTarget>;
 }
 
+/** The Host (HTTP/2 :authority) every load generator sends: the mesh path routes by it (service `upstream`, namespace `bench`); static paths match any host. */
+export const BENCH_HOST = 'upstream.bench';
+
 export const BODY_BYTES = 1024;
 export const RESPONSE_BODY = 'x'.repeat(BODY_BYTES);
