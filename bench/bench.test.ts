@@ -102,7 +102,7 @@ describe('bench harness (quick mode)', () => {
 
   it('measures real unary gRPC exchanges (grpc-status 0 trailers) direct and through the paths that support it', () => {
     const grpcIds = json.configs.filter((c) => c.id.endsWith('-grpc'));
-    expect(grpcIds.map((c) => c.id)).toEqual(expect.arrayContaining(['direct-grpc', 'tsmesh-1hop-grpc', 'node-h2-floor-1hop-grpc']));
+    expect(grpcIds.map((c) => c.id)).toEqual(expect.arrayContaining(['direct-grpc', 'tsmesh-1hop-grpc', 'tsmesh-2hop-mtls-mesh-grpc', 'node-h2-floor-1hop-grpc']));
     expect(json.configs.find((c) => c.id === 'node-h2-floor-1hop-grpc')!.skipped).toBeNull(); // Node's own HTTP/2 floor always runs
     for (const c of grpcIds) {
       if (c.skipped) continue;

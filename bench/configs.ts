@@ -61,16 +61,18 @@ function tsmesh(hops: 1 | 2, mtls: boolean, policies: false | 'all' | 'resilienc
 }
 
 /** The mesh path as deployed: control plane (xDS + CA) and two ADS-configured sidecars, mTLS with CA-issued certificates. */
-function tsmeshMesh(): ConfigDef {
+function tsmeshMesh(grpc = false): ConfigDef {
+  const id = `tsmesh-2hop-mtls-mesh${grpc ? '-grpc' : ''}`;
   return {
-    id: 'tsmesh-2hop-mtls-mesh',
-    label: 'tsmesh two hops + mTLS, mesh (xDS + CA)',
+    id,
+    label: `tsmesh two hops + mTLS, mesh (xDS + CA)${grpc ? ' gRPC' : ''}`,
     proxy: 'tsmesh',
     hops: 2,
     mtls: true,
     policies: false,
-    unavailable: (env) => meshUnavailable(env),
-    start: (env) => startTsmeshMesh(env, 'tsmesh-2hop-mtls-mesh'),
+    ...(grpc ? { protocol: 'grpc' as const } : {}),
+    unavailable: (env) => (grpc && env.grpcUpstreamPort === undefined ? 'no gRPC upstream' : meshUnavailable(env)),
+    start: (env) => startTsmeshMesh(env, id, grpc),
   };
 }
 
@@ -152,6 +154,7 @@ export function grpcConfigs(): ConfigDef[] {
     grpcPath('haproxy', 1, false),
     nodeFloorGrpc(),
     grpcPath('tsmesh', 2, true),
+    tsmeshMesh(true),
     grpcPath('nginx', 2, true),
     grpcPath('haproxy', 2, true),
   ];

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { loadOrCreateTokenKey, mintBootstrapToken } from '../../control-plane/ca/bootstrap-token.js';
 import { SIDECAR_NODE_FLAGS } from '../../proxy/node-flags.js';
 import { probeHttp1 } from '../lib/probe.js';
+import { probeGrpc } from './grpc-upstream.js';
 import { freePort, waitForPort } from '../lib/ports.js';
 import { startProcess, stopProcess, type Started } from '../lib/processes.js';
 import { proxyEntry } from './tsmesh.js';
@@ -35,6 +36,8 @@ interface MeshSidecar {
   inbound: number;
   outbound: number;
   app: number;
+  /** The app's protocol as the workload registers it (gRPC: HTTP/2 to the app, and on the mTLS hop). */
+  protocol: 'http' | 'grpc';
 }
 
 /** An ADS-only bootstrap (JSON, as an injected sidecar reads it): identity, the control plane, and the workload's ports. */
@@ -63,7 +66,7 @@ export function meshBootstrap(s: MeshSidecar, cp: { xdsPort: number; rootCertFil
           OUTBOUND_ADDRESSES: `127.0.0.1:${s.outbound}`,
           APP_PORT: String(s.app),
           SERVICE_PORT: '80',
-          PROTOCOL: 'http',
+          PROTOCOL: s.protocol,
         },
       },
     },
@@ -80,10 +83,10 @@ async function waitForFile(file: string, p: Started, timeoutMs: number): Promise
 }
 
 /** Until a request through the client sidecar reaches the upstream (config pushed, certificates issued, endpoints known). */
-async function waitRoutable(port: number, procs: Started[], timeoutMs: number): Promise<void> {
+async function waitRoutable(port: number, grpc: boolean, procs: Started[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const bad = await probeHttp1(port, 2000);
+    const bad = grpc ? await probeGrpc(port) : await probeHttp1(port, 2000);
     if (bad === null) return;
     const dead = procs.find((p) => p.child.exitCode !== null);
     if (dead) throw new Error(`a mesh process exited with ${dead.child.exitCode}: ${dead.stderr().slice(0, 1500)}`);
@@ -92,7 +95,8 @@ async function waitRoutable(port: number, procs: Started[], timeoutMs: number): 
   }
 }
 
-export async function startTsmeshMesh(env: BenchEnv, id: string): Promise<RunningTarget> {
+/** `grpc`: the gRPC variant, the server sidecar fronting the bench's gRPC upstream (registered as a grpc port). */
+export async function startTsmeshMesh(env: BenchEnv, id: string, grpc = false): Promise<RunningTarget> {
   const stateDir = path.join(env.dir, `${id}-cp`);
   const xdsPort = await freePort();
   const started: Started[] = [];
@@ -108,9 +112,9 @@ export async function startTsmeshMesh(env: BenchEnv, id: string): Promise<Runnin
     const key = await loadOrCreateTokenKey(path.join(stateDir, 'ca'));
     const entry = await freePort();
     const sidecars: MeshSidecar[] = [
-      { service: 'upstream', inbound: await freePort(), outbound: await freePort(), app: env.upstreamPort },
+      { service: 'upstream', inbound: await freePort(), outbound: await freePort(), app: grpc ? env.grpcUpstreamPort! : env.upstreamPort, protocol: grpc ? 'grpc' : 'http' },
       // The client's own inbound side fronts nothing the bench calls.
-      { service: 'client', inbound: await freePort(), outbound: entry, app: await freePort() },
+      { service: 'client', inbound: await freePort(), outbound: entry, app: await freePort(), protocol: 'http' },
     ];
     for (const s of sidecars) {
       const tokenFile = path.join(env.dir, `${id}-${s.service}.token`);
@@ -120,11 +124,11 @@ export async function startTsmeshMesh(env: BenchEnv, id: string): Promise<Runnin
       const argv = [process.execPath, ...SIDECAR_NODE_FLAGS, ...(env.proxyNodeArgs ?? []), proxyEntry(env), '--config', file, '--no-watch'];
       started.push(startProcess(argv, env.proxyCore, { ...process.env, NODE_ENV: 'production', TSMESH_LOG_LEVEL: 'warn' }));
     }
-    await waitRoutable(entry, started, 30_000);
+    await waitRoutable(entry, grpc, started, 30_000);
     const proxies = started.slice(1);
     return {
       port: entry,
-      h2Port: entry, // the outbound listener detects HTTP/2 prior knowledge
+      ...(grpc ? {} : { h2Port: entry }), // the outbound listener detects HTTP/2 prior knowledge (gRPC paths: the entry itself)
       proxyPids: proxies.map((s) => s.pid),
       stop: async () => {
         await Promise.all(proxies.map((s) => stopProcess(s.child)));
