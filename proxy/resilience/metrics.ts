@@ -71,10 +71,20 @@ export class ResilienceMetrics {
       'Requests sent once more because the upstream never processed them (HTTP/2 REFUSED_STREAM or above a GOAWAY last-stream-id)',
       (b) => b.rqUnprocessedRetry,
     );
-    gauge('envoy_cluster_circuit_breakers_default_cx_open', 'Connections open (tracked by the circuit breaker)', (b) => b.connections);
-    gauge('envoy_cluster_circuit_breakers_default_rq_pending_open', 'Requests waiting for a connection', (b) => b.pendingRequests);
-    gauge('envoy_cluster_circuit_breakers_default_rq_open', 'Requests in flight', (b) => b.activeRequests);
-    gauge('envoy_cluster_circuit_breakers_default_rq_retry_open', 'Retries in flight', (b) => b.activeRetries);
+    // Envoy's meaning: *_open is 1 while that breaker is at its limit (admitting nothing more), 0 below
+    // it; the counts are upstream_*_active, and the headroom remaining_* (Envoy's track_remaining).
+    const t = (b: CircuitBreaker) => b.thresholds;
+    gauge('envoy_cluster_circuit_breakers_default_cx_open', 'Whether the max_connections breaker is at its limit (1) or not (0)', (b) => +(b.connections >= t(b).maxConnections));
+    gauge('envoy_cluster_circuit_breakers_default_rq_pending_open', 'Whether the max_pending_requests breaker is at its limit (1) or not (0)', (b) => +(b.pendingRequests >= t(b).maxPendingRequests));
+    gauge('envoy_cluster_circuit_breakers_default_rq_open', 'Whether the max_requests breaker is at its limit (1) or not (0)', (b) => +(b.activeRequests >= t(b).maxRequests));
+    gauge('envoy_cluster_circuit_breakers_default_rq_retry_open', 'Whether the retry breaker (max_retries or the retry budget) is at its limit (1) or not (0)', (b) => +(b.activeRetries >= b.retryLimit()));
+    gauge('envoy_cluster_circuit_breakers_default_remaining_cx', 'Connections the max_connections breaker still admits', (b) => Math.max(0, t(b).maxConnections - b.connections));
+    gauge('envoy_cluster_circuit_breakers_default_remaining_pending', 'Requests the max_pending_requests breaker still admits', (b) => Math.max(0, t(b).maxPendingRequests - b.pendingRequests));
+    gauge('envoy_cluster_circuit_breakers_default_remaining_rq', 'Requests the max_requests breaker still admits', (b) => Math.max(0, t(b).maxRequests - b.activeRequests));
+    gauge('envoy_cluster_circuit_breakers_default_remaining_retries', 'Retries the retry breaker still admits', (b) => Math.max(0, b.retryLimit() - b.activeRetries));
+    gauge('envoy_cluster_upstream_cx_active', 'Upstream connections open (tracked by the circuit breaker)', (b) => b.connections);
+    gauge('envoy_cluster_upstream_rq_pending_active', 'Requests waiting for an upstream connection', (b) => b.pendingRequests);
+    gauge('envoy_cluster_upstream_rq_active', 'Upstream requests in flight', (b) => b.activeRequests);
     new Counter({
       name: 'envoy_cluster_outlier_detection_ejections_enforced_total',
       help: 'Hosts ejected by outlier detection',

@@ -62,7 +62,7 @@ describe('sidecar to sidecar: idle HTTP/2 sessions closed under bursty traffic',
     });
     expect(results.filter((s) => s !== 200), JSON.stringify(aTelemetry.records.filter((r) => r.responseCode !== 200).map((r) => [r.responseFlags, r.attempts]))).toEqual([]);
     // B closes A's session once it idles (GOAWAY, then the connection after the grace period).
-    const open = async () => Number(/envoy_cluster_circuit_breakers_default_cx_open\{cluster_name="reviews"\} (\d+)/.exec(await registry.metrics())?.[1]);
+    const open = async () => Number(/envoy_cluster_upstream_cx_active\{cluster_name="reviews"\} (\d+)/.exec(await registry.metrics())?.[1]);
     while ((await open()) > 0) await new Promise((r) => setTimeout(r, 50));
   });
 });

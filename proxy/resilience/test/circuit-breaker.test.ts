@@ -76,7 +76,7 @@ describe('CircuitBreaker', () => {
 });
 
 describe('resilience metrics', () => {
-  it('exposes overflow counters and open gauges under Envoy names', async () => {
+  it('exposes overflow counters, breaker-open flags, remaining headroom and active counts under Envoy names', async () => {
     const registry = new Registry();
     const cb = new CircuitBreaker('reviews', limits);
     ResilienceMetrics.for(registry).addCircuitBreaker(cb);
@@ -86,8 +86,18 @@ describe('resilience metrics', () => {
     for (let i = 0; i < 4; i++) cb.tryAcquireRequest();
     const text = await registry.metrics();
     expect(text).toContain('envoy_cluster_upstream_rq_pending_overflow{cluster_name="reviews"} 2');
-    expect(text).toContain('envoy_cluster_circuit_breakers_default_rq_open{cluster_name="reviews"} 3');
+    // Counts under upstream_*_active; *_open is Envoy's flag: 1 while that breaker admits nothing more.
+    expect(text).toContain('envoy_cluster_upstream_rq_active{cluster_name="reviews"} 3');
+    expect(text).toContain('envoy_cluster_upstream_rq_pending_active{cluster_name="reviews"} 1');
+    expect(text).toContain('envoy_cluster_circuit_breakers_default_rq_open{cluster_name="reviews"} 1');
     expect(text).toContain('envoy_cluster_circuit_breakers_default_rq_pending_open{cluster_name="reviews"} 1');
+    expect(text).toContain('envoy_cluster_circuit_breakers_default_remaining_rq{cluster_name="reviews"} 0');
+    expect(text).toContain('envoy_cluster_circuit_breakers_default_cx_open{cluster_name="reviews"} 0');
+    expect(text).toContain('envoy_cluster_circuit_breakers_default_remaining_cx{cluster_name="reviews"} 2');
+    cb.releaseRequest();
+    const after = await registry.metrics();
+    expect(after).toContain('envoy_cluster_circuit_breakers_default_rq_open{cluster_name="reviews"} 0');
+    expect(after).toContain('envoy_cluster_circuit_breakers_default_remaining_rq{cluster_name="reviews"} 1');
     ResilienceMetrics.for(registry).removeCluster('reviews');
     expect(await registry.metrics()).not.toContain('cluster_name="reviews"');
   });
