@@ -232,7 +232,11 @@ export class ChainRuntime {
 
   /** An HTTP/2 stream (node:http2 core 'stream' event) into the HTTP chain. */
   private readonly onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): void => {
-    serveStream(this.http!.handle as unknown as H2Handle, sessionSocket(stream.session as http2.ServerHttp2Session), stream, headers, flags, raw);
+    // node:http2 emits 'stream' from process.nextTick: a RST_STREAM read together with the HEADERS
+    // (a client cancelling at once) has destroyed the stream, and detached its session, by then.
+    const session = stream.session as http2.ServerHttp2Session | undefined;
+    if (session === undefined || stream.destroyed) return;
+    serveStream(this.http!.handle as unknown as H2Handle, sessionSocket(session), stream, headers, flags, raw);
   };
 
   /** Graceful: close idle HTTP/1.1 keep-alives; HTTP/2 sessions get GOAWAY, then close after a grace period. */

@@ -76,6 +76,7 @@ function closeNow(s: Session): void {
 }
 
 function onStream(this: Session, stream: http2.ServerHttp2Stream): void {
+  if (stream.destroyed) return; // reset before 'stream' was emitted: not served, so never counted closed
   const id = stream.id ?? 0;
   if (id > this[kLast]) this[kLast] = id;
   this[kOpen]++;

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import http2 from 'node:http2';
+import net from 'node:net';
 import type { Sidecar } from '../../sidecar.js';
 import { close, cluster, httpBootstrap, listen, portOf, RecordingTelemetry, startSidecar } from '../../test/helpers.js';
 
@@ -198,5 +199,47 @@ describe('HTTP/2 downstream on the core API', () => {
     await aborted;
     const rec = telemetry.records.find((x) => x.path === '/hang')!;
     expect(rec.responseFlags).toContain('DC');
+  });
+
+  // HEADERS and RST_STREAM in one write: node:http2 has destroyed the stream by the time it emits
+  // 'stream' (from process.nextTick). The sidecar crashed on this (an h2load run ending mid-flight
+  // through two sidecars hit it within ~10 runs); it must ignore the stream and keep serving.
+  it('a stream reset in the same read as its HEADERS is ignored, and the session keeps serving', async () => {
+    const frame = (type: number, flags: number, id: number, payload: Buffer): Buffer => {
+      const h = Buffer.alloc(9);
+      h.writeUIntBE(payload.length, 0, 3);
+      h[3] = type;
+      h[4] = flags;
+      h.writeUInt32BE(id, 5);
+      return Buffer.concat([h, payload]);
+    };
+    // :method GET, :scheme http, :path / (HPACK static 2, 6, 4), :authority "a" (literal, name index 1).
+    const block = Buffer.from([0x82, 0x86, 0x84, 0x41, 0x01, 0x61]);
+    const cancel = Buffer.alloc(4);
+    cancel.writeUInt32BE(8); // CANCEL
+    const sock = net.connect(port, '127.0.0.1');
+    const got: Buffer[] = [];
+    sock.on('data', (d: Buffer) => got.push(d));
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+    const burst = [preface, frame(4, 0, 0, Buffer.alloc(0))];
+    for (let id = 1; id <= 9; id += 2) burst.push(frame(1, 5, id, block), frame(3, 0, id, cancel)); // END_STREAM|END_HEADERS, then RST_STREAM
+    sock.write(Buffer.concat(burst));
+    // Then a stream that stays: answered on the same connection.
+    await new Promise((r) => setTimeout(r, 50));
+    sock.write(frame(1, 5, 11, Buffer.from([0x82, 0x86, 0x04, 0x07, ...Buffer.from('/direct'), 0x41, 0x01, 0x61])));
+    await expect.poll(() => {
+      const all = Buffer.concat(got);
+      for (let i = 0; i + 9 <= all.length; ) {
+        const len = all.readUIntBE(i, 3);
+        if (all[i + 3] === 1 && all.readUInt32BE(i + 5) === 11) return 'answered';
+        i += 9 + len;
+      }
+      return 'waiting';
+    }).toBe('answered');
+    sock.destroy();
+    // And the sidecar still serves other clients.
+    const a = await call({ ':path': '/direct' });
+    expect(a.status).toBe(200);
   });
 });
