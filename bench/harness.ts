@@ -101,24 +101,37 @@ export async function runHarness(opts: BenchOptions, repoRoot: string): Promise<
         log(`skip ${def.id}: ${msg}`);
       }
     }
+    // A proxy that died mid-run leaves only failed requests (or, in the mesh, a control plane that dropped its
+    // workload and 404s): the path is not measured further, and the report says which process exited when.
+    const dead = new Set<string>();
+    const died = (def: ConfigDef, target: RunningTarget, when: string): boolean => {
+      if (dead.has(def.id)) return true;
+      const gone = target.proxyPids.filter((pid) => !alive(pid));
+      if (gone.length === 0) return false;
+      dead.add(def.id);
+      notes.push(`${def.id}: proxy process ${gone.join(', ')} exited (found ${when}); not measured further, and the failures of its last run are that, not the path's behaviour`);
+      log(`${def.id}: proxy process ${gone.join(', ')} exited`);
+      return true;
+    };
     for (let rep = 1; rep <= opts.reps; rep++) {
       // One protocol at a time, every configuration in turn (interleaved within each protocol).
       for (const protocol of opts.protocols)
         for (const { def, target } of running) {
           const port = entryFor(def, target, protocol);
-          if (port === null) continue;
+          if (port === null || died(def, target, `before rep ${rep}'s open-loop ${protocol} run`)) continue;
           log(`rep ${rep}/${opts.reps} open-loop ${protocol} ${def.id}`);
           runs.push(await openLoopRun(opts, def, target, port, protocol, rep, clientCore));
         }
       if (tools.wrk && opts.maxDuration > 0)
         for (const { def, target } of running) {
-          if (def.protocol === 'grpc') continue;
+          if (def.protocol === 'grpc' || died(def, target, `before rep ${rep}'s wrk run`)) continue;
           log(`rep ${rep}/${opts.reps} max-throughput http1 ${def.id}`);
           const w = await runWrk(tools.wrk, target.port, opts.connections, opts.maxDuration, target.proxyPids, clientCore);
           runs.push({ ...w, kind: 'closed-loop', protocol: 'http1', rep, config: def.id, cpuUsPerRequest: perReq(w.window.proxyCpuUs, w.requests) });
         }
       if (tools.h2load && opts.h2 && opts.maxDuration > 0)
         for (const { def, target } of running) {
+          if (died(def, target, `before rep ${rep}'s h2load run`)) continue;
           if (def.protocol === 'grpc') {
             log(`rep ${rep}/${opts.reps} max-throughput grpc ${def.id}`);
             const g = grpcMax(await runH2load(tools.h2load, target.port, opts.connections, opts.maxDuration, target.proxyPids, clientCore, grpcRequest(dir)));
@@ -131,6 +144,7 @@ export async function runHarness(opts: BenchOptions, repoRoot: string): Promise<
           runs.push({ ...h, kind: 'closed-loop', protocol: 'http2', rep, config: def.id, cpuUsPerRequest: perReq(h.window.proxyCpuUs, h.requests) });
         }
     }
+    for (const { def, target } of running) died(def, target, 'after the last run');
   } finally {
     await Promise.all(running.map((r) => r.target.stop().catch(() => {})));
     await upstream.stop().catch(() => {});
@@ -197,4 +211,13 @@ async function openLoopRun(opts: BenchOptions, def: ConfigDef, target: RunningTa
     cpuUsPerRequest: lg.completed ? Math.round((r.window.proxyCpuUs / lg.completed) * 10) / 10 : 0,
     window: r.window,
   };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
