@@ -50,6 +50,8 @@ class Call {
   done = false;
   /** A streamed request body being pumped into the stream. */
   source: NodeJS.ReadableStream | undefined = undefined;
+  /** Response body bytes that came before the response event (see onData). */
+  early: Buffer[] | undefined = undefined;
   /** The body's latest chunk, not written yet (see onSourceData). */
   held: Buffer | undefined = undefined;
   flushScheduled = false;
@@ -199,11 +201,8 @@ export class H2Client extends DispatcherBase {
     const call = new Call(stream, handler, s);
     stream[kCall] = call;
     // on(), not once(): each fires once anyway, and once() allocates a wrapper per listener per request.
-    // 'data' is listened to from onResponse on: node:http2 emits 'response' from process.nextTick but
-    // pushes DATA as it parses it, so a stream flowing from the start can hand over body bytes before
-    // its response. On a busy TLS session (the mesh's h2 mTLS hop) ~4 % of small responses lost their
-    // body that way; until 'response' the bytes now wait in the stream's buffer.
     stream.on('response', onResponse);
+    stream.on('data', onData);
     stream.on('trailers', onTrailers);
     stream.on('end', onEnd);
     stream.on('error', onStreamError);
@@ -370,14 +369,28 @@ function onResponse(this: Stream, headers: IncomingHttpHeaders): void {
     if (Array.isArray(v)) for (const x of v) raw.push(k, x);
     else if (v !== undefined) raw.push(k, String(v));
   }
-  const ok = c.handler.onHeaders?.(Number(headers[':status']), raw as unknown as Buffer[], c.resume, '');
-  if (ok === false) this.pause(); // before 'data' is listened to: a paused stream keeps its buffered body
-  if (!c.done) this.on('data', onData);
+  let ok = c.handler.onHeaders?.(Number(headers[':status']), raw as unknown as Buffer[], c.resume, '');
+  const early = c.early;
+  if (early !== undefined) {
+    // Already in memory (at most the stream's flow-control window): handed over at once.
+    c.early = undefined;
+    for (const chunk of early) if (!c.done) ok = c.handler.onData?.(chunk) !== false && ok !== false;
+  }
+  if (ok === false) this.pause();
 }
 
+/**
+ * node:http2 emits 'response' from process.nextTick but pushes DATA as it parses it, so body bytes
+ * read together with the HEADERS come first. They wait for the response (on a busy TLS session, the
+ * mesh's h2 mTLS hop, ~4 % of small responses lost their body when they were dropped here).
+ */
 function onData(this: Stream, chunk: Buffer): void {
   const c = this[kCall];
   if (c.done) return;
+  if (!c.responded) {
+    (c.early ??= []).push(chunk);
+    return;
+  }
   if (c.handler.onData?.(chunk) === false) this.pause();
 }
 
