@@ -3,7 +3,7 @@
 // workload. The server sidecar fronts the bench upstream as service
 // `upstream` in namespace `bench` (port 80), so the bench's Host
 // `upstream.bench` routes to it from the client sidecar's outbound listener,
-// over mTLS, with the mesh's defaults (retries, outlier detection, metrics).
+// over mTLS, with the mesh's defaults (retries, circuit breakers, metrics).
 // Beside the static two-hop paths (bootstrap files, certificates from files),
 // this is what a sidecar in a real mesh costs: the gRPC client, the xDS
 // protos and state and the workload identity live in the same process.
