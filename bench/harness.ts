@@ -164,7 +164,9 @@ export async function runHarness(opts: BenchOptions, repoRoot: string): Promise<
   };
 }
 
-function perReq(cpuUs: number, requests: number): number {
+/** null when the window's CPU could not be counted (a proxy exited in it). */
+function perReq(cpuUs: number | null, requests: number): number | null {
+  if (cpuUs === null) return null;
   return requests ? Math.round((cpuUs / requests) * 10) / 10 : 0;
 }
 
@@ -208,7 +210,7 @@ async function openLoopRun(opts: BenchOptions, def: ConfigDef, target: RunningTa
     errorKinds: { non2xx: lg.non2xx, non2xxStatuses: lg.non2xxStatuses, socketErrors: lg.socketErrors, timeouts: lg.timeouts },
     achievedRate: lg.achievedRate,
     generatorCpuUsPerRequest: lg.generatorCpuUsPerRequest,
-    cpuUsPerRequest: lg.completed ? Math.round((r.window.proxyCpuUs / lg.completed) * 10) / 10 : 0,
+    cpuUsPerRequest: perReq(r.window.proxyCpuUs, lg.completed),
     window: r.window,
   };
 }

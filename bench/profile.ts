@@ -81,16 +81,16 @@ async function main(): Promise<void> {
     const raw = await runH2load(tools.h2load, port, 16, seconds, target.proxyPids, clientCore, protocol === 'grpc' ? grpcRequest(dir) : undefined);
     const h = protocol === 'grpc' ? grpcMax(raw) : raw;
     rate = h.requestsPerSec;
-    process.stdout.write(`${h.requestsPerSec} req/s (h2load), ${(h.window.proxyCpuUs / Math.max(1, h.requests)).toFixed(1)} µs CPU/request, ${h.errors} errors, ${memoryText(h.window)}\n`);
+    process.stdout.write(`${h.requestsPerSec} req/s (h2load), ${cpuText(h.window, h.requests)}, ${h.errors} errors, ${memoryText(h.window)}\n`);
   } else if (o.max && tools.wrk) {
     const w = await runWrk(tools.wrk, target.port, 16, seconds, target.proxyPids, clientCore);
     rate = w.requestsPerSec;
-    process.stdout.write(`${w.requestsPerSec} req/s, ${(w.window.proxyCpuUs / w.requests).toFixed(1)} µs CPU/request, ${memoryText(w.window)}\n`);
+    process.stdout.write(`${w.requestsPerSec} req/s, ${cpuText(w.window, w.requests)}, ${memoryText(w.window)}\n`);
   } else {
     const port = protocol === 'h2' ? target.h2Port : target.port;
     if (port === undefined) throw new Error(`${def.id} has no h2c entry`);
     const r = await runOpenLoop({ host: '127.0.0.1', port, path: protocol === 'grpc' ? '/bench.Echo/Call' : '/', hostHeader: BENCH_HOST, rate: Number(o.rate), connections: 16, warmupMs: 1000, durationMs: seconds * 1000, drainMs: 5000, ...(protocol === 'http1' ? {} : { protocol }) }, target.proxyPids, clientCore);
-    process.stdout.write(`${r.loadgen.completed} requests, ${(r.window.proxyCpuUs / r.loadgen.completed).toFixed(1)} µs CPU/request, p50 ${r.loadgen.latencyUs.p50} µs, ${memoryText(r.window)}\n`);
+    process.stdout.write(`${r.loadgen.completed} requests, ${cpuText(r.window, r.loadgen.completed)}, p50 ${r.loadgen.latencyUs.p50} µs, ${memoryText(r.window)}\n`);
   }
   // Closed loop: per request at the run's average rate (strace slows the proxy: its counts are per request of that slower run).
   if (counting) printSyscalls(await counting, rate);
@@ -116,12 +116,16 @@ interface SyscallCount {
   rows: { name: string; calls: number; errors: number }[];
 }
 
-/** strace -c -f attached to the sidecar(s) over the middle third of the load (the open loop's warm-up is 1 s). */
 /** The sidecars' memory at the end of the load (summed when there are two): to weigh a flag's memory cost next to its CPU. */
 function memoryText(w: ProcWindow): string {
   return `RSS ${(w.memory.rssKb / 1024).toFixed(1)} MB, peak ${(w.memory.peakRssKb / 1024).toFixed(1)} MB`;
 }
 
+function cpuText(w: ProcWindow, requests: number): string {
+  return w.proxyCpuUs === null ? 'CPU not counted (a sidecar exited during the load)' : `${(w.proxyCpuUs / Math.max(1, requests)).toFixed(1)} µs CPU/request`;
+}
+
+/** strace -c -f attached to the sidecar(s) over the middle third of the load (the open loop's warm-up is 1 s). */
 function countSyscalls(pids: number[], seconds: number): Promise<SyscallCount> | undefined {
   if (spawnSync('strace', ['-V']).status !== 0) {
     process.stdout.write('--syscalls: strace is not installed\n');

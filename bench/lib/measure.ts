@@ -6,27 +6,28 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { pinned } from './processes.js';
-import { cpuShares, machineCpu, treeCpuMicros, treeMemory, type CpuTimes, type MemoryReading } from './proc.js';
+import { cpuBetween, cpuShares, machineCpu, treeCpuByPid, treeMemory, type CpuTimes, type MemoryReading } from './proc.js';
 import type { LoadgenOptions, LoadgenResult } from '../loadgen/open-loop.js';
 import { BENCH_HOST } from '../peers/types.js';
 
 export interface ProcWindow {
-  proxyCpuUs: number;
+  /** null: a proxy process exited inside the window, so its CPU cannot be counted. */
+  proxyCpuUs: number | null;
   stealPct: number;
   busyPct: number;
   memory: MemoryReading;
 }
 
 class WindowProbe {
-  private cpu0 = 0;
+  private cpu0 = new Map<number, number>();
   private m0: CpuTimes | null = null;
   constructor(private readonly pids: number[]) {}
   start(): void {
-    this.cpu0 = treeCpuMicros(this.pids);
+    this.cpu0 = treeCpuByPid(this.pids);
     this.m0 = machineCpu();
   }
   end(): ProcWindow {
-    const cpu = treeCpuMicros(this.pids) - this.cpu0;
+    const cpu = cpuBetween(this.cpu0, this.pids);
     const shares = this.m0 ? cpuShares(this.m0, machineCpu()) : { stealPct: 0, busyPct: 0 };
     return { proxyCpuUs: cpu, ...shares, memory: treeMemory(this.pids) };
   }

@@ -34,8 +34,8 @@ export function processTree(pid: number): number[] {
   return out;
 }
 
-/** utime+stime of one process in µs (fields 14 and 15 of /proc/<pid>/stat). */
-export function cpuMicros(pid: number): number {
+/** utime+stime of one process in µs (fields 14 and 15 of /proc/<pid>/stat); null when it is gone. */
+export function cpuMicrosOf(pid: number): number | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -43,13 +43,34 @@ export function cpuMicros(pid: number): number {
     const ticks = Number(fields[11]) + Number(fields[12]);
     return (ticks * 1e6) / ticksPerSecond();
   } catch {
-    return 0;
+    return null;
   }
 }
 
-export function treeCpuMicros(pids: number[]): number {
+/** Each living process of the trees with its CPU time so far (µs). */
+export function treeCpuByPid(pids: number[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const root of pids)
+    for (const p of processTree(root)) {
+      const us = cpuMicrosOf(p);
+      if (us !== null) out.set(p, us);
+    }
+  return out;
+}
+
+/**
+ * CPU the trees spent between two readings, or null when a process of the first reading has exited
+ * since: its time left with it, and the difference would undercount (or go negative).
+ */
+export function cpuBetween(before: Map<number, number>, pids: number[]): number | null {
+  const after = treeCpuByPid(pids);
   let sum = 0;
-  for (const root of pids) for (const p of processTree(root)) sum += cpuMicros(p);
+  for (const [pid, us] of before) {
+    const now = after.get(pid);
+    if (now === undefined) return null;
+    sum += now - us;
+  }
+  for (const [pid, us] of after) if (!before.has(pid)) sum += us; // started inside the window
   return sum;
 }
 

@@ -18,8 +18,8 @@ export interface OpenLoopRecord {
   errorKinds?: { non2xx: number; non2xxStatuses: Record<string, number>; socketErrors: number; timeouts: number };
   achievedRate: number;
   generatorCpuUsPerRequest: number;
-  /** Proxy CPU (sum over the path's proxies) per completed request; for direct, the upstream's. */
-  cpuUsPerRequest: number;
+  /** Proxy CPU (sum over the path's proxies) per completed request; for direct, the upstream's. null: a proxy exited in the window. */
+  cpuUsPerRequest: number | null;
   window: ProcWindow;
 }
 
@@ -29,7 +29,7 @@ export interface ClosedLoopRecord extends ClosedLoopRun {
   protocol: 'http1' | 'http2' | 'grpc';
   rep: number;
   config: string;
-  cpuUsPerRequest: number;
+  cpuUsPerRequest: number | null;
 }
 
 export type RunRecord = OpenLoopRecord | ClosedLoopRecord;
@@ -62,9 +62,10 @@ export interface ConfigSummary {
   stealPct: number | null;
 }
 
-export function median(xs: number[]): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
+/** Median of the values present (a run whose figure could not be taken, null, is left out). */
+export function median(xs: readonly (number | null)[]): number | null {
+  const s = xs.filter((x): x is number => x !== null).sort((a, b) => a - b);
+  if (s.length === 0) return null;
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
