@@ -233,9 +233,11 @@ export class ChainRuntime {
   /** An HTTP/2 stream (node:http2 core 'stream' event) into the HTTP chain. */
   private readonly onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): void => {
     // node:http2 emits 'stream' from process.nextTick: a RST_STREAM read together with the HEADERS
-    // (a client cancelling at once) has destroyed the stream, and detached its session, by then.
+    // (a client cancelling at once), or a protocol error that killed the session, has destroyed the
+    // stream, and detached its session, by then. Its 'error' (if it was destroyed with one) is still to
+    // be emitted, on a later tick: without a listener it would be uncaught and take the process down.
     const session = stream.session as http2.ServerHttp2Session | undefined;
-    if (session === undefined || stream.destroyed) return;
+    if (session === undefined || stream.destroyed) return void stream.on('error', ignoreError);
     serveStream(this.http!.handle as unknown as H2Handle, sessionSocket(session), stream, headers, flags, raw);
   };
 
@@ -257,6 +259,8 @@ export class ChainRuntime {
     return [this.h2c, this.secure].filter((x): x is NonNullable<typeof x> => x !== undefined);
   }
 }
+
+function ignoreError(): void {}
 
 /** A TLS server's socket wraps the accepted net.Socket (`_parent`): copied before any request is read. */
 function adoptOriginalDst(sock: tls.TLSSocket): void {

@@ -201,6 +201,34 @@ describe('HTTP/2 downstream on the core API', () => {
     expect(rec.responseFlags).toContain('DC');
   });
 
+  // HEADERS, then a frame that is a connection error (a WINDOW_UPDATE of 0 on stream 0: PROTOCOL_ERROR),
+  // in one write: nghttp2 kills the session and node:http2 destroys the new stream with that error before
+  // it emits 'stream'. The stream's 'error' comes a tick later; with no listener on it the sidecar died
+  // (found by h2-fuzz.test.ts). It must ignore the stream and keep serving.
+  it('a stream whose session dies in the same read as its HEADERS does not take the sidecar down', async () => {
+    const frame = (type: number, flags: number, id: number, payload: Buffer): Buffer => {
+      const h = Buffer.alloc(9);
+      h.writeUIntBE(payload.length, 0, 3);
+      h[3] = type;
+      h[4] = flags;
+      h.writeUInt32BE(id, 5);
+      return Buffer.concat([h, payload]);
+    };
+    const block = Buffer.from([0x82, 0x86, 0x84, 0x41, 0x01, 0x61]); // GET http / authority "a"
+    for (let round = 0; round < 5; round++) {
+      const sock = net.connect(port, '127.0.0.1');
+      sock.on('error', () => {});
+      sock.on('data', () => {});
+      await new Promise<void>((r) => sock.once('connect', () => r()));
+      const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+      sock.write(Buffer.concat([preface, frame(4, 0, 0, Buffer.alloc(0)), frame(1, 5, 1, block), frame(8, 0, 0, Buffer.alloc(4))]));
+      await new Promise<void>((r) => sock.once('close', () => r()));
+    }
+    await new Promise((r) => setTimeout(r, 20)); // the streams' errors are emitted on later ticks
+    const a = await call({ ':path': '/direct' });
+    expect(a.status).toBe(200);
+  });
+
   // HEADERS and RST_STREAM in one write: node:http2 has destroyed the stream by the time it emits
   // 'stream' (from process.nextTick). The sidecar crashed on this (an h2load run ending mid-flight
   // through two sidecars hit it within ~10 runs); it must ignore the stream and keep serving.
