@@ -16,7 +16,7 @@ import { FLAG_BIT } from '../telemetry/response-flags.js';
 import { applyHeaderOps } from '../router/header-mutation.js';
 import type { ClusterChoice, CompiledRoute, RequestFacts } from '../router/route-table.js';
 import type { ClusterManager, ClusterRuntime, UpstreamHost } from '../upstream/cluster-manager.js';
-import { UpstreamAttempt, type AttemptOwner } from '../upstream/attempt.js';
+import { ATTEMPT_TIMED_OUT, UpstreamAttempt, type AttemptOwner } from '../upstream/attempt.js';
 import type { TimeoutSlot } from '../upstream/timeout-slots.js';
 import { retryUnprocessed } from '../upstream/unprocessed-retry.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
@@ -51,7 +51,6 @@ export interface BodyReplay {
 const NO_PICK_CONTEXT: PickContext = {};
 const ATTEMPT_COUNT = ['0', '1', '2', '3', '4', '5', '6', '7', '8'];
 const DOWNSTREAM_CLOSED = new Error('downstream closed');
-const TIMED_OUT = Object.assign(new Error('upstream request timeout'), { code: 'MESH_UPSTREAM_TIMEOUT' });
 
 export class Exchange implements RequestFacts, AttemptOwner {
   // request facts (route matching)
@@ -220,7 +219,7 @@ export class Exchange implements RequestFacts, AttemptOwner {
     const live = a !== undefined && !a.ended;
     if (kind === 'perTry' || kind === 'perTryIdle') {
       if (!live) return;
-      a.cancel(TIMED_OUT);
+      a.cancel(ATTEMPT_TIMED_OUT);
       this.endAttempt(a, 0, 'timeout');
       if (a.forwarded) return this.resetDownstream('UT');
       const d = this.retry ? this.checkReplayable(this.retry).onFailure('per-try-timeout') : 'no-retry';
@@ -229,7 +228,7 @@ export class Exchange implements RequestFacts, AttemptOwner {
     }
     // Route timeout / stream idle timeout: the whole request is over.
     if (live) {
-      a.cancel(TIMED_OUT);
+      a.cancel(ATTEMPT_TIMED_OUT);
       this.endAttempt(a, 0, 'timeout');
     }
     if (this.responseStarted()) return this.resetDownstream('UT');

@@ -16,6 +16,9 @@ export interface AttemptOwner {
   attemptError(a: UpstreamAttempt, err: Error): void;
 }
 
+/** What an attempt is cancelled with when a route or per-try timeout fires (the connection pools may act on it). */
+export const ATTEMPT_TIMED_OUT = Object.assign(new Error('upstream request timeout'), { code: 'MESH_UPSTREAM_TIMEOUT' });
+
 /** A discarded response body larger than this is not drained: the upstream request is aborted. */
 const MAX_DRAIN_BYTES = 64 * 1024;
 

@@ -15,6 +15,7 @@ import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders, Outgoi
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Dispatcher, buildConnector } from 'undici';
+import { ATTEMPT_TIMED_OUT } from './attempt.js';
 import { DispatcherBase, undiciClient } from './dispatcher-base.js';
 import { H2_CANCEL, H2_REFUSED_STREAM, http2 } from '../lazy-builtins.js';
 
@@ -37,6 +38,16 @@ const kStarted = Symbol('startedStreams');
 const kIdle = Symbol('idleTimeout');
 const kIdleSkipped = Symbol('idleSkipped');
 const kRetired = Symbol('retired');
+const kSocket = Symbol('socket');
+const kClient = Symbol('client');
+const kProbe = Symbol('probe');
+
+/**
+ * How long a liveness PING may go unanswered before the connection is taken for dead and destroyed
+ * (its streams fail as resets, which the retry policy may retry). Envoy's HTTP/2 connection_keepalive
+ * timeout plays this part; here a PING is sent only when a request timed out waiting for its response.
+ */
+export const PING_TIMEOUT_MS = 2000;
 
 /**
  * One request's state, hung on its stream under a single symbol: one shape for every call (fields
@@ -57,18 +68,32 @@ class Call {
   flushScheduled = false;
   /** The source is paused until the stream's 'drain'. */
   draining = false;
+  /** Bytes the session's connection had read when this stream started (see abortStream). */
+  readonly readAtStart: number;
   constructor(
     readonly stream: Stream,
     readonly handler: Handler,
     /** stream.session is gone by 'close'. */
     readonly session: Session,
-  ) {}
+  ) {
+    this.readAtStart = session[kSocket].bytesRead;
+  }
   /** The abort callback handed to onConnect, and the resume one handed to onHeaders. */
   readonly abort = (err?: Error): void => abortStream(this.stream, err);
   readonly resume = (): void => void this.stream.resume();
 }
 type Stream = ClientHttp2Stream & { [kCall]: Call };
-type Session = ClientHttp2Session & { [kOpen]: number; [kStarted]: number; [kIdle]: number; [kIdleSkipped]: boolean; [kRetired]: boolean };
+type Session = ClientHttp2Session & {
+  [kOpen]: number;
+  [kStarted]: number;
+  [kIdle]: number;
+  [kIdleSkipped]: boolean;
+  [kRetired]: boolean;
+  [kSocket]: Socket;
+  [kClient]: H2Client;
+  /** The pending liveness PING's deadline. */
+  [kProbe]: NodeJS.Timeout | undefined;
+};
 
 function coded(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
@@ -76,6 +101,7 @@ function coded(message: string, code: string): Error {
 const CLOSED = coded('HTTP/2 client is closed', 'UND_ERR_CLOSED');
 const ABORTED = coded('request aborted', 'UND_ERR_ABORTED');
 const NO_RESPONSE = coded('HTTP/2 stream ended before response headers', 'UND_ERR_SOCKET');
+
 
 export class H2Client extends DispatcherBase {
   private session: Session | undefined = undefined;
@@ -146,6 +172,9 @@ export class H2Client extends DispatcherBase {
     s[kIdle] = this.o.idleTimeout;
     s[kIdleSkipped] = false;
     s[kRetired] = false;
+    s[kSocket] = socket;
+    s[kClient] = this;
+    s[kProbe] = undefined;
     s.on('error', noop); // each stream gets its own error
     s.on('goaway', this.retire.bind(this, s));
     s.once('close', () => {
@@ -168,7 +197,8 @@ export class H2Client extends DispatcherBase {
    * it, then it closes. Not closed at once: a client's close() sends GOAWAY, and nghttp2 then
    * refuses the streams it has not sent yet.
    */
-  private retire(s: Session): void {
+  /** @internal */
+  retire(s: Session): void {
     if (this.session === s) this.session = undefined;
     s[kRetired] = true;
     // Closed on the next turn: retire() runs inside node:http2's 'goaway' callback (nghttp2 is still
@@ -241,6 +271,35 @@ export function h1FallbackClient(origin: string, connect: buildConnector.connect
 }
 
 function noop(): void {}
+
+/** A PING on `s`; unanswered within PING_TIMEOUT_MS, the session is destroyed. One at a time per session. */
+function probe(s: Session): void {
+  if (s[kProbe] !== undefined || s.destroyed || s.closed) return;
+  const deadline = setTimeout(onProbeTimeout, PING_TIMEOUT_MS, s);
+  deadline.unref();
+  s[kProbe] = deadline;
+  const answered = (err: Error | null): void => {
+    clearTimeout(deadline);
+    s[kProbe] = undefined;
+    if (err !== null && !s.destroyed) onProbeTimeout(s);
+  };
+  let sent = false;
+  try {
+    sent = s.ping(answered);
+  } catch {
+    // the session went away meanwhile
+  }
+  if (!sent) {
+    clearTimeout(deadline);
+    s[kProbe] = undefined;
+  }
+}
+
+function onProbeTimeout(s: Session): void {
+  s[kProbe] = undefined;
+  if (s.destroyed) return;
+  s.destroy(coded(`HTTP/2 upstream connection did not answer a PING within ${PING_TIMEOUT_MS} ms`, 'UND_ERR_SOCKET'));
+}
 
 function closeIfIdle(s: Session): void {
   if (s[kOpen] === 0 && !s.closed) s.close();
@@ -349,6 +408,16 @@ function abortStream(stream: Stream, err?: Error): void {
   if (c.done) return;
   c.done = true;
   c.held = undefined;
+  // Timed out waiting for its response: the connection may be dead without a FIN (a host that died,
+  // a partition), or wedged: node:http2 stops reading, and tells nobody, once nghttp2 has ended a
+  // session over a protocol error the peer made (a HEADERS block cut by another frame). Every later
+  // stream on it would wait for its own timeout. Silent for this stream's whole life: no new streams
+  // on it. Either way a PING decides whether it is destroyed.
+  if (err === ATTEMPT_TIMED_OUT && !c.responded) {
+    const s = c.session;
+    if (!s[kRetired] && s[kSocket].bytesRead === c.readAtStart) s[kClient].retire(s);
+    probe(s);
+  }
   stream.removeListener('data', onData);
   // close(code) first ends the writable side: a request whose body is still being sent would reach the
   // upstream as END_STREAM with a truncated body, then the RST. Such a stream is destroyed instead
