@@ -233,11 +233,12 @@ export class ChainRuntime {
   /** An HTTP/2 stream (node:http2 core 'stream' event) into the HTTP chain. */
   private readonly onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): void => {
     // node:http2 emits 'stream' from process.nextTick: a RST_STREAM read together with the HEADERS
-    // (a client cancelling at once), or a protocol error that killed the session, has destroyed the
-    // stream, and detached its session, by then. Its 'error' (if it was destroyed with one) is still to
-    // be emitted, on a later tick: without a listener it would be uncaught and take the process down.
+    // (a client cancelling at once), or a protocol error that killed the session, has closed or
+    // destroyed the stream, and detached its session, by then. Its 'error' (if it was destroyed with
+    // one) is still to be emitted, on a later tick: without a listener it would be uncaught and take
+    // the process down.
     const session = stream.session as http2.ServerHttp2Session | undefined;
-    if (session === undefined || stream.destroyed) return void stream.on('error', ignoreError);
+    if (session === undefined || stream.destroyed || stream.closed) return void stream.on('error', ignoreError);
     serveStream(this.http!.handle as unknown as H2Handle, sessionSocket(session), stream, headers, flags, raw);
   };
 

@@ -343,7 +343,15 @@ export function serveStream(handle: H2Handle, socket: Socket, stream: ServerHttp
   const method = headers[':method'] as string;
   const url = (method === 'CONNECT' ? headers[':authority'] : headers[':path']) ?? '';
   // A client waiting for 100-continue gets it at once, as node:http2's compatibility server does.
-  if (headers.expect === '100-continue' && !stream.endAfterHeaders) stream.additionalHeaders({ ':status': 100 });
+  // additionalHeaders throws on a stream the client has reset meanwhile: inside node:http2's 'stream'
+  // callback that would be uncaught.
+  if (headers.expect === '100-continue' && !stream.endAfterHeaders) {
+    try {
+      stream.additionalHeaders({ ':status': 100 });
+    } catch {
+      return void (stream.destroyed || stream.destroy());
+    }
+  }
   // The response first: it tags the stream, which the body's listeners read.
   const res = new H2Response(stream, headers, stream.session as ServerHttp2Session | undefined);
   let req: H2Request;
