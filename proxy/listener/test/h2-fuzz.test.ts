@@ -9,6 +9,12 @@
 // that family. Invariants: no uncaught exception (vitest fails the run on
 // one), and after every sequence a new client is still served, over HTTP/2
 // and over HTTP/1.1.
+//
+// The suite runs a fixed seed (proxy/test/fuzz-options.ts). To hunt:
+// FUZZ_SEED=random FUZZ_RUNS=5000, and FUZZ_TARGET_PORT=<port>
+// to fuzz a sidecar process started by hand (a crash there is seen as the
+// process gone, which an in-process run cannot survive to report);
+// FUZZ_LOG=<file> appends every sequence sent (hex, then its splits).
 
 import fc from 'fast-check';
 import http from 'node:http';
@@ -17,44 +23,8 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sidecar } from '../../sidecar.js';
 import { close, cluster, httpBootstrap, listen, portOf, startSidecar } from '../../test/helpers.js';
-
-// ---------------------------------------------------------------- frames
-
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-
-function frame(type: number, flags: number, id: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(id >>> 0, 5);
-  return Buffer.concat([h, payload]);
-}
-
-/** HPACK integer with an n-bit prefix (RFC 7541 §5.1). */
-function hpackInt(first: number, n: number, v: number): number[] {
-  const max = (1 << n) - 1;
-  if (v < max) return [first | v];
-  const out = [first | max];
-  v -= max;
-  while (v >= 128) {
-    out.push((v % 128) + 128);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return out;
-}
-
-/** A header block of literals without indexing (no Huffman): any name and value bytes go through. */
-function headerBlock(fields: [string, string][]): Buffer {
-  const out: number[] = [];
-  for (const [n, v] of fields) {
-    const nb = Buffer.from(n, 'latin1');
-    const vb = Buffer.from(v, 'latin1');
-    out.push(0x00, ...hpackInt(0, 7, nb.length), ...nb, ...hpackInt(0, 7, vb.length), ...vb);
-  }
-  return Buffer.from(out);
-}
+import { fuzzOptions } from '../../test/fuzz-options.js';
+import { frame, headerBlock, PREFACE, u32 } from '../../test/h2-frames.js';
 
 // ---------------------------------------------------------------- arbitraries
 
@@ -98,11 +68,6 @@ const headerFields = fc
   .map(([p, rest]) => [...p, ...rest]);
 
 const payload = (max: number) => fc.uint8Array({ maxLength: max }).map((a) => Buffer.from(a));
-const u32 = (v: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v >>> 0);
-  return b;
-};
 
 /** One frame on the wire (a Buffer), weighted towards the frames a request is made of. */
 const anyFrame: fc.Arbitrary<Buffer> = fc.oneof(
@@ -158,6 +123,7 @@ let port: number;
 const stats = { runs: 0, answered: 0 };
 
 beforeAll(async () => {
+  if (process.env.FUZZ_TARGET_PORT) return void (port = Number(process.env.FUZZ_TARGET_PORT));
   up1 = await listen(
     http.createServer((req, res) => {
       req.on('error', () => {});
@@ -250,15 +216,18 @@ describe('HTTP/2 listener under random frames', () => {
         stats.runs++;
         // Mostly a proper start (preface + SETTINGS), so the frames after it reach the session.
         const start = withPreface ? [PREFACE, frame(4, 0, 0, Buffer.alloc(0))] : [PREFACE];
-        await send(Buffer.concat([...start, ...frames]), splits);
+        const bytes = Buffer.concat([...start, ...frames]);
+        if (process.env.FUZZ_LOG) (await import('node:fs')).writeFileSync(process.env.FUZZ_LOG, bytes.toString('hex') + ' ' + JSON.stringify(splits) + '\n', { flag: 'a' });
+        await send(bytes, splits);
         expect(await h2Get('/direct')).toBe(200);
         stats.answered++;
       }),
-      { numRuns: 300 },
+      fuzzOptions(300),
     );
     // Both protocols and both upstream kinds still work at the end.
     expect(await h2Get('/up')).toBe(200);
     expect(await h2Get('/grpc/x')).toBe(200);
     expect(await h1Get('/up')).toBe(200);
+    if (process.env.FUZZ_TARGET_PORT) return;
   }, 120_000);
 });
