@@ -102,7 +102,6 @@ const CLOSED = coded('HTTP/2 client is closed', 'UND_ERR_CLOSED');
 const ABORTED = coded('request aborted', 'UND_ERR_ABORTED');
 const NO_RESPONSE = coded('HTTP/2 stream ended before response headers', 'UND_ERR_SOCKET');
 
-
 export class H2Client extends DispatcherBase {
   private session: Session | undefined = undefined;
   private readonly sessions = new Set<Session>();
@@ -195,9 +194,8 @@ export class H2Client extends DispatcherBase {
   /**
    * No new streams on `s` (GOAWAY received, or its request budget is spent); open streams finish on
    * it, then it closes. Not closed at once: a client's close() sends GOAWAY, and nghttp2 then
-   * refuses the streams it has not sent yet.
+   * refuses the streams it has not sent yet. @internal (also called when a session is found silent)
    */
-  /** @internal */
   retire(s: Session): void {
     if (this.session === s) this.session = undefined;
     s[kRetired] = true;
