@@ -2,7 +2,10 @@
 // frames built byte by byte (RFC 9113 §4.1) and header blocks of HPACK
 // literals without indexing and without Huffman (RFC 7541 §6.2.2), so any
 // name or value bytes — upper case, CR/LF, NUL, pseudo-headers out of place —
-// reach the peer as written.
+// reach the peer as written. Plus the two client moves those tests share.
+
+import { connect, type IncomingHttpHeaders } from 'node:http2';
+import type { Socket } from 'node:net';
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -70,4 +73,35 @@ export class FrameReader {
       onFrame(type, flags, id, payload);
     }
   }
+}
+
+/** Writes `bytes` in pieces (each split s takes s/256 of the whole), a loop turn apart, then the rest. */
+export async function writeInSplits(sock: Socket, bytes: Buffer, splits: readonly number[]): Promise<void> {
+  let at = 0;
+  for (const s of splits) {
+    if (at >= bytes.length || sock.destroyed) return;
+    const n = Math.max(1, Math.floor((bytes.length * s) / 256));
+    sock.write(bytes.subarray(at, at + n));
+    at += n;
+    await new Promise((r) => setImmediate(r));
+  }
+  if (at < bytes.length && !sock.destroyed) sock.write(bytes.subarray(at));
+}
+
+/** One h2c GET on a connection of its own: the response status and headers once the body has ended. */
+export function h2Get(port: number, path: string): Promise<{ status: number; headers: IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const c = connect(`http://127.0.0.1:${port}`);
+    c.on('error', reject);
+    const s = c.request({ ':path': path });
+    s.on('response', (h) => {
+      s.resume();
+      s.on('end', () => {
+        c.close();
+        resolve({ status: Number(h[':status']), headers: h });
+      });
+    });
+    s.on('error', reject);
+    s.end();
+  });
 }

@@ -89,6 +89,14 @@ staticResources:
 `;
 }
 
+/** Routes (for httpBootstrap) to a direct 200 under /direct, cluster `grpc` under /grpc/, cluster `up` for the rest. */
+export const DIRECT_GRPC_UP_ROUTES = `            - match: { prefix: /direct }
+              directResponse: { status: 200, body: "done" }
+            - match: { prefix: /grpc/ }
+              route: { cluster: grpc }
+            - match: { prefix: / }
+              route: { cluster: up }`;
+
 /** A bootstrap with one HTTP listener on port 0 routing by the given routes YAML (indented for `routes:`). */
 export function httpBootstrap(routes: string, clusters: string, listenerExtra = ''): string {
   return `${node}

@@ -22,9 +22,9 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sidecar } from '../../sidecar.js';
-import { close, cluster, httpBootstrap, listen, portOf, startSidecar } from '../../test/helpers.js';
+import { close, cluster, DIRECT_GRPC_UP_ROUTES, httpBootstrap, listen, portOf, startSidecar } from '../../test/helpers.js';
 import { fuzzOptions } from '../../test/fuzz-options.js';
-import { frame, headerBlock, PREFACE, u32 } from '../../test/h2-frames.js';
+import { frame, h2Get as get, headerBlock, PREFACE, u32, writeInSplits } from '../../test/h2-frames.js';
 
 // ---------------------------------------------------------------- arbitraries
 
@@ -144,12 +144,7 @@ beforeAll(async () => {
   });
   up2.on('sessionError', () => {});
   await listen(up2 as unknown as net.Server);
-  const routes = `            - match: { prefix: /direct }
-              directResponse: { status: 200, body: "done" }
-            - match: { prefix: /grpc/ }
-              route: { cluster: grpc }
-            - match: { prefix: / }
-              route: { cluster: up }`;
+  const routes = DIRECT_GRPC_UP_ROUTES;
   const clusters = cluster('up', portOf(up1)) + cluster('grpc', portOf(up2 as unknown as net.Server), '\n      upstreamProtocol: http2');
   const started = await startSidecar(httpBootstrap(routes, clusters, '\n            limits: { maxHeadersCount: 20 }'));
   sidecar = started.sidecar;
@@ -168,15 +163,7 @@ async function send(bytes: Buffer, splits: number[]): Promise<void> {
   sock.on('error', () => {});
   sock.on('data', () => {});
   await new Promise<void>((r) => sock.once('connect', () => r()));
-  let at = 0;
-  for (const s of splits) {
-    if (at >= bytes.length || sock.destroyed) break;
-    const n = Math.max(1, Math.floor((bytes.length * s) / 256));
-    sock.write(bytes.subarray(at, at + n));
-    at += n;
-    await new Promise((r) => setImmediate(r));
-  }
-  if (at < bytes.length && !sock.destroyed) sock.write(bytes.subarray(at));
+  await writeInSplits(sock, bytes, splits);
   await new Promise<void>((r) => {
     const t = setTimeout(r, 20);
     sock.once('close', () => (clearTimeout(t), r()));
@@ -184,18 +171,8 @@ async function send(bytes: Buffer, splits: number[]): Promise<void> {
   sock.destroy();
 }
 
-function h2Get(path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const c = http2.connect(`http://127.0.0.1:${port}`);
-    c.on('error', reject);
-    const s = c.request({ ':path': path });
-    s.on('response', (h) => {
-      s.resume();
-      s.on('end', () => (c.close(), resolve(Number(h[':status']))));
-    });
-    s.on('error', reject);
-    s.end();
-  });
+async function h2Get(path: string): Promise<number> {
+  return (await get(port, path)).status;
 }
 
 function h1Get(path: string): Promise<number> {

@@ -10,7 +10,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { Sidecar } from '../../sidecar.js';
-import { close, cluster, httpBootstrap, listen, portOf, RecordingTelemetry, startSidecar } from '../../test/helpers.js';
+import { close, cluster, DIRECT_GRPC_UP_ROUTES, httpBootstrap, listen, portOf, RecordingTelemetry, startSidecar } from '../../test/helpers.js';
 import { frame, headerBlock, PREFACE, u32 } from '../../test/h2-frames.js';
 
 const BIG = 4 * 1024 * 1024;
@@ -69,12 +69,7 @@ describe('HTTP/2 downstream on the core API', () => {
       });
     });
     await listen(h2up);
-    const routes = `            - match: { prefix: /direct }
-              directResponse: { status: 200, body: "done" }
-            - match: { prefix: /grpc/ }
-              route: { cluster: grpc }
-            - match: { prefix: / }
-              route: { cluster: up }`;
+    const routes = DIRECT_GRPC_UP_ROUTES;
     const clusters = cluster('up', portOf(h1)) + cluster('grpc', portOf(h2up as never), '\n      upstreamProtocol: http2');
     const started = await startSidecar(httpBootstrap(routes, clusters, '\n            limits: { maxHeadersCount: 10 }'), telemetry);
     sidecar = started.sidecar;

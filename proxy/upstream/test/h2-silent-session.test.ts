@@ -8,11 +8,10 @@
 // is destroyed, so requests go to a new connection and are answered.
 
 import net from 'node:net';
-import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sidecar } from '../../sidecar.js';
 import { close, cluster, httpBootstrap, listen, portOf, startSidecar } from '../../test/helpers.js';
-import { FLAG, FRAME, FrameReader, frame, headerBlock } from '../../test/h2-frames.js';
+import { FLAG, FRAME, FrameReader, frame, h2Get, headerBlock } from '../../test/h2-frames.js';
 import { PING_TIMEOUT_MS } from '../h2-client.js';
 
 type Mode = 'answer' | 'silent' | 'wedge';
@@ -45,21 +44,9 @@ function rawH2Server(modeOf: (conn: number) => Mode): net.Server & { connections
   return srv;
 }
 
-function get(port: number, path: string): Promise<{ status: number; conn: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    const c = http2.connect(`http://127.0.0.1:${port}`);
-    c.on('error', reject);
-    const s = c.request({ ':path': path });
-    s.on('response', (h) => {
-      s.resume();
-      s.on('end', () => {
-        c.close();
-        resolve({ status: Number(h[':status']), conn: h['x-conn'] as string | undefined });
-      });
-    });
-    s.on('error', reject);
-    s.end();
-  });
+async function get(port: number, path: string): Promise<{ status: number; conn: string | undefined }> {
+  const r = await h2Get(port, path);
+  return { status: r.status, conn: r.headers['x-conn'] as string | undefined };
 }
 
 /** The sidecar under test, routing to `up` with a 300 ms route timeout, and 20 s under /slow. */
@@ -72,33 +59,39 @@ async function sidecarFor(up: net.Server): Promise<{ sidecar: Sidecar; port: num
   return { sidecar: started.sidecar, port: started.port() };
 }
 
-describe('an HTTP/2 upstream connection that goes silent', () => {
-  const modes = new Map<number, Mode>();
-  let up: ReturnType<typeof rawH2Server>;
-  let sidecar: Sidecar;
-  let port: number;
-
+/** For the enclosing describe: a raw upstream whose connections behave as `modes` says (default: answer), and a sidecar in front. */
+function upstreamAndSidecar(modes: Map<number, Mode>): { port: () => number; connections: () => number } {
+  let up: ReturnType<typeof rawH2Server> | undefined;
+  let sidecar: Sidecar | undefined;
+  let port = 0;
   beforeAll(async () => {
     up = await listen(rawH2Server((conn) => modes.get(conn) ?? 'answer'));
     ({ sidecar, port } = await sidecarFor(up));
   });
-
   afterAll(async () => {
     await sidecar?.close();
     await close(up);
   });
+  return { port: () => port, connections: () => up!.connections };
+}
+
+describe('an HTTP/2 upstream connection that goes silent', () => {
+  const modes = new Map<number, Mode>();
+  const env = upstreamAndSidecar(modes);
 
   it('the request that meets it times out, and the next ones go to a new connection at once', async () => {
+    const port = env.port();
     expect(await get(port, '/a')).toEqual({ status: 200, conn: '1' });
     modes.set(1, 'silent');
     expect((await get(port, '/b')).status).toBe(504);
     // Without the fix each of these waited for its own timeout on connection 1.
     expect(await get(port, '/c')).toEqual({ status: 200, conn: '2' });
     expect(await get(port, '/d')).toEqual({ status: 200, conn: '2' });
-    expect(up.connections).toBe(2);
+    expect(env.connections()).toBe(2);
   });
 
   it('a request already waiting on it fails (503, a reset the retry policy may retry) once a PING goes unanswered, not at its own 20 s timeout', async () => {
+    const port = env.port();
     modes.set(2, 'silent');
     const slow = get(port, '/slow');
     await new Promise((r) => setTimeout(r, 50)); // /slow is on connection 2 first
@@ -109,28 +102,17 @@ describe('an HTTP/2 upstream connection that goes silent', () => {
 });
 
 describe('an HTTP/2 upstream session wedged by a protocol error', () => {
-  let up: ReturnType<typeof rawH2Server>;
-  let sidecar: Sidecar;
-  let port: number;
-  let failure: Mode = 'answer';
-
-  beforeAll(async () => {
-    up = await listen(rawH2Server((conn) => (conn === 1 ? failure : 'answer')));
-    ({ sidecar, port } = await sidecarFor(up));
-  });
-
-  afterAll(async () => {
-    await sidecar?.close();
-    await close(up);
-  });
+  const modes = new Map<number, Mode>();
+  const env = upstreamAndSidecar(modes);
 
   it('is replaced once the request that met it has timed out: requests are answered on a new connection', async () => {
+    const port = env.port();
     expect(await get(port, '/a')).toEqual({ status: 200, conn: '1' });
-    failure = 'wedge';
+    modes.set(1, 'wedge');
     // The broken answer (a HEADERS block cut by DATA): node:http2 reads nothing more on that session.
     expect((await get(port, '/b')).status).toBe(504);
     await expect.poll(() => get(port, '/c'), { timeout: 3 * PING_TIMEOUT_MS, interval: 100 }).toEqual({ status: 200, conn: '2' });
     expect(await get(port, '/d')).toEqual({ status: 200, conn: '2' });
-    expect(up.connections).toBe(2);
+    expect(env.connections()).toBe(2);
   }, 15_000);
 });

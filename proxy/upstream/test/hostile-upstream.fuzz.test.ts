@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sidecar } from '../../sidecar.js';
 import { close, cluster, httpBootstrap, listen, portOf, startSidecar } from '../../test/helpers.js';
 import { fuzzOptions } from '../../test/fuzz-options.js';
-import { FrameReader, frame, headerBlock, u32 } from '../../test/h2-frames.js';
+import { FrameReader, frame, headerBlock, u32, writeInSplits } from '../../test/h2-frames.js';
 
 // ---------------------------------------------------------------- HTTP/1.1 responses
 
@@ -115,25 +115,13 @@ type H2Script = { frames: ((id: number) => Buffer)[]; splits: number[]; end: str
 let h1Mode: H1Script | 'good' = 'good';
 let h2Mode: H2Script | 'good' = 'good';
 
-async function writeSplit(sock: net.Socket, bytes: Buffer, splits: number[]): Promise<void> {
-  let at = 0;
-  for (const s of splits) {
-    if (at >= bytes.length || sock.destroyed) return;
-    const n = Math.max(1, Math.floor((bytes.length * s) / 256));
-    sock.write(bytes.subarray(at, at + n));
-    at += n;
-    await new Promise((r) => setImmediate(r));
-  }
-  if (at < bytes.length && !sock.destroyed) sock.write(bytes.subarray(at));
-}
-
 /** Answers each request (each read) with the current script; 'good' is a plain 200. */
 const h1Upstream = net.createServer((sock) => {
   sock.on('error', () => {});
   sock.on('data', () => {
     const m = h1Mode;
     if (m === 'good') return void sock.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
-    void writeSplit(sock, Buffer.from(m.pieces.join(''), 'latin1'), m.splits).then(() => {
+    void writeInSplits(sock, Buffer.from(m.pieces.join(''), 'latin1'), m.splits).then(() => {
       if (m.end === 'close') sock.end();
       else if (m.end === 'reset') sock.resetAndDestroy();
     });
@@ -155,7 +143,7 @@ const h2Upstream = net.createServer((sock) => {
         sock.write(Buffer.concat([frame(1, 4, id, headerBlock([[':status', '200'], ['content-type', 'application/grpc']])), frame(0, 0, id, GRPC_MSG), frame(1, 5, id, headerBlock([['grpc-status', '0']]))]));
         return;
       }
-      void writeSplit(sock, Buffer.concat(m.frames.map((f) => f(id))), m.splits).then(() => {
+      void writeInSplits(sock, Buffer.concat(m.frames.map((f) => f(id))), m.splits).then(() => {
         if (m.end === 'close') sock.end();
       });
     }),
