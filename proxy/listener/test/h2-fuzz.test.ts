@@ -6,9 +6,10 @@
 // sidecar routing to an HTTP/1.1 upstream, an HTTP/2 (gRPC-style, trailers)
 // upstream and a direct response. A stream reset in the same read as its
 // HEADERS once crashed the sidecar (session 7); this looks for the rest of
-// that family. Invariants: no uncaught exception (vitest fails the run on
-// one), and after every sequence a new client is still served, over HTTP/2
-// and over HTTP/1.1.
+// that family; the same frames also go through the mTLS inbound listener
+// (identity terminator, session on the TLS socket). Invariants: no uncaught
+// exception (vitest fails the run on one), and after every sequence a new
+// client is still served, over HTTP/2 and over HTTP/1.1.
 //
 // The suite runs a fixed seed (proxy/test/fuzz-options.ts). To hunt:
 // FUZZ_SEED=random FUZZ_RUNS=5000, and FUZZ_TARGET_PORT=<port>
@@ -20,9 +21,12 @@ import fc from 'fast-check';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sidecar } from '../../sidecar.js';
-import { close, cluster, DIRECT_GRPC_UP_ROUTES, httpBootstrap, listen, portOf, startSidecar } from '../../test/helpers.js';
+import { close, cluster, DIRECT_GRPC_UP_ROUTES, httpBootstrap, listen, meshSecrets, mtlsInboundBootstrap, portOf, startSidecar } from '../../test/helpers.js';
+import { makeCa, workload } from '../../identity/test/helpers.js';
+import type { TlsMaterial } from '../../identity/tls-contexts.js';
 import { fuzzOptions } from '../../test/fuzz-options.js';
 import { frame, h2Get as get, headerBlock, PREFACE, u32, writeInSplits } from '../../test/h2-frames.js';
 
@@ -157,12 +161,15 @@ afterAll(async () => {
   await Promise.all([close(up1), close(up2 as unknown as net.Server)]);
 });
 
-/** Writes the frames in the given splits, lets the sidecar react, then hangs up. */
-async function send(bytes: Buffer, splits: number[]): Promise<void> {
-  const sock = net.connect(port, '127.0.0.1');
+/** Writes the frames in the given splits (over `open()`'s connection: h2c by default), lets the sidecar react, then hangs up. */
+async function send(bytes: Buffer, splits: number[], open: () => net.Socket = () => net.connect(port, '127.0.0.1')): Promise<void> {
+  const sock = open();
   sock.on('error', () => {});
   sock.on('data', () => {});
-  await new Promise<void>((r) => sock.once('connect', () => r()));
+  await new Promise<void>((r) => {
+    sock.once(sock instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => r());
+    sock.once('close', () => r());
+  });
   await writeInSplits(sock, bytes, splits);
   await new Promise<void>((r) => {
     const t = setTimeout(r, 20);
@@ -206,5 +213,65 @@ describe('HTTP/2 listener under random frames', () => {
     expect(await h2Get('/grpc/x')).toBe(200);
     expect(await h1Get('/up')).toBe(200);
     if (process.env.FUZZ_TARGET_PORT) return;
+  }, 120_000);
+});
+
+// The same frames through the mTLS inbound listener: the identity terminator verifies the client's
+// SPIFFE certificate, then the session runs on the TLS socket (ALPN h2).
+describe('mTLS HTTP/2 inbound listener under random frames', () => {
+  const SERVER = 'spiffe://cluster.local/ns/default/sa/reviews';
+  const CLIENT = 'spiffe://cluster.local/ns/default/sa/productpage';
+  let app: http.Server;
+  let inbound: Sidecar;
+  let inPort: number;
+  let client: TlsMaterial;
+  const tlsOpts = (): tls.ConnectionOptions => ({ host: '127.0.0.1', port: inPort, cert: client.certChainPem, key: client.privateKeyPem, ca: client.trustBundlePem, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined });
+
+  beforeAll(async () => {
+    const ca = await makeCa();
+    const [server, c] = await Promise.all([workload(ca, SERVER), workload(ca, CLIENT)]);
+    client = c;
+    app = await listen(
+      http.createServer((req, res) => {
+        req.on('error', () => {});
+        req.resume();
+        req.on('end', () => res.end('app'));
+      }),
+    );
+    const started = await startSidecar(mtlsInboundBootstrap(cluster('app', portOf(app)), { alpn: ['h2', 'http/1.1'] }));
+    inbound = started.sidecar;
+    for (const sec of meshSecrets(server)) inbound.updateSecret(sec);
+    inPort = started.port();
+  });
+
+  afterAll(async () => {
+    await inbound?.close();
+    await close(app);
+  });
+
+  function tlsGet(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const c = http2.connect(`https://127.0.0.1:${inPort}`, { createConnection: () => tls.connect(tlsOpts()) });
+      c.on('error', reject);
+      const st = c.request({ ':path': '/' });
+      st.on('response', (h) => {
+        st.resume();
+        st.on('end', () => (c.close(), resolve(Number(h[':status']))));
+      });
+      st.on('error', reject);
+      st.end();
+    });
+  }
+
+  it('never crashes, and serves new mTLS clients after every sequence', async () => {
+    expect(await tlsGet()).toBe(200);
+    await fc.assert(
+      fc.asyncProperty(sequence, async ([withPreface, frames, splits]) => {
+        const start = withPreface ? [PREFACE, frame(4, 0, 0, Buffer.alloc(0))] : [PREFACE];
+        await send(Buffer.concat([...start, ...frames]), splits, () => tls.connect(tlsOpts()));
+        expect(await tlsGet()).toBe(200);
+      }),
+      fuzzOptions(100),
+    );
   }, 120_000);
 });
