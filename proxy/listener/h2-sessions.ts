@@ -76,7 +76,9 @@ function closeNow(s: Session): void {
 }
 
 function onStream(this: Session, stream: http2.ServerHttp2Stream): void {
-  if (stream.destroyed) return; // reset before 'stream' was emitted: not served, so never counted closed
+  // Reset before 'stream' was emitted (destroyed, or closed by a RST_STREAM(NO_ERROR) and left to end):
+  // not served (chain-runtime's onStream skips it), so never counted closed either.
+  if (stream.destroyed || stream.closed) return;
   const id = stream.id ?? 0;
   if (id > this[kLast]) this[kLast] = id;
   this[kOpen]++;
