@@ -16,12 +16,25 @@ import type { Socket } from 'node:net';
 /** Time between the GOAWAY and closing the session: a round trip for the peer to see it, with room. */
 export const GOAWAY_GRACE_MS = 1000;
 
+/**
+ * Liveness of quiet sessions: a session that read nothing for `intervalMs` gets a PING, and one that
+ * does not answer it within `pingTimeoutMs` is destroyed. node:http2 stops reading a session nghttp2
+ * has ended over the client's protocol error (DATA on a stream never opened, …) and never sees the
+ * client's FIN: without this, such a connection held its fd and memory until the idle timeout (1 h
+ * by default). A live client answers the PING (Envoy's downstream connection_keepalive does the same).
+ * Mutable for tests.
+ */
+export const QUIET_SESSION_PROBE = { intervalMs: 30_000, pingTimeoutMs: 5_000 };
+
 const kOpen = Symbol('tsmesh.openStreams');
 const kLast = Symbol('tsmesh.lastStream');
 const kIdle = Symbol('tsmesh.idleTimeout');
 const kIdleSkipped = Symbol('tsmesh.idleSkipped');
 const kClosing = Symbol('tsmesh.goawayTimer');
 const kSocket = Symbol('tsmesh.sessionSocket');
+const kProbe = Symbol('tsmesh.quietProbe');
+const kLastRead = Symbol('tsmesh.lastRead');
+const kPing = Symbol('tsmesh.pingDeadline');
 
 type Session = http2.ServerHttp2Session & {
   [kOpen]: number;
@@ -30,6 +43,9 @@ type Session = http2.ServerHttp2Session & {
   [kIdleSkipped]: boolean;
   [kClosing]: NodeJS.Timeout | undefined;
   [kSocket]: Socket;
+  [kProbe]: NodeJS.Timeout;
+  [kLastRead]: number;
+  [kPing]: NodeJS.Timeout | undefined;
 };
 
 /**
@@ -44,6 +60,10 @@ export function manageSession(session: http2.ServerHttp2Session, idleTimeout: nu
   s[kIdle] = idleTimeout;
   s[kIdleSkipped] = false;
   s[kClosing] = undefined;
+  s[kLastRead] = s[kSocket].bytesRead;
+  s[kPing] = undefined;
+  s[kProbe] = setInterval(probeQuiet, QUIET_SESSION_PROBE.intervalMs, s);
+  s[kProbe].unref();
   s.on('stream', onStream);
   s.once('close', onSessionClose);
   if (idleTimeout > 0) {
@@ -106,4 +126,37 @@ function onIdle(this: Session): void {
 
 function onSessionClose(this: Session): void {
   if (this[kClosing] !== undefined) clearTimeout(this[kClosing]);
+  clearInterval(this[kProbe]);
+  if (this[kPing] !== undefined) clearTimeout(this[kPing]);
+}
+
+/** Every probe interval: a session that read nothing since the last one is asked for a PING answer. */
+function probeQuiet(s: Session): void {
+  if (s.destroyed) return void clearInterval(s[kProbe]);
+  const read = s[kSocket].bytesRead;
+  if (read !== s[kLastRead] || s[kPing] !== undefined) {
+    s[kLastRead] = read;
+    return;
+  }
+  const deadline = setTimeout(destroyUnanswered, QUIET_SESSION_PROBE.pingTimeoutMs, s);
+  deadline.unref();
+  s[kPing] = deadline;
+  let sent = false;
+  try {
+    sent = s.ping(() => {
+      clearTimeout(deadline);
+      s[kPing] = undefined;
+    });
+  } catch {
+    // the session went away meanwhile
+  }
+  if (!sent) {
+    clearTimeout(deadline);
+    s[kPing] = undefined;
+  }
+}
+
+function destroyUnanswered(s: Session): void {
+  s[kPing] = undefined;
+  if (!s.destroyed) s.destroy();
 }
