@@ -10,6 +10,7 @@
 // stream; a timeout that found open streams is re-armed when the last closes.
 
 import type * as http2 from 'node:http2';
+import { pingWithDeadline } from '../h2-ping.js';
 import { H2_NO_ERROR } from '../lazy-builtins.js';
 import type { Socket } from 'node:net';
 
@@ -34,7 +35,7 @@ const kClosing = Symbol('tsmesh.goawayTimer');
 const kSocket = Symbol('tsmesh.sessionSocket');
 const kProbe = Symbol('tsmesh.quietProbe');
 const kLastRead = Symbol('tsmesh.lastRead');
-const kPing = Symbol('tsmesh.pingDeadline');
+const kPing = Symbol('tsmesh.pingOut');
 
 type Session = http2.ServerHttp2Session & {
   [kOpen]: number;
@@ -45,7 +46,8 @@ type Session = http2.ServerHttp2Session & {
   [kSocket]: Socket;
   [kProbe]: NodeJS.Timeout;
   [kLastRead]: number;
-  [kPing]: NodeJS.Timeout | undefined;
+  /** A probe PING is out. */
+  [kPing]: boolean;
 };
 
 /**
@@ -61,7 +63,7 @@ export function manageSession(session: http2.ServerHttp2Session, idleTimeout: nu
   s[kIdleSkipped] = false;
   s[kClosing] = undefined;
   s[kLastRead] = s[kSocket].bytesRead;
-  s[kPing] = undefined;
+  s[kPing] = false;
   s[kProbe] = setInterval(probeQuiet, QUIET_SESSION_PROBE.intervalMs, s);
   s[kProbe].unref();
   s.on('stream', onStream);
@@ -127,36 +129,20 @@ function onIdle(this: Session): void {
 function onSessionClose(this: Session): void {
   if (this[kClosing] !== undefined) clearTimeout(this[kClosing]);
   clearInterval(this[kProbe]);
-  if (this[kPing] !== undefined) clearTimeout(this[kPing]);
 }
 
 /** Every probe interval: a session that read nothing since the last one is asked for a PING answer. */
 function probeQuiet(s: Session): void {
   if (s.destroyed) return void clearInterval(s[kProbe]);
   const read = s[kSocket].bytesRead;
-  if (read !== s[kLastRead] || s[kPing] !== undefined) {
+  if (read !== s[kLastRead] || s[kPing]) {
     s[kLastRead] = read;
     return;
   }
-  const deadline = setTimeout(destroyUnanswered, QUIET_SESSION_PROBE.pingTimeoutMs, s);
-  deadline.unref();
-  s[kPing] = deadline;
-  let sent = false;
-  try {
-    sent = s.ping(() => {
-      clearTimeout(deadline);
-      s[kPing] = undefined;
-    });
-  } catch {
-    // the session went away meanwhile
-  }
-  if (!sent) {
-    clearTimeout(deadline);
-    s[kPing] = undefined;
-  }
+  s[kPing] = pingWithDeadline(s, QUIET_SESSION_PROBE.pingTimeoutMs, onPingSettled);
 }
 
-function destroyUnanswered(s: Session): void {
-  s[kPing] = undefined;
-  if (!s.destroyed) s.destroy();
+function onPingSettled(s: Session, answered: boolean): void {
+  s[kPing] = false;
+  if (!answered && !s.destroyed) s.destroy();
 }

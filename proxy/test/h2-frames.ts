@@ -5,7 +5,7 @@
 // reach the peer as written. Plus the two client moves those tests share.
 
 import { connect, type IncomingHttpHeaders } from 'node:http2';
-import type { Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -104,4 +104,15 @@ export function h2Get(port: number, path: string): Promise<{ status: number; hea
     s.on('error', reject);
     s.end();
   });
+}
+
+/** A raw TCP connection to 127.0.0.1:`port`, once connected; `closed()` says whether it has closed since. */
+export async function rawConnection(port: number): Promise<{ sock: Socket; closed: () => boolean }> {
+  const sock = netConnect(port, '127.0.0.1');
+  sock.on('error', () => {});
+  sock.on('data', () => {});
+  let closed = false;
+  sock.on('close', () => (closed = true));
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  return { sock, closed: () => closed };
 }

@@ -8,8 +8,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http2 from 'node:http2';
-import net from 'node:net';
-import { frame, headerBlock, PREFACE, u32 } from './h2-frames.js';
+import { frame, headerBlock, PREFACE, rawConnection, u32 } from './h2-frames.js';
 import tls from 'node:tls';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -210,16 +209,11 @@ describe('HTTP/2 GOAWAY and idle sessions', () => {
   });
 
   it('a session whose only stream the client reset (NO_ERROR) in the same read as its HEADERS is still closed once idle', async () => {
-    const sock = net.connect(port, '127.0.0.1');
-    sock.on('error', () => {});
-    sock.on('data', () => {});
-    let closed = false;
-    sock.on('close', () => (closed = true));
-    await new Promise<void>((r) => sock.once('connect', () => r()));
+    const { sock, closed } = await rawConnection(port);
     const block = headerBlock([[':method', 'GET'], [':scheme', 'http'], [':path', '/slow'], [':authority', 'a']]);
     sock.write(Buffer.concat([PREFACE, frame(4, 0, 0, Buffer.alloc(0)), frame(1, 4, 1, block), frame(3, 0, 1, u32(0))]));
     // Counted open but never closed, the stream kept the session from ever being idle (its socket stayed).
-    await expect.poll(() => closed, { timeout: 5000, interval: 50 }).toBe(true);
+    await expect.poll(closed, { timeout: 5000, interval: 50 }).toBe(true);
     sock.destroy();
   });
 

@@ -17,6 +17,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Dispatcher, buildConnector } from 'undici';
 import { ATTEMPT_TIMED_OUT } from './attempt.js';
 import { DispatcherBase, undiciClient } from './dispatcher-base.js';
+import { pingWithDeadline } from '../h2-ping.js';
 import { H2_CANCEL, H2_REFUSED_STREAM, http2 } from '../lazy-builtins.js';
 
 
@@ -91,8 +92,8 @@ type Session = ClientHttp2Session & {
   [kRetired]: boolean;
   [kSocket]: Socket;
   [kClient]: H2Client;
-  /** The pending liveness PING's deadline. */
-  [kProbe]: NodeJS.Timeout | undefined;
+  /** A liveness PING is out. */
+  [kProbe]: boolean;
 };
 
 function coded(message: string, code: string): Error {
@@ -173,7 +174,7 @@ export class H2Client extends DispatcherBase {
     s[kRetired] = false;
     s[kSocket] = socket;
     s[kClient] = this;
-    s[kProbe] = undefined;
+    s[kProbe] = false;
     s.on('error', noop); // each stream gets its own error
     s.on('goaway', this.retire.bind(this, s));
     s.once('close', () => {
@@ -272,30 +273,13 @@ function noop(): void {}
 
 /** A PING on `s`; unanswered within PING_TIMEOUT_MS, the session is destroyed. One at a time per session. */
 function probe(s: Session): void {
-  if (s[kProbe] !== undefined || s.destroyed || s.closed) return;
-  const deadline = setTimeout(onProbeTimeout, PING_TIMEOUT_MS, s);
-  deadline.unref();
-  s[kProbe] = deadline;
-  const answered = (err: Error | null): void => {
-    clearTimeout(deadline);
-    s[kProbe] = undefined;
-    if (err !== null && !s.destroyed) onProbeTimeout(s);
-  };
-  let sent = false;
-  try {
-    sent = s.ping(answered);
-  } catch {
-    // the session went away meanwhile
-  }
-  if (!sent) {
-    clearTimeout(deadline);
-    s[kProbe] = undefined;
-  }
+  if (s[kProbe] || s.destroyed || s.closed) return;
+  s[kProbe] = pingWithDeadline(s, PING_TIMEOUT_MS, onProbeSettled);
 }
 
-function onProbeTimeout(s: Session): void {
-  s[kProbe] = undefined;
-  if (s.destroyed) return;
+function onProbeSettled(s: Session, answered: boolean): void {
+  s[kProbe] = false;
+  if (answered || s.destroyed) return;
   s.destroy(coded(`HTTP/2 upstream connection did not answer a PING within ${PING_TIMEOUT_MS} ms`, 'UND_ERR_SOCKET'));
 }
 

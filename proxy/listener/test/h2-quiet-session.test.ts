@@ -5,11 +5,10 @@
 // live idle client, which answers PINGs, keeps its session.
 
 import http2 from 'node:http2';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sidecar } from '../../sidecar.js';
 import { httpBootstrap, startSidecar } from '../../test/helpers.js';
-import { frame, PREFACE } from '../../test/h2-frames.js';
+import { frame, PREFACE, rawConnection } from '../../test/h2-frames.js';
 import { QUIET_SESSION_PROBE } from '../h2-sessions.js';
 
 describe('quiet HTTP/2 sessions', () => {
@@ -33,16 +32,11 @@ describe('quiet HTTP/2 sessions', () => {
   });
 
   it('a client that made a connection error and hung up has its connection closed (idle timeout 1 h)', async () => {
-    const sock = net.connect(port, '127.0.0.1');
-    sock.on('error', () => {});
-    sock.on('data', () => {});
-    let closed = false;
-    sock.on('close', () => (closed = true));
-    await new Promise<void>((r) => sock.once('connect', () => r()));
+    const { sock, closed } = await rawConnection(port);
     sock.write(Buffer.concat([PREFACE, frame(4, 0, 0, Buffer.alloc(0)), frame(0, 0, 1, Buffer.from('abcdef'))]));
     await new Promise((r) => setTimeout(r, 50));
     sock.end(); // FIN: the sidecar's side of the connection is left open unless it closes it
-    await expect.poll(() => closed, { timeout: 5000, interval: 50 }).toBe(true);
+    await expect.poll(closed, { timeout: 5000, interval: 50 }).toBe(true);
   });
 
   it('a live idle client answers the PINGs and keeps its session', async () => {
