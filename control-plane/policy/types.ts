@@ -153,6 +153,8 @@ export interface RetryBudgetSpec {
   minRetryRate?: { count: number; interval: number };
 }
 
+export type H2UpgradePolicy = 'DEFAULT' | 'DO_NOT_UPGRADE' | 'UPGRADE';
+
 export interface DestinationPolicySpec {
   targetRef: { group: string; kind: string; name: string; namespace?: string };
   loadBalancer?: {
@@ -169,6 +171,12 @@ export interface DestinationPolicySpec {
     connectTimeout?: number;
     idleTimeout?: number;
     maxRequestsPerConnection?: number;
+    /**
+     * Istio's names. HTTP/1.1 services are called over HTTP/1.1 by default (DEFAULT = DO_NOT_UPGRADE);
+     * UPGRADE speaks HTTP/2 to them. useClientProtocol keeps the caller's protocol and wins over both.
+     */
+    h2UpgradePolicy?: H2UpgradePolicy;
+    useClientProtocol?: boolean;
   };
   outlierDetection?: {
     consecutive5xxErrors?: number;

@@ -8,11 +8,13 @@ import {
   type AuthorizationPolicySpec,
   type AuthorizationRule,
   type DestinationPolicySpec,
+  type H2UpgradePolicy,
   type LoadBalancerKind,
   type MeshConfigSpec,
 } from './types.js';
 
 const LB: readonly LoadBalancerKind[] = ['PEAK_EWMA', 'ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH'];
+const H2_UPGRADE: readonly H2UpgradePolicy[] = ['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'];
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
 
 function positiveInt(r: Reader, max = 1_000_000_000): number | undefined {
@@ -47,7 +49,7 @@ export function readDestinationPolicySpec(r: Reader): DestinationPolicySpec {
   }
   const cp = r.field('connectionPool');
   if (cp.object()) {
-    cp.onlyKeys(['maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries', 'connectTimeout', 'idleTimeout', 'maxRequestsPerConnection']);
+    cp.onlyKeys(['maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries', 'connectTimeout', 'idleTimeout', 'maxRequestsPerConnection', 'h2UpgradePolicy', 'useClientProtocol']);
     spec.connectionPool = {
       maxConnections: positiveInt(cp.field('maxConnections')),
       maxPendingRequests: positiveInt(cp.field('maxPendingRequests')),
@@ -56,6 +58,8 @@ export function readDestinationPolicySpec(r: Reader): DestinationPolicySpec {
       connectTimeout: cp.field('connectTimeout').duration({ min: 1, max: 300_000 }),
       idleTimeout: cp.field('idleTimeout').duration({ min: 1 }),
       maxRequestsPerConnection: positiveInt(cp.field('maxRequestsPerConnection')),
+      h2UpgradePolicy: cp.field('h2UpgradePolicy').string({ enum: H2_UPGRADE }) as H2UpgradePolicy | undefined,
+      useClientProtocol: cp.field('useClientProtocol').boolean(),
     };
   }
   const od = r.field('outlierDetection');

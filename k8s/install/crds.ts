@@ -36,6 +36,8 @@ const destinationPolicy = obj(
       connectTimeout: duration(),
       idleTimeout: duration(),
       maxRequestsPerConnection: int(1),
+      h2UpgradePolicy: enumOf('DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'),
+      useClientProtocol: bool(),
     }),
     outlierDetection: obj({
       consecutive5xxErrors: int(0, 1000),

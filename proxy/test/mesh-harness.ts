@@ -128,8 +128,8 @@ export class Mesh {
 
   /** A sidecar for service `service` (version `version`) in front of `app`, configured only over ADS. */
   /** `registerAs`: the service the workload registers under (a per-version Service, e.g. b-v1), default `service`. */
-  /** `inbound`: the inbound listener's port (default: a free one). */
-  async sidecar(service: string, version: string, app: App, opts: { servicePort?: number; certTtl?: string; registerAs?: string; inbound?: number } = {}): Promise<SidecarProc> {
+  /** `inbound`: the inbound listener's port (default: a free one). `accessLog`: JSON lines on the process's stdout (proc.out). */
+  async sidecar(service: string, version: string, app: App, opts: { servicePort?: number; certTtl?: string; registerAs?: string; inbound?: number; accessLog?: boolean } = {}): Promise<SidecarProc> {
     const name = `${service}-${version}`;
     const [inbound, outbound] = [opts.inbound ?? (await freePort()), await freePort()];
     const tokenFile = join(this.dir, `${name}.token`);
@@ -147,7 +147,7 @@ export class Mesh {
   labels: { app: ${service}, version: ${version} }
 admin: { address: { address: 127.0.0.1, port: 0 } }
 drainTimeout: 1s
-dynamicResources:
+${opts.accessLog ? 'accessLog: { path: stdout }\n' : ''}dynamicResources:
   ads:
     address: { address: 127.0.0.1, port: ${this.xdsPort} }
     caRootFile: ${join(this.stateDir, 'root-cert.pem')}

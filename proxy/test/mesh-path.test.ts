@@ -17,7 +17,7 @@ describe('mesh path: control plane + two sidecars', () => {
     await mesh.startControlPlane();
     const appA = await mesh.app('a');
     appB = await mesh.app('b');
-    [a, b] = await Promise.all([mesh.sidecar('a', 'v1', appA), mesh.sidecar('b', 'v1', appB)]);
+    [a, b] = await Promise.all([mesh.sidecar('a', 'v1', appA), mesh.sidecar('b', 'v1', appB, { accessLog: true })]);
   }, 20_000);
   afterAll(() => mesh.close());
 
@@ -33,18 +33,16 @@ describe('mesh path: control plane + two sidecars', () => {
     expect(seen.headers['x-forwarded-client-cert']).toContain('By=spiffe://cluster.local/ns/default/sa/b');
   }, 20_000);
 
-  // HTTP/2 in, HTTP/2 over the mTLS hop (the mesh's clusters follow the downstream protocol), each
-  // session keeping ten streams in flight. The client's codec rejects a response whose body is shorter
-  // than its content-length (PROTOCOL_ERROR), so a body lost anywhere on the path fails here.
-  it('carries concurrent HTTP/2 streams over the mesh, every response whole and its own', async () => {
+  // HTTP/2 in, each session keeping ten streams in flight. The client's codec rejects a response whose
+  // body is shorter than its content-length (PROTOCOL_ERROR), so a body lost anywhere on the path fails.
+  async function h2Storm(path: string, total: number): Promise<string[]> {
     const sessions = Array.from({ length: 8 }, () => http2.connect(`http://127.0.0.1:${a.outbound}`));
     const failures: string[] = [];
     let next = 0;
-    const TOTAL = 3000;
     const one = (s: http2.ClientHttp2Session): Promise<void> =>
       new Promise<void>((resolve) => {
         const id = String(next++);
-        const req = s.request({ ':path': '/h2', ':authority': 'b:8080', 'x-id': id });
+        const req = s.request({ ':path': path, ':authority': 'b:8080', 'x-id': id });
         let status = 0;
         let body = '';
         req.on('response', (h) => (status = Number(h[':status'])));
@@ -59,13 +57,63 @@ describe('mesh path: control plane + two sidecars', () => {
           if (req.rstCode || status !== 200 || seen !== id) failures.push(`${id}: status ${status}, reset ${req.rstCode}, ${body.length} bytes, answer for ${seen}`);
           resolve();
         });
-      }).then(() => (next < TOTAL ? one(s) : undefined));
+      }).then(() => (next < total ? one(s) : undefined));
     try {
       await Promise.all(sessions.flatMap((s) => Array.from({ length: 10 }, () => one(s))));
     } finally {
       for (const s of sessions) s.close();
     }
-    expect(failures.slice(0, 5)).toEqual([]);
+    return failures;
+  }
+
+  /** The protocols B's inbound saw for requests to `path`, from its access log: what the hop spoke. */
+  function hopProtocols(path: string): Map<string, number> {
+    const seen = new Map<string, number>();
+    const lines = b.proc.out.split('\n');
+    lines.pop(); // a line still being written
+    for (const line of lines) {
+      if (!line.startsWith('{"start_time"')) continue;
+      const r = JSON.parse(line) as { path: string; protocol: string };
+      if (r.path === path) seen.set(r.protocol, (seen.get(r.protocol) ?? 0) + 1);
+    }
+    return seen;
+  }
+
+  /** Once B has logged `total` requests to `path` (its access log is written asynchronously). */
+  function hopProtocolsOf(path: string, total: number): Promise<Record<string, number>> {
+    return eventually(`B's access log has ${total} lines for ${path}`, async () => {
+      const seen = hopProtocols(path);
+      if ([...seen.values()].reduce((x, y) => x + y, 0) < total) throw new Error(JSON.stringify([...seen]));
+      return Object.fromEntries(seen);
+    });
+  }
+
+  // Istio's default for an HTTP/1.1 service: the sidecars speak HTTP/1.1 to each other whatever the
+  // client spoke, so the client's 80 concurrent streams become a pool of mTLS connections.
+  it('carries concurrent HTTP/2 streams over the mesh, every response whole and its own (HTTP/1.1 between the sidecars)', async () => {
+    expect((await h2Storm('/h2', 3000)).slice(0, 5)).toEqual([]);
+    expect(await hopProtocolsOf('/h2', 3000)).toEqual({ 'HTTP/1.1': 3000 });
+  }, 30_000);
+
+  // DestinationPolicy useClientProtocol: HTTP/2 on the mTLS hop, all streams on one session.
+  it('with useClientProtocol, carries them over HTTP/2 between the sidecars, just as whole', async () => {
+    await mesh.admin.apply(`apiVersion: tsmesh.io/v1alpha1
+kind: DestinationPolicy
+metadata: { name: b }
+spec:
+  targetRef: { kind: Service, name: b }
+  connectionPool: { useClientProtocol: true }
+`);
+    await eventually('HTTP/2 on the hop', async () => {
+      expect(await h2Storm('/h2-probe', 1)).toEqual([]);
+      if (!hopProtocols('/h2-probe').has('HTTP/2')) throw new Error(`B saw ${JSON.stringify([...hopProtocols('/h2-probe')])}`);
+    });
+    try {
+      expect((await h2Storm('/h2-hop', 3000)).slice(0, 5)).toEqual([]);
+      expect(await hopProtocolsOf('/h2-hop', 3000)).toEqual({ 'HTTP/2': 3000 });
+    } finally {
+      await mesh.admin.delete({ kind: 'DestinationPolicy', namespace: 'default', name: 'b' });
+    }
   }, 30_000);
 
   it('learned b on demand (A\'s first request), and a host nobody serves is 404 NR after a bounded wait', async () => {
