@@ -90,7 +90,7 @@ async function main(): Promise<void> {
     const port = protocol === 'h2' ? target.h2Port : target.port;
     if (port === undefined) throw new Error(`${def.id} has no h2c entry`);
     const r = await runOpenLoop({ host: '127.0.0.1', port, path: protocol === 'grpc' ? '/bench.Echo/Call' : '/', hostHeader: BENCH_HOST, rate: Number(o.rate), connections: 16, warmupMs: 1000, durationMs: seconds * 1000, drainMs: 5000, ...(protocol === 'http1' ? {} : { protocol }) }, target.proxyPids, clientCore);
-    process.stdout.write(`${r.loadgen.completed} requests, ${cpuText(r.window, r.loadgen.completed)}, p50 ${r.loadgen.latencyUs.p50} µs, ${memoryText(r.window)}\n`);
+    process.stdout.write(`${r.loadgen.completed} requests, ${cpuText(r.window, r.loadgen.completed)}, p50 ${r.loadgen.latencyUs.p50} µs, p99 ${r.loadgen.latencyUs.p99} µs, ${memoryText(r.window)}\n`);
   }
   // Closed loop: per request at the run's average rate (strace slows the proxy: its counts are per request of that slower run).
   if (counting) printSyscalls(await counting, rate);

@@ -17,6 +17,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Dispatcher, buildConnector } from 'undici';
 import { ATTEMPT_TIMED_OUT } from './attempt.js';
 import { DispatcherBase, undiciClient } from './dispatcher-base.js';
+import { requestStream } from './h2-request.js';
 import { pingWithDeadline } from '../h2-ping.js';
 import { H2_CANCEL, H2_REFUSED_STREAM, http2 } from '../lazy-builtins.js';
 
@@ -217,7 +218,7 @@ export class H2Client extends DispatcherBase {
     const endStream = body == null || (typeof body === 'string' ? body.length === 0 : Buffer.isBuffer(body) && body.length === 0);
     let stream: Stream;
     try {
-      stream = s.request(headers, { endStream }) as Stream;
+      stream = requestStream(s, headers, { endStream }) as Stream;
     } catch (err) {
       // The session went away between the check and the request (e.g. a GOAWAY in this tick), or
       // the request itself was refused (a header HTTP/2 forbids): only the former retires it.
