@@ -62,15 +62,19 @@ function outlier(dp: DestinationPolicy | undefined): OutlierDetection | undefine
 }
 
 /**
- * The protocol a sidecar speaks to another workload's sidecar, as Istio chooses it: HTTP/2 for gRPC and
- * HTTP/2 ports, HTTP/1.1 for HTTP/1.1 ones unless the DestinationPolicy upgrades them or keeps the
- * client's protocol. HTTP/1.1 is also what is cheapest here: the hop over node:http2 costs the pair of
- * sidecars ~130 µs more CPU per request than over the HTTP/1.1 engine (proxy/listener/PERFORMANCE.md).
+ * The protocol a sidecar speaks to another workload's sidecar: HTTP/2 for gRPC and HTTP/2 ports; for
+ * HTTP/1.1 ones the client's own protocol unless the DestinationPolicy says otherwise
+ * (`h2UpgradePolicy: DO_NOT_UPGRADE` → HTTP/1.1, `UPGRADE` → HTTP/2, `useClientProtocol` wins).
+ * Istio's default for an HTTP/1.1 service is HTTP/1.1, and that hop is ~130 µs of CPU per request
+ * cheaper here (proxy/listener/PERFORMANCE.md), but HTTP/2 requests with a body stall over an
+ * HTTP/1.1 mTLS hop under load (seconds, then pending-queue overflow; PERFORMANCE.md, session 10):
+ * until that is fixed the default keeps the client's protocol, and HTTP/1.1 is opt-in.
  */
 export function hopProtocol(port: AppProtocol, cp: ConnectionPool | undefined): Cluster['upstreamProtocol'] {
   if (port === 'grpc' || port === 'http2') return 'http2';
   if (cp?.useClientProtocol) return 'downstream';
-  return cp?.h2UpgradePolicy === 'UPGRADE' ? 'http2' : 'http1';
+  if (cp?.h2UpgradePolicy === 'UPGRADE') return 'http2';
+  return cp?.h2UpgradePolicy === 'DO_NOT_UPGRADE' ? 'http1' : 'downstream';
 }
 
 /** What the hop's TLS offers: exactly the protocols the cluster may speak. */

@@ -88,29 +88,30 @@ describe('mesh path: control plane + two sidecars', () => {
     });
   }
 
-  // Istio's default for an HTTP/1.1 service: the sidecars speak HTTP/1.1 to each other whatever the
-  // client spoke, so the client's 80 concurrent streams become a pool of mTLS connections.
-  it('carries concurrent HTTP/2 streams over the mesh, every response whole and its own (HTTP/1.1 between the sidecars)', async () => {
+  // The default for an HTTP/1.1 service keeps the client's protocol on the hop (hopProtocol says why):
+  // the client's 80 concurrent streams cross as streams of one HTTP/2 session.
+  it('carries concurrent HTTP/2 streams over the mesh, every response whole and its own (HTTP/2 between the sidecars)', async () => {
     expect((await h2Storm('/h2', 3000)).slice(0, 5)).toEqual([]);
-    expect(await hopProtocolsOf('/h2', 3000)).toEqual({ 'HTTP/1.1': 3000 });
+    expect(await hopProtocolsOf('/h2', 3000)).toEqual({ 'HTTP/2': 3000 });
   }, 30_000);
 
-  // DestinationPolicy useClientProtocol: HTTP/2 on the mTLS hop, all streams on one session.
-  it('with useClientProtocol, carries them over HTTP/2 between the sidecars, just as whole', async () => {
+  // DestinationPolicy h2UpgradePolicy: DO_NOT_UPGRADE (Istio's default): HTTP/1.1 on the mTLS hop, so
+  // the streams become a pool of mTLS connections.
+  it('with h2UpgradePolicy: DO_NOT_UPGRADE, carries them over HTTP/1.1 between the sidecars, just as whole', async () => {
     await mesh.admin.apply(`apiVersion: tsmesh.io/v1alpha1
 kind: DestinationPolicy
 metadata: { name: b }
 spec:
   targetRef: { kind: Service, name: b }
-  connectionPool: { useClientProtocol: true }
+  connectionPool: { h2UpgradePolicy: DO_NOT_UPGRADE }
 `);
-    await eventually('HTTP/2 on the hop', async () => {
+    await eventually('HTTP/1.1 on the hop', async () => {
       expect(await h2Storm('/h2-probe', 1)).toEqual([]);
-      if (!hopProtocols('/h2-probe').has('HTTP/2')) throw new Error(`B saw ${JSON.stringify([...hopProtocols('/h2-probe')])}`);
+      if (!hopProtocols('/h2-probe').has('HTTP/1.1')) throw new Error(`B saw ${JSON.stringify([...hopProtocols('/h2-probe')])}`);
     });
     try {
       expect((await h2Storm('/h2-hop', 3000)).slice(0, 5)).toEqual([]);
-      expect(await hopProtocolsOf('/h2-hop', 3000)).toEqual({ 'HTTP/2': 3000 });
+      expect(await hopProtocolsOf('/h2-hop', 3000)).toEqual({ 'HTTP/1.1': 3000 });
     } finally {
       await mesh.admin.delete({ kind: 'DestinationPolicy', namespace: 'default', name: 'b' });
     }

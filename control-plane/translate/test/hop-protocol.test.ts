@@ -1,7 +1,8 @@
-// The protocol one sidecar speaks to the next (Istio's rules): HTTP/1.1 to an
-// HTTP/1.1 service whatever the caller spoke, HTTP/2 to gRPC and HTTP/2
-// services, and DestinationPolicy's h2UpgradePolicy / useClientProtocol to
-// change it; the hop's TLS offers exactly the protocols the cluster may speak.
+// The protocol one sidecar speaks to the next: the caller's own to an HTTP/1.1
+// service (HTTP/1.1 only with h2UpgradePolicy: DO_NOT_UPGRADE, see hopProtocol),
+// HTTP/2 to gRPC and HTTP/2 services, DestinationPolicy's h2UpgradePolicy /
+// useClientProtocol to change it; the hop's TLS offers exactly the protocols the
+// cluster may speak.
 import { describe, expect, it } from 'vitest';
 import type { Cluster } from '../../../proxy/config/resources.js';
 import { parsePolicies } from '../../policy/parse.js';
@@ -35,9 +36,10 @@ spec:
 const hop = (c: Cluster) => [c.upstreamProtocol, c.transportSocket?.alpnProtocols];
 
 describe('the protocol between sidecars', () => {
-  it('is HTTP/1.1 to an HTTP/1.1 service and HTTP/2 to a gRPC one by default', () => {
+  it("is the client's protocol to an HTTP/1.1 service and HTTP/2 to a gRPC one by default", () => {
     const { api, store } = clusters('');
-    expect(hop(api)).toEqual(['http1', ['http/1.1']]);
+    expect(hop(api)).toEqual(['downstream', ['h2', 'http/1.1']]);
+    expect(hop(clusters(policy('{ h2UpgradePolicy: DEFAULT }')).api)).toEqual(['downstream', ['h2', 'http/1.1']]);
     expect(hop(store)).toEqual(['http2', ['h2']]);
   });
 
