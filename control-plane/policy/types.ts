@@ -172,8 +172,9 @@ export interface DestinationPolicySpec {
     idleTimeout?: number;
     maxRequestsPerConnection?: number;
     /**
-     * Istio's names. HTTP/1.1 services are called over HTTP/1.1 by default (DEFAULT = DO_NOT_UPGRADE);
-     * UPGRADE speaks HTTP/2 to them. useClientProtocol keeps the caller's protocol and wins over both.
+     * Istio's names, for HTTP/1.1 services (translate/clusters.ts hopProtocol): DEFAULT keeps the caller's
+     * protocol (Istio's DEFAULT is HTTP/1.1; not here yet, see hopProtocol), DO_NOT_UPGRADE speaks
+     * HTTP/1.1, UPGRADE HTTP/2. useClientProtocol keeps the caller's protocol and wins over both.
      */
     h2UpgradePolicy?: H2UpgradePolicy;
     useClientProtocol?: boolean;
