@@ -25,6 +25,8 @@ export interface H1PoolOptions {
   servername?: string;
   /** Upper bound of open connections (Envoy max_connections); requests beyond it wait in order. */
   maxConnections: number;
+  /** Most connects (TCP + TLS handshake) in flight at once; more requests wait for them or for a free connection. */
+  maxConnecting?: number;
   /** An idle keep-alive connection closes after this long. */
   keepAliveTimeout: number;
   /** Close a connection after this many requests (0 = unlimited). */
@@ -47,6 +49,15 @@ interface DispatchOpts {
 }
 
 const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;
+/**
+ * Connects in flight per endpoint. A full mTLS handshake costs ~2 ms of CPU on each side here
+ * (OpenSSL 3.0 in Node 20; ~1 ms resumed), the time of dozens of requests, so a pool that opens
+ * one connection per waiting request feeds back on itself: a cold sidecar under 1,000 req/s of
+ * HTTP/2 (no per-client cap on concurrency) opened 1,024 connections in the first second, the
+ * handshakes starved both sidecars and requests waited 2 s or overflowed. Connections that are
+ * already open turn over in about a millisecond; a few handshakes at a time are enough to grow.
+ */
+const DEFAULT_MAX_CONNECTING = 4;
 /** Most bytes between two pieces of chunked body data (size line, extensions), as the server side. */
 const MAX_CHUNK_GAP = 16 * 1024;
 /** Bodies up to this size go out in the same write as the head. */
@@ -154,9 +165,11 @@ export class H1Pool {
    * (Envoy's pool rule). A slow connect — a TLS handshake, milliseconds of CPU — would otherwise be
    * doubled by each request that arrives meanwhile, although an exchange finishing on an open
    * connection serves the queue first: a burst of 16 mTLS requests opened 21–28 connections.
+   * And never more than `maxConnecting` at once (DEFAULT_MAX_CONNECTING says why).
    */
   private grow(): void {
-    if (this.connecting < this.queue.length && this.open < this.options.maxConnections) this.connect();
+    const o = this.options;
+    if (this.connecting < this.queue.length && this.connecting < (o.maxConnecting ?? DEFAULT_MAX_CONNECTING) && this.open < o.maxConnections) this.connect();
   }
 
   unqueue(r: PendingRequest): void {
@@ -190,6 +203,8 @@ export class H1Pool {
         const c = new H1Connection(this, socket as Socket);
         if (this.closed) return c.destroy();
         this.release(c);
+        // Connects the cap held back: the queue may still outnumber those in flight.
+        this.grow();
       },
     );
   }

@@ -49,14 +49,15 @@ export interface App {
   server: http.Server;
 }
 
-/** An app that answers `<name>` with the request headers it saw as JSON. */
+/** An app that answers `<name>` with the request headers it saw and its body's length as JSON. */
 export function startApp(name: string): Promise<App> {
   const app: App = { name, port: 0, server: undefined as unknown as http.Server };
   app.server = http.createServer((req, res) => {
     app.last = req.headers;
-    req.resume();
+    let bytes = 0;
+    req.on('data', (c: Buffer) => (bytes += c.length));
     req.on('end', () => {
-      const body = JSON.stringify({ app: name, headers: req.headers });
+      const body = JSON.stringify({ app: name, headers: req.headers, bytes });
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
     });

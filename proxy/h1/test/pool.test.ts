@@ -472,6 +472,25 @@ describe('H1Pool: limits, aborts, upgrades, shutdown', () => {
     expect(u.connections()).toBe(2);
   });
 
+  it('at most maxConnecting connects in flight: a burst waits for them, and the pool grows as they finish', async () => {
+    const u = await nodeUpstream((req, res) => res.end(req.url));
+    const direct = buildConnector({ timeout: 1000 });
+    const heldConnects: (() => void)[] = [];
+    const p = pool(u.port, { maxConnections: 100, maxConnecting: 3, connect: (o, cb) => void heldConnects.push(() => direct(o, cb)) });
+    const ds = Array.from({ length: 20 }, (_, i) => dispatch(p, { method: 'GET', path: `/${i}`, headers: H }));
+    // Twenty waiting requests, three handshakes under way: not twenty.
+    expect(heldConnects.length).toBe(3);
+    expect(p.queued).toBe(20);
+    // Each finished connect serves a waiting request and lets one more start while the queue outnumbers those in flight.
+    heldConnects.shift()!();
+    await eventually(() => heldConnects.length === 3 && p.connections === 4, 'a fourth connect once the first finished');
+    while (heldConnects.length > 0) heldConnects.shift()!();
+    const outs = await Promise.all(ds.map((d) => d.done));
+    expect(outs.map((o) => o.body.toString())).toEqual(ds.map((_, i) => `/${i}`));
+    for (const release of heldConnects.splice(0)) release();
+    expect(u.connections()).toBeLessThan(20);
+  });
+
   it('abort() of a queued request: it never reaches the upstream', async () => {
     const held: http.ServerResponse[] = [];
     const seen: string[] = [];
