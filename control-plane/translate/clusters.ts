@@ -65,10 +65,12 @@ function outlier(dp: DestinationPolicy | undefined): OutlierDetection | undefine
  * The protocol a sidecar speaks to another workload's sidecar: HTTP/2 for gRPC and HTTP/2 ports; for
  * HTTP/1.1 ones the client's own protocol unless the DestinationPolicy says otherwise
  * (`h2UpgradePolicy: DO_NOT_UPGRADE` → HTTP/1.1, `UPGRADE` → HTTP/2, `useClientProtocol` wins).
- * Istio's default for an HTTP/1.1 service is HTTP/1.1, and that hop is ~130 µs of CPU per request
- * cheaper here (proxy/listener/PERFORMANCE.md), but HTTP/2 requests with a body stall over an
- * HTTP/1.1 mTLS hop under load (seconds, then pending-queue overflow; PERFORMANCE.md, session 10):
- * until that is fixed the default keeps the client's protocol, and HTTP/1.1 is opt-in.
+ * Istio's default for an HTTP/1.1 service is HTTP/1.1. Here that hop costs less CPU per request
+ * (5–10 % for the pair of sidecars at 1,000 req/s with bodies, more for bodiless GETs), but every
+ * HTTP/2 stream in flight needs an mTLS connection of its own, and a handshake costs ~2 ms of CPU
+ * on each side in Node (proxy/listener/PERFORMANCE.md, session 11): a burst of streams pays for a
+ * burst of handshakes. One multiplexed connection (Linkerd's choice between its proxies) is the
+ * default; HTTP/1.1 is opt-in.
  */
 export function hopProtocol(port: AppProtocol, cp: ConnectionPool | undefined): Cluster['upstreamProtocol'] {
   if (port === 'grpc' || port === 'http2') return 'http2';
