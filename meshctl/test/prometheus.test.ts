@@ -44,9 +44,7 @@ describe.skipIf(!PROMETHEUS)('Prometheus scraping two sidecars', () => {
 
   beforeAll(async () => {
     await mesh.startControlPlane();
-    const [appA, appB] = await Promise.all([mesh.app('a'), mesh.app('b')]);
-    [a, b] = await Promise.all([mesh.sidecar('a', 'v1', appA), mesh.sidecar('b', 'v1', appB)]);
-    await mesh.waitConnected(2);
+    ({ a, b } = await mesh.pair());
     await eventually('a → b', async () => expect((await get(a.outbound, 'b:8080')).status).toBe(200));
 
     const port = await freePort();

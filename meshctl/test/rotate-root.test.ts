@@ -98,9 +98,7 @@ describe('meshctl certs rotate-root', () => {
   beforeAll(async () => {
     await mesh.startControlPlane();
     oldRoot = readFileSync(join(mesh.stateDir, 'ca', 'root-cert.pem'), 'utf8');
-    const [appA, appB] = await Promise.all([mesh.app('a'), mesh.app('b')]);
-    [a, b] = await Promise.all([mesh.sidecar('a', 'v1', appA), mesh.sidecar('b', 'v1', appB)]);
-    await mesh.waitConnected(2);
+    ({ a, b } = await mesh.pair());
     await mesh.admin.apply(STRICT);
     // Both certificates issued and STRICT pushed: on a loaded CI machine this converges slowly.
     await convergence([a, b], eventually(
@@ -226,9 +224,7 @@ describe('meshctl certs rotate-root across a control-plane restart', () => {
 
   beforeAll(async () => {
     await mesh.startControlPlane();
-    const [appA, appB] = await Promise.all([mesh.app('a'), mesh.app('b')]);
-    [a, b] = await Promise.all([mesh.sidecar('a', 'v1', appA), mesh.sidecar('b', 'v1', appB)]);
-    await mesh.waitConnected(2);
+    ({ a, b } = await mesh.pair());
     await convergence([a, b], eventually(
       'a → b',
       async () => {

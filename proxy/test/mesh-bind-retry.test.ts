@@ -19,9 +19,7 @@ describe('a sidecar whose inbound port is taken when its config arrives', () => 
     const port = await freePort();
     holder = net.createServer((s) => s.destroy());
     await new Promise<void>((r) => holder.listen(port, '127.0.0.1', r));
-    const [appA, appB] = await Promise.all([mesh.app('a'), mesh.app('b')]);
-    [a, b] = await Promise.all([mesh.sidecar('a', 'v1', appA), mesh.sidecar('b', 'v1', appB, { inbound: port })]);
-    await mesh.waitConnected(2);
+    ({ a, b } = await mesh.pair({ b: { inbound: port } }));
   }, 30_000);
   afterAll(async () => {
     holder.close();

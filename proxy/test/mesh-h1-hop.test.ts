@@ -10,7 +10,7 @@
 
 import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Mesh, eventually, get, type SidecarProc } from './mesh-harness.js';
+import { Mesh, doNotUpgrade, eventually, type SidecarProc } from './mesh-harness.js';
 
 const RATE_PER_S = 1000;
 const SECONDS = 3;
@@ -22,16 +22,8 @@ describe('mesh path: HTTP/2 clients over an HTTP/1.1 mTLS hop, open loop', () =>
 
   beforeAll(async () => {
     await mesh.startControlPlane();
-    const [appA, appB] = await Promise.all([mesh.app('a'), mesh.app('b')]);
-    [a, b] = await Promise.all([mesh.sidecar('a', 'v1', appA), mesh.sidecar('b', 'v1', appB, { accessLog: true })]);
-    await mesh.waitConnected(2);
-    await mesh.admin.apply(`apiVersion: tsmesh.io/v1alpha1
-kind: DestinationPolicy
-metadata: { name: b }
-spec:
-  targetRef: { kind: Service, name: b }
-  connectionPool: { h2UpgradePolicy: DO_NOT_UPGRADE }
-`);
+    ({ a, b } = await mesh.pair({ b: { accessLog: true } }));
+    await mesh.admin.apply(doNotUpgrade('b'));
     // One HTTP/2 request at a time until B logs one that crossed as HTTP/1.1: b is known to A (on-demand
     // discovery), the policy is in force, and the hop has its first connection — and no more.
     await eventually('HTTP/1.1 on the hop', async () => {

@@ -73,6 +73,23 @@ export interface SidecarProc {
   proc: Proc;
 }
 
+export interface SidecarOptions {
+  servicePort?: number;
+  certTtl?: string;
+  registerAs?: string;
+  inbound?: number;
+  accessLog?: boolean;
+}
+
+/** A DestinationPolicy for `service` asking for HTTP/1.1 between the sidecars (Istio's DO_NOT_UPGRADE). */
+export const doNotUpgrade = (service: string): string => `apiVersion: tsmesh.io/v1alpha1
+kind: DestinationPolicy
+metadata: { name: ${service} }
+spec:
+  targetRef: { kind: Service, name: ${service} }
+  connectionPool: { h2UpgradePolicy: DO_NOT_UPGRADE }
+`;
+
 export class Mesh {
   readonly dir = mkdtempSync(join(tmpdir(), 'tsmesh-mesh-'));
   readonly procs = new Set<ChildProcess>();
@@ -130,7 +147,7 @@ export class Mesh {
   /** A sidecar for service `service` (version `version`) in front of `app`, configured only over ADS. */
   /** `registerAs`: the service the workload registers under (a per-version Service, e.g. b-v1), default `service`. */
   /** `inbound`: the inbound listener's port (default: a free one). `accessLog`: JSON lines on the process's stdout (proc.out). */
-  async sidecar(service: string, version: string, app: App, opts: { servicePort?: number; certTtl?: string; registerAs?: string; inbound?: number; accessLog?: boolean } = {}): Promise<SidecarProc> {
+  async sidecar(service: string, version: string, app: App, opts: SidecarOptions = {}): Promise<SidecarProc> {
     const name = `${service}-${version}`;
     const [inbound, outbound] = [opts.inbound ?? (await freePort()), await freePort()];
     const tokenFile = join(this.dir, `${name}.token`);
@@ -167,6 +184,14 @@ ${opts.registerAs ? `      SERVICE: ${opts.registerAs}\n` : ''}`,
     const proc = await startProcess(PROXY, ['--config', file, '--no-watch'], /"event":"ready"/, this.procs);
     const admin = (JSON.parse(/\{"event":"ready".*\}/.exec(proc.out)![0]) as { admin: number }).admin;
     return { name, inbound, outbound, admin, proc };
+  }
+
+  /** Apps a and b (v1) behind their sidecars, both connected to the control plane and ACKed. */
+  async pair(opts: { a?: SidecarOptions; b?: SidecarOptions } = {}): Promise<{ a: SidecarProc; b: SidecarProc; appA: App; appB: App }> {
+    const [appA, appB] = await Promise.all([this.app('a'), this.app('b')]);
+    const [a, b] = await Promise.all([this.sidecar('a', 'v1', appA, opts.a), this.sidecar('b', 'v1', appB, opts.b)]);
+    await this.waitConnected(2);
+    return { a, b, appA, appB };
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@
 
 import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Mesh, eventually, get, type App, type SidecarProc } from './mesh-harness.js';
+import { Mesh, doNotUpgrade, eventually, get, type App, type SidecarProc } from './mesh-harness.js';
 
 describe('mesh path: control plane + two sidecars', () => {
   const mesh = new Mesh();
@@ -98,13 +98,7 @@ describe('mesh path: control plane + two sidecars', () => {
   // DestinationPolicy h2UpgradePolicy: DO_NOT_UPGRADE (Istio's default): HTTP/1.1 on the mTLS hop, so
   // the streams become a pool of mTLS connections.
   it('with h2UpgradePolicy: DO_NOT_UPGRADE, carries them over HTTP/1.1 between the sidecars, just as whole', async () => {
-    await mesh.admin.apply(`apiVersion: tsmesh.io/v1alpha1
-kind: DestinationPolicy
-metadata: { name: b }
-spec:
-  targetRef: { kind: Service, name: b }
-  connectionPool: { h2UpgradePolicy: DO_NOT_UPGRADE }
-`);
+    await mesh.admin.apply(doNotUpgrade('b'));
     await eventually('HTTP/1.1 on the hop', async () => {
       expect(await h2Storm('/h2-probe', 1)).toEqual([]);
       if (!hopProtocols('/h2-probe').has('HTTP/1.1')) throw new Error(`B saw ${JSON.stringify([...hopProtocols('/h2-probe')])}`);

@@ -25,9 +25,7 @@ describe('certificate rotation under load', () => {
 
   beforeAll(async () => {
     await mesh.startControlPlane();
-    const [appA, appB] = await Promise.all([mesh.app('a'), mesh.app('b')]);
-    [a, b] = await Promise.all([mesh.sidecar('a', 'v1', appA, { certTtl: '5s' }), mesh.sidecar('b', 'v1', appB, { certTtl: '5s' })]);
-    await mesh.waitConnected(2);
+    ({ a, b } = await mesh.pair({ a: { certTtl: '5s' }, b: { certTtl: '5s' } }));
     await eventually('a → b', async () => expect((await get(a.outbound, 'b:8080')).status).toBe(200));
   }, 20_000);
   afterAll(() => mesh.close());
