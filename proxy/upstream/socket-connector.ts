@@ -27,6 +27,19 @@ export interface ConnectorTls {
 
 const KEEPALIVE_INITIAL_DELAY_MS = 60_000;
 
+/**
+ * Stands in for TLSSocket#getPeerCertificate during a client handshake. After a full handshake
+ * Node calls `getPeerCertificate(true)` and hands the result to `checkServerIdentity`: the whole
+ * peer chain as JS objects (subjects, SHA-1/256/512 fingerprints, public keys re-encoded through
+ * OpenSSL 3.0's slow key codecs), ~30 % of the CPU of a full handshake for both ends together
+ * (proxy/tls/PERFORMANCE.md, session 11). Our checkServerIdentity ignores it: the chain is
+ * OpenSSL's to verify (`rejectUnauthorized`) and the identity is checked on the leaf from
+ * getPeerX509Certificate. The socket gets the real method back once connected.
+ */
+function noPeerChain(): object {
+  return {};
+}
+
 class ConnectTimeoutError extends Error {
   readonly code = 'UND_ERR_CONNECT_TIMEOUT';
   override readonly name = 'ConnectTimeoutError';
@@ -60,6 +73,7 @@ export function socketConnector(timeoutMs: number, tls?: ConnectorTls): buildCon
         ...(servername ? { servername } : {}),
         ...(session ? { session } : {}),
       } as ConnectionOptions);
+      (socket as unknown as { getPeerCertificate: unknown }).getPeerCertificate = noPeerChain;
       socket.on('session', (t: Buffer) => {
         if (accepted) session = t;
         else ticket = t;
@@ -78,6 +92,7 @@ export function socketConnector(timeoutMs: number, tls?: ConnectorTls): buildCon
         : undefined;
     socket.once(tls ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
+      if (tls) delete (socket as unknown as { getPeerCertificate?: unknown }).getPeerCertificate;
       const done = cb;
       cb = undefined;
       const refused = tls?.verify?.(socket as TLSSocket);
