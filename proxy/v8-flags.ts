@@ -41,6 +41,25 @@ export function boundOldGenerationGrowth(execArgv: readonly string[], nodeOption
 
 boundOldGenerationGrowth(process.execArgv, process.env.NODE_OPTIONS);
 
+// No allocation-site pretenuring. V8 watches which allocation sites' objects
+// survive scavenges and, past a threshold, allocates theirs straight into
+// the old generation. Under HTTP/2 it decides that for node:http2's
+// per-stream objects, which a proxy drops a millisecond later: they fill the
+// old generation and each sidecar ran a full GC about once a second at
+// 1,000 gRPC calls/s. Without it, 40 → 13 MB promoted per 5 s, and two-hop
+// mTLS gRPC cost 6–11 % less CPU per call in two sessions' interleaved pairs;
+// HTTP/1.1 moved neither CPU nor RSS (proxy/listener/PERFORMANCE.md, sessions
+// 10 and 11). Read by V8 when it processes pretenuring feedback, at every GC.
+const PRETENURING = /--(no-)?allocation[-_]site[-_]pretenuring/;
+
+export function skipAllocationSitePretenuring(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
+  if (execArgv.some((a) => PRETENURING.test(a)) || PRETENURING.test(nodeOptions ?? '')) return false;
+  setFlagsFromString('--no-allocation-site-pretenuring');
+  return true;
+}
+
+skipAllocationSitePretenuring(process.execArgv, process.env.NODE_OPTIONS);
+
 // One full garbage collection once the sidecar is configured. Startup leaves
 // several MB of garbage in the old generation (module sources being decoded
 // and compiled, the bootstrap's YAML tree, the config checker's working set),

@@ -1,7 +1,7 @@
 // The V8 settings the sidecar applies to itself at startup (proxy/v8-flags.ts).
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
-import { boundOldGenerationGrowth, keepWasmOnBaselineCompiler, releaseStartupGarbage } from '../v8-flags.js';
+import { boundOldGenerationGrowth, keepWasmOnBaselineCompiler, releaseStartupGarbage, skipAllocationSitePretenuring } from '../v8-flags.js';
 
 describe('sidecar V8 flags', () => {
   it("an operator's own flags win over the sidecar's defaults", () => {
@@ -9,6 +9,9 @@ describe('sidecar V8 flags', () => {
     expect(boundOldGenerationGrowth([], '--max-semi-space-size=2 --heap_growing_percent=80')).toBe(false);
     expect(keepWasmOnBaselineCompiler(['--no-liftoff'], undefined)).toBe(false);
     expect(boundOldGenerationGrowth([], '--max-semi-space-size=2')).toBe(true);
+    expect(skipAllocationSitePretenuring(['--allocation-site-pretenuring'], undefined)).toBe(false);
+    expect(skipAllocationSitePretenuring([], '--no-allocation_site_pretenuring')).toBe(false);
+    expect(skipAllocationSitePretenuring([], '--max-semi-space-size=2')).toBe(true);
   });
 
   it('releaseStartupGarbage runs one full collection and leaves no global gc behind', async () => {
