@@ -5,6 +5,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import type http2 from 'node:http2';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -19,6 +20,30 @@ const CP = join(root, 'dist/control-plane/main.js');
 const PROXY = join(root, 'dist/proxy/main.js');
 
 export { freePort } from '../../common/free-port.js';
+
+export interface H2Answer {
+  /** 0 when no response head arrived. */
+  status: number;
+  body: string;
+  rstCode: number | undefined;
+}
+
+/** One HTTP/2 exchange on `session`, settled when the stream closes (never rejects: a failure shows in the answer). */
+export function h2Call(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: Buffer): Promise<H2Answer> {
+  return new Promise((resolve) => {
+    const req = session.request(headers);
+    const answer: H2Answer = { status: 0, body: '', rstCode: undefined };
+    req.on('response', (h) => (answer.status = Number(h[':status'])));
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => (answer.body += d));
+    req.on('error', () => {});
+    req.on('close', () => {
+      answer.rstCode = req.rstCode;
+      resolve(answer);
+    });
+    req.end(body);
+  });
+}
 
 interface Proc {
   child: ChildProcess;

@@ -5,7 +5,7 @@
 
 import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Mesh, doNotUpgrade, eventually, get, type App, type SidecarProc } from './mesh-harness.js';
+import { Mesh, doNotUpgrade, eventually, get, h2Call, type App, type SidecarProc } from './mesh-harness.js';
 
 describe('mesh path: control plane + two sidecars', () => {
   const mesh = new Mesh();
@@ -39,25 +39,16 @@ describe('mesh path: control plane + two sidecars', () => {
     const sessions = Array.from({ length: 8 }, () => http2.connect(`http://127.0.0.1:${a.outbound}`));
     const failures: string[] = [];
     let next = 0;
-    const one = (s: http2.ClientHttp2Session): Promise<void> =>
-      new Promise<void>((resolve) => {
-        const id = String(next++);
-        const req = s.request({ ':path': path, ':authority': 'b:8080', 'x-id': id });
-        let status = 0;
-        let body = '';
-        req.on('response', (h) => (status = Number(h[':status'])));
-        req.setEncoding('utf8');
-        req.on('data', (d: string) => (body += d));
-        req.on('error', () => {});
-        req.on('close', () => {
-          let seen: string | undefined;
-          try {
-            seen = (JSON.parse(body) as { headers: Record<string, string> }).headers['x-id'];
-          } catch {}
-          if (req.rstCode || status !== 200 || seen !== id) failures.push(`${id}: status ${status}, reset ${req.rstCode}, ${body.length} bytes, answer for ${seen}`);
-          resolve();
-        });
-      }).then(() => (next < total ? one(s) : undefined));
+    const one = async (s: http2.ClientHttp2Session): Promise<void> => {
+      const id = String(next++);
+      const { status, body, rstCode } = await h2Call(s, { ':path': path, ':authority': 'b:8080', 'x-id': id });
+      let seen: string | undefined;
+      try {
+        seen = (JSON.parse(body) as { headers: Record<string, string> }).headers['x-id'];
+      } catch {}
+      if (rstCode || status !== 200 || seen !== id) failures.push(`${id}: status ${status}, reset ${rstCode}, ${body.length} bytes, answer for ${seen}`);
+      if (next < total) await one(s);
+    };
     try {
       await Promise.all(sessions.flatMap((s) => Array.from({ length: 10 }, () => one(s))));
     } finally {
