@@ -92,6 +92,7 @@ export function startMeshAgent(ads: AdsConfig, node: NodeInfo, sidecar: Sidecar,
     ...(ads.persistPath ? { persistPath: ads.persistPath } : {}),
     ...(ads.protocol ? { protocol: ads.protocol } : {}),
     backoff: { initialMs: ads.initialBackoff, maxMs: ads.maxBackoff, jitter: 0.5 },
+    ...(ads.initialFetchTimeout !== undefined ? { initialFetchTimeoutMs: ads.initialFetchTimeout } : {}),
     apply: (snap) => {
       assertValidSnapshot(snap, { validateClusters: false });
       // A persisted (fail-static) snapshot's bundle may be older than the CA's: only a live push overrides it.

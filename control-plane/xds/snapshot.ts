@@ -4,6 +4,7 @@
 // resources did not change keeps its version and is not pushed again.
 
 import { ValidationError, type ValidationIssue } from '../../common/errors.js';
+import { RUNTIME_SECRETS } from '../../proxy/config/check.js';
 import type { ResourceKind, ResourceMaps } from '../../proxy/config/resources.js';
 import type { DomainOf } from '../../proxy/xds/codec/index.js';
 import { encodedFor, encodeOne, hash, type EncodedResource } from './encode-cache.js';
@@ -26,7 +27,6 @@ export interface Snapshot {
   readonly types: Readonly<Record<ResourceKind, TypeSet>>;
 }
 
-const RUNTIME_SECRETS = new Set(['default', 'ROOTCA']);
 
 /** Every listener's RDS name, every EDS cluster's endpoint set and every TLS secret must exist. */
 export function checkConsistency(res: ResourceMaps): ValidationIssue[] {

@@ -34,6 +34,8 @@ describe('npm run demo', () => {
     expect(stdout).toMatch(/api-v2\s+HTTPRoute\/api\s+api-v1\s+api-v2\s+100%\s+Promoted/);
     expect(stdout).toMatch(/api-v3\s+HTTPRoute\/api\s+api-v2\s+api-v3\s+0%\s+RolledBack/);
     expect(stdout).toMatch(/ in  GET api:9080\/ 200 [\d.]+ms \S+ → api-v2/);
+    // Canary steps, the mirror and the rollback change routes under load: no user request may fail.
+    expect(stdout).toMatch(/traffic: (\d+) requests sent, \1 answered 200 \(100\.0%\)/);
     expect(stdout).toContain('demo complete');
   }, 120_000);
 });

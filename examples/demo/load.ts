@@ -5,6 +5,9 @@ import { get } from './apps.js';
 export class LoadGenerator {
   sent = 0;
   ok = 0;
+  /** The first few failures, as "<seconds into the run> <status or error> <body>", for the summary. */
+  readonly failures: string[] = [];
+  private readonly t0 = Date.now();
   private timer: NodeJS.Timeout | undefined;
   private inFlight = 0;
   private drained: (() => void) | undefined;
@@ -31,10 +34,15 @@ export class LoadGenerator {
     get(this.port, this.host)
       .then((r) => {
         if (r.status === 200) this.ok++;
+        else this.fail(`${r.status} ${r.body.trim().slice(0, 120)}`);
       })
-      .catch(() => {})
+      .catch((err: Error) => this.fail(err.message))
       .finally(() => {
         if (--this.inFlight === 0) this.drained?.();
       });
+  }
+
+  private fail(what: string): void {
+    if (this.failures.length < 5) this.failures.push(`${((Date.now() - this.t0) / 1000).toFixed(1)}s: ${what}`);
   }
 }

@@ -126,6 +126,7 @@ async function main(): Promise<void> {
   load.stop();
   await load.idle();
   say(`traffic: ${load.sent} requests sent, ${load.ok} answered 200 (${((100 * load.ok) / Math.max(load.sent, 1)).toFixed(1)}%)`);
+  for (const f of load.failures) say(`  not 200 at ${f}`);
 
   say('demo complete: api v2 promoted, api v3 rolled back');
 }

@@ -24,6 +24,8 @@ export interface AdsConfig {
   /** Reconnect backoff start; grows to maxBackoff. */
   initialBackoff: number;
   maxBackoff: number;
+  /** How long a referenced route, endpoint set or secret is waited for before a config applies without it (0 = for ever). */
+  initialFetchTimeout?: number;
   /** PEM root(s) the control plane's serving certificate (and the mesh) chain to; absent = plaintext xDS. */
   caRootFile?: string;
   /** Bootstrap token (or projected service-account token) file, re-read per call: CA and xDS authentication. */
@@ -101,12 +103,14 @@ export function bootstrapFromDoc(doc: SourceDoc, file?: string): Bootstrap {
   const dyn = r.field('dynamicResources');
   if (strict(dyn, ['ads'])) {
     const ads = dyn.field('ads');
-    strict(ads, ['address', 'initialBackoff', 'maxBackoff', 'caRootFile', 'tokenFile', 'serverName', 'persistPath', 'protocol', 'certificateTtl', 'nodeMetadata'], true);
+    strict(ads, ['address', 'initialBackoff', 'maxBackoff', 'initialFetchTimeout', 'caRootFile', 'tokenFile', 'serverName', 'persistPath', 'protocol', 'certificateTtl', 'nodeMetadata'], true);
     const cfg: AdsConfig = {
       address: socketAddress(ads.field('address')),
       initialBackoff: ads.field('initialBackoff').duration({ min: 1 }) ?? 500,
       maxBackoff: ads.field('maxBackoff').duration({ min: 1 }) ?? 30_000,
     };
+    const fetchTimeout = ads.field('initialFetchTimeout').duration({ min: 0, max: 600_000 });
+    if (fetchTimeout !== undefined) cfg.initialFetchTimeout = fetchTimeout;
     const rel = (f: string | undefined) => (f === undefined || !baseDir || f.startsWith('/') ? f : `${baseDir}/${f}`);
     const caRootFile = rel(ads.field('caRootFile').string());
     if (caRootFile !== undefined) cfg.caRootFile = caRootFile;

@@ -33,7 +33,8 @@ export interface CheckOptions {
   validateClusters?: boolean;
 }
 
-const RUNTIME_SECRETS = new Set(['default', 'ROOTCA']);
+/** Istio's names for the workload certificate and trust bundle, which the identity manager provides (proxy/identity/secrets.ts). */
+export const RUNTIME_SECRETS: ReadonlySet<string> = new Set(['default', 'ROOTCA']);
 
 export function checkSnapshot(snap: ConfigSnapshot, opts: CheckOptions = {}): ValidationIssue[] {
   const issues: ValidationIssue[] = [];

@@ -21,6 +21,21 @@ spec:
         - { name: b-v2, port: 8080, weight: ${v2} }
 `;
 
+/** Only b-v1: a's sidecar then has no cluster for b-v2 (scoping follows the route's backends). */
+const routeV1Only = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: b }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: b, port: 8080 }]
+  rules:
+    - backendRefs: [{ name: b-v1, port: 8080 }]
+`;
+
+async function clusterNames(admin: number): Promise<string[]> {
+  const dump = (await (await request(`http://127.0.0.1:${admin}/config_dump?resource=cluster`)).body.json()) as { configs: { resources: { name: string }[] }[] };
+  return dump.configs[0]!.resources.map((r) => r.name);
+}
+
 describe('mesh policy through the admin API', () => {
   const mesh = new Mesh();
   let a: SidecarProc;
@@ -68,6 +83,26 @@ describe('mesh policy through the admin API', () => {
     expect(share).toBeGreaterThan(0.03);
     expect(share).toBeLessThan(0.2);
   }, 25_000);
+
+  // Envoy's cluster warming: a route may only send traffic to a cluster once its endpoints are known. The
+  // control plane pushes the new cluster, then endpoints for the names the proxy subscribed to so far, then
+  // the route; the proxy must not apply the route while the new cluster's endpoints are still on their way.
+  it('a backend new to the caller takes traffic without a failed request (the route waits for its endpoints)', async () => {
+    const load = new Load(a.outbound, 'b:8080', 8);
+    load.start();
+    try {
+      for (let round = 0; round < 4; round++) {
+        await mesh.admin.apply(routeV1Only);
+        await eventually('b-v2 gone from a', async () => expect((await clusterNames(a.admin)).some((n) => n.includes('b-v2'))).toBe(false));
+        await mesh.admin.apply(route(50, 50));
+        load.resetCounts();
+        await eventually('b-v2 gets traffic', async () => expect(load.byApp.get('b-v2') ?? 0).toBeGreaterThan(10));
+      }
+    } finally {
+      await load.stop();
+    }
+    expect(load.failures).toEqual([]);
+  }, 40_000);
 
   it('an AuthorizationPolicy denying A answers 403 MESH_RBAC_DENIED; removing it restores access', async () => {
     await mesh.admin.apply(`apiVersion: tsmesh.io/v1alpha1

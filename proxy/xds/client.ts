@@ -42,12 +42,18 @@ export interface XdsClientOptions {
   /** Where the last good config is persisted (fail-static). */
   persistPath?: string;
   backoff?: BackoffOptions;
+  /**
+   * How long a referenced route, endpoint set or secret is waited for before the config applies without it
+   * (Envoy's initial_fetch_timeout, default 15 s; 0 waits for ever).
+   */
+  initialFetchTimeoutMs?: number;
   clock?: Clock;
   logger?: Logger;
 }
 
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 const MAX_ON_DEMAND = 10_000;
+export const DEFAULT_INITIAL_FETCH_TIMEOUT_MS = 15_000;
 
 /** google.rpc.Code INVALID_ARGUMENT, the code of every NACK. */
 const INVALID_ARGUMENT = 3;
@@ -65,6 +71,8 @@ export class XdsClient {
   private nonces: Partial<Record<ResourceKind, string>> = {};
   private call: ClientDuplexStream<any, any> | undefined;
   private retry: Timer | undefined;
+  private fetchTimer: Timer | undefined;
+  private readonly fetchTimeoutMs: number;
   private stopped = true;
   private sentNode = false;
   /** Cluster names asked for on demand (hosts this proxy had no config for), sent next to the CDS wildcard. */
@@ -79,6 +87,7 @@ export class XdsClient {
     this.delta = opts.protocol === 'delta';
     this.nodeMsg = buildNode(opts.node, opts.nodeExtras);
     this.backoff = new Backoff(opts.backoff ?? DEFAULT_BACKOFF);
+    this.fetchTimeoutMs = opts.initialFetchTimeoutMs ?? DEFAULT_INITIAL_FETCH_TIMEOUT_MS;
     // A state-of-the-world response carries every cluster or listener at once: allow more than gRPC's 4 MiB default.
     this.client = new AdsClient(opts.server, opts.credentials ?? grpcCredentials.createInsecure(), {
       'grpc.max_receive_message_length': MAX_RESPONSE_BYTES,
@@ -90,6 +99,7 @@ export class XdsClient {
         apply: opts.apply,
         resubscribe: (kind, names) => this.subscribe(kind, names, false),
         log: this.log,
+        now: () => this.clock.now(),
         ...(persistPath
           ? {
               persist: (s) => {
@@ -126,6 +136,8 @@ export class XdsClient {
   stop(): void {
     this.stopped = true;
     this.retry?.cancel();
+    this.fetchTimer?.cancel();
+    this.fetchTimer = undefined;
     this.call?.cancel();
     this.call = undefined;
     this.client.close();
@@ -199,6 +211,20 @@ export class XdsClient {
       const names = this.state.subscribed[k];
       if (names.size) this.subscribe(k, names, true);
     }
+    this.armFetchTimer();
+  }
+
+  /** Keeps one timer on the oldest awaited name's initial fetch deadline. */
+  private armFetchTimer(): void {
+    if (this.fetchTimer || this.stopped || this.fetchTimeoutMs <= 0) return;
+    const deadline = this.state.nextFetchDeadline(this.fetchTimeoutMs);
+    if (deadline === undefined) return;
+    this.fetchTimer = this.clock.setTimeout(() => {
+      this.fetchTimer = undefined;
+      if (this.stopped) return;
+      this.state.expireAwaited(this.fetchTimeoutMs);
+      this.armFetchTimer();
+    }, Math.max(0, deadline - this.clock.now()));
   }
 
   private lost(call: ClientDuplexStream<any, any>, why: string): void {
@@ -267,6 +293,7 @@ export class XdsClient {
     msg.version_info = error ? this.state.versions[kind] : res.version_info;
     if (error) msg.error_detail = { code: INVALID_ARGUMENT, message: error };
     this.send(msg);
+    this.armFetchTimer();
   }
 
   private onDelta(res: DeltaDiscoveryResponseMsg): void {
@@ -284,5 +311,6 @@ export class XdsClient {
     const msg: DeltaDiscoveryRequestMsg = { type_url: res.type_url, response_nonce: res.nonce };
     if (error) msg.error_detail = { code: INVALID_ARGUMENT, message: error };
     this.send(msg);
+    this.armFetchTimer();
   }
 }

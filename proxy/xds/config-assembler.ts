@@ -3,10 +3,16 @@
 // subscriptions and the names still awaited on the current stream. An update
 // either applies as a whole snapshot (checked, then handed to `apply`) or is
 // refused with the exact error, leaving the last good config in place.
+//
+// Warming (Envoy's): a config that references a route, endpoint set or secret
+// not received yet is held, not applied, so a route never sends traffic to a
+// cluster whose endpoints are still on their way. A name the server does not
+// answer within the initial fetch timeout is given up on, and the held config
+// applies without it.
 
 import { MeshError, ValidationError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import { assertValidSnapshot } from '../config/check.js';
+import { assertValidSnapshot, RUNTIME_SECRETS } from '../config/check.js';
 import { TYPE_URLS, type ConfigSnapshot, type ResourceKind } from '../config/resources.js';
 import type { AnyMsg } from './ads-wire.js';
 import { decodeResource, resourceName, type DomainOf } from './codec/index.js';
@@ -22,6 +28,8 @@ export interface AssemblerHooks {
   resubscribe(kind: NamedKind, names: Set<string>): void;
   persist?(state: PersistedState): void;
   log: Logger;
+  /** Milliseconds clock for the awaited names' ages (default Date.now). */
+  now?: () => number;
 }
 
 const perKind = <T>(make: () => T) => Object.fromEntries(KINDS.map((k) => [k, make()])) as Record<ResourceKind, T>;
@@ -32,15 +40,18 @@ export class ConfigAssembler {
   versions = perKind(() => '');
   resourceVersions = perKind<Record<string, string>>(() => ({}));
   subscribed = perKind(() => new Set<string>());
-  /** Names subscribed to but not yet answered on the current stream ('*' for a wildcard). */
-  private awaiting = perKind(() => new Set<string>());
+  /** Names subscribed to but not yet answered on the current stream ('*' for a wildcard), with when they were asked for. */
+  private awaiting = perKind(() => new Map<string, number>());
+  private readonly now: () => number;
   appliedCount = 0;
   lastError: string | undefined;
 
   constructor(
     private readonly hooks: AssemblerHooks,
     private readonly delta: boolean,
-  ) {}
+  ) {
+    this.now = hooks.now ?? Date.now;
+  }
 
   restore(state: PersistedState): void {
     this.good = copyMaps(state.snapshot.resources);
@@ -55,7 +66,7 @@ export class ConfigAssembler {
 
   /** A new stream: nothing has been answered on it yet. */
   newStream(): void {
-    for (const k of KINDS) this.awaiting[k] = new Set();
+    for (const k of KINDS) this.awaiting[k] = new Map();
   }
 
   /** Records a subscription to `names` (empty = wildcard for listeners/clusters); returns what was added and removed. */
@@ -65,10 +76,12 @@ export class ConfigAssembler {
     const added = [...names].filter((n) => initial || !prev.has(n));
     const removed = [...prev].filter((n) => !names.has(n));
     // A delta server answers only with differences, so on a re-subscribe we wait only for what we do not hold.
+    // The workload's own certificate and trust bundle come from its identity manager; the server may never send them.
     const held = this.delta ? this.resourceVersions[kind] : {};
-    for (const n of added) if (!(n in held)) this.awaiting[kind].add(n);
+    const now = this.now();
+    for (const n of added) if (!(n in held) && !(kind === 'secret' && RUNTIME_SECRETS.has(n))) this.awaiting[kind].set(n, now);
     for (const n of removed) this.awaiting[kind].delete(n);
-    if (WILDCARD.has(kind) && initial && Object.keys(held).length === 0) this.awaiting[kind].add('*');
+    if (WILDCARD.has(kind) && initial && Object.keys(held).length === 0) this.awaiting[kind].set('*', now);
     return { added, removed };
   }
 
@@ -100,7 +113,10 @@ export class ConfigAssembler {
     const map = next[kind] as Map<string, unknown>;
     map.clear();
     for (const [n, v] of decoded) map.set(n, v);
-    this.awaiting[kind].clear();
+    // A response answers a wildcard as a whole, but an explicit name only by carrying it: the server may have
+    // sent this one for the previous subscription (its ACK is what carries the new names).
+    if (WILDCARD.has(kind)) this.awaiting[kind].clear();
+    else for (const n of decoded.keys()) this.awaiting[kind].delete(n);
     return this.accept(kind, next, version, () => {});
   }
 
@@ -115,6 +131,41 @@ export class ConfigAssembler {
     for (const n of removed) delete rv[n];
     Object.assign(rv, versions);
     return this.accept(kind, next, systemVersion, () => (this.resourceVersions[kind] = rv));
+  }
+
+  /** When the oldest awaited route, endpoint set or secret name times out, or undefined when none is awaited. */
+  nextFetchDeadline(timeoutMs: number): number | undefined {
+    let first: number | undefined;
+    for (const k of NAMED) for (const since of this.awaiting[k].values()) if (first === undefined || since < first) first = since;
+    return first === undefined ? undefined : first + timeoutMs;
+  }
+
+  /**
+   * Stops waiting for names asked for at least `timeoutMs` ago (Envoy's initial_fetch_timeout) and, when
+   * nothing else is awaited, applies the held config without them. Returns the names given up on.
+   */
+  expireAwaited(timeoutMs: number): string[] {
+    const cutoff = this.now() - timeoutMs;
+    const expired: string[] = [];
+    for (const k of NAMED) {
+      for (const [n, since] of this.awaiting[k]) {
+        if (since > cutoff) continue;
+        this.awaiting[k].delete(n);
+        expired.push(`${k}/${n}`);
+      }
+    }
+    if (!expired.length) return expired;
+    this.hooks.log.warn('xds: initial fetch timeout; applying without the resources not received', { names: expired, timeoutMs });
+    if (!KINDS.some((k) => this.awaiting[k].size > 0)) {
+      try {
+        this.applyHeld();
+      } catch (err) {
+        // Already ACKed: nothing to NACK. The last good config keeps serving; the next update retries.
+        if (!(err instanceof ValidationError || err instanceof MeshError)) throw err;
+        this.refuse(expired[0]!.split('/')[0] as NamedKind, err);
+      }
+    }
+    return expired;
   }
 
   /** Records a refusal (decode or apply) and returns its message for the NACK. */
