@@ -119,3 +119,19 @@ staticResources:
     expect(() => parseBootstrap(passthrough(', loadAssignment: { endpoints: [{ address: { address: 127.0.0.1, port: 1 } }] }'), 'b.yaml')).toThrow(/clusters\[0\]\.loadAssignment: an ORIGINAL_DST cluster has no endpoints/);
   });
 });
+
+describe('bootstrap: ADS settings', () => {
+  const doc = (extra: string) => `node: { id: n1, cluster: web }
+dynamicResources:
+  ads:
+    address: { address: 127.0.0.1, port: 15010 }
+${extra}`;
+
+  it('reads initialFetchTimeout (absent = the client default) and names a bad one by line and field', async () => {
+    const { parseBootstrap } = await import('../bootstrap.js');
+    expect(parseBootstrap(doc('')).dynamicResources!.ads.initialFetchTimeout).toBeUndefined();
+    expect(parseBootstrap(doc('    initialFetchTimeout: 5s\n')).dynamicResources!.ads.initialFetchTimeout).toBe(5000);
+    expect(parseBootstrap(doc('    initialFetchTimeout: 0s\n')).dynamicResources!.ads.initialFetchTimeout).toBe(0);
+    expect(() => parseBootstrap(doc('    initialFetchTimeout: soon\n'), 'b.yaml')).toThrow(/b\.yaml:5: dynamicResources\.ads\.initialFetchTimeout: /);
+  });
+});
