@@ -27,8 +27,9 @@ export interface CheckOptions {
   /**
    * Refuse routes and TCP proxies that name a cluster the snapshot lacks (Envoy's validate_clusters).
    * Default true, as Envoy does for static config. xDS-delivered config passes false, as Envoy's RDS
-   * default: clusters and routes arrive on separate streams, so a route may briefly name a cluster a
-   * push just removed; the request then gets 503 MESH_NO_CLUSTER instead of the whole update a NACK.
+   * default: a route may name a cluster that does not exist (yet); the request then gets 503
+   * MESH_NO_CLUSTER instead of the whole update a NACK. (A cluster a push removes while routes still name
+   * it is kept until they stop: proxy/xds/config-assembler.ts.)
    */
   validateClusters?: boolean;
 }

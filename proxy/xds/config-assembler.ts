@@ -9,6 +9,11 @@
 // cluster whose endpoints are still on their way. A name the server does not
 // answer within the initial fetch timeout is given up on, and the held config
 // applies without it.
+//
+// Break after make: a cluster the server removes while the routes held still
+// send traffic to it stays (with its last endpoints) until the route update
+// that stops naming it arrives. The server pushes clusters before routes, so
+// a canary rollback would otherwise answer 503 for the moment in between.
 
 import { MeshError, ValidationError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
@@ -17,7 +22,7 @@ import { TYPE_URLS, type ConfigSnapshot, type ResourceKind } from '../config/res
 import type { AnyMsg } from './ads-wire.js';
 import { decodeResource, resourceName, type DomainOf } from './codec/index.js';
 import type { PersistedState } from './persist.js';
-import { copyMaps, emptyMaps, KINDS, referencedNames, sameNames, toSnapshot, WILDCARD, type Maps } from './resource-state.js';
+import { clustersInUse, copyMaps, emptyMaps, KINDS, referencedNames, sameNames, toSnapshot, WILDCARD, type Maps } from './resource-state.js';
 
 export type NamedKind = 'routeConfiguration' | 'clusterLoadAssignment' | 'secret';
 const NAMED: readonly NamedKind[] = ['clusterLoadAssignment', 'routeConfiguration', 'secret'];
@@ -206,12 +211,27 @@ export class ConfigAssembler {
     return KINDS.some((k) => this.awaiting[k].size > 0);
   }
 
+  /** The held config plus the removed clusters (and their endpoints) that its routes still name. */
+  private withLingering(): Maps {
+    const m = copyMaps(this.held);
+    for (const name of clustersInUse(m)) {
+      const old = m.cluster.has(name) ? undefined : this.good.cluster.get(name);
+      if (!old) continue;
+      m.cluster.set(name, old);
+      const eds = old.edsServiceName ?? old.name;
+      const cla = this.good.clusterLoadAssignment.get(eds);
+      if (old.type === 'EDS' && cla && !m.clusterLoadAssignment.has(eds)) m.clusterLoadAssignment.set(eds, cla);
+    }
+    return m;
+  }
+
   private applyHeld(): void {
-    const snap = toSnapshot(this.held, this.versions);
+    const applied = this.withLingering();
+    const snap = toSnapshot(applied, this.versions);
     // The same semantic checks the bootstrap loader runs (cross-references, regexes, weights…).
     assertValidSnapshot(snap, { validateClusters: false });
     this.hooks.apply(snap);
-    this.good = copyMaps(this.held);
+    this.good = applied;
     this.appliedCount++;
     this.lastError = undefined;
     this.hooks.persist?.({ snapshot: snap, resourceVersions: this.resourceVersions });

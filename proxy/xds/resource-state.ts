@@ -2,7 +2,7 @@
 // type, which names each non-wildcard type must subscribe to (derived from the
 // listeners and clusters held), and the assembled ConfigSnapshot.
 
-import type { ConfigSnapshot, Listener, ResourceKind, ResourceMaps } from '../config/resources.js';
+import type { ConfigSnapshot, Listener, ResourceKind, ResourceMaps, RouteConfiguration } from '../config/resources.js';
 import type { DomainOf } from './codec/index.js';
 
 export const KINDS: readonly ResourceKind[] = ['listener', 'cluster', 'routeConfiguration', 'clusterLoadAssignment', 'secret'];
@@ -45,6 +45,36 @@ export function referencedNames(m: Maps): Record<'routeConfiguration' | 'cluster
     if (c.transportSocket?.validationSecret) sds.add(c.transportSocket.validationSecret);
   }
   return { routeConfiguration: rds, clusterLoadAssignment: eds, secret: sds };
+}
+
+function routeClusters(rc: RouteConfiguration, out: Set<string>): void {
+  for (const vh of rc.virtualHosts) {
+    for (const r of vh.routes) {
+      const a = r.route;
+      if (!a) continue;
+      if (a.cluster) out.add(a.cluster);
+      for (const w of a.weightedClusters ?? []) out.add(w.name);
+      for (const m of a.requestMirrorPolicies) out.add(m.cluster);
+    }
+  }
+}
+
+/** Clusters that routes and TCP proxies send traffic to (route configs held or inline in listeners). */
+export function clustersInUse(m: Maps): Set<string> {
+  const out = new Set<string>();
+  for (const rc of m.routeConfiguration.values()) routeClusters(rc, out);
+  for (const l of m.listener.values()) {
+    if (l.apiListener?.routeConfig) routeClusters(l.apiListener.routeConfig, out);
+    for (const c of l.filterChains) {
+      if (c.filter.kind === 'http') {
+        if (c.filter.routeConfig) routeClusters(c.filter.routeConfig, out);
+      } else {
+        if (c.filter.cluster) out.add(c.filter.cluster);
+        for (const w of c.filter.weightedClusters ?? []) out.add(w.name);
+      }
+    }
+  }
+  return out;
 }
 
 export function toSnapshot(m: Maps, versions: Record<ResourceKind, string>): ConfigSnapshot {

@@ -2,17 +2,19 @@
 // to a cluster new to the proxy is applied only once that cluster's endpoints
 // have arrived (the route and the endpoints travel as separate responses), and
 // a name the server never answers is given up on after the initial fetch
-// timeout instead of freezing the proxy's config.
+// timeout instead of freezing the proxy's config. The other way round, a
+// cluster the server removes stays while the routes held still name it.
 
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../common/clock.js';
 import { encodeOne } from '../../../control-plane/xds/encode-cache.js';
 import { resources, startServer } from '../../../control-plane/xds/test/harness.js';
-import type { Cluster, ClusterLoadAssignment, ConfigSnapshot, NodeInfo, ResourceKind, ResourceMaps, RouteConfiguration } from '../../config/resources.js';
+import { TYPE_URLS, type Cluster, type ClusterLoadAssignment, type ConfigSnapshot, type NodeInfo, type ResourceKind, type ResourceMaps, type RouteConfiguration } from '../../config/resources.js';
 import { adsServiceDefinition, type DiscoveryRequestMsg } from '../ads-wire.js';
 import { XdsClient } from '../client.js';
 import { kindOfTypeUrl, type DomainOf } from '../codec/index.js';
+import { clustersInUse, copyMaps } from '../resource-state.js';
 import * as fx from '../codec/test/fixtures.js';
 
 const nodeInfo: NodeInfo = { id: 'reviews-v2-1', cluster: 'reviews', namespace: 'default', serviceAccount: 'reviews', workload: 'reviews-v2', version: 'v2', labels: { app: 'reviews' }, trustDomain: 'cluster.local' };
@@ -74,26 +76,35 @@ describe.each(['sotw', 'delta'] as const)('cluster warming (%s)', (protocol) => 
 
 /**
  * A state-of-the-world ADS server that answers every request for a type with `res`'s resources of that type
- * (wildcard or by name), except the names in `withhold`, which it never sends.
+ * (wildcard or by name), except the names in `withhold`, which it never sends; `push(kind)` sends `res`'s
+ * current resources of `kind` unasked, as a control plane does on a change.
  */
-async function scriptedServer(res: ResourceMaps, withhold: Set<string>) {
+async function scriptedServer(res: ResourceMaps, withhold = new Set<string>()) {
   const requests: DiscoveryRequestMsg[] = [];
   const server = new Server();
   let nonce = 0;
+  let stream: { call: ServerDuplexStream<DiscoveryRequestMsg, unknown>; names: Map<ResourceKind, string[]> } | undefined;
+  const send = (kind: ResourceKind) => {
+    const names = stream!.names.get(kind) ?? [];
+    const all = res[kind] as ReadonlyMap<string, DomainOf[ResourceKind]>;
+    const wildcard = (kind === 'listener' || kind === 'cluster') && names.length === 0;
+    const chosen = [...all].filter(([n]) => (wildcard || names.includes(n)) && !withhold.has(n));
+    const n = String(++nonce);
+    stream!.call.write({ version_info: `v${n}`, type_url: TYPE_URLS[kind], nonce: n, resources: chosen.map(([name, v]) => encodeOne(kind, name, v).any) });
+    return n;
+  };
   server.addService(adsServiceDefinition(), {
     StreamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequestMsg, unknown>) => {
-      const sent = new Map<ResourceKind, string>();
+      stream = { call, names: new Map() };
       call.on('data', (req: DiscoveryRequestMsg) => {
         requests.push(req);
         const kind = kindOfTypeUrl(req.type_url ?? '');
         if (!kind) return;
         const names = req.resource_names ?? [];
-        const key = names.join(',');
-        if (sent.get(kind) === key) return; // an ACK of what it already has
-        sent.set(kind, key);
-        const all = res[kind] as ReadonlyMap<string, DomainOf[ResourceKind]>;
-        const chosen = [...all].filter(([n]) => (names.length === 0 || names.includes(n)) && !withhold.has(n));
-        call.write({ version_info: `v-${key}`, type_url: req.type_url, nonce: String(++nonce), resources: chosen.map(([n, v]) => encodeOne(kind, n, v).any) });
+        const prev = stream!.names.get(kind);
+        if (prev && prev.join(',') === names.join(',')) return; // an ACK of what it already has
+        stream!.names.set(kind, names);
+        send(kind);
       });
       call.on('end', () => call.end());
     },
@@ -101,8 +112,50 @@ async function scriptedServer(res: ResourceMaps, withhold: Set<string>) {
   });
   const port = await new Promise<number>((ok, fail) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? fail(e) : ok(p))));
   cleanup.push(() => server.forceShutdown());
-  return { port, requests };
+  /** Sends `kind` and resolves once the client has ACKed that response. */
+  const push = async (kind: ResourceKind) => {
+    const n = send(kind);
+    await expect.poll(() => requests.some((r) => r.response_nonce === n && !r.error_detail)).toBe(true);
+  };
+  return { port, requests, push };
 }
+
+/** Clusters routes send traffic to that the snapshot lacks. */
+function routedToMissing(s: ConfigSnapshot): string[] {
+  return [...clustersInUse(copyMaps(s.resources))].filter((n) => !s.resources.cluster.has(n));
+}
+
+describe('removed clusters (break after make)', () => {
+  it('keeps a removed cluster, with its endpoints, until the routes stop naming it', async () => {
+    const res = resources();
+    const srv = await scriptedServer(res);
+    const applied: ConfigSnapshot[] = [];
+    const client = new XdsClient({ server: `127.0.0.1:${srv.port}`, node: nodeInfo, apply: (s) => void applied.push(s) });
+    cleanup.push(() => client.stop());
+    client.start();
+    await expect.poll(() => client.current().resources.clusterLoadAssignment.has(fx.clusterLoadAssignment.clusterName)).toBe(true);
+    // The rollback, clusters first (as a control plane pushes them): v2's cluster goes, the route still splits to it.
+    res.cluster = new Map([[fx.peakEwmaCluster.name, fx.peakEwmaCluster]]);
+    await srv.push('cluster');
+    expect(client.current().resources.cluster.get(fx.cluster.name)).toEqual(fx.cluster);
+    expect(client.current().resources.clusterLoadAssignment.get(fx.clusterLoadAssignment.clusterName)).toEqual(fx.clusterLoadAssignment);
+    // Then the listener, whose TCP chain stops splitting to v2: the routes still name it.
+    const l = structuredClone(fx.listener);
+    l.filterChains[1]!.filter = { kind: 'tcp', statPrefix: 'inbound_tcp', cluster: fx.peakEwmaCluster.name, idleTimeout: 600_000 };
+    res.listener = new Map([[l.name, l]]);
+    await srv.push('listener');
+    expect(client.current().resources.listener.get(l.name)!.filterChains[1]!.filter).toMatchObject({ cluster: fx.peakEwmaCluster.name });
+    expect(client.current().resources.cluster.has(fx.cluster.name)).toBe(true);
+    // Then the routes that send everything to ratings: now v2's cluster is gone.
+    const rc = structuredClone(fx.routeConfiguration) as RouteConfiguration;
+    for (const r of rc.virtualHosts[0]!.routes) if (r.route) Object.assign(r.route, { cluster: fx.peakEwmaCluster.name, weightedClusters: undefined });
+    res.routeConfiguration = new Map([[rc.name, rc]]);
+    await srv.push('routeConfiguration');
+    await expect.poll(() => client.current().resources.cluster.has(fx.cluster.name)).toBe(false);
+    expect(client.current().resources.clusterLoadAssignment.size).toBe(0);
+    expect(applied.map(routedToMissing)).toEqual(applied.map(() => []));
+  });
+});
 
 describe('initial fetch timeout', () => {
   it('waits for endpoints the server never sends, then applies without them after the timeout', async () => {
