@@ -12,7 +12,7 @@ import { encodeOne } from '../../../control-plane/xds/encode-cache.js';
 import { resources, startServer } from '../../../control-plane/xds/test/harness.js';
 import { TYPE_URLS, type Cluster, type ClusterLoadAssignment, type ConfigSnapshot, type NodeInfo, type ResourceKind, type ResourceMaps, type RouteConfiguration } from '../../config/resources.js';
 import { adsServiceDefinition, type DiscoveryRequestMsg } from '../ads-wire.js';
-import { XdsClient } from '../client.js';
+import { XdsClient, type XdsClientOptions } from '../client.js';
 import { kindOfTypeUrl, type DomainOf } from '../codec/index.js';
 import { clustersInUse, copyMaps } from '../resource-state.js';
 import * as fx from '../codec/test/fixtures.js';
@@ -22,6 +22,15 @@ const cleanup: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanup.splice(0).reverse()) c();
 });
+
+/** A client of the server on `port` that records every config it applies. */
+function startClient(port: number, extra: Partial<XdsClientOptions> = {}) {
+  const applied: ConfigSnapshot[] = [];
+  const client = new XdsClient({ server: `127.0.0.1:${port}`, node: nodeInfo, apply: (s) => void applied.push(s), ...extra });
+  cleanup.push(() => client.stop());
+  client.start();
+  return { client, applied };
+}
 
 const v3: Cluster = { ...fx.cluster, name: 'outbound|80|v3|reviews', edsServiceName: 'outbound|80|v3|reviews.default', metadata: { service: 'reviews.default', version: 'v3' } };
 const v3Endpoints: ClusterLoadAssignment = { ...fx.clusterLoadAssignment, clusterName: 'outbound|80|v3|reviews.default' };
@@ -61,10 +70,7 @@ describe.each(['sotw', 'delta'] as const)('cluster warming (%s)', (protocol) => 
     const cp = await startServer();
     cleanup.push(cp.close);
     cp.cache.setSnapshot(nodeInfo.id, 'v1', resources());
-    const applied: ConfigSnapshot[] = [];
-    const client = new XdsClient({ server: `127.0.0.1:${cp.port}`, node: nodeInfo, protocol, apply: (s) => void applied.push(s) });
-    cleanup.push(() => client.stop());
-    client.start();
+    const { client, applied } = startClient(cp.port, { protocol });
     await expect.poll(() => cp.xds.receipt('v1')?.acked.length).toBe(1);
     cp.cache.setSnapshot(nodeInfo.id, 'v2', withCanaryV3());
     await expect.poll(() => client.current().resources.clusterLoadAssignment.has(v3Endpoints.clusterName)).toBe(true);
@@ -129,10 +135,7 @@ describe('removed clusters (break after make)', () => {
   it('keeps a removed cluster, with its endpoints, until the routes stop naming it', async () => {
     const res = resources();
     const srv = await scriptedServer(res);
-    const applied: ConfigSnapshot[] = [];
-    const client = new XdsClient({ server: `127.0.0.1:${srv.port}`, node: nodeInfo, apply: (s) => void applied.push(s) });
-    cleanup.push(() => client.stop());
-    client.start();
+    const { client, applied } = startClient(srv.port);
     await expect.poll(() => client.current().resources.clusterLoadAssignment.has(fx.clusterLoadAssignment.clusterName)).toBe(true);
     // The rollback, clusters first (as a control plane pushes them): v2's cluster goes, the route still splits to it.
     res.cluster = new Map([[fx.peakEwmaCluster.name, fx.peakEwmaCluster]]);
@@ -158,14 +161,16 @@ describe('removed clusters (break after make)', () => {
 });
 
 describe('initial fetch timeout', () => {
-  it('waits for endpoints the server never sends, then applies without them after the timeout', async () => {
-    const withheld = fx.clusterLoadAssignment.clusterName;
+  const withheld = fx.clusterLoadAssignment.clusterName;
+  /** A server that never sends the one endpoint set the fixtures' cluster needs. */
+  async function withholding(initialFetchTimeoutMs: number) {
     const srv = await scriptedServer(resources(), new Set([withheld]));
     const clock = new ManualClock();
-    const applied: ConfigSnapshot[] = [];
-    const client = new XdsClient({ server: `127.0.0.1:${srv.port}`, node: nodeInfo, clock, initialFetchTimeoutMs: 15_000, apply: (s) => void applied.push(s) });
-    cleanup.push(() => client.stop());
-    client.start();
+    return { srv, clock, ...startClient(srv.port, { clock, initialFetchTimeoutMs }) };
+  }
+
+  it('waits for endpoints the server never sends, then applies without them after the timeout', async () => {
+    const { srv, clock, applied } = await withholding(15_000);
     // The proxy has asked for the endpoints and ACKed every response it got (the routes, the secrets).
     await expect.poll(() => srv.requests.some((r) => r.type_url?.endsWith('ClusterLoadAssignment') && r.response_nonce && r.resource_names?.includes(withheld))).toBe(true);
     await expect.poll(() => srv.requests.some((r) => r.type_url?.endsWith('RouteConfiguration') && r.response_nonce)).toBe(true);
@@ -178,13 +183,7 @@ describe('initial fetch timeout', () => {
   });
 
   it('0 waits for ever', async () => {
-    const withheld = fx.clusterLoadAssignment.clusterName;
-    const srv = await scriptedServer(resources(), new Set([withheld]));
-    const clock = new ManualClock();
-    const applied: ConfigSnapshot[] = [];
-    const client = new XdsClient({ server: `127.0.0.1:${srv.port}`, node: nodeInfo, clock, initialFetchTimeoutMs: 0, apply: (s) => void applied.push(s) });
-    cleanup.push(() => client.stop());
-    client.start();
+    const { srv, clock, applied } = await withholding(0);
     await expect.poll(() => srv.requests.some((r) => r.type_url?.endsWith('RouteConfiguration') && r.response_nonce)).toBe(true);
     clock.advance(3_600_000);
     expect(applied).toEqual([]);
