@@ -152,14 +152,16 @@ export class ConfigAssembler {
   expireAwaited(timeoutMs: number): string[] {
     const cutoff = this.now() - timeoutMs;
     const expired: string[] = [];
+    let firstKind: NamedKind | undefined;
     for (const k of NAMED) {
       for (const [n, since] of this.awaiting[k]) {
         if (since > cutoff) continue;
         this.awaiting[k].delete(n);
         expired.push(`${k}/${n}`);
+        firstKind ??= k;
       }
     }
-    if (!expired.length) return expired;
+    if (!firstKind) return expired;
     this.hooks.log.warn('xds: initial fetch timeout; applying without the resources not received', { names: expired, timeoutMs });
     if (!KINDS.some((k) => this.awaiting[k].size > 0)) {
       try {
@@ -167,7 +169,7 @@ export class ConfigAssembler {
       } catch (err) {
         // Already ACKed: nothing to NACK. The last good config keeps serving; the next update retries.
         if (!(err instanceof ValidationError || err instanceof MeshError)) throw err;
-        this.refuse(expired[0]!.split('/')[0] as NamedKind, err);
+        this.refuse(firstKind, err);
       }
     }
     return expired;

@@ -50,19 +50,10 @@ function withCanaryV3(): ResourceMaps {
 
 /** EDS clusters a route sends traffic to whose endpoints the snapshot lacks. */
 function routedWithoutEndpoints(s: ConfigSnapshot): string[] {
-  const missing: string[] = [];
-  for (const rc of s.resources.routeConfiguration.values()) {
-    for (const vh of rc.virtualHosts) {
-      for (const r of vh.routes) {
-        const names = [r.route?.cluster, ...(r.route?.weightedClusters ?? []).map((w) => w.name)];
-        for (const n of names) {
-          const c = n ? s.resources.cluster.get(n) : undefined;
-          if (c?.type === 'EDS' && !s.resources.clusterLoadAssignment.has(c.edsServiceName ?? c.name)) missing.push(n!);
-        }
-      }
-    }
-  }
-  return missing;
+  return [...clustersInUse(copyMaps(s.resources))].filter((n) => {
+    const c = s.resources.cluster.get(n);
+    return c?.type === 'EDS' && !s.resources.clusterLoadAssignment.has(c.edsServiceName ?? c.name);
+  });
 }
 
 describe.each(['sotw', 'delta'] as const)('cluster warming (%s)', (protocol) => {
