@@ -150,8 +150,9 @@ async function startOtlpSink(): Promise<{ url: string; close(): Promise<void> }>
   const server = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{}');
+      // An empty ExportTraceServiceResponse in the request's encoding (tsmesh sends protobuf by default).
+      if (req.headers['content-type']?.startsWith('application/json')) res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

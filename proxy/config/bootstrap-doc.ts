@@ -11,6 +11,7 @@ import { formatPath } from '../../common/path-format.js';
 import type { SourceDoc } from '../../common/yaml-source.js';
 import type { AccessLogOptions, TracingOptions } from '../telemetry/index.js';
 import { MAX_QUEUED_SPANS } from '../telemetry/tracing.js';
+import { OTLP_PROTOCOLS, type OtlpProtocol } from '../telemetry/otel-sdk.js';
 import { checkSnapshot, type Locate } from './check.js';
 import { DEFAULT_ADMIN_PORT, DEFAULT_DRAIN_TIMEOUT_MS } from './defaults.js';
 import { metadataMap, socketAddress, strict } from './read-common.js';
@@ -129,10 +130,12 @@ export function bootstrapFromDoc(doc: SourceDoc, file?: string): Bootstrap {
     bootstrap.dynamicResources = { ads: cfg };
   }
   const tr = r.field('tracing');
-  if (strict(tr, ['exporter', 'endpoint', 'samplingPercent', 'serviceName', 'exportDelayMs', 'exportBatchSize'])) {
+  if (strict(tr, ['exporter', 'endpoint', 'protocol', 'samplingPercent', 'serviceName', 'exportDelayMs', 'exportBatchSize'])) {
     const t: TracingOptions = { exporter: (tr.field('exporter').string({ enum: ['otlp', 'console', 'none'] }) as TracingOptions['exporter']) ?? 'none' };
     const ep = tr.field('endpoint').string();
     if (ep !== undefined) t.endpoint = ep;
+    const pr = tr.field('protocol').string({ enum: [...OTLP_PROTOCOLS] });
+    if (pr !== undefined) t.protocol = pr as OtlpProtocol;
     const sp = tr.field('samplingPercent').number({ min: 0, max: 100 });
     if (sp !== undefined) t.samplingPercent = sp;
     const sn = tr.field('serviceName').string();

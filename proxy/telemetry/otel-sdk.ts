@@ -11,8 +11,13 @@ export interface OtelSdk {
   api: typeof import('@opentelemetry/api');
   base: typeof import('@opentelemetry/sdk-trace-base');
   resources: typeof import('@opentelemetry/resources');
-  otlp: typeof import('@opentelemetry/exporter-trace-otlp-http');
 }
+
+/** OTLP/HTTP encodings (OTEL_EXPORTER_OTLP_PROTOCOL's names); protobuf is OpenTelemetry's default. */
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
+
+type OtlpExporterClass = typeof import('@opentelemetry/exporter-trace-otlp-proto').OTLPTraceExporter;
 
 const require = createRequire(import.meta.url);
 let sdk: OtelSdk | undefined;
@@ -22,7 +27,12 @@ export function loadOtelSdk(): OtelSdk {
     api: require('@opentelemetry/api') as OtelSdk['api'],
     base: require('@opentelemetry/sdk-trace-base') as OtelSdk['base'],
     resources: require('@opentelemetry/resources') as OtelSdk['resources'],
-    otlp: require('@opentelemetry/exporter-trace-otlp-http') as OtelSdk['otlp'],
   };
   return sdk;
+}
+
+/** The exporter package for one encoding; only that one is loaded. Both take the same options. */
+export function loadOtlpExporter(protocol: OtlpProtocol): OtlpExporterClass {
+  const pkg = protocol === 'http/json' ? '@opentelemetry/exporter-trace-otlp-http' : '@opentelemetry/exporter-trace-otlp-proto';
+  return (require(pkg) as { OTLPTraceExporter: OtlpExporterClass }).OTLPTraceExporter;
 }

@@ -11,12 +11,14 @@ import { MeshError } from '../../common/errors.js';
 import type { HttpRequestRecord, SpanHandle } from './types.js';
 import { extractContext, outgoingHeaders, type HeaderBag, type IncomingContext } from './propagation.js';
 import { responseFlagsText } from './response-flags.js';
-import { loadOtelSdk, type OtelSdk } from './otel-sdk.js';
+import { loadOtelSdk, loadOtlpExporter, OTLP_PROTOCOLS, type OtelSdk, type OtlpProtocol } from './otel-sdk.js';
 
 export interface TracingOptions {
   exporter: 'otlp' | 'console' | 'none';
   /** OTLP/HTTP traces URL; default http://localhost:4318/v1/traces (the collector's default). */
   endpoint?: string;
+  /** OTLP/HTTP encoding; default http/protobuf (OpenTelemetry's default, and what Envoy sends). */
+  protocol?: OtlpProtocol;
   /** Share of requests without a caller decision that start a trace, 0–100 (default 1, as Istio). */
   samplingPercent?: number;
   /** service.name resource attribute; default the node's cluster (service) name. */
@@ -73,11 +75,14 @@ export class RequestTracer {
       throw new MeshError('MESH_INVALID_CONFIG', `tracing.exportBatchSize must be an integer between 1 and ${MAX_QUEUED_SPANS}, got ${batchSize}`);
     }
     const endpoint = exporterEndpoint(opts);
+    if (opts?.protocol !== undefined && !OTLP_PROTOCOLS.includes(opts.protocol)) {
+      throw new MeshError('MESH_INVALID_CONFIG', `tracing.protocol must be ${OTLP_PROTOCOLS.join(' or ')}, got ${String(opts.protocol)}`);
+    }
     if (endpoint === undefined) return;
     // The SDK is loaded here, when tracing is configured, not at import: a sidecar without tracing never pays its memory.
     const sdk = loadOtelSdk();
     this.sdk = sdk;
-    const exporter: SpanExporter = endpoint === 'console' ? new sdk.base.ConsoleSpanExporter() : new sdk.otlp.OTLPTraceExporter({ url: endpoint });
+    const exporter: SpanExporter = endpoint === 'console' ? new sdk.base.ConsoleSpanExporter() : new (loadOtlpExporter(opts?.protocol ?? 'http/protobuf'))({ url: endpoint });
     this.provider = new sdk.base.BasicTracerProvider({
       resource: sdk.resources.resourceFromAttributes({ 'service.name': opts?.serviceName ?? defaultServiceName, ...resourceAttributes }),
       sampler: new sdk.base.AlwaysOnSampler(), // the decision was taken before the span was started

@@ -126,7 +126,7 @@ describe('sidecar memory', () => {
     const { loaded } = await run('static', '', 1);
     expect(loaded).toContain('prom-client'); // the metrics it serves
     // Nor prom-client's index (default metrics → @opentelemetry/api, Summary → tdigest/bintrees), nor commander.
-    for (const pkg of ['@grpc/grpc-js', 'protobufjs', '@opentelemetry/sdk-trace-base', '@opentelemetry/exporter-trace-otlp-http', '@peculiar/x509', 'undici/index.js', '@opentelemetry/api', 'tdigest', 'bintrees', 'commander']) {
+    for (const pkg of ['@grpc/grpc-js', 'protobufjs', '@opentelemetry/sdk-trace-base', '@opentelemetry/exporter-trace-otlp-proto', '@peculiar/x509', 'undici/index.js', '@opentelemetry/api', 'tdigest', 'bintrees', 'commander']) {
       expect(loaded).not.toContain(pkg);
     }
   });
@@ -141,7 +141,8 @@ describe('sidecar memory', () => {
   it('tracing configured loads the OpenTelemetry SDK', async () => {
     const { loaded } = await run('tracing', `\ntracing: { exporter: otlp, endpoint: 'http://127.0.0.1:9/v1/traces', samplingPercent: 0 }`, 1);
     expect(loaded).toContain('@opentelemetry/sdk-trace-base');
-    expect(loaded).toContain('@opentelemetry/exporter-trace-otlp-http');
+    expect(loaded).toContain('@opentelemetry/exporter-trace-otlp-proto'); // the default encoding's exporter, not the JSON one
+    expect(loaded).not.toContain('@opentelemetry/exporter-trace-otlp-http');
   });
 
   it('a JSON bootstrap file is read without the YAML parser; a YAML one loads it', async () => {

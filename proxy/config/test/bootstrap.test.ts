@@ -108,6 +108,9 @@ staticResources:
     expect(parseBootstrap(doc('128')).tracing).toEqual({ exporter: 'otlp', exportDelayMs: 1000, exportBatchSize: 128 });
     expect(() => parseBootstrap(doc('0'), 'b.yaml')).toThrow(/b\.yaml:24: tracing\.exportBatchSize: must be ≥ 1, got 0/);
     expect(() => parseBootstrap(doc('5000'), 'b.yaml')).toThrow(/b\.yaml:24: tracing\.exportBatchSize: must be ≤ 2048, got 5000/);
+    const proto = (p: string) => `${yaml('9090')}tracing:\n  exporter: otlp\n  protocol: ${p}\n`;
+    expect(parseBootstrap(proto('http/json')).tracing).toEqual({ exporter: 'otlp', protocol: 'http/json' });
+    expect(() => parseBootstrap(proto('grpc'), 'b.yaml')).toThrow(/b\.yaml:23: tracing\.protocol: .*http\/protobuf.*http\/json.*grpc/);
   });
 
   it('reads an ORIGINAL_DST cluster (inbound passthrough) and refuses one that balances or has endpoints', async () => {

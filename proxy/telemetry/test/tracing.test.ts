@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { createTelemetry, type SidecarTelemetry } from '../index.js';
 import { extractContext } from '../propagation.js';
 import { httpRecord, node } from './records.js';
+import { decodeTraceExport, type OtlpEncoding } from './otlp-decode.js';
 
 // The other side of OTLP/HTTP: a collector that keeps every exported span.
 interface OtlpSpan {
@@ -22,6 +23,8 @@ let spans: OtlpSpan[] = [];
 let resources: unknown[] = [];
 /** Spans per export request, in arrival order. */
 let batches: number[] = [];
+/** The encoding of each export request. */
+let encodings: OtlpEncoding[] = [];
 
 const hex = (v: string | undefined): string | undefined =>
   v === undefined || v === '' ? undefined : /^[0-9a-f]+$/i.test(v) ? v.toLowerCase() : Buffer.from(v, 'base64').toString('hex');
@@ -35,8 +38,8 @@ beforeAll(async () => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      expect(req.headers['content-type']).toContain('application/json');
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      const { encoding, doc: body } = decodeTraceExport(req.headers['content-type'], Buffer.concat(chunks));
+      encodings.push(encoding);
       const before = spans.length;
       for (const rs of body.resourceSpans ?? []) {
         resources.push(rs.resource);
@@ -45,7 +48,9 @@ beforeAll(async () => {
             spans.push({ ...s, traceId: hex(s.traceId), spanId: hex(s.spanId), parentSpanId: hex(s.parentSpanId) });
       }
       batches.push(spans.length - before);
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      // An empty ExportTraceServiceResponse in the request's encoding.
+      if (encoding === 'json') res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
     });
   });
   await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
@@ -58,6 +63,7 @@ beforeEach(() => {
   spans = [];
   resources = [];
   batches = [];
+  encodings = [];
 });
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -107,6 +113,18 @@ describe('tracing', () => {
     expect(attr(s, 'response_flags')).toBe('UO');
     expect(s.status?.code).toBe(2); // ERROR
     expect(JSON.stringify(resources)).toContain('"reviews"');
+    expect(encodings).toEqual(['protobuf']); // OpenTelemetry's default OTLP/HTTP encoding
+  });
+
+  it('exports OTLP/HTTP JSON when asked (protocol http/json), with the same spans', async () => {
+    const t = createTelemetry({ node, tracing: { exporter: 'otlp', endpoint, protocol: 'http/json', samplingPercent: 0 } });
+    t.httpRequestDone(httpRecord({ responseCode: 201 }), t.startSpan({ traceparent: `00-${TRACE}-${PARENT}-01` }, 'in', 'inbound'));
+    await t.flush();
+    await t.shutdown();
+    expect(encodings).toEqual(['json']);
+    expect(spans).toHaveLength(1);
+    expect(spans[0]).toMatchObject({ traceId: TRACE, parentSpanId: PARENT, kind: 2, name: 'in' });
+    expect(attr(spans[0]!, 'http.response.status_code')).toBe(201);
   });
 
   it('answers B3 single with B3 single and traceparent, sharing the trace', async () => {
@@ -210,6 +228,9 @@ describe('tracing', () => {
     );
     expect(() => createTelemetry({ node, tracing: { exporter: 'otlp', exportBatchSize: 4096 } })).toThrow(
       /exportBatchSize must be an integer between 1 and 2048, got 4096/,
+    );
+    expect(() => createTelemetry({ node, tracing: { exporter: 'otlp', protocol: 'grpc' as 'http/json' } })).toThrow(
+      /tracing.protocol must be http\/protobuf or http\/json, got grpc/,
     );
   });
 });
