@@ -1,7 +1,8 @@
 // The only reader of process.env for mesh-control-plane: Kubernetes mode is
 // chosen by the Deployment k8s/install/render.ts writes (TSMESH_REGISTRY=kubernetes).
 
-import { ValidationError } from '../common/errors.js';
+import { ValidationError, type ValidationIssue } from '../common/errors.js';
+import { parseSamplingPercent, tracingEndpointProblem } from '../common/tracing-settings.js';
 import type { KubernetesModeOptions } from '../k8s/control-plane.js';
 
 export type EnvMap = Readonly<Record<string, string | undefined>>;
@@ -22,6 +23,7 @@ export function kubernetesModeFromEnv(env: EnvMap, trustDomain: string): Omit<Ku
   const inject = {
     ...(env.TSMESH_PROXY_IMAGE ? { image: env.TSMESH_PROXY_IMAGE } : {}),
     ...(env.TSMESH_CONTROL_PLANE_ADDRESS ? { controlPlaneAddress: env.TSMESH_CONTROL_PLANE_ADDRESS } : {}),
+    ...injectTracing(env),
   };
   return {
     namespace: env.POD_NAMESPACE || 'tsmesh-system',
@@ -36,4 +38,20 @@ export function kubernetesModeFromEnv(env: EnvMap, trustDomain: string): Omit<Ku
       ...(env.TSMESH_WEBHOOK_CONFIG ? { configName: env.TSMESH_WEBHOOK_CONFIG } : {}),
     },
   };
+}
+
+/** The mesh-wide tracing settings the injector hands every sidecar, checked here so a typo fails the control plane's start, not each pod. */
+function injectTracing(env: EnvMap): { tracingEndpoint?: string; tracingSampling?: number } {
+  const endpoint = env.TSMESH_TRACING_ENDPOINT || undefined;
+  const sampling = env.TSMESH_TRACING_SAMPLING || undefined;
+  const issues: ValidationIssue[] = [];
+  if (endpoint !== undefined) {
+    const bad = tracingEndpointProblem(endpoint);
+    if (bad) issues.push({ path: 'TSMESH_TRACING_ENDPOINT', message: bad });
+  }
+  const n = sampling === undefined ? undefined : parseSamplingPercent(sampling);
+  if (sampling !== undefined && n === undefined) issues.push({ path: 'TSMESH_TRACING_SAMPLING', message: `"${sampling}" is not a percentage (0-100)` });
+  if (sampling !== undefined && endpoint === undefined) issues.push({ path: 'TSMESH_TRACING_SAMPLING', message: 'needs TSMESH_TRACING_ENDPOINT (where the spans go)' });
+  if (issues.length) throw new ValidationError(issues, 'environment');
+  return { ...(endpoint ? { tracingEndpoint: endpoint } : {}), ...(n !== undefined ? { tracingSampling: n } : {}) };
 }

@@ -15,7 +15,7 @@ import { canarySet, canaryStart, canaryStatus, canaryWatch } from './commands/ca
 import { certs, check, tap } from './commands/observe.js';
 import { rotateRoot } from './commands/rotate-root.js';
 import { bench, type BenchOptions } from './commands/bench.js';
-import { inject, install } from './commands/k8s.js';
+import { inject, install, type InjectFlags, type InstallFlags } from './commands/k8s.js';
 
 const program = new Command('meshctl')
   .description('tsmesh command line: apply policies, inspect proxies, canaries and traffic')
@@ -104,7 +104,9 @@ program.command('inject').description('add the tsmesh sidecar to Kubernetes work
   .option('--image <image>', 'proxy image')
   .option('--xds-address <host:port>', 'control plane xDS/CA address in the cluster')
   .option('--trust-domain <td>', 'trust domain')
-  .action(run((o: { filename: string[]; image?: string; xdsAddress?: string; trustDomain?: string }) => inject({ filename: o.filename, ...(o.image ? { image: o.image } : {}), ...(o.xdsAddress ? { controlPlane: o.xdsAddress } : {}), ...(o.trustDomain ? { trustDomain: o.trustDomain } : {}) })));
+  .option('--tracing-endpoint <url>', 'OTLP/HTTP traces URL the sidecars export spans to')
+  .option('--tracing-sampling <percent>', 'percent of new requests traced (default 1)')
+  .action(run((o: InjectFlags) => inject(o)));
 
 program.command('install').description('print the control plane\'s Kubernetes manifests (kubectl apply -f -)')
   .option('-n, --namespace <ns>', 'namespace of the control plane')
@@ -112,7 +114,9 @@ program.command('install').description('print the control plane\'s Kubernetes ma
   .option('--trust-domain <td>', 'trust domain')
   .option('--replicas <n>', 'control plane replicas')
   .option('--no-crds', 'leave out the CustomResourceDefinitions')
-  .action(run((o: { namespace?: string; image?: string; trustDomain?: string; replicas?: string; crds: boolean }) => install(o)));
+  .option('--tracing-endpoint <url>', 'mesh-wide: OTLP/HTTP traces URL every injected sidecar exports spans to')
+  .option('--tracing-sampling <percent>', 'mesh-wide: percent of new requests traced (default 1)')
+  .action(run((o: InstallFlags) => install(o)));
 
 const token = program.command('token').description('bootstrap tokens for workloads (local mode)');
 token.command('create').description('mint a bootstrap token for a namespace/service account')

@@ -110,6 +110,26 @@ describe('injection behaviour', () => {
     }
   });
 
+  it('passes the tracing endpoint and sampling (mesh-wide or per pod) to the sidecar, and refuses bad ones', () => {
+    const pod = readFileSync(join(dir, 'pod.yaml'), 'utf8');
+    const envOf = (yaml: string, opts = {}) => {
+      const spec = docs(injectManifests(yaml, opts))[0].spec;
+      const proxy = [...(spec.initContainers ?? []), ...spec.containers].find((c: { name: string }) => c.name === 'tsmesh-proxy');
+      return Object.fromEntries(proxy.env.filter((e: { value?: string }) => e.value !== undefined).map((e: { name: string; value: string }) => [e.name, e.value]));
+    };
+    expect(envOf(pod).TSMESH_TRACING_ENDPOINT).toBeUndefined();
+    const url = 'http://otel-collector.observability:4318/v1/traces';
+    expect(envOf(pod, { tracingEndpoint: url })).toMatchObject({ TSMESH_TRACING_ENDPOINT: url });
+    expect(envOf(pod, { tracingEndpoint: url }).TSMESH_TRACING_SAMPLING).toBeUndefined();
+    const annotated = pod.replace('labels:', `annotations:\n    sidecar.tsmesh.io/tracingSampling: "25"\n  labels:`);
+    expect(envOf(annotated, { tracingEndpoint: url })).toMatchObject({ TSMESH_TRACING_ENDPOINT: url, TSMESH_TRACING_SAMPLING: '25' });
+    const own = pod.replace('labels:', `annotations:\n    sidecar.tsmesh.io/tracingEndpoint: "https://tempo.example:4318/v1/traces"\n  labels:`);
+    expect(envOf(own, { tracingEndpoint: url }).TSMESH_TRACING_ENDPOINT).toBe('https://tempo.example:4318/v1/traces');
+    expect(() => injectManifests(annotated, {}, 'pod.yaml')).toThrow(/tracingSampling"\]: needs a tracing endpoint/);
+    const bad = pod.replace('labels:', `annotations:\n    sidecar.tsmesh.io/tracingEndpoint: "collector:4317"\n    sidecar.tsmesh.io/tracingSampling: "101"\n  labels:`);
+    expect(() => injectManifests(bad, {}, 'pod.yaml')).toThrow(/tracingEndpoint"\]: "collector:4317" is not an http\(s\) URL[\s\S]*tracingSampling"\]: "101" is not a percentage/);
+  });
+
   it('skips hostNetwork pods', () => {
     const outcomes: InjectOutcome[] = [];
     injectObject({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'h' }, spec: { hostNetwork: true, containers: [{ name: 'a', image: 'x' }] } }, {}, outcomes);

@@ -2,6 +2,7 @@
 // webhook's configuration) overridden per workload by pod annotations.
 
 import { ValidationError, type ValidationIssue } from '../../common/errors.js';
+import { parseSamplingPercent, tracingEndpointProblem } from '../../common/tracing-settings.js';
 
 export const ANNOTATION_PREFIX = 'sidecar.tsmesh.io/';
 /** Opt-out (`"false"`) — as an annotation or a label on the pod (template). */
@@ -39,6 +40,10 @@ export interface InjectOptions {
   includeOutboundCidrs: string[];
   /** Point the app's httpGet/tcpSocket probes at the sidecar, which probes the app from inside the pod (Istio's rewriteAppHTTPProbers). */
   rewriteAppProbes: boolean;
+  /** OTLP/HTTP traces URL the sidecar exports spans to; unset = no tracing (context is still forwarded). */
+  tracingEndpoint?: string;
+  /** Percent of requests without a caller decision that start a trace (the sidecar's default: 1, as Istio). */
+  tracingSampling?: number;
 }
 
 export const defaultInjectOptions: InjectOptions = {
@@ -83,7 +88,8 @@ function cidrs(v: string, key: string, issues: ValidationIssue[]): string[] {
  * Per-workload settings from annotations on the pod (template):
  * proxyImage, proxyCPU, proxyMemory, proxyCPULimit, proxyMemoryLimit, logLevel,
  * excludeInboundPorts, excludeOutboundPorts, excludeOutboundIPRanges,
- * includeOutboundIPRanges, nativeSidecar, rewriteAppHTTPProbers — all under `sidecar.tsmesh.io/`.
+ * includeOutboundIPRanges, nativeSidecar, rewriteAppHTTPProbers, tracingEndpoint, tracingSampling —
+ * all under `sidecar.tsmesh.io/`.
  */
 export function applyAnnotations(base: InjectOptions, ann: Record<string, string>, where = 'pod template'): InjectOptions {
   const o: InjectOptions = { ...base, resources: { ...base.resources } };
@@ -116,6 +122,21 @@ export function applyAnnotations(base: InjectOptions, ann: Record<string, string
   const rewrite = get('rewriteAppHTTPProbers');
   if (rewrite === 'true' || rewrite === 'false') o.rewriteAppProbes = rewrite === 'true';
   else if (rewrite !== undefined) issues.push({ path: `metadata.annotations["${ANNOTATION_PREFIX}rewriteAppHTTPProbers"]`, message: 'must be "true" or "false"' });
+  const endpoint = get('tracingEndpoint');
+  if (endpoint !== undefined) {
+    const bad = tracingEndpointProblem(endpoint);
+    if (bad) issues.push({ path: `metadata.annotations["${ANNOTATION_PREFIX}tracingEndpoint"]`, message: bad });
+    else o.tracingEndpoint = endpoint;
+  }
+  const sampling = get('tracingSampling');
+  if (sampling !== undefined) {
+    const n = parseSamplingPercent(sampling);
+    if (n !== undefined) o.tracingSampling = n;
+    else issues.push({ path: `metadata.annotations["${ANNOTATION_PREFIX}tracingSampling"]`, message: `"${sampling}" is not a percentage (0-100)` });
+  }
+  if (o.tracingSampling !== undefined && o.tracingEndpoint === undefined) {
+    issues.push({ path: `metadata.annotations["${ANNOTATION_PREFIX}tracingSampling"]`, message: 'needs a tracing endpoint (the tracingEndpoint annotation or the mesh-wide setting)' });
+  }
   if (issues.length) throw new ValidationError(issues, `sidecar annotations on ${where}`);
   return o;
 }

@@ -98,6 +98,8 @@ export function proxyContainer(o: InjectOptions, pod: PodFacts): Obj {
       // The init container installs the iptables REDIRECT rules: the outbound listener reads SO_ORIGINAL_DST.
       { name: 'TSMESH_INTERCEPTION_MODE', value: 'REDIRECT' },
       ...(Object.keys(pod.labels).length ? [{ name: 'POD_LABELS', value: podLabels(pod.labels) }] : []),
+      ...(o.tracingEndpoint ? [{ name: 'TSMESH_TRACING_ENDPOINT', value: o.tracingEndpoint }] : []),
+      ...(o.tracingEndpoint && o.tracingSampling !== undefined ? [{ name: 'TSMESH_TRACING_SAMPLING', value: String(o.tracingSampling) }] : []),
       ...(pod.appProbers && Object.keys(pod.appProbers).length ? [{ name: APP_PROBERS_ENV, value: JSON.stringify(pod.appProbers) }] : []),
       fieldEnv('POD_NAME', 'metadata.name'),
       fieldEnv('POD_NAMESPACE', 'metadata.namespace'),

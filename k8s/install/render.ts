@@ -4,6 +4,7 @@
 import { stringify } from 'yaml';
 import { ValidationError, type ValidationIssue } from '../../common/errors.js';
 import { crdManifests, TSMESH_GROUP } from './crds.js';
+import { tracingEndpointProblem } from '../../common/tracing-settings.js';
 
 export interface InstallOptions {
   namespace: string;
@@ -18,6 +19,10 @@ export interface InstallOptions {
   /** Namespace label that turns injection on. */
   injectionLabel: { key: string; value: string };
   includeCrds: boolean;
+  /** Mesh-wide: the OTLP/HTTP traces URL every injected sidecar exports spans to (unset: no tracing). */
+  tracingEndpoint?: string;
+  /** Mesh-wide: percent of requests without a caller decision that start a trace (the sidecar's default: 1). */
+  tracingSampling?: number;
 }
 
 export const defaultInstallOptions: InstallOptions = {
@@ -45,6 +50,14 @@ function check(o: InstallOptions): void {
   if (!Number.isInteger(o.replicas) || o.replicas < 1 || o.replicas > 100) issues.push({ path: 'replicas', message: 'must be an integer 1-100' });
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(o.trustDomain)) issues.push({ path: 'trustDomain', message: `"${o.trustDomain}" is not a lower-case DNS-like name` });
   if (o.caBundlePem !== undefined && !o.caBundlePem.includes('-----BEGIN CERTIFICATE-----')) issues.push({ path: 'caBundlePem', message: 'is not a PEM certificate' });
+  if (o.tracingEndpoint !== undefined) {
+    const bad = tracingEndpointProblem(o.tracingEndpoint);
+    if (bad) issues.push({ path: 'tracingEndpoint', message: bad });
+  }
+  if (o.tracingSampling !== undefined) {
+    if (!(o.tracingSampling >= 0 && o.tracingSampling <= 100)) issues.push({ path: 'tracingSampling', message: `${o.tracingSampling} is not a percentage (0-100)` });
+    else if (o.tracingEndpoint === undefined) issues.push({ path: 'tracingSampling', message: 'needs tracingEndpoint (where the spans go)' });
+  }
   if (issues.length) throw new ValidationError(issues, 'install options');
 }
 
@@ -139,6 +152,9 @@ export function installObjects(options: Partial<InstallOptions> = {}): Obj[] {
                   { name: 'TSMESH_PROXY_IMAGE', value: o.image },
                   { name: 'TSMESH_CONTROL_PLANE_ADDRESS', value: `${CONTROL_PLANE_NAME}.${ns}.svc:${PORTS.xds}` },
                   { name: 'TSMESH_TOKEN_AUDIENCE', value: 'tsmesh-ca' },
+                  // Passed on by the injector to every sidecar (TSMESH_TRACING_* in the proxy's environment).
+                  ...(o.tracingEndpoint ? [{ name: 'TSMESH_TRACING_ENDPOINT', value: o.tracingEndpoint }] : []),
+                  ...(o.tracingEndpoint && o.tracingSampling !== undefined ? [{ name: 'TSMESH_TRACING_SAMPLING', value: String(o.tracingSampling) }] : []),
                   { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                   { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                 ],

@@ -143,3 +143,24 @@ describe('meshctl against a running control plane', () => {
     expect(t.stderr).toBe('meshctl: no sidecars to read: pass --admin <host:port,...> (their admin listeners) or set TSMESH_SIDECAR_ADMINS\n');
   });
 });
+
+describe('meshctl inject / install: tracing', () => {
+  it('passes --tracing-endpoint and --tracing-sampling to the injected sidecar and to the installed control plane', async () => {
+    const pod = join(dir, 'tracing-pod.yaml');
+    writeFileSync(pod, 'apiVersion: v1\nkind: Pod\nmetadata: { name: web }\nspec:\n  containers: [{ name: web, image: web }]\n');
+    const url = 'http://otel-collector.observability:4318/v1/traces';
+    const injected = await meshctl(['inject', '-f', pod, '--tracing-endpoint', url, '--tracing-sampling', '10']);
+    expect(injected.code).toBe(0);
+    expect(injected.stdout).toMatch(new RegExp(`name: TSMESH_TRACING_ENDPOINT\\s+value: ${url.replace(/[.:/]/g, '\\$&')}`));
+    expect(injected.stdout).toMatch(/name: TSMESH_TRACING_SAMPLING\s+value: "10"/);
+    const installed = await meshctl(['install', '--tracing-endpoint', url]);
+    expect(installed.code).toBe(0);
+    expect(installed.stdout).toContain('TSMESH_TRACING_ENDPOINT');
+    const bad = await meshctl(['inject', '-f', pod, '--tracing-endpoint', url, '--tracing-sampling', '250']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--tracing-sampling must be a percentage (0-100), got 250');
+    const noUrl = await meshctl(['install', '--tracing-sampling', '5']);
+    expect(noUrl.code).toBe(2);
+    expect(noUrl.stderr).toContain('--tracing-sampling needs --tracing-endpoint');
+  });
+});

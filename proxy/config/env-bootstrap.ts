@@ -6,6 +6,9 @@ import { ValidationError, type ValidationIssue } from '../../common/errors.js';
 import type { Bootstrap } from './bootstrap.js';
 import type { SocketAddress } from './resources.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from './defaults.js';
+import type { TracingOptions } from '../telemetry/tracing.js';
+import { OTLP_PROTOCOLS, type OtlpProtocol } from '../telemetry/otel-sdk.js';
+import { parseSamplingPercent, tracingEndpointProblem } from '../../common/tracing-settings.js';
 
 /** Istio's INTERCEPTION_MODE values tsmesh knows: REDIRECT (iptables nat, SO_ORIGINAL_DST) or NONE (explicit ports only). */
 const INTERCEPTION_MODES = ['REDIRECT', 'NONE'];
@@ -67,6 +70,7 @@ export function bootstrapFromEnv(env: EnvMap): Bootstrap {
   const caRootFile = env.TSMESH_TRUST_BUNDLE_PATH || undefined;
   if (tokenFile && !caRootFile) fail('TSMESH_TOKEN_PATH', 'needs TSMESH_TRUST_BUNDLE_PATH: a token is never sent over plaintext');
   const labels = parseLabels(env.POD_LABELS, (m) => fail('POD_LABELS', m));
+  const tracing = tracingFromEnv(env, fail);
   if (issues.length) throw new ValidationError(issues, 'sidecar environment');
 
   const ip = env.INSTANCE_IP || '127.0.0.1';
@@ -116,7 +120,37 @@ export function bootstrapFromEnv(env: EnvMap): Bootstrap {
       },
     },
     drainTimeout: DEFAULT_DRAIN_TIMEOUT_MS,
+    ...(tracing ? { tracing } : {}),
   };
+}
+
+/**
+ * Spans to an OTLP/HTTP collector when TSMESH_TRACING_ENDPOINT is set (the injector's tracingEndpoint):
+ * TSMESH_TRACING_SAMPLING is the share of requests without a caller decision that start a trace
+ * (default 1 %, as Istio's), TSMESH_TRACING_PROTOCOL the encoding (default http/protobuf).
+ */
+function tracingFromEnv(env: EnvMap, fail: (name: string, message: string) => void): TracingOptions | undefined {
+  const endpoint = env.TSMESH_TRACING_ENDPOINT || undefined;
+  const sampling = env.TSMESH_TRACING_SAMPLING || undefined;
+  const protocol = env.TSMESH_TRACING_PROTOCOL || undefined;
+  if (endpoint === undefined) {
+    if (sampling !== undefined) fail('TSMESH_TRACING_SAMPLING', 'needs TSMESH_TRACING_ENDPOINT (where the spans go)');
+    if (protocol !== undefined) fail('TSMESH_TRACING_PROTOCOL', 'needs TSMESH_TRACING_ENDPOINT (where the spans go)');
+    return undefined;
+  }
+  const bad = tracingEndpointProblem(endpoint);
+  if (bad) fail('TSMESH_TRACING_ENDPOINT', bad);
+  const t: TracingOptions = { exporter: 'otlp', endpoint };
+  if (sampling !== undefined) {
+    const n = parseSamplingPercent(sampling);
+    if (n === undefined) fail('TSMESH_TRACING_SAMPLING', `"${sampling}" is not a percentage (0-100)`);
+    else t.samplingPercent = n;
+  }
+  if (protocol !== undefined) {
+    if (!(OTLP_PROTOCOLS as readonly string[]).includes(protocol)) fail('TSMESH_TRACING_PROTOCOL', `"${protocol}" is not one of ${OTLP_PROTOCOLS.join(', ')}`);
+    else t.protocol = protocol as OtlpProtocol;
+  }
+  return t;
 }
 
 function hostForUrl(ip: string): string {

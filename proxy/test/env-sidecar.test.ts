@@ -1,12 +1,16 @@
 // The injected-pod path end to end: mesh-proxy started with only the
 // environment k8s/inject/sidecar.ts sets (no --config) joins a real
-// mesh-control-plane and answers /ready on its health port.
+// mesh-control-plane, answers /ready on its health port, and exports the
+// spans of the requests it carries when the injector set a tracing endpoint.
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mesh, eventually, freePort, get, type App } from './mesh-harness.js';
+import { decodeTraceExport } from '../telemetry/test/otlp-decode.js';
 
 const PROXY = join(dirname(fileURLToPath(import.meta.url)), '../../dist/proxy/main.js');
 
@@ -19,10 +23,11 @@ describe('mesh-proxy from the injected environment', () => {
   });
   afterAll(() => mesh.close());
 
-  it('connects to the control plane and serves /ready on TSMESH_HEALTH_PORT', async () => {
-    const tokenFile = join(mesh.dir, 'reviews.token');
+  /** The variables the injector sets for a pod of `reviews`, with the downward API resolved. */
+  async function injectedEnv(pod: string, extra: Record<string, string> = {}): Promise<Record<string, string | undefined>> {
+    const tokenFile = join(mesh.dir, `${pod}.token`);
     writeFileSync(tokenFile, (await mesh.token('reviews')) + '\n', { mode: 0o600 });
-    const env = {
+    return {
       PATH: process.env.PATH,
       TSMESH_CONTROL_PLANE_ADDRESS: `127.0.0.1:${mesh.xdsPort}`,
       TSMESH_TRUST_DOMAIN: 'cluster.local',
@@ -34,13 +39,17 @@ describe('mesh-proxy from the injected environment', () => {
       TSMESH_ADMIN_PORT: '0',
       TSMESH_HEALTH_PORT: '0',
       TSMESH_APP_PORT: String(app.port),
-      POD_NAME: 'reviews-v1-5d8f7c9b6-abcde',
+      POD_NAME: pod,
       POD_NAMESPACE: 'default',
       INSTANCE_IP: '127.0.0.1',
       SERVICE_ACCOUNT: 'reviews',
       POD_LABELS: 'app=reviews,version=v1',
+      ...extra,
     };
-    // `sidecar` is the argument the injector passes.
+  }
+
+  /** Starts mesh-proxy as the injected container does (`sidecar` is the argument it passes); resolves with its health port. */
+  async function startInjected(env: Record<string, string | undefined>): Promise<number> {
     const child = spawn(process.execPath, [PROXY, 'sidecar'], { stdio: ['ignore', 'pipe', 'pipe'], env });
     mesh.procs.add(child);
     let out = '';
@@ -56,14 +65,64 @@ describe('mesh-proxy from the injected environment', () => {
     });
     const health = (JSON.parse(line) as { health?: number }).health;
     expect(health).toBeGreaterThan(0);
+    return health!;
+  }
 
+  it('connects to the control plane and serves /ready on TSMESH_HEALTH_PORT', async () => {
+    const health = await startInjected(await injectedEnv('reviews-v1-5d8f7c9b6-abcde'));
     await mesh.waitConnected(1);
     const { items } = await mesh.admin.proxies();
     expect(JSON.stringify(items[0])).toContain('reviews-v1-5d8f7c9b6-abcde');
     await eventually('/ready 200 on the health port', async () => {
-      const r = await get(health!, '127.0.0.1', '/ready');
+      const r = await get(health, '127.0.0.1', '/ready');
       if (r.status !== 200) throw new Error(`status ${r.status}`);
     });
-    expect((await get(health!, '127.0.0.1', '/config_dump')).status).toBe(404);
+    expect((await get(health, '127.0.0.1', '/config_dump')).status).toBe(404);
   }, 30_000);
+
+  it('exports the spans of the requests it carries to TSMESH_TRACING_ENDPOINT, as OTLP protobuf', async () => {
+    const spans: { name: string; kind: number; attributes: { key: string; value: { stringValue?: string; intValue?: string } }[] }[] = [];
+    const services: string[] = [];
+    const collector: Server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const { encoding, doc } = decodeTraceExport(req.headers['content-type'], Buffer.concat(chunks));
+        expect(encoding).toBe('protobuf');
+        for (const rs of doc.resourceSpans ?? []) {
+          services.push(...(rs.resource?.attributes ?? []).filter((a: { key: string }) => a.key === 'service.name').map((a: { value: { stringValue: string } }) => a.value.stringValue));
+          for (const ss of rs.scopeSpans ?? []) spans.push(...(ss.spans ?? []));
+        }
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      });
+    });
+    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+    try {
+      const b = await mesh.sidecar('b', 'v1', await mesh.app('b'));
+      const env = await injectedEnv('reviews-v1-5d8f7c9b6-fghij', {
+        TSMESH_TRACING_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces`,
+        TSMESH_TRACING_SAMPLING: '100',
+      });
+      await startInjected(env);
+      const outbound = Number(env.TSMESH_OUTBOUND_PORT);
+      await eventually('reviews → b through the injected sidecar', async () => {
+        const r = await get(outbound, 'b:8080', '/traced');
+        if (r.status !== 200) throw new Error(`status ${r.status}`);
+      });
+      // Exported by the batch processor's timer (5 s by default), on the injected sidecar's own.
+      const span = await eventually('the outbound span at the collector', async () => {
+        const s = spans.find((x) => x.attributes.some((a) => a.key === 'url.path' && a.value.stringValue === '/traced'));
+        if (!s) throw new Error(`${spans.length} spans so far`);
+        return s;
+      }, 15_000);
+      const attr = (k: string) => span.attributes.find((a) => a.key === k)?.value;
+      expect(span.kind).toBe(3); // CLIENT: the caller's side of the call
+      expect(attr('http.response.status_code')?.intValue).toBe('200');
+      expect(attr('tsmesh.direction')?.stringValue).toBe('outbound');
+      expect(services).toContain('reviews');
+      expect(b.proc.child.exitCode).toBeNull();
+    } finally {
+      await new Promise((r) => collector.close(r));
+    }
+  }, 40_000);
 });

@@ -72,6 +72,22 @@ describe('bootstrapFromEnv', () => {
     expect(issuesOf({ ...GOOD, TSMESH_INTERCEPTION_MODE: 'TPROXY' })).toMatch(/TSMESH_INTERCEPTION_MODE.*"TPROXY" is not one of REDIRECT, NONE/);
   });
 
+  it('exports spans over OTLP when the injector set a tracing endpoint (sampling 1 % unless given), and only then', () => {
+    expect(bootstrapFromEnv(GOOD).tracing).toBeUndefined();
+    const url = 'http://otel-collector.observability:4318/v1/traces';
+    expect(bootstrapFromEnv({ ...GOOD, TSMESH_TRACING_ENDPOINT: url }).tracing).toEqual({ exporter: 'otlp', endpoint: url });
+    expect(bootstrapFromEnv({ ...GOOD, TSMESH_TRACING_ENDPOINT: url, TSMESH_TRACING_SAMPLING: '12.5', TSMESH_TRACING_PROTOCOL: 'http/json' }).tracing).toEqual({
+      exporter: 'otlp',
+      endpoint: url,
+      samplingPercent: 12.5,
+      protocol: 'http/json',
+    });
+    expect(issuesOf({ ...GOOD, TSMESH_TRACING_ENDPOINT: 'otel-collector:4317' })).toMatch(/TSMESH_TRACING_ENDPOINT.*"otel-collector:4317" is not an http\(s\) URL/);
+    expect(issuesOf({ ...GOOD, TSMESH_TRACING_ENDPOINT: url, TSMESH_TRACING_SAMPLING: '150' })).toMatch(/TSMESH_TRACING_SAMPLING.*"150" is not a percentage/);
+    expect(issuesOf({ ...GOOD, TSMESH_TRACING_ENDPOINT: url, TSMESH_TRACING_PROTOCOL: 'grpc' })).toMatch(/TSMESH_TRACING_PROTOCOL.*"grpc" is not one of http\/protobuf, http\/json/);
+    expect(issuesOf({ ...GOOD, TSMESH_TRACING_SAMPLING: '10' })).toMatch(/TSMESH_TRACING_SAMPLING.*needs TSMESH_TRACING_ENDPOINT/);
+  });
+
   it('names each missing or bad variable', () => {
     const { TSMESH_CONTROL_PLANE_ADDRESS: _a, POD_NAME: _p, ...rest } = GOOD;
     const msg = issuesOf({ ...rest, TSMESH_INBOUND_PORT: '70000', TSMESH_ADMIN_PORT: 'x' });
