@@ -10,7 +10,7 @@ import type { HttpRequestRecord, Telemetry } from '../telemetry/types.js';
 import { pickCluster, rewritePath, type RouteTable } from '../router/route-table.js';
 import { applyHeaderOps } from '../router/header-mutation.js';
 import { sendUpstream } from '../upstream/upstream-call.js';
-import type { ClusterManager } from '../upstream/cluster-manager.js';
+import { destinationOf, type ClusterManager } from '../upstream/cluster-manager.js';
 import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange.js';
 import type { HttpChainContext } from './chain-context.js';
 import { upstreamHeaders } from './request-headers.js';
@@ -221,7 +221,7 @@ export class HttpChain implements HttpChainContext {
       requestBytes: Number(h['content-length'] ?? 0) || 0,
       responseBytes: ex.responseBytes,
       source: this.deps.direction === 'outbound' ? selfLabels(this.deps.node) : ex.principal !== undefined ? { principal: ex.principal } : {},
-      destination: this.deps.direction === 'inbound' ? selfLabels(this.deps.node) : (cluster?.destination ?? {}),
+      destination: this.deps.direction === 'inbound' ? selfLabels(this.deps.node) : destinationOf(cluster, ex.host),
       mtls: this.mtls,
     };
     this.deps.telemetry.httpRequestDone(record, ex.span);

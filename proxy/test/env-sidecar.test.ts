@@ -119,6 +119,7 @@ describe('mesh-proxy from the injected environment', () => {
       expect(span.kind).toBe(3); // CLIENT: the caller's side of the call
       expect(attr('http.response.status_code')?.intValue).toBe('200');
       expect(attr('tsmesh.direction')?.stringValue).toBe('outbound');
+      expect(attr('peer.principal')?.stringValue).toBe('spiffe://cluster.local/ns/default/sa/b'); // from b's certificate
       expect(services).toContain('reviews');
       expect(b.proc.child.exitCode).toBeNull();
     } finally {

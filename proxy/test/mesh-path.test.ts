@@ -6,6 +6,7 @@
 import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mesh, doNotUpgrade, eventually, get, h2Call, type App, type SidecarProc } from './mesh-harness.js';
+import { parseExposition } from '../telemetry/test/records.js';
 
 describe('mesh path: control plane + two sidecars', () => {
   const mesh = new Mesh();
@@ -31,6 +32,18 @@ describe('mesh path: control plane + two sidecars', () => {
     expect(seen.app).toBe('b');
     expect(seen.headers['x-forwarded-client-cert']).toContain('URI=spiffe://cluster.local/ns/default/sa/a');
     expect(seen.headers['x-forwarded-client-cert']).toContain('By=spiffe://cluster.local/ns/default/sa/b');
+    // Both reporters name both identities, as Istio's do: A's from B's certificate, B's from A's.
+    const requests = async (port: number) =>
+      parseExposition(await (await fetch(`http://127.0.0.1:${port}/stats/prometheus`)).text()).filter((x) => x.name === 'istio_requests_total');
+    expect((await requests(a.admin)).find((x) => x.labels.reporter === 'source')?.labels).toMatchObject({
+      source_principal: 'spiffe://cluster.local/ns/default/sa/a',
+      destination_principal: 'spiffe://cluster.local/ns/default/sa/b',
+      destination_service_name: 'b',
+    });
+    expect((await requests(b.admin)).find((x) => x.labels.reporter === 'destination')?.labels).toMatchObject({
+      source_principal: 'spiffe://cluster.local/ns/default/sa/a',
+      destination_principal: 'spiffe://cluster.local/ns/default/sa/b',
+    });
   }, 20_000);
 
   // HTTP/2 in, each session keeping ten streams in flight. The client's codec rejects a response whose

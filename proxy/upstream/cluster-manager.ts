@@ -5,7 +5,6 @@
 // cluster's ClusterResilience (balancer, circuit breaker, outlier detector)
 // hands its state to its successor (breaker counters, ejections, EWMA).
 
-import type { Dispatcher } from 'undici';
 import type { Cluster, ConfigSnapshot, LbEndpoint } from '../config/resources.js';
 import type { Registry } from 'prom-client';
 import { systemClock, type Clock } from '../../common/clock.js';
@@ -15,12 +14,36 @@ import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import type { ClusterStatus } from '../admin/types.js';
 import { EndpointPools, poolSettings, type PoolSettings } from './endpoint-pools.js';
 import type { TlsStore } from '../tls/tls-store.js';
+import type { CountedEndpoint } from './counted-endpoint.js';
 
 /** A host plus the dispatchers that reach it. */
 export interface UpstreamHost extends HostState {
-  h1: Dispatcher | undefined;
-  h2: Dispatcher | undefined;
+  h1: CountedEndpoint | undefined;
+  h2: CountedEndpoint | undefined;
+  /** destinationOf's last answer for this host (see there). */
+  destinationSeen?: { base: DestinationLabels; principal: string; labels: DestinationLabels };
 }
+
+export type DestinationLabels = { readonly service?: string; readonly workload?: string; readonly version?: string; readonly namespace?: string; readonly principal?: string };
+
+/**
+ * Telemetry's destination side of a request sent to `host` of `cluster`: the cluster's labels,
+ * plus the SPIFFE ID the endpoint's mTLS handshake verified when there was one (Istio's client
+ * side fills destination_principal from the upstream's certificate). The same object for as long
+ * as neither changes: the metrics index compares peer objects by identity first.
+ */
+export function destinationOf(cluster: ClusterRuntime | undefined, host: UpstreamHost | undefined): DestinationLabels {
+  const base = cluster?.destination ?? NO_LABELS;
+  const principal = host?.h1?.peerPrincipal ?? host?.h2?.peerPrincipal;
+  if (principal === undefined) return base;
+  const seen = host!.destinationSeen;
+  if (seen !== undefined && seen.base === base && seen.principal === principal) return seen.labels;
+  const labels = Object.freeze({ ...base, principal });
+  host!.destinationSeen = { base, principal, labels };
+  return labels;
+}
+
+const NO_LABELS: DestinationLabels = Object.freeze({});
 
 export interface ClusterRuntime {
   readonly name: string;
@@ -34,7 +57,7 @@ export interface ClusterRuntime {
   /** The cluster's upstream TLS (mesh mTLS), when it originates TLS: the TCP proxy connects with it too. */
   readonly upstreamTls: PoolSettings['tls'] | undefined;
   /** Labels for telemetry's destination side, from cluster metadata. */
-  readonly destination: { service?: string; workload?: string; version?: string; namespace?: string };
+  readonly destination: DestinationLabels;
 }
 
 export class ClusterManager {

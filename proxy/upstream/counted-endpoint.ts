@@ -23,6 +23,11 @@ export interface EndpointDispatcher {
 
 export class CountedEndpoint extends DispatcherBase {
   inner!: EndpointDispatcher;
+  /**
+   * The SPIFFE ID this endpoint's last verified mTLS handshake presented: telemetry's destination
+   * principal for requests sent here (Istio's client side reads it from the upstream's certificate).
+   */
+  peerPrincipal: string | undefined = undefined;
   private inflight = 0;
   private established = 0;
   /** This endpoint's share of breaker.pendingRequests. */

@@ -5,7 +5,7 @@
 // over TLS). Each sits behind a CountedEndpoint: the cluster's circuit
 // breaker counts its connections and the requests waiting for one.
 
-import type { buildConnector, Dispatcher } from 'undici';
+import type { buildConnector } from 'undici';
 import { H1Pool } from '../h1/h1-pool.js';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { PeerIdentityVerifier } from '../identity/peer-identity.js';
@@ -51,10 +51,10 @@ function poolKey(addr: SocketAddress, s: PoolSettings): string {
 }
 
 export class EndpointPools {
-  private pools = new Map<string, Dispatcher>();
+  private pools = new Map<string, CountedEndpoint>();
 
   /** The dispatcher for an endpoint, created on first use. */
-  get(addr: SocketAddress, s: PoolSettings): { key: string; dispatcher: Dispatcher } {
+  get(addr: SocketAddress, s: PoolSettings): { key: string; dispatcher: CountedEndpoint } {
     const key = poolKey(addr, s);
     let d = this.pools.get(key);
     if (!d) {
@@ -91,7 +91,12 @@ export class EndpointPools {
  * Node; the identity is the SPIFFE URI SAN (not a DNS name), checked by the
  * identity module's verifier before the connection is used.
  */
-export function tlsConnector(timeout: number, t: NonNullable<PoolSettings['tls']>, alpn: string[]): buildConnector.connector {
+export function tlsConnector(
+  timeout: number,
+  t: NonNullable<PoolSettings['tls']>,
+  alpn: string[],
+  onVerified?: (spiffeId: string) => void,
+): buildConnector.connector {
   const verifier = t.verifier;
   // Resumed sessions carry no peer certificate in Node. The connector resumes only with tickets from
   // this endpoint's accepted connections, each verified here: a resumption proves the same server,
@@ -107,6 +112,7 @@ export function tlsConnector(timeout: number, t: NonNullable<PoolSettings['tls']
             const r = verifier.verify(socket, verified);
             if (!r.ok) return r.reason;
             verified = r.spiffeId;
+            onVerified?.(r.spiffeId);
             return undefined;
           },
         }
@@ -114,14 +120,16 @@ export function tlsConnector(timeout: number, t: NonNullable<PoolSettings['tls']
   });
 }
 
-function create(addr: SocketAddress, s: PoolSettings): Dispatcher {
+function create(addr: SocketAddress, s: PoolSettings): CountedEndpoint {
   const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
   const origin = `${s.tls ? 'https' : 'http'}://${host}:${addr.port}`;
   const endpoint = new CountedEndpoint(s.breaker, s.protocol === 'http2');
   // An HTTP/2 pool asks for h2 when the cluster allows it; an HTTP/1.1 pool offers only http/1.1 (it
   // cannot speak h2 if the server picked it). The order is undici's (allowH2), which this replaced.
   const alpn = s.protocol === 'http2' && s.tls?.alpn.includes('h2') ? ['http/1.1', 'h2'] : ['http/1.1'];
-  const connect = endpoint.connector(s.tls ? tlsConnector(s.connectTimeout, s.tls, alpn) : socketConnector(s.connectTimeout));
+  const connect = endpoint.connector(
+    s.tls ? tlsConnector(s.connectTimeout, s.tls, alpn, (id) => (endpoint.peerPrincipal = id)) : socketConnector(s.connectTimeout),
+  );
   if (s.protocol === 'http2') {
     endpoint.inner = new H2Client(origin, {
       connect,
