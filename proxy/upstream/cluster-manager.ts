@@ -20,8 +20,8 @@ import type { CountedEndpoint } from './counted-endpoint.js';
 export interface UpstreamHost extends HostState {
   h1: CountedEndpoint | undefined;
   h2: CountedEndpoint | undefined;
-  /** destinationOf's last answer for this host (see there). */
-  destinationSeen?: { base: DestinationLabels; principal: string; labels: DestinationLabels };
+  /** destinationOf's last answer for this host (see there); present from creation so hosts keep one shape. */
+  destinationSeen: { base: DestinationLabels; principal: string; labels: DestinationLabels } | undefined;
 }
 
 export type DestinationLabels = { readonly service?: string; readonly workload?: string; readonly version?: string; readonly namespace?: string; readonly principal?: string };
@@ -149,6 +149,7 @@ export class ClusterManager {
       ejected: ep.healthStatus === 'UNHEALTHY' || ep.healthStatus === 'DRAINING' || ep.healthStatus === 'TIMEOUT',
       h1: p1?.dispatcher,
       h2: p2?.dispatcher,
+      destinationSeen: undefined,
     };
     nextHosts.set(`${cluster}|${key}`, h);
     return h;
