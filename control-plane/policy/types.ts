@@ -212,6 +212,12 @@ export interface MeshConfigSpec {
   defaultDeny: boolean;
   /** Istio's outboundTrafficPolicy for hosts outside the registry on intercepted (REDIRECT) pods; absent = ALLOW_ANY. */
   outboundTrafficPolicy?: { mode: 'ALLOW_ANY' | 'REGISTRY_ONLY' };
+  /**
+   * Tracing's sampling for every sidecar, pushed live over xDS (each HTTP listener's tracing
+   * random_sampling), as Istio's Telemetry API randomSamplingPercentage; absent = each sidecar's own
+   * default. Where spans go stays the sidecar's (its tracing endpoint): without one nothing is exported.
+   */
+  tracing?: { randomSamplingPercentage: number };
 }
 
 export interface CanarySpec {

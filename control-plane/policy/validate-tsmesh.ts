@@ -160,7 +160,7 @@ export function readAuthorizationPolicySpec(r: Reader): AuthorizationPolicySpec 
 
 export function readMeshConfigSpec(r: Reader): MeshConfigSpec {
   r.object(true);
-  r.onlyKeys(['trustDomain', 'certificateTtl', 'mtls', 'defaultDeny', 'outboundTrafficPolicy']);
+  r.onlyKeys(['trustDomain', 'certificateTtl', 'mtls', 'defaultDeny', 'outboundTrafficPolicy', 'tracing']);
   const mt = r.field('mtls');
   let mode = DEFAULT_MESH_CONFIG.mtls.mode;
   if (mt.object()) {
@@ -173,6 +173,12 @@ export function readMeshConfigSpec(r: Reader): MeshConfigSpec {
     otp.onlyKeys(['mode']);
     outbound = { mode: (otp.field('mode').string({ enum: ['ALLOW_ANY', 'REGISTRY_ONLY'] }) ?? 'ALLOW_ANY') as 'ALLOW_ANY' | 'REGISTRY_ONLY' };
   }
+  const tr = r.field('tracing');
+  let tracing: MeshConfigSpec['tracing'];
+  if (tr.object()) {
+    tr.onlyKeys(['randomSamplingPercentage']);
+    tracing = { randomSamplingPercentage: tr.field('randomSamplingPercentage').number({ min: 0, max: 100, required: true }) ?? 0 };
+  }
   return {
     trustDomain:
       r.field('trustDomain').string({ pattern: /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, patternHint: 'a lower-case DNS-like name', maxLength: 255 }) ??
@@ -181,6 +187,7 @@ export function readMeshConfigSpec(r: Reader): MeshConfigSpec {
     mtls: { mode },
     defaultDeny: r.field('defaultDeny').boolean() ?? false,
     ...(outbound ? { outboundTrafficPolicy: outbound } : {}),
+    ...(tracing ? { tracing } : {}),
   };
 }
 

@@ -48,6 +48,12 @@ export interface TcpServiceChain {
   cluster: string;
 }
 
+/** MeshConfig's tracing sampling as each HTTP connection manager carries it (Envoy's tracing.random_sampling). */
+function meshTracing(input: TranslateInput): Pick<HttpConnectionManager, 'tracing'> {
+  const t = input.mesh.tracing;
+  return t ? { tracing: { randomSamplingPercent: t.randomSamplingPercentage } } : {};
+}
+
 export function outboundListener(input: TranslateInput, tcpServices: readonly TcpServiceChain[] = []): Listener {
   const hcm: HttpConnectionManager = {
     kind: 'http',
@@ -59,6 +65,7 @@ export function outboundListener(input: TranslateInput, tcpServices: readonly Tc
     useRemoteAddress: false,
     xffNumTrustedHops: 0,
     generateRequestId: true,
+    ...meshTracing(input),
   };
   if (input.node.interceptionMode === 'REDIRECT') {
     // iptables sends the app's every outbound TCP connection here. HTTP is routed by Host (then by the
@@ -125,12 +132,13 @@ export function inboundListener(input: TranslateInput, idx: PolicyIndex, apps: {
 export function inboundFilterChains(input: TranslateInput, idx: PolicyIndex, apps: { port: number; protocol: AppProtocol }[]): FilterChain[] {
   const { node } = input;
   const httpFilters = inboundHttpFilters(input, idx);
+  const tracing = meshTracing(input);
   // Without interception every connection is for the (first) app: port-less chains deliver to it.
-  if (node.interceptionMode !== 'REDIRECT') return inboundChains(input, appFilter(httpFilters, apps[0]!), undefined);
+  if (node.interceptionMode !== 'REDIRECT') return inboundChains(input, appFilter(httpFilters, tracing, apps[0]!), undefined);
   // With interception each app port gets its own chains, matched on the original destination's port
   // (Envoy destination_port); any other redirected port is passed through to itself (Istio's
   // InboundPassthroughCluster), under the same mTLS mode.
-  const chains = [...apps].sort((a, b) => a.port - b.port).flatMap((a) => inboundChains(input, appFilter(httpFilters, a), a.port));
+  const chains = [...apps].sort((a, b) => a.port - b.port).flatMap((a) => inboundChains(input, appFilter(httpFilters, tracing, a), a.port));
   chains.push(...inboundChains(input, (statPrefix) => ({ kind: 'tcp', statPrefix, cluster: INBOUND_PASSTHROUGH_CLUSTER, idleTimeout: 3_600_000 }), 'passthrough'));
   return chains;
 }
@@ -149,7 +157,11 @@ export function inboundListenerWith(node: NodeRegistration, chains: FilterChain[
 }
 
 /** The filter delivering to one app port: an HTTP connection manager, or a TCP proxy for an opaque-TCP app. */
-function appFilter(httpFilters: HttpConnectionManager['httpFilters'], app: { port: number; protocol: AppProtocol }): (statPrefix: string) => HttpConnectionManager | TcpProxy {
+function appFilter(
+  httpFilters: HttpConnectionManager['httpFilters'],
+  tracing: Pick<HttpConnectionManager, 'tracing'>,
+  app: { port: number; protocol: AppProtocol },
+): (statPrefix: string) => HttpConnectionManager | TcpProxy {
   const cluster = inboundClusterName(app.port);
   const hcm = (statPrefix: string): HttpConnectionManager => ({
     kind: 'http',
@@ -175,6 +187,7 @@ function appFilter(httpFilters: HttpConnectionManager['httpFilters'], app: { por
     useRemoteAddress: false, // keep the caller's x-forwarded-for, as Istio's sidecars do
     xffNumTrustedHops: 0,
     generateRequestId: true,
+    ...tracing,
   });
   // An opaque-TCP workload gets a TCP proxy (no RBAC on paths/methods: only the mTLS identity check applies).
   return (statPrefix) => (app.protocol === 'tcp' ? { kind: 'tcp', statPrefix, cluster, idleTimeout: 3_600_000 } : hcm(statPrefix));

@@ -72,6 +72,7 @@ const meshConfig = obj({
   mtls: obj({ mode: enumOf('STRICT', 'PERMISSIVE') }),
   defaultDeny: bool(),
   outboundTrafficPolicy: obj({ mode: enumOf('ALLOW_ANY', 'REGISTRY_ONLY') }),
+  tracing: obj({ randomSamplingPercentage: num(0, 100) }, ['randomSamplingPercentage']),
 });
 
 const backend = obj({ name: name(), port: int(1, 65535) }, ['name']);

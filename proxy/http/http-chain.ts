@@ -93,7 +93,7 @@ export class HttpChain implements HttpChainContext {
     ex.route = route;
     if (route.directResponse) return this.direct(ex);
     const deps = this.deps;
-    ex.span = deps.telemetry.startSpan(ex.req.headers, `${ex.authority}${ex.path}`, deps.direction);
+    ex.span = deps.telemetry.startSpan(ex.req.headers, `${ex.authority}${ex.path}`, deps.direction, this.hcmConfig.tracing?.randomSamplingPercent);
     ex.choice = pickCluster(route);
     sendUpstream(ex, deps.clusters, this.dispatchOptions);
   }
@@ -125,7 +125,7 @@ export class HttpChain implements HttpChainContext {
       ex.choice = BLOCK_ALL.choice;
       return ex.localReply('REGISTRY_ONLY');
     }
-    ex.span = this.deps.telemetry.startSpan(ex.req.headers, `${ex.authority}${ex.path}`, this.deps.direction);
+    ex.span = this.deps.telemetry.startSpan(ex.req.headers, `${ex.authority}${ex.path}`, this.deps.direction, this.hcmConfig.tracing?.randomSamplingPercent);
     sendToOriginalDst(ex, this.deps.clusters, originalDstAuthority(socket)!, dst, this.dispatchOptions);
   }
 

@@ -64,8 +64,8 @@ export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
 
   return {
     registry,
-    startSpan(headers, name, direction) {
-      return tracer.start(headers, name, direction);
+    startSpan(headers, name, direction, samplingPercent) {
+      return tracer.start(headers, name, direction, samplingPercent);
     },
     httpRequestDone(record: HttpRequestRecord, span: SpanHandle | undefined) {
       metrics.recordHttp(record);

@@ -101,9 +101,10 @@ export class RequestTracer {
     return this.tracer !== undefined;
   }
 
-  start(headers: HeaderBag, name: string, direction: 'inbound' | 'outbound' | undefined): SpanHandle | undefined {
+  /** `percent`: the listener's sampling when its HCM sets one (else the configured samplingPercent). */
+  start(headers: HeaderBag, name: string, direction: 'inbound' | 'outbound' | undefined, percent?: number): SpanHandle | undefined {
     const incoming = extractContext(headers);
-    const sample = this.tracer !== undefined && this.decide(incoming);
+    const sample = this.tracer !== undefined && this.decide(incoming, percent ?? this.percent);
     if (!sample) {
       if (incoming) return new ForwardedContext(incoming.traceId, incoming.raw);
       // Tracing is on but this new trace is not sampled: say so downstream (flags 00), as Envoy does, so
@@ -160,9 +161,9 @@ export class RequestTracer {
     await this.provider?.shutdown();
   }
 
-  private decide(incoming: IncomingContext | undefined): boolean {
+  private decide(incoming: IncomingContext | undefined, percent: number): boolean {
     if (incoming?.sampled !== undefined) return incoming.sampled;
-    return this.percent > 0 && Math.random() * 100 < this.percent;
+    return percent > 0 && Math.random() * 100 < percent;
   }
 }
 

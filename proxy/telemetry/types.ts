@@ -97,6 +97,8 @@ export interface Telemetry {
     name: string,
     /** inbound → SERVER span, outbound → CLIENT span (default inbound). */
     direction?: 'inbound' | 'outbound',
+    /** The listener's own sampling (its HCM tracing.random_sampling, pushed over xDS): overrides the bootstrap's samplingPercent. */
+    samplingPercent?: number,
   ): SpanHandle | undefined;
   /** Called exactly once per HTTP request (or gRPC call), after the response finished or failed. */
   httpRequestDone(record: HttpRequestRecord, span: SpanHandle | undefined): void;

@@ -4,13 +4,11 @@
 // spans of the requests it carries when the injector set a tracing endpoint.
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mesh, eventually, freePort, get, type App } from './mesh-harness.js';
-import { decodeTraceExport } from '../telemetry/test/otlp-decode.js';
+import { spanAttr, startOtlpCollector } from '../telemetry/test/otlp-decode.js';
 
 const PROXY = join(dirname(fileURLToPath(import.meta.url)), '../../dist/proxy/main.js');
 
@@ -81,28 +79,10 @@ describe('mesh-proxy from the injected environment', () => {
   }, 30_000);
 
   it('exports the spans of the requests it carries to TSMESH_TRACING_ENDPOINT, as OTLP protobuf', async () => {
-    const spans: { name: string; kind: number; attributes: { key: string; value: { stringValue?: string; intValue?: string } }[] }[] = [];
-    const services: string[] = [];
-    const collector: Server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const { encoding, doc } = decodeTraceExport(req.headers['content-type'], Buffer.concat(chunks));
-        expect(encoding).toBe('protobuf');
-        for (const rs of doc.resourceSpans ?? []) {
-          services.push(...(rs.resource?.attributes ?? []).filter((a: { key: string }) => a.key === 'service.name').map((a: { value: { stringValue: string } }) => a.value.stringValue));
-          for (const ss of rs.scopeSpans ?? []) spans.push(...(ss.spans ?? []));
-        }
-        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
-      });
-    });
-    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+    const collector = await startOtlpCollector();
     try {
       const b = await mesh.sidecar('b', 'v1', await mesh.app('b'));
-      const env = await injectedEnv('reviews-v1-5d8f7c9b6-fghij', {
-        TSMESH_TRACING_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces`,
-        TSMESH_TRACING_SAMPLING: '100',
-      });
+      const env = await injectedEnv('reviews-v1-5d8f7c9b6-fghij', { TSMESH_TRACING_ENDPOINT: collector.url, TSMESH_TRACING_SAMPLING: '100' });
       await startInjected(env);
       const outbound = Number(env.TSMESH_OUTBOUND_PORT);
       await eventually('reviews → b through the injected sidecar', async () => {
@@ -111,19 +91,20 @@ describe('mesh-proxy from the injected environment', () => {
       });
       // Exported by the batch processor's timer (5 s by default), on the injected sidecar's own.
       const span = await eventually('the outbound span at the collector', async () => {
-        const s = spans.find((x) => x.attributes.some((a) => a.key === 'url.path' && a.value.stringValue === '/traced'));
-        if (!s) throw new Error(`${spans.length} spans so far`);
+        const s = collector.spans.find((x) => spanAttr(x, 'url.path') === '/traced');
+        if (!s) throw new Error(`${collector.spans.length} spans so far`);
         return s;
       }, 15_000);
-      const attr = (k: string) => span.attributes.find((a) => a.key === k)?.value;
+      expect(collector.encodings).toContain('protobuf');
+      expect(collector.encodings).not.toContain('json');
       expect(span.kind).toBe(3); // CLIENT: the caller's side of the call
-      expect(attr('http.response.status_code')?.intValue).toBe('200');
-      expect(attr('tsmesh.direction')?.stringValue).toBe('outbound');
-      expect(attr('peer.principal')?.stringValue).toBe('spiffe://cluster.local/ns/default/sa/b'); // from b's certificate
-      expect(services).toContain('reviews');
+      expect(span.service).toBe('reviews');
+      expect(spanAttr(span, 'http.response.status_code')).toBe('200');
+      expect(spanAttr(span, 'tsmesh.direction')).toBe('outbound');
+      expect(spanAttr(span, 'peer.principal')).toBe('spiffe://cluster.local/ns/default/sa/b'); // from b's certificate
       expect(b.proc.child.exitCode).toBeNull();
     } finally {
-      await new Promise((r) => collector.close(r));
+      await collector.close();
     }
   }, 40_000);
 });

@@ -104,6 +104,8 @@ export interface SidecarOptions {
   registerAs?: string;
   inbound?: number;
   accessLog?: boolean;
+  /** OTLP/HTTP traces URL: the sidecar exports spans there (its own sampling 0 %: only a caller's decision or the mesh's pushed sampling starts a trace), batches every 100 ms. */
+  tracingEndpoint?: string;
 }
 
 /** A DestinationPolicy for `service` asking for HTTP/1.1 between the sidecars (Istio's DO_NOT_UPGRADE). */
@@ -190,7 +192,7 @@ export class Mesh {
   labels: { app: ${service}, version: ${version} }
 admin: { address: { address: 127.0.0.1, port: 0 } }
 drainTimeout: 1s
-${opts.accessLog ? 'accessLog: { path: stdout }\n' : ''}dynamicResources:
+${opts.accessLog ? 'accessLog: { path: stdout }\n' : ''}${opts.tracingEndpoint ? `tracing: { exporter: otlp, endpoint: '${opts.tracingEndpoint}', samplingPercent: 0, exportDelayMs: 100 }\n` : ''}dynamicResources:
   ads:
     address: { address: 127.0.0.1, port: ${this.xdsPort} }
     caRootFile: ${join(this.stateDir, 'root-cert.pem')}

@@ -116,6 +116,15 @@ spec: { targetRef: { name: reviews }, loadBalancer: { type: RING_HASH } }
     expect(errorOf('kind: HTTPRoute\nmetadata: { name: a\n')).toMatch(/^invalid YAML in p\.yaml \(1 problem\):\n  p\.yaml:\d+: YAML syntax error: /);
   });
 
+  it("reads MeshConfig's tracing sampling, and refuses a bad one by line and field", () => {
+    const [p] = parsePolicies('apiVersion: tsmesh.io/v1alpha1\nkind: MeshConfig\nmetadata: { name: m }\nspec:\n  tracing: { randomSamplingPercentage: 12.5 }\n', 'p.yaml');
+    expect(p!.policy.spec).toMatchObject({ tracing: { randomSamplingPercentage: 12.5 } });
+    expect(errorOf('apiVersion: tsmesh.io/v1alpha1\nkind: MeshConfig\nmetadata: { name: m }\nspec:\n  tracing:\n    randomSamplingPercentage: 150\n')).toMatch(
+      /p\.yaml:6: spec\.tracing\.randomSamplingPercentage: must be ≤ 100, got 150/,
+    );
+    expect(errorOf('apiVersion: tsmesh.io/v1alpha1\nkind: MeshConfig\nmetadata: { name: m }\nspec:\n  tracing: { sampling: 5 }\n')).toMatch(/spec\.tracing\.sampling/);
+  });
+
   it('validates AuthorizationPolicy, MeshConfig and Canary fields', () => {
     const msg = errorOf(`apiVersion: tsmesh.io/v1alpha1
 kind: AuthorizationPolicy

@@ -1,9 +1,11 @@
-// Decodes an OTLP/HTTP trace export body, either encoding, into the shape of
-// the OTLP JSON mapping (camelCase fields, ids as hex or base64 strings,
-// int64 as strings), so a test collector reads both the same way. The proto
-// schema holds only the fields the tests look at; the field numbers are
-// opentelemetry-proto's (collector/trace/v1, trace/v1, common/v1).
+// An OTLP/HTTP trace collector for tests, and its decoder: an export body,
+// either encoding, in the shape of the OTLP JSON mapping (camelCase fields,
+// ids as hex or base64 strings, int64 as strings), so both read the same way.
+// The proto schema holds only the fields the tests look at; the field numbers
+// are opentelemetry-proto's (collector/trace/v1, trace/v1, common/v1).
 
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import protobuf from 'protobufjs';
 
 const SCHEMA = `
@@ -45,4 +47,50 @@ export function decodeTraceExport(contentType: string | undefined, body: Buffer)
     return { encoding: 'protobuf', doc: request.toObject(request.decode(body), { longs: String, bytes: String, oneofs: false }) };
   }
   throw new Error(`not an OTLP/HTTP content type: ${contentType}`);
+}
+
+export interface CollectedSpan {
+  traceId: string;
+  spanId: string;
+  name: string;
+  kind: number;
+  attributes: { key: string; value: { stringValue?: string; intValue?: string } }[];
+  /** service.name of the resource the span came with. */
+  service: string | undefined;
+}
+
+const hex = (v: string | undefined): string => (v === undefined || v === '' ? '' : /^[0-9a-f]+$/i.test(v) ? v.toLowerCase() : Buffer.from(v, 'base64').toString('hex'));
+
+/** A collector on 127.0.0.1 that keeps every span exported to it (either encoding), for tests with real sidecars. */
+export async function startOtlpCollector(): Promise<{ url: string; spans: CollectedSpan[]; encodings: OtlpEncoding[]; close(): Promise<void> }> {
+  const spans: CollectedSpan[] = [];
+  const encodings: OtlpEncoding[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const { encoding, doc } = decodeTraceExport(req.headers['content-type'], Buffer.concat(chunks));
+      encodings.push(encoding);
+      for (const rs of doc.resourceSpans ?? []) {
+        const service = (rs.resource?.attributes ?? []).find((a: { key: string }) => a.key === 'service.name')?.value?.stringValue;
+        for (const ss of rs.scopeSpans ?? [])
+          for (const s of ss.spans ?? []) spans.push({ ...s, traceId: hex(s.traceId), spanId: hex(s.spanId), attributes: s.attributes ?? [], service });
+      }
+      if (encoding === 'json') res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`,
+    spans,
+    encodings,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** A span's attribute as a string (ints come as strings from the protobuf decoding). */
+export function spanAttr(s: CollectedSpan, key: string): string | undefined {
+  const v = s.attributes.find((a) => a.key === key)?.value;
+  return v?.stringValue ?? v?.intValue;
 }

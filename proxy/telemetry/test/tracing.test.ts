@@ -191,6 +191,21 @@ describe('tracing', () => {
     expect(spans[0]!.parentSpanId).toBeUndefined();
   });
 
+  it("follows the listener's own sampling (pushed over xDS) over the configured one, both ways", async () => {
+    await withTelemetry(0, (t) => {
+      const h = t.startSpan({}, 'pushed', 'inbound', 100)!;
+      expect(h.sampled).toBe(true);
+      t.httpRequestDone(httpRecord(), h);
+    });
+    await withTelemetry(100, (t) => {
+      const h = t.startSpan({}, 'off', 'inbound', 0)!;
+      expect(h.sampled).toBe(false);
+      expect(h.headers.traceparent).toMatch(/-00$/);
+      t.httpRequestDone(httpRecord(), h);
+    });
+    expect(spans.map((s) => s.name)).toEqual(['pushed']);
+  });
+
   it('exports in batches of at most 64 spans (a short stall each) and loses none', async () => {
     await withTelemetry(100, (t) => {
       for (let i = 0; i < 150; i++) t.httpRequestDone(httpRecord(), t.startSpan({}, 'in'));

@@ -1,0 +1,36 @@
+// MeshConfig's tracing sampling lands on every HTTP connection manager a
+// sidecar gets (both listeners, with and without interception), as Envoy's
+// tracing.random_sampling; without it, none carries a tracing block.
+import { describe, expect, it } from 'vitest';
+import type { HttpConnectionManager, Listener } from '../../../proxy/config/resources.js';
+import { DEFAULT_MESH_CONFIG, type MeshConfigSpec } from '../../policy/types.js';
+import { EmbeddedRegistry } from '../../registry/embedded-registry.js';
+import { readNodeRegistration } from '../../registry/node-registration.js';
+import { translate } from '../index.js';
+
+const registry = new EmbeddedRegistry();
+const meta = (address: string, extra: Record<string, string> = {}) => ({ inboundAddress: address, inboundPort: 15006, appPort: 8080, protocol: 'http', ...extra });
+registry.registerFromNode({ id: 'web-0', cluster: 'web', metadata: meta('10.0.0.1') });
+registry.registerFromNode({ id: 'api-0', cluster: 'api', metadata: meta('10.0.0.2') });
+
+function hcms(mesh: MeshConfigSpec, interception?: 'REDIRECT'): HttpConnectionManager[] {
+  const node = readNodeRegistration({ id: 'web-0', cluster: 'web', metadata: meta('10.0.0.1', interception ? { INTERCEPTION_MODE: interception } : {}) });
+  const out = translate({ policies: [], registry, mesh, node, dependencies: new Set(['default/api']) });
+  return [...out.listener.values()].flatMap((l: Listener) => l.filterChains.map((c) => c.filter)).filter((f): f is HttpConnectionManager => f.kind === 'http');
+}
+
+describe('MeshConfig tracing in the translation', () => {
+  it('sets every HTTP connection manager\'s sampling, inbound and outbound, with or without interception', () => {
+    const mesh = { ...DEFAULT_MESH_CONFIG, tracing: { randomSamplingPercentage: 25 } };
+    for (const mode of [undefined, 'REDIRECT'] as const) {
+      const all = hcms(mesh, mode);
+      expect(all.length).toBeGreaterThanOrEqual(2);
+      for (const h of all) expect(h.tracing).toEqual({ randomSamplingPercent: 25 });
+      expect(new Set(all.map((h) => h.statPrefix.startsWith('inbound')))).toEqual(new Set([true, false]));
+    }
+  });
+
+  it('leaves the sidecars\' own sampling alone when the mesh sets none', () => {
+    for (const h of hcms(DEFAULT_MESH_CONFIG)) expect(h.tracing).toBeUndefined();
+  });
+});
