@@ -12,6 +12,9 @@ import { newRequestId } from './request-id.js';
 export function upstreamHeaders(ex: Exchange, hcm: HttpConnectionManager, tls: boolean): string[] {
   const raw = ex.req.rawHeaders;
   const extra = connectionTokens(ex.req.headers.connection as string | undefined);
+  // The trace headers this hop sets (its span's context, or a B3 context passed on) replace the incoming ones:
+  // two traceparent headers upstream would read as one invalid value and break the trace there.
+  const traced = ex.span?.headers;
   const out: string[] = [];
   let xff: string | undefined;
   let xfp = false;
@@ -20,6 +23,7 @@ export function upstreamHeaders(ex: Exchange, hcm: HttpConnectionManager, tls: b
     const name = raw[i]!.toLowerCase();
     if (name.charCodeAt(0) === 58 /* pseudo-header */ || isHopByHop(name) || isProxySet(name)) continue;
     if (extra?.has(name)) continue;
+    if (traced !== undefined && Object.hasOwn(traced, name)) continue;
     const value = raw[i + 1]!;
     if (name === 'te') continue;
     if (name === 'x-forwarded-for') {
@@ -48,8 +52,7 @@ export function upstreamHeaders(ex: Exchange, hcm: HttpConnectionManager, tls: b
   }
   ex.requestId = requestId;
   out.push('x-envoy-attempt-count', '1');
-  const span = ex.span;
-  if (span) for (const k in span.headers) out.push(k, span.headers[k]!);
+  if (traced !== undefined) for (const k in traced) out.push(k, traced[k]!);
   const ops = ex.choice!.requestOps;
   return ops.empty ? out : applyHeaderOps(ops, out);
 }

@@ -244,8 +244,8 @@ export interface Reply {
 }
 
 /** A plaintext request into a sidecar's outbound listener, addressed to `host`. */
-export async function get(port: number, host: string, path = '/'): Promise<Reply> {
-  const r = await request(`http://127.0.0.1:${port}${path}`, { headers: { host }, reset: true });
+export async function get(port: number, host: string, path = '/', headers: Record<string, string> = {}): Promise<Reply> {
+  const r = await request(`http://127.0.0.1:${port}${path}`, { headers: { ...headers, host }, reset: true });
   return { status: r.statusCode, body: await r.body.text(), headers: r.headers };
 }
 

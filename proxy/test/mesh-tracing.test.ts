@@ -76,4 +76,26 @@ describe('mesh-wide trace sampling over xDS', () => {
     await new Promise((r) => setTimeout(r, 400));
     expect(spansOn('/after')).toEqual([]);
   }, 40_000);
+
+  it("continues the trace of a request that arrives with the app's context (the app forwarded it), replacing its traceparent hop by hop", async () => {
+    const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const caller = '00f067aa0ba902b7';
+    const r = await get(a.outbound, 'b:8080', '/forwarded', { traceparent: `00-${trace}-${caller}-01`, tracestate: 'app=1' });
+    expect(r.status).toBe(200);
+    // What app b received: one traceparent, b's own SERVER span as its parent, the caller's tracestate kept.
+    const seen = (JSON.parse(r.body) as { headers: Record<string, string> }).headers;
+    expect(seen.traceparent).toMatch(new RegExp(`^00-${trace}-[0-9a-f]{16}-01$`));
+    expect(seen.tracestate).toBe('app=1');
+    const spans = await eventually('a\'s and b\'s spans', async () => {
+      const s = spansOn('/forwarded');
+      if (s.length < 2) throw new Error(`${s.length} spans`);
+      return s;
+    });
+    const client = spans.find((s) => s.kind === 3)!;
+    const server = spans.find((s) => s.kind === 2)!;
+    expect([client.traceId, server.traceId]).toEqual([trace, trace]);
+    expect(client.parentSpanId).toBe(caller);
+    expect(server.parentSpanId).toBe(client.spanId);
+    expect(seen.traceparent).toBe(`00-${trace}-${server.spanId}-01`);
+  }, 20_000);
 });

@@ -52,6 +52,8 @@ export function decodeTraceExport(contentType: string | undefined, body: Buffer)
 export interface CollectedSpan {
   traceId: string;
   spanId: string;
+  /** '' for a root span. */
+  parentSpanId: string;
   name: string;
   kind: number;
   attributes: { key: string; value: { stringValue?: string; intValue?: string } }[];
@@ -74,7 +76,7 @@ export async function startOtlpCollector(): Promise<{ url: string; spans: Collec
       for (const rs of doc.resourceSpans ?? []) {
         const service = (rs.resource?.attributes ?? []).find((a: { key: string }) => a.key === 'service.name')?.value?.stringValue;
         for (const ss of rs.scopeSpans ?? [])
-          for (const s of ss.spans ?? []) spans.push({ ...s, traceId: hex(s.traceId), spanId: hex(s.spanId), attributes: s.attributes ?? [], service });
+          for (const s of ss.spans ?? []) spans.push({ ...s, traceId: hex(s.traceId), spanId: hex(s.spanId), parentSpanId: hex(s.parentSpanId), attributes: s.attributes ?? [], service });
       }
       if (encoding === 'json') res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
