@@ -1,7 +1,8 @@
 // The demo's application: web → api → db, plain HTTP servers that know nothing
 // about the mesh. Each calls its dependency through its own sidecar's
 // outbound listener, addressed by service name (Host header), as an app in
-// Istio calls http://api:9080. api v3 is the deliberately bad release.
+// Istio calls http://api:9080, forwarding the trace headers of the request it
+// serves. api v3 is the deliberately bad release.
 
 import { createServer, request, Agent, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -52,7 +53,7 @@ export async function startApp(spec: AppSpec, port = 0): Promise<{ server: Serve
       }
       let downstream: unknown;
       if (spec.calls && spec.outboundPort) {
-        const r = await get(spec.outboundPort, spec.calls, req.url ?? '/').catch((e: Error) => ({ status: 502, body: e.message }));
+        const r = await get(spec.outboundPort, spec.calls, req.url ?? '/', traceContext(req.headers)).catch((e: Error) => ({ status: 502, body: e.message }));
         if (r.status !== 200) {
           res.writeHead(r.status >= 500 ? r.status : 502, { 'content-type': 'text/plain' }).end(`${spec.calls} answered ${r.status}: ${r.body.slice(0, 200)}`);
           return;
@@ -67,6 +68,21 @@ export async function startApp(spec: AppSpec, port = 0): Promise<{ server: Serve
   server.keepAliveTimeout = 30_000;
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
   return { server, port: (server.address() as AddressInfo).port };
+}
+
+/**
+ * The headers an app forwards from the request it serves to the calls it makes, so the sidecars'
+ * spans join into one trace (what Istio asks of applications: the mesh cannot link a request to
+ * the calls the app makes for it).
+ */
+const TRACE_HEADERS = ['traceparent', 'tracestate', 'x-request-id', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled'];
+function traceContext(h: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of TRACE_HEADERS) {
+    const v = h[k];
+    if (typeof v === 'string') out[k] = v;
+  }
+  return out;
 }
 
 function safeJson(s: string): unknown {

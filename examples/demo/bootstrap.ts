@@ -1,5 +1,5 @@
-// The bootstrap file of one demo sidecar: identity, admin listener, and ADS to
-// the control plane (TLS + bootstrap token when the control plane runs its CA,
+// The bootstrap file of one demo sidecar: identity, admin listener, where its
+// spans go, and ADS to the control plane (TLS + bootstrap token when the control plane runs its CA,
 // plaintext when it runs with --insecure). The listeners, routes and clusters
 // all come from the control plane.
 
@@ -22,7 +22,11 @@ export interface ControlPlaneLink {
   tokenFile?: string;
 }
 
-export function writeBootstrap(file: string, p: SidecarPlan, cp: ControlPlaneLink): void {
+/**
+ * `tracesUrl`: the demo's collector. The sidecar's own sampling is 0 %: MeshConfig's
+ * tracing.randomSamplingPercentage, pushed over xDS, decides how many requests are traced.
+ */
+export function writeBootstrap(file: string, p: SidecarPlan, cp: ControlPlaneLink, tracesUrl?: string): void {
   const doc = {
     node: {
       id: `sidecar~127.0.0.1~${p.service}-${p.version}.default~default.svc.cluster.local`,
@@ -35,6 +39,7 @@ export function writeBootstrap(file: string, p: SidecarPlan, cp: ControlPlaneLin
     },
     admin: { address: { address: '127.0.0.1', port: 0 } },
     drainTimeout: '1s',
+    ...(tracesUrl ? { tracing: { exporter: 'otlp', endpoint: tracesUrl, protocol: 'http/json', samplingPercent: 0, exportDelayMs: 500 } } : {}),
     dynamicResources: {
       ads: {
         address: { address: cp.xds.host, port: cp.xds.port },

@@ -36,6 +36,19 @@ describe('npm run demo', () => {
     expect(stdout).toMatch(/ in  GET api:9080\/ 200 [\d.]+ms \S+ → api-v2/);
     // Canary steps, the mirror and the rollback change routes under load: no user request may fail.
     expect(stdout).toMatch(/traffic: (\d+) requests sent, \1 answered 200 \(100\.0%\)/);
+    // Traces: MeshConfig's 10 % sampling, pushed over xDS; the apps forward the context, so one request's
+    // spans from all three hops join into one trace (web's sidecar in and out, api's in and out, db's in).
+    expect(stdout).toMatch(/applied MeshConfig: every sidecar traces 10% of new requests/);
+    expect(stdout).toMatch(/\d+ traces, \d+ spans from 5 sidecars/);
+    const trace = stdout.slice(stdout.search(/trace [0-9a-f]{32}: \d+ spans/));
+    expect(trace).toMatch(/^trace [0-9a-f]{32}: \d+ spans\n/);
+    for (const hop of [
+      /\]   web-v1  inbound  web:8080\/ 200 /,
+      /\]     web-v1  outbound api:9080\/ 200 /,
+      /\]       api-v\d  inbound  api:9080\/ 200 /,
+      /\]         api-v\d  outbound db:7070\/ 200 /,
+      /\]           db-v1   inbound  db:7070\/ 200 /,
+    ]) expect(trace).toMatch(hop);
     expect(stdout).toContain('demo complete');
   }, 120_000);
 });

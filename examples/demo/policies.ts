@@ -55,3 +55,14 @@ spec:
 `;
   return [allow('api', 'web'), allow('db', 'api')].join('---\n');
 }
+
+/** The mesh's settings: every sidecar traces `percent` of the requests that come without a caller's decision. */
+export function meshConfigYaml(percent: number): string {
+  return `apiVersion: tsmesh.io/v1alpha1
+kind: MeshConfig
+metadata:
+  name: mesh
+spec:
+  tracing: { randomSamplingPercentage: ${percent} }
+`;
+}

@@ -5,7 +5,9 @@
 // control plane runs the canaries: applying a Canary starts it, `meshctl
 // canary watch` draws its steps. It promotes api v2 step by step, then
 // mirrors traffic to the bad api v3 and rolls it back on its own before v3
-// ever answers a user. Exits 0 when the story went as told.
+// ever answers a user. The sidecars trace 10 % of requests (MeshConfig) to a
+// collector in this process; the end shows one whole trace. Exits 0 when the
+// story went as told.
 //
 //   npm run demo            # ~40 s
 //   npm run demo -- --quick # shorter intervals (the smoke test)
@@ -17,7 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { AdminClient } from '../../control-plane/admin/client.js';
 import { startApp, get } from './apps.js';
 import { freePort, killAll, killAllNow, startNode } from './processes.js';
-import { authorizationYaml, canaryYaml, routeYaml } from './policies.js';
+import { authorizationYaml, canaryYaml, meshConfigYaml, routeYaml } from './policies.js';
+import { TraceCollector } from './traces.js';
 import { LoadGenerator } from './load.js';
 import { runMeshctl, streamMeshctl } from './meshctl.js';
 import { writeBootstrap } from './bootstrap.js';
@@ -28,6 +31,7 @@ const dist = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const interval = quick ? '1500ms' : '3s';
 const state = mkdtempSync(join(tmpdir(), 'tsmesh-demo-'));
 const t0 = Date.now();
+const TRACE_PERCENT = 10;
 const say = (s: string) => process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${s}\n`);
 
 let cleaning: Promise<void> | undefined;
@@ -62,6 +66,8 @@ async function main(): Promise<void> {
     { service: 'api', version: 'v3', servicePort: 9080, calls: 'db:7070', errorRate: 0.3, delayMs: 300 },
     { service: 'web', version: 'v1', servicePort: 8080, calls: 'api:9080' },
   ];
+  const traces = new TraceCollector();
+  await traces.start();
   const link = await controlPlaneLink(cpDir, xdsPort);
   say(link.caRootFile ? 'xDS over TLS with the mesh CA; every sidecar gets a bootstrap token and a SPIFFE certificate' : 'xDS in plaintext (the control plane runs without its CA)');
   const admins: string[] = [];
@@ -74,7 +80,7 @@ async function main(): Promise<void> {
     const tokenFile = link.caRootFile ? join(dir, 'token') : undefined;
     if (tokenFile) writeFileSync(tokenFile, await mintToken(cpDir, w.service), { mode: 0o600 });
     const bootstrap = join(dir, 'bootstrap.yaml');
-    writeBootstrap(bootstrap, { ...w, inbound, outbound, app: app.port }, { ...link, ...(tokenFile ? { tokenFile } : {}) });
+    writeBootstrap(bootstrap, { ...w, inbound, outbound, app: app.port }, { ...link, ...(tokenFile ? { tokenFile } : {}) }, traces.url);
     const sc = await startNode(`sidecar ${w.service}-${w.version}`, join(dist, 'proxy/main.js'), ['--config', bootstrap, '--no-watch'], /"event":"ready"/);
     admins.push(`http://127.0.0.1:${(JSON.parse(sc.line) as { admin: number }).admin}`);
     if (w.service === 'web') webInbound = inbound;
@@ -89,6 +95,8 @@ async function main(): Promise<void> {
   say('applied AuthorizationPolicy: api accepts only web, db accepts only api (by SPIFFE identity)');
   await admin.apply(routeYaml(), { file: 'demo/route.yaml' });
   say('applied HTTPRoute api: 100% → api-v1');
+  await admin.apply(meshConfigYaml(TRACE_PERCENT), { file: 'demo/mesh.yaml' });
+  say(`applied MeshConfig: every sidecar traces ${TRACE_PERCENT}% of new requests (OTLP to the demo's collector at ${traces.url})`);
   await waitFor('web → api → db through the mesh', async () => {
     const r = await get(webInbound, 'web:8080');
     if (r.status !== 200) throw new Error(`web answered ${r.status}: ${r.body}`);
@@ -127,6 +135,13 @@ async function main(): Promise<void> {
   await load.idle();
   say(`traffic: ${load.sent} requests sent, ${load.ok} answered 200 (${((100 * load.ok) / Math.max(load.sent, 1)).toFixed(1)}%)`);
   for (const f of load.failures) say(`  not 200 at ${f}`);
+  // The sidecars export every 500 ms; the last batch is in once a whole web → api → db trace is.
+  await waitFor('a whole trace at the collector', async () => {
+    if (traces.longestTrace() < 5) throw new Error(`${traces.spans.length} spans so far`);
+  }, 5_000).catch(() => undefined);
+  say('── traces (sidecar spans, one request from web down to db) ──');
+  for (const line of traces.summary()) show(line);
+  await traces.close();
 
   say('demo complete: api v2 promoted, api v3 rolled back');
 }

@@ -45,6 +45,7 @@ export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
   const tracer = new RequestTracer(opts.tracing, opts.node.cluster, {
     'service.namespace': opts.node.namespace,
     'service.instance.id': opts.node.id,
+    ...(opts.node.version ? { 'service.version': opts.node.version } : {}),
     'k8s.namespace.name': opts.node.namespace,
   });
   const accessLog = opts.accessLog ? new AccessLog(opts.accessLog, opts.logger) : undefined;
