@@ -33,8 +33,12 @@ describe('mesh path: control plane + two sidecars', () => {
     expect(seen.headers['x-forwarded-client-cert']).toContain('URI=spiffe://cluster.local/ns/default/sa/a');
     expect(seen.headers['x-forwarded-client-cert']).toContain('By=spiffe://cluster.local/ns/default/sa/b');
     // Both reporters name both identities, as Istio's do: A's from B's certificate, B's from A's.
+    // (The answered requests' series: while the config converged, `eventually` may have seen 503s that
+    // never reached B.)
     const requests = async (port: number) =>
-      parseExposition(await (await fetch(`http://127.0.0.1:${port}/stats/prometheus`)).text()).filter((x) => x.name === 'istio_requests_total');
+      parseExposition(await (await fetch(`http://127.0.0.1:${port}/stats/prometheus`)).text()).filter(
+        (x) => x.name === 'istio_requests_total' && x.labels.response_code === '200',
+      );
     expect((await requests(a.admin)).find((x) => x.labels.reporter === 'source')?.labels).toMatchObject({
       source_principal: 'spiffe://cluster.local/ns/default/sa/a',
       destination_principal: 'spiffe://cluster.local/ns/default/sa/b',
