@@ -110,7 +110,8 @@ function readHcm(r: Reader): HttpConnectionManager {
   const policy = r.field('outboundTrafficPolicy').string({ enum: ['ALLOW_ANY', 'REGISTRY_ONLY'] });
   if (policy !== undefined) h.outboundTrafficPolicy = policy as NonNullable<HttpConnectionManager['outboundTrafficPolicy']>;
   const tr = r.field('tracing');
-  if (strict(tr, ['randomSamplingPercent'])) h.tracing = { randomSamplingPercent: tr.field('randomSamplingPercent').number({ min: 0, max: 100 }) ?? 1 };
+  // This listener's sampling, overriding the bootstrap's tracing.samplingPercent; Envoy's default when the block has none: 100 %.
+  if (strict(tr, ['randomSamplingPercent'])) h.tracing = { randomSamplingPercent: tr.field('randomSamplingPercent').number({ min: 0, max: 100 }) ?? 100 };
   return h;
 }
 

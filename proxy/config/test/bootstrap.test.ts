@@ -108,6 +108,10 @@ staticResources:
     expect(parseBootstrap(doc('128')).tracing).toEqual({ exporter: 'otlp', exportDelayMs: 1000, exportBatchSize: 128 });
     expect(() => parseBootstrap(doc('0'), 'b.yaml')).toThrow(/b\.yaml:24: tracing\.exportBatchSize: must be ≥ 1, got 0/);
     expect(() => parseBootstrap(doc('5000'), 'b.yaml')).toThrow(/b\.yaml:24: tracing\.exportBatchSize: must be ≤ 2048, got 5000/);
+    // A listener's own sampling (HCM tracing), Envoy's default 100 % when the block names none.
+    const hcm = (t: string) => parseBootstrap(yaml('9090').replace('statPrefix: h\n', `statPrefix: h\n            tracing: ${t}\n`)).snapshot.resources.listener.values().next().value!.filterChains[1]!.filter;
+    expect(hcm('{ randomSamplingPercent: 5 }')).toMatchObject({ tracing: { randomSamplingPercent: 5 } });
+    expect(hcm('{}')).toMatchObject({ tracing: { randomSamplingPercent: 100 } });
     const proto = (p: string) => `${yaml('9090')}tracing:\n  exporter: otlp\n  protocol: ${p}\n`;
     expect(parseBootstrap(proto('http/json')).tracing).toEqual({ exporter: 'otlp', protocol: 'http/json' });
     expect(() => parseBootstrap(proto('grpc'), 'b.yaml')).toThrow(/b\.yaml:23: tracing\.protocol: .*http\/protobuf.*http\/json.*grpc/);
