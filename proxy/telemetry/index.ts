@@ -5,6 +5,7 @@
 import { Registry } from './prom.js';
 import type { NodeInfo } from '../config/resources.js';
 import type { Logger } from '../../common/log.js';
+import { systemClock } from '../../common/clock.js';
 import type { HttpRequestRecord, SpanHandle, Telemetry, TcpConnectionRecord, WorkloadLabels } from './types.js';
 import { IstioMetrics } from './istio-metrics.js';
 import { RequestTracer, type TracingOptions } from './tracing.js';
@@ -47,7 +48,7 @@ export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
     'service.instance.id': opts.node.id,
     ...(opts.node.version ? { 'service.version': opts.node.version } : {}),
     'k8s.namespace.name': opts.node.namespace,
-  });
+  }, { registry, logger: opts.logger, clock: systemClock });
   const accessLog = opts.accessLog ? new AccessLog(opts.accessLog, opts.logger) : undefined;
   let listeners: RequestListener[] = [];
   const logger = opts.logger;

@@ -12,6 +12,8 @@ import type { HttpRequestRecord, SpanHandle } from './types.js';
 import { extractContext, outgoingHeaders, type HeaderBag, type IncomingContext } from './propagation.js';
 import { responseFlagsText } from './response-flags.js';
 import { loadOtelSdk, loadOtlpExporter, OTLP_PROTOCOLS, type OtelSdk, type OtlpProtocol } from './otel-sdk.js';
+import { reportingExporter, type ExportReportOptions } from './export-report.js';
+import { systemClock } from '../../common/clock.js';
 
 export interface TracingOptions {
   exporter: 'otlp' | 'console' | 'none';
@@ -64,7 +66,12 @@ export class RequestTracer {
   private readonly percent: number;
   private readonly sdk: OtelSdk | undefined;
 
-  constructor(opts: TracingOptions | undefined, defaultServiceName: string, resourceAttributes: Record<string, string>) {
+  constructor(
+    opts: TracingOptions | undefined,
+    defaultServiceName: string,
+    resourceAttributes: Record<string, string>,
+    report: Omit<ExportReportOptions, 'endpoint'> = { registry: undefined, logger: undefined, clock: systemClock },
+  ) {
     const percent = opts?.samplingPercent ?? 1;
     if (!Number.isFinite(percent) || percent < 0 || percent > 100) {
       throw new MeshError('MESH_INVALID_CONFIG', `tracing.samplingPercent must be between 0 and 100, got ${percent}`);
@@ -82,7 +89,10 @@ export class RequestTracer {
     // The SDK is loaded here, when tracing is configured, not at import: a sidecar without tracing never pays its memory.
     const sdk = loadOtelSdk();
     this.sdk = sdk;
-    const exporter: SpanExporter = endpoint === 'console' ? new sdk.base.ConsoleSpanExporter() : new (loadOtlpExporter(opts?.protocol ?? 'http/protobuf'))({ url: endpoint });
+    const exporter: SpanExporter =
+      endpoint === 'console'
+        ? new sdk.base.ConsoleSpanExporter()
+        : reportingExporter(new (loadOtlpExporter(opts?.protocol ?? 'http/protobuf'))({ url: endpoint }), { ...report, endpoint });
     this.provider = new sdk.base.BasicTracerProvider({
       resource: sdk.resources.resourceFromAttributes({ 'service.name': opts?.serviceName ?? defaultServiceName, ...resourceAttributes }),
       sampler: new sdk.base.AlwaysOnSampler(), // the decision was taken before the span was started

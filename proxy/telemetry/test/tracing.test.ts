@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { createTelemetry, type SidecarTelemetry } from '../index.js';
 import { extractContext } from '../propagation.js';
-import { httpRecord, node } from './records.js';
+import { httpRecord, node, parseExposition } from './records.js';
 import { decodeTraceExport, type OtlpEncoding } from './otlp-decode.js';
 
 // The other side of OTLP/HTTP: a collector that keeps every exported span.
@@ -223,6 +223,37 @@ describe('tracing', () => {
     await t.shutdown();
     expect(spans).toHaveLength(25);
     expect(Math.max(...batches)).toBe(10);
+  });
+
+  it('counts exported and refused spans, and says once a minute that spans are being lost', async () => {
+    // A collector that refuses every export (400: not retried).
+    const refusing = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(400, { 'content-type': 'application/json' }).end('{}'));
+    });
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/v1/traces`;
+    const warnings: Record<string, unknown>[] = [];
+    const logger = { debug() {}, info() {}, error() {}, warn: (msg: string, f?: Record<string, unknown>) => warnings.push({ msg, ...f }), child: () => logger };
+    const t = createTelemetry({ node, logger, tracing: { exporter: 'otlp', endpoint: url, samplingPercent: 100, exportBatchSize: 10 } });
+    try {
+      for (let i = 0; i < 25; i++) t.httpRequestDone(httpRecord(), t.startSpan({}, 'in'));
+      await t.flush().catch(() => {}); // a flush reports the refused export
+      const failedSpans = async () =>
+        parseExposition(await t.registry.metrics()).find((m) => m.name === 'tsmesh_tracing_spans_exported_total' && m.labels.result === 'failure')?.value;
+      for (let i = 0; i < 100 && (await failedSpans()) !== 25; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await failedSpans()).toBe(25);
+      expect(warnings).toHaveLength(1); // three refused batches, one warning
+      expect(warnings[0]).toMatchObject({ msg: 'tracing: spans not exported', endpoint: url, spans: 10 });
+    } finally {
+      await t.shutdown();
+      await new Promise((r) => refusing.close(r));
+    }
+    const good = createTelemetry({ node, tracing: { exporter: 'otlp', endpoint, samplingPercent: 100 } });
+    good.httpRequestDone(httpRecord(), good.startSpan({}, 'in'));
+    await good.flush();
+    expect(parseExposition(await good.registry.metrics()).find((m) => m.name === 'tsmesh_tracing_spans_exported_total' && m.labels.result === 'success')?.value).toBe(1);
+    await good.shutdown();
   });
 
   it("with exporter none, even a sampled caller's context is only forwarded", async () => {
