@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { buildConnector } from 'undici';
 import type { NodeInfo, TcpProxy } from '../config/resources.js';
 import type { ResponseFlag, Telemetry } from '../telemetry/types.js';
-import type { ClusterManager, ClusterRuntime, UpstreamHost } from '../upstream/cluster-manager.js';
+import type { ClusterManager, ClusterRuntime, DestinationLabels, UpstreamHost } from '../upstream/cluster-manager.js';
 import { tlsConnector } from '../upstream/endpoint-pools.js';
 import { socketConnector } from '../upstream/socket-connector.js';
 import { peerPrincipal } from '../listener/peer-principal.js';
@@ -19,19 +19,38 @@ import { selfLabels } from '../telemetry/istio-labels.js';
  * SPIFFE identity checked (and resume that host's TLS session); others are plain TCP. Cached so the
  * session ticket survives from one connection to the next; a config swap makes new runtimes.
  */
-const connectors = new WeakMap<ClusterRuntime, WeakMap<UpstreamHost, buildConnector.connector>>();
+const connectors = new WeakMap<ClusterRuntime, WeakMap<UpstreamHost, HostConnector>>();
 
-function connectorFor(cluster: ClusterRuntime, host: UpstreamHost): buildConnector.connector {
+/** A host's connector, and the SPIFFE ID its last mTLS handshake verified (read right after it connects). */
+interface HostConnector {
+  connect: buildConnector.connector;
+  principal: string | undefined;
+  /** The destination labels with that principal, kept while base and principal stay (the metrics index matches peers by identity first). */
+  labels: { base: DestinationLabels; principal: string; labels: DestinationLabels } | undefined;
+}
+
+function connectorFor(cluster: ClusterRuntime, host: UpstreamHost): HostConnector {
   let byHost = connectors.get(cluster);
   if (!byHost) connectors.set(cluster, (byHost = new WeakMap()));
   let c = byHost.get(host);
   if (!c) {
     const timeout = cluster.config.connectTimeout;
+    const hc: HostConnector = { connect: socketConnector(timeout), principal: undefined, labels: undefined };
     // No ALPN: the peer's inbound mTLS chain takes any TLS, and opaque TCP is not HTTP.
-    c = cluster.upstreamTls ? tlsConnector(timeout, cluster.upstreamTls, []) : socketConnector(timeout);
-    byHost.set(host, c);
+    if (cluster.upstreamTls) hc.connect = tlsConnector(timeout, cluster.upstreamTls, [], (id) => (hc.principal = id));
+    byHost.set(host, (c = hc));
   }
   return c;
+}
+
+/** `base` plus the principal `c` verified for the connection just made (Istio's client side reads it from the peer). */
+function verifiedDestination(c: HostConnector, base: DestinationLabels): DestinationLabels {
+  const principal = c.principal;
+  if (principal === undefined) return base;
+  if (c.labels?.base === base && c.labels.principal === principal) return c.labels.labels;
+  const labels = Object.freeze({ ...base, principal });
+  c.labels = { base, principal, labels };
+  return labels;
 }
 
 type Dialled = (err: Error | null, socket: Socket | null) => void;
@@ -100,11 +119,21 @@ export class TcpChain {
     // connection, this workload on an outbound one (Istio's source side).
     const principal = this.tls ? peerPrincipal({ socket: downstream }) : undefined;
     const source = this.deps.direction === 'outbound' ? selfLabels(this.deps.node) : principal !== undefined ? { principal } : {};
-    const destination = cluster?.destination ?? {};
-    this.deps.telemetry.tcpConnectionOpened(this.deps.direction, clusterName, { source, destination, mtls: this.tls });
+    let destination: DestinationLabels = cluster?.destination ?? {};
+    // Over mesh mTLS the peer's identity is known once the upstream handshake is done: the connection is
+    // counted as opened then (or when it ends without one), with the same labels its close will carry.
+    const connector = host && cluster?.upstreamTls ? connectorFor(cluster, host) : undefined;
+    let opened = false;
+    const open = () => {
+      if (opened) return;
+      opened = true;
+      this.deps.telemetry.tcpConnectionOpened(this.deps.direction, clusterName, { source, destination, mtls: this.tls });
+    };
+    if (connector === undefined) open();
     const finish = () => {
       if (closed) return;
       closed = true;
+      open();
       if (host) host.activeRequests--;
       downstream.destroy();
       upstream?.destroy();
@@ -142,6 +171,10 @@ export class TcpChain {
       const up = socket as Socket;
       upstream = up;
       if (closed) return void up.destroy();
+      if (connector) {
+        destination = verifiedDestination(connector, destination);
+        open();
+      }
       const idle = this.config.idleTimeout;
       if (idle > 0) {
         up.setTimeout(idle, finish);
@@ -166,7 +199,7 @@ export class TcpChain {
     if (originalDst) return dialOriginalDst(cluster!, originalDst, connected);
     host!.activeRequests++;
     const addr = host!.endpoint.address;
-    const connect = connectorFor(cluster!, host!);
+    const connect = (connector ?? connectorFor(cluster!, host!)).connect;
     connect({ hostname: addr.address, host: addr.address, port: String(addr.port), protocol: cluster!.upstreamTls ? 'https:' : 'http:' } as buildConnector.Options, connected as Parameters<buildConnector.connector>[1]);
   }
 }

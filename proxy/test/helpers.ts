@@ -128,8 +128,8 @@ export class RecordingTelemetry implements Telemetry {
   httpRequestDone(r: HttpRequestRecord) {
     this.records.push(r);
   }
-  tcpConnectionOpened() {}
-  tcpConnectionClosed() {}
+  tcpConnectionOpened(..._args: Parameters<Telemetry['tcpConnectionOpened']>): void {}
+  tcpConnectionClosed(..._r: Parameters<Telemetry['tcpConnectionClosed']>): void {}
 }
 
 export async function startSidecar(yaml: string, telemetry?: Telemetry): Promise<{ sidecar: Sidecar; port: (name?: string) => number }> {

@@ -14,6 +14,10 @@ const CLIENT = 'spiffe://cluster.local/ns/default/sa/ratings';
 
 class TcpRecords extends RecordingTelemetry {
   tcp: TcpConnectionRecord[] = [];
+  opened: { clusterName: string | undefined; destination: TcpConnectionRecord['destination'] }[] = [];
+  override tcpConnectionOpened(_direction: 'inbound' | 'outbound', clusterName: string | undefined, peers: Pick<TcpConnectionRecord, 'source' | 'destination' | 'mtls'>): void {
+    this.opened.push({ clusterName, destination: peers.destination });
+  }
   override tcpConnectionClosed(r: TcpConnectionRecord): void {
     this.tcp.push(r);
   }
@@ -103,6 +107,10 @@ staticResources:
     expect(inbound.source.principal).toBe(CLIENT);
     expect(inbound.bytesReceived).toBe('select 1\n'.length);
     await expect.poll(() => aTelemetry.tcp.some((r) => r.clusterName === 'ratings-db' && r.bytesSent === 'db:select 1\n'.length)).toBe(true);
+    // The caller's side names the peer it reached by the identity its certificate proved, on both series.
+    const outbound = aTelemetry.tcp.find((r) => r.clusterName === 'ratings-db')!;
+    expect(outbound.destination.principal).toBe(DB);
+    expect(aTelemetry.opened.find((o) => o.clusterName === 'ratings-db')?.destination).toBe(outbound.destination);
   });
 
   it('a destination IP outside the service range takes the other chain', async () => {
@@ -113,6 +121,8 @@ staticResources:
     const before = bTelemetry.tcp.length;
     expect(await exchange(port('impostor'), 'secret\n')).toBe('');
     await expect.poll(() => aTelemetry.tcp.find((r) => r.clusterName === 'impostor')?.responseFlags).toEqual(['UF']);
+    // Refused before any identity was accepted: counted as opened and closed, with no principal.
+    expect(aTelemetry.opened.filter((o) => o.clusterName === 'impostor').map((o) => o.destination.principal)).toEqual([undefined]);
     expect(bTelemetry.tcp.slice(before).every((r) => r.bytesReceived === 0)).toBe(true);
   });
 });
