@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { buildConnector } from 'undici';
 import type { NodeInfo, TcpProxy } from '../config/resources.js';
 import type { ResponseFlag, Telemetry } from '../telemetry/types.js';
-import type { ClusterManager, ClusterRuntime, DestinationLabels, UpstreamHost } from '../upstream/cluster-manager.js';
+import { withPrincipal, type ClusterManager, type ClusterRuntime, type DestinationLabels, type PrincipalLabels, type UpstreamHost } from '../upstream/cluster-manager.js';
 import { tlsConnector } from '../upstream/endpoint-pools.js';
 import { socketConnector } from '../upstream/socket-connector.js';
 import { peerPrincipal } from '../listener/peer-principal.js';
@@ -25,8 +25,7 @@ const connectors = new WeakMap<ClusterRuntime, WeakMap<UpstreamHost, HostConnect
 interface HostConnector {
   connect: buildConnector.connector;
   principal: string | undefined;
-  /** The destination labels with that principal, kept while base and principal stay (the metrics index matches peers by identity first). */
-  labels: { base: DestinationLabels; principal: string; labels: DestinationLabels } | undefined;
+  principalLabels: PrincipalLabels;
 }
 
 function connectorFor(cluster: ClusterRuntime, host: UpstreamHost): HostConnector {
@@ -35,22 +34,12 @@ function connectorFor(cluster: ClusterRuntime, host: UpstreamHost): HostConnecto
   let c = byHost.get(host);
   if (!c) {
     const timeout = cluster.config.connectTimeout;
-    const hc: HostConnector = { connect: socketConnector(timeout), principal: undefined, labels: undefined };
+    const hc: HostConnector = { connect: socketConnector(timeout), principal: undefined, principalLabels: undefined };
     // No ALPN: the peer's inbound mTLS chain takes any TLS, and opaque TCP is not HTTP.
     if (cluster.upstreamTls) hc.connect = tlsConnector(timeout, cluster.upstreamTls, [], (id) => (hc.principal = id));
     byHost.set(host, (c = hc));
   }
   return c;
-}
-
-/** `base` plus the principal `c` verified for the connection just made (Istio's client side reads it from the peer). */
-function verifiedDestination(c: HostConnector, base: DestinationLabels): DestinationLabels {
-  const principal = c.principal;
-  if (principal === undefined) return base;
-  if (c.labels?.base === base && c.labels.principal === principal) return c.labels.labels;
-  const labels = Object.freeze({ ...base, principal });
-  c.labels = { base, principal, labels };
-  return labels;
 }
 
 type Dialled = (err: Error | null, socket: Socket | null) => void;
@@ -172,7 +161,7 @@ export class TcpChain {
       upstream = up;
       if (closed) return void up.destroy();
       if (connector) {
-        destination = verifiedDestination(connector, destination);
+        destination = withPrincipal(connector, destination, connector.principal);
         open();
       }
       const idle = this.config.idleTimeout;

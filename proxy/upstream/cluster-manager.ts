@@ -20,27 +20,33 @@ import type { CountedEndpoint } from './counted-endpoint.js';
 export interface UpstreamHost extends HostState {
   h1: CountedEndpoint | undefined;
   h2: CountedEndpoint | undefined;
-  /** destinationOf's last answer for this host (see there); present from creation so hosts keep one shape. */
-  destinationSeen: { base: DestinationLabels; principal: string; labels: DestinationLabels } | undefined;
+  /** destinationOf's last answer for this host; present from creation so hosts keep one shape. */
+  principalLabels: PrincipalLabels;
 }
 
 export type DestinationLabels = { readonly service?: string; readonly workload?: string; readonly version?: string; readonly namespace?: string; readonly principal?: string };
 
+/** A cached `base + principal` labels object (see withPrincipal). */
+export type PrincipalLabels = { base: DestinationLabels; principal: string; labels: DestinationLabels } | undefined;
+
 /**
- * Telemetry's destination side of a request sent to `host` of `cluster`: the cluster's labels,
- * plus the SPIFFE ID the endpoint's mTLS handshake verified when there was one (Istio's client
- * side fills destination_principal from the upstream's certificate). The same object for as long
- * as neither changes: the metrics index compares peer objects by identity first.
+ * `base` with a peer's verified SPIFFE ID added (Istio's client side fills destination_principal
+ * from the upstream's certificate): the same object for as long as neither changes, kept in
+ * `holder`, because the metrics index compares peer objects by identity first.
  */
-export function destinationOf(cluster: ClusterRuntime | undefined, host: UpstreamHost | undefined): DestinationLabels {
-  const base = cluster?.destination ?? NO_LABELS;
-  const principal = host?.h1?.peerPrincipal ?? host?.h2?.peerPrincipal;
+export function withPrincipal(holder: { principalLabels: PrincipalLabels }, base: DestinationLabels, principal: string | undefined): DestinationLabels {
   if (principal === undefined) return base;
-  const seen = host!.destinationSeen;
+  const seen = holder.principalLabels;
   if (seen !== undefined && seen.base === base && seen.principal === principal) return seen.labels;
   const labels = Object.freeze({ ...base, principal });
-  host!.destinationSeen = { base, principal, labels };
+  holder.principalLabels = { base, principal, labels };
   return labels;
+}
+
+/** Telemetry's destination side of a request sent to `host` of `cluster`: the cluster's labels plus the principal the endpoint's mTLS handshake verified. */
+export function destinationOf(cluster: ClusterRuntime | undefined, host: UpstreamHost | undefined): DestinationLabels {
+  const base = cluster?.destination ?? NO_LABELS;
+  return host === undefined ? base : withPrincipal(host, base, host.h1?.peerPrincipal ?? host.h2?.peerPrincipal);
 }
 
 const NO_LABELS: DestinationLabels = Object.freeze({});
@@ -149,7 +155,7 @@ export class ClusterManager {
       ejected: ep.healthStatus === 'UNHEALTHY' || ep.healthStatus === 'DRAINING' || ep.healthStatus === 'TIMEOUT',
       h1: p1?.dispatcher,
       h2: p2?.dispatcher,
-      destinationSeen: undefined,
+      principalLabels: undefined,
     };
     nextHosts.set(`${cluster}|${key}`, h);
     return h;

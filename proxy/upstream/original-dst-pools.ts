@@ -133,7 +133,7 @@ export class OriginalDstPools {
       maxRequestsPerConnection: 0,
     }) as unknown as CountedEndpoint['inner'];
     const endpoint: LbEndpoint = { address: { address: dst.address, port: dst.port }, weight: 1, healthStatus: 'HEALTHY', priority: 0, metadata: {} };
-    const host: UpstreamHost = { endpoint, key: authority, activeRequests: 0, ejected: false, h1: pool, h2: undefined, destinationSeen: undefined };
+    const host: UpstreamHost = { endpoint, key: authority, activeRequests: 0, ejected: false, h1: pool, h2: undefined, principalLabels: undefined };
     const resilience = new ClusterResilience(CLUSTER, [host], { clock: this.clock, breaker: this.breaker });
     const runtime: ClusterRuntime = { name: PASSTHROUGH_CLUSTER, config: CLUSTER, hosts: [host], lb: resilience.lb, resilience, upstreamTls: undefined, destination: DESTINATION };
     return { runtime, pool, used: false };
