@@ -47,7 +47,8 @@ export function istioLabels(
       ? { response_code: extra.response_code, grpc_response_status: extra.grpc_response_status! }
       : {}),
     response_flags: flags,
-    connection_security_policy: mtls ? 'mutual_tls' : 'none',
+    // Istio's rule: only the destination knows the policy it enforced; the source reports `unknown`.
+    connection_security_policy: direction === 'outbound' ? 'unknown' : mtls ? 'mutual_tls' : 'none',
   };
   return Object.freeze(labels);
 }

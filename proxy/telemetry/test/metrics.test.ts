@@ -119,7 +119,7 @@ describe('Istio standard metrics', () => {
       destination_app: 'ratings',
       request_protocol: 'grpc',
       grpc_response_status: '14',
-      connection_security_policy: 'none',
+      connection_security_policy: 'unknown', // Istio: the source reporter cannot know the server's policy
     });
     await t.shutdown();
   });
@@ -144,6 +144,17 @@ describe('Istio standard metrics', () => {
       destination_service: 'redis.cache.svc.cluster.local',
       destination_workload: 'redis',
       source_workload: 'reviews-v2',
+      connection_security_policy: 'unknown',
+    });
+    // The server side of the same kind of connection names the mTLS it enforced.
+    t.tcpConnectionClosed(
+      tcpRecord({ direction: 'inbound', clusterName: 'inbound|6379||', source: { principal: 'spiffe://cluster.local/ns/default/sa/reviews' }, destination: {} }),
+    );
+    const inbound = parseExposition(await t.registry.metrics()).find(
+      (s) => s.name === 'istio_tcp_connections_closed_total' && s.labels.reporter === 'destination',
+    )!;
+    expect(inbound.labels).toMatchObject({
+      source_principal: 'spiffe://cluster.local/ns/default/sa/reviews',
       connection_security_policy: 'mutual_tls',
     });
     await t.shutdown();
