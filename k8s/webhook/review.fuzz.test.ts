@@ -3,6 +3,7 @@
 // either refuse the envelope with BadReviewError or answer allowed: true,
 // never throw anything else, and never emit a patch that does not apply.
 import fc from 'fast-check';
+import { fuzzOptions } from '../../common/test/fuzz-options.js';
 import fjp from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import { BadReviewError, readReview, reviewPod } from './review.js';
@@ -34,7 +35,7 @@ describe('AdmissionReview handling (property-based)', () => {
           expect(err).toBeInstanceOf(BadReviewError);
         }
       }),
-      { numRuns: 300 },
+      fuzzOptions(300),
     );
   });
 
@@ -51,7 +52,7 @@ describe('AdmissionReview handling (property-based)', () => {
           expect(names).toContain('tsmesh-proxy');
         }
       }),
-      { numRuns: 300 },
+      fuzzOptions(300),
     );
   });
 });

@@ -2,6 +2,7 @@
 // ValidationError with at least one issue.
 
 import fc from 'fast-check';
+import { fuzzOptions } from '../../../common/test/fuzz-options.js';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ValidationError } from '../../../common/errors.js';
@@ -26,9 +27,9 @@ function parsesOrRefuses(text: string) {
 
 describe('policy parser fuzzing', () => {
   it('structured documents', () => {
-    fc.assert(fc.property(fc.array(doc, { minLength: 1, maxLength: 3 }), (docs) => parsesOrRefuses(docs.map((d) => stringify(d)).join('---\n'))), { numRuns: 300 });
+    fc.assert(fc.property(fc.array(doc, { minLength: 1, maxLength: 3 }), (docs) => parsesOrRefuses(docs.map((d) => stringify(d)).join('---\n'))), fuzzOptions(300));
   });
   it('arbitrary text', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 400 }), parsesOrRefuses), { numRuns: 300 });
+    fc.assert(fc.property(fc.string({ maxLength: 400 }), parsesOrRefuses), fuzzOptions(300));
   });
 });

@@ -6,6 +6,7 @@
 // on its connection, and a rejected request is never handed to the handler.
 
 import fc from 'fast-check';
+import { fuzzOptions, fuzzTimeout } from '../../../common/test/fuzz-options.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { H1Request, H1Response } from '../h1-server.js';
 import { closeServer, h1Server, limits, parseResponses, RawClient } from './harness.js';
@@ -126,7 +127,7 @@ describe('H1ServerConnection fuzz', () => {
           if (methods[i] !== 'HEAD') expect(r.body.toString('latin1').startsWith(seen[i]!)).toBe(true);
         });
       }),
-      { numRuns: Number(process.env.H1_FUZZ_RUNS ?? 120) },
+      fuzzOptions(120),
     );
-  });
+  }, fuzzTimeout(120, 30_000));
 });

@@ -4,6 +4,7 @@
 // WebSocket upgrades work end to end.
 
 import fc from 'fast-check';
+import { fuzzOptions, fuzzTimeout } from '../../../common/test/fuzz-options.js';
 import http from 'node:http';
 import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -270,11 +271,11 @@ describe('through a sidecar: fuzzed request lines and heads', () => {
         tally.responses += responses.length;
         for (const r of responses) tally.statuses[r.status] = (tally.statuses[r.status] ?? 0) + 1;
       }),
-      { numRuns: Number(process.env.H1_FUZZ_RUNS ?? 40) },
+      fuzzOptions(40),
     );
     const ok = client();
     ok.send('GET /alive HTTP/1.1\r\nhost: a\r\n\r\n');
     expect(JSON.parse((await ok.responses(1))[0]!.body.toString()).url).toBe('/alive');
-    if (process.env.H1_FUZZ_RUNS) console.log('sidecar fuzz', JSON.stringify(tally));
-  }, 60_000);
+    if (process.env.FUZZ_RUNS) console.log('sidecar fuzz', JSON.stringify(tally));
+  }, fuzzTimeout(40, 60_000));
 });

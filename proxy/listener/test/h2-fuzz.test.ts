@@ -11,7 +11,7 @@
 // exception (vitest fails the run on one), and after every sequence a new
 // client is still served, over HTTP/2 and over HTTP/1.1.
 //
-// The suite runs a fixed seed (proxy/test/fuzz-options.ts). To hunt:
+// The suite runs a fixed seed (common/test/fuzz-options.ts). To hunt:
 // FUZZ_SEED=random FUZZ_RUNS=5000, and FUZZ_TARGET_PORT=<port>
 // to fuzz a sidecar process started by hand (a crash there is seen as the
 // process gone, which an in-process run cannot survive to report);
@@ -27,7 +27,7 @@ import type { Sidecar } from '../../sidecar.js';
 import { close, cluster, DIRECT_GRPC_UP_ROUTES, httpBootstrap, listen, meshSecrets, mtlsInboundBootstrap, portOf, startSidecar } from '../../test/helpers.js';
 import { makeCa, workload } from '../../identity/test/helpers.js';
 import type { TlsMaterial } from '../../identity/tls-contexts.js';
-import { fuzzOptions } from '../../test/fuzz-options.js';
+import { fuzzOptions, fuzzTimeout } from '../../../common/test/fuzz-options.js';
 import { frame, h2Get as get, headerBlock, PREFACE, u32, writeInSplits } from '../../test/h2-frames.js';
 
 // ---------------------------------------------------------------- arbitraries
@@ -213,7 +213,7 @@ describe('HTTP/2 listener under random frames', () => {
     expect(await h2Get('/grpc/x')).toBe(200);
     expect(await h1Get('/up')).toBe(200);
     if (process.env.FUZZ_TARGET_PORT) return;
-  }, 120_000);
+  }, fuzzTimeout(300, 120_000));
 });
 
 // The same frames through the mTLS inbound listener: the identity terminator verifies the client's
@@ -273,5 +273,5 @@ describe('mTLS HTTP/2 inbound listener under random frames', () => {
       }),
       fuzzOptions(100),
     );
-  }, 120_000);
+  }, fuzzTimeout(100, 120_000));
 });

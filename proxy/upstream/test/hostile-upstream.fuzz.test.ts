@@ -9,7 +9,7 @@
 // or a reset, within the route timeout); and after every run the sidecar
 // still serves a healthy route, and the hostile upstreams again once they
 // behave. A fixed seed in the suite; FUZZ_SEED=random FUZZ_RUNS=<n> to hunt
-// (proxy/test/fuzz-options.ts).
+// (common/test/fuzz-options.ts).
 
 import fc from 'fast-check';
 import http from 'node:http';
@@ -18,7 +18,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sidecar } from '../../sidecar.js';
 import { close, cluster, httpBootstrap, listen, portOf, startSidecar } from '../../test/helpers.js';
-import { fuzzOptions } from '../../test/fuzz-options.js';
+import { fuzzOptions, fuzzTimeout } from '../../../common/test/fuzz-options.js';
 import { FrameReader, frame, headerBlock, u32, writeInSplits } from '../../test/h2-frames.js';
 
 // ---------------------------------------------------------------- HTTP/1.1 responses
@@ -241,7 +241,7 @@ describe('the sidecar against hostile upstreams', () => {
     );
     h1Mode = 'good';
     expect(await ends(h1Request('/app'))).toBe('200');
-  }, 120_000);
+  }, fuzzTimeout(100, 120_000));
 
   it('HTTP/2: every request ends, the process survives, and a well-behaved upstream is served again', async () => {
     await fc.assert(
@@ -261,5 +261,5 @@ describe('the sidecar against hostile upstreams', () => {
     let last = '';
     for (let i = 0; i < 3 && last !== '200/grpc-status 0'; i++) last = await ends(h2Request('/grpc/call'));
     expect(last).toBe('200/grpc-status 0');
-  }, 120_000);
+  }, fuzzTimeout(100, 120_000));
 });

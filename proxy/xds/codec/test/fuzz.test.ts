@@ -2,6 +2,7 @@
 // the decoder returns a domain object or throws ValidationError — nothing else.
 
 import fc from 'fast-check';
+import { fuzzOptions } from '../../../../common/test/fuzz-options.js';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../../common/errors.js';
 import type { ResourceKind } from '../../../config/resources.js';
@@ -29,7 +30,7 @@ describe('xDS decode fuzzing', () => {
   it('random bytes: a domain object or a ValidationError', () => {
     fc.assert(
       fc.property(fc.constantFrom(...kinds), fc.uint8Array({ maxLength: 512 }), (kind, bytes) => decodesOrRefuses(kind, bytes)),
-      { numRuns: 500 },
+      fuzzOptions(500),
     );
   });
 
@@ -40,7 +41,7 @@ describe('xDS decode fuzzing', () => {
         for (const [pos, val] of edits) bytes[pos % bytes.length] = val;
         decodesOrRefuses(kind, bytes);
       }),
-      { numRuns: 500 },
+      fuzzOptions(500),
     );
   });
 });
