@@ -16,6 +16,7 @@ import type {
   UpstreamTlsContext,
   DownstreamTlsContext,
 } from './resources.js';
+import { captureGroups, substitutionProblem } from '../router/path-rewrite.js';
 
 /** Where a resource lives in the input; lets the bootstrap loader add file:line. */
 export type Locate = (kind: ResourceKind, name: string, path: readonly PathSeg[]) => Omit<ValidationIssue, 'message'>;
@@ -71,6 +72,15 @@ export function checkSnapshot(snap: ConfigSnapshot, opts: CheckOptions = {}): Va
         r.match.queryParameters.forEach((q, i) => {
           if (q.stringMatch) stringMatcher(q.stringMatch, (p, m) => at(kind, owner, [...rp, 'match', 'queryParameters', i, 'stringMatch', ...p], m));
         });
+        const prefixMatched = r.match.prefix !== undefined || r.match.pathSeparatedPrefix !== undefined;
+        const d = r.redirect;
+        if (d) {
+          const dp = [...rp, 'redirect'];
+          if (d.regexRewrite) rewriteRegex(d.regexRewrite, (p, m) => at(kind, owner, [...dp, 'regexRewrite', p], m));
+          if (d.prefixRewrite !== undefined && !prefixMatched) at(kind, owner, [...dp, 'prefixRewrite'], 'needs a prefix or pathSeparatedPrefix match');
+          if (d.pathRedirect !== undefined && !d.pathRedirect.startsWith('/')) at(kind, owner, [...dp, 'pathRedirect'], 'must start with /');
+          if (d.hostRedirect !== undefined && !/^[A-Za-z0-9.:[\]_-]+$/.test(d.hostRedirect)) at(kind, owner, [...dp, 'hostRedirect'], `"${d.hostRedirect}" is not a host name`);
+        }
         const a = r.route;
         if (!a) return;
         const ap = [...rp, 'route'];
@@ -80,8 +90,8 @@ export function checkSnapshot(snap: ConfigSnapshot, opts: CheckOptions = {}): Va
           if (a.weightedClusters.reduce((s, w) => s + w.weight, 0) <= 0) at(kind, owner, [...ap, 'weightedClusters'], 'weights must add up to more than 0');
         }
         a.requestMirrorPolicies.forEach((m, i) => needCluster(kind, owner, [...ap, 'requestMirrorPolicies', i, 'cluster'], m.cluster));
-        if (a.regexRewrite) regex(a.regexRewrite.pattern, (m) => at(kind, owner, [...ap, 'regexRewrite', 'pattern'], m));
-        if (a.prefixRewrite !== undefined && r.match.prefix === undefined && r.match.pathSeparatedPrefix === undefined)
+        if (a.regexRewrite) rewriteRegex(a.regexRewrite, (p, m) => at(kind, owner, [...ap, 'regexRewrite', p], m));
+        if (a.prefixRewrite !== undefined && !prefixMatched)
           at(kind, owner, [...ap, 'prefixRewrite'], 'needs a prefix or pathSeparatedPrefix match');
       });
     });
@@ -134,12 +144,20 @@ export function assertValidSnapshot(snap: ConfigSnapshot, opts?: CheckOptions): 
   if (issues.length) throw new ValidationError(issues);
 }
 
-function regex(source: string, fail: (m: string) => void): void {
+function regex(source: string, fail: (m: string) => void): boolean {
   try {
     new RegExp(source, 'u');
+    return true;
   } catch (e) {
     fail(`invalid regular expression: ${(e as Error).message}`);
+    return false;
   }
+}
+
+function rewriteRegex(rw: { pattern: string; substitution: string }, fail: (field: 'pattern' | 'substitution', m: string) => void): void {
+  if (!regex(rw.pattern, (m) => fail('pattern', m))) return;
+  const problem = substitutionProblem(rw.substitution, captureGroups(rw.pattern));
+  if (problem) fail('substitution', problem);
 }
 
 function stringMatcher(m: StringMatcher, fail: (path: PathSeg[], m: string) => void): void {

@@ -9,6 +9,8 @@ import type {
   FaultPolicy,
   HashPolicy,
   LocalRateLimitPolicy,
+  RedirectAction,
+  RedirectCode,
   RequestMirrorPolicy,
   RetryPolicy,
   Route,
@@ -18,6 +20,7 @@ import type {
   VirtualHost,
   WeightedCluster,
 } from './resources.js';
+import { REDIRECT_CODES } from './resources.js';
 
 export function readRouteConfiguration(r: Reader): RouteConfiguration {
   strict(r, ['name', 'virtualHosts', ...HEADER_MUTATION_KEYS], true);
@@ -44,9 +47,10 @@ function readVirtualHost(r: Reader): VirtualHost {
 }
 
 function readRoute(r: Reader, i: number): Route {
-  strict(r, ['name', 'match', 'route', 'directResponse', 'fault', 'rateLimit', ...HEADER_MUTATION_KEYS], true);
+  strict(r, ['name', 'match', 'route', 'redirect', 'directResponse', 'fault', 'rateLimit', ...HEADER_MUTATION_KEYS], true);
   const route: Route = { name: r.field('name').string() ?? `route-${i}`, match: readMatch(r.field('match')), ...headerMutations(r) };
   if (r.field('route').present) route.route = readRouteAction(r.field('route'));
+  if (r.field('redirect').present) route.redirect = readRedirect(r.field('redirect'));
   const dr = r.field('directResponse');
   if (dr.present) {
     strict(dr, ['status', 'body']);
@@ -54,7 +58,7 @@ function readRoute(r: Reader, i: number): Route {
     const body = dr.field('body').string({ maxLength: 4096 });
     if (body !== undefined) route.directResponse.body = body;
   }
-  if (!!route.route === !!route.directResponse) r.fail('exactly one of route and directResponse must be set');
+  if (Number(!!route.route) + Number(!!route.redirect) + Number(!!route.directResponse) !== 1) r.fail('exactly one of route, redirect and directResponse must be set');
   if (r.field('fault').present) route.fault = readFault(r.field('fault'));
   if (r.field('rateLimit').present) route.rateLimit = readRateLimit(r.field('rateLimit'));
   return route;
@@ -121,6 +125,33 @@ function readRouteAction(r: Reader): RouteAction {
   const hr = r.field('hostRewriteLiteral').string();
   if (hr !== undefined) a.hostRewriteLiteral = hr;
   return a;
+}
+
+function readRedirect(r: Reader): RedirectAction {
+  strict(r, ['schemeRedirect', 'httpsRedirect', 'hostRedirect', 'portRedirect', 'pathRedirect', 'prefixRewrite', 'regexRewrite', 'responseCode', 'stripQuery'], true);
+  const code = r.field('responseCode').number({ integer: true });
+  if (code !== undefined && !REDIRECT_CODES.includes(code as RedirectCode)) r.field('responseCode').fail(`must be one of ${REDIRECT_CODES.join(', ')}; got ${code}`);
+  const d: RedirectAction = { responseCode: REDIRECT_CODES.includes(code as RedirectCode) ? (code as RedirectCode) : 301, stripQuery: r.field('stripQuery').boolean() ?? false };
+  const scheme = r.field('schemeRedirect').string({ enum: ['http', 'https'] });
+  const https = r.field('httpsRedirect').boolean();
+  if (scheme !== undefined && https !== undefined) r.fail('at most one of schemeRedirect and httpsRedirect may be set');
+  if (scheme !== undefined) d.schemeRedirect = scheme;
+  else if (https) d.schemeRedirect = 'https';
+  const host = r.field('hostRedirect').string({ maxLength: 255 });
+  if (host !== undefined) d.hostRedirect = host;
+  const port = r.field('portRedirect').number({ integer: true, min: 1, max: 65535 });
+  if (port !== undefined) d.portRedirect = port;
+  const path = r.field('pathRedirect').string({ maxLength: 1024 });
+  if (path !== undefined) d.pathRedirect = path;
+  const pr = r.field('prefixRewrite').string({ maxLength: 1024 });
+  if (pr !== undefined) d.prefixRewrite = pr;
+  const rr = r.field('regexRewrite');
+  if (rr.present) {
+    strict(rr, ['pattern', 'substitution']);
+    d.regexRewrite = { pattern: rr.field('pattern').string({ required: true }) ?? '', substitution: rr.field('substitution').string({ required: true }) ?? '' };
+  }
+  if ([path, pr, d.regexRewrite].filter((x) => x !== undefined).length > 1) r.fail('at most one of pathRedirect, prefixRewrite and regexRewrite may be set');
+  return d;
 }
 
 function readMirror(r: Reader): RequestMirrorPolicy {

@@ -290,6 +290,7 @@ export interface RouteAction {
   retryPolicy?: RetryPolicy;
   requestMirrorPolicies: RequestMirrorPolicy[];
   prefixRewrite?: string;
+  /** Every match of pattern is replaced; substitution in RE2's syntax (`\1` = capture group 1), as Envoy. */
   regexRewrite?: { pattern: string; substitution: string };
   hostRewriteLiteral?: string;
   hashPolicy: HashPolicy[];
@@ -307,11 +308,34 @@ export interface LocalRateLimitPolicy {
   statPrefix: string;
 }
 
+/** HTTP status codes of Envoy's RedirectResponseCode (MOVED_PERMANENTLY … PERMANENT_REDIRECT). */
+export const REDIRECT_CODES = [301, 302, 303, 307, 308] as const;
+export type RedirectCode = (typeof REDIRECT_CODES)[number];
+
+/**
+ * Envoy's RedirectAction: answer with a redirect instead of forwarding. Unset parts keep the request's:
+ * scheme (x-forwarded-proto, else the connection's), host, port (dropped when the port is redirected, or when
+ * the scheme changes and it was the old scheme's default), path and query.
+ */
+export interface RedirectAction {
+  /** http or https (Envoy's https_redirect is schemeRedirect: https). */
+  schemeRedirect?: string;
+  hostRedirect?: string;
+  portRedirect?: number;
+  /** At most one of pathRedirect, prefixRewrite and regexRewrite. A '?' in pathRedirect replaces the query. */
+  pathRedirect?: string;
+  prefixRewrite?: string;
+  regexRewrite?: { pattern: string; substitution: string };
+  responseCode: RedirectCode; // Envoy default 301
+  stripQuery: boolean;
+}
+
 export interface Route extends HeaderMutations {
   name: string;
   match: RouteMatch;
-  /** Exactly one of route and directResponse. */
+  /** Exactly one of route, redirect and directResponse. */
   route?: RouteAction;
+  redirect?: RedirectAction;
   directResponse?: { status: number; body?: string };
   fault?: FaultPolicy;
   rateLimit?: LocalRateLimitPolicy;

@@ -7,7 +7,8 @@ import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { HttpConnectionManager, NodeInfo } from '../config/resources.js';
 import type { HttpRequestRecord, Telemetry } from '../telemetry/types.js';
-import { pickCluster, rewritePath, type RouteTable } from '../router/route-table.js';
+import { pickCluster, rewritePath, type CompiledRedirect, type RouteTable } from '../router/route-table.js';
+import { redirectLocation } from '../router/redirect.js';
 import { applyHeaderOps } from '../router/header-mutation.js';
 import { sendUpstream } from '../upstream/upstream-call.js';
 import { destinationOf, type ClusterManager } from '../upstream/cluster-manager.js';
@@ -91,6 +92,7 @@ export class HttpChain implements HttpChainContext {
 
   private forward(ex: Exchange, route: NonNullable<Exchange['route']>): void {
     ex.route = route;
+    if (route.redirect) return this.redirect(ex, route.redirect);
     if (route.directResponse) return this.direct(ex);
     const deps = this.deps;
     ex.span = deps.telemetry.startSpan(ex.req.headers, `${ex.authority}${ex.path}`, deps.direction, this.hcmConfig.tracing?.randomSamplingPercent);
@@ -155,7 +157,7 @@ export class HttpChain implements HttpChainContext {
     const headers = upstreamHeaders(ex, this.hcm, this.tls);
     // Envoy's SANITIZE_SET: the client's header was dropped; an mTLS peer's identity is vouched for here.
     if (ex.principal !== undefined && this.deps.direction === 'inbound') headers.push('x-forwarded-client-cert', `By=${selfId(this.deps.node)};URI=${ex.principal}`);
-    const path = route.prefixRewrite !== undefined || route.regexRewrite ? rewritePath(route, ex.path, ex.query) : req.url!;
+    const path = route.pathRewrite ? rewritePath(route, ex.path, ex.query) : req.url!;
     const hasBody = requestHasBody(req);
     let body: DownstreamRequest | PassThrough | null = hasBody ? req : null;
     if (route.mirrors.length) {
@@ -190,6 +192,24 @@ export class HttpChain implements HttpChainContext {
     const res = ex.res as import('node:http').ServerResponse;
     res.writeHead(d.status, flat as unknown as Record<string, string>);
     res.end(d.body);
+    ex.finish();
+  }
+
+  /** A redirect route: the proxy answers 3xx with a Location, nothing goes upstream (Envoy's RedirectAction). */
+  private redirect(ex: Exchange, d: CompiledRedirect): void {
+    const xfp = this.hcm.useRemoteAddress ? undefined : ex.req.headers['x-forwarded-proto'];
+    const location = redirectLocation(d, {
+      authority: ex.authority,
+      path: ex.path,
+      query: ex.query,
+      scheme: xfp === 'http' || xfp === 'https' ? xfp : this.tls ? 'https' : 'http',
+      matchedLength: ex.route!.pathValue.length,
+    });
+    const flat = applyHeaderOps(ex.route!.responseOps, ['location', location, 'content-length', '0']);
+    ex.status = d.status;
+    const res = ex.res as import('node:http').ServerResponse;
+    res.writeHead(d.status, flat as unknown as Record<string, string>);
+    res.end();
     ex.finish();
   }
 

@@ -3,8 +3,9 @@
 // pre-compiled matchers. A new configuration builds a new table; the holder
 // swaps one reference, so a request always sees one consistent table.
 
-import type { RetryPolicy, Route, RouteConfiguration, VirtualHost } from '../config/resources.js';
+import type { RedirectCode, RetryPolicy, Route, RouteConfiguration, VirtualHost } from '../config/resources.js';
 import { compileHeaderOps, type HeaderOps } from './header-mutation.js';
+import { compilePathRewrite, rewritePathOnly, type CompiledPathRewrite } from './path-rewrite.js';
 import { compileHeaderMatcher, compileStringMatcher, type HeaderGetter, type HeaderPredicate, type StringPredicate } from './string-matcher.js';
 
 /** Where a request goes: a cluster plus the header ops for that choice. Built once per config. */
@@ -34,12 +35,24 @@ export interface CompiledRoute {
   readonly timeout: number;
   readonly retryPolicy: RetryPolicy | undefined;
   readonly mirrors: readonly { cluster: string; percent: number }[];
-  readonly prefixRewrite: string | undefined;
-  readonly regexRewrite: { re: RegExp; substitution: string } | undefined;
+  /** The forwarded path's rewrite, when the action sets one. */
+  readonly pathRewrite: CompiledPathRewrite | undefined;
   readonly hostRewrite: string | undefined;
+  readonly redirect: CompiledRedirect | undefined;
   readonly directResponse: { status: number; body?: string } | undefined;
-  /** Response header ops for direct responses (route → vhost → config). */
+  /** Response header ops for direct responses and redirects (route → vhost → config). */
   readonly responseOps: HeaderOps;
+}
+
+export interface CompiledRedirect {
+  readonly scheme: string | undefined;
+  readonly host: string | undefined;
+  readonly port: number | undefined;
+  /** The whole new path (with its own query when it has a '?'). */
+  readonly path: string | undefined;
+  readonly pathRewrite: CompiledPathRewrite | undefined;
+  readonly status: RedirectCode;
+  readonly stripQuery: boolean;
 }
 
 interface CompiledVirtualHost {
@@ -187,23 +200,24 @@ function compileRoute(r: Route, vh: VirtualHost, rc: RouteConfiguration): Compil
     timeout: a?.timeout ?? 0,
     retryPolicy: a?.retryPolicy ?? vh.retryPolicy,
     mirrors: a?.requestMirrorPolicies.filter((x) => x.percent > 0) ?? [],
-    prefixRewrite: a?.prefixRewrite,
-    regexRewrite: a?.regexRewrite ? { re: new RegExp(a.regexRewrite.pattern, 'gu'), substitution: a.regexRewrite.substitution } : undefined,
+    pathRewrite: a && (a.prefixRewrite !== undefined || a.regexRewrite) ? compilePathRewrite(a.prefixRewrite, a.regexRewrite) : undefined,
     hostRewrite: a?.hostRewriteLiteral,
+    redirect: r.redirect && {
+      scheme: r.redirect.schemeRedirect,
+      host: r.redirect.hostRedirect,
+      port: r.redirect.portRedirect,
+      path: r.redirect.pathRedirect,
+      pathRewrite: r.redirect.prefixRewrite !== undefined || r.redirect.regexRewrite ? compilePathRewrite(r.redirect.prefixRewrite, r.redirect.regexRewrite) : undefined,
+      status: r.redirect.responseCode,
+      stripQuery: r.redirect.stripQuery,
+    },
     directResponse: r.directResponse,
     responseOps: compileHeaderOps([r, vh, rc], 'response'),
   };
 }
 
-/** The path sent upstream after prefix/regex rewrites (query string kept). */
+/** The path sent upstream after the route's prefix/regex rewrite (query string kept). */
 export function rewritePath(r: CompiledRoute, path: string, query: string): string {
-  let p = path;
-  if (r.prefixRewrite !== undefined) {
-    const n = r.pathValue.length;
-    p = r.prefixRewrite + p.slice(n);
-    if (p === '') p = '/';
-  } else if (r.regexRewrite) {
-    p = p.replace(r.regexRewrite.re, r.regexRewrite.substitution);
-  }
+  const p = r.pathRewrite ? rewritePathOnly(r.pathRewrite, path, r.pathValue.length) : path;
   return query ? `${p}?${query}` : p;
 }

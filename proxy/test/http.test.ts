@@ -61,6 +61,13 @@ describe('HTTP/1.1 through the sidecar', () => {
             - name: teapot
               match: { path: /direct }
               directResponse: { status: 418, body: "short and stout" }
+            - name: moved
+              match: { pathSeparatedPrefix: /moved }
+              redirect: { prefixRewrite: /here, responseCode: 308 }
+              responseHeadersToAdd: [{ header: { key: x-route, value: moved } }]
+            - name: secure
+              match: { prefix: /secure }
+              redirect: { httpsRedirect: true, hostRedirect: secure.example.com, stripQuery: true }
             - name: dead
               match: { prefix: /dead }
               route: { cluster: dead }
@@ -135,6 +142,21 @@ describe('HTTP/1.1 through the sidecar', () => {
     const r = await get('/direct');
     expect(r.status).toBe(418);
     expect(r.text).toBe('short and stout');
+  });
+
+  it('answers redirect routes itself: Location built from the request, nothing sent upstream', async () => {
+    const before = a.hits + b.hits;
+    const moved = await get('/moved/page?x=1', { headers: { host: 'api.local:8080' } });
+    expect(moved.status).toBe(308);
+    expect(moved.headers.location).toBe('http://api.local:8080/here/page?x=1');
+    expect(moved.headers['x-route']).toBe('moved');
+    expect(moved.text).toBe('');
+    const secure = await get('/secure/login?next=/', { headers: { host: 'api.local', 'x-forwarded-proto': 'http' } });
+    expect(secure.status).toBe(301); // Envoy's default
+    expect(secure.headers.location).toBe('https://secure.example.com/secure/login');
+    expect(a.hits + b.hits).toBe(before);
+    const rec = telemetry.records.find((x) => x.path === '/moved/page')!;
+    expect(rec).toMatchObject({ responseCode: 308, routeName: 'moved', responseFlags: [] });
   });
 
   it('streams chunked bodies both ways', async () => {

@@ -59,6 +59,22 @@ describe('bootstrap loading', () => {
     expect(issues).toHaveLength(4);
   });
 
+  it('refuses bad redirect routes whole, naming each problem by line and field', () => {
+    const file = here('fixtures/bad-redirects.yaml');
+    const issues = issuesOf(file);
+    const r = (i: number) => `staticResources.routeConfigurations[0].virtualHosts[0].routes[${i}]`;
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        `${file}:10: ${r(0)}.redirect.responseCode: must be one of 301, 302, 303, 307, 308; got 305`,
+        `${file}:10: ${r(0)}.redirect.prefixRewrite: needs a prefix or pathSeparatedPrefix match`,
+        `${file}:12: ${r(1)}.redirect: at most one of pathRedirect, prefixRewrite and regexRewrite may be set`,
+        `${file}:13: ${r(1)}.redirect.regexRewrite.substitution: \\2 names capture group 2, but the pattern has 1`,
+        `${file}:15: ${r(2)}: exactly one of route, redirect and directResponse must be set`,
+        `${file}:19: ${r(3)}.redirect.hostRedirect: "bad host/" is not a host name`,
+      ]),
+    );
+  });
+
   it('refuses a missing file clearly', () => {
     expect(() => loadBootstrapFile(here('fixtures/does-not-exist.yaml'))).toThrow(/cannot read the bootstrap file/);
   });

@@ -63,7 +63,7 @@ describe('route table', () => {
   });
 
   it('rewrites prefixes and regexes', () => {
-    const r = new RouteTable({ name: 'r', ...none, virtualHosts: [vh('v', ['*'], [route('p', { prefix: '/v1/' }, { cluster: 'c', prefixRewrite: '/' }), route('x', { prefix: '/re/' }, { cluster: 'c', regexRewrite: { pattern: '/re/(\\d+)', substitution: '/num/$1' } })])] });
+    const r = new RouteTable({ name: 'r', ...none, virtualHosts: [vh('v', ['*'], [route('p', { prefix: '/v1/' }, { cluster: 'c', prefixRewrite: '/' }), route('x', { prefix: '/re/' }, { cluster: 'c', regexRewrite: { pattern: '/re/(\\d+)', substitution: '/num/\\1' } })])] });
     expect(rewritePath(r.route('h', facts('/v1/users'))!, '/v1/users', 'a=1')).toBe('/users?a=1');
     expect(rewritePath(r.route('h', facts('/re/42'))!, '/re/42', '')).toBe('/num/42');
   });

@@ -1,9 +1,9 @@
 // RouteAction (where a matched request goes: cluster or weights, timeouts,
-// retries, mirrors, rewrites, hash policies) and RetryPolicy, which virtual
-// hosts share.
+// retries, mirrors, rewrites, hash policies), RedirectAction (a redirect
+// answered by the proxy) and RetryPolicy, which virtual hosts share.
 
 import type { Reader } from '../../../common/reader.js';
-import type { HashPolicy, RequestMirrorPolicy, RetryPolicy, RouteAction, WeightedCluster } from '../../config/resources.js';
+import { REDIRECT_CODES, type HashPolicy, type RedirectAction, type RedirectCode, type RequestMirrorPolicy, type RetryPolicy, type RouteAction, type WeightedCluster } from '../../config/resources.js';
 import { DEFAULT_RETRY_BACKOFF, DEFAULT_ROUTE_TIMEOUT_MS } from '../../config/defaults.js';
 import {
   NAMES,
@@ -169,4 +169,46 @@ export function decodeAction(r: Reader): RouteAction {
     if (hp) a.hashPolicy.push(hp);
   }
   return a;
+}
+
+// ------------------------------------------------------------- redirect
+
+// RedirectResponseCode, in enum order: MOVED_PERMANENTLY … PERMANENT_REDIRECT.
+const REDIRECT_ENUM = ['MOVED_PERMANENTLY', 'FOUND', 'SEE_OTHER', 'TEMPORARY_REDIRECT', 'PERMANENT_REDIRECT'] as const;
+
+export function encodeRedirect(d: RedirectAction): PObj {
+  const o: PObj = {};
+  if (d.schemeRedirect !== undefined) o.scheme_redirect = d.schemeRedirect;
+  if (d.hostRedirect !== undefined) o.host_redirect = d.hostRedirect;
+  if (d.portRedirect !== undefined) o.port_redirect = d.portRedirect;
+  if (d.pathRedirect !== undefined) o.path_redirect = d.pathRedirect;
+  else if (d.prefixRewrite !== undefined) o.prefix_rewrite = d.prefixRewrite;
+  else if (d.regexRewrite) o.regex_rewrite = { pattern: { regex: d.regexRewrite.pattern }, substitution: d.regexRewrite.substitution };
+  if (d.responseCode !== 301) o.response_code = REDIRECT_ENUM[REDIRECT_CODES.indexOf(d.responseCode)]!;
+  if (d.stripQuery) o.strip_query = true;
+  return o;
+}
+
+export function decodeRedirect(r: Reader): RedirectAction {
+  const e = r.field('response_code').value;
+  const i = typeof e === 'number' ? e : REDIRECT_ENUM.indexOf((e ?? 'MOVED_PERMANENTLY') as (typeof REDIRECT_ENUM)[number]);
+  if (!(i >= 0 && i < REDIRECT_CODES.length)) r.field('response_code').fail(`unsupported response_code ${String(e)}`);
+  const d: RedirectAction = { responseCode: (REDIRECT_CODES[i] ?? 301) as RedirectCode, stripQuery: r.field('strip_query').boolean() ?? false };
+  const scheme = r.field('scheme_redirect').string({ enum: ['http', 'https'] });
+  if (scheme !== undefined) d.schemeRedirect = scheme;
+  else if (r.field('https_redirect').boolean()) d.schemeRedirect = 'https';
+  const host = r.field('host_redirect').string({ maxLength: 255 });
+  if (host) d.hostRedirect = host;
+  const port = r.field('port_redirect').number({ integer: true, min: 0, max: 65535 });
+  if (port) d.portRedirect = port;
+  const path = r.field('path_redirect').string({ maxLength: 1024 });
+  const prefix = r.field('prefix_rewrite').string({ maxLength: 1024 });
+  if (path) d.pathRedirect = path;
+  else if (prefix !== undefined) d.prefixRewrite = prefix;
+  else if (r.field('regex_rewrite').object()) {
+    const pattern = readRegex(r.field('regex_rewrite').field('pattern'));
+    const substitution = r.field('regex_rewrite').field('substitution').string() ?? '';
+    if (pattern !== undefined) d.regexRewrite = { pattern, substitution };
+  }
+  return d;
 }

@@ -5,7 +5,7 @@
 import type { Reader } from '../../../common/reader.js';
 import type { Route, RouteConfiguration, RouteMatch, VirtualHost } from '../../config/resources.js';
 import { decodeFault, decodeRateLimit, encodeFault, encodeRateLimit } from './http-filters.js';
-import { decodeAction, decodeRetryPolicy, encodeAction, encodeRetryPolicy } from './route-action.js';
+import { decodeAction, decodeRedirect, decodeRetryPolicy, encodeAction, encodeRedirect, encodeRetryPolicy } from './route-action.js';
 import {
   NAMES,
   T,
@@ -75,6 +75,7 @@ function decodeMatch(r: Reader): RouteMatch {
 function encodeRoute(rt: Route): PObj {
   const o: PObj = { name: rt.name, match: encodeMatch(rt.match), ...headerMutations(rt) };
   if (rt.route) o.route = encodeAction(rt.route);
+  else if (rt.redirect) o.redirect = encodeRedirect(rt.redirect);
   else if (rt.directResponse) {
     const d: PObj = { status: rt.directResponse.status };
     if (rt.directResponse.body !== undefined) d.body = { inline_string: rt.directResponse.body };
@@ -91,12 +92,13 @@ function decodeRoute(r: Reader): Route | undefined {
   if (!r.object(true)) return undefined;
   const rt: Route = { name: r.field('name').string({ maxLength: 256 }) ?? '', match: decodeMatch(r.field('match')), ...readHeaderMutations(r) };
   if (r.field('route').object()) rt.route = decodeAction(r.field('route'));
+  else if (r.field('redirect').object()) rt.redirect = decodeRedirect(r.field('redirect'));
   else if (r.field('direct_response').object()) {
     const d = r.field('direct_response');
     const status = d.field('status').number({ required: true, integer: true, min: 200, max: 599 }) ?? 200;
     const body = d.field('body').field('inline_string').string({ maxLength: 64 * 1024 });
     rt.directResponse = body === undefined ? { status } : { status, body };
-  } else r.fail('one of route or direct_response is required (redirect is not supported)');
+  } else r.fail('one of route, redirect or direct_response is required');
   for (const [key, cfg] of r.field('typed_per_filter_config').entries()) {
     const t = anyType(cfg);
     if (t === T.fault) rt.fault = decodeFault(cfg);

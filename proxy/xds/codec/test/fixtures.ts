@@ -146,6 +146,18 @@ export const routeConfiguration: RouteConfiguration = {
           fault: { abort: { grpcStatus: 14, percent: 100 }, headers: [] },
         },
         {
+          name: 'moved',
+          match: { pathSeparatedPrefix: '/old', caseSensitive: true, headers: [], queryParameters: [] },
+          ...noMut,
+          redirect: { schemeRedirect: 'https', hostRedirect: 'reviews.example.com', portRedirect: 8443, prefixRewrite: '/new', responseCode: 308, stripQuery: true },
+        },
+        {
+          name: 'moved-regex',
+          match: { prefix: '/legacy/', caseSensitive: true, headers: [], queryParameters: [] },
+          ...noMut,
+          redirect: { regexRewrite: { pattern: '^/legacy/(.*)$', substitution: '/\\1' }, responseCode: 301, stripQuery: false },
+        },
+        {
           name: 'healthz',
           match: { path: '/healthz', caseSensitive: true, headers: [], queryParameters: [] },
           ...noMut,
