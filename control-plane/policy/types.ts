@@ -88,16 +88,35 @@ export interface RequestMirror {
   percent: number;
 }
 
+/** Gateway API's HTTPPathModifier. */
+export interface PathModifier {
+  type: 'ReplaceFullPath' | 'ReplacePrefixMatch';
+  replaceFullPath?: string;
+  replacePrefixMatch?: string;
+}
+
 export interface UrlRewrite {
   hostname?: string;
-  path?: { type: 'ReplaceFullPath' | 'ReplacePrefixMatch'; replaceFullPath?: string; replacePrefixMatch?: string };
+  path?: PathModifier;
+}
+
+export const REDIRECT_STATUS_CODES = [301, 302, 303, 307, 308] as const;
+
+/** Gateway API's HTTPRequestRedirectFilter: the mesh answers with a redirect; unset parts keep the request's. */
+export interface RequestRedirect {
+  scheme?: 'http' | 'https';
+  hostname?: string;
+  path?: PathModifier;
+  port?: number;
+  statusCode: (typeof REDIRECT_STATUS_CODES)[number]; // default 302
 }
 
 export type HttpRouteFilter =
   | { type: 'RequestHeaderModifier'; requestHeaderModifier: HeaderModifier }
   | { type: 'ResponseHeaderModifier'; responseHeaderModifier: HeaderModifier }
   | { type: 'RequestMirror'; requestMirror: RequestMirror }
-  | { type: 'URLRewrite'; urlRewrite: UrlRewrite };
+  | { type: 'URLRewrite'; urlRewrite: UrlRewrite }
+  | { type: 'RequestRedirect'; requestRedirect: RequestRedirect };
 
 /** GEP-1731. */
 export interface HttpRouteRetry {

@@ -3,7 +3,7 @@
 
 import type { Reader } from '../../common/reader.js';
 import { checkRegex, readNameValueMatches, readStringList } from './common-fields.js';
-import { readBackendRefs, readFilters, readParentRefs, readRuleName } from './validate-route.js';
+import { BACKEND_FILTERS, readBackendRefs, readFilters, readParentRefs, readRuleName } from './validate-route.js';
 import type { GrpcRouteMatch, GrpcRouteRule, GrpcRouteSpec } from './types.js';
 
 const HOSTNAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -47,7 +47,7 @@ export function readGrpcRouteSpec(r: Reader): GrpcRouteSpec {
         name: readRuleName(rr.field('name')),
         matches: rr.field('matches').array().map(readGrpcMatch),
         filters: readFilters(rr.field('filters'), GRPC_FILTERS),
-        backendRefs: readBackendRefs(rr.field('backendRefs'), GRPC_FILTERS),
+        backendRefs: readBackendRefs(rr.field('backendRefs'), BACKEND_FILTERS),
       };
     }),
   };

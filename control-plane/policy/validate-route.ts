@@ -19,12 +19,16 @@ import type {
   HttpRouteRule,
   HttpRouteSpec,
   ParentRef,
+  PathModifier,
   RequestMirror,
+  RequestRedirect,
   UrlRewrite,
 } from './types.js';
+import { REDIRECT_STATUS_CODES } from './types.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
 const HOSTNAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const HOSTNAME_PRECISE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 export function readParentRefs(r: Reader): ParentRef[] {
   const items = r.array(true);
@@ -84,20 +88,40 @@ function readMirror(r: Reader): RequestMirror {
   return { backendRef, percent };
 }
 
+function readPathModifier(p: Reader): PathModifier | undefined {
+  if (!p.object()) return undefined;
+  p.onlyKeys(['type', 'replaceFullPath', 'replacePrefixMatch']);
+  const type = p.field('type').string({ required: true, enum: ['ReplaceFullPath', 'ReplacePrefixMatch'] }) as PathModifier['type'] | undefined;
+  const full = p.field('replaceFullPath').string({ pattern: /^\//, patternHint: 'must start with "/"', maxLength: 1024 });
+  const prefix = p.field('replacePrefixMatch').string({ pattern: /^\//, patternHint: 'must start with "/"', maxLength: 1024 });
+  if (type === 'ReplaceFullPath' && full === undefined) p.field('replaceFullPath').fail('is required when type is ReplaceFullPath');
+  if (type === 'ReplacePrefixMatch' && prefix === undefined) p.field('replacePrefixMatch').fail('is required when type is ReplacePrefixMatch');
+  return type ? { type, replaceFullPath: full, replacePrefixMatch: prefix } : undefined;
+}
+
+function readRequestRedirect(r: Reader): RequestRedirect {
+  r.object(true);
+  r.onlyKeys(['scheme', 'hostname', 'path', 'port', 'statusCode']);
+  const code = r.field('statusCode').number({ integer: true });
+  if (code !== undefined && !(REDIRECT_STATUS_CODES as readonly number[]).includes(code)) r.field('statusCode').fail(`must be one of ${REDIRECT_STATUS_CODES.join(', ')}; got ${code}`);
+  const out: RequestRedirect = { statusCode: (REDIRECT_STATUS_CODES as readonly number[]).includes(code ?? 302) ? ((code ?? 302) as RequestRedirect['statusCode']) : 302 };
+  const scheme = r.field('scheme').string({ enum: ['http', 'https'] });
+  if (scheme) out.scheme = scheme as 'http' | 'https';
+  const hostname = r.field('hostname').string({ pattern: HOSTNAME_PRECISE, patternHint: 'a DNS host name without wildcard' });
+  if (hostname) out.hostname = hostname;
+  const path = readPathModifier(r.field('path'));
+  if (path) out.path = path;
+  const port = readPort(r.field('port'));
+  if (port !== undefined) out.port = port;
+  return out;
+}
+
 function readUrlRewrite(r: Reader): UrlRewrite {
   r.object(true);
   r.onlyKeys(['hostname', 'path']);
   const out: UrlRewrite = { hostname: r.field('hostname').string({ pattern: HOSTNAME, patternHint: 'a DNS host name' }) };
-  const p = r.field('path');
-  if (p.object()) {
-    p.onlyKeys(['type', 'replaceFullPath', 'replacePrefixMatch']);
-    const type = p.field('type').string({ required: true, enum: ['ReplaceFullPath', 'ReplacePrefixMatch'] }) as 'ReplaceFullPath' | 'ReplacePrefixMatch' | undefined;
-    const full = p.field('replaceFullPath').string({ pattern: /^\//, patternHint: 'must start with "/"' });
-    const prefix = p.field('replacePrefixMatch').string({ pattern: /^\//, patternHint: 'must start with "/"' });
-    if (type === 'ReplaceFullPath' && full === undefined) p.field('replaceFullPath').fail('is required when type is ReplaceFullPath');
-    if (type === 'ReplacePrefixMatch' && prefix === undefined) p.field('replacePrefixMatch').fail('is required when type is ReplacePrefixMatch');
-    if (type) out.path = { type, replaceFullPath: full, replacePrefixMatch: prefix };
-  }
+  const path = readPathModifier(r.field('path'));
+  if (path) out.path = path;
   if (!out.hostname && !out.path) r.fail('must set hostname or path');
   return out;
 }
@@ -125,6 +149,7 @@ export function readFilters(r: Reader, allowed: readonly string[]): HttpRouteFil
     else if (type === 'ResponseHeaderModifier') out.push({ type, responseHeaderModifier: readHeaderModifier(body) });
     else if (type === 'RequestMirror') out.push({ type, requestMirror: readMirror(body) });
     else if (type === 'URLRewrite') out.push({ type, urlRewrite: readUrlRewrite(body) });
+    else if (type === 'RequestRedirect') out.push({ type, requestRedirect: readRequestRedirect(body) });
   }
   return out;
 }
@@ -175,7 +200,9 @@ export function readBackendRefs(r: Reader, filtersAllowed: readonly string[]): B
   return refs;
 }
 
-const HTTP_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror', 'URLRewrite'] as const;
+const HTTP_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror', 'URLRewrite', 'RequestRedirect'] as const;
+/** A backend's own filters: the header modifiers (what goes to, and comes from, that backend only). */
+export const BACKEND_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier'] as const;
 
 export function readHttpRouteSpec(r: Reader): HttpRouteSpec {
   r.object(true);
@@ -195,7 +222,7 @@ export function readHttpRouteSpec(r: Reader): HttpRouteSpec {
         name: readRuleName(rr.field('name')),
         matches: matches.map(readHttpMatch),
         filters: readFilters(rr.field('filters'), HTTP_FILTERS),
-        backendRefs: readBackendRefs(rr.field('backendRefs'), HTTP_FILTERS),
+        backendRefs: readBackendRefs(rr.field('backendRefs'), BACKEND_FILTERS),
       };
       const t = rr.field('timeouts');
       if (t.object()) {
@@ -205,9 +232,16 @@ export function readHttpRouteSpec(r: Reader): HttpRouteSpec {
         if (request && backendRequest && backendRequest > request) t.field('backendRequest').fail(`must not exceed request (${request}ms)`);
       }
       if (rr.field('retry').present) rule.retry = readRetry(rr.field('retry'));
-      const prefixRewrite = rule.filters.findIndex((f) => f.type === 'URLRewrite' && f.urlRewrite.path?.type === 'ReplacePrefixMatch');
-      if (prefixRewrite >= 0 && rule.matches.some((m) => m.path && m.path.type !== 'PathPrefix')) {
-        rr.field('filters').array()[prefixRewrite]!.field('urlRewrite').field('path').fail('ReplacePrefixMatch needs every match of the rule to be a PathPrefix match');
+      const filters = rr.field('filters').array();
+      rule.filters.forEach((f, i) => {
+        const path = f.type === 'URLRewrite' ? f.urlRewrite.path : f.type === 'RequestRedirect' ? f.requestRedirect.path : undefined;
+        if (path?.type === 'ReplacePrefixMatch' && rule.matches.some((m) => m.path && m.path.type !== 'PathPrefix')) {
+          filters[i]!.field(f.type === 'URLRewrite' ? 'urlRewrite' : 'requestRedirect').field('path').fail('ReplacePrefixMatch needs every match of the rule to be a PathPrefix match');
+        }
+      });
+      const redirect = rule.filters.findIndex((f) => f.type === 'RequestRedirect');
+      if (redirect >= 0 && rule.filters.some((f) => f.type === 'URLRewrite')) {
+        filters[redirect]!.fail('RequestRedirect and URLRewrite cannot both be set on one rule (Gateway API)');
       }
       return rule;
     }),

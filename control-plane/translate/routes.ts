@@ -8,6 +8,7 @@
 import type {
   HeaderMutations,
   HeaderValueOption,
+  RedirectAction,
   RetryPolicy,
   Route,
   RouteAction,
@@ -16,7 +17,7 @@ import type {
   VirtualHost,
   WeightedCluster,
 } from '../../proxy/config/resources.js';
-import type { BackendRef, GRPCRoute, HTTPRoute, HttpRouteFilter, HttpRouteRule, HeaderModifier } from '../policy/types.js';
+import type { BackendRef, GRPCRoute, HTTPRoute, HttpRouteFilter, HttpRouteRule, HeaderModifier, RequestRedirect } from '../policy/types.js';
 import type { ServiceInfo, ServicePort } from '../registry/types.js';
 import { outboundClusterName, resolveBackend, type PolicyIndex, type ResolvedBackend, type TranslateInput } from './context.js';
 import { comparePrecedence, grpcRouteMatch, httpRouteMatch, precedence } from './route-match.js';
@@ -168,18 +169,58 @@ function buildAction(input: TranslateInput, idx: PolicyIndex, e: Entry, svc: Ser
     } else if (f.type === 'URLRewrite') {
       const u = f.urlRewrite;
       if (u.hostname) action.hostRewriteLiteral = u.hostname;
-      if (u.path?.type === 'ReplaceFullPath') action.regexRewrite = { pattern: '^/.*$', substitution: u.path.replaceFullPath! };
-      else if (u.path?.type === 'ReplacePrefixMatch') action.prefixRewrite = u.path.replacePrefixMatch!;
+      if (u.path?.type === 'ReplaceFullPath') action.regexRewrite = { pattern: '^/.*$', substitution: literalSubstitution(u.path.replaceFullPath!) };
+      else if (u.path?.type === 'ReplacePrefixMatch') Object.assign(action, replacePrefix(e.match, u.path.replacePrefixMatch!));
     }
   }
   return { action, mutations };
 }
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+/** A literal for an RE2 substitution (where a backslash starts a group reference). */
+const literalSubstitution = (s: string) => s.replace(/\\/g, '\\\\');
+
+/**
+ * Gateway API's ReplacePrefixMatch: the matched prefix is replaced, with one '/' between the replacement
+ * and the rest of the path (prefix /strip-prefix, replacement /: /strip-prefix/three → /three, and
+ * /strip-prefix → /). Envoy's prefix_rewrite would leave //three, or glue /xyz to foo under prefix /, so
+ * those cases travel as a regex rewrite.
+ */
+export function replacePrefix(match: RouteMatch, replacement: string): Pick<RouteAction, 'prefixRewrite' | 'regexRewrite'> {
+  const prefix = match.pathSeparatedPrefix ?? ''; // a PathPrefix of "/" is Envoy's prefix "/"
+  if (prefix !== '' && !replacement.endsWith('/')) return { prefixRewrite: replacement };
+  return { regexRewrite: { pattern: `^${escapeRe(prefix)}(/.*)?$`, substitution: `${literalSubstitution(replacement.replace(/\/+$/, ''))}\\1` } };
+}
+
+/** Gateway API's RequestRedirect → Envoy's RedirectAction on a route of the service port `port`. */
+function redirectAction(rd: RequestRedirect, match: RouteMatch, port: ServicePort): RedirectAction {
+  const out: RedirectAction = {
+    responseCode: rd.statusCode,
+    stripQuery: false,
+    // Gateway API: no port given means the scheme's well-known port when the scheme changes, else the
+    // listener's — in the mesh, the service port the request was sent to.
+    portRedirect: rd.port ?? (rd.scheme ? WELL_KNOWN_PORT[rd.scheme] : port.port),
+  };
+  if (rd.scheme) out.schemeRedirect = rd.scheme;
+  if (rd.hostname) out.hostRedirect = rd.hostname;
+  if (rd.path?.type === 'ReplaceFullPath') out.pathRedirect = rd.path.replaceFullPath!;
+  else if (rd.path?.type === 'ReplacePrefixMatch') Object.assign(out, replacePrefix(match, rd.path.replacePrefixMatch!));
+  return out;
+}
+
+const WELL_KNOWN_PORT = { http: 80, https: 443 } as const;
 
 function virtualHost(input: TranslateInput, idx: PolicyIndex, svc: ServiceInfo, port: ServicePort, used: UsedClusters): VirtualHost {
   used.set(outboundClusterName({ service: svc, port }), { service: svc, port });
   const routes = attached([...idx.httpRoutes, ...idx.grpcRoutes], svc, port.port);
   const out: Route[] = [];
   for (const e of entriesFor(routes)) {
+    const redirect = e.rule.filters.find((f) => f.type === 'RequestRedirect');
+    if (redirect) {
+      // The mesh answers; the rule's backends are not called.
+      out.push({ name: e.name, match: e.match, redirect: redirectAction(redirect.requestRedirect, e.match, port), ...mutationsOf(e.rule.filters) });
+      continue;
+    }
     const { action, mutations } = buildAction(input, idx, e, svc, port, used);
     out.push(action ? { name: e.name, match: e.match, route: action, ...mutations } : { name: e.name, match: e.match, directResponse: { status: 500 }, ...mutations });
   }

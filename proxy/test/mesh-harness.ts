@@ -82,7 +82,7 @@ export function startApp(name: string): Promise<App> {
     let bytes = 0;
     req.on('data', (c: Buffer) => (bytes += c.length));
     req.on('end', () => {
-      const body = JSON.stringify({ app: name, headers: req.headers, bytes });
+      const body = JSON.stringify({ app: name, url: req.url, headers: req.headers, bytes });
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
     });

@@ -130,6 +130,34 @@ spec:
     await eventually('A allowed again', async () => expect((await get(a.outbound, 'b:8080')).status).toBe(200));
   }, 20_000);
 
+  it('an HTTPRoute RequestRedirect is answered by the caller\'s sidecar; a URLRewrite strips a prefix', async () => {
+    await mesh.admin.apply(`apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: b }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: b, port: 8080 }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /old } }]
+      filters: [{ type: RequestRedirect, requestRedirect: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /new }, statusCode: 301 } }]
+    - matches: [{ path: { type: PathPrefix, value: /strip-prefix } }]
+      filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: / } } }]
+      backendRefs: [{ name: b-v1, port: 8080 }]
+    - backendRefs: [{ name: b-v1, port: 8080 }]
+`);
+    const moved = await eventually('redirect route', async () => {
+      const r = await get(a.outbound, 'b:8080', '/old/page?x=1');
+      if (r.status !== 301) throw new Error(`got ${r.status}`);
+      return r;
+    });
+    expect(moved.headers.location).toBe('http://b:8080/new/page?x=1');
+    // The redirect never reached b: b's sidecars counted no request for it.
+    const metrics = (await Promise.all(bs.map(async (s) => (await request(`http://127.0.0.1:${s.admin}/stats/prometheus`)).body.text()))).join('\n');
+    expect(metrics).not.toContain('response_code="301"');
+    const stripped = JSON.parse((await get(a.outbound, 'b:8080', '/strip-prefix/three?y=2')).body) as { app: string; url: string };
+    expect(stripped).toMatchObject({ app: 'b-v1', url: '/three?y=2' });
+    expect(JSON.parse((await get(a.outbound, 'b:8080', '/strip-prefix')).body).url).toBe('/');
+  }, 20_000);
+
   it('keeps serving the last good config while the control plane is down, and re-syncs after a restart', async () => {
     const load = new Load(a.outbound, 'b:8080');
     load.start();

@@ -236,4 +236,32 @@ spec:
       ].join('\n'),
     );
   });
+
+  it('RequestRedirect rules: status, scheme, host, path, and what it cannot be combined with', () => {
+    const msg = errorOf(`apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: moved }
+spec:
+  parentRefs: [{ kind: Service, name: api }]
+  rules:
+    - filters: [{ type: RequestRedirect, requestRedirect: { statusCode: 305, scheme: ftp, hostname: "*.example.com", port: 0 } }]
+    - matches: [{ path: { type: Exact, value: /a } }]
+      filters:
+        - { type: RequestRedirect, requestRedirect: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /b } } }
+        - { type: URLRewrite, urlRewrite: { hostname: b } }
+    - backendRefs: [{ name: api, filters: [{ type: RequestRedirect, requestRedirect: { port: 8080 } }] }]
+`);
+    expect(msg).toBe(
+      [
+        'invalid policy (7 problems):',
+        '  p.yaml:7: spec.rules[0].filters[0].requestRedirect.statusCode: must be one of 301, 302, 303, 307, 308; got 305',
+        '  p.yaml:7: spec.rules[0].filters[0].requestRedirect.scheme: must be one of http, https; got "ftp"',
+        '  p.yaml:7: spec.rules[0].filters[0].requestRedirect.hostname: "*.example.com" is not valid (a DNS host name without wildcard)',
+        '  p.yaml:7: spec.rules[0].filters[0].requestRedirect.port: must be ≥ 1, got 0',
+        '  p.yaml:10: spec.rules[1].filters[0].requestRedirect.path: ReplacePrefixMatch needs every match of the rule to be a PathPrefix match',
+        '  p.yaml:10: spec.rules[1].filters[0]: RequestRedirect and URLRewrite cannot both be set on one rule (Gateway API)',
+        '  p.yaml:12: spec.rules[2].backendRefs[0].filters[0].type: must be one of RequestHeaderModifier, ResponseHeaderModifier; got "RequestRedirect"',
+      ].join('\n'),
+    );
+  });
 });
