@@ -210,9 +210,36 @@ export interface DestinationPolicySpec {
   tls?: { mode: 'ISTIO_MUTUAL' | 'DISABLE' };
 }
 
+/** Istio's Source: every field set must match (AND); within a field any value (OR); `not*` none of them. */
+export interface AuthorizationSource {
+  principals: string[];
+  notPrincipals: string[];
+  namespaces: string[];
+  notNamespaces: string[];
+}
+
+/** Istio's Operation, the same way. Paths and hosts take exact, `prefix*`, `*suffix` and `*` (present). */
+export interface AuthorizationOperation {
+  hosts: string[];
+  notHosts: string[];
+  methods: string[];
+  notMethods: string[];
+  paths: string[];
+  notPaths: string[];
+}
+
+/** Istio's Condition: `key` is request.headers[<name>], source.principal or source.namespace. */
+export interface AuthorizationCondition {
+  key: string;
+  values: string[];
+  notValues: string[];
+}
+
+/** A rule matches when one of `from`, one of `to` and every `when` condition match (empty lists match all). */
 export interface AuthorizationRule {
-  from: { source: { principals: string[]; namespaces: string[] } }[];
-  to: { operation: { paths: string[]; methods: string[] } }[];
+  from: { source: AuthorizationSource }[];
+  to: { operation: AuthorizationOperation }[];
+  when: AuthorizationCondition[];
 }
 
 export interface AuthorizationPolicySpec {

@@ -5,8 +5,11 @@ import type { Reader } from '../../common/reader.js';
 import { readName, readObjectRef, readStringList, readStringMap } from './common-fields.js';
 import {
   DEFAULT_MESH_CONFIG,
+  type AuthorizationCondition,
+  type AuthorizationOperation,
   type AuthorizationPolicySpec,
   type AuthorizationRule,
+  type AuthorizationSource,
   type DestinationPolicySpec,
   type H2UpgradePolicy,
   type LoadBalancerKind,
@@ -101,40 +104,90 @@ export function readDestinationPolicySpec(r: Reader): DestinationPolicySpec {
 }
 
 const PRINCIPAL = /^(\*|spiffe:\/\/[^\s]+|[^\s/]+\/ns\/[^\s/]+\/sa\/[^\s/]+\*?|\*[^\s]*|[^\s]*\*)$/;
+const PRINCIPAL_HINT = 'a SPIFFE ID or <trust-domain>/ns/<ns>/sa/<sa>, "*" as prefix/suffix wildcard';
+/** Istio's path forms: exact, prefix (`/api/*`), suffix (`*.json`), present (`*`). */
+const PATH = /^(\/[^\s*]*\*?|\*[^\s*]*)$/;
+const PATH_HINT = 'an absolute path; a trailing "*" makes it a prefix, a leading "*" a suffix';
+const NAMESPACE = /^(\*|\*?[a-z0-9-]+|[a-z0-9-]+\*)$/;
+const NAMESPACE_HINT = 'a namespace name, "*" as prefix/suffix wildcard';
+const HOST = /^(\*|\*?[A-Za-z0-9.:[\]-]+|[A-Za-z0-9.:[\]-]+\*)$/;
+const HOST_HINT = 'a host name, "*" as prefix/suffix wildcard';
+/** The `when` keys tsmesh evaluates (Istio's names); Istio's others need data a sidecar here does not have. */
+const CONDITION_KEY = /^(request\.headers\[[A-Za-z0-9!#$%&'*+.^_`|~-]+\]|source\.principal|source\.namespace)$/;
+
+function readMethods(r: Reader): string[] {
+  const out = readStringList(r, { max: 16 });
+  r.array().forEach((m) => {
+    if (typeof m.value === 'string' && !HTTP_METHODS.includes(m.value)) m.fail(`unknown HTTP method "${m.value}"`);
+  });
+  return out;
+}
+
+function readSource(s: Reader): AuthorizationSource {
+  const none: AuthorizationSource = { principals: [], notPrincipals: [], namespaces: [], notNamespaces: [] };
+  if (!s.object(true)) return none;
+  s.onlyKeys(['principals', 'notPrincipals', 'namespaces', 'notNamespaces']);
+  const out: AuthorizationSource = {
+    principals: readStringList(s.field('principals'), { pattern: PRINCIPAL, patternHint: PRINCIPAL_HINT, max: 64 }),
+    notPrincipals: readStringList(s.field('notPrincipals'), { pattern: PRINCIPAL, patternHint: PRINCIPAL_HINT, max: 64 }),
+    namespaces: readStringList(s.field('namespaces'), { pattern: NAMESPACE, patternHint: NAMESPACE_HINT, max: 64 }),
+    notNamespaces: readStringList(s.field('notNamespaces'), { pattern: NAMESPACE, patternHint: NAMESPACE_HINT, max: 64 }),
+  };
+  if (Object.keys(out).every((k) => !s.field(k).present)) s.fail('must set principals, notPrincipals, namespaces or notNamespaces');
+  return out;
+}
+
+function readOperation(o: Reader): AuthorizationOperation {
+  const none: AuthorizationOperation = { hosts: [], notHosts: [], methods: [], notMethods: [], paths: [], notPaths: [] };
+  if (!o.object(true)) return none;
+  o.onlyKeys(['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths']);
+  const out: AuthorizationOperation = {
+    hosts: readStringList(o.field('hosts'), { pattern: HOST, patternHint: HOST_HINT, max: 64 }),
+    notHosts: readStringList(o.field('notHosts'), { pattern: HOST, patternHint: HOST_HINT, max: 64 }),
+    methods: readMethods(o.field('methods')),
+    notMethods: readMethods(o.field('notMethods')),
+    paths: readStringList(o.field('paths'), { pattern: PATH, patternHint: PATH_HINT, max: 64 }),
+    notPaths: readStringList(o.field('notPaths'), { pattern: PATH, patternHint: PATH_HINT, max: 64 }),
+  };
+  if (Object.keys(out).every((k) => !o.field(k).present)) o.fail('must set hosts, methods or paths (or their not* forms)');
+  return out;
+}
+
+function readCondition(c: Reader): AuthorizationCondition | undefined {
+  if (!c.object(true)) return undefined;
+  c.onlyKeys(['key', 'values', 'notValues']);
+  const key = c.field('key').string({
+    required: true,
+    pattern: CONDITION_KEY,
+    patternHint: 'supported keys: request.headers[<name>], source.principal, source.namespace',
+  });
+  const out = { key: key ?? '', values: readStringList(c.field('values'), { max: 64 }), notValues: readStringList(c.field('notValues'), { max: 64 }) };
+  if (!c.field('values').present && !c.field('notValues').present) c.fail('must set values or notValues');
+  const form = key === 'source.principal' ? ([PRINCIPAL, PRINCIPAL_HINT] as const) : key === 'source.namespace' ? ([NAMESPACE, NAMESPACE_HINT] as const) : undefined;
+  if (form) {
+    [...c.field('values').array(), ...c.field('notValues').array()].forEach((v) => {
+      if (typeof v.value === 'string' && !form[0].test(v.value)) v.fail(`"${v.value}" is not valid (${form[1]})`);
+    });
+  }
+  return key === undefined ? undefined : out;
+}
 
 function readRule(r: Reader): AuthorizationRule {
   r.object(true);
-  r.onlyKeys(['from', 'to']);
+  r.onlyKeys(['from', 'to', 'when']);
   const from = r.field('from').array().map((f) => {
     f.object(true);
     f.onlyKeys(['source']);
-    const s = f.field('source');
-    if (!s.object(true)) return { source: { principals: [], namespaces: [] } };
-    s.onlyKeys(['principals', 'namespaces']);
-    const out = {
-      principals: readStringList(s.field('principals'), { pattern: PRINCIPAL, patternHint: 'a SPIFFE ID or <trust-domain>/ns/<ns>/sa/<sa>, "*" as prefix/suffix wildcard', max: 64 }),
-      namespaces: readStringList(s.field('namespaces'), { max: 64 }),
-    };
-    if (!out.principals.length && !out.namespaces.length) s.fail('must set principals or namespaces');
-    return { source: out };
+    return { source: readSource(f.field('source')) };
   });
   const to = r.field('to').array().map((t) => {
     t.object(true);
     t.onlyKeys(['operation']);
-    const o = t.field('operation');
-    if (!o.object(true)) return { operation: { paths: [], methods: [] } };
-    o.onlyKeys(['paths', 'methods']);
-    const out = {
-      paths: readStringList(o.field('paths'), { pattern: /^(\/[^\s*]*\*?|\*)$/, patternHint: 'an absolute path; a trailing "*" makes it a prefix', max: 64 }),
-      methods: readStringList(o.field('methods'), { max: 16 }),
-    };
-    o.field('methods').array().forEach((m) => {
-      if (typeof m.value === 'string' && !HTTP_METHODS.includes(m.value)) m.fail(`unknown HTTP method "${m.value}"`);
-    });
-    if (!out.paths.length && !out.methods.length) o.fail('must set paths or methods');
-    return { operation: out };
+    return { operation: readOperation(t.field('operation')) };
   });
-  return { from, to };
+  const when = r.field('when').array();
+  if (when.length > 16) r.field('when').fail('must have at most 16 entries');
+  return { from, to, when: when.flatMap((c) => readCondition(c) ?? []) };
 }
 
 export function readAuthorizationPolicySpec(r: Reader): AuthorizationPolicySpec {

@@ -38,6 +38,14 @@ function principalNames(pattern: string, id: string): boolean {
   return m !== undefined && stringMatches(m, id);
 }
 
+/** Istio's namespace forms: exact, `prefix*`, `*suffix`, `*`. */
+function namespaceMatches(pattern: string, ns: string): boolean {
+  if (pattern === '*') return true;
+  if (pattern.endsWith('*')) return ns.startsWith(pattern.slice(0, -1));
+  if (pattern.startsWith('*')) return ns.endsWith(pattern.slice(1));
+  return ns === pattern;
+}
+
 /** Services an ALLOW policy protects. */
 function protectedServices(p: AuthorizationPolicy, registry: RegistryView): ServiceInfo[] {
   const ns = p.metadata.namespace;
@@ -66,10 +74,16 @@ export function servicesInScope(input: TranslateInput, idx: PolicyIndex): Servic
     if (p.spec.action !== 'ALLOW') continue;
     const namesMe = p.spec.rules.some((r) =>
       r.from.some(({ source: f }) => {
-        // Principals and namespaces are ANDed, as in the RBAC rule; a bare "*" names nobody in particular.
+        // The fields are ANDed, as in the RBAC rule; a bare "*" (or only not* fields) names nobody in particular.
         const byPrincipal = f.principals.some((pr) => principalNames(pr, me));
-        const byNamespace = f.namespaces.includes(node.namespace);
-        return (byPrincipal || byNamespace) && (!f.principals.length || byPrincipal) && (!f.namespaces.length || f.namespaces.includes('*') || byNamespace);
+        const byNamespace = f.namespaces.some((n) => n !== '*' && namespaceMatches(n, node.namespace));
+        const excluded = f.notPrincipals.some((pr) => pr === '*' || principalNames(pr, me)) || f.notNamespaces.some((n) => namespaceMatches(n, node.namespace));
+        return (
+          !excluded &&
+          (byPrincipal || byNamespace) &&
+          (!f.principals.length || byPrincipal) &&
+          (!f.namespaces.length || f.namespaces.some((n) => namespaceMatches(n, node.namespace)))
+        );
       }),
     );
     if (!namesMe) continue;

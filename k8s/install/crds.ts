@@ -59,8 +59,20 @@ const authorizationPolicy = obj({
   action: enumOf('ALLOW', 'DENY'),
   rules: arr(
     obj({
-      from: arr(obj({ source: obj({ principals: arr(str(), 64), namespaces: arr(str(), 64) }) })),
-      to: arr(obj({ operation: obj({ paths: arr(str({ pattern: '^(/[^\\s*]*\\*?|\\*)$' }), 64), methods: arr(str(), 16) }) })),
+      from: arr(obj({ source: obj({ principals: arr(str(), 64), notPrincipals: arr(str(), 64), namespaces: arr(str(), 64), notNamespaces: arr(str(), 64) }) })),
+      to: arr(
+        obj({
+          operation: obj({
+            hosts: arr(str(), 64),
+            notHosts: arr(str(), 64),
+            paths: arr(str({ pattern: '^(/[^\\s*]*\\*?|\\*[^\\s*]*)$' }), 64),
+            notPaths: arr(str({ pattern: '^(/[^\\s*]*\\*?|\\*[^\\s*]*)$' }), 64),
+            methods: arr(str(), 16),
+            notMethods: arr(str(), 16),
+          }),
+        }),
+      ),
+      when: arr(obj({ key: str({ minLength: 1, maxLength: 256 }), values: arr(str(), 64), notValues: arr(str(), 64) }, ['key']), 16),
     }),
     64,
   ),
