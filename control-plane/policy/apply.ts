@@ -20,7 +20,7 @@ export interface ApplyOutcome {
 }
 
 /** Fields that hold durations (milliseconds inside, "1.5s" for users). */
-const DURATION_KEYS = new Set(['request', 'backendRequest', 'backoff', 'connectTimeout', 'idleTimeout', 'interval', 'baseEjectionTime', 'maxEjectionTime', 'certificateTtl', 'p99', 'duration']);
+const DURATION_KEYS = new Set(['request', 'backendRequest', 'backoff', 'connectTimeout', 'idleTimeout', 'interval', 'baseEjectionTime', 'maxEjectionTime', 'certificateTtl', 'p99', 'duration', 'fixedDelay']);
 
 function withDurationStrings(v: unknown, key?: string): unknown {
   if (typeof v === 'number' && key !== undefined && DURATION_KEYS.has(key)) return formatDuration(v);

@@ -1,6 +1,6 @@
 // Checks that span resources: references to Services the registry does not
 // know, duplicate names within one apply, more than one MeshConfig, a Canary
-// naming a route that does not exist. Run against the batch being applied
+// or FaultPolicy naming a route (or rule) that does not exist. Run against the batch being applied
 // plus what the store already holds (the batch wins on name clashes).
 
 import type { ValidationIssue } from '../../common/errors.js';
@@ -73,6 +73,19 @@ export function crossCheck(batch: readonly SourcedPolicy[], existing: readonly P
       });
     } else if (p.kind === 'DestinationPolicy') {
       service(sp, ['spec', 'targetRef', 'name'], p.spec.targetRef.name, p.spec.targetRef.namespace);
+    } else if (p.kind === 'FaultPolicy') {
+      const t = p.spec.targetRef;
+      if (t.kind === 'Service') service(sp, ['spec', 'targetRef', 'name'], t.name, undefined);
+      else {
+        const route = merged.find((m) => m.kind === t.kind && m.metadata.namespace === p.metadata.namespace && m.metadata.name === t.name);
+        if (!route) at(sp, ['spec', 'targetRef', 'name'], `${t.kind} "${p.metadata.namespace}/${t.name}" does not exist`);
+        else if (t.sectionName !== undefined && (route.kind === 'HTTPRoute' || route.kind === 'GRPCRoute') && !route.spec.rules.some((r) => r.name === t.sectionName)) {
+          const names = route.spec.rules.flatMap((r) => (r.name ? [r.name] : []));
+          at(sp, ['spec', 'targetRef', 'sectionName'], `${t.kind} "${p.metadata.namespace}/${t.name}" has no rule named "${t.sectionName}" (named rules: ${names.join(', ') || 'none'})`);
+        }
+      }
+    } else if (p.kind === 'RateLimitPolicy') {
+      service(sp, ['spec', 'targetRef', 'name'], p.spec.targetRef.name, undefined);
     } else if (p.kind === 'AuthorizationPolicy' && p.spec.targetRef) {
       service(sp, ['spec', 'targetRef', 'name'], p.spec.targetRef.name, undefined);
     } else if (p.kind === 'Canary') {

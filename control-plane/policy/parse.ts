@@ -9,6 +9,7 @@ import { readMetadata } from './common-fields.js';
 import { readHttpRouteSpec } from './validate-route.js';
 import { readGrpcRouteSpec } from './validate-grpc-route.js';
 import { readAuthorizationPolicySpec, readDestinationPolicySpec, readMeshConfigSpec } from './validate-tsmesh.js';
+import { readFaultPolicySpec, readRateLimitPolicySpec } from './validate-traffic.js';
 import { readCanarySpec } from './validate-canary.js';
 import { GATEWAY_API_VERSION, POLICY_KINDS, TSMESH_API_VERSION, type Policy, type PolicyKind } from './types.js';
 
@@ -20,6 +21,8 @@ const API_VERSION: Record<PolicyKind, string> = {
   GRPCRoute: GATEWAY_API_VERSION,
   DestinationPolicy: TSMESH_API_VERSION,
   AuthorizationPolicy: TSMESH_API_VERSION,
+  FaultPolicy: TSMESH_API_VERSION,
+  RateLimitPolicy: TSMESH_API_VERSION,
   MeshConfig: TSMESH_API_VERSION,
   Canary: TSMESH_API_VERSION,
 };
@@ -29,6 +32,8 @@ const SPEC_READERS: Record<PolicyKind, (r: Reader) => unknown> = {
   GRPCRoute: readGrpcRouteSpec,
   DestinationPolicy: readDestinationPolicySpec,
   AuthorizationPolicy: readAuthorizationPolicySpec,
+  FaultPolicy: readFaultPolicySpec,
+  RateLimitPolicy: readRateLimitPolicySpec,
   MeshConfig: readMeshConfigSpec,
   Canary: readCanarySpec,
 };

@@ -11,6 +11,8 @@ export type PolicyKind =
   | 'GRPCRoute'
   | 'DestinationPolicy'
   | 'AuthorizationPolicy'
+  | 'FaultPolicy'
+  | 'RateLimitPolicy'
   | 'MeshConfig'
   | 'Canary';
 
@@ -19,6 +21,8 @@ export const POLICY_KINDS: readonly PolicyKind[] = [
   'GRPCRoute',
   'DestinationPolicy',
   'AuthorizationPolicy',
+  'FaultPolicy',
+  'RateLimitPolicy',
   'MeshConfig',
   'Canary',
 ];
@@ -250,6 +254,30 @@ export interface AuthorizationPolicySpec {
   rules: AuthorizationRule[];
 }
 
+/**
+ * Fault injection (Istio's VirtualService fault) attached to an HTTPRoute or GRPCRoute (one rule with
+ * sectionName, the rule's name) or to every route of a Service; applied by the calling sidecars.
+ */
+export interface FaultPolicySpec {
+  targetRef: { group: string; kind: 'HTTPRoute' | 'GRPCRoute' | 'Service'; name: string; sectionName?: string };
+  /** fixedDelay in ms; percentage 0–100 of the requests (default 100). */
+  delay?: { fixedDelay: number; percentage: number };
+  /** An HTTP status, or a gRPC status for gRPC requests (plain HTTP ones then get 503). */
+  abort?: { httpStatus?: number; grpcStatus?: number; percentage: number };
+  /** Only requests carrying all of these headers are faulted. */
+  headers: NameValueMatch[];
+}
+
+/**
+ * A local rate limit (token bucket) on a Service's workloads, enforced by each of its sidecars on inbound
+ * requests, as Linkerd's HTTPLocalRateLimitPolicy and Kuma's MeshRateLimit: requests per unit, with a
+ * burst of at most `burst` (default: requests). Over the limit: 429 with retry-after.
+ */
+export interface RateLimitPolicySpec {
+  targetRef: { group: string; kind: 'Service'; name: string };
+  local: { requests: number; unit: 'Second' | 'Minute' | 'Hour'; burst?: number };
+}
+
 export interface MeshConfigSpec {
   trustDomain: string; // default cluster.local
   certificateTtl: number; // ms, default 24h
@@ -284,10 +312,12 @@ export type HTTPRoute = Resource<'HTTPRoute', HttpRouteSpec>;
 export type GRPCRoute = Resource<'GRPCRoute', GrpcRouteSpec>;
 export type DestinationPolicy = Resource<'DestinationPolicy', DestinationPolicySpec>;
 export type AuthorizationPolicy = Resource<'AuthorizationPolicy', AuthorizationPolicySpec>;
+export type FaultPolicy = Resource<'FaultPolicy', FaultPolicySpec>;
+export type RateLimitPolicy = Resource<'RateLimitPolicy', RateLimitPolicySpec>;
 export type MeshConfig = Resource<'MeshConfig', MeshConfigSpec>;
 export type Canary = Resource<'Canary', CanarySpec>;
 
-export type Policy = HTTPRoute | GRPCRoute | DestinationPolicy | AuthorizationPolicy | MeshConfig | Canary;
+export type Policy = HTTPRoute | GRPCRoute | DestinationPolicy | AuthorizationPolicy | FaultPolicy | RateLimitPolicy | MeshConfig | Canary;
 
 /** Identifies one policy: kind/namespace/name. */
 export interface PolicyRef {

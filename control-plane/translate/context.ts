@@ -6,6 +6,8 @@ import type { AppProtocol, RegistryView, ServiceEndpoint, ServiceInfo, ServicePo
 import type {
   AuthorizationPolicy,
   DestinationPolicy,
+  FaultPolicy,
+  RateLimitPolicy,
   GRPCRoute,
   HTTPRoute,
   MeshConfigSpec,
@@ -29,14 +31,22 @@ export interface PolicyIndex {
   grpcRoutes: GRPCRoute[];
   destinationPolicies: Map<string, DestinationPolicy>; // by service key
   authorizationPolicies: AuthorizationPolicy[];
+  faultPolicies: FaultPolicy[];
+  rateLimitPolicies: Map<string, RateLimitPolicy>; // by service key
 }
 
 export function indexPolicies(policies: readonly Policy[]): PolicyIndex {
-  const idx: PolicyIndex = { httpRoutes: [], grpcRoutes: [], destinationPolicies: new Map(), authorizationPolicies: [] };
+  const idx: PolicyIndex = { httpRoutes: [], grpcRoutes: [], destinationPolicies: new Map(), authorizationPolicies: [], faultPolicies: [], rateLimitPolicies: new Map() };
   for (const p of policies) {
     if (p.kind === 'HTTPRoute') idx.httpRoutes.push(p);
     else if (p.kind === 'GRPCRoute') idx.grpcRoutes.push(p);
     else if (p.kind === 'AuthorizationPolicy') idx.authorizationPolicies.push(p);
+    else if (p.kind === 'FaultPolicy') idx.faultPolicies.push(p);
+    else if (p.kind === 'RateLimitPolicy') {
+      const key = `${p.metadata.namespace}/${p.spec.targetRef.name}`;
+      const prev = idx.rateLimitPolicies.get(key);
+      if (!prev || p.metadata.name < prev.metadata.name) idx.rateLimitPolicies.set(key, p);
+    }
     else if (p.kind === 'DestinationPolicy') {
       const key = `${p.spec.targetRef.namespace ?? p.metadata.namespace}/${p.spec.targetRef.name}`;
       const prev = idx.destinationPolicies.get(key);

@@ -1,7 +1,7 @@
 // The inbound listener under a round memo. Its chains are the same for every
-// replica of a service (same interception mode, app ports and authorization
-// policies), so they are built once per round; the listener around them
-// differs per node only by address. A node whose address and chains'
+// replica of a service (same interception mode, app ports, authorization
+// policies and rate limit), so they are built once per round; the listener
+// around them differs per node only by address. A node whose address and chains'
 // content are as last round keeps last round's listener object, whose
 // encoding and content key the xDS encode cache already has — so an apply
 // serializes and hashes no per-node listener that did not change.
@@ -32,7 +32,8 @@ export function sharedInboundListener(
 ): Listener {
   const { node } = input;
   const policies = policiesForNode(idx, node).map((p) => idx.authorizationPolicies.indexOf(p)).join(',');
-  const key = `inboundChains\0${node.interceptionMode ?? ''}\0${apps.map((a) => `${a.port}/${a.protocol}`).join(',')}\0${policies}`;
+  const rateLimit = idx.rateLimitPolicies.get(`${node.namespace}/${node.service}`);
+  const key = `inboundChains\0${node.interceptionMode ?? ''}\0${apps.map((a) => `${a.port}/${a.protocol}`).join(',')}\0${policies}\0${rateLimit ? `${rateLimit.metadata.namespace}/${rateLimit.metadata.name}` : ''}`;
   const shared = memo.get(key, () => {
     const chains = inboundFilterChains(input, idx, apps);
     return { chains, hash: chainsHash(chains) };

@@ -15,7 +15,7 @@
 //   chains (destination_port) and inbound cluster, and a redirected port no
 //   Service names is passed through to itself (InboundPassthroughClusterIpv4).
 
-import type { CidrRange, FilterChain, HttpConnectionManager, HttpLimits, Listener, TcpProxy } from '../../proxy/config/resources.js';
+import type { CidrRange, FilterChain, HttpConnectionManager, HttpLimits, Listener, LocalRateLimitPolicy, TcpProxy } from '../../proxy/config/resources.js';
 import type { AppProtocol } from '../registry/types.js';
 import type { NodeRegistration } from '../registry/node-registration.js';
 import { inboundClusterName, type PolicyIndex, type TranslateInput } from './context.js';
@@ -60,7 +60,11 @@ export function outboundListener(input: TranslateInput, tcpServices: readonly Tc
     statPrefix: 'outbound',
     rdsRouteConfigName: OUTBOUND_ROUTE_CONFIG,
     codecType: 'AUTO',
-    httpFilters: [{ name: 'envoy.filters.http.router', kind: 'router' }],
+    // The fault filter is always in the chain (as in Istio's sidecars): FaultPolicies configure it per route over RDS.
+    httpFilters: [
+      { name: 'envoy.filters.http.fault', kind: 'fault' },
+      { name: 'envoy.filters.http.router', kind: 'router' },
+    ],
     limits: LIMITS,
     useRemoteAddress: false,
     xffNumTrustedHops: 0,
@@ -131,16 +135,32 @@ export function inboundListener(input: TranslateInput, idx: PolicyIndex, apps: {
  */
 export function inboundFilterChains(input: TranslateInput, idx: PolicyIndex, apps: { port: number; protocol: AppProtocol }[]): FilterChain[] {
   const { node } = input;
+  const rateLimit = inboundRateLimit(idx, node);
   const httpFilters = inboundHttpFilters(input, idx);
+  // Envoy's local rate limit filter, before the router, when a RateLimitPolicy names this workload's Service.
+  if (rateLimit) httpFilters.splice(httpFilters.length - 1, 0, { name: 'envoy.filters.http.local_ratelimit', kind: 'localRateLimit' });
   const tracing = meshTracing(input);
   // Without interception every connection is for the (first) app: port-less chains deliver to it.
-  if (node.interceptionMode !== 'REDIRECT') return inboundChains(input, appFilter(httpFilters, tracing, apps[0]!), undefined);
+  if (node.interceptionMode !== 'REDIRECT') return inboundChains(input, appFilter(httpFilters, tracing, apps[0]!, rateLimit), undefined);
   // With interception each app port gets its own chains, matched on the original destination's port
   // (Envoy destination_port); any other redirected port is passed through to itself (Istio's
   // InboundPassthroughCluster), under the same mTLS mode.
-  const chains = [...apps].sort((a, b) => a.port - b.port).flatMap((a) => inboundChains(input, appFilter(httpFilters, tracing, a), a.port));
+  const chains = [...apps].sort((a, b) => a.port - b.port).flatMap((a) => inboundChains(input, appFilter(httpFilters, tracing, a, rateLimit), a.port));
   chains.push(...inboundChains(input, (statPrefix) => ({ kind: 'tcp', statPrefix, cluster: INBOUND_PASSTHROUGH_CLUSTER, idleTimeout: 3_600_000 }), 'passthrough'));
   return chains;
+}
+
+const UNIT_MS = { Second: 1000, Minute: 60_000, Hour: 3_600_000 } as const;
+
+/**
+ * The token bucket of the RateLimitPolicy naming this workload's Service: `requests` tokens every unit,
+ * at most `burst` held (Envoy Gateway's local rate limit shape). Each sidecar has its own bucket.
+ */
+export function inboundRateLimit(idx: PolicyIndex, node: NodeRegistration): LocalRateLimitPolicy | undefined {
+  const p = idx.rateLimitPolicies.get(`${node.namespace}/${node.service}`);
+  if (!p) return undefined;
+  const { requests, unit, burst } = p.spec.local;
+  return { statPrefix: `${p.metadata.namespace}.${p.metadata.name}`, tokenBucket: { maxTokens: burst ?? requests, tokensPerFill: requests, fillInterval: UNIT_MS[unit] } };
 }
 
 /** The inbound listener around `chains`: the node's address is its only other input. */
@@ -161,6 +181,7 @@ function appFilter(
   httpFilters: HttpConnectionManager['httpFilters'],
   tracing: Pick<HttpConnectionManager, 'tracing'>,
   app: { port: number; protocol: AppProtocol },
+  rateLimit: LocalRateLimitPolicy | undefined,
 ): (statPrefix: string) => HttpConnectionManager | TcpProxy {
   const cluster = inboundClusterName(app.port);
   const hcm = (statPrefix: string): HttpConnectionManager => ({
@@ -175,6 +196,7 @@ function appFilter(
           name: 'default',
           match: { prefix: '/', caseSensitive: true, headers: [], queryParameters: [] },
           route: { cluster, timeout: 0, requestMirrorPolicies: [], hashPolicy: [] },
+          ...(rateLimit ? { rateLimit } : {}),
           requestHeadersToAdd: [], requestHeadersToRemove: [], responseHeadersToAdd: [], responseHeadersToRemove: [],
         }],
         requestHeadersToAdd: [], requestHeadersToRemove: [], responseHeadersToAdd: [], responseHeadersToRemove: [],

@@ -6,6 +6,7 @@
 // with routes answers 404 for requests no rule matches (Gateway API).
 
 import type {
+  FaultPolicy as FaultPolicyRoute,
   HeaderMutations,
   HeaderValueOption,
   RedirectAction,
@@ -17,7 +18,7 @@ import type {
   VirtualHost,
   WeightedCluster,
 } from '../../proxy/config/resources.js';
-import type { BackendRef, GRPCRoute, HTTPRoute, HttpRouteFilter, HttpRouteRule, HeaderModifier, RequestRedirect } from '../policy/types.js';
+import type { BackendRef, FaultPolicy as FaultPolicyResource, GRPCRoute, HTTPRoute, HttpRouteFilter, HttpRouteRule, HeaderModifier, RequestRedirect } from '../policy/types.js';
 import type { ServiceInfo, ServicePort } from '../registry/types.js';
 import { outboundClusterName, resolveBackend, type PolicyIndex, type ResolvedBackend, type TranslateInput } from './context.js';
 import { comparePrecedence, grpcRouteMatch, httpRouteMatch, precedence } from './route-match.js';
@@ -210,22 +211,50 @@ function redirectAction(rd: RequestRedirect, match: RouteMatch, port: ServicePor
 
 const WELL_KNOWN_PORT = { http: 80, https: 443 } as const;
 
+/**
+ * The FaultPolicy for one route of `svc`: one naming its rule (sectionName) wins over one naming its
+ * HTTPRoute/GRPCRoute, which wins over one naming the Service; between equals, the first by name.
+ */
+function faultFor(idx: PolicyIndex, svc: ServiceInfo, route: HTTPRoute | GRPCRoute | undefined, ruleName: string | undefined): FaultPolicyRoute | undefined {
+  let best: { rank: number; p: FaultPolicyResource } | undefined;
+  for (const p of idx.faultPolicies) {
+    const t = p.spec.targetRef;
+    let rank = 0;
+    if (t.kind === 'Service') rank = p.metadata.namespace === svc.namespace && t.name === svc.name ? 1 : 0;
+    else if (route && t.kind === route.kind && t.name === route.metadata.name && p.metadata.namespace === route.metadata.namespace) {
+      rank = t.sectionName === undefined ? 2 : t.sectionName === ruleName ? 3 : 0;
+    }
+    if (rank > 0 && (!best || rank > best.rank || (rank === best.rank && p.metadata.name < best.p.metadata.name))) best = { rank, p };
+  }
+  if (!best) return undefined;
+  const f = best.p.spec;
+  return {
+    ...(f.delay ? { delay: { fixedDelay: f.delay.fixedDelay, percent: f.delay.percentage } } : {}),
+    ...(f.abort ? { abort: { percent: f.abort.percentage, ...(f.abort.httpStatus !== undefined ? { httpStatus: f.abort.httpStatus } : {}), ...(f.abort.grpcStatus !== undefined ? { grpcStatus: f.abort.grpcStatus } : {}) } } : {}),
+    headers: f.headers.map((h) => ({ name: h.name, stringMatch: h.type === 'Exact' ? { exact: h.value } : { safeRegex: h.value } })),
+  };
+}
+
 function virtualHost(input: TranslateInput, idx: PolicyIndex, svc: ServiceInfo, port: ServicePort, used: UsedClusters): VirtualHost {
   used.set(outboundClusterName({ service: svc, port }), { service: svc, port });
   const routes = attached([...idx.httpRoutes, ...idx.grpcRoutes], svc, port.port);
   const out: Route[] = [];
   for (const e of entriesFor(routes)) {
     const redirect = e.rule.filters.find((f) => f.type === 'RequestRedirect');
+    const fault = faultFor(idx, svc, e.route, e.rule.name);
     if (redirect) {
       // The mesh answers; the rule's backends are not called.
-      out.push({ name: e.name, match: e.match, redirect: redirectAction(redirect.requestRedirect, e.match, port), ...mutationsOf(e.rule.filters) });
+      out.push({ name: e.name, match: e.match, redirect: redirectAction(redirect.requestRedirect, e.match, port), ...mutationsOf(e.rule.filters), ...(fault ? { fault } : {}) });
       continue;
     }
     const { action, mutations } = buildAction(input, idx, e, svc, port, used);
-    out.push(action ? { name: e.name, match: e.match, route: action, ...mutations } : { name: e.name, match: e.match, directResponse: { status: 500 }, ...mutations });
+    const base = { name: e.name, match: e.match, ...mutations, ...(fault ? { fault } : {}) };
+    out.push(action ? { ...base, route: action } : { ...base, directResponse: { status: 500 } });
   }
   if (!routes.length) {
+    const fault = faultFor(idx, svc, undefined, undefined);
     out.push({
+      ...(fault ? { fault } : {}),
       name: 'default',
       match: { prefix: '/', caseSensitive: true, headers: [], queryParameters: [] },
       route: {

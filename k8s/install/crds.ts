@@ -78,6 +78,29 @@ const authorizationPolicy = obj({
   ),
 });
 
+const routeOrServiceRef = obj(
+  { group: str({ maxLength: 253 }), kind: enumOf('HTTPRoute', 'GRPCRoute', 'Service'), name: name(), sectionName: str({ maxLength: 253 }) },
+  ['kind', 'name'],
+);
+const percentage = num(0, 100);
+const faultPolicy = obj(
+  {
+    targetRef: routeOrServiceRef,
+    delay: obj({ fixedDelay: duration(), percentage }, ['fixedDelay']),
+    abort: obj({ httpStatus: int(200, 599), grpcStatus: int(0, 16), percentage }),
+    headers: arr(nameValueMatch(), 16),
+  },
+  ['targetRef'],
+);
+
+const rateLimitPolicy = obj(
+  {
+    targetRef: obj({ group: str({ maxLength: 253 }), kind: enumOf('Service'), name: name() }, ['kind', 'name']),
+    local: obj({ requests: int(1, 1_000_000_000), unit: enumOf('Second', 'Minute', 'Hour'), burst: int(1, 1_000_000_000) }, ['requests']),
+  },
+  ['targetRef', 'local'],
+);
+
 const meshConfig = obj({
   trustDomain: str({ pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 255 }),
   certificateTtl: duration(),
@@ -125,6 +148,8 @@ interface KindDef {
 export const TSMESH_KINDS: KindDef[] = [
   { kind: 'DestinationPolicy', plural: 'destinationpolicies', shortNames: ['dp'], spec: destinationPolicy, columns: [{ name: 'Target', type: 'string', jsonPath: '.spec.targetRef.name' }] },
   { kind: 'AuthorizationPolicy', plural: 'authorizationpolicies', shortNames: ['tsap'], spec: authorizationPolicy, columns: [{ name: 'Action', type: 'string', jsonPath: '.spec.action' }] },
+  { kind: 'FaultPolicy', plural: 'faultpolicies', shortNames: ['fp'], spec: faultPolicy, columns: [{ name: 'Target', type: 'string', jsonPath: '.spec.targetRef.name' }] },
+  { kind: 'RateLimitPolicy', plural: 'ratelimitpolicies', shortNames: ['rlp'], spec: rateLimitPolicy, columns: [{ name: 'Target', type: 'string', jsonPath: '.spec.targetRef.name' }, { name: 'Requests', type: 'integer', jsonPath: '.spec.local.requests' }, { name: 'Per', type: 'string', jsonPath: '.spec.local.unit' }] },
   { kind: 'MeshConfig', plural: 'meshconfigs', shortNames: ['mc'], spec: meshConfig, columns: [{ name: 'mTLS', type: 'string', jsonPath: '.spec.mtls.mode' }] },
   {
     kind: 'Canary',

@@ -3,7 +3,7 @@
 
 import { stringify } from 'yaml';
 import { ValidationError, type ValidationIssue } from '../../common/errors.js';
-import { crdManifests, TSMESH_GROUP } from './crds.js';
+import { crdManifests, TSMESH_GROUP, TSMESH_KINDS } from './crds.js';
 import { tracingEndpointProblem } from '../../common/tracing-settings.js';
 
 export interface InstallOptions {
@@ -83,7 +83,7 @@ export function installObjects(options: Partial<InstallOptions> = {}): Obj[] {
         { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
         // the trust bundle ConfigMap (tsmesh-ca-root) published into every namespace
         { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'] },
-        { apiGroups: [TSMESH_GROUP], resources: ['destinationpolicies', 'authorizationpolicies', 'meshconfigs', 'canaries'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: [TSMESH_GROUP], resources: TSMESH_KINDS.map((k) => k.plural), verbs: ['get', 'list', 'watch'] },
         { apiGroups: [TSMESH_GROUP], resources: ['canaries/status'], verbs: ['get', 'update', 'patch'] },
         { apiGroups: ['gateway.networking.k8s.io'], resources: ['httproutes', 'grpcroutes'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: ['gateway.networking.k8s.io'], resources: ['httproutes', 'grpcroutes'], verbs: ['update', 'patch'] }, // canary weights

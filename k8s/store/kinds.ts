@@ -13,8 +13,13 @@ export const POLICY_LOCATIONS: Record<PolicyKind, KindLocation> = {
   GRPCRoute: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'grpcroutes' },
   DestinationPolicy: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'destinationpolicies' },
   AuthorizationPolicy: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'authorizationpolicies' },
+  FaultPolicy: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'faultpolicies' },
+  RateLimitPolicy: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'ratelimitpolicies' },
   MeshConfig: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'meshconfigs' },
   Canary: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'canaries' },
 };
+
+/** The plurals of tsmesh's own kinds (its CRDs), e.g. for RBAC rules and test API servers. */
+export const TSMESH_PLURALS: readonly string[] = Object.values(POLICY_LOCATIONS).filter((l) => l.group === 'tsmesh.io').map((l) => l.plural);
 
 export const collectionPath = (l: KindLocation) => `/apis/${l.group}/${l.version}/${l.plural}`;

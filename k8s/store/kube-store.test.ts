@@ -46,6 +46,8 @@ const P = {
   ap: '/apis/tsmesh.io/v1alpha1/authorizationpolicies',
   mc: '/apis/tsmesh.io/v1alpha1/meshconfigs',
   can: '/apis/tsmesh.io/v1alpha1/canaries',
+  fp: '/apis/tsmesh.io/v1alpha1/faultpolicies',
+  rlp: '/apis/tsmesh.io/v1alpha1/ratelimitpolicies',
   http: '/apis/gateway.networking.k8s.io/v1/httproutes',
   grpc: '/apis/gateway.networking.k8s.io/v1/grpcroutes',
 };
@@ -65,6 +67,8 @@ beforeEach(async () => {
   api.setList(P.ap, 'AuthorizationPolicyList', '1200', [badAuthz]);
   api.setList(P.mc, 'MeshConfigList', '1200', []);
   api.setList(P.can, 'CanaryList', '1200', []);
+  api.setList(P.fp, 'FaultPolicyList', '1200', []);
+  api.setList(P.rlp, 'RateLimitPolicyList', '1200', []);
   api.setList(P.http, 'HTTPRouteList', '1200', [route('1102', 10)]);
   api.setList(P.grpc, 'GRPCRouteList', '1200', []);
   store = new KubernetesPolicyStore(api.kubeConfig());

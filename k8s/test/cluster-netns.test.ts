@@ -22,6 +22,7 @@ import { injectObject } from '../inject/inject.js';
 import { installObjects } from '../install/render.js';
 import { PROXY_MAIN, addonOrReason, asProxy, inNs, killAll, netnsUnavailable, root, sh, startInNs } from '../iptables/test/netns.js';
 import { FakeApiServer } from './fake-apiserver.js';
+import { TSMESH_PLURALS } from '../store/kinds.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CP_MAIN = join(root, 'dist', 'control-plane', 'main.js');
@@ -168,7 +169,7 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
       metadata: { name: 'mesh', namespace: 'tsmesh-system', uid: 'mc1', resourceVersion: '12', generation: 1 },
       spec: { mtls: { mode: 'STRICT' } },
     }]);
-    for (const p of ['destinationpolicies', 'authorizationpolicies', 'canaries']) api.setList(`/apis/tsmesh.io/v1alpha1/${p}`, 'List', '100', []);
+    for (const p of TSMESH_PLURALS.filter((x) => x !== 'meshconfigs')) api.setList(`/apis/tsmesh.io/v1alpha1/${p}`, 'List', '100', []);
     for (const p of ['httproutes', 'grpcroutes']) api.setList(`/apis/gateway.networking.k8s.io/v1/${p}`, 'List', '100', []);
     api.objects.set('/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/tsmesh-sidecar-injector', structuredClone(installObjects().find((o) => o.kind === 'MutatingWebhookConfiguration')));
     for (const p of [reviews, productpage]) api.tokens.set(`${p.sa}-projected-token`, { username: `system:serviceaccount:default:${p.sa}`, audiences: ['tsmesh-ca'] });

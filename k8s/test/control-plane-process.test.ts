@@ -20,6 +20,7 @@ import { CaClient } from '../../proxy/identity/ca-client.js';
 import { eventually, freePort, get } from '../../proxy/test/mesh-harness.js';
 import { installObjects } from '../install/render.js';
 import { FakeApiServer } from './fake-apiserver.js';
+import { TSMESH_PLURALS } from '../store/kinds.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CP = join(here, '../../dist/control-plane/main.js');
@@ -49,7 +50,7 @@ beforeAll(async () => {
   api.setList('/apis/discovery.k8s.io/v1/endpointslices', 'EndpointSliceList', '1200', fx('endpointslices').items);
   api.setList('/api/v1/pods', 'PodList', '1200', fx('pods').items);
   api.setList('/api/v1/namespaces', 'NamespaceList', '1200', ['default', 'bookinfo', 'tsmesh-system'].map((name, i) => ({ metadata: { name, resourceVersion: String(i + 1) } })));
-  for (const p of ['destinationpolicies', 'authorizationpolicies', 'meshconfigs', 'canaries']) api.setList(`/apis/tsmesh.io/v1alpha1/${p}`, 'List', '1200', []);
+  for (const p of TSMESH_PLURALS) api.setList(`/apis/tsmesh.io/v1alpha1/${p}`, 'List', '1200', []);
   for (const p of ['httproutes', 'grpcroutes']) api.setList(`/apis/gateway.networking.k8s.io/v1/${p}`, 'List', '1200', []);
   api.objects.set(MWC, structuredClone(installObjects().find((o) => o.kind === 'MutatingWebhookConfiguration')));
   // Projected tokens as the kubelet mints them: the reviews pod's (audience tsmesh-ca), and one for another audience.

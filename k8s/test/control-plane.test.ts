@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubernetesMode, type KubernetesMode } from '../control-plane.js';
 import { installObjects } from '../install/render.js';
 import { FakeApiServer } from './fake-apiserver.js';
+import { TSMESH_PLURALS } from '../store/kinds.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fx = (n: string) => JSON.parse(readFileSync(join(here, 'fixtures', `${n}.json`), 'utf8'));
@@ -27,7 +28,7 @@ beforeAll(async () => {
   api.setList('/apis/discovery.k8s.io/v1/endpointslices', 'EndpointSliceList', '1200', fx('endpointslices').items);
   api.setList('/api/v1/pods', 'PodList', '1200', fx('pods').items);
   api.setList('/api/v1/namespaces', 'NamespaceList', '1200', ['default', 'bookinfo', 'tsmesh-system'].map((name, i) => ({ metadata: { name, resourceVersion: String(i + 1) } })));
-  for (const p of ['destinationpolicies', 'authorizationpolicies', 'meshconfigs', 'canaries']) api.setList(`/apis/tsmesh.io/v1alpha1/${p}`, 'List', '1200', []);
+  for (const p of TSMESH_PLURALS) api.setList(`/apis/tsmesh.io/v1alpha1/${p}`, 'List', '1200', []);
   for (const p of ['httproutes', 'grpcroutes']) api.setList(`/apis/gateway.networking.k8s.io/v1/${p}`, 'List', '1200', []);
   api.objects.set(MWC, structuredClone(installObjects().find((o) => o.kind === 'MutatingWebhookConfiguration')));
   mode = await startKubernetesMode({ kubeConfig: api.kubeConfig(), namespace: 'tsmesh-system', trustDomain: 'example.org', webhook: { host: '127.0.0.1', port: 0 } });

@@ -17,6 +17,7 @@ import { decodeResource, encodeResource } from '../../proxy/xds/codec/index.js';
 import { KubernetesRegistry } from '../registry/kube-registry.js';
 import { KubernetesPolicyStore } from '../store/kube-store.js';
 import { FakeApiServer } from './fake-apiserver.js';
+import { TSMESH_PLURALS } from '../store/kinds.js';
 
 const fx = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'multiport.json'), 'utf8'));
 const HOST = 'echo.demo.svc.cluster.local';
@@ -33,7 +34,7 @@ beforeEach(async () => {
   api.setList('/api/v1/services', 'ServiceList', '2200', [fx.service]);
   api.setList('/apis/discovery.k8s.io/v1/endpointslices', 'EndpointSliceList', '2200', fx.endpointSlices);
   api.setList('/api/v1/pods', 'PodList', '2200', fx.pods);
-  for (const p of ['destinationpolicies', 'authorizationpolicies', 'meshconfigs', 'canaries']) api.setList(`/apis/tsmesh.io/v1alpha1/${p}`, 'List', '2200', []);
+  for (const p of TSMESH_PLURALS) api.setList(`/apis/tsmesh.io/v1alpha1/${p}`, 'List', '2200', []);
   for (const p of ['httproutes', 'grpcroutes']) api.setList(`/apis/gateway.networking.k8s.io/v1/${p}`, 'List', '2200', []);
   registry = new KubernetesRegistry(api.kubeConfig());
   store = new KubernetesPolicyStore(api.kubeConfig());

@@ -11,6 +11,7 @@ import type { ResourceMaps } from '../../proxy/config/resources.js';
 import { KubernetesRegistry } from '../registry/kube-registry.js';
 import { KubernetesPolicyStore } from '../store/kube-store.js';
 import { FakeApiServer } from './fake-apiserver.js';
+import { TSMESH_PLURALS } from '../store/kinds.js';
 
 const fx = (n: string) => JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'fixtures', `${n}.json`), 'utf8'));
 const HOST = 'reviews.bookinfo.svc.cluster.local';
@@ -23,7 +24,7 @@ const routeObj = (rv: string, v2: number) => ({
     rules: [{ backendRefs: [{ group: '', kind: 'Service', name: 'reviews-v1', port: 9080, weight: 100 - v2 }, { group: '', kind: 'Service', name: 'reviews-v2', port: 9080, weight: v2 }] }],
   },
 });
-const TSMESH = ['destinationpolicies', 'authorizationpolicies', 'meshconfigs', 'canaries'];
+const TSMESH = TSMESH_PLURALS;
 
 let api: FakeApiServer;
 let registry: KubernetesRegistry;

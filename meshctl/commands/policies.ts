@@ -4,6 +4,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { POLICY_KINDS, type PolicyKind, type PolicyRef } from '../../control-plane/policy/types.js';
+import { POLICY_LOCATIONS } from '../../k8s/store/kinds.js';
 import type { ApplyOutcome } from '../../control-plane/policy/apply.js';
 import type { StoredPolicy } from '../../control-plane/store/types.js';
 import { adminClient, CliError, EXIT, table, type GlobalOptions } from '../context.js';
@@ -77,7 +78,9 @@ async function waitReceipt(admin: Awaited<ReturnType<typeof adminClient>>, versi
 }
 
 export function parseKind(k: string): PolicyKind {
-  const found = POLICY_KINDS.find((x) => x.toLowerCase() === k.toLowerCase() || `${x.toLowerCase()}s` === k.toLowerCase());
+  const want = k.toLowerCase();
+  // The kind, or its plural as kubectl spells it (httproutes, faultpolicies).
+  const found = POLICY_KINDS.find((x) => x.toLowerCase() === want || POLICY_LOCATIONS[x].plural === want);
   if (!found) throw new CliError(`unknown kind "${k}"; kinds: ${POLICY_KINDS.join(', ')}`, EXIT.USAGE);
   return found;
 }

@@ -158,6 +158,48 @@ spec:
     expect(JSON.parse((await get(a.outbound, 'b:8080', '/strip-prefix')).body).url).toBe('/');
   }, 20_000);
 
+  it("a FaultPolicy aborts the requests it selects at the caller's sidecar; a RateLimitPolicy answers 429 at the Service's", async () => {
+    await mesh.admin.apply(`apiVersion: tsmesh.io/v1alpha1
+kind: FaultPolicy
+metadata: { name: chaos }
+spec:
+  targetRef: { kind: Service, name: b }
+  abort: { httpStatus: 503 }
+  headers: [{ name: x-chaos, value: "on" }]
+`);
+    const aborted = await eventually('fault abort', async () => {
+      const r = await get(a.outbound, 'b:8080', '/x', { 'x-chaos': 'on' });
+      if (r.status !== 503) throw new Error(`got ${r.status}`);
+      return r;
+    });
+    expect(aborted.headers['x-tsmesh-error']).toBe('MESH_FAULT_ABORT');
+    expect((await get(a.outbound, 'b:8080', '/x')).status).toBe(200); // no header: not selected
+    await mesh.admin.apply(`apiVersion: tsmesh.io/v1alpha1
+kind: RateLimitPolicy
+metadata: { name: b-v1-limit }
+spec:
+  targetRef: { kind: Service, name: b-v1 }
+  local: { requests: 3, unit: Minute }
+`);
+    // The bucket holds 3: once it is applied, at most 3 more requests get through this minute.
+    const limited = await eventually('rate limited', async () => {
+      const r = await get(a.outbound, 'b:8080', '/x');
+      if (r.status !== 429) throw new Error(`got ${r.status}`);
+      return r;
+    });
+    expect(limited.headers['x-tsmesh-error']).toBe('MESH_RATE_LIMITED');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    // Counted by b-v1's sidecar (the server side), with Envoy's RL flag.
+    const metrics = (await (await request(`http://127.0.0.1:${bs[0]!.admin}/stats/prometheus`)).body.text()).split('\n');
+    expect(metrics.some((l) => l.startsWith('istio_requests_total{') && l.includes('reporter="destination"') && l.includes('response_code="429"') && l.includes('response_flags="RL"'))).toBe(true);
+    await mesh.admin.delete({ kind: 'RateLimitPolicy', namespace: 'default', name: 'b-v1-limit' });
+    await mesh.admin.delete({ kind: 'FaultPolicy', namespace: 'default', name: 'chaos' });
+    await eventually('policies gone', async () => {
+      expect((await get(a.outbound, 'b:8080', '/x')).status).toBe(200);
+      expect((await get(a.outbound, 'b:8080', '/x', { 'x-chaos': 'on' })).status).toBe(200);
+    });
+  }, 20_000);
+
   it('keeps serving the last good config while the control plane is down, and re-syncs after a restart', async () => {
     const load = new Load(a.outbound, 'b:8080');
     load.start();

@@ -1,0 +1,13 @@
+import { describe, expect, it } from 'vitest';
+import { parseKind } from '../commands/policies.js';
+
+describe('meshctl kind names', () => {
+  it('takes a kind in any case, or its plural as kubectl spells it', () => {
+    expect(parseKind('httproute')).toBe('HTTPRoute');
+    expect(parseKind('HTTPRoutes')).toBe('HTTPRoute');
+    expect(parseKind('faultpolicies')).toBe('FaultPolicy');
+    expect(parseKind('RateLimitPolicy')).toBe('RateLimitPolicy');
+    expect(parseKind('canaries')).toBe('Canary');
+    expect(() => parseKind('virtualservices')).toThrow(/unknown kind "virtualservices"; kinds: HTTPRoute, GRPCRoute, DestinationPolicy/);
+  });
+});
