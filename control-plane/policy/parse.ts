@@ -8,7 +8,7 @@ import { parseYamlDocuments, type SourceDoc } from '../../common/yaml-source.js'
 import { readMetadata } from './common-fields.js';
 import { readHttpRouteSpec } from './validate-route.js';
 import { readGrpcRouteSpec } from './validate-grpc-route.js';
-import { readAuthorizationPolicySpec, readDestinationPolicySpec, readMeshConfigSpec } from './validate-tsmesh.js';
+import { readAuthorizationPolicySpec, readDestinationPolicySpec, readMeshConfigSpec, readPeerAuthenticationSpec } from './validate-tsmesh.js';
 import { readFaultPolicySpec, readRateLimitPolicySpec } from './validate-traffic.js';
 import { readCanarySpec } from './validate-canary.js';
 import { GATEWAY_API_VERSION, POLICY_KINDS, TSMESH_API_VERSION, type Policy, type PolicyKind } from './types.js';
@@ -21,6 +21,7 @@ const API_VERSION: Record<PolicyKind, string> = {
   GRPCRoute: GATEWAY_API_VERSION,
   DestinationPolicy: TSMESH_API_VERSION,
   AuthorizationPolicy: TSMESH_API_VERSION,
+  PeerAuthentication: TSMESH_API_VERSION,
   FaultPolicy: TSMESH_API_VERSION,
   RateLimitPolicy: TSMESH_API_VERSION,
   MeshConfig: TSMESH_API_VERSION,
@@ -32,6 +33,7 @@ const SPEC_READERS: Record<PolicyKind, (r: Reader) => unknown> = {
   GRPCRoute: readGrpcRouteSpec,
   DestinationPolicy: readDestinationPolicySpec,
   AuthorizationPolicy: readAuthorizationPolicySpec,
+  PeerAuthentication: readPeerAuthenticationSpec,
   FaultPolicy: readFaultPolicySpec,
   RateLimitPolicy: readRateLimitPolicySpec,
   MeshConfig: readMeshConfigSpec,

@@ -11,6 +11,7 @@ export type PolicyKind =
   | 'GRPCRoute'
   | 'DestinationPolicy'
   | 'AuthorizationPolicy'
+  | 'PeerAuthentication'
   | 'FaultPolicy'
   | 'RateLimitPolicy'
   | 'MeshConfig'
@@ -21,6 +22,7 @@ export const POLICY_KINDS: readonly PolicyKind[] = [
   'GRPCRoute',
   'DestinationPolicy',
   'AuthorizationPolicy',
+  'PeerAuthentication',
   'FaultPolicy',
   'RateLimitPolicy',
   'MeshConfig',
@@ -254,6 +256,20 @@ export interface AuthorizationPolicySpec {
   rules: AuthorizationRule[];
 }
 
+export type MtlsMode = 'STRICT' | 'PERMISSIVE';
+
+/**
+ * Istio's PeerAuthentication: the inbound mTLS mode of the workloads it selects (selector), or of its whole
+ * namespace (no selector), over MeshConfig's; `portLevelMtls` per app port. A workload's own policy wins over
+ * its namespace's. DISABLE is not offered: callers always use mTLS, so PERMISSIVE is the way to also take
+ * plaintext.
+ */
+export interface PeerAuthenticationSpec {
+  selector?: { matchLabels: Record<string, string> };
+  mtls?: { mode: MtlsMode };
+  portLevelMtls: Record<number, { mode: MtlsMode }>;
+}
+
 /**
  * Fault injection (Istio's VirtualService fault) attached to an HTTPRoute or GRPCRoute (one rule with
  * sectionName, the rule's name) or to every route of a Service; applied by the calling sidecars.
@@ -281,7 +297,7 @@ export interface RateLimitPolicySpec {
 export interface MeshConfigSpec {
   trustDomain: string; // default cluster.local
   certificateTtl: number; // ms, default 24h
-  mtls: { mode: 'STRICT' | 'PERMISSIVE' }; // default PERMISSIVE
+  mtls: { mode: MtlsMode }; // default PERMISSIVE
   /** With no ALLOW policy for a workload: deny everything (true) or allow everything (false, default). */
   defaultDeny: boolean;
   /** Istio's outboundTrafficPolicy for hosts outside the registry on intercepted (REDIRECT) pods; absent = ALLOW_ANY. */
@@ -312,12 +328,13 @@ export type HTTPRoute = Resource<'HTTPRoute', HttpRouteSpec>;
 export type GRPCRoute = Resource<'GRPCRoute', GrpcRouteSpec>;
 export type DestinationPolicy = Resource<'DestinationPolicy', DestinationPolicySpec>;
 export type AuthorizationPolicy = Resource<'AuthorizationPolicy', AuthorizationPolicySpec>;
+export type PeerAuthentication = Resource<'PeerAuthentication', PeerAuthenticationSpec>;
 export type FaultPolicy = Resource<'FaultPolicy', FaultPolicySpec>;
 export type RateLimitPolicy = Resource<'RateLimitPolicy', RateLimitPolicySpec>;
 export type MeshConfig = Resource<'MeshConfig', MeshConfigSpec>;
 export type Canary = Resource<'Canary', CanarySpec>;
 
-export type Policy = HTTPRoute | GRPCRoute | DestinationPolicy | AuthorizationPolicy | FaultPolicy | RateLimitPolicy | MeshConfig | Canary;
+export type Policy = HTTPRoute | GRPCRoute | DestinationPolicy | AuthorizationPolicy | PeerAuthentication | FaultPolicy | RateLimitPolicy | MeshConfig | Canary;
 
 /** Identifies one policy: kind/namespace/name. */
 export interface PolicyRef {

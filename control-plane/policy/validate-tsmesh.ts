@@ -14,6 +14,8 @@ import {
   type H2UpgradePolicy,
   type LoadBalancerKind,
   type MeshConfigSpec,
+  type MtlsMode,
+  type PeerAuthenticationSpec,
 } from './types.js';
 
 const LB: readonly LoadBalancerKind[] = ['PEAK_EWMA', 'ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH'];
@@ -208,6 +210,51 @@ export function readAuthorizationPolicySpec(r: Reader): AuthorizationPolicySpec 
   }
   if (spec.selector && spec.targetRef) r.fail('set only one of selector and targetRef');
   if (spec.rules.length > 64) r.field('rules').fail('must have at most 64 entries');
+  return spec;
+}
+
+const MTLS_MODES: readonly MtlsMode[] = ['STRICT', 'PERMISSIVE'];
+
+function readMtlsMode(r: Reader): { mode: MtlsMode } | undefined {
+  if (!r.object(true)) return undefined;
+  r.onlyKeys(['mode']);
+  const m = r.field('mode');
+  if (m.value === 'DISABLE') {
+    m.fail('DISABLE is not supported: callers in the mesh always use mTLS; PERMISSIVE also accepts plaintext');
+    return undefined;
+  }
+  const mode = m.string({ required: true, enum: MTLS_MODES });
+  return mode === undefined ? undefined : { mode: mode as MtlsMode };
+}
+
+export function readPeerAuthenticationSpec(r: Reader): PeerAuthenticationSpec {
+  r.object(true);
+  r.onlyKeys(['selector', 'mtls', 'portLevelMtls']);
+  const spec: PeerAuthenticationSpec = { portLevelMtls: {} };
+  const sel = r.field('selector');
+  if (sel.object()) {
+    sel.onlyKeys(['matchLabels']);
+    spec.selector = { matchLabels: readStringMap(sel.field('matchLabels')) };
+  }
+  if (r.field('mtls').present) {
+    const m = readMtlsMode(r.field('mtls'));
+    if (m) spec.mtls = m;
+  }
+  const pl = r.field('portLevelMtls');
+  if (pl.object()) {
+    for (const [key, v] of pl.entries()) {
+      const port = Number(key);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        v.fail(`"${key}" is not a port number (1–65535)`);
+        continue;
+      }
+      const m = readMtlsMode(v);
+      if (m) spec.portLevelMtls[port] = m;
+    }
+    // Istio: port-level settings need a selector (which workload's ports they are).
+    if (!spec.selector && pl.entries().length) pl.fail('needs a selector: ports are those of the selected workloads');
+  }
+  if (!r.field('mtls').present && !pl.present) r.fail('must set mtls or portLevelMtls');
   return spec;
 }
 

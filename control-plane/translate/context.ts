@@ -7,6 +7,7 @@ import type {
   AuthorizationPolicy,
   DestinationPolicy,
   FaultPolicy,
+  PeerAuthentication,
   RateLimitPolicy,
   GRPCRoute,
   HTTPRoute,
@@ -31,17 +32,19 @@ export interface PolicyIndex {
   grpcRoutes: GRPCRoute[];
   destinationPolicies: Map<string, DestinationPolicy>; // by service key
   authorizationPolicies: AuthorizationPolicy[];
+  peerAuthentications: PeerAuthentication[];
   faultPolicies: FaultPolicy[];
   rateLimitPolicies: Map<string, RateLimitPolicy>; // by service key
 }
 
 export function indexPolicies(policies: readonly Policy[]): PolicyIndex {
-  const idx: PolicyIndex = { httpRoutes: [], grpcRoutes: [], destinationPolicies: new Map(), authorizationPolicies: [], faultPolicies: [], rateLimitPolicies: new Map() };
+  const idx: PolicyIndex = { httpRoutes: [], grpcRoutes: [], destinationPolicies: new Map(), authorizationPolicies: [], peerAuthentications: [], faultPolicies: [], rateLimitPolicies: new Map() };
   for (const p of policies) {
     if (p.kind === 'HTTPRoute') idx.httpRoutes.push(p);
     else if (p.kind === 'GRPCRoute') idx.grpcRoutes.push(p);
     else if (p.kind === 'AuthorizationPolicy') idx.authorizationPolicies.push(p);
     else if (p.kind === 'FaultPolicy') idx.faultPolicies.push(p);
+    else if (p.kind === 'PeerAuthentication') idx.peerAuthentications.push(p);
     else if (p.kind === 'RateLimitPolicy') {
       const key = `${p.metadata.namespace}/${p.spec.targetRef.name}`;
       const prev = idx.rateLimitPolicies.get(key);

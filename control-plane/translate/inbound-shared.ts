@@ -1,6 +1,6 @@
 // The inbound listener under a round memo. Its chains are the same for every
 // replica of a service (same interception mode, app ports, authorization
-// policies and rate limit), so they are built once per round; the listener
+// policies, rate limit and mTLS modes), so they are built once per round; the listener
 // around them differs per node only by address. A node whose address and chains'
 // content are as last round keeps last round's listener object, whose
 // encoding and content key the xDS encode cache already has — so an apply
@@ -10,7 +10,7 @@ import type { FilterChain, Listener } from '../../proxy/config/resources.js';
 import type { AppProtocol } from '../registry/types.js';
 import { policiesForNode } from './authz.js';
 import type { PolicyIndex, TranslateInput } from './context.js';
-import { inboundFilterChains, inboundListenerWith } from './listeners.js';
+import { inboundFilterChains, inboundListenerWith, inboundMtls } from './listeners.js';
 import type { TranslateMemo } from './memo.js';
 
 /** Content hash of the chains each listener built here was built around. */
@@ -33,7 +33,15 @@ export function sharedInboundListener(
   const { node } = input;
   const policies = policiesForNode(idx, node).map((p) => idx.authorizationPolicies.indexOf(p)).join(',');
   const rateLimit = idx.rateLimitPolicies.get(`${node.namespace}/${node.service}`);
-  const key = `inboundChains\0${node.interceptionMode ?? ''}\0${apps.map((a) => `${a.port}/${a.protocol}`).join(',')}\0${policies}\0${rateLimit ? `${rateLimit.metadata.namespace}/${rateLimit.metadata.name}` : ''}`;
+  const mtls = inboundMtls(input, idx);
+  const key = [
+    'inboundChains',
+    node.interceptionMode ?? '',
+    apps.map((a) => `${a.port}/${a.protocol}`).join(','),
+    policies,
+    rateLimit ? `${rateLimit.metadata.namespace}/${rateLimit.metadata.name}` : '',
+    `${mtls.mode}${[...mtls.ports].map(([p, m]) => `,${p}=${m}`).join('')}`,
+  ].join('\0');
   const shared = memo.get(key, () => {
     const chains = inboundFilterChains(input, idx, apps);
     return { chains, hash: chainsHash(chains) };

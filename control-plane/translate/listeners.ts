@@ -7,7 +7,8 @@
 //   (ALLOW_ANY: to the original destination; REGISTRY_ONLY: 502). Opaque-TCP
 //   service ports get their own chains, matched by destination port and IP
 //   (the ClusterIPs; the pod IPs of a headless service), carried over mTLS.
-// - `virtualInbound` on <inboundAddress>:<inboundPort>: mTLS per MeshConfig —
+// - `virtualInbound` on <inboundAddress>:<inboundPort>: mTLS per MeshConfig,
+//   or the workload's PeerAuthentication (also per app port) —
 //   STRICT: one TLS chain that requires a client certificate; PERMISSIVE: that
 //   chain plus a plaintext chain — with the RBAC filters from
 //   AuthorizationPolicy, routing everything to the local app cluster. With
@@ -17,6 +18,7 @@
 
 import type { CidrRange, FilterChain, HttpConnectionManager, HttpLimits, Listener, LocalRateLimitPolicy, TcpProxy } from '../../proxy/config/resources.js';
 import type { AppProtocol } from '../registry/types.js';
+import type { MtlsMode } from '../policy/types.js';
 import type { NodeRegistration } from '../registry/node-registration.js';
 import { inboundClusterName, type PolicyIndex, type TranslateInput } from './context.js';
 import { inboundHttpFilters } from './authz.js';
@@ -135,19 +137,39 @@ export function inboundListener(input: TranslateInput, idx: PolicyIndex, apps: {
  */
 export function inboundFilterChains(input: TranslateInput, idx: PolicyIndex, apps: { port: number; protocol: AppProtocol }[]): FilterChain[] {
   const { node } = input;
+  const mtls = inboundMtls(input, idx);
   const rateLimit = inboundRateLimit(idx, node);
   const httpFilters = inboundHttpFilters(input, idx);
   // Envoy's local rate limit filter, before the router, when a RateLimitPolicy names this workload's Service.
   if (rateLimit) httpFilters.splice(httpFilters.length - 1, 0, { name: 'envoy.filters.http.local_ratelimit', kind: 'localRateLimit' });
   const tracing = meshTracing(input);
   // Without interception every connection is for the (first) app: port-less chains deliver to it.
-  if (node.interceptionMode !== 'REDIRECT') return inboundChains(input, appFilter(httpFilters, tracing, apps[0]!, rateLimit), undefined);
+  if (node.interceptionMode !== 'REDIRECT') return inboundChains(input, appFilter(httpFilters, tracing, apps[0]!, rateLimit), undefined, mtls.ports.get(apps[0]!.port) ?? mtls.mode);
   // With interception each app port gets its own chains, matched on the original destination's port
   // (Envoy destination_port); any other redirected port is passed through to itself (Istio's
   // InboundPassthroughCluster), under the same mTLS mode.
-  const chains = [...apps].sort((a, b) => a.port - b.port).flatMap((a) => inboundChains(input, appFilter(httpFilters, tracing, a, rateLimit), a.port));
-  chains.push(...inboundChains(input, (statPrefix) => ({ kind: 'tcp', statPrefix, cluster: INBOUND_PASSTHROUGH_CLUSTER, idleTimeout: 3_600_000 }), 'passthrough'));
+  const chains = [...apps].sort((a, b) => a.port - b.port).flatMap((a) => inboundChains(input, appFilter(httpFilters, tracing, a, rateLimit), a.port, mtls.ports.get(a.port) ?? mtls.mode));
+  chains.push(...inboundChains(input, (statPrefix) => ({ kind: 'tcp', statPrefix, cluster: INBOUND_PASSTHROUGH_CLUSTER, idleTimeout: 3_600_000 }), 'passthrough', mtls.mode));
   return chains;
+}
+
+/** A workload's inbound mTLS: its mode, and per app port where PeerAuthentication sets one. */
+export interface InboundMtls {
+  mode: MtlsMode;
+  ports: ReadonlyMap<number, MtlsMode>;
+}
+
+/**
+ * Istio's PeerAuthentication precedence: a policy selecting this workload (first by name) over its
+ * namespace's policy without selector, over MeshConfig. Port-level modes come from the policy that won.
+ */
+export function inboundMtls(input: TranslateInput, idx: PolicyIndex): InboundMtls {
+  const { node } = input;
+  const inNs = idx.peerAuthentications.filter((p) => p.metadata.namespace === node.namespace).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  const own = inNs.find((p) => p.spec.selector && Object.entries(p.spec.selector.matchLabels).every(([k, v]) => node.labels[k] === v));
+  const nsWide = inNs.find((p) => !p.spec.selector);
+  const mode = own?.spec.mtls?.mode ?? nsWide?.spec.mtls?.mode ?? input.mesh.mtls.mode;
+  return { mode, ports: new Map(Object.entries(own?.spec.portLevelMtls ?? {}).map(([port, m]) => [Number(port), m.mode])) };
 }
 
 const UNIT_MS = { Second: 1000, Minute: 60_000, Hour: 3_600_000 } as const;
@@ -219,7 +241,12 @@ function appFilter(
  * The mTLS chain (and the plaintext one under PERMISSIVE) around `filter`: `port` set, only connections
  * to that port; 'passthrough', the chains after every port's (names suffixed -passthrough).
  */
-function inboundChains(input: TranslateInput, filter: (statPrefix: string) => HttpConnectionManager | TcpProxy, port: number | 'passthrough' | undefined): FilterChain[] {
+function inboundChains(
+  input: TranslateInput,
+  filter: (statPrefix: string) => HttpConnectionManager | TcpProxy,
+  port: number | 'passthrough' | undefined,
+  mode: MtlsMode,
+): FilterChain[] {
   const suffix = port === undefined ? '' : `-${port}`;
   const dst = typeof port === 'number' ? { destinationPort: port } : {};
   const chains: FilterChain[] = [{
@@ -235,7 +262,7 @@ function inboundChains(input: TranslateInput, filter: (statPrefix: string) => Ht
     },
     filter: filter(`inbound_mtls${suffix.replace('-', '_')}`),
   }];
-  if (input.mesh.mtls.mode === 'PERMISSIVE') {
+  if (mode === 'PERMISSIVE') {
     chains.push({ name: `inbound-plaintext${suffix}`, filterChainMatch: { transportProtocol: 'raw_buffer', ...dst }, filter: filter(`inbound_plaintext${suffix.replace('-', '_')}`) });
   }
   return chains;

@@ -78,6 +78,13 @@ const authorizationPolicy = obj({
   ),
 });
 
+const mtlsMode = obj({ mode: enumOf('STRICT', 'PERMISSIVE') }, ['mode']);
+const peerAuthentication = obj({
+  selector: obj({ matchLabels: { type: 'object', additionalProperties: str() } }),
+  mtls: mtlsMode,
+  portLevelMtls: { type: 'object', additionalProperties: mtlsMode },
+});
+
 const routeOrServiceRef = obj(
   { group: str({ maxLength: 253 }), kind: enumOf('HTTPRoute', 'GRPCRoute', 'Service'), name: name(), sectionName: str({ maxLength: 253 }) },
   ['kind', 'name'],
@@ -148,6 +155,7 @@ interface KindDef {
 export const TSMESH_KINDS: KindDef[] = [
   { kind: 'DestinationPolicy', plural: 'destinationpolicies', shortNames: ['dp'], spec: destinationPolicy, columns: [{ name: 'Target', type: 'string', jsonPath: '.spec.targetRef.name' }] },
   { kind: 'AuthorizationPolicy', plural: 'authorizationpolicies', shortNames: ['tsap'], spec: authorizationPolicy, columns: [{ name: 'Action', type: 'string', jsonPath: '.spec.action' }] },
+  { kind: 'PeerAuthentication', plural: 'peerauthentications', shortNames: ['tspa'], spec: peerAuthentication, columns: [{ name: 'Mode', type: 'string', jsonPath: '.spec.mtls.mode' }] },
   { kind: 'FaultPolicy', plural: 'faultpolicies', shortNames: ['fp'], spec: faultPolicy, columns: [{ name: 'Target', type: 'string', jsonPath: '.spec.targetRef.name' }] },
   { kind: 'RateLimitPolicy', plural: 'ratelimitpolicies', shortNames: ['rlp'], spec: rateLimitPolicy, columns: [{ name: 'Target', type: 'string', jsonPath: '.spec.targetRef.name' }, { name: 'Requests', type: 'integer', jsonPath: '.spec.local.requests' }, { name: 'Per', type: 'string', jsonPath: '.spec.local.unit' }] },
   { kind: 'MeshConfig', plural: 'meshconfigs', shortNames: ['mc'], spec: meshConfig, columns: [{ name: 'mTLS', type: 'string', jsonPath: '.spec.mtls.mode' }] },

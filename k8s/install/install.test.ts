@@ -31,7 +31,7 @@ describe('renderInstallManifests', () => {
     for (const k of ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Deployment', 'Service', 'MutatingWebhookConfiguration', 'PodDisruptionBudget']) {
       expect(kinds).toContain(k);
     }
-    expect(all.filter((d) => d.kind === 'CustomResourceDefinition').map((d) => d.spec.names.kind)).toEqual(['DestinationPolicy', 'AuthorizationPolicy', 'FaultPolicy', 'RateLimitPolicy', 'MeshConfig', 'Canary']);
+    expect(all.filter((d) => d.kind === 'CustomResourceDefinition').map((d) => d.spec.names.kind)).toEqual(['DestinationPolicy', 'AuthorizationPolicy', 'PeerAuthentication', 'FaultPolicy', 'RateLimitPolicy', 'MeshConfig', 'Canary']);
     // namespaced objects land in the chosen namespace; the webhook points at its Service
     for (const d of all.filter((d) => ['ServiceAccount', 'Deployment', 'Service', 'Role'].includes(d.kind))) expect(d.metadata.namespace).toBe('mesh');
     const mwc = all.find((d) => d.kind === 'MutatingWebhookConfiguration');

@@ -13,6 +13,7 @@ export const POLICY_LOCATIONS: Record<PolicyKind, KindLocation> = {
   GRPCRoute: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'grpcroutes' },
   DestinationPolicy: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'destinationpolicies' },
   AuthorizationPolicy: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'authorizationpolicies' },
+  PeerAuthentication: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'peerauthentications' },
   FaultPolicy: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'faultpolicies' },
   RateLimitPolicy: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'ratelimitpolicies' },
   MeshConfig: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'meshconfigs' },

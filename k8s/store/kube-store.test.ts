@@ -48,6 +48,7 @@ const P = {
   can: '/apis/tsmesh.io/v1alpha1/canaries',
   fp: '/apis/tsmesh.io/v1alpha1/faultpolicies',
   rlp: '/apis/tsmesh.io/v1alpha1/ratelimitpolicies',
+  pa: '/apis/tsmesh.io/v1alpha1/peerauthentications',
   http: '/apis/gateway.networking.k8s.io/v1/httproutes',
   grpc: '/apis/gateway.networking.k8s.io/v1/grpcroutes',
 };
@@ -69,6 +70,7 @@ beforeEach(async () => {
   api.setList(P.can, 'CanaryList', '1200', []);
   api.setList(P.fp, 'FaultPolicyList', '1200', []);
   api.setList(P.rlp, 'RateLimitPolicyList', '1200', []);
+  api.setList(P.pa, 'PeerAuthenticationList', '1200', []);
   api.setList(P.http, 'HTTPRouteList', '1200', [route('1102', 10)]);
   api.setList(P.grpc, 'GRPCRouteList', '1200', []);
   store = new KubernetesPolicyStore(api.kubeConfig());

@@ -22,7 +22,7 @@ describe('examples/policies', () => {
   const all: SourcedPolicy[] = [];
 
   it('has the samples the README promises', () => {
-    expect(files).toEqual(['authorization-policy.yaml', 'canary-90-10.yaml', 'canary.yaml', 'destination-policy.yaml', 'fault-and-rate-limit.yaml', 'mesh-config.yaml', 'mirror.yaml', 'redirect-rewrite.yaml', 'retries-timeouts.yaml']);
+    expect(files).toEqual(['authorization-policy.yaml', 'canary-90-10.yaml', 'canary.yaml', 'destination-policy.yaml', 'fault-and-rate-limit.yaml', 'mesh-config.yaml', 'mirror.yaml', 'peer-authentication.yaml', 'redirect-rewrite.yaml', 'retries-timeouts.yaml']);
   });
 
   for (const f of files) {
