@@ -1,20 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../../common/errors.js';
 import { parsePolicies } from '../parse.js';
 import { crossCheck } from '../cross-check.js';
+import { refusalOf } from './refusal.js';
 import { EmbeddedRegistry } from '../../registry/embedded-registry.js';
 import { parseServicesFile } from '../../registry/file-source.js';
 
-function errorOf(text: string, file = 'p.yaml'): string {
-  try {
-    parsePolicies(text, file);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ValidationError);
-    expect((e as ValidationError).code).toBe('MESH_INVALID_CONFIG');
-    return (e as Error).message;
-  }
-  throw new Error('expected a validation error');
-}
+const errorOf = refusalOf;
 
 const registry = new EmbeddedRegistry();
 registry.setStaticEntries(

@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { parsePolicies } from '../../policy/parse.js';
+import { refusalLines } from '../../policy/test/refusal.js';
 import { DEFAULT_MESH_CONFIG } from '../../policy/types.js';
 import { EmbeddedRegistry } from '../../registry/embedded-registry.js';
 import { parseServicesFile } from '../../registry/file-source.js';
@@ -68,9 +69,8 @@ describe('PeerAuthentication', () => {
   });
 
   it('refuses DISABLE, and port-level modes without a selector, by line and field', () => {
-    let msg = '';
-    try {
-      parsePolicies(
+    expect(
+      refusalLines(
         `apiVersion: tsmesh.io/v1alpha1
 kind: PeerAuthentication
 metadata: { name: p }
@@ -81,11 +81,8 @@ spec:
     8080: { mode: PERMISSIVE }
 `,
         'bad.yaml',
-      );
-    } catch (e) {
-      msg = (e as Error).message;
-    }
-    expect(msg.split('\n').slice(1).map((l) => l.trim())).toEqual([
+      ),
+    ).toEqual([
       'bad.yaml:5: spec.mtls.mode: DISABLE is not supported: callers in the mesh always use mTLS; PERMISSIVE also accepts plaintext',
       'bad.yaml:7: spec.portLevelMtls.http: "http" is not a port number (1–65535)',
       'bad.yaml:6: spec.portLevelMtls: needs a selector: ports are those of the selected workloads',

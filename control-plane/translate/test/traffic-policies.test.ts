@@ -5,6 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { parsePolicies } from '../../policy/parse.js';
+import { refusalLines } from '../../policy/test/refusal.js';
 import { crossCheck } from '../../policy/cross-check.js';
 import { DEFAULT_MESH_CONFIG } from '../../policy/types.js';
 import { EmbeddedRegistry } from '../../registry/embedded-registry.js';
@@ -127,9 +128,8 @@ describe('FaultPolicy and RateLimitPolicy validation', () => {
   it('names each problem by line and field, including targets that do not exist', () => {
     const registry = new EmbeddedRegistry();
     registry.setStaticEntries(parseServicesFile(registryYaml, 'registry.yaml'));
-    let msg = '';
-    try {
-      parsePolicies(
+    expect(
+      refusalLines(
         `apiVersion: tsmesh.io/v1alpha1
 kind: FaultPolicy
 metadata: { name: f }
@@ -145,11 +145,8 @@ spec:
   local: { requests: 10, unit: Day, burst: 5 }
 `,
         'bad.yaml',
-      );
-    } catch (e) {
-      msg = (e as Error).message;
-    }
-    expect(msg.split('\n').slice(1).map((l) => l.trim())).toEqual([
+      ),
+    ).toEqual([
       'bad.yaml:5: spec.targetRef.sectionName: names a route rule; it applies to HTTPRoute and GRPCRoute targets only',
       'bad.yaml:6: spec.abort.percentage: must be ≤ 100, got 120',
       'bad.yaml:6: spec.abort: must set httpStatus or grpcStatus',
