@@ -308,6 +308,12 @@ export interface MeshConfigSpec {
    * default. Where spans go stays the sidecar's (its tracing endpoint): without one nothing is exported.
    */
   tracing?: { randomSamplingPercentage: number };
+  /**
+   * Istio's MeshConfig.accessLogFile: every sidecar writes an access log line per request and per TCP
+   * connection to this stream of its own process ('/dev/stdout' or '/dev/stderr'), pushed over xDS as each
+   * listener's file access log; absent or '' = none (each sidecar's bootstrap may still log).
+   */
+  accessLogFile?: '/dev/stdout' | '/dev/stderr';
 }
 
 export interface CanarySpec {

@@ -260,7 +260,9 @@ export function readPeerAuthenticationSpec(r: Reader): PeerAuthenticationSpec {
 
 export function readMeshConfigSpec(r: Reader): MeshConfigSpec {
   r.object(true);
-  r.onlyKeys(['trustDomain', 'certificateTtl', 'mtls', 'defaultDeny', 'outboundTrafficPolicy', 'tracing']);
+  r.onlyKeys(['trustDomain', 'certificateTtl', 'mtls', 'defaultDeny', 'outboundTrafficPolicy', 'tracing', 'accessLogFile']);
+  // Istio's values; a file path on the workload is refused: the sidecar writes only to its own streams.
+  const accessLogFile = r.field('accessLogFile').string({ enum: ['', '/dev/stdout', '/dev/stderr'] });
   const mt = r.field('mtls');
   let mode = DEFAULT_MESH_CONFIG.mtls.mode;
   if (mt.object()) {
@@ -288,6 +290,7 @@ export function readMeshConfigSpec(r: Reader): MeshConfigSpec {
     defaultDeny: r.field('defaultDeny').boolean() ?? false,
     ...(outbound ? { outboundTrafficPolicy: outbound } : {}),
     ...(tracing ? { tracing } : {}),
+    ...(accessLogFile ? { accessLogFile: accessLogFile as NonNullable<MeshConfigSpec['accessLogFile']> } : {}),
   };
 }
 

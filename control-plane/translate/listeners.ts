@@ -50,6 +50,12 @@ export interface TcpServiceChain {
   cluster: string;
 }
 
+/** MeshConfig.accessLogFile as every connection manager and TCP proxy carries it (Envoy's file access log). */
+function meshAccessLog(input: TranslateInput): Pick<HttpConnectionManager, 'accessLog'> {
+  const path = input.mesh.accessLogFile;
+  return path ? { accessLog: [{ path }] } : {};
+}
+
 /** MeshConfig's tracing sampling as each HTTP connection manager carries it (Envoy's tracing.random_sampling). */
 function meshTracing(input: TranslateInput): Pick<HttpConnectionManager, 'tracing'> {
   const t = input.mesh.tracing;
@@ -72,6 +78,7 @@ export function outboundListener(input: TranslateInput, tcpServices: readonly Tc
     xffNumTrustedHops: 0,
     generateRequestId: true,
     ...meshTracing(input),
+    ...meshAccessLog(input),
   };
   if (input.node.interceptionMode === 'REDIRECT') {
     // iptables sends the app's every outbound TCP connection here. HTTP is routed by Host (then by the
@@ -109,6 +116,7 @@ export function outboundListener(input: TranslateInput, tcpServices: readonly Tc
  * that port still needs a chain of its own there (the one without prefix ranges wins when no range does).
  */
 function tcpChains(services: readonly TcpServiceChain[], http: HttpConnectionManager): FilterChain[] {
+  const accessLog = http.accessLog ? { accessLog: http.accessLog } : {};
   const out: FilterChain[] = [];
   const ports = [...new Set(services.map((s) => s.port))].sort((a, b) => a - b);
   for (const port of ports) {
@@ -116,7 +124,7 @@ function tcpChains(services: readonly TcpServiceChain[], http: HttpConnectionMan
       out.push({
         name: `outbound-tcp-${port}-${s.name}`,
         filterChainMatch: { destinationPort: port, prefixRanges: s.ranges },
-        filter: { kind: 'tcp', statPrefix: s.cluster, cluster: s.cluster, idleTimeout: 3_600_000 },
+        filter: { kind: 'tcp', statPrefix: s.cluster, cluster: s.cluster, idleTimeout: 3_600_000, ...accessLog },
       });
     }
     out.push({ name: `outbound-http-${port}`, filterChainMatch: { destinationPort: port, transportProtocol: 'raw_buffer', applicationProtocols: HTTP_PROTOCOLS }, filter: http });
@@ -142,14 +150,14 @@ export function inboundFilterChains(input: TranslateInput, idx: PolicyIndex, app
   const httpFilters = inboundHttpFilters(input, idx);
   // Envoy's local rate limit filter, before the router, when a RateLimitPolicy names this workload's Service.
   if (rateLimit) httpFilters.splice(httpFilters.length - 1, 0, { name: 'envoy.filters.http.local_ratelimit', kind: 'localRateLimit' });
-  const tracing = meshTracing(input);
+  const tracing = { ...meshTracing(input), ...meshAccessLog(input) };
   // Without interception every connection is for the (first) app: port-less chains deliver to it.
   if (node.interceptionMode !== 'REDIRECT') return inboundChains(input, appFilter(httpFilters, tracing, apps[0]!, rateLimit), undefined, mtls.ports.get(apps[0]!.port) ?? mtls.mode);
   // With interception each app port gets its own chains, matched on the original destination's port
   // (Envoy destination_port); any other redirected port is passed through to itself (Istio's
   // InboundPassthroughCluster), under the same mTLS mode.
   const chains = [...apps].sort((a, b) => a.port - b.port).flatMap((a) => inboundChains(input, appFilter(httpFilters, tracing, a, rateLimit), a.port, mtls.ports.get(a.port) ?? mtls.mode));
-  chains.push(...inboundChains(input, (statPrefix) => ({ kind: 'tcp', statPrefix, cluster: INBOUND_PASSTHROUGH_CLUSTER, idleTimeout: 3_600_000 }), 'passthrough', mtls.mode));
+  chains.push(...inboundChains(input, (statPrefix) => ({ kind: 'tcp', statPrefix, cluster: INBOUND_PASSTHROUGH_CLUSTER, idleTimeout: 3_600_000, ...meshAccessLog(input) }), 'passthrough', mtls.mode));
   return chains;
 }
 
@@ -201,7 +209,7 @@ export function inboundListenerWith(node: NodeRegistration, chains: FilterChain[
 /** The filter delivering to one app port: an HTTP connection manager, or a TCP proxy for an opaque-TCP app. */
 function appFilter(
   httpFilters: HttpConnectionManager['httpFilters'],
-  tracing: Pick<HttpConnectionManager, 'tracing'>,
+  tracing: Pick<HttpConnectionManager, 'tracing' | 'accessLog'>,
   app: { port: number; protocol: AppProtocol },
   rateLimit: LocalRateLimitPolicy | undefined,
 ): (statPrefix: string) => HttpConnectionManager | TcpProxy {
@@ -234,7 +242,8 @@ function appFilter(
     ...tracing,
   });
   // An opaque-TCP workload gets a TCP proxy (no RBAC on paths/methods: only the mTLS identity check applies).
-  return (statPrefix) => (app.protocol === 'tcp' ? { kind: 'tcp', statPrefix, cluster, idleTimeout: 3_600_000 } : hcm(statPrefix));
+  const accessLog = tracing.accessLog ? { accessLog: tracing.accessLog } : {};
+  return (statPrefix) => (app.protocol === 'tcp' ? { kind: 'tcp', statPrefix, cluster, idleTimeout: 3_600_000, ...accessLog } : hcm(statPrefix));
 }
 
 /**

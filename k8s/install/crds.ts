@@ -115,6 +115,7 @@ const meshConfig = obj({
   defaultDeny: bool(),
   outboundTrafficPolicy: obj({ mode: enumOf('ALLOW_ANY', 'REGISTRY_ONLY') }),
   tracing: obj({ randomSamplingPercentage: num(0, 100) }, ['randomSamplingPercentage']),
+  accessLogFile: enumOf('', '/dev/stdout', '/dev/stderr'),
 });
 
 const backend = obj({ name: name(), port: int(1, 65535) }, ['name']);

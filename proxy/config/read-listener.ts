@@ -19,6 +19,7 @@ import type {
   TlsParams,
   TrafficDirection,
 } from './resources.js';
+import { ACCESS_LOG_PATHS, type AccessLogSink } from './resources.js';
 
 export function readListener(r: Reader): Listener {
   strict(r, ['name', 'address', 'trafficDirection', 'filterChains', 'protocolDetectionTimeout', 'apiListener', 'useOriginalDst'], true);
@@ -89,7 +90,7 @@ function readDownstreamTls(r: Reader): DownstreamTlsContext {
   return t;
 }
 
-const HCM_KEYS = ['kind', 'statPrefix', 'rdsRouteConfigName', 'routeConfig', 'codecType', 'httpFilters', 'limits', 'useRemoteAddress', 'xffNumTrustedHops', 'generateRequestId', 'tracing', 'outboundTrafficPolicy'];
+const HCM_KEYS = ['kind', 'statPrefix', 'rdsRouteConfigName', 'routeConfig', 'codecType', 'httpFilters', 'limits', 'useRemoteAddress', 'xffNumTrustedHops', 'generateRequestId', 'tracing', 'outboundTrafficPolicy', 'accessLog'];
 
 function readHcm(r: Reader): HttpConnectionManager {
   strict(r, HCM_KEYS, true);
@@ -112,7 +113,21 @@ function readHcm(r: Reader): HttpConnectionManager {
   const tr = r.field('tracing');
   // This listener's sampling, overriding the bootstrap's tracing.samplingPercent; Envoy's default when the block has none: 100 %.
   if (strict(tr, ['randomSamplingPercent'])) h.tracing = { randomSamplingPercent: tr.field('randomSamplingPercent').number({ min: 0, max: 100 }) ?? 100 };
+  const logs = readAccessLogs(r.field('accessLog'));
+  if (logs) h.accessLog = logs;
   return h;
+}
+
+/** This listener's own access logs ({ path: /dev/stdout | /dev/stderr }), besides the bootstrap's accessLog. */
+function readAccessLogs(r: Reader): AccessLogSink[] | undefined {
+  if (!r.present) return undefined;
+  const out: AccessLogSink[] = [];
+  for (const a of r.array()) {
+    strict(a, ['path'], true);
+    const path = a.field('path').string({ required: true, enum: ACCESS_LOG_PATHS });
+    if (path !== undefined && !out.some((x) => x.path === path)) out.push({ path: path as AccessLogSink['path'] });
+  }
+  return out.length ? out : undefined;
 }
 
 function readHttpFilter(r: Reader, i: number): HttpFilter {
@@ -141,7 +156,8 @@ function readLimits(r: Reader): HttpLimits {
 }
 
 function readTcpProxy(r: Reader): TcpProxy {
-  strict(r, ['kind', 'statPrefix', 'cluster', 'weightedClusters', 'idleTimeout'], true);
+  strict(r, ['kind', 'statPrefix', 'cluster', 'weightedClusters', 'idleTimeout', 'accessLog'], true);
+  const logs = readAccessLogs(r.field('accessLog'));
   const t: TcpProxy = {
     kind: 'tcp',
     statPrefix: r.field('statPrefix').string() ?? 'tcp',
@@ -160,5 +176,6 @@ function readTcpProxy(r: Reader): TcpProxy {
     });
   }
   if ((t.cluster === undefined) === (t.weightedClusters === undefined)) r.fail('exactly one of cluster and weightedClusters must be set');
+  if (logs) t.accessLog = logs;
   return t;
 }

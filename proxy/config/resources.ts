@@ -141,6 +141,16 @@ export interface HttpLimits {
   maxRequestBodyBytes: number; // bodies are streamed; this bounds what a policy may buffer (retries)
 }
 
+/**
+ * Envoy's file access log on a connection manager or TCP proxy (envoy.access_loggers.file): a JSON line
+ * per request or connection. Only the process's own streams: a control plane does not pick files on the
+ * workload's disk.
+ */
+export const ACCESS_LOG_PATHS = ['/dev/stdout', '/dev/stderr'] as const;
+export interface AccessLogSink {
+  path: (typeof ACCESS_LOG_PATHS)[number];
+}
+
 export interface HttpConnectionManager {
   kind: 'http';
   statPrefix: string;
@@ -155,6 +165,7 @@ export interface HttpConnectionManager {
   xffNumTrustedHops: number;
   generateRequestId: boolean;
   tracing?: { randomSamplingPercent: number };
+  accessLog?: AccessLogSink[];
   /** Istio's MeshConfig.outboundTrafficPolicy for a request whose Host matches no virtual host, on a connection
    * with an original destination (useOriginalDst listener): ALLOW_ANY forwards it there (PassthroughCluster),
    * REGISTRY_ONLY answers 502 (BlackHoleCluster). Absent: 404 NR, as Envoy. On the wire: the filter chain's
@@ -168,6 +179,7 @@ export interface TcpProxy {
   cluster?: string;
   weightedClusters?: WeightedCluster[];
   idleTimeout: Millis; // Envoy default 1h
+  accessLog?: AccessLogSink[];
 }
 
 // ---------------------------------------------------------------- HTTP filters

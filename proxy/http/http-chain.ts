@@ -244,6 +244,7 @@ export class HttpChain implements HttpChainContext {
       destination: this.deps.direction === 'inbound' ? selfLabels(this.deps.node) : destinationOf(cluster, ex.host),
       mtls: this.mtls,
     };
+    if (this.hcm.accessLog !== undefined) record.accessLogs = this.hcm.accessLog;
     this.deps.telemetry.httpRequestDone(record, ex.span);
   }
 }

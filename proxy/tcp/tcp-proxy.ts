@@ -139,6 +139,7 @@ export class TcpChain {
         source,
         destination,
         mtls: this.tls,
+        ...(this.config.accessLog !== undefined ? { accessLogs: this.config.accessLog } : {}),
       });
     };
     downstream.on('error', finish);

@@ -11,8 +11,8 @@ import type { HttpRequestRecord, SpanHandle, TcpConnectionRecord } from './types
 import { responseFlagsText } from './response-flags.js';
 
 export interface AccessLogOptions {
-  /** A file path (appended to) or 'stdout'. */
-  path: string | 'stdout';
+  /** A file path (appended to), 'stdout' or 'stderr'. */
+  path: string | 'stdout' | 'stderr';
   format?: 'json';
   /** Batch flush interval (ms); default 250. */
   flushIntervalMs?: number;
@@ -41,8 +41,8 @@ export class AccessLog {
     if (!opts.path) throw new MeshError('MESH_INVALID_CONFIG', 'accessLog.path must be a file path or "stdout"');
     this.maxBuffered = opts.maxBufferedBytes ?? 8 * 1024 * 1024;
     this.interval = opts.flushIntervalMs ?? 250;
-    if (opts.path === 'stdout') {
-      this.out = process.stdout;
+    if (opts.path === 'stdout' || opts.path === 'stderr') {
+      this.out = opts.path === 'stdout' ? process.stdout : process.stderr;
       this.ownsStream = false;
     } else {
       this.out = createWriteStream(opts.path, { flags: 'a' });

@@ -3,7 +3,7 @@
 // stream. The request path sees only the `Telemetry` contract (types.ts).
 
 import { Registry } from './prom.js';
-import type { NodeInfo } from '../config/resources.js';
+import type { AccessLogSink, NodeInfo } from '../config/resources.js';
 import type { Logger } from '../../common/log.js';
 import { systemClock } from '../../common/clock.js';
 import type { HttpRequestRecord, SpanHandle, Telemetry, TcpConnectionRecord, WorkloadLabels } from './types.js';
@@ -50,6 +50,16 @@ export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
     'k8s.namespace.name': opts.node.namespace,
   }, { registry, logger: opts.logger, clock: systemClock });
   const accessLog = opts.accessLog ? new AccessLog(opts.accessLog, opts.logger) : undefined;
+  // Access logs a listener's config asks for (xDS access_log: /dev/stdout, /dev/stderr), one writer per
+  // stream; a stream the bootstrap's log already writes to is not written twice.
+  const streamLogs = new Map<string, AccessLog>();
+  const bootstrapStream = opts.accessLog?.path === 'stdout' ? '/dev/stdout' : opts.accessLog?.path === 'stderr' ? '/dev/stderr' : undefined;
+  const streamLog = (path: AccessLogSink['path']): AccessLog | undefined => {
+    if (path === bootstrapStream) return undefined;
+    let l = streamLogs.get(path);
+    if (l === undefined) streamLogs.set(path, (l = new AccessLog({ path: path === '/dev/stdout' ? 'stdout' : 'stderr' }, opts.logger)));
+    return l;
+  };
   let listeners: RequestListener[] = [];
   const logger = opts.logger;
   // Shadow vs primary responses (traffic mirroring); the canary's mirror phase reads the mismatch rate.
@@ -76,6 +86,7 @@ export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
         tracer.finish(record, span);
       }
       if (accessLog !== undefined) accessLog.log(record, span);
+      if (record.accessLogs !== undefined) for (const s of record.accessLogs) streamLog(s.path)?.log(record, span);
       if (listeners.length !== 0) {
         for (const l of listeners) {
           try {
@@ -96,6 +107,7 @@ export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
     tcpConnectionClosed(record: TcpConnectionRecord) {
       metrics.recordTcpClosed(record);
       if (accessLog !== undefined) accessLog.logTcp(record);
+      if (record.accessLogs !== undefined) for (const s of record.accessLogs) streamLog(s.path)?.logTcp(record);
     },
     mirrorResponse(primaryCluster, mirrorCluster, outcome) {
       mirrorResponses.inc({ cluster_name: primaryCluster, mirror_cluster_name: mirrorCluster, outcome });
@@ -112,11 +124,12 @@ export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
     },
     async flush() {
       accessLog?.flush();
+      for (const l of streamLogs.values()) l.flush();
       await tracer.flush();
     },
     async shutdown() {
       listeners = [];
-      await Promise.allSettled([tracer.shutdown(), accessLog?.close()]);
+      await Promise.allSettled([tracer.shutdown(), accessLog?.close(), ...[...streamLogs.values()].map((l) => l.close())]);
     },
   };
 }

@@ -3,6 +3,8 @@
 // connection and hands it over once, at the end; tracing also gets a hook at
 // the start so the outgoing request carries the new span's context.
 
+import type { AccessLogSink } from '../config/resources.js';
+
 export type ResponseFlag =
   | 'UF' // upstream connection failure
   | 'UO' // upstream overflow (circuit breaker)
@@ -65,6 +67,8 @@ export interface HttpRequestRecord {
   /** W3C trace id of the request's span, when traced. */
   traceId?: string;
   mtls: boolean;
+  /** The listener's own access logs (HCM / TCP proxy access_log), besides the bootstrap's. */
+  accessLogs?: readonly AccessLogSink[];
 }
 
 export interface TcpConnectionRecord {
@@ -80,6 +84,8 @@ export interface TcpConnectionRecord {
   source: Partial<WorkloadLabels>;
   destination: Partial<WorkloadLabels>;
   mtls: boolean;
+  /** The listener's own access logs (HCM / TCP proxy access_log), besides the bootstrap's. */
+  accessLogs?: readonly AccessLogSink[];
 }
 
 /** A started trace span; `headers` must be added to the upstream request. */

@@ -1,6 +1,7 @@
 // MeshConfig's tracing sampling lands on every HTTP connection manager a
 // sidecar gets (both listeners, with and without interception), as Envoy's
-// tracing.random_sampling; without it, none carries a tracing block.
+// tracing.random_sampling; without it, none carries a tracing block. Its
+// accessLogFile lands on every connection manager and TCP proxy the same way.
 import { describe, expect, it } from 'vitest';
 import type { HttpConnectionManager, Listener } from '../../../proxy/config/resources.js';
 import { DEFAULT_MESH_CONFIG, type MeshConfigSpec } from '../../policy/types.js';
@@ -32,5 +33,26 @@ describe('MeshConfig tracing in the translation', () => {
 
   it('leaves the sidecars\' own sampling alone when the mesh sets none', () => {
     for (const h of hcms(DEFAULT_MESH_CONFIG)) expect(h.tracing).toBeUndefined();
+  });
+});
+
+describe('MeshConfig accessLogFile in the translation', () => {
+  function filters(mesh: MeshConfigSpec, interception?: 'REDIRECT') {
+    const node = readNodeRegistration({ id: 'web-0', cluster: 'web', metadata: meta('10.0.0.1', interception ? { INTERCEPTION_MODE: interception } : {}) });
+    const out = translate({ policies: [], registry, mesh, node, dependencies: new Set(['default/api']) });
+    return [...out.listener.values()].flatMap((l: Listener) => l.filterChains.map((c) => c.filter));
+  }
+
+  it('puts the file access log on every connection manager and TCP proxy, inbound and outbound', () => {
+    const mesh = { ...DEFAULT_MESH_CONFIG, accessLogFile: '/dev/stdout' as const };
+    for (const mode of [undefined, 'REDIRECT'] as const) {
+      const all = filters(mesh, mode);
+      expect(all.some((f) => f.kind === 'tcp')).toBe(mode === 'REDIRECT'); // the inbound passthrough chains
+      for (const f of all) expect(f.accessLog).toEqual([{ path: '/dev/stdout' }]);
+    }
+  });
+
+  it('leaves it off when the mesh sets none', () => {
+    for (const f of filters(DEFAULT_MESH_CONFIG, 'REDIRECT')) expect(f.accessLog).toBeUndefined();
   });
 });

@@ -118,6 +118,17 @@ staticResources:
     expect(() => parseBootstrap(yaml('5432, prefixRanges: [{ addressPrefix: db.local, prefixLen: 32 }]'), 'b.yaml')).toThrow(/prefixRanges\[0\]: "db\.local" is not an IP address/);
   });
 
+  it("reads a listener's own access logs (the process's streams only)", async () => {
+    const { parseBootstrap } = await import('../bootstrap.js');
+    const withLogs = (tcp: string, http: string) =>
+      yaml('9090').replace('cluster: app }', `cluster: app, accessLog: [{ path: ${tcp} }] }`).replace('statPrefix: h', `statPrefix: h\n            accessLog: [{ path: ${http} }]`);
+    const chains = parseBootstrap(withLogs('/dev/stderr', '/dev/stdout')).snapshot.resources.listener.get('inbound')!.filterChains;
+    expect(chains.map((c) => c.filter.accessLog)).toEqual([[{ path: '/dev/stderr' }], [{ path: '/dev/stdout' }]]);
+    expect(() => parseBootstrap(withLogs('/dev/stderr', '/var/log/app.log'), 'b.yaml')).toThrow(
+      /b\.yaml:\d+: staticResources\.listeners\[0\]\.filterChains\[1\]\.filter\.accessLog\[0\]\.path: must be one of \/dev\/stdout, \/dev\/stderr; got "\/var\/log\/app\.log"/,
+    );
+  });
+
   it('reads the tracing export settings and names a bad batch size by line and field', async () => {
     const { parseBootstrap } = await import('../bootstrap.js');
     const doc = (size: string) => `${yaml('9090')}tracing:\n  exporter: otlp\n  exportDelayMs: 1000\n  exportBatchSize: ${size}\n`;

@@ -2,6 +2,7 @@
 // optional downstream TLS. Also api_listener (HCM only) for gRPC proxyless clients.
 
 import type { Reader } from '../../../common/reader.js';
+import { ACCESS_LOG_PATHS, type AccessLogSink } from '../../config/resources.js';
 import type {
   FilterChain,
   CidrRange,
@@ -48,7 +49,32 @@ export function encodeHcm(h: HttpConnectionManager): PObj {
   if (h.xffNumTrustedHops) o.xff_num_trusted_hops = h.xffNumTrustedHops;
   o.generate_request_id = { value: h.generateRequestId };
   if (h.tracing) o.tracing = { random_sampling: { value: h.tracing.randomSamplingPercent } };
+  if (h.accessLog?.length) o.access_log = encodeAccessLogs(h.accessLog);
   return o;
+}
+
+// ------------------------------------------------------------- access logs
+
+function encodeAccessLogs(list: readonly AccessLogSink[]): PObj[] {
+  return list.map((a) => ({ name: NAMES.fileAccessLog, typed_config: { '@type': T.fileAccessLog, path: a.path } }));
+}
+
+function decodeAccessLogs(r: Reader): AccessLogSink[] | undefined {
+  const list = r.array();
+  if (list.length > ACCESS_LOG_PATHS.length) r.fail(`at most ${ACCESS_LOG_PATHS.length} access logs`);
+  const out: AccessLogSink[] = [];
+  for (const a of list) {
+    const cfg = a.field('typed_config');
+    if (anyType(cfg) !== T.fileAccessLog) {
+      cfg.fail(`unsupported access logger ${anyType(cfg) ?? '(none)'} (tsmesh writes envoy.access_loggers.file)`);
+      continue;
+    }
+    const path = cfg.field('path').string({ required: true, maxLength: 256 });
+    if (path !== undefined && !(ACCESS_LOG_PATHS as readonly string[]).includes(path)) {
+      cfg.field('path').fail(`must be ${ACCESS_LOG_PATHS.join(' or ')}: a control plane does not choose files on the workload`);
+    } else if (path !== undefined && !out.some((x) => x.path === path)) out.push({ path: path as AccessLogSink['path'] });
+  }
+  return out.length ? out : undefined;
 }
 
 export function decodeHcm(r: Reader, bufferLimit: number): HttpConnectionManager | undefined {
@@ -85,6 +111,8 @@ export function decodeHcm(r: Reader, bufferLimit: number): HttpConnectionManager
   } else r.fail('one of rds or route_config is required');
   const sampling = readPercent(r.field('tracing').field('random_sampling'));
   if (r.field('tracing').object()) h.tracing = { randomSamplingPercent: sampling ?? 100 };
+  const logs = decodeAccessLogs(r.field('access_log'));
+  if (logs) h.accessLog = logs;
   return h;
 }
 
@@ -94,6 +122,7 @@ function encodeTcpProxy(t: TcpProxy): PObj {
   const o: PObj = { '@type': T.tcpProxy, stat_prefix: t.statPrefix, idle_timeout: duration(t.idleTimeout) };
   if (t.cluster !== undefined) o.cluster = t.cluster;
   else if (t.weightedClusters) o.weighted_clusters = { clusters: t.weightedClusters.map((w) => ({ name: w.name, weight: w.weight })) };
+  if (t.accessLog?.length) o.access_log = encodeAccessLogs(t.accessLog);
   return o;
 }
 
@@ -118,6 +147,8 @@ function decodeTcpProxy(r: Reader): TcpProxy {
         responseHeadersToRemove: [],
       }));
   } else r.fail('one of cluster or weighted_clusters is required');
+  const logs = decodeAccessLogs(r.field('access_log'));
+  if (logs) t.accessLog = logs;
   return t;
 }
 

@@ -28,6 +28,7 @@ export const T = {
   httpInspector: 'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
   previousHosts: 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
   peakEwma: 'type.googleapis.com/tsmesh.lb.v1.PeakEwma',
+  fileAccessLog: 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
 } as const;
 
 /** Envoy's well-known extension names. */
@@ -38,6 +39,7 @@ export const NAMES = {
   tlsInspector: 'envoy.filters.listener.tls_inspector',
   httpInspector: 'envoy.filters.listener.http_inspector',
   fault: 'envoy.filters.http.fault',
+  fileAccessLog: 'envoy.access_loggers.file',
   localRateLimit: 'envoy.filters.http.local_ratelimit',
   httpProtocolOptions: 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
   previousHosts: 'envoy.retry_host_predicates.previous_hosts',

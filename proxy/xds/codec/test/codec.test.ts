@@ -83,6 +83,15 @@ describe('xDS codec decode validation', () => {
     expect(() => fromProtoObject('listener', l)).toThrow(/filter_chains\[0\]\.filter_chain_match\.destination_port\.value[\s\S]*filter_chains\[1\]\.metadata\.filter_metadata\.tsmesh\.fields\.outbound_traffic_policy\.stringValue/);
   });
 
+  it('refuses an access log to a file on the workload, or by another logger, naming the field', () => {
+    const l = JSON.parse(JSON.stringify(toProtoObject('listener', fx.listener)));
+    l.filter_chains[0].filters[0].typed_config.access_log[0].typed_config.path = '/etc/cron.d/x';
+    l.filter_chains[1].filters[0].typed_config.access_log[0].typed_config['@type'] = 'type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig';
+    expect(() => fromProtoObject('listener', l)).toThrow(
+      /access_log\[0\]\.typed_config\.path: must be \/dev\/stdout or \/dev\/stderr[\s\S]*filter_chains\[1\][^\n]*access_log\[0\]\.typed_config: unsupported access logger/,
+    );
+  });
+
   it('fills Envoy defaults for fields the proto leaves unset', () => {
     const c = fromProtoObject('cluster', { name: 'c', type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } } });
     expect(c).toMatchObject({ connectTimeout: 5000, lbPolicy: 'ROUND_ROBIN', healthyPanicThreshold: 50, idleTimeout: 3_600_000, circuitBreakers: { maxConnections: 1024, maxRetries: 3 } });

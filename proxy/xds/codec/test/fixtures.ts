@@ -41,6 +41,7 @@ export const hcm: HttpConnectionManager = {
   xffNumTrustedHops: 1,
   generateRequestId: true,
   tracing: { randomSamplingPercent: 12.5 },
+  accessLog: [{ path: '/dev/stdout' }],
 };
 
 export const listener: Listener = {
@@ -64,7 +65,7 @@ export const listener: Listener = {
     },
     {
       name: 'inbound-tcp',
-      filter: { kind: 'tcp', statPrefix: 'inbound_tcp', weightedClusters: [{ name: 'outbound|80|v2|reviews', weight: 90, ...noMut }, { name: 'outbound|80||ratings', weight: 10, ...noMut }], idleTimeout: 600_000 },
+      filter: { kind: 'tcp', statPrefix: 'inbound_tcp', weightedClusters: [{ name: 'outbound|80|v2|reviews', weight: 90, ...noMut }, { name: 'outbound|80||ratings', weight: 10, ...noMut }], idleTimeout: 600_000, accessLog: [{ path: '/dev/stderr' }] },
     },
   ],
 };

@@ -33,6 +33,7 @@ const UPSTREAM_FILES = [
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
+  'envoy/extensions/access_loggers/file/v3/file.proto',
   'envoy/type/v3/token_bucket.proto',
   'google/rpc/status.proto',
 ];
