@@ -241,12 +241,12 @@ function virtualHost(input: TranslateInput, idx: PolicyIndex, svc: ServiceInfo, 
   const out: Route[] = [];
   for (const e of entriesFor(routes)) {
     const redirect = e.rule.filters.find((f) => f.type === 'RequestRedirect');
-    const fault = faultFor(idx, svc, e.route, e.rule.name);
     if (redirect) {
-      // The mesh answers; the rule's backends are not called.
-      out.push({ name: e.name, match: e.match, redirect: redirectAction(redirect.requestRedirect, e.match, port), ...mutationsOf(e.rule.filters), ...(fault ? { fault } : {}) });
+      // The mesh answers; the rule's backends are not called (nor faulted: faults act on the upstream call).
+      out.push({ name: e.name, match: e.match, redirect: redirectAction(redirect.requestRedirect, e.match, port), ...mutationsOf(e.rule.filters) });
       continue;
     }
+    const fault = faultFor(idx, svc, e.route, e.rule.name);
     const { action, mutations } = buildAction(input, idx, e, svc, port, used);
     const base = { name: e.name, match: e.match, ...mutations, ...(fault ? { fault } : {}) };
     out.push(action ? { ...base, route: action } : { ...base, directResponse: { status: 500 } });
