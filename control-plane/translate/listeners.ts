@@ -150,13 +150,13 @@ export function inboundFilterChains(input: TranslateInput, idx: PolicyIndex, app
   const httpFilters = inboundHttpFilters(input, idx);
   // Envoy's local rate limit filter, before the router, when a RateLimitPolicy names this workload's Service.
   if (rateLimit) httpFilters.splice(httpFilters.length - 1, 0, { name: 'envoy.filters.http.local_ratelimit', kind: 'localRateLimit' });
-  const tracing = { ...meshTracing(input), ...meshAccessLog(input) };
+  const telemetry = { ...meshTracing(input), ...meshAccessLog(input) };
   // Without interception every connection is for the (first) app: port-less chains deliver to it.
-  if (node.interceptionMode !== 'REDIRECT') return inboundChains(input, appFilter(httpFilters, tracing, apps[0]!, rateLimit), undefined, mtls.ports.get(apps[0]!.port) ?? mtls.mode);
+  if (node.interceptionMode !== 'REDIRECT') return inboundChains(input, appFilter(httpFilters, telemetry, apps[0]!, rateLimit), undefined, mtls.ports.get(apps[0]!.port) ?? mtls.mode);
   // With interception each app port gets its own chains, matched on the original destination's port
   // (Envoy destination_port); any other redirected port is passed through to itself (Istio's
   // InboundPassthroughCluster), under the same mTLS mode.
-  const chains = [...apps].sort((a, b) => a.port - b.port).flatMap((a) => inboundChains(input, appFilter(httpFilters, tracing, a, rateLimit), a.port, mtls.ports.get(a.port) ?? mtls.mode));
+  const chains = [...apps].sort((a, b) => a.port - b.port).flatMap((a) => inboundChains(input, appFilter(httpFilters, telemetry, a, rateLimit), a.port, mtls.ports.get(a.port) ?? mtls.mode));
   chains.push(...inboundChains(input, (statPrefix) => ({ kind: 'tcp', statPrefix, cluster: INBOUND_PASSTHROUGH_CLUSTER, idleTimeout: 3_600_000, ...meshAccessLog(input) }), 'passthrough', mtls.mode));
   return chains;
 }
@@ -209,7 +209,7 @@ export function inboundListenerWith(node: NodeRegistration, chains: FilterChain[
 /** The filter delivering to one app port: an HTTP connection manager, or a TCP proxy for an opaque-TCP app. */
 function appFilter(
   httpFilters: HttpConnectionManager['httpFilters'],
-  tracing: Pick<HttpConnectionManager, 'tracing' | 'accessLog'>,
+  telemetry: Pick<HttpConnectionManager, 'tracing' | 'accessLog'>,
   app: { port: number; protocol: AppProtocol },
   rateLimit: LocalRateLimitPolicy | undefined,
 ): (statPrefix: string) => HttpConnectionManager | TcpProxy {
@@ -239,10 +239,10 @@ function appFilter(
     useRemoteAddress: false, // keep the caller's x-forwarded-for, as Istio's sidecars do
     xffNumTrustedHops: 0,
     generateRequestId: true,
-    ...tracing,
+    ...telemetry,
   });
   // An opaque-TCP workload gets a TCP proxy (no RBAC on paths/methods: only the mTLS identity check applies).
-  const accessLog = tracing.accessLog ? { accessLog: tracing.accessLog } : {};
+  const accessLog = telemetry.accessLog ? { accessLog: telemetry.accessLog } : {};
   return (statPrefix) => (app.protocol === 'tcp' ? { kind: 'tcp', statPrefix, cluster, idleTimeout: 3_600_000, ...accessLog } : hcm(statPrefix));
 }
 
