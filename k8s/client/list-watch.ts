@@ -32,6 +32,12 @@ export interface ListWatchOptions {
   /** Server-side watch timeout; the watch is then resumed (keeps connections fresh through load balancers). */
   watchTimeoutSeconds?: number;
   backoffMs?: { initial: number; max: number };
+  /**
+   * A collection whose CRD may not be installed (yet): a 404 on the first list serves it as empty and
+   * lists again with backoff (up to 30 s) until it exists, instead of failing start(). `hint` says how
+   * to install it, in the warning.
+   */
+  optional?: { hint: string };
 }
 
 export interface ListPage<T> {
@@ -69,9 +75,18 @@ export class ListWatcher<T extends KubeObject> {
     this.watch = new Watch(kc);
   }
 
-  /** Lists once (rejects if that fails), then keeps watching in the background. */
+  /** Lists once (rejects if that fails, except a missing optional collection), then keeps watching in the background. */
   async start(): Promise<void> {
-    await this.list();
+    try {
+      await this.list();
+    } catch (err) {
+      if (!this.opts.optional || (err as { code?: number } | null)?.code !== 404) throw err;
+      // Its CRD is not installed: nothing of this kind exists. An install or upgrade that adds it is picked up.
+      this.log.warn('collection not found (its CRD is not installed); served as empty until it appears', { hint: this.opts.optional.hint });
+      this.handlers.replace([], '');
+      this.retryLater(() => this.relist());
+      return;
+    }
     void this.startWatch();
   }
 
@@ -150,7 +165,8 @@ export class ListWatcher<T extends KubeObject> {
       this.failures = 0;
       void this.startWatch();
     } catch (err) {
-      this.log.warn('relist failed; retrying', { err: (err as Error).message });
+      // A collection still missing (optional, 404) was warned about once, at start.
+      if (!this.opts.optional || (err as { code?: number } | null)?.code !== 404) this.log.warn('relist failed; retrying', { err: (err as Error).message });
       this.retryLater(() => this.relist());
     }
   }

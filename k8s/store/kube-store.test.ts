@@ -154,3 +154,29 @@ describe('KubernetesPolicyStore against a fake API server', () => {
     expect(api.openWatch(P.http)!.resourceVersion).toBe('1500');
   });
 });
+
+describe('KubernetesPolicyStore on a cluster missing some CRDs', () => {
+  it('starts with what exists, serves a missing kind as empty, and picks the kind up once its CRD appears', async () => {
+    const fake = new FakeApiServer();
+    await fake.start();
+    // No Gateway API CRDs and an older tsmesh install: those collections answer 404.
+    for (const [k, p] of Object.entries(P)) if (!['http', 'grpc', 'fp'].includes(k)) fake.setList(p, 'List', '1200', k === 'dp' ? [dp('1101', 256)] : []);
+    const s = new KubernetesPolicyStore(fake.kubeConfig(), { backoffMs: { initial: 20, max: 50 } });
+    const seen: StoreEvent[] = [];
+    s.onChange((ev) => seen.push(ev));
+    try {
+      await s.start();
+      expect(s.list().map((p) => p.kind)).toEqual(['DestinationPolicy']);
+      // The CRD is installed and a FaultPolicy applied: the store lists it on its next look.
+      fake.setList(P.fp, 'FaultPolicyList', '1300', [
+        { apiVersion: 'tsmesh.io/v1alpha1', kind: 'FaultPolicy', metadata: meta('chaos', '1299'), spec: { targetRef: { kind: 'Service', name: 'reviews' }, abort: { httpStatus: 503 } } },
+      ]);
+      await fake.until(() => fake.openWatch(P.fp) !== undefined);
+      expect(s.get({ kind: 'FaultPolicy', namespace: 'bookinfo', name: 'chaos' })).toMatchObject({ spec: { abort: { httpStatus: 503, percentage: 100 } } });
+      expect(seen.at(-1)!.changes).toEqual([{ ref: { kind: 'FaultPolicy', namespace: 'bookinfo', name: 'chaos' }, action: 'created' }]);
+    } finally {
+      s.close();
+      await fake.close();
+    }
+  });
+});

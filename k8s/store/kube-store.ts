@@ -19,7 +19,7 @@ const META_KEYS = ['name', 'namespace', 'labels', 'annotations', 'uid', 'resourc
 
 export interface KubeStoreOptions extends ListWatchOptions {
   logger?: Logger;
-  /** Kinds to watch (default: all; drop HTTPRoute/GRPCRoute when the Gateway API CRDs are not installed). */
+  /** Kinds to watch (default: all; a kind whose CRD is not installed is served as empty until it is). */
   kinds?: PolicyKind[];
 }
 
@@ -50,7 +50,13 @@ export class KubernetesPolicyStore implements PolicyStore {
         new ListWatcher<KubeObject>(kc, collectionPath(loc), list, {
           replace: (items, rv) => this.replace(kind, items, rv),
           apply: (type, obj) => this.onEvent(kind, type, obj),
-        }, { ...opts, logger: this.log }),
+        }, {
+          ...opts,
+          logger: this.log,
+          // A cluster without a kind's CRD (Gateway API not installed; tsmesh CRDs older than this control plane)
+          // has none of that kind, as Istio treats it: the rest of the mesh keeps working.
+          optional: { hint: loc.group === 'tsmesh.io' ? `${kind}: apply the tsmesh CRDs (meshctl install | kubectl apply -f -)` : `${kind}: install the Gateway API CRDs (standard channel)` },
+        }),
       );
     }
   }
