@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT, toCliError, type GlobalOptions } from './context.js';
 import { apply, del, describe, get } from './commands/policies.js';
 import { status } from './commands/status.js';
+import { analyze } from './commands/analyze.js';
 import { top, type TopOptions } from './commands/top.js';
 import { completionBash, proxyConfig, tokenCreate } from './commands/misc.js';
 import { canarySet, canaryStart, canaryStatus, canaryWatch } from './commands/canary.js';
@@ -54,6 +55,10 @@ program.command('delete').description('delete one policy').argument('<kind>').ar
 program.command('status').description('connected proxies, identities, ACKed/NACKed config, last apply\'s propagation')
   .option('-o, --output <format>', 'table | json', 'table')
   .action(run((o: { output: string }) => status(g(), o)));
+
+program.command('analyze').description('policies that are valid but do not take effect now (a Service, route or rule gone, a selector matching nothing, a shadowed policy); exit 1 on errors')
+  .option('-o, --output <format>', 'table | json', 'table')
+  .action(run((o: { output: string }) => analyze(g(), o)));
 
 program.command('top').alias('stat').description('requests/s, success rate, p50/p99 per service and version from the sidecars\' metrics')
   .option('--admin <host:port,...>', 'sidecar admin listeners to read (env TSMESH_SIDECAR_ADMINS; default: every sidecar the control plane knows)')

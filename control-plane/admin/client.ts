@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MeshError, type ValidationIssue } from '../../common/errors.js';
 import type { ApplyOutcome } from '../policy/apply.js';
+import type { Finding } from '../policy/analyze.js';
 import type { PolicyKind, PolicyRef } from '../policy/types.js';
 import type { StoredPolicy } from '../store/types.js';
 import type { PropagationReceipt, ProxyStatus } from './types.js';
@@ -110,6 +111,11 @@ export class AdminClient {
     if (opts.dryRun) q.set('dryRun', 'true');
     if (opts.stepTimeoutMs !== undefined) q.set('stepTimeoutMs', String(opts.stepTimeoutMs));
     return this.json('POST', `/v1/ca/rotate-root?${q}`);
+  }
+
+  /** Policies that are valid but do not take effect against the mesh as it is now (meshctl analyze). */
+  analysis(): Promise<{ version: number; policies: number; findings: Finding[] }> {
+    return this.json('GET', '/v1/analysis');
   }
 
   rootRotation(): Promise<RotationStatus> {

@@ -11,6 +11,8 @@
 //   GET    /v1/proxies/:nodeId/dependencies     → services it asked for on demand (part of its scope)
 //   GET    /v1/receipts/last | /v1/receipts/:version → propagation receipt
 //   GET    /v1/version                          → { version }
+//   GET    /v1/analysis                         → { version, policies, findings }: policies that are valid but do
+//                                               not take effect against the registry and store as they are now
 //   /v1/canaries…                                → the control plane's canary runs: status, events, start/promote/abort (canary-routes.ts)
 //   POST   /v1/ca/rotate-root[?dryRun=true][&stepTimeoutMs=n] → starts (or resumes) a root rotation, 202 with its status
 //   GET    /v1/ca/rotation                      → the rotation's steps and what the mesh confirmed (root-rotation.ts)
@@ -23,6 +25,7 @@ import { silentLogger, type Logger } from '../../common/log.js';
 import { POLICY_KINDS, type PolicyKind } from '../policy/types.js';
 import { applyPolicyFiles, applyPolicyText, deletePolicies, policyToYaml } from '../policy/apply.js';
 import { MAX_POLICY_BYTES } from '../policy/parse.js';
+import { analyzePolicies } from '../policy/analyze.js';
 import { resourceMapsToJson } from '../translate/index.js';
 import type { RegistryView } from '../registry/types.js';
 import type { PolicyStore } from '../store/types.js';
@@ -156,6 +159,10 @@ export class AdminServer {
         return send(res, 200, out);
       }
       if (route === 'GET /v1/version' && parts.length === 2) return send(res, 200, { version: store.version() });
+      if (route === 'GET /v1/analysis' && parts.length === 2) {
+        const policies = store.list();
+        return send(res, 200, { version: store.version(), policies: policies.length, findings: analyzePolicies(policies, registry) });
+      }
       if (route === 'GET /v1/policies' && parts.length === 2) {
         const kind = url.searchParams.get('kind');
         const items = store.list(kind ? kindParam(kind) : undefined, url.searchParams.get('namespace') ?? undefined);

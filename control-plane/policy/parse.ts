@@ -96,6 +96,8 @@ export function parsePolicies(text: string, file?: string): SourcedPolicy[] {
   const issues: ValidationIssue[] = [];
   const out: SourcedPolicy[] = [];
   for (const doc of docs) {
+    // An empty document (a trailing or doubled `---`) is skipped, as kubectl skips it.
+    if (doc.value === null || doc.value === undefined) continue;
     const p = readPolicyDocument(doc, issues);
     if (p) out.push({ policy: p, source: doc });
   }

@@ -166,6 +166,11 @@ export async function check(g: GlobalOptions): Promise<string> {
     const { items } = await admin.proxies().catch(() => ({ items: [] }));
     const bad = items.filter((p) => Object.values(p.types).some((t) => t?.nack || (t?.sentVersion && t.sentVersion !== t.ackedVersion)));
     mark(bad.length === 0, `proxies in sync: ${items.length - bad.length}/${items.length}`, `see meshctl status for ${bad.map((p) => p.nodeId).join(', ')}`);
+    const analysis = await admin.analysis().catch(() => undefined);
+    if (analysis) {
+      const errors = analysis.findings.filter((f) => f.level === 'Error').length;
+      mark(errors === 0, `policies take effect: ${errors} error(s), ${analysis.findings.length - errors} warning(s) in ${analysis.policies}`, 'see meshctl analyze');
+    }
     const rotation = await admin.rootRotation().catch(() => undefined); // 404 without a CA
     if (rotation?.state === 'failed') mark(false, `root rotation stopped: ${rotation.error}`, 'fix the cause (see meshctl status), then meshctl certs rotate-root resumes it; both roots stay trusted meanwhile');
   }

@@ -135,6 +135,33 @@ describe('meshctl against a running control plane', () => {
 
   // meshctl canary …: meshctl/test/canary.test.ts (the control plane runs the canaries).
 
+  it('analyze reports a policy that no longer takes effect (exit 1), and check fails on it too', async () => {
+    const clean = await meshctl(['analyze']);
+    expect(clean.code).toBe(0);
+    expect(clean.stdout).toMatch(/^✔ no problems found in \d+ polic(y|ies) \(store version \d+\)\n$/);
+    // A FaultPolicy on a rule, then the route is re-applied without that rule: valid, but it now does nothing.
+    const f = join(dir, 'chaos.yaml');
+    writeFileSync(f, route.replace('    - timeouts:', '    - name: main\n      timeouts:') + '---\n' + `apiVersion: tsmesh.io/v1alpha1
+kind: FaultPolicy
+metadata: { name: chaos }
+spec:
+  targetRef: { kind: HTTPRoute, name: reviews, sectionName: main }
+  abort: { httpStatus: 503 }
+`);
+    expect((await meshctl(['apply', '-f', f])).code).toBe(0);
+    expect((await meshctl(['apply', '-f', '-'], route)).code).toBe(0);
+    const bad = await meshctl(['analyze']);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/^LEVEL\s+CODE\s+POLICY\s+MESSAGE\nError\s+TSM0101\s+FaultPolicy\/default\/chaos\s+target HTTPRoute default\/reviews has no rule named "main": the policy has no effect\n1 error\(s\), 0 warning\(s\) in \d+ policies/);
+    const json = JSON.parse((await meshctl(['analyze', '-o', 'json'])).stdout) as { findings: { code: string }[] };
+    expect(json.findings.map((x) => x.code)).toEqual(['TSM0101']);
+    const c = await meshctl(['check']);
+    expect(c.code).toBe(1);
+    expect(c.stderr).toContain('✘ policies take effect: 1 error(s), 0 warning(s)');
+    expect(c.stderr).toContain('→ see meshctl analyze');
+    expect((await meshctl(['delete', 'faultpolicy', 'chaos'])).code).toBe(0);
+  });
+
   it('check passes against a healthy control plane; top without sidecars is a usage error', async () => {
     const c = await meshctl(['check']);
     expect(c.stdout).toMatch(/^✔ control plane reachable \(store version \d+\)\n/);

@@ -184,6 +184,14 @@ spec:
   });
 });
 
+describe('policy streams', () => {
+  it('skips empty documents (a leading, doubled or trailing ---), as kubectl does', () => {
+    const one = 'apiVersion: tsmesh.io/v1alpha1\nkind: MeshConfig\nmetadata: { name: mesh }\nspec: {}\n';
+    expect(parsePolicies(`---\n${one}---\n---\n`, 'p.yaml').map((s) => s.policy.kind)).toEqual(['MeshConfig']);
+    expect(parsePolicies('---\n', 'p.yaml')).toEqual([]);
+  });
+});
+
 describe('policy validation, more kinds', () => {
   it('GRPCRoute, DestinationPolicy and URLRewrite rules', () => {
     const msg = errorOf(`apiVersion: gateway.networking.k8s.io/v1
