@@ -88,11 +88,25 @@ export function analyzePolicies(policies: readonly Policy[], registry: RegistryV
         if (p.spec.targetRef && !service(ns, p.spec.targetRef.name)) add(p, 'Error', FINDING_CODES.ReferenceNotFound, `target Service ${ns}/${p.spec.targetRef.name} is not in the registry: the policy has no effect`);
         if (p.spec.selector && !selects(ns, p.spec.selector.matchLabels)) add(p, 'Warning', FINDING_CODES.SelectsNothing, `selector ${labelsText(p.spec.selector.matchLabels)} matches no workload in namespace ${ns}`);
         break;
-      case 'PeerAuthentication':
-        if (p.spec.selector) {
-          if (!selects(ns, p.spec.selector.matchLabels)) add(p, 'Warning', FINDING_CODES.SelectsNothing, `selector ${labelsText(p.spec.selector.matchLabels)} matches no workload in namespace ${ns}`);
-        } else claim(p, `PeerAuthentication:${ns}`, `is namespace-wide in ${ns}`);
+      case 'PeerAuthentication': {
+        const sel = p.spec.selector?.matchLabels;
+        if (!sel) {
+          claim(p, `PeerAuthentication:${ns}`, `is namespace-wide in ${ns}`);
+          break;
+        }
+        const workloads = labelsIn(ns).filter((l) => Object.entries(sel).every(([k, v]) => l[k] === v));
+        if (!workloads.length) add(p, 'Warning', FINDING_CODES.SelectsNothing, `selector ${labelsText(sel)} matches no workload in namespace ${ns}`);
+        // A workload takes one selecting policy (the first by name): another one selecting it is ignored there.
+        for (const other of policies) {
+          if (other === p || other.kind !== 'PeerAuthentication' || other.metadata.namespace !== ns || !other.spec.selector || other.metadata.name > p.metadata.name) continue;
+          const o = other.spec.selector.matchLabels;
+          if (workloads.some((l) => Object.entries(o).every(([k, v]) => l[k] === v))) {
+            add(p, 'Warning', FINDING_CODES.Shadowed, `ignored where ${key(refOf(other))} also selects the workload (first by name wins)`);
+            break;
+          }
+        }
         break;
+      }
       case 'FaultPolicy': {
         const t = p.spec.targetRef;
         if (t.kind === 'Service') {

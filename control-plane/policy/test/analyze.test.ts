@@ -44,7 +44,9 @@ describe('analyzePolicies', () => {
         doc('AuthorizationPolicy', 'authz', '{ selector: { matchLabels: { app: ratings } }, rules: [{}] }') +
         doc('DestinationPolicy', 'a-dp', '{ targetRef: { kind: Service, name: api } }') +
         doc('DestinationPolicy', 'b-dp', '{ targetRef: { kind: Service, name: api } }') +
-        doc('RateLimitPolicy', 'rl', '{ targetRef: { kind: Service, name: ghost }, local: { requests: 5 } }'),
+        doc('RateLimitPolicy', 'rl', '{ targetRef: { kind: Service, name: ghost }, local: { requests: 5 } }') +
+        doc('PeerAuthentication', 'api-all', '{ selector: { matchLabels: { app: api } }, mtls: { mode: STRICT } }') +
+        doc('PeerAuthentication', 'api-v2', '{ selector: { matchLabels: { version: v2 } }, mtls: { mode: PERMISSIVE } }'),
     );
     expect(analyzePolicies(ps, registry).map((f) => `${f.level} ${f.code} ${f.policy.kind}/${f.policy.name}: ${f.message}`)).toEqual([
       'Warning TSM0102 AuthorizationPolicy/authz: selector {app: ratings} matches no workload in namespace default',
@@ -53,6 +55,7 @@ describe('analyzePolicies', () => {
       'Error TSM0101 HTTPRoute/api: rules[0]: backend default/api-v3 is not in the registry (or has no endpoints): its share of requests fails',
       'Warning TSM0101 HTTPRoute/api: rules[0]: mirror target default/shadow is not in the registry: nothing is mirrored',
       'Error TSM0101 HTTPRoute/old: parent Service default/legacy is not in the registry: the route applies to nothing',
+      'Warning TSM0103 PeerAuthentication/api-v2: ignored where PeerAuthentication/default/api-all also selects the workload (first by name wins)',
       'Error TSM0101 RateLimitPolicy/rl: target Service default/ghost is not in the registry: the policy has no effect',
     ]);
   });
