@@ -113,8 +113,11 @@ export async function describe(g: GlobalOptions, kind: string, name: string, o: 
   const admin = await adminClient(g);
   const ref: PolicyRef = { kind: parseKind(kind), namespace: o.namespace ?? 'default', name };
   const p = await admin.get(ref);
-  const yaml = await admin.getYaml(ref);
-  return `Name:         ${p.metadata.name}\nNamespace:    ${p.metadata.namespace}\nKind:         ${p.kind}\nVersion:      ${p.resourceVersion}\n\n${yaml}`;
+  const [yaml, analysis] = await Promise.all([admin.getYaml(ref), admin.analysis().catch(() => undefined)]);
+  // What `meshctl analyze` says of this policy, as kubectl describe ends with its events.
+  const mine = analysis?.findings.filter((f) => f.policy.kind === ref.kind && f.policy.namespace === ref.namespace && f.policy.name === ref.name);
+  const findings = mine === undefined ? '' : `\nFindings:     ${mine.length ? mine.map((f) => `\n  ${f.level} ${f.code}: ${f.message}`).join('') : '<none>'}\n`;
+  return `Name:         ${p.metadata.name}\nNamespace:    ${p.metadata.namespace}\nKind:         ${p.kind}\nVersion:      ${p.resourceVersion}\n\n${yaml}${findings}`;
 }
 
 export async function del(g: GlobalOptions, kind: string, name: string, o: { namespace?: string; dryRun?: boolean }): Promise<string> {

@@ -155,6 +155,9 @@ spec:
     expect(bad.stdout).toMatch(/^LEVEL\s+CODE\s+POLICY\s+MESSAGE\nError\s+TSM0101\s+FaultPolicy\/default\/chaos\s+target HTTPRoute default\/reviews has no rule named "main": the policy has no effect\n1 error\(s\), 0 warning\(s\) in \d+ policies/);
     const json = JSON.parse((await meshctl(['analyze', '-o', 'json'])).stdout) as { findings: { code: string }[] };
     expect(json.findings.map((x) => x.code)).toEqual(['TSM0101']);
+    const d = await meshctl(['describe', 'faultpolicy', 'chaos']);
+    expect(d.stdout).toMatch(/\nFindings:     \n  Error TSM0101: target HTTPRoute default\/reviews has no rule named "main": the policy has no effect\n$/);
+    expect((await meshctl(['describe', 'httproute', 'reviews'])).stdout).toMatch(/\nFindings:     <none>\n$/);
     const c = await meshctl(['check']);
     expect(c.code).toBe(1);
     expect(c.stderr).toContain('✘ policies take effect: 1 error(s), 0 warning(s)');
