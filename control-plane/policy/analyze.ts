@@ -9,6 +9,7 @@
 import type { RegistryView } from '../registry/types.js';
 import { resolveBackend } from '../translate/context.js';
 import { refOf, type Policy, type PolicyRef } from './types.js';
+import { selectsLabels } from './selector.js';
 
 export interface Finding {
   /** Error: the policy (or part of it) has no effect or breaks traffic. Warning: it may not do what was meant. */
@@ -41,7 +42,7 @@ export function analyzePolicies(policies: readonly Policy[], registry: RegistryV
       .services()
       .filter((s) => s.namespace === ns)
       .flatMap((s) => registry.endpoints(ns, s.name).map((e) => e.labels));
-  const selects = (ns: string, match: Record<string, string>) => labelsIn(ns).some((l) => Object.entries(match).every(([k, v]) => l[k] === v));
+  const selects = (ns: string, match: Record<string, string>) => labelsIn(ns).some((l) => selectsLabels(match, l));
 
   // First by name wins for one target (the translator's rule): the others are shadowed.
   const winners = new Map<string, Policy>();
@@ -94,13 +95,13 @@ export function analyzePolicies(policies: readonly Policy[], registry: RegistryV
           claim(p, `PeerAuthentication:${ns}`, `is namespace-wide in ${ns}`);
           break;
         }
-        const workloads = labelsIn(ns).filter((l) => Object.entries(sel).every(([k, v]) => l[k] === v));
+        const workloads = labelsIn(ns).filter((l) => selectsLabels(sel, l));
         if (!workloads.length) add(p, 'Warning', FINDING_CODES.SelectsNothing, `selector ${labelsText(sel)} matches no workload in namespace ${ns}`);
         // A workload takes one selecting policy (the first by name): another one selecting it is ignored there.
         for (const other of policies) {
           if (other === p || other.kind !== 'PeerAuthentication' || other.metadata.namespace !== ns || !other.spec.selector || other.metadata.name > p.metadata.name) continue;
           const o = other.spec.selector.matchLabels;
-          if (workloads.some((l) => Object.entries(o).every(([k, v]) => l[k] === v))) {
+          if (workloads.some((l) => selectsLabels(o, l))) {
             add(p, 'Warning', FINDING_CODES.Shadowed, `ignored where ${key(refOf(other))} also selects the workload (first by name wins)`);
             break;
           }

@@ -14,6 +14,8 @@ import type { HttpFilter, RbacPermission, RbacPolicy, RbacPrincipal, StringMatch
 import type { AuthorizationCondition, AuthorizationPolicy, AuthorizationRule } from '../policy/types.js';
 import type { NodeRegistration } from '../registry/node-registration.js';
 import type { PolicyIndex, TranslateInput } from './context.js';
+import { escapeRe } from './route-match.js';
+import { selectsLabels } from '../policy/selector.js';
 
 /** Istio principal syntax (`td/ns/x/sa/y`, SPIFFE URI, `*` prefix/suffix wildcard) → a matcher on the peer's SPIFFE ID. */
 export function principalMatcher(pattern: string): StringMatcher | undefined {
@@ -38,14 +40,13 @@ export function policiesForNode(idx: PolicyIndex, node: NodeRegistration): Autho
       if (p.metadata.namespace !== node.namespace) return false;
       if (p.spec.targetRef) return p.spec.targetRef.name === node.service;
       const sel = p.spec.selector?.matchLabels;
-      return !sel || Object.entries(sel).every(([k, v]) => node.labels[k] === v);
+      return !sel || selectsLabels(sel, node.labels);
     })
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
 }
 
-const ANY_AUTHENTICATED: RbacPrincipal = { authenticated: { prefix: 'spiffe://' } };
+const ANY_AUTHENTICATED = { authenticated: { prefix: 'spiffe://' } } satisfies RbacPrincipal;
 const ANY: RbacPermission = { any: true };
-const escapeRe = (x: string) => x.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 const anyCase = (re: string) => re.replace(/[a-z]/gi, (c) => `[${c.toLowerCase()}${c.toUpperCase()}]`);
 
 function peerPrincipal(pattern: string): RbacPrincipal {
@@ -53,14 +54,16 @@ function peerPrincipal(pattern: string): RbacPrincipal {
   return m ? { authenticated: m } : ANY_AUTHENTICATED;
 }
 
-/** Istio namespace forms: exact, `prefix*`, `*suffix`, `*` — matched on the namespace segment of the peer's SPIFFE ID. */
-function namespacePrincipal(ns: string, trustDomain: string): RbacPrincipal {
-  if (ns === '*') return ANY_AUTHENTICATED;
+/** Istio namespace forms: exact, `prefix*`, `*suffix`, `*` — a matcher on the namespace segment of a peer's SPIFFE ID. */
+export function namespaceMatcher(ns: string, trustDomain: string): StringMatcher {
   const base = `spiffe://${trustDomain}/ns/`;
-  if (ns.endsWith('*')) return { authenticated: { prefix: base + ns.slice(0, -1) } };
-  if (ns.startsWith('*')) return { authenticated: { safeRegex: `${escapeRe(base)}[^/]*${escapeRe(ns.slice(1))}/sa/.+` } };
-  return { authenticated: { prefix: `${base}${ns}/sa/` } };
+  if (ns === '*') return ANY_AUTHENTICATED.authenticated;
+  if (ns.endsWith('*')) return { prefix: base + ns.slice(0, -1) };
+  if (ns.startsWith('*')) return { safeRegex: `${escapeRe(base)}[^/]*${escapeRe(ns.slice(1))}/sa/.+` };
+  return { prefix: `${base}${ns}/sa/` };
 }
+
+const namespacePrincipal = (ns: string, trustDomain: string): RbacPrincipal => ({ authenticated: namespaceMatcher(ns, trustDomain) });
 
 function sourcePrincipal({ source: src }: AuthorizationRule['from'][number], trustDomain: string): RbacPrincipal {
   const ids: RbacPrincipal[] = [];

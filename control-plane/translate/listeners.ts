@@ -24,6 +24,7 @@ import { inboundClusterName, type PolicyIndex, type TranslateInput } from './con
 import { inboundHttpFilters } from './authz.js';
 import { CERTIFICATE_SECRET, INBOUND_PASSTHROUGH_CLUSTER, VALIDATION_SECRET } from './clusters.js';
 import { OUTBOUND_ROUTE_CONFIG } from './routes.js';
+import { selectsLabels } from '../policy/selector.js';
 
 export const OUTBOUND_LISTENER = 'virtualOutbound';
 export const INBOUND_LISTENER = 'virtualInbound';
@@ -174,7 +175,7 @@ export interface InboundMtls {
 export function inboundMtls(input: TranslateInput, idx: PolicyIndex): InboundMtls {
   const { node } = input;
   const inNs = idx.peerAuthentications.filter((p) => p.metadata.namespace === node.namespace).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
-  const own = inNs.find((p) => p.spec.selector && Object.entries(p.spec.selector.matchLabels).every(([k, v]) => node.labels[k] === v));
+  const own = inNs.find((p) => p.spec.selector && selectsLabels(p.spec.selector.matchLabels, node.labels));
   const nsWide = inNs.find((p) => !p.spec.selector);
   const mode = own?.spec.mtls?.mode ?? nsWide?.spec.mtls?.mode ?? input.mesh.mtls.mode;
   return { mode, ports: new Map(Object.entries(own?.spec.portLevelMtls ?? {}).map(([port, m]) => [Number(port), m.mode])) };

@@ -28,7 +28,8 @@ export function httpRouteMatch(m: HttpRouteMatch | undefined): RouteMatch {
   return out;
 }
 
-const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** A literal inside a regular expression (JavaScript and RE2 alike). */
+export const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export function grpcRouteMatch(m: GrpcRouteMatch | undefined): RouteMatch {
   const out: RouteMatch = { caseSensitive: true, headers: m ? headerMatchers(m.headers) : [], queryParameters: [], grpc: true };

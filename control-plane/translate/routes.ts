@@ -21,7 +21,7 @@ import type {
 import type { BackendRef, FaultPolicy as FaultPolicyResource, GRPCRoute, HTTPRoute, HttpRouteFilter, HttpRouteRule, HeaderModifier, RequestRedirect } from '../policy/types.js';
 import type { ServiceInfo, ServicePort } from '../registry/types.js';
 import { outboundClusterName, resolveBackend, type PolicyIndex, type ResolvedBackend, type TranslateInput } from './context.js';
-import { comparePrecedence, grpcRouteMatch, httpRouteMatch, precedence } from './route-match.js';
+import { comparePrecedence, escapeRe, grpcRouteMatch, httpRouteMatch, precedence } from './route-match.js';
 import { hashPolicyFor } from './clusters.js';
 
 export const OUTBOUND_ROUTE_CONFIG = 'outbound';
@@ -177,7 +177,6 @@ function buildAction(input: TranslateInput, idx: PolicyIndex, e: Entry, svc: Ser
   return { action, mutations };
 }
 
-const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 /** A literal for an RE2 substitution (where a backslash starts a group reference). */
 const literalSubstitution = (s: string) => s.replace(/\\/g, '\\\\');
 

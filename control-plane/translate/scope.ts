@@ -17,8 +17,9 @@
 import { parseMeshHost } from '../../common/mesh-host.js';
 import { spiffeId, type RegistryView, type ServiceInfo } from '../registry/types.js';
 import type { AuthorizationPolicy } from '../policy/types.js';
-import { principalMatcher, stringMatches } from './authz.js';
+import { namespaceMatcher, principalMatcher, stringMatches } from './authz.js';
 import { resolveBackend, serviceKey, type PolicyIndex, type TranslateInput } from './context.js';
+import { selectsLabels } from '../policy/selector.js';
 
 /** Resolve a host the proxy asked for (`reviews`, `reviews:9080`, `reviews.prod`, FQDN, a ClusterIP) to a service key. */
 export function hostToServiceKey(registry: RegistryView, host: string, nodeNamespace: string): string | undefined {
@@ -38,13 +39,6 @@ function principalNames(pattern: string, id: string): boolean {
   return m !== undefined && stringMatches(m, id);
 }
 
-/** Istio's namespace forms: exact, `prefix*`, `*suffix`, `*`. */
-function namespaceMatches(pattern: string, ns: string): boolean {
-  if (pattern === '*') return true;
-  if (pattern.endsWith('*')) return ns.startsWith(pattern.slice(0, -1));
-  if (pattern.startsWith('*')) return ns.endsWith(pattern.slice(1));
-  return ns === pattern;
-}
 
 /** Services an ALLOW policy protects. */
 function protectedServices(p: AuthorizationPolicy, registry: RegistryView): ServiceInfo[] {
@@ -57,13 +51,14 @@ function protectedServices(p: AuthorizationPolicy, registry: RegistryView): Serv
   const sel = p.spec.selector?.matchLabels;
   if (!sel) return inNs;
   return inNs.filter((s) =>
-    registry.endpoints(ns, s.name).some((e) => Object.entries(sel).every(([k, v]) => e.labels[k] === v)),
+    registry.endpoints(ns, s.name).some((e) => selectsLabels(sel, e.labels)),
   );
 }
 
 export function servicesInScope(input: TranslateInput, idx: PolicyIndex): ServiceInfo[] {
   const { registry, node, mesh } = input;
   const me = spiffeId(mesh.trustDomain, node.namespace, node.serviceAccount);
+  const inMyNamespace = (pattern: string) => stringMatches(namespaceMatcher(pattern, mesh.trustDomain), me);
   const keys = new Set<string>();
   for (const k of input.dependencies) if (registry.service(...(k.split('/') as [string, string]))) keys.add(k);
   if (node.interceptionMode === 'REDIRECT') {
@@ -76,13 +71,13 @@ export function servicesInScope(input: TranslateInput, idx: PolicyIndex): Servic
       r.from.some(({ source: f }) => {
         // The fields are ANDed, as in the RBAC rule; a bare "*" (or only not* fields) names nobody in particular.
         const byPrincipal = f.principals.some((pr) => principalNames(pr, me));
-        const byNamespace = f.namespaces.some((n) => n !== '*' && namespaceMatches(n, node.namespace));
-        const excluded = f.notPrincipals.some((pr) => pr === '*' || principalNames(pr, me)) || f.notNamespaces.some((n) => namespaceMatches(n, node.namespace));
+        const byNamespace = f.namespaces.some((n) => n !== '*' && inMyNamespace(n));
+        const excluded = f.notPrincipals.some((pr) => pr === '*' || principalNames(pr, me)) || f.notNamespaces.some((n) => inMyNamespace(n));
         return (
           !excluded &&
           (byPrincipal || byNamespace) &&
           (!f.principals.length || byPrincipal) &&
-          (!f.namespaces.length || f.namespaces.some((n) => namespaceMatches(n, node.namespace)))
+          (!f.namespaces.length || f.namespaces.some((n) => inMyNamespace(n)))
         );
       }),
     );

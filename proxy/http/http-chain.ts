@@ -186,12 +186,16 @@ export class HttpChain implements HttpChainContext {
 
   private direct(ex: Exchange): void {
     const d = ex.route!.directResponse!;
-    let flat: string[] = d.body !== undefined ? ['content-type', 'text/plain', 'content-length', String(Buffer.byteLength(d.body))] : ['content-length', '0'];
-    flat = applyHeaderOps(ex.route!.responseOps, flat);
-    ex.status = d.status;
+    const flat = d.body !== undefined ? ['content-type', 'text/plain', 'content-length', String(Buffer.byteLength(d.body))] : ['content-length', '0'];
+    this.answer(ex, d.status, flat, d.body);
+  }
+
+  /** A response the route itself gives (direct response, redirect), with the route's response header ops. */
+  private answer(ex: Exchange, status: number, flat: string[], body?: string): void {
+    ex.status = status;
     const res = ex.res as import('node:http').ServerResponse;
-    res.writeHead(d.status, flat as unknown as Record<string, string>);
-    res.end(d.body);
+    res.writeHead(status, applyHeaderOps(ex.route!.responseOps, flat) as unknown as Record<string, string>);
+    res.end(body);
     ex.finish();
   }
 
@@ -205,12 +209,7 @@ export class HttpChain implements HttpChainContext {
       scheme: xfp === 'http' || xfp === 'https' ? xfp : this.tls ? 'https' : 'http',
       matchedLength: ex.route!.pathValue.length,
     });
-    const flat = applyHeaderOps(ex.route!.responseOps, ['location', location, 'content-length', '0']);
-    ex.status = d.status;
-    const res = ex.res as import('node:http').ServerResponse;
-    res.writeHead(d.status, flat as unknown as Record<string, string>);
-    res.end();
-    ex.finish();
+    this.answer(ex, d.status, ['location', location, 'content-length', '0']);
   }
 
   recordHttp(ex: Exchange): void {
