@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=2 --no-sparkplug
 // (the flags of proxy/node-flags.ts: a shebang cannot import them)
 // mesh-proxy --config <bootstrap.yaml>: load and check the bootstrap (exit 2
 // listing every problem when invalid), start the sidecar and its admin

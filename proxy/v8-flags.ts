@@ -60,6 +60,26 @@ export function skipAllocationSitePretenuring(execArgv: readonly string[], nodeO
 
 skipAllocationSitePretenuring(process.execArgv, process.env.NODE_OPTIONS);
 
+// No Sparkplug (V8's non-optimizing baseline compiler between the
+// interpreter and TurboFan). Its machine code for every warm function stays
+// resident: without it, RSS at 1,000 req/s was 0.7–1 MB lower per sidecar
+// (one hop 61.1–61.3 against 61.7–62.1 MB in three pairs, the mesh path's two
+// sidecars 142.0 against 144.1), and CPU per request did not move in any
+// pair (HTTP/1.1 at 1,000 req/s and at saturation, the mesh path, gRPC):
+// the hot request path is TurboFan code either way (bench/results/memory.md,
+// session 15). proxy/node-flags.ts puts it on the command line, which saves
+// more (Node's startup code too); this covers `node dist/proxy/main.js`
+// started without it. Read by V8 at each tiering decision.
+const SPARKPLUG = /--(no-)?(sparkplug|always[-_]sparkplug)/;
+
+export function skipBaselineCompiler(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
+  if (execArgv.some((a) => SPARKPLUG.test(a)) || SPARKPLUG.test(nodeOptions ?? '')) return false;
+  setFlagsFromString('--no-sparkplug');
+  return true;
+}
+
+skipBaselineCompiler(process.execArgv, process.env.NODE_OPTIONS);
+
 // One full garbage collection once the sidecar is configured. Startup leaves
 // several MB of garbage in the old generation (module sources being decoded
 // and compiled, the bootstrap's YAML tree, the config checker's working set),

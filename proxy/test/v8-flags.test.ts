@@ -1,7 +1,7 @@
 // The V8 settings the sidecar applies to itself at startup (proxy/v8-flags.ts).
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
-import { boundOldGenerationGrowth, keepWasmOnBaselineCompiler, releaseStartupGarbage, skipAllocationSitePretenuring } from '../v8-flags.js';
+import { boundOldGenerationGrowth, keepWasmOnBaselineCompiler, releaseStartupGarbage, skipAllocationSitePretenuring, skipBaselineCompiler } from '../v8-flags.js';
 
 describe('sidecar V8 flags', () => {
   it("an operator's own flags win over the sidecar's defaults", () => {
@@ -12,6 +12,9 @@ describe('sidecar V8 flags', () => {
     expect(skipAllocationSitePretenuring(['--allocation-site-pretenuring'], undefined)).toBe(false);
     expect(skipAllocationSitePretenuring([], '--no-allocation_site_pretenuring')).toBe(false);
     expect(skipAllocationSitePretenuring([], '--max-semi-space-size=2')).toBe(true);
+    expect(skipBaselineCompiler(['--sparkplug'], undefined)).toBe(false);
+    expect(skipBaselineCompiler([], '--always-sparkplug')).toBe(false);
+    expect(skipBaselineCompiler([], '--max-semi-space-size=2')).toBe(true);
   });
 
   it('releaseStartupGarbage runs one full collection and leaves no global gc behind', async () => {
