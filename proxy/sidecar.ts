@@ -15,6 +15,7 @@ import { RouteTable } from './router/route-table.js';
 import type { HttpRequestRecord, Telemetry } from './telemetry/types.js';
 import { TlsStore } from './tls/tls-store.js';
 import { ClusterManager } from './upstream/cluster-manager.js';
+import { DnsClusters } from './upstream/dns-clusters.js';
 import { closeOriginalDstPools } from './upstream/original-dst-pools.js';
 
 export interface SidecarOptions {
@@ -36,7 +37,8 @@ export const NOOP_TELEMETRY: Telemetry = {
 export class Sidecar implements AdminSource {
   private current: ConfigSnapshot | undefined;
   private readonly tls = new TlsStore();
-  private readonly clustersMgr = new ClusterManager(this.tls, { registry: () => (this.opts.telemetry as { registry?: import('prom-client').Registry } | undefined)?.registry });
+  private readonly dns: DnsClusters;
+  private readonly clustersMgr: ClusterManager;
   private routes = new Map<string, RouteTable>();
   private listeners = new Map<string, ListenerRuntime>();
   private draining = false;
@@ -51,6 +53,14 @@ export class Sidecar implements AdminSource {
   constructor(private readonly opts: SidecarOptions) {
     this.telemetry = opts.telemetry ?? NOOP_TELEMETRY;
     this.logger = opts.logger ?? silentLogger;
+    // A DNS cluster's new answer rebuilds the running clusters (hosts and pools of unchanged endpoints carry over).
+    this.dns = new DnsClusters(() => {
+      if (this.current) this.clustersMgr.apply(this.current);
+    }, this.logger);
+    this.clustersMgr = new ClusterManager(this.tls, {
+      registry: () => (this.opts.telemetry as { registry?: import('prom-client').Registry } | undefined)?.registry,
+      dnsAssignment: (name) => this.dns.assignment(name),
+    });
   }
 
   /** Validates and applies a snapshot. Throws ValidationError (old config kept) when invalid. */
@@ -75,8 +85,16 @@ export class Sidecar implements AdminSource {
       throw new MeshError('MESH_LISTENER_BIND', `cannot bind listener: ${(err as Error).message}`, { cause: err });
     }
 
+    // New DNS clusters are warmed (first answers in) while the old config keeps serving, as in Envoy.
+    await this.dns.warm(snap);
+    if (this.draining) {
+      for (const rt of fresh.values()) await rt.stopAccepting();
+      throw new MeshError('MESH_DRAINING', 'the sidecar is draining; configuration is frozen');
+    }
+
     // Swap: secrets, clusters, route tables, then listener configs.
     this.tls.setConfigSecrets(snap.resources.secret);
+    this.dns.commit(snap);
     this.clustersMgr.apply(snap);
     const routes = new Map<string, RouteTable>();
     for (const [name, rc] of snap.resources.routeConfiguration) routes.set(name, new RouteTable(rc));
@@ -222,6 +240,7 @@ export class Sidecar implements AdminSource {
       await new Promise((r) => setTimeout(r, 25));
     }
     for (const l of all) l.destroy();
+    this.dns.close();
     await Promise.all([this.clustersMgr.close(false), closeOriginalDstPools(this.clustersMgr)]);
     this.logger.info('drained');
   }
@@ -232,6 +251,7 @@ export class Sidecar implements AdminSource {
     const all = [...this.listeners.values()];
     await Promise.all(all.map((l) => l.stopAccepting()));
     for (const l of all) l.destroy();
+    this.dns.close();
     await Promise.all([this.clustersMgr.close(false), closeOriginalDstPools(this.clustersMgr)]);
   }
 }

@@ -3,6 +3,7 @@
 // weights, ports. Shared by the bootstrap loader and the xDS client, so a
 // snapshot from either source is accepted or refused by the same rules.
 
+import { isIP } from 'node:net';
 import { ValidationError, type ValidationIssue } from '../../common/errors.js';
 import { formatPath, type PathSeg } from '../../common/path-format.js';
 import type {
@@ -17,6 +18,9 @@ import type {
   DownstreamTlsContext,
 } from './resources.js';
 import { captureGroups, substitutionProblem } from '../router/path-rewrite.js';
+
+/** A host name a DNS cluster may resolve: dot-separated labels of letters, digits, '-' and '_', ≤ 253 characters. */
+const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$/;
 
 /** Where a resource lives in the input; lets the bootstrap loader add file:line. */
 export type Locate = (kind: ResourceKind, name: string, path: readonly PathSeg[]) => Omit<ValidationIssue, 'message'>;
@@ -133,7 +137,16 @@ export function checkSnapshot(snap: ConfigSnapshot, opts: CheckOptions = {}): Va
   for (const [name, rc] of res.routeConfiguration) checkRouteConfig('routeConfiguration', name, [], rc);
   for (const [name, c] of res.cluster) {
     if (c.transportSocket) checkTls('cluster', name, ['transportSocket'], c.transportSocket);
-    if (c.type === 'STATIC' && c.loadAssignment?.endpoints.length === 0) at('cluster', name, ['loadAssignment', 'endpoints'], 'a STATIC cluster needs at least one endpoint');
+    if ((c.type === 'STATIC' || c.type === 'STRICT_DNS') && c.loadAssignment?.endpoints.length === 0) at('cluster', name, ['loadAssignment', 'endpoints'], `a ${c.type} cluster needs at least one endpoint`);
+    if (c.type === 'LOGICAL_DNS' && c.loadAssignment?.endpoints.length !== 1) at('cluster', name, ['loadAssignment', 'endpoints'], 'a LOGICAL_DNS cluster has exactly one endpoint (one host name)');
+    if (c.type === 'STRICT_DNS' || c.type === 'LOGICAL_DNS') {
+      c.loadAssignment?.endpoints.forEach((e, i) => {
+        if (!isIP(e.address.address) && !DNS_NAME.test(e.address.address)) at('cluster', name, ['loadAssignment', 'endpoints', i, 'address', 'address'], `"${e.address.address}" is neither an IP address nor a DNS name`);
+      });
+      c.dns?.resolvers?.forEach((a, i) => {
+        if (!isIP(a.address)) at('cluster', name, ['dns', 'resolvers', i, 'address'], `a DNS server is given by IP address, not "${a.address}"`);
+      });
+    }
   }
   return issues;
 }

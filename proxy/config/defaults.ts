@@ -1,6 +1,6 @@
 // Envoy's defaults for fields a bootstrap file (or an xDS resource) may omit.
 
-import type { CircuitBreakerThresholds, HttpLimits, OutlierDetection, RetryPolicy, TlsParams } from './resources.js';
+import type { CircuitBreakerThresholds, DnsSettings, HttpLimits, OutlierDetection, RetryPolicy, TlsParams } from './resources.js';
 
 export const DEFAULT_PROTOCOL_DETECTION_TIMEOUT_MS = 100; // Istio's listener protocol detection timeout
 export const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
@@ -9,6 +9,9 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 5_000; // Istio's terminationDrainDuration
 export const DEFAULT_ADMIN_PORT = 15000;
 export const DEFAULT_HEALTHY_PANIC_THRESHOLD = 50;
+
+/** Envoy's DNS cluster defaults (dns_refresh_rate 5 s, AUTO family, TTL ignored). */
+export const DEFAULT_DNS: Readonly<DnsSettings> = { refreshRate: 5_000, lookupFamily: 'AUTO', respectTtl: false };
 
 export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = {
   maxRequestHeadersKb: 60,

@@ -6,6 +6,7 @@ import type { Reader } from '../../common/reader.js';
 import {
   DEFAULT_CIRCUIT_BREAKERS,
   DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_DNS,
   DEFAULT_HEALTHY_PANIC_THRESHOLD,
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_TLS_PARAMS,
@@ -15,6 +16,8 @@ import type {
   CircuitBreakerThresholds,
   Cluster,
   ClusterLoadAssignment,
+  DnsLookupFamily,
+  DnsSettings,
   HealthStatus,
   LbEndpoint,
   LbPolicy,
@@ -22,6 +25,7 @@ import type {
   Secret,
   UpstreamTlsContext,
 } from './resources.js';
+import { isDnsCluster } from './resources.js';
 
 const LB_POLICIES = ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV', 'PEAK_EWMA', 'CLUSTER_PROVIDED'];
 const HEALTH = ['UNKNOWN', 'HEALTHY', 'UNHEALTHY', 'DRAINING', 'TIMEOUT', 'DEGRADED'];
@@ -30,12 +34,12 @@ export function readCluster(r: Reader): Cluster {
   strict(r, [
     'name', 'type', 'edsServiceName', 'loadAssignment', 'connectTimeout', 'lbPolicy', 'ringHash', 'leastRequest',
     'circuitBreakers', 'outlierDetection', 'healthyPanicThreshold', 'upstreamProtocol', 'transportSocket',
-    'idleTimeout', 'maxRequestsPerConnection', 'upstreamBindConfig', 'metadata',
+    'idleTimeout', 'maxRequestsPerConnection', 'upstreamBindConfig', 'metadata', 'dns',
   ], true);
   const name = r.field('name').string({ required: true }) ?? '';
   const c: Cluster = {
     name,
-    type: (r.field('type').string({ enum: ['STATIC', 'EDS', 'ORIGINAL_DST'] }) as Cluster['type']) ?? 'STATIC',
+    type: (r.field('type').string({ enum: ['STATIC', 'EDS', 'ORIGINAL_DST', 'STRICT_DNS', 'LOGICAL_DNS'] }) as Cluster['type']) ?? 'STATIC',
     connectTimeout: r.field('connectTimeout').duration({ min: 1 }) ?? DEFAULT_CONNECT_TIMEOUT_MS,
     lbPolicy: (r.field('lbPolicy').string({ enum: LB_POLICIES }) as LbPolicy) ?? (r.field('type').value === 'ORIGINAL_DST' ? 'CLUSTER_PROVIDED' : 'PEAK_EWMA'), // tsmesh default: latency-aware P2C (Linkerd's approach)
     circuitBreakers: readCircuitBreakers(r.field('circuitBreakers')),
@@ -48,6 +52,10 @@ export function readCluster(r: Reader): Cluster {
   if (eds !== undefined) c.edsServiceName = eds;
   if (r.field('loadAssignment').present) c.loadAssignment = readLoadAssignment(r.field('loadAssignment'), name);
   if (c.type === 'STATIC' && !c.loadAssignment) r.field('loadAssignment').fail('is required for a STATIC cluster');
+  if (isDnsCluster(c.type)) {
+    if (!c.loadAssignment) r.field('loadAssignment').fail(`is required for a ${c.type} cluster (the host names to resolve)`);
+    c.dns = readDns(r.field('dns'));
+  } else if (r.field('dns').present) r.field('dns').fail('is only for STRICT_DNS and LOGICAL_DNS clusters');
   if (c.type === 'ORIGINAL_DST' && c.loadAssignment) r.field('loadAssignment').fail('an ORIGINAL_DST cluster has no endpoints (each connection goes to its original destination)');
   // Envoy's rule: ORIGINAL_DST picks its own host, and only it may.
   if ((c.type === 'ORIGINAL_DST') !== (c.lbPolicy === 'CLUSTER_PROVIDED')) {
@@ -69,6 +77,23 @@ export function readCluster(r: Reader): Cluster {
   const mrpc = r.field('maxRequestsPerConnection').number({ integer: true, min: 1 });
   if (mrpc !== undefined) c.maxRequestsPerConnection = mrpc;
   return c;
+}
+
+export const DNS_LOOKUP_FAMILIES: readonly DnsLookupFamily[] = ['AUTO', 'V4_ONLY', 'V6_ONLY', 'V4_PREFERRED', 'ALL'];
+
+function readDns(r: Reader): DnsSettings {
+  if (!strict(r, ['refreshRate', 'lookupFamily', 'respectTtl', 'resolvers'])) return { ...DEFAULT_DNS };
+  const d: DnsSettings = {
+    refreshRate: r.field('refreshRate').duration({ min: 1 }) ?? DEFAULT_DNS.refreshRate,
+    lookupFamily: (r.field('lookupFamily').string({ enum: DNS_LOOKUP_FAMILIES }) as DnsLookupFamily) ?? DEFAULT_DNS.lookupFamily,
+    respectTtl: r.field('respectTtl').boolean() ?? DEFAULT_DNS.respectTtl,
+  };
+  if (r.field('resolvers').present) {
+    const list = r.field('resolvers').array();
+    if (list.length === 0) r.field('resolvers').fail('must list at least one DNS server (or be left out for the system resolver)');
+    d.resolvers = list.map((x) => socketAddress(x));
+  }
+  return d;
 }
 
 function readCircuitBreakers(r: Reader): CircuitBreakerThresholds {

@@ -386,11 +386,17 @@ export interface Cluster {
    * EDS: endpoints come from a ClusterLoadAssignment named edsServiceName (default: the cluster name).
    * ORIGINAL_DST: no endpoints; a TCP proxy connects each connection to its original destination (a
    * useOriginalDst listener's): Istio's InboundPassthroughCluster for pod ports no Service names.
+   * STRICT_DNS: loadAssignment's endpoints are host names, each resolved (and re-resolved) to one host
+   * per address. LOGICAL_DNS: one endpoint whose host is the first address of its latest resolution
+   * (a large web service behind many rotating addresses). Both: Istio's ServiceEntry with resolution
+   * DNS and DNS_ROUND_ROBIN.
    */
-  type: 'STATIC' | 'EDS' | 'ORIGINAL_DST';
+  type: 'STATIC' | 'EDS' | 'ORIGINAL_DST' | 'STRICT_DNS' | 'LOGICAL_DNS';
   edsServiceName?: string;
-  /** For STATIC clusters. */
+  /** For STATIC and DNS clusters. */
   loadAssignment?: ClusterLoadAssignment;
+  /** For DNS clusters (defaults in config/defaults.ts: Envoy's). */
+  dns?: DnsSettings;
   connectTimeout: Millis; // Envoy default 5s
   lbPolicy: LbPolicy;
   ringHash?: { minimumRingSize: number; maximumRingSize: number };
@@ -410,6 +416,24 @@ export interface Cluster {
   upstreamBindConfig?: { sourceAddress: SocketAddress };
   /** Free-form labels, e.g. { service: 'reviews.default', version: 'v2' }, used in telemetry. */
   metadata: Record<string, string>;
+}
+
+/** STRICT_DNS and LOGICAL_DNS: hosts come from resolving the endpoints' names (upstream/dns-clusters.ts). */
+export const isDnsCluster = (type: Cluster['type']): type is 'STRICT_DNS' | 'LOGICAL_DNS' => type === 'STRICT_DNS' || type === 'LOGICAL_DNS';
+
+export type DnsLookupFamily = 'AUTO' | 'V4_ONLY' | 'V6_ONLY' | 'V4_PREFERRED' | 'ALL';
+
+export interface DnsSettings {
+  /** How often names are resolved again (Envoy: dns_refresh_rate, 5 s). */
+  refreshRate: Millis;
+  /** AUTO prefers IPv6 and falls back to IPv4; V4_PREFERRED the other way round; ALL keeps both. */
+  lookupFamily: DnsLookupFamily;
+  /** Resolve again when the answer's TTL runs out instead of at refreshRate (needs `resolvers`: the
+   * system resolver reports no TTL). */
+  respectTtl: boolean;
+  /** DNS servers to ask (Envoy's c-ares resolver config). Absent: the system resolver (getaddrinfo:
+   * /etc/hosts, then resolv.conf), as Envoy's getaddrinfo resolver. */
+  resolvers?: SocketAddress[];
 }
 
 export type HealthStatus = 'UNKNOWN' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'TIMEOUT' | 'DEGRADED';

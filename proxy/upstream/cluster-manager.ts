@@ -5,7 +5,7 @@
 // cluster's ClusterResilience (balancer, circuit breaker, outlier detector)
 // hands its state to its successor (breaker counters, ejections, EWMA).
 
-import type { Cluster, ConfigSnapshot, LbEndpoint } from '../config/resources.js';
+import { isDnsCluster, type Cluster, type ClusterLoadAssignment, type ConfigSnapshot, type LbEndpoint } from '../config/resources.js';
 import type { Registry } from 'prom-client';
 import { systemClock, type Clock } from '../../common/clock.js';
 import type { HostState, LoadBalancer } from '../lb/index.js';
@@ -73,13 +73,16 @@ export class ClusterManager {
   /** Drives timeouts, backoff, ejection and latency estimates (tests may inject a ManualClock). */
   readonly clock: Clock;
   private readonly registry: () => Registry | undefined;
+  /** A DNS cluster's hosts as of its latest answers (upstream/dns-clusters.ts). */
+  private readonly dnsAssignment: (cluster: string) => ClusterLoadAssignment | undefined;
 
   constructor(
     private readonly tls: TlsStore,
-    opts: { clock?: Clock; registry?: () => Registry | undefined } = {},
+    opts: { clock?: Clock; registry?: () => Registry | undefined; dnsAssignment?: (cluster: string) => ClusterLoadAssignment | undefined } = {},
   ) {
     this.clock = opts.clock ?? systemClock;
     this.registry = opts.registry ?? (() => undefined);
+    this.dnsAssignment = opts.dnsAssignment ?? (() => undefined);
   }
 
   /** The shared metrics registry (resilience series), when the sidecar has one. */
@@ -97,7 +100,12 @@ export class ClusterManager {
     const usedPools = new Set<string>();
     const nextHosts = new Map<string, UpstreamHost>();
     for (const [name, c] of snap.resources.cluster) {
-      const cla = c.type === 'EDS' ? snap.resources.clusterLoadAssignment.get(c.edsServiceName ?? name) : c.loadAssignment;
+      const cla =
+        c.type === 'EDS'
+          ? snap.resources.clusterLoadAssignment.get(c.edsServiceName ?? name)
+          : isDnsCluster(c.type)
+            ? this.dnsAssignment(name)
+            : c.loadAssignment;
       const eps = cla?.endpoints ?? [];
       const tls = c.transportSocket ? this.tls.upstream(c.transportSocket) : undefined;
       const prev = this.clusters.get(name);

@@ -3,10 +3,13 @@
 // load_balancing_policy with tsmesh's own typed extension (tsmesh.lb.v1.PeakEwma).
 
 import type { Reader } from '../../../common/reader.js';
-import type { CircuitBreakerThresholds, Cluster, LbPolicy, OutlierDetection } from '../../config/resources.js';
+import type { CircuitBreakerThresholds, Cluster, DnsLookupFamily, DnsSettings, LbPolicy, OutlierDetection, SocketAddress } from '../../config/resources.js';
+import { isDnsCluster } from '../../config/resources.js';
+import { DNS_LOOKUP_FAMILIES } from '../../config/read-cluster.js';
 import {
   DEFAULT_CIRCUIT_BREAKERS,
   DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_DNS,
   DEFAULT_HEALTHY_PANIC_THRESHOLD,
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_OUTLIER_DETECTION,
@@ -22,6 +25,7 @@ import {
   readPercent,
   readTsmeshMetadata,
   readU32,
+  socketAddress,
   tsmeshMetadata,
   u32,
   type PObj,
@@ -130,6 +134,7 @@ export function encodeCluster(c: Cluster): PObj {
   } else if (c.loadAssignment) {
     o.load_assignment = encodeClusterLoadAssignment(c.loadAssignment);
   }
+  if (c.dns) encodeDns(o, c.dns);
   if (c.lbPolicy === 'PEAK_EWMA') {
     o.load_balancing_policy = {
       policies: [{ typed_extension_config: { name: NAMES.peakEwma, typed_config: { '@type': T.peakEwma } } }],
@@ -154,6 +159,43 @@ export function encodeCluster(c: Cluster): PObj {
   const md = tsmeshMetadata(c.metadata);
   if (md) o.metadata = md;
   return o;
+}
+
+function encodeDns(o: PObj, d: DnsSettings): void {
+  o.dns_refresh_rate = duration(d.refreshRate);
+  if (d.lookupFamily !== 'AUTO') o.dns_lookup_family = d.lookupFamily;
+  if (d.respectTtl) o.respect_dns_ttl = true;
+  if (d.resolvers) {
+    o.typed_dns_resolver_config = {
+      name: NAMES.caresDnsResolver,
+      typed_config: { '@type': T.caresDnsResolver, resolvers: d.resolvers.map(socketAddress) },
+    };
+  }
+}
+
+function decodeDns(r: Reader): DnsSettings {
+  const d: DnsSettings = {
+    refreshRate: r.field('dns_refresh_rate').duration({ min: 1 }) ?? DEFAULT_DNS.refreshRate,
+    lookupFamily: (r.field('dns_lookup_family').string({ enum: DNS_LOOKUP_FAMILIES }) as DnsLookupFamily) ?? DEFAULT_DNS.lookupFamily,
+    respectTtl: r.field('respect_dns_ttl').boolean() ?? DEFAULT_DNS.respectTtl,
+  };
+  const cfg = r.field('typed_dns_resolver_config').field('typed_config');
+  const t = cfg.present ? anyType(cfg) : undefined;
+  if (t === T.caresDnsResolver) {
+    // Envoy's c-ares resolvers are usually written with protocol UDP; both are the same DNS servers here.
+    const servers = cfg.field('resolvers').array().map((a) => readResolver(a)).filter((a): a is SocketAddress => a !== undefined);
+    if (servers.length === 0) cfg.field('resolvers').fail('must list at least one DNS server');
+    else d.resolvers = servers;
+  } else if (t !== undefined && t !== T.getaddrinfoDnsResolver) cfg.fail(`unsupported DNS resolver ${t} (c-ares with resolvers, or getaddrinfo)`);
+  return d;
+}
+
+function readResolver(r: Reader): SocketAddress | undefined {
+  const sa = r.field('socket_address');
+  if (!sa.object(true)) return undefined;
+  const address = sa.field('address').string({ required: true, maxLength: 253 });
+  const port = sa.field('port_value').number({ integer: true, min: 1, max: 65535 }) ?? 53;
+  return address === undefined ? undefined : { address, port };
 }
 
 function decodeLbPolicy(r: Reader): LbPolicy {
@@ -194,10 +236,11 @@ function decodeProtocolOptions(r: Reader, c: Cluster): void {
 export function decodeCluster(r: Reader): Cluster | undefined {
   const name = r.field('name').string({ required: true, maxLength: 256 });
   const type = r.field('type').string() ?? 'STATIC';
-  if (type !== 'STATIC' && type !== 'EDS' && type !== 'ORIGINAL_DST') r.field('type').fail(`unsupported discovery type ${type} (STATIC, EDS or ORIGINAL_DST)`);
+  const known = type === 'STATIC' || type === 'EDS' || type === 'ORIGINAL_DST' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS';
+  if (!known) r.field('type').fail(`unsupported discovery type ${type} (STATIC, STRICT_DNS, LOGICAL_DNS, EDS or ORIGINAL_DST)`);
   const c: Cluster = {
     name: name ?? '',
-    type: type === 'EDS' || type === 'ORIGINAL_DST' ? type : 'STATIC',
+    type: known ? type : 'STATIC',
     connectTimeout: r.field('connect_timeout').duration({ min: 1 }) ?? DEFAULT_CONNECT_TIMEOUT_MS,
     lbPolicy: decodeLbPolicy(r),
     circuitBreakers: decodeThresholds(r.field('circuit_breakers')),
@@ -213,10 +256,11 @@ export function decodeCluster(r: Reader): Cluster | undefined {
     if (src.present && !src.field('ads').present) src.fail('only ADS config sources are supported');
     const svc = eds.field('service_name').string({ maxLength: 256 });
     if (svc) c.edsServiceName = svc;
-  } else if (c.type === 'STATIC') {
+  } else if (c.type === 'STATIC' || isDnsCluster(c.type)) {
     const la = r.field('load_assignment');
     if (la.object(true)) c.loadAssignment = decodeClusterLoadAssignment(la);
   }
+  if (isDnsCluster(c.type)) c.dns = decodeDns(r);
   if ((c.type === 'ORIGINAL_DST') !== (c.lbPolicy === 'CLUSTER_PROVIDED')) {
     r.field('lb_policy').fail(c.type === 'ORIGINAL_DST' ? 'must be CLUSTER_PROVIDED for an ORIGINAL_DST cluster' : 'CLUSTER_PROVIDED is only for an ORIGINAL_DST cluster');
   }

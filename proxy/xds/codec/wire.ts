@@ -29,6 +29,8 @@ export const T = {
   previousHosts: 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
   peakEwma: 'type.googleapis.com/tsmesh.lb.v1.PeakEwma',
   fileAccessLog: 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
+  caresDnsResolver: 'type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig',
+  getaddrinfoDnsResolver: 'type.googleapis.com/envoy.extensions.network.dns_resolver.getaddrinfo.v3.GetAddrInfoDnsResolverConfig',
 } as const;
 
 /** Envoy's well-known extension names. */
@@ -44,6 +46,7 @@ export const NAMES = {
   httpProtocolOptions: 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
   previousHosts: 'envoy.retry_host_predicates.previous_hosts',
   peakEwma: 'tsmesh.lb.peak_ewma',
+  caresDnsResolver: 'envoy.network.dns_resolver.cares',
   /** filter_metadata namespace for tsmesh-only values. */
   metadata: 'tsmesh',
 } as const;

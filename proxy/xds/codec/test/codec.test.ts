@@ -18,6 +18,8 @@ const cases: [string, ResourceKind, DomainOf[ResourceKind]][] = [
   ['cluster-eds-ring-hash', 'cluster', fx.cluster],
   ['cluster-static-peak-ewma', 'cluster', fx.peakEwmaCluster],
   ['cluster-original-dst', 'cluster', fx.originalDstCluster],
+  ['cluster-strict-dns', 'cluster', fx.strictDnsCluster],
+  ['cluster-logical-dns', 'cluster', fx.logicalDnsCluster],
   ['cluster-load-assignment', 'clusterLoadAssignment', fx.clusterLoadAssignment],
   ['secret-rootca', 'secret', fx.rootSecret],
   ['secret-default', 'secret', fx.certSecret],

@@ -231,6 +231,45 @@ export const originalDstCluster: Cluster = {
   metadata: { service: 'InboundPassthroughClusterIpv4' },
 };
 
+/** Istio's ServiceEntry with resolution DNS: names resolved by the sidecar, TTL-driven, against given DNS servers. */
+export const strictDnsCluster: Cluster = {
+  name: 'outbound|443||api.example.com',
+  type: 'STRICT_DNS',
+  loadAssignment: {
+    clusterName: 'outbound|443||api.example.com',
+    endpoints: [
+      { address: { address: 'api.example.com', port: 443 }, weight: 1, healthStatus: 'UNKNOWN', priority: 0, metadata: {} },
+      { address: { address: 'api-2.example.com', port: 8443 }, weight: 2, healthStatus: 'UNKNOWN', priority: 0, metadata: {} },
+    ],
+  },
+  dns: { refreshRate: 60_000, lookupFamily: 'V4_ONLY', respectTtl: true, resolvers: [{ address: '10.96.0.10', port: 53 }] },
+  connectTimeout: 10_000,
+  lbPolicy: 'ROUND_ROBIN',
+  circuitBreakers: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 },
+  healthyPanicThreshold: 50,
+  upstreamProtocol: 'http1',
+  idleTimeout: 3_600_000,
+  metadata: { service: 'api.example.com' },
+};
+
+/** resolution DNS_ROUND_ROBIN: one logical host, the system resolver, Envoy's DNS defaults. */
+export const logicalDnsCluster: Cluster = {
+  name: 'outbound|80||www.example.org',
+  type: 'LOGICAL_DNS',
+  loadAssignment: {
+    clusterName: 'outbound|80||www.example.org',
+    endpoints: [{ address: { address: 'www.example.org', port: 80 }, weight: 1, healthStatus: 'UNKNOWN', priority: 0, metadata: {} }],
+  },
+  dns: { refreshRate: 5_000, lookupFamily: 'AUTO', respectTtl: false },
+  connectTimeout: 5_000,
+  lbPolicy: 'ROUND_ROBIN',
+  circuitBreakers: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 },
+  healthyPanicThreshold: 50,
+  upstreamProtocol: 'http1',
+  idleTimeout: 3_600_000,
+  metadata: {},
+};
+
 export const clusterLoadAssignment: ClusterLoadAssignment = {
   clusterName: 'outbound|80|v2|reviews.default',
   endpoints: [
