@@ -11,7 +11,8 @@ import { readGrpcRouteSpec } from './validate-grpc-route.js';
 import { readAuthorizationPolicySpec, readDestinationPolicySpec, readMeshConfigSpec, readPeerAuthenticationSpec } from './validate-tsmesh.js';
 import { readFaultPolicySpec, readRateLimitPolicySpec } from './validate-traffic.js';
 import { readCanarySpec } from './validate-canary.js';
-import { GATEWAY_API_VERSION, POLICY_KINDS, TSMESH_API_VERSION, type Policy, type PolicyKind } from './types.js';
+import { readServiceEntrySpec, SERVICE_ENTRY_VERSIONS } from './validate-service-entry.js';
+import { GATEWAY_API_VERSION, ISTIO_NETWORKING_VERSION, POLICY_KINDS, TSMESH_API_VERSION, type Policy, type PolicyKind } from './types.js';
 
 export const MAX_POLICY_BYTES = 4 * 1024 * 1024;
 export const MAX_DOCUMENTS = 1000;
@@ -24,6 +25,7 @@ const API_VERSION: Record<PolicyKind, string> = {
   PeerAuthentication: TSMESH_API_VERSION,
   FaultPolicy: TSMESH_API_VERSION,
   RateLimitPolicy: TSMESH_API_VERSION,
+  ServiceEntry: ISTIO_NETWORKING_VERSION,
   MeshConfig: TSMESH_API_VERSION,
   Canary: TSMESH_API_VERSION,
 };
@@ -36,6 +38,7 @@ const SPEC_READERS: Record<PolicyKind, (r: Reader) => unknown> = {
   PeerAuthentication: readPeerAuthenticationSpec,
   FaultPolicy: readFaultPolicySpec,
   RateLimitPolicy: readRateLimitPolicySpec,
+  ServiceEntry: readServiceEntrySpec,
   MeshConfig: readMeshConfigSpec,
   Canary: readCanarySpec,
 };
@@ -61,7 +64,7 @@ export function readPolicyDocument(doc: SourceDoc, issues: ValidationIssue[]): P
   const k = kind as PolicyKind;
   const apiVersion = r.field('apiVersion').string({ required: true });
   if (apiVersion !== undefined && apiVersion !== API_VERSION[k]) {
-    const alt = k.endsWith('Route') && apiVersion === 'gateway.networking.k8s.io/v1beta1';
+    const alt = (k.endsWith('Route') && apiVersion === 'gateway.networking.k8s.io/v1beta1') || (k === 'ServiceEntry' && SERVICE_ENTRY_VERSIONS.includes(apiVersion));
     if (!alt) r.field('apiVersion').fail(`${k} must have apiVersion ${API_VERSION[k]}; got "${apiVersion}"`);
   }
   const metadata = readMetadata(r.field('metadata'));

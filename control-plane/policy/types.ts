@@ -5,6 +5,8 @@
 
 export const GATEWAY_API_VERSION = 'gateway.networking.k8s.io/v1';
 export const TSMESH_API_VERSION = 'tsmesh.io/v1alpha1';
+/** Istio's ServiceEntry, taken as Istio users write it (v1beta1 and v1alpha3 are the same schema). */
+export const ISTIO_NETWORKING_VERSION = 'networking.istio.io/v1';
 
 export type PolicyKind =
   | 'HTTPRoute'
@@ -14,6 +16,7 @@ export type PolicyKind =
   | 'PeerAuthentication'
   | 'FaultPolicy'
   | 'RateLimitPolicy'
+  | 'ServiceEntry'
   | 'MeshConfig'
   | 'Canary';
 
@@ -25,6 +28,7 @@ export const POLICY_KINDS: readonly PolicyKind[] = [
   'PeerAuthentication',
   'FaultPolicy',
   'RateLimitPolicy',
+  'ServiceEntry',
   'MeshConfig',
   'Canary',
 ];
@@ -314,6 +318,8 @@ export interface MeshConfigSpec {
    * listener's file access log; absent or '' = none (each sidecar's bootstrap may still log).
    */
   accessLogFile?: '/dev/stdout' | '/dev/stderr';
+  /** Istio's MeshConfig.dnsRefreshRate: how often sidecars resolve ServiceEntry hosts again (ms; absent = 60 s). */
+  dnsRefreshRate?: number;
 }
 
 export interface CanarySpec {
@@ -330,6 +336,43 @@ export interface CanarySpec {
   match?: NameValueMatch[];
 }
 
+/** The protocols a ServiceEntry port may declare (Istio's names, upper-cased). */
+export type ServiceEntryProtocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'HTTPS' | 'TLS' | 'TCP';
+
+export interface ServiceEntryPort {
+  number: number;
+  protocol: ServiceEntryProtocol;
+  name: string;
+  /** The port the endpoints are dialled on (default: number). */
+  targetPort?: number;
+}
+
+export interface ServiceEntryEndpoint {
+  /** An IP (STATIC, DNS) or a DNS name (DNS, DNS_ROUND_ROBIN). */
+  address: string;
+  /** Port name → the port this endpoint serves it on. */
+  ports: Record<string, number>;
+  labels: Record<string, string>;
+  weight?: number;
+}
+
+/**
+ * Istio's ServiceEntry for hosts outside the mesh (location MESH_EXTERNAL): the sidecars route to
+ * them by name (HTTP by Host, TLS by SNI, TCP by `addresses`), resolve them (resolution DNS: every
+ * address a host; DNS_ROUND_ROBIN: the first one; STATIC: `endpoints`), and under outboundTrafficPolicy
+ * REGISTRY_ONLY they are what may be reached.
+ */
+export interface ServiceEntrySpec {
+  hosts: string[];
+  addresses: string[];
+  ports: ServiceEntryPort[];
+  location: 'MESH_EXTERNAL';
+  resolution: 'DNS' | 'DNS_ROUND_ROBIN' | 'STATIC';
+  endpoints: ServiceEntryEndpoint[];
+  /** Namespaces whose sidecars get it: `*` (default) every one, `.` its own. */
+  exportTo: string[];
+}
+
 export type HTTPRoute = Resource<'HTTPRoute', HttpRouteSpec>;
 export type GRPCRoute = Resource<'GRPCRoute', GrpcRouteSpec>;
 export type DestinationPolicy = Resource<'DestinationPolicy', DestinationPolicySpec>;
@@ -337,10 +380,11 @@ export type AuthorizationPolicy = Resource<'AuthorizationPolicy', AuthorizationP
 export type PeerAuthentication = Resource<'PeerAuthentication', PeerAuthenticationSpec>;
 export type FaultPolicy = Resource<'FaultPolicy', FaultPolicySpec>;
 export type RateLimitPolicy = Resource<'RateLimitPolicy', RateLimitPolicySpec>;
+export type ServiceEntry = Resource<'ServiceEntry', ServiceEntrySpec>;
 export type MeshConfig = Resource<'MeshConfig', MeshConfigSpec>;
 export type Canary = Resource<'Canary', CanarySpec>;
 
-export type Policy = HTTPRoute | GRPCRoute | DestinationPolicy | AuthorizationPolicy | PeerAuthentication | FaultPolicy | RateLimitPolicy | MeshConfig | Canary;
+export type Policy = HTTPRoute | GRPCRoute | DestinationPolicy | AuthorizationPolicy | PeerAuthentication | FaultPolicy | RateLimitPolicy | ServiceEntry | MeshConfig | Canary;
 
 /** Identifies one policy: kind/namespace/name. */
 export interface PolicyRef {

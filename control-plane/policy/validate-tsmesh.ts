@@ -260,7 +260,8 @@ export function readPeerAuthenticationSpec(r: Reader): PeerAuthenticationSpec {
 
 export function readMeshConfigSpec(r: Reader): MeshConfigSpec {
   r.object(true);
-  r.onlyKeys(['trustDomain', 'certificateTtl', 'mtls', 'defaultDeny', 'outboundTrafficPolicy', 'tracing', 'accessLogFile']);
+  r.onlyKeys(['trustDomain', 'certificateTtl', 'mtls', 'defaultDeny', 'outboundTrafficPolicy', 'tracing', 'accessLogFile', 'dnsRefreshRate']);
+  const dnsRefreshRate = r.field('dnsRefreshRate').duration({ min: 1_000, max: 24 * 3_600_000 });
   // Istio's values; a file path on the workload is refused: the sidecar writes only to its own streams.
   const accessLogFile = r.field('accessLogFile').string({ enum: ['', '/dev/stdout', '/dev/stderr'] });
   const mt = r.field('mtls');
@@ -291,6 +292,7 @@ export function readMeshConfigSpec(r: Reader): MeshConfigSpec {
     ...(outbound ? { outboundTrafficPolicy: outbound } : {}),
     ...(tracing ? { tracing } : {}),
     ...(accessLogFile ? { accessLogFile: accessLogFile as NonNullable<MeshConfigSpec['accessLogFile']> } : {}),
+    ...(dnsRefreshRate !== undefined ? { dnsRefreshRate } : {}),
   };
 }
 

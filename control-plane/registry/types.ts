@@ -11,6 +11,20 @@ export interface ServicePort {
   /** The port clients address (`reviews:9080`). */
   port: number;
   protocol: AppProtocol;
+  /** The app speaks TLS itself on this port (a ServiceEntry's HTTPS and TLS ports): claimed by SNI, passed through. */
+  tls?: boolean;
+}
+
+/** A host outside the mesh, from a ServiceEntry (control-plane/translate/external-services.ts). */
+export interface ExternalServiceInfo {
+  /** The ServiceEntry: `<namespace>/<name>`. */
+  entry: string;
+  resolution: 'DNS' | 'DNS_ROUND_ROBIN' | 'STATIC';
+  /** Where the host is reached: its own name unless the entry lists endpoints. */
+  endpoints: { address: string; weight: number; labels: Record<string, string>; ports: Readonly<Record<number, number>> }[];
+  /** Service port → the port endpoints are dialled on (targetPort), when it differs. */
+  targetPorts: Readonly<Record<number, number>>;
+  exportTo: readonly string[];
 }
 
 export interface ServiceInfo {
@@ -20,8 +34,10 @@ export interface ServiceInfo {
   hostname: string;
   ports: ServicePort[];
   labels: Record<string, string>;
-  /** Virtual IPs clients may dial instead of the name (Kubernetes ClusterIPs). */
+  /** Virtual IPs clients may dial instead of the name (Kubernetes ClusterIPs; a ServiceEntry's addresses, CIDRs too). */
   addresses?: string[];
+  /** Set for hosts outside the mesh: no sidecar, no mTLS, resolved by the calling sidecar. */
+  external?: ExternalServiceInfo;
 }
 
 /** One workload instance of a service, reached through its sidecar's inbound listener. */

@@ -82,8 +82,50 @@ export function hopProtocol(port: AppProtocol, cp: ConnectionPool | undefined): 
 /** What the hop's TLS offers: exactly the protocols the cluster may speak. */
 const ALPN: Record<Cluster['upstreamProtocol'], string[]> = { http1: ['http/1.1'], http2: ['h2'], downstream: ['h2', 'http/1.1'] };
 
+/** Istio's default MeshConfig.dnsRefreshRate. */
+export const DEFAULT_DNS_REFRESH_MS = 60_000;
+
+/**
+ * A host outside the mesh (ServiceEntry): resolved by the calling sidecar — every address a host
+ * (DNS → STRICT_DNS), the first one (DNS_ROUND_ROBIN → LOGICAL_DNS) — or the entry's addresses
+ * (STATIC → EDS). No mesh mTLS: there is no sidecar there; TLS the app originates passes through.
+ * HTTP/1.1 stays HTTP/1.1 (an outside server need not speak h2c), as Istio does for such hosts.
+ */
+function externalCluster(input: TranslateInput, b: ResolvedBackend, dp: DestinationPolicy | undefined): Cluster {
+  const ext = b.service.external!;
+  const name = outboundClusterName(b);
+  const port = ext.targetPorts[b.port.port] ?? b.port.port;
+  const cluster: Cluster = {
+    name,
+    type: ext.resolution === 'STATIC' ? 'EDS' : ext.resolution === 'DNS' ? 'STRICT_DNS' : 'LOGICAL_DNS',
+    connectTimeout: dp?.spec.connectionPool?.connectTimeout ?? 5_000,
+    lbPolicy: dp?.spec.loadBalancer?.type ?? 'PEAK_EWMA',
+    circuitBreakers: circuitBreakers(dp),
+    healthyPanicThreshold: 50,
+    upstreamProtocol: b.port.protocol === 'grpc' || b.port.protocol === 'http2' ? 'http2' : 'http1',
+    idleTimeout: dp?.spec.connectionPool?.idleTimeout ?? 3_600_000,
+    metadata: { service: b.service.hostname, namespace: b.service.namespace },
+  };
+  if (cluster.type === 'EDS') cluster.edsServiceName = name;
+  else {
+    const eps = ext.endpoints.length ? ext.endpoints : [{ address: b.service.hostname, weight: 1, labels: {}, ports: {} as Record<number, number> }];
+    cluster.loadAssignment = {
+      clusterName: name,
+      endpoints: eps.map((e) => ({ address: { address: e.address, port: e.ports[b.port.port] ?? port }, weight: e.weight, healthStatus: 'UNKNOWN', priority: 0, metadata: {} })),
+    };
+    // Istio's settings for ServiceEntry clusters: IPv4, the answer's TTL when the resolver reports one.
+    cluster.dns = { refreshRate: input.mesh.dnsRefreshRate ?? DEFAULT_DNS_REFRESH_MS, lookupFamily: 'V4_ONLY', respectTtl: true };
+  }
+  if (cluster.lbPolicy === 'RING_HASH') cluster.ringHash = { minimumRingSize: 1024, maximumRingSize: 8_388_608 };
+  if (cluster.lbPolicy === 'LEAST_REQUEST') cluster.leastRequest = { choiceCount: dp?.spec.loadBalancer?.choiceCount ?? 2 };
+  const od = outlier(dp);
+  if (od) cluster.outlierDetection = od;
+  return cluster;
+}
+
 export function outboundCluster(input: TranslateInput, idx: PolicyIndex, b: ResolvedBackend): Cluster {
   const dp = policyFor(idx, b.service);
+  if (b.service.external) return externalCluster(input, b, dp);
   const lb: LbPolicy = dp?.spec.loadBalancer?.type ?? 'PEAK_EWMA';
   const name = outboundClusterName(b);
   const sans: StringMatcher[] = [...new Set(endpointsOf(input.registry, b).map((e) => e.identity))].sort().map((exact) => ({ exact }));

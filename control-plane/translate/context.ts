@@ -9,6 +9,7 @@ import type {
   FaultPolicy,
   PeerAuthentication,
   RateLimitPolicy,
+  ServiceEntry,
   GRPCRoute,
   HTTPRoute,
   MeshConfigSpec,
@@ -35,16 +36,18 @@ export interface PolicyIndex {
   peerAuthentications: PeerAuthentication[];
   faultPolicies: FaultPolicy[];
   rateLimitPolicies: Map<string, RateLimitPolicy>; // by service key
+  serviceEntries: ServiceEntry[];
 }
 
 export function indexPolicies(policies: readonly Policy[]): PolicyIndex {
-  const idx: PolicyIndex = { httpRoutes: [], grpcRoutes: [], destinationPolicies: new Map(), authorizationPolicies: [], peerAuthentications: [], faultPolicies: [], rateLimitPolicies: new Map() };
+  const idx: PolicyIndex = { httpRoutes: [], grpcRoutes: [], destinationPolicies: new Map(), authorizationPolicies: [], peerAuthentications: [], faultPolicies: [], rateLimitPolicies: new Map(), serviceEntries: [] };
   for (const p of policies) {
     if (p.kind === 'HTTPRoute') idx.httpRoutes.push(p);
     else if (p.kind === 'GRPCRoute') idx.grpcRoutes.push(p);
     else if (p.kind === 'AuthorizationPolicy') idx.authorizationPolicies.push(p);
     else if (p.kind === 'FaultPolicy') idx.faultPolicies.push(p);
     else if (p.kind === 'PeerAuthentication') idx.peerAuthentications.push(p);
+    else if (p.kind === 'ServiceEntry') idx.serviceEntries.push(p);
     else if (p.kind === 'RateLimitPolicy') {
       const key = `${p.metadata.namespace}/${p.spec.targetRef.name}`;
       const prev = idx.rateLimitPolicies.get(key);

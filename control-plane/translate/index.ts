@@ -2,7 +2,8 @@
 // ResourceMaps. Pure: same input, same output, no I/O.
 
 import type { Cluster, ClusterLoadAssignment, Listener, ResourceMaps, RouteConfiguration, Secret } from '../../proxy/config/resources.js';
-import { indexPolicies, localApps, type TranslateInput } from './context.js';
+import { indexPolicies, localApps, type ResolvedBackend, type TranslateInput } from './context.js';
+import { externalServices, withExternalServices } from './external-services.js';
 import { servicesInScope } from './scope.js';
 import { outboundRouteConfiguration, type UsedClusters } from './routes.js';
 import { INBOUND_PASSTHROUGH, inboundCluster, outboundCluster } from './clusters.js';
@@ -25,8 +26,11 @@ const byName = <T extends { name: string }>(list: T[]) => new Map([...list].sort
  * chains — as the same objects across proxies. With a memo, `previous` (this proxy's last config)
  * lets an unchanged inbound listener keep its object (see inbound-shared.ts).
  */
-export function translate(input: TranslateInput, memo?: TranslateMemo, previous?: ResourceMaps): ResourceMaps {
-  const idx = memo ? memo.get('idx', () => indexPolicies(input.policies)) : indexPolicies(input.policies);
+export function translate(given: TranslateInput, memo?: TranslateMemo, previous?: ResourceMaps): ResourceMaps {
+  const idx = memo ? memo.get('idx', () => indexPolicies(given.policies)) : indexPolicies(given.policies);
+  // ServiceEntries join the registry as external services (one per host).
+  const withExternal = () => withExternalServices(given.registry, externalServices(idx.serviceEntries));
+  const input: TranslateInput = idx.serviceEntries.length ? { ...given, registry: memo ? memo.get('registry', withExternal) : withExternal() } : given;
   const services = servicesInScope(input, idx);
   let used: UsedClusters = new Map();
   let routes: RouteConfiguration[];
@@ -48,18 +52,20 @@ export function translate(input: TranslateInput, memo?: TranslateMemo, previous?
   );
   if (input.node.interceptionMode === 'REDIRECT') clusters.push(INBOUND_PASSTHROUGH);
   const assignments: ClusterLoadAssignment[] = [];
-  for (const [name, b] of used) {
-    clusters.push(memo ? memo.get(`cluster\0${name}`, () => outboundCluster(input, idx, b)) : outboundCluster(input, idx, b));
-    assignments.push(memo ? memo.get(`cla\0${name}`, () => loadAssignment(input, b)) : loadAssignment(input, b));
-  }
+  const addCluster = (name: string, b: ResolvedBackend) => {
+    const c = memo ? memo.get(`cluster\0${name}`, () => outboundCluster(input, idx, b)) : outboundCluster(input, idx, b);
+    clusters.push(c);
+    // DNS clusters carry their names inline; only EDS clusters get an assignment.
+    if (c.type === 'EDS') assignments.push(memo ? memo.get(`cla\0${name}`, () => loadAssignment(input, b)) : loadAssignment(input, b));
+  };
+  for (const [name, b] of used) addCluster(name, b);
   const { node } = input;
   // Opaque-TCP service ports: with interception, matched by destination IP and port, over mTLS.
   const scopeKey = services.map((s) => `${s.namespace}/${s.name}`).join('\0');
   const tcp = node.interceptionMode === 'REDIRECT' ? (memo ? memo.get(`tcp\0${scopeKey}`, () => tcpServices(input, services)) : tcpServices(input, services)) : [];
   for (const t of tcp) {
     if (used.has(t.cluster)) continue;
-    clusters.push(memo ? memo.get(`cluster\0${t.cluster}`, () => outboundCluster(input, idx, t.backend)) : outboundCluster(input, idx, t.backend));
-    assignments.push(memo ? memo.get(`cla\0${t.cluster}`, () => loadAssignment(input, t.backend)) : loadAssignment(input, t.backend));
+    addCluster(t.cluster, t.backend);
   }
   const buildOutbound = () => outboundListener(input, tcp.flatMap((t) => t.chains));
   const outbound = memo ? memo.get(`outboundListener\0${node.interceptionMode ?? ''}\0${node.outboundPort}\0${tcp.length ? scopeKey : ''}`, buildOutbound) : buildOutbound();

@@ -48,6 +48,8 @@ export interface TcpServiceChain {
   /** The port the app dials: the service port for ClusterIPs, the target port for pod IPs. */
   port: number;
   ranges: CidrRange[];
+  /** TLS the app originates, to these SNI names (a ServiceEntry's HTTPS/TLS port): matched instead of ranges. */
+  serverNames?: string[];
   cluster: string;
 }
 
@@ -124,7 +126,9 @@ function tcpChains(services: readonly TcpServiceChain[], http: HttpConnectionMan
     for (const s of services.filter((x) => x.port === port)) {
       out.push({
         name: `outbound-tcp-${port}-${s.name}`,
-        filterChainMatch: { destinationPort: port, prefixRanges: s.ranges },
+        filterChainMatch: s.serverNames
+          ? { destinationPort: port, transportProtocol: 'tls', serverNames: s.serverNames }
+          : { destinationPort: port, prefixRanges: s.ranges },
         filter: { kind: 'tcp', statPrefix: s.cluster, cluster: s.cluster, idleTimeout: 3_600_000, ...accessLog },
       });
     }

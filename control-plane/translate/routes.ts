@@ -46,12 +46,13 @@ const emptyMutations = (): HeaderMutations => ({ requestHeadersToAdd: [], reques
  * rejects duplicates) and a multi-port service would otherwise repeat them.
  */
 export function domainsFor(svc: ServiceInfo, port: number, nodeNamespace: string): string[] {
-  const names = [`${svc.name}.${svc.namespace}`, `${svc.name}.${svc.namespace}.svc`, svc.hostname];
-  if (svc.namespace === nodeNamespace) names.unshift(svc.name);
+  // A host outside the mesh has only its own name (no short forms); its addresses are for TCP.
+  const names = svc.external ? [svc.hostname] : [`${svc.name}.${svc.namespace}`, `${svc.name}.${svc.namespace}.svc`, svc.hostname];
+  if (svc.namespace === nodeNamespace && !svc.external) names.unshift(svc.name);
   const http = svc.ports.filter((p) => p.protocol !== 'tcp');
   const bare = http.length <= 1 || port === (http.some((p) => p.port === 80) ? 80 : http[0]!.port);
   // Virtual IPs: an app that dials the ClusterIP is routed by it (the listener's original destination).
-  const ips = (svc.addresses ?? []).map((ip) => (ip.includes(':') ? `[${ip}]` : ip));
+  const ips = svc.external ? [] : (svc.addresses ?? []).map((ip) => (ip.includes(':') ? `[${ip}]` : ip));
   return [...names, ...ips].flatMap((n) => (bare ? [n, `${n}:${port}`] : [`${n}:${port}`]));
 }
 

@@ -12,6 +12,11 @@
 //      request names a TCP destination, so on-demand discovery cannot find it,
 //      and a connection passed through in plaintext would be refused by S's
 //      STRICT inbound. Each such port costs P one filter chain and one cluster.
+//   5. S is a host outside the mesh (a ServiceEntry) exported to P's namespace,
+//      as Istio pushes every visible ServiceEntry: P cannot ask for it on
+//      demand (a name like api.example.com is not a mesh host). One service per
+//      host: the entry in P's namespace first, and never one shadowing a mesh
+//      Service's name.
 // P's own service is not in scope unless one of these rules puts it there.
 
 import { parseMeshHost } from '../../common/mesh-host.js';
@@ -20,6 +25,7 @@ import type { AuthorizationPolicy } from '../policy/types.js';
 import { namespaceMatcher, principalMatcher, stringMatches } from './authz.js';
 import { resolveBackend, serviceKey, type PolicyIndex, type TranslateInput } from './context.js';
 import { selectsLabels } from '../policy/selector.js';
+import { exportedTo } from './external-services.js';
 
 /** Resolve a host the proxy asked for (`reviews`, `reviews:9080`, `reviews.prod`, FQDN, a ClusterIP) to a service key. */
 export function hostToServiceKey(registry: RegistryView, host: string, nodeNamespace: string): string | undefined {
@@ -55,6 +61,19 @@ function protectedServices(p: AuthorizationPolicy, registry: RegistryView): Serv
   );
 }
 
+/** Rule 5: the external hosts a proxy in `namespace` sees, one service per host name. */
+export function visibleExternalServices(registry: RegistryView, namespace: string): ServiceInfo[] {
+  const byHost = new Map<string, ServiceInfo>();
+  for (const s of registry.services()) {
+    if (!s.external || !exportedTo(s, namespace)) continue;
+    const mesh = hostToServiceKey(registry, s.hostname, namespace);
+    if (mesh !== undefined && !registry.service(...(mesh.split('/') as [string, string]))?.external) continue;
+    const prev = byHost.get(s.hostname);
+    if (!prev || (s.namespace === namespace && prev.namespace !== namespace)) byHost.set(s.hostname, s);
+  }
+  return [...byHost.values()];
+}
+
 export function servicesInScope(input: TranslateInput, idx: PolicyIndex): ServiceInfo[] {
   const { registry, node, mesh } = input;
   const me = spiffeId(mesh.trustDomain, node.namespace, node.serviceAccount);
@@ -62,8 +81,9 @@ export function servicesInScope(input: TranslateInput, idx: PolicyIndex): Servic
   const keys = new Set<string>();
   for (const k of input.dependencies) if (registry.service(...(k.split('/') as [string, string]))) keys.add(k);
   if (node.interceptionMode === 'REDIRECT') {
-    for (const s of registry.services()) if (s.ports.some((p) => p.protocol === 'tcp')) keys.add(serviceKey(s.namespace, s.name));
+    for (const s of registry.services()) if (!s.external && s.ports.some((p) => p.protocol === 'tcp')) keys.add(serviceKey(s.namespace, s.name));
   }
+  for (const s of visibleExternalServices(registry, node.namespace)) keys.add(serviceKey(s.namespace, s.name));
 
   for (const p of idx.authorizationPolicies) {
     if (p.spec.action !== 'ALLOW') continue;

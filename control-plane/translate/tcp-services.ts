@@ -17,6 +17,10 @@ export interface TcpService {
 }
 
 const host = (ip: string): CidrRange => ({ addressPrefix: ip, prefixLen: isIPv4(ip) ? 32 : 128 });
+const cidr = (a: string): CidrRange => {
+  const [ip, bits] = a.split('/') as [string, string | undefined];
+  return bits === undefined ? host(ip) : { addressPrefix: ip, prefixLen: Number(bits) };
+};
 
 export function tcpServices(input: TranslateInput, services: readonly ServiceInfo[]): TcpService[] {
   const out: TcpService[] = [];
@@ -26,6 +30,14 @@ export function tcpServices(input: TranslateInput, services: readonly ServiceInf
       const backend: ResolvedBackend = { service, port };
       const cluster = outboundClusterName(backend);
       const name = service.hostname;
+      if (service.external) {
+        // TLS the app originates is claimed by its SNI; other TCP by the entry's addresses (validation requires them).
+        const chain: TcpServiceChain = port.tls
+          ? { name, port: port.port, ranges: [], serverNames: [service.hostname], cluster }
+          : { name, port: port.port, ranges: (service.addresses ?? []).map(cidr), cluster };
+        if (chain.ranges.length || chain.serverNames) out.push({ backend, cluster, chains: [chain] });
+        continue;
+      }
       const vips = (service.addresses ?? []).filter((a) => isIPv4(a) || isIPv6(a));
       const chains: TcpServiceChain[] = [];
       if (vips.length) chains.push({ name, port: port.port, ranges: vips.map(host), cluster });

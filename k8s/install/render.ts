@@ -87,6 +87,8 @@ export function installObjects(options: Partial<InstallOptions> = {}): Obj[] {
         { apiGroups: [TSMESH_GROUP], resources: ['canaries/status'], verbs: ['get', 'update', 'patch'] },
         { apiGroups: ['gateway.networking.k8s.io'], resources: ['httproutes', 'grpcroutes'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: ['gateway.networking.k8s.io'], resources: ['httproutes', 'grpcroutes'], verbs: ['update', 'patch'] }, // canary weights
+        // Istio's ServiceEntry, read where its CRD is installed (tsmesh does not ship Istio's CRD)
+        { apiGroups: ['networking.istio.io'], resources: ['serviceentries'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: ['apiextensions.k8s.io'], resources: ['customresourcedefinitions'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: [WEBHOOK_CONFIG_NAME], verbs: ['get', 'update', 'patch'] },
         { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], verbs: ['list', 'watch'] },

@@ -16,6 +16,7 @@ export const POLICY_LOCATIONS: Record<PolicyKind, KindLocation> = {
   PeerAuthentication: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'peerauthentications' },
   FaultPolicy: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'faultpolicies' },
   RateLimitPolicy: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'ratelimitpolicies' },
+  ServiceEntry: { group: 'networking.istio.io', version: 'v1', plural: 'serviceentries' },
   MeshConfig: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'meshconfigs' },
   Canary: { group: 'tsmesh.io', version: 'v1alpha1', plural: 'canaries' },
 };

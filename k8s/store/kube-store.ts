@@ -55,7 +55,7 @@ export class KubernetesPolicyStore implements PolicyStore {
           logger: this.log,
           // A cluster without a kind's CRD (Gateway API not installed; tsmesh CRDs older than this control plane)
           // has none of that kind, as Istio treats it: the rest of the mesh keeps working.
-          optional: { hint: loc.group === 'tsmesh.io' ? `${kind}: apply the tsmesh CRDs (meshctl install | kubectl apply -f -)` : `${kind}: install the Gateway API CRDs (standard channel)` },
+          optional: { hint: loc.group === 'tsmesh.io' ? `${kind}: apply the tsmesh CRDs (meshctl install | kubectl apply -f -)` : loc.group === 'networking.istio.io' ? `${kind}: apply Istio's ServiceEntry CRD (networking.istio.io)` : `${kind}: install the Gateway API CRDs (standard channel)` },
         }),
       );
     }

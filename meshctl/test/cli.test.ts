@@ -83,7 +83,7 @@ describe('meshctl against a running control plane', () => {
     expect(r.stderr).toMatch(new RegExp(`${f}:2: kind: .*Gateway`));
     const g = await meshctl(['get', 'gateways']);
     expect(g.code).toBe(2);
-    expect(g.stderr).toBe('meshctl: unknown kind "gateways"; kinds: HTTPRoute, GRPCRoute, DestinationPolicy, AuthorizationPolicy, PeerAuthentication, FaultPolicy, RateLimitPolicy, MeshConfig, Canary\n');
+    expect(g.stderr).toBe('meshctl: unknown kind "gateways"; kinds: HTTPRoute, GRPCRoute, DestinationPolicy, AuthorizationPolicy, PeerAuthentication, FaultPolicy, RateLimitPolicy, ServiceEntry, MeshConfig, Canary\n');
   });
 
   it('delete removes the policy; deleting again is not found (exit 2)', async () => {

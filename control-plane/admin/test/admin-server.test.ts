@@ -117,7 +117,7 @@ describe('admin API', () => {
     const r = await call('POST', '/v1/apply?file=bad.yaml', ROUTE + '---\nkind: Nope\n');
     expect(r.status).toBe(400);
     expect(r.body.error.code).toBe('MESH_INVALID_CONFIG');
-    expect(r.body.error.issues).toEqual([{ file: 'bad.yaml', line: 10, path: 'kind', message: 'unknown kind "Nope" (supported: HTTPRoute, GRPCRoute, DestinationPolicy, AuthorizationPolicy, PeerAuthentication, FaultPolicy, RateLimitPolicy, MeshConfig, Canary)' }]);
+    expect(r.body.error.issues).toEqual([{ file: 'bad.yaml', line: 10, path: 'kind', message: 'unknown kind "Nope" (supported: HTTPRoute, GRPCRoute, DestinationPolicy, AuthorizationPolicy, PeerAuthentication, FaultPolicy, RateLimitPolicy, ServiceEntry, MeshConfig, Canary)' }]);
     expect((await call('GET', '/v1/version')).body.version).toBe(2);
   });
 

@@ -96,7 +96,7 @@ spec: { targetRef: { name: reviews }, loadBalancer: { type: RING_HASH } }
     expect(msg).toBe(
       [
         'invalid policy (3 problems):',
-        '  p.yaml:6: kind: unknown kind "VirtualService" (supported: HTTPRoute, GRPCRoute, DestinationPolicy, AuthorizationPolicy, PeerAuthentication, FaultPolicy, RateLimitPolicy, MeshConfig, Canary)',
+        '  p.yaml:6: kind: unknown kind "VirtualService" (supported: HTTPRoute, GRPCRoute, DestinationPolicy, AuthorizationPolicy, PeerAuthentication, FaultPolicy, RateLimitPolicy, ServiceEntry, MeshConfig, Canary)',
         '  p.yaml:9: apiVersion: DestinationPolicy must have apiVersion tsmesh.io/v1alpha1; got "tsmesh.io/v1"',
         '  p.yaml:12: spec.loadBalancer.hashKey: is required when type is RING_HASH',
       ].join('\n'),

@@ -1,0 +1,58 @@
+// A host outside the mesh through real processes: a ServiceEntry applied
+// through the admin API makes the caller's sidecar route its Host to a server
+// that runs no sidecar, resolving the entry's endpoint name by DNS (the system
+// resolver: localhost); the request is reported with the host as its
+// destination service, and deleting the entry takes the route away again.
+// Needs the build: `npx tsc -p .` first.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseExposition } from '../telemetry/test/records.js';
+import { Mesh, eventually, get, type App, type SidecarProc } from './mesh-harness.js';
+
+const entry = (port: number) => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: weather }
+spec:
+  hosts: [api.weather.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: ${port} }]
+  endpoints: [{ address: localhost }]
+`;
+
+describe('ServiceEntry: a host outside the mesh', () => {
+  const mesh = new Mesh();
+  let a: SidecarProc;
+  let outside: App;
+
+  beforeAll(async () => {
+    await mesh.startControlPlane();
+    const appA = await mesh.app('a');
+    outside = await mesh.app('weather'); // no sidecar in front of it
+    a = await mesh.sidecar('a', 'v1', appA);
+    await mesh.waitConnected(1);
+  }, 20_000);
+  afterAll(() => mesh.close());
+
+  it('before the entry the host is unknown; with it, the sidecar resolves the endpoint and forwards in plaintext', async () => {
+    expect((await get(a.outbound, 'api.weather.test')).status).toBe(404);
+    await mesh.admin.apply(entry(outside.port));
+    const r = await eventually('routed to the outside server', async () => {
+      const x = await get(a.outbound, 'api.weather.test', '/today');
+      if (x.status !== 200) throw new Error(`${x.status} ${x.body.slice(0, 80)}`);
+      return x;
+    });
+    expect(JSON.parse(r.body)).toMatchObject({ app: 'weather', url: '/today', headers: { host: 'api.weather.test' } });
+    // No mesh identity travels to a server outside the mesh.
+    expect(outside.last?.['x-forwarded-client-cert']).toBeUndefined();
+    const series = parseExposition(await (await fetch(`http://127.0.0.1:${a.admin}/stats/prometheus`)).text()).filter(
+      (x) => x.name === 'istio_requests_total' && x.labels.reporter === 'source' && x.labels.response_code === '200',
+    );
+    expect(series.find((x) => x.labels.destination_service === 'api.weather.test')).toBeDefined();
+  });
+
+  it('deleting the entry takes the route away', async () => {
+    await mesh.admin.delete({ kind: 'ServiceEntry', namespace: 'default', name: 'weather' });
+    await eventually('no route again', async () => expect((await get(a.outbound, 'api.weather.test')).status).toBe(404));
+  });
+});
