@@ -8,6 +8,7 @@
 
 import type { RegistryView } from '../registry/types.js';
 import { resolveBackend } from '../translate/context.js';
+import { hostToServiceKey } from '../translate/scope.js';
 import { refOf, type Policy, type PolicyRef } from './types.js';
 import { selectsLabels } from './selector.js';
 
@@ -128,6 +129,15 @@ export function analyzePolicies(policies: readonly Policy[], registry: RegistryV
         }
         break;
       }
+      case 'ServiceEntry':
+        for (const host of p.spec.hosts) {
+          claim(p, `ServiceEntry host\0${ns}\0${host}`, `names host ${host} in this namespace`);
+          const mesh = hostToServiceKey(registry, host, ns);
+          if (mesh !== undefined && !registry.service(...(mesh.split('/') as [string, string]))?.external) {
+            add(p, 'Warning', FINDING_CODES.Shadowed, `host ${host} is the mesh Service ${mesh}, which wins: the entry has no effect for it`);
+          }
+        }
+        break;
       case 'MeshConfig':
         break;
     }

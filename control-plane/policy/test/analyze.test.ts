@@ -46,7 +46,9 @@ describe('analyzePolicies', () => {
         doc('DestinationPolicy', 'b-dp', '{ targetRef: { kind: Service, name: api } }') +
         doc('RateLimitPolicy', 'rl', '{ targetRef: { kind: Service, name: ghost }, local: { requests: 5 } }') +
         doc('PeerAuthentication', 'api-all', '{ selector: { matchLabels: { app: api } }, mtls: { mode: STRICT } }') +
-        doc('PeerAuthentication', 'api-v2', '{ selector: { matchLabels: { version: v2 } }, mtls: { mode: PERMISSIVE } }'),
+        doc('PeerAuthentication', 'api-v2', '{ selector: { matchLabels: { version: v2 } }, mtls: { mode: PERMISSIVE } }') +
+        doc('ServiceEntry', 'a-ext', '{ hosts: [ext.example.com], resolution: DNS, ports: [{ number: 80, name: http, protocol: HTTP }] }', 'networking.istio.io/v1') +
+        doc('ServiceEntry', 'b-ext', '{ hosts: [ext.example.com, api.default], resolution: DNS, ports: [{ number: 80, name: http, protocol: HTTP }] }', 'networking.istio.io/v1'),
     );
     expect(analyzePolicies(ps, registry).map((f) => `${f.level} ${f.code} ${f.policy.kind}/${f.policy.name}: ${f.message}`)).toEqual([
       'Warning TSM0102 AuthorizationPolicy/authz: selector {app: ratings} matches no workload in namespace default',
@@ -57,6 +59,8 @@ describe('analyzePolicies', () => {
       'Error TSM0101 HTTPRoute/old: parent Service default/legacy is not in the registry: the route applies to nothing',
       'Warning TSM0103 PeerAuthentication/api-v2: ignored where PeerAuthentication/default/api-all also selects the workload (first by name wins)',
       'Error TSM0101 RateLimitPolicy/rl: target Service default/ghost is not in the registry: the policy has no effect',
+      'Warning TSM0103 ServiceEntry/b-ext: host api.default is the mesh Service default/api, which wins: the entry has no effect for it',
+      'Warning TSM0103 ServiceEntry/b-ext: ignored: ServiceEntry/default/a-ext also names host ext.example.com in this namespace and wins (first by name)',
     ]);
   });
 });

@@ -22,7 +22,7 @@ describe('examples/policies', () => {
   const all: SourcedPolicy[] = [];
 
   it('has the samples the README promises', () => {
-    expect(files).toEqual(['authorization-policy.yaml', 'canary-90-10.yaml', 'canary.yaml', 'destination-policy.yaml', 'fault-and-rate-limit.yaml', 'mesh-config.yaml', 'mirror.yaml', 'peer-authentication.yaml', 'redirect-rewrite.yaml', 'retries-timeouts.yaml']);
+    expect(files).toEqual(['authorization-policy.yaml', 'canary-90-10.yaml', 'canary.yaml', 'destination-policy.yaml', 'fault-and-rate-limit.yaml', 'mesh-config.yaml', 'mirror.yaml', 'peer-authentication.yaml', 'redirect-rewrite.yaml', 'retries-timeouts.yaml', 'service-entry.yaml']);
   });
 
   for (const f of files) {
@@ -47,9 +47,11 @@ describe('examples/policies', () => {
     const mesh = policies.find((p): p is MeshConfig => p.kind === 'MeshConfig')!.spec;
     const node = readNodeRegistration({ id: 'web-1', cluster: 'web', metadata: { serviceAccount: 'web', inboundAddress: '127.0.0.1', inboundPort: 15106, appPort: 8080 } });
     const out = translate({ policies, registry, mesh, node, dependencies: new Set() });
-    // api's ALLOW policy names web, so web gets api (and its subsets) without asking.
+    // api's ALLOW policy names web, so web gets api (and its subsets) without asking; ServiceEntries go to everyone.
     expect([...out.cluster.keys()]).toEqual([
       'inbound|8080||',
+      // The ServiceEntries' HTTP host (their HTTPS and TCP ports need interception, which web lacks).
+      'outbound|80||api.weather.example.org',
       'outbound|9080||api.default.svc.cluster.local',
       'outbound|9080|v1|api.default.svc.cluster.local',
       'outbound|9080|v2|api.default.svc.cluster.local',
