@@ -22,6 +22,7 @@ import { injectObject } from '../inject/inject.js';
 import { installObjects } from '../install/render.js';
 import { PROXY_MAIN, addonOrReason, asProxy, inNs, killAll, netnsUnavailable, root, sh, startInNs } from '../iptables/test/netns.js';
 import { FakeApiServer } from './fake-apiserver.js';
+import { selfSigned } from '../../proxy/test/certs.js';
 import { TSMESH_PLURALS } from '../store/kinds.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -99,6 +100,8 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
   let podOnlyPort = 0;
   let extPort = 0;
   let meshedDbPort = 0;
+  let httpsPort = 0;
+  let tlsDir: string | undefined;
 
   beforeAll(async () => {
     addonProblem = await addonOrReason();
@@ -133,6 +136,14 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     adminPort = (await admin.next((m) => m.event === 'listening')).port;
     const ext = startInNs(procs, PEER_NS, [process.execPath, join(root, 'k8s', 'iptables', 'test', 'app-echo.mjs'), 'http', 'outside', '0.0.0.0']);
     extPort = (await ext.next((m) => m.event === 'listening')).port;
+    // An HTTPS server outside the mesh (a ServiceEntry names it), its port excluded from interception too.
+    tlsDir = mkdtempSync(join(tmpdir(), 'tsmesh-k8s-tls-'));
+    chmodSync(tlsDir, 0o755);
+    const tls = await selfSigned();
+    writeFileSync(join(tlsDir, 'cert.pem'), tls.cert);
+    writeFileSync(join(tlsDir, 'key.pem'), tls.key);
+    const secure = startInNs(procs, PEER_NS, [process.execPath, join(root, 'k8s', 'iptables', 'test', 'app-echo.mjs'), 'https', 'outside-tls', '0.0.0.0'], { ...process.env, TLS_CERT: join(tlsDir, 'cert.pem'), TLS_KEY: join(tlsDir, 'key.pem') });
+    httpsPort = (await secure.next((m) => m.event === 'listening')).port;
     // A meshed TCP service (a database behind the reviews pod's sidecar): the Service's `tcp-db` port.
     // A port of the reviews pod that no Service names (a metrics endpoint scraped by pod IP).
     const podOnly = startInNs(procs, PEER_NS, [process.execPath, join(root, 'k8s', 'iptables', 'test', 'app-echo.mjs'), 'http', 'reviews-metrics', '0.0.0.0']);
@@ -140,7 +151,7 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     const meshedDb = startInNs(procs, PEER_NS, [process.execPath, join(root, 'k8s', 'iptables', 'test', 'app-echo.mjs'), 'tcp', 'reviews-db', '0.0.0.0']);
     meshedDbPort = (await meshedDb.next((m) => m.event === 'listening')).port;
 
-    const reviews: PodFacts = { ns: PEER_NS, name: 'reviews-v1-6c8f9d7b5-abcde', uid: 'p-reviews', ip: PEER_IP, sa: 'reviews', labels: { app: 'reviews', version: 'v1' }, annotations: { 'sidecar.tsmesh.io/excludeInboundPorts': `${dbPort},${extPort}` }, containerPort: appPort };
+    const reviews: PodFacts = { ns: PEER_NS, name: 'reviews-v1-6c8f9d7b5-abcde', uid: 'p-reviews', ip: PEER_IP, sa: 'reviews', labels: { app: 'reviews', version: 'v1' }, annotations: { 'sidecar.tsmesh.io/excludeInboundPorts': `${dbPort},${extPort},${httpsPort}` }, containerPort: appPort };
     const productpage: PodFacts = { ns: POD_NS, name: 'productpage-v1-5f7d8c9b4-fghij', uid: 'p-productpage', ip: POD_IP, sa: 'productpage', labels: { app: 'productpage', version: 'v1' } };
 
     dir = mkdtempSync(join(tmpdir(), 'tsmesh-k8s-netns-'));
@@ -171,6 +182,7 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     }]);
     for (const p of TSMESH_PLURALS.filter((x) => x !== 'meshconfigs')) api.setList(`/apis/tsmesh.io/v1alpha1/${p}`, 'List', '100', []);
     for (const p of ['httproutes', 'grpcroutes']) api.setList(`/apis/gateway.networking.k8s.io/v1/${p}`, 'List', '100', []);
+    api.setList('/apis/networking.istio.io/v1/serviceentries', 'List', '100', []);
     api.objects.set('/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/tsmesh-sidecar-injector', structuredClone(installObjects().find((o) => o.kind === 'MutatingWebhookConfiguration')));
     for (const p of [reviews, productpage]) api.tokens.set(`${p.sa}-projected-token`, { username: `system:serviceaccount:default:${p.sa}`, audiences: ['tsmesh-ca'] });
     writeFileSync(join(dir, 'kubeconfig'), api.kubeConfig().exportConfig());
@@ -230,6 +242,7 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
 
   afterAll(async () => {
     await killAll(procs);
+    if (tlsDir) rmSync(tlsDir, { recursive: true, force: true });
     for (const ns of [POD_NS, PEER_NS]) sh(['ip', 'netns', 'del', ns]);
     await new Promise<void>((r) => (relay ? relay.close(() => r()) : r()));
     await api?.close();
@@ -383,6 +396,48 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     expect(await probe('/app-health/reviews/readyz')).toBe('200');
     expect(await probe('/app-health/reviews/livez')).toBe('503');
   }, 20_000);
+
+  it('under REGISTRY_ONLY, ServiceEntry hosts are still reached: HTTP by Host, the app\'s own TLS by SNI (passed through untouched); other hosts stay blocked', async (ctx) => {
+    if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
+    const mesh = (mode: string, rv: string) => ({
+      apiVersion: 'tsmesh.io/v1alpha1', kind: 'MeshConfig',
+      metadata: { name: 'mesh', namespace: 'tsmesh-system', uid: 'mc1', resourceVersion: rv, generation: Number(rv) },
+      spec: { mtls: { mode: 'STRICT' }, outboundTrafficPolicy: { mode } },
+    });
+    const entry = (name: string, host: string, port: number, protocol: string, rv: string) => ({
+      apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry',
+      metadata: { name, namespace: 'default', uid: `se-${name}`, resourceVersion: rv, generation: 1 },
+      spec: { hosts: [host], location: 'MESH_EXTERNAL', resolution: 'STATIC', ports: [{ number: port, name: protocol.toLowerCase(), protocol }], endpoints: [{ address: PEER_IP }] },
+    });
+    const SE = '/apis/networking.istio.io/v1/serviceentries';
+    api!.send('/apis/tsmesh.io/v1alpha1/meshconfigs', 'MODIFIED', mesh('REGISTRY_ONLY', '17'));
+    api!.send(SE, 'ADDED', entry('plain', 'plain.outside.test', extPort, 'HTTP', '30'));
+    api!.send(SE, 'ADDED', entry('secure', 'secure.outside.test', httpsPort, 'HTTPS', '31'));
+    const plain = () => inNs(POD_NS, ['curl', '-s', '--max-time', '5', '-H', 'host: plain.outside.test', `http://${PEER_IP}:${extPort}/entry`], 10_000).then((x) => x.stdout, () => '');
+    const tls = (host: string) =>
+      inNs(POD_NS, ['curl', '-sk', '--max-time', '5', '--resolve', `${host}:${httpsPort}:${PEER_IP}`, `https://${host}:${httpsPort}/tls`], 10_000).then((x) => x.stdout, () => '');
+    const blockedStatus = () => inNs(POD_NS, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', `http://${PEER_IP}:${extPort}/blocked`], 10_000).then((x) => x.stdout, () => '000');
+    const deadline = Date.now() + 15_000;
+    let body = '';
+    // REGISTRY_ONLY in force first (under ALLOW_ANY every one of these would pass through anyway).
+    while ((await blockedStatus()) !== '502' || !(body = await plain()).includes('"app"') || !(await tls('secure.outside.test')).includes('"app"')) {
+      if (Date.now() > deadline) throw new Error(`ServiceEntry hosts not reached under REGISTRY_ONLY (last: ${body || 'nothing'})`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // HTTP: routed by Host to the entry's endpoint by the caller's sidecar.
+    expect(JSON.parse(body)).toMatchObject({ app: 'outside', url: '/entry', from: POD_IP, headers: { host: 'plain.outside.test' } });
+    // TLS: the app's own handshake reached the server (its SNI intact); the sidecar only matched the SNI.
+    expect(JSON.parse(await tls('secure.outside.test'))).toMatchObject({ app: 'outside-tls', url: '/tls', sni: 'secure.outside.test' });
+    // Another name on the same port, and HTTP to a host no entry names: still blocked.
+    expect(await tls('elsewhere.outside.test')).toBe('');
+    const metrics = await inNs(POD_NS, ['curl', '-s', '--max-time', '5', 'http://127.0.0.1:15000/stats/prometheus']);
+    const lines = metrics.stdout.split('\n');
+    expect(lines.some((l) => l.startsWith('istio_tcp_connections_opened_total{') && l.includes('destination_service="secure.outside.test"'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('istio_requests_total{') && l.includes('destination_service="plain.outside.test"') && l.includes('response_code="200"'))).toBe(true);
+    api!.send(SE, 'DELETED', entry('plain', 'plain.outside.test', extPort, 'HTTP', '32'));
+    api!.send(SE, 'DELETED', entry('secure', 'secure.outside.test', httpsPort, 'HTTPS', '33'));
+    api!.send('/apis/tsmesh.io/v1alpha1/meshconfigs', 'MODIFIED', mesh('ALLOW_ANY', '18'));
+  }, 45_000);
 
   it("the peer's STRICT inbound refuses a plaintext caller that bypasses the sidecar", async (ctx) => {
     if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
