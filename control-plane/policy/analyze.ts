@@ -7,9 +7,10 @@
 // findings out.
 
 import type { RegistryView } from '../registry/types.js';
-import { resolveBackend } from '../translate/context.js';
+import { parentNames, resolveBackend, resolveBackendRef, type ServiceRef } from '../translate/context.js';
+import { externalServices, withExternalServices } from '../translate/external-services.js';
 import { hostToServiceKey } from '../translate/scope.js';
-import { refOf, type Policy, type PolicyRef } from './types.js';
+import { refOf, type Policy, type PolicyRef, type ServiceEntry } from './types.js';
 import { selectsLabels } from './selector.js';
 
 export interface Finding {
@@ -38,6 +39,10 @@ export function analyzePolicies(policies: readonly Policy[], registry: RegistryV
   const add = (p: Policy, level: Finding['level'], code: FindingCode, message: string) => out.push({ level, code, policy: refOf(p), message });
   const service = (ns: string, name: string) => registry.service(ns, name) !== undefined;
   const backend = (ns: string, name: string, port?: number) => service(ns, name) || resolveBackend(registry, ns, name, port, { requireEndpoints: true }) !== undefined;
+  // Routes may also attach to ServiceEntries and send to their hosts.
+  const view = withExternalServices(registry, externalServices(policies.filter((p): p is ServiceEntry => p.kind === 'ServiceEntry')));
+  const backendRef = (ns: string, b: ServiceRef, port?: number) =>
+    b.kind === 'Hostname' || b.kind === 'ServiceEntry' ? resolveBackendRef(view, ns, b, port) !== undefined : backend(b.namespace ?? ns, b.name, port);
   const labelsIn = (ns: string) =>
     registry
       .services()
@@ -62,19 +67,22 @@ export function analyzePolicies(policies: readonly Policy[], registry: RegistryV
       case 'GRPCRoute':
         for (const pr of p.spec.parentRefs) {
           const pns = pr.namespace ?? ns;
-          if (!service(pns, pr.name)) add(p, 'Error', FINDING_CODES.ReferenceNotFound, `parent Service ${pns}/${pr.name} is not in the registry: the route applies to nothing`);
+          if (pr.kind === 'ServiceEntry') {
+            if (!view.services().some((s) => parentNames(ns, pr, s))) add(p, 'Error', FINDING_CODES.ReferenceNotFound, `parent ServiceEntry ${pns}/${pr.name} does not exist: the route applies to nothing`);
+          } else if (!service(pns, pr.name)) add(p, 'Error', FINDING_CODES.ReferenceNotFound, `parent Service ${pns}/${pr.name} is not in the registry: the route applies to nothing`);
         }
         p.spec.rules.forEach((rule, i) => {
           const rname = rule.name ?? `rules[${i}]`;
+          const what = (b: ServiceRef) => (b.kind === 'Hostname' ? `host ${b.name}` : `${b.namespace ?? ns}/${b.name}`);
           for (const b of rule.backendRefs) {
-            if (b.weight > 0 && !backend(b.namespace ?? ns, b.name, b.port)) {
-              add(p, 'Error', FINDING_CODES.ReferenceNotFound, `${rname}: backend ${b.namespace ?? ns}/${b.name} is not in the registry (or has no endpoints): its share of requests fails`);
+            if (b.weight > 0 && !backendRef(ns, b, b.port)) {
+              add(p, 'Error', FINDING_CODES.ReferenceNotFound, `${rname}: backend ${what(b)} is not in the registry (or has no endpoints): its share of requests fails`);
             }
           }
           for (const f of rule.filters) {
             if (f.type !== 'RequestMirror') continue;
             const m = f.requestMirror.backendRef;
-            if (!backend(m.namespace ?? ns, m.name, m.port)) add(p, 'Warning', FINDING_CODES.ReferenceNotFound, `${rname}: mirror target ${m.namespace ?? ns}/${m.name} is not in the registry: nothing is mirrored`);
+            if (!backendRef(ns, m, m.port)) add(p, 'Warning', FINDING_CODES.ReferenceNotFound, `${rname}: mirror target ${what(m)} is not in the registry: nothing is mirrored`);
           }
         });
         break;

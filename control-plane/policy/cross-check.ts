@@ -7,8 +7,9 @@ import type { ValidationIssue } from '../../common/errors.js';
 import { formatPath, type PathSeg } from '../../common/yaml-source.js';
 import type { RegistryView } from '../registry/types.js';
 import type { SourcedPolicy } from './parse.js';
-import { resolveBackend } from '../translate/context.js';
-import { policyKey, refOf, type Policy } from './types.js';
+import { externalService, resolveBackend, type ServiceRef } from '../translate/context.js';
+import { externalServices, withExternalServices } from '../translate/external-services.js';
+import { policyKey, refOf, type Policy, type ServiceEntry } from './types.js';
 
 export function crossCheck(batch: readonly SourcedPolicy[], existing: readonly Policy[], registry: RegistryView): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
@@ -38,6 +39,10 @@ export function crossCheck(batch: readonly SourcedPolicy[], existing: readonly P
     }
   }
 
+  // ServiceEntries (the batch's and the store's) are services too: routes may attach to them and name their hosts.
+  const entries = merged.filter((p): p is ServiceEntry => p.kind === 'ServiceEntry');
+  const view = withExternalServices(registry, externalServices(entries));
+
   const service = (sp: SourcedPolicy, path: PathSeg[], name: string, ns: string | undefined, port?: number) => {
     const namespace = ns ?? sp.policy.metadata.namespace;
     const svc = registry.service(namespace, name);
@@ -58,17 +63,37 @@ export function crossCheck(batch: readonly SourcedPolicy[], existing: readonly P
     else if (port !== undefined && !resolveBackend(registry, namespace, name, port, strict)) service(sp, path, name.slice(0, name.lastIndexOf('-')), ns, port);
   };
 
+  /** A ServiceEntry parent (by namespace/name) and its port. */
+  const entryParent = (sp: SourcedPolicy, path: PathSeg[], pr: ServiceRef & { port?: number }) => {
+    const ns = pr.namespace ?? sp.policy.metadata.namespace;
+    const se = entries.find((e) => e.metadata.namespace === ns && e.metadata.name === pr.name);
+    if (!se) return at(sp, path, `ServiceEntry "${ns}/${pr.name}" does not exist`);
+    if (pr.port !== undefined && !se.spec.ports.some((x) => x.number === pr.port)) {
+      at(sp, [...path.slice(0, -1), 'port'], `ServiceEntry "${ns}/${pr.name}" has no port ${pr.port} (ports: ${se.spec.ports.map((x) => x.number).join(', ')})`);
+    }
+  };
+  /** A Hostname or ServiceEntry backend: an entry host visible to the route's namespace, on that port. */
+  const externalBackend = (sp: SourcedPolicy, path: PathSeg[], b: ServiceRef & { port?: number }) => {
+    const ns = sp.policy.metadata.namespace;
+    const svc = externalService(view, ns, b);
+    if (!svc) return at(sp, path, b.kind === 'Hostname' ? `no ServiceEntry exported to namespace ${ns} names host "${b.name}"` : `ServiceEntry "${b.namespace ?? ns}/${b.name}" does not exist`);
+    if (b.port !== undefined && !svc.ports.some((x) => x.port === b.port)) {
+      at(sp, [...path.slice(0, -1), 'port'], `${svc.hostname} (ServiceEntry ${svc.external!.entry}) has no port ${b.port} (ports: ${svc.ports.map((x) => x.port).join(', ')})`);
+    }
+  };
+  const anyBackend = (sp: SourcedPolicy, path: PathSeg[], b: ServiceRef & { port?: number }) =>
+    b.kind === 'Hostname' || b.kind === 'ServiceEntry' ? externalBackend(sp, path, b) : backend(sp, path, b.name, b.namespace, b.port);
+
   for (const sp of batch) {
     const p = sp.policy;
     if (p.kind === 'HTTPRoute' || p.kind === 'GRPCRoute') {
-      p.spec.parentRefs.forEach((pr, i) => service(sp, ['spec', 'parentRefs', i, 'name'], pr.name, pr.namespace, pr.port));
+      p.spec.parentRefs.forEach((pr, i) =>
+        pr.kind === 'ServiceEntry' ? entryParent(sp, ['spec', 'parentRefs', i, 'name'], pr) : service(sp, ['spec', 'parentRefs', i, 'name'], pr.name, pr.namespace, pr.port),
+      );
       p.spec.rules.forEach((rule, ri) => {
-        rule.backendRefs.forEach((b, bi) => backend(sp, ['spec', 'rules', ri, 'backendRefs', bi, 'name'], b.name, b.namespace, b.port));
+        rule.backendRefs.forEach((b, bi) => anyBackend(sp, ['spec', 'rules', ri, 'backendRefs', bi, 'name'], b));
         rule.filters.forEach((f, fi) => {
-          if (f.type === 'RequestMirror') {
-            const b = f.requestMirror.backendRef;
-            backend(sp, ['spec', 'rules', ri, 'filters', fi, 'requestMirror', 'backendRef', 'name'], b.name, b.namespace, b.port);
-          }
+          if (f.type === 'RequestMirror') anyBackend(sp, ['spec', 'rules', ri, 'filters', fi, 'requestMirror', 'backendRef', 'name'], f.requestMirror.backendRef);
         });
       });
     } else if (p.kind === 'DestinationPolicy') {

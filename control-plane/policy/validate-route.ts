@@ -27,6 +27,9 @@ import type {
 import { REDIRECT_STATUS_CODES } from './types.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
+/** Istio's API group, for ServiceEntry parents and Hostname / ServiceEntry backends. */
+export const ISTIO_GROUP = 'networking.istio.io';
+
 const HOSTNAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const HOSTNAME_PRECISE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -39,8 +42,11 @@ export function readParentRefs(r: Reader): ParentRef[] {
     it.onlyKeys(['group', 'kind', 'name', 'namespace', 'port', 'sectionName']);
     const group = it.field('group').string() ?? '';
     const kind = it.field('kind').string() ?? 'Gateway';
-    if (kind !== 'Service' || (group !== '' && group !== 'core')) {
-      it.field('kind').fail(`tsmesh routes attach to a Service (kind: Service, group: ""); got kind "${kind}"${group ? ` group "${group}"` : ''}`);
+    const service = kind === 'Service' && (group === '' || group === 'core');
+    // Istio's extension of GAMMA: a route for hosts outside the mesh attaches to their ServiceEntry.
+    const entry = kind === 'ServiceEntry' && group === ISTIO_GROUP;
+    if (!service && !entry) {
+      it.field('kind').fail(`tsmesh routes attach to a Service (kind: Service, group: "") or a ServiceEntry (group: ${ISTIO_GROUP}); got kind "${kind}"${group ? ` group "${group}"` : ''}`);
     }
     if (it.field('sectionName').present) it.field('sectionName').fail('is not supported for mesh routes; use port');
     return { group, kind, name: readName(it.field('name')), namespace: optName(it.field('namespace')), port: readPort(it.field('port')) };
@@ -56,7 +62,11 @@ function readBackendRef(r: Reader, withWeight: boolean, filtersAllowed: readonly
   r.onlyKeys(withWeight ? ['group', 'kind', 'name', 'namespace', 'port', 'weight', 'filters'] : ['group', 'kind', 'name', 'namespace', 'port']);
   const group = r.field('group').string() ?? '';
   const kind = r.field('kind').string() ?? 'Service';
-  if (kind !== 'Service' || (group !== '' && group !== 'core')) r.field('kind').fail(`only Service backends are supported; got kind "${kind}"`);
+  const service = kind === 'Service' && (group === '' || group === 'core');
+  // Istio's backends outside the mesh: a host of a ServiceEntry (Hostname, by name) or the entry itself (its first host).
+  const external = (kind === 'Hostname' || kind === 'ServiceEntry') && group === ISTIO_GROUP;
+  if (!service && !external) r.field('kind').fail(`backends are Services (group: ""), or Hostname / ServiceEntry (group: ${ISTIO_GROUP}); got kind "${kind}"${group ? ` group "${group}"` : ''}`);
+  if (kind === 'Hostname' && !r.field('port').present) r.field('port').fail('is required for a Hostname backend');
   return {
     group,
     kind,

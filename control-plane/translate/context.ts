@@ -3,6 +3,7 @@
 
 import type { NodeRegistration } from '../registry/node-registration.js';
 import type { AppProtocol, RegistryView, ServiceEndpoint, ServiceInfo, ServicePort } from '../registry/types.js';
+import { exportedTo } from './external-services.js';
 import type {
   AuthorizationPolicy,
   DestinationPolicy,
@@ -101,6 +102,40 @@ export function resolveBackend(
   if (opts.requireEndpoints && !registry.endpoints(namespace, base.name).some((e) => e.version === version)) return undefined;
   const p = pick(base);
   return p ? { service: base, port: p, subset: version } : undefined;
+}
+
+/** What a backendRef or a parentRef names: a Service (the default), or Istio's Hostname / ServiceEntry. */
+export interface ServiceRef {
+  kind?: string;
+  name: string;
+  namespace?: string;
+}
+
+/**
+ * The external service a Hostname or ServiceEntry ref names, for a route in `routeNamespace`: a
+ * ServiceEntry by namespace/name (its first host), a Hostname by host among the entries exported to
+ * the route's namespace (its own namespace's first).
+ */
+export function externalService(registry: RegistryView, routeNamespace: string, ref: ServiceRef): ServiceInfo | undefined {
+  const external = registry.services().filter((s) => s.external);
+  if (ref.kind === 'ServiceEntry') return external.find((s) => s.external!.entry === `${ref.namespace ?? routeNamespace}/${ref.name}`);
+  const named = external.filter((s) => s.hostname === ref.name && exportedTo(s, routeNamespace));
+  return named.find((s) => s.namespace === routeNamespace) ?? named[0];
+}
+
+/** resolveBackend for any backendRef kind (Service, or Istio's Hostname and ServiceEntry). */
+export function resolveBackendRef(registry: RegistryView, routeNamespace: string, ref: ServiceRef, port?: number, opts: { requireEndpoints?: boolean } = {}): ResolvedBackend | undefined {
+  if (ref.kind !== 'Hostname' && ref.kind !== 'ServiceEntry') return resolveBackend(registry, ref.namespace ?? routeNamespace, ref.name, port, opts);
+  const svc = externalService(registry, routeNamespace, ref);
+  const p = svc && (port === undefined ? svc.ports[0] : svc.ports.find((x) => x.port === port));
+  return svc && p ? { service: svc, port: p } : undefined;
+}
+
+/** Whether a route's parentRef names `svc`: a Service by namespace/name, a ServiceEntry by the entry a host came from. */
+export function parentNames(routeNamespace: string, pr: ServiceRef, svc: ServiceInfo): boolean {
+  const ns = pr.namespace ?? routeNamespace;
+  if (pr.kind === 'ServiceEntry') return svc.external?.entry === `${ns}/${pr.name}`;
+  return !svc.external && svc.name === pr.name && svc.namespace === ns;
 }
 
 export function outboundClusterName(b: { service: ServiceInfo; port: ServicePort; subset?: string }): string {

@@ -20,7 +20,7 @@ import type {
 } from '../../proxy/config/resources.js';
 import type { BackendRef, FaultPolicy as FaultPolicyResource, GRPCRoute, HTTPRoute, HttpRouteFilter, HttpRouteRule, HeaderModifier, RequestRedirect } from '../policy/types.js';
 import type { ServiceInfo, ServicePort } from '../registry/types.js';
-import { outboundClusterName, resolveBackend, type PolicyIndex, type ResolvedBackend, type TranslateInput } from './context.js';
+import { outboundClusterName, parentNames, resolveBackendRef, type PolicyIndex, type ResolvedBackend, type TranslateInput } from './context.js';
 import { comparePrecedence, escapeRe, grpcRouteMatch, httpRouteMatch, precedence } from './route-match.js';
 import { hashPolicyFor } from './clusters.js';
 
@@ -97,7 +97,7 @@ interface Entry {
 
 function attached(routes: (HTTPRoute | GRPCRoute)[], svc: ServiceInfo, port: number) {
   return routes.filter((r) =>
-    r.spec.parentRefs.some((p) => p.name === svc.name && (p.namespace ?? r.metadata.namespace) === svc.namespace && (p.port === undefined || p.port === port)),
+    r.spec.parentRefs.some((p) => parentNames(r.metadata.namespace, p, svc) && (p.port === undefined || p.port === port)),
   );
 }
 
@@ -127,12 +127,12 @@ function entriesFor(routes: (HTTPRoute | GRPCRoute)[]): Entry[] {
 }
 
 /** Resolve a backendRef (port: its own, else the virtual host's, else the service's first) and note its cluster as used. */
-function backendTarget(input: TranslateInput, route: HTTPRoute | GRPCRoute, b: Pick<BackendRef, 'name' | 'namespace' | 'port'>, vhostPort: number, used: UsedClusters) {
-  const ns = b.namespace ?? route.metadata.namespace;
+function backendTarget(input: TranslateInput, route: HTTPRoute | GRPCRoute, b: Pick<BackendRef, 'kind' | 'name' | 'namespace' | 'port'>, vhostPort: number, used: UsedClusters) {
+  const ns = route.metadata.namespace;
   const t =
     b.port !== undefined
-      ? resolveBackend(input.registry, ns, b.name, b.port)
-      : (resolveBackend(input.registry, ns, b.name, vhostPort) ?? resolveBackend(input.registry, ns, b.name));
+      ? resolveBackendRef(input.registry, ns, b, b.port)
+      : (resolveBackendRef(input.registry, ns, b, vhostPort) ?? resolveBackendRef(input.registry, ns, b));
   if (t) used.set(outboundClusterName(t), t);
   return t;
 }

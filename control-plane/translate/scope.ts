@@ -23,7 +23,7 @@ import { parseMeshHost } from '../../common/mesh-host.js';
 import { spiffeId, type RegistryView, type ServiceInfo } from '../registry/types.js';
 import type { AuthorizationPolicy } from '../policy/types.js';
 import { namespaceMatcher, principalMatcher, stringMatches } from './authz.js';
-import { resolveBackend, serviceKey, type PolicyIndex, type TranslateInput } from './context.js';
+import { parentNames, resolveBackendRef, serviceKey, type PolicyIndex, type TranslateInput } from './context.js';
 import { selectsLabels } from '../policy/selector.js';
 import { exportedTo } from './external-services.js';
 
@@ -109,16 +109,14 @@ export function servicesInScope(input: TranslateInput, idx: PolicyIndex): Servic
   const queue = [...keys];
   while (queue.length) {
     const key = queue.pop()!;
-    const [ns, name] = key.split('/') as [string, string];
+    const parent = registry.service(...(key.split('/') as [string, string]));
+    if (!parent) continue;
     for (const route of [...idx.httpRoutes, ...idx.grpcRoutes]) {
-      if (!route.spec.parentRefs.some((pr) => (pr.namespace ?? route.metadata.namespace) === ns && pr.name === name)) continue;
+      if (!route.spec.parentRefs.some((pr) => parentNames(route.metadata.namespace, pr, parent))) continue;
       for (const rule of route.spec.rules) {
-        const refs = [
-          ...rule.backendRefs.map((b) => ({ name: b.name, namespace: b.namespace })),
-          ...rule.filters.flatMap((f) => (f.type === 'RequestMirror' ? [f.requestMirror.backendRef] : [])),
-        ];
+        const refs = [...rule.backendRefs, ...rule.filters.flatMap((f) => (f.type === 'RequestMirror' ? [f.requestMirror.backendRef] : []))];
         for (const b of refs) {
-          const r = resolveBackend(registry, b.namespace ?? route.metadata.namespace, b.name);
+          const r = resolveBackendRef(registry, route.metadata.namespace, b);
           if (!r) continue;
           const k = serviceKey(r.service.namespace, r.service.name);
           if (!keys.has(k)) {

@@ -2,7 +2,8 @@
 // through the admin API makes the caller's sidecar route its Host to a server
 // that runs no sidecar, resolving the entry's endpoint name by DNS (the system
 // resolver: localhost); the request is reported with the host as its
-// destination service, and deleting the entry takes the route away again.
+// destination service; an HTTPRoute attached to the entry shapes those calls,
+// and deleting the entry takes the route away again.
 // Needs the build: `npx tsc -p .` first.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,7 +52,28 @@ describe('ServiceEntry: a host outside the mesh', () => {
     expect(series.find((x) => x.labels.destination_service === 'api.weather.test')).toBeDefined();
   });
 
+  it("an HTTPRoute attached to the entry (Istio's parentRef kind ServiceEntry) shapes the calls that leave the mesh", async () => {
+    await mesh.admin.apply(`apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: weather }
+spec:
+  parentRefs: [{ group: networking.istio.io, kind: ServiceEntry, name: weather }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /forecast } }]
+      filters: [{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: x-egress-route, value: forecast }] } }]
+      backendRefs: [{ group: networking.istio.io, kind: Hostname, name: api.weather.test, port: 80 }]
+`);
+    await eventually('the route applies', async () => {
+      const x = await get(a.outbound, 'api.weather.test', '/forecast/tomorrow');
+      expect(JSON.parse(x.body).headers['x-egress-route']).toBe('forecast');
+    });
+    // Paths the route does not match have no rule on the entry's host now: 404, as for any route.
+    expect((await get(a.outbound, 'api.weather.test', '/today')).status).toBe(404);
+    await mesh.admin.delete({ kind: 'HTTPRoute', namespace: 'default', name: 'weather' });
+  });
+
   it('deleting the entry takes the route away', async () => {
+    await eventually('the entry host answers without the route', async () => expect((await get(a.outbound, 'api.weather.test', '/today')).status).toBe(200));
     await mesh.admin.delete({ kind: 'ServiceEntry', namespace: 'default', name: 'weather' });
     await eventually('no route again', async () => expect((await get(a.outbound, 'api.weather.test')).status).toBe(404));
   });

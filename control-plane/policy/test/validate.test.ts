@@ -71,7 +71,7 @@ spec:
       [
         'invalid policy (5 problems):',
         '  p.yaml:4: metadata.name: "Bad_Name" is not valid (lower-case letters, digits, "-" and "."; must start and end with a letter or digit)',
-        '  p.yaml:6: spec.parentRefs[0].kind: tsmesh routes attach to a Service (kind: Service, group: ""); got kind "Gateway"',
+        '  p.yaml:6: spec.parentRefs[0].kind: tsmesh routes attach to a Service (kind: Service, group: "") or a ServiceEntry (group: networking.istio.io); got kind "Gateway"',
         '  p.yaml:12: spec.rules[0].retri: unknown field (expected one of: name, matches, filters, backendRefs, timeouts, retry, sessionPersistence)',
         '  p.yaml:10: spec.rules[0].backendRefs[0].weight: must be ≥ 0, got -1',
         '  p.yaml:11: spec.rules[0].timeouts.request: must be a duration like "250ms", "1.5s" or "1m", got "soon"',

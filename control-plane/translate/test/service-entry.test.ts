@@ -56,6 +56,18 @@ spec:
     - { address: 192.168.10.5 }
     - { address: 192.168.10.6, ports: { tcp-pg: 6432 }, weight: 3 }
 ---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: payments }
+spec:
+  parentRefs: [{ group: networking.istio.io, kind: ServiceEntry, name: payments, port: 80 }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /charges } }]
+      timeouts: { request: 3s }
+      retry: { attempts: 4, codes: [503] }
+      backendRefs: [{ group: networking.istio.io, kind: Hostname, name: payments.example.com, port: 80 }]
+    - backendRefs: [{ group: networking.istio.io, kind: ServiceEntry, name: payments, port: 80 }]
+---
 apiVersion: tsmesh.io/v1alpha1
 kind: MeshConfig
 metadata: { name: mesh }
@@ -132,6 +144,55 @@ describe('ServiceEntry: what a caller in the mesh gets', () => {
     expect(plain.cluster.has('outbound|80||payments.example.com')).toBe(true);
     expect(plain.cluster.has('outbound|443||payments.example.com')).toBe(false);
     expect(plain.cluster.has('outbound|5432||db.legacy.internal')).toBe(false);
+  });
+});
+
+describe('HTTPRoute on a ServiceEntry (Istio: parentRef kind ServiceEntry, backendRef kind Hostname)', () => {
+  it("the entry host's virtual host carries the route's rules: timeouts and retries for calls leaving the mesh", () => {
+    const out = resourcesFor('default', false);
+    const rc = wire('routeConfiguration', out.routeConfiguration.get(OUTBOUND_ROUTE_CONFIG)!) as {
+      virtualHosts: { name: string; routes: { match: { prefix?: string; pathSeparatedPrefix?: string }; route?: { cluster: string; timeout: number; retryPolicy?: { numRetries: number } } }[] }[];
+    };
+    const routes = rc.virtualHosts.find((v) => v.name === 'payments.example.com:80')!.routes;
+    expect(routes.map((r) => [r.match.pathSeparatedPrefix ?? r.match.prefix, r.route!.cluster, r.route!.timeout])).toEqual([
+      ['/charges', 'outbound|80||payments.example.com', 3000],
+      ['/', 'outbound|80||payments.example.com', 15000],
+    ]);
+    expect(routes[0]!.route!.retryPolicy!.numRetries).toBe(4); // GEP-1731: attempts counts retries
+  });
+
+  it('refuses a parent entry, a host or a port that does not exist, naming each', () => {
+    const registry = new EmbeddedRegistry();
+    registry.setStaticEntries(parseServicesFile(registryYaml, 'registry.yaml'));
+    const batch = parsePolicies(
+      entries.split('---').slice(0, 1).join('---') +
+        `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: wrong }
+spec:
+  parentRefs: [{ group: networking.istio.io, kind: ServiceEntry, name: nope }, { group: networking.istio.io, kind: ServiceEntry, name: payments, port: 8443 }]
+  rules:
+    - backendRefs: [{ group: networking.istio.io, kind: Hostname, name: elsewhere.example.com, port: 80 }, { group: networking.istio.io, kind: Hostname, name: payments.example.com, port: 81 }]
+`,
+      'wrong.yaml',
+    );
+    expect(crossCheck(batch, [], registry).map((i) => `${i.line}: ${i.path}: ${i.message}`)).toEqual([
+      '17: spec.parentRefs[0].name: ServiceEntry "default/nope" does not exist',
+      '17: spec.parentRefs[1].port: ServiceEntry "default/payments" has no port 8443 (ports: 80, 443)',
+      '19: spec.rules[0].backendRefs[0].name: no ServiceEntry exported to namespace default names host "elsewhere.example.com"',
+      '19: spec.rules[0].backendRefs[1].port: payments.example.com (ServiceEntry default/payments) has no port 81 (ports: 80, 443)',
+    ]);
+    expect(refusalLines(`apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r }
+spec:
+  parentRefs: [{ group: networking.istio.io, kind: Gateway, name: g }]
+  rules: [{ backendRefs: [{ group: networking.istio.io, kind: Hostname, name: a.example.com }] }]
+`)).toEqual([
+      'p.yaml:5: spec.parentRefs[0].kind: tsmesh routes attach to a Service (kind: Service, group: "") or a ServiceEntry (group: networking.istio.io); got kind "Gateway" group "networking.istio.io"',
+      'p.yaml:6: spec.rules[0].backendRefs[0].port: is required for a Hostname backend',
+    ]);
   });
 });
 
