@@ -18,6 +18,7 @@ import type {
   DownstreamTlsContext,
 } from './resources.js';
 import { captureGroups, substitutionProblem } from '../router/path-rewrite.js';
+import { isRootsName } from '../tls/file-roots.js';
 
 /** A host name a DNS cluster may resolve: dot-separated labels of letters, digits, '-' and '_', ≤ 253 characters. */
 const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$/;
@@ -55,7 +56,7 @@ export function checkSnapshot(snap: ConfigSnapshot, opts: CheckOptions = {}): Va
     if (cluster !== undefined && cluster !== '' && !res.cluster.has(cluster)) at(kind, owner, path, `cluster "${cluster}" is not defined`);
   };
   const needSecret = (kind: ResourceKind, owner: string, path: PathSeg[], name: string | undefined) => {
-    if (name === undefined || res.secret.has(name) || runtimeSecrets.has(name)) return;
+    if (name === undefined || res.secret.has(name) || runtimeSecrets.has(name) || isRootsName(name)) return;
     at(kind, owner, path, `secret "${name}" is not defined`);
   };
 

@@ -134,7 +134,7 @@ function readOutlier(r: Reader): OutlierDetection {
 }
 
 function readUpstreamTls(r: Reader): UpstreamTlsContext {
-  strict(r, ['certificateSecret', 'validationSecret', 'matchSubjectAltNames', 'sni', 'alpnProtocols', 'params'], true);
+  strict(r, ['certificateSecret', 'validationSecret', 'matchSubjectAltNames', 'matchDnsSubjectAltNames', 'sni', 'alpnProtocols', 'params'], true);
   const t: UpstreamTlsContext = {
     validationSecret: r.field('validationSecret').string({ required: true }) ?? '',
     matchSubjectAltNames: r.field('matchSubjectAltNames').array().map(stringMatcher),
@@ -147,6 +147,10 @@ function readUpstreamTls(r: Reader): UpstreamTlsContext {
   if (cs !== undefined) t.certificateSecret = cs;
   const sni = r.field('sni').string();
   if (sni !== undefined) t.sni = sni;
+  if (r.field('matchDnsSubjectAltNames').present) {
+    t.matchDnsSubjectAltNames = stringList(r.field('matchDnsSubjectAltNames'));
+    if (t.matchSubjectAltNames.length) r.field('matchDnsSubjectAltNames').fail('a server is identified by SPIFFE ID (matchSubjectAltNames) or by DNS name, not both');
+  }
   return t;
 }
 

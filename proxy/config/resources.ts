@@ -77,6 +77,12 @@ export interface UpstreamTlsContext {
   validationSecret: string;
   /** The server's URI SAN (SPIFFE ID) must match one of these; empty = any trusted identity. */
   matchSubjectAltNames: StringMatcher[];
+  /**
+   * A server outside the mesh (TLS origination): its certificate must be valid for one of these DNS
+   * names (Envoy's DNS-type SAN matchers; wildcard certificates honoured) instead of carrying a SPIFFE
+   * ID. `validationSecret` then usually names `file-root:<path>` or `system-roots` (tls/file-roots.ts).
+   */
+  matchDnsSubjectAltNames?: string[];
   sni?: string;
   alpnProtocols: string[];
   params: TlsParams;

@@ -8,13 +8,15 @@ import type { DownstreamTlsContext, Secret, UpstreamTlsContext } from '../config
 import type { PoolSettings } from '../upstream/endpoint-pools.js';
 import { PeerIdentityVerifier } from '../identity/peer-identity.js';
 import { MESH_CIPHER_OPTIONS } from './mesh-defaults.js';
+import { DnsNameVerifier, type UpstreamVerifier } from '../identity/dns-name-verifier.js';
+import { isRootsName, loadRoots } from './file-roots.js';
 
 export class TlsStore {
   private configSecrets = new Map<string, Secret>();
   private runtimeSecrets = new Map<string, Secret>();
   private versions = new Map<string, number>();
   private contexts = new Map<string, SecureContext>();
-  private verifiers = new Map<string, PeerIdentityVerifier>();
+  private verifiers = new Map<string, UpstreamVerifier>();
 
   /** Secrets from a new snapshot; returns true when any secret changed. */
   setConfigSecrets(secrets: ReadonlyMap<string, Secret>): boolean {
@@ -22,6 +24,9 @@ export class TlsStore {
     for (const [name, s] of secrets) if (this.configSecrets.get(name) !== s) changed = this.bump(name) || changed;
     for (const name of this.configSecrets.keys()) if (!secrets.has(name)) changed = this.bump(name) || changed;
     this.configSecrets = new Map(secrets);
+    // Files named by file-root: are read again under the new config (a rotated mount takes effect).
+    for (const name of this.fileRoots.keys()) changed = this.bump(name) || changed;
+    this.fileRoots.clear();
     return changed;
   }
 
@@ -32,7 +37,27 @@ export class TlsStore {
   }
 
   get(name: string): Secret | undefined {
-    return this.runtimeSecrets.get(name) ?? this.configSecrets.get(name);
+    return this.runtimeSecrets.get(name) ?? this.configSecrets.get(name) ?? this.roots(name);
+  }
+
+  /** `file-root:<path>` and `system-roots`, read once per configuration (a new config reads the files again). */
+  private fileRoots = new Map<string, Secret | Error>();
+
+  private roots(name: string): Secret | undefined {
+    if (!isRootsName(name)) return undefined;
+    let r = this.fileRoots.get(name);
+    if (r === undefined) {
+      r = loadRoots(name);
+      this.fileRoots.set(name, r);
+      if (!(r instanceof Error)) this.bump(name);
+    }
+    return r instanceof Error ? undefined : r;
+  }
+
+  /** Why a roots name yields no bundle (for the cluster status and logs), if it does not. */
+  rootsProblem(name: string): string | undefined {
+    const r = this.fileRoots.get(name);
+    return r instanceof Error ? r.message : undefined;
   }
 
   private bump(name: string): boolean {
@@ -74,12 +99,14 @@ export class TlsStore {
     const ca = this.get(t.validationSecret)?.validationContext?.trustedCa;
     if (!ca) return undefined;
     const cert = t.certificateSecret ? this.get(t.certificateSecret)?.tlsCertificate : undefined;
-    const key = `up|${this.key(t.certificateSecret, t.validationSecret)}|${t.params.minVersion}`;
-    const context = this.context(key, { ca, ...(cert ? { cert: cert.certificateChain, key: cert.privateKey } : {}), minVersion: t.params.minVersion, ...MESH_CIPHER_OPTIONS });
-    const sans = JSON.stringify(t.matchSubjectAltNames);
+    const web = t.matchDnsSubjectAltNames !== undefined && t.matchDnsSubjectAltNames.length > 0;
+    const key = `up|${this.key(t.certificateSecret, t.validationSecret)}|${t.params.minVersion}|${web ? 'web' : 'mesh'}`;
+    // A server outside the mesh gets Node's default cipher list: the mesh's narrower one is for peers we run.
+    const context = this.context(key, { ca, ...(cert ? { cert: cert.certificateChain, key: cert.privateKey } : {}), minVersion: t.params.minVersion, ...(web ? {} : MESH_CIPHER_OPTIONS) });
+    const sans = web ? `dns:${JSON.stringify(t.matchDnsSubjectAltNames)}` : JSON.stringify(t.matchSubjectAltNames);
     let verifier = this.verifiers.get(sans);
     if (!verifier) {
-      verifier = new PeerIdentityVerifier({ allowedTrustDomains: [], matchSubjectAltNames: t.matchSubjectAltNames });
+      verifier = web ? new DnsNameVerifier(t.matchDnsSubjectAltNames!) : new PeerIdentityVerifier({ allowedTrustDomains: [], matchSubjectAltNames: t.matchSubjectAltNames });
       this.verifiers.set(sans, verifier);
     }
     return {

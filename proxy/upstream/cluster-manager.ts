@@ -111,7 +111,8 @@ export class ClusterManager {
       const prev = this.clusters.get(name);
       // One breaker per cluster name across swaps: the pools count connections and pending requests in it.
       const breaker = prev?.resilience.breaker ?? new CircuitBreaker(name, c.circuitBreakers);
-      const hosts = eps.map((ep) => this.host(name, c, breaker, ep, tls, usedPools, nextHosts));
+      // A TLS cluster whose roots (or certificate) are missing gets no hosts (503 UH) rather than plaintext pools.
+      const hosts = c.transportSocket && !tls ? [] : eps.map((ep) => this.host(name, c, breaker, ep, tls, usedPools, nextHosts));
       const resilience = new ClusterResilience(c, hosts, { clock: this.clock, registry: this.registry(), previous: prev?.resilience, breaker });
       next.set(name, {
         name,

@@ -8,7 +8,7 @@
 import type { buildConnector } from 'undici';
 import { H1Pool } from '../h1/h1-pool.js';
 import type { SecureContext, TLSSocket } from 'node:tls';
-import type { PeerIdentityVerifier } from '../identity/peer-identity.js';
+import type { UpstreamVerifier } from '../identity/dns-name-verifier.js';
 import type { Cluster, SocketAddress } from '../config/resources.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { CountedEndpoint } from './counted-endpoint.js';
@@ -30,7 +30,7 @@ export interface PoolSettings {
     alpn: string[];
     key: string;
     /** Checks the server's SPIFFE ID after Node verified its chain (UpstreamTlsContext.matchSubjectAltNames). */
-    verifier?: PeerIdentityVerifier;
+    verifier?: UpstreamVerifier;
   };
 }
 
@@ -111,8 +111,11 @@ export function tlsConnector(
           verify: (socket: TLSSocket) => {
             const r = verifier.verify(socket, verified);
             if (!r.ok) return r.reason;
-            verified = r.spiffeId;
-            onVerified?.(r.spiffeId);
+            // A server outside the mesh has no SPIFFE ID: no principal for telemetry.
+            if (r.spiffeId !== undefined) {
+              verified = r.spiffeId;
+              onVerified?.(r.spiffeId);
+            }
             return undefined;
           },
         }

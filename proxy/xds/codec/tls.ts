@@ -57,6 +57,7 @@ function commonTlsContext(c: {
   certificateSecret?: string;
   validationSecret?: string;
   matchSubjectAltNames: StringMatcher[];
+  matchDnsSubjectAltNames?: string[];
   alpnProtocols: string[];
   params: TlsParams;
 }): PObj {
@@ -67,7 +68,10 @@ function commonTlsContext(c: {
   if (c.validationSecret) {
     o.combined_validation_context = {
       default_validation_context: {
-        match_typed_subject_alt_names: c.matchSubjectAltNames.map((m) => ({ san_type: 'URI', matcher: stringMatcher(m) })),
+        match_typed_subject_alt_names: [
+          ...c.matchSubjectAltNames.map((m) => ({ san_type: 'URI', matcher: stringMatcher(m) })),
+          ...(c.matchDnsSubjectAltNames ?? []).map((exact) => ({ san_type: 'DNS', matcher: { exact } })),
+        ],
       },
       validation_context_sds_secret_config: sds(c.validationSecret),
     };
@@ -80,6 +84,7 @@ interface CommonDecoded {
   certificateSecret?: string;
   validationSecret?: string;
   matchSubjectAltNames: StringMatcher[];
+  matchDnsSubjectAltNames: string[];
   alpnProtocols: string[];
   params: TlsParams;
 }
@@ -90,7 +95,7 @@ function readSdsName(r: Reader): string | undefined {
 }
 
 function readCommonTlsContext(r: Reader): CommonDecoded {
-  const out: CommonDecoded = { matchSubjectAltNames: [], alpnProtocols: [], params: { minVersion: 'TLSv1.2' } };
+  const out: CommonDecoded = { matchSubjectAltNames: [], matchDnsSubjectAltNames: [], alpnProtocols: [], params: { minVersion: 'TLSv1.2' } };
   const min = r.field('tls_params').field('tls_minimum_protocol_version').string();
   if (min === 'TLSv1_3') out.params = { minVersion: 'TLSv1.3' };
   else if (min === 'TLSv1_0' || min === 'TLSv1_1') r.field('tls_params').field('tls_minimum_protocol_version').fail('TLS versions below 1.2 are not supported');
@@ -104,9 +109,18 @@ function readCommonTlsContext(r: Reader): CommonDecoded {
     const sans = combined.field('default_validation_context').field('match_typed_subject_alt_names').array();
     for (const s of sans) {
       const type = s.field('san_type').string();
-      if (type !== 'URI') s.field('san_type').fail('only URI SANs (SPIFFE IDs) are supported');
+      if (type === 'DNS') {
+        // A server outside the mesh, by host name: exact names (a wildcard certificate still matches them).
+        const exact = s.field('matcher').field('exact').string({ required: true, maxLength: 253 });
+        if (exact !== undefined) out.matchDnsSubjectAltNames.push(exact);
+        continue;
+      }
+      if (type !== 'URI') s.field('san_type').fail('only URI SANs (SPIFFE IDs) and DNS names (exact) are supported');
       const m = readStringMatcher(s.field('matcher'));
       if (m) out.matchSubjectAltNames.push(m);
+    }
+    if (out.matchDnsSubjectAltNames.length && out.matchSubjectAltNames.length) {
+      combined.field('default_validation_context').field('match_typed_subject_alt_names').fail('URI (SPIFFE) and DNS matchers cannot be mixed: a server is identified one way');
     }
   } else if (r.field('validation_context_sds_secret_config').present) {
     out.validationSecret = readSdsName(r.field('validation_context_sds_secret_config'));
@@ -135,6 +149,7 @@ export function decodeDownstreamTls(r: Reader): DownstreamTlsContext | undefined
   const requireClientCertificate = readBoolValue(tc.field('require_client_certificate')) ?? false;
   if (!common.certificateSecret) tc.field('common_tls_context').fail('a server certificate (tls_certificate_sds_secret_configs) is required');
   if (requireClientCertificate && !common.validationSecret) tc.field('common_tls_context').fail('require_client_certificate needs a validation context');
+  if (common.matchDnsSubjectAltNames.length) tc.field('common_tls_context').fail('DNS SAN matchers identify servers outside the mesh (upstream TLS); clients are identified by SPIFFE ID');
   const out: DownstreamTlsContext = {
     certificateSecret: common.certificateSecret ?? '',
     requireClientCertificate,
@@ -164,6 +179,7 @@ export function decodeUpstreamTls(r: Reader): UpstreamTlsContext | undefined {
     params: common.params,
   };
   if (common.certificateSecret) out.certificateSecret = common.certificateSecret;
+  if (common.matchDnsSubjectAltNames.length) out.matchDnsSubjectAltNames = common.matchDnsSubjectAltNames;
   const sni = tc.field('sni').string({ maxLength: 253 });
   if (sni) out.sni = sni;
   return out;

@@ -46,7 +46,7 @@ describe('xDS codec decode validation', () => {
     const bad = JSON.parse(JSON.stringify(toProtoObject('cluster', fx.cluster)));
     bad.lb_policy = 'CLUSTER_PROVIDED';
     bad.outlier_detection.max_ejection_percent = { value: 400 };
-    bad.transport_socket.typed_config.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names[0].san_type = 'DNS';
+    bad.transport_socket.typed_config.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names[0].san_type = 'EMAIL';
     let err: unknown;
     try {
       fromProtoObject('cluster', bad, 'reviews');

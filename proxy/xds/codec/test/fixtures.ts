@@ -243,6 +243,15 @@ export const strictDnsCluster: Cluster = {
     ],
   },
   dns: { refreshRate: 60_000, lookupFamily: 'V4_ONLY', respectTtl: true, resolvers: [{ address: '10.96.0.10', port: 53 }] },
+  // TLS origination (DestinationPolicy tls SIMPLE): Web PKI roots, the server known by its DNS name.
+  transportSocket: {
+    validationSecret: 'system-roots',
+    matchSubjectAltNames: [],
+    matchDnsSubjectAltNames: ['api.example.com'],
+    sni: 'api.example.com',
+    alpnProtocols: ['http/1.1'],
+    params: { minVersion: 'TLSv1.2' },
+  },
   connectTimeout: 10_000,
   lbPolicy: 'ROUND_ROBIN',
   circuitBreakers: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 },
