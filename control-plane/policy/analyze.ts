@@ -90,6 +90,11 @@ export function analyzePolicies(policies: readonly Policy[], registry: RegistryV
       case 'RateLimitPolicy': {
         const t = p.spec.targetRef;
         const tns = ('namespace' in t && t.namespace) || ns;
+        if (t.kind === 'ServiceEntry') {
+          if (!view.services().some((s) => parentNames(ns, t, s))) add(p, 'Error', FINDING_CODES.ReferenceNotFound, `target ServiceEntry ${tns}/${t.name} does not exist: the policy has no effect`);
+          claim(p, `${p.kind}:ServiceEntry:${tns}/${t.name}`, `targets ServiceEntry ${tns}/${t.name}`);
+          break;
+        }
         if (!service(tns, t.name)) add(p, 'Error', FINDING_CODES.ReferenceNotFound, `target Service ${tns}/${t.name} is not in the registry: the policy has no effect`);
         claim(p, `${p.kind}:${tns}/${t.name}`, `targets Service ${tns}/${t.name}`);
         break;

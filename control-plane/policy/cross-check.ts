@@ -97,7 +97,8 @@ export function crossCheck(batch: readonly SourcedPolicy[], existing: readonly P
         });
       });
     } else if (p.kind === 'DestinationPolicy') {
-      service(sp, ['spec', 'targetRef', 'name'], p.spec.targetRef.name, p.spec.targetRef.namespace);
+      if (p.spec.targetRef.kind === 'ServiceEntry') entryParent(sp, ['spec', 'targetRef', 'name'], p.spec.targetRef);
+      else service(sp, ['spec', 'targetRef', 'name'], p.spec.targetRef.name, p.spec.targetRef.namespace);
     } else if (p.kind === 'FaultPolicy') {
       const t = p.spec.targetRef;
       if (t.kind === 'Service') service(sp, ['spec', 'targetRef', 'name'], t.name, undefined);

@@ -217,7 +217,13 @@ export interface DestinationPolicySpec {
     maxEjectionPercent?: number;
   };
   retryBudget?: RetryBudgetSpec;
-  tls?: { mode: 'ISTIO_MUTUAL' | 'DISABLE' };
+  /**
+   * ISTIO_MUTUAL (mesh mTLS, the default) or DISABLE for mesh Services; SIMPLE for a ServiceEntry target:
+   * the sidecar originates TLS to the hosts outside the mesh (Istio's DestinationRule tls SIMPLE), verifying
+   * the server against `caCertificates` (a PEM file on the sidecar) or the system roots, by `subjectAltNames`
+   * (default: the SNI), sending `sni` (default: the host).
+   */
+  tls?: { mode: 'ISTIO_MUTUAL' | 'DISABLE' | 'SIMPLE'; sni?: string; caCertificates?: string; subjectAltNames?: string[] };
 }
 
 /** Istio's Source: every field set must match (AND); within a field any value (OR); `not*` none of them. */

@@ -3,6 +3,10 @@
 
 import type { Reader } from '../../common/reader.js';
 import { readName, readObjectRef, readStringList, readStringMap } from './common-fields.js';
+import { ISTIO_GROUP } from './validate-route.js';
+
+/** A host name as a TLS server is known by (SNI, certificate names). */
+const TLS_HOST = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 import {
   DEFAULT_MESH_CONFIG,
   type AuthorizationCondition,
@@ -29,7 +33,9 @@ function positiveInt(r: Reader, max = 1_000_000_000): number | undefined {
 export function readDestinationPolicySpec(r: Reader): DestinationPolicySpec {
   r.object(true);
   r.onlyKeys(['targetRef', 'loadBalancer', 'connectionPool', 'outlierDetection', 'retryBudget', 'tls']);
-  const spec: DestinationPolicySpec = { targetRef: readObjectRef(r.field('targetRef'), { group: '', kind: 'Service' }, ['Service']) };
+  const spec: DestinationPolicySpec = { targetRef: readObjectRef(r.field('targetRef'), { group: '', kind: 'Service' }, ['Service', 'ServiceEntry']) };
+  const toEntry = spec.targetRef.kind === 'ServiceEntry';
+  if (toEntry && spec.targetRef.group === '') spec.targetRef.group = ISTIO_GROUP;
   const lb = r.field('loadBalancer');
   if (lb.object()) {
     lb.onlyKeys(['type', 'hashKey', 'choiceCount']);
@@ -99,8 +105,20 @@ export function readDestinationPolicySpec(r: Reader): DestinationPolicySpec {
   }
   const tls = r.field('tls');
   if (tls.object()) {
-    tls.onlyKeys(['mode']);
-    spec.tls = { mode: (tls.field('mode').string({ required: true, enum: ['ISTIO_MUTUAL', 'DISABLE'] }) ?? 'ISTIO_MUTUAL') as 'ISTIO_MUTUAL' };
+    tls.onlyKeys(['mode', 'sni', 'caCertificates', 'subjectAltNames']);
+    const mode = (tls.field('mode').string({ required: true, enum: ['ISTIO_MUTUAL', 'DISABLE', 'SIMPLE'] }) ?? 'ISTIO_MUTUAL') as NonNullable<DestinationPolicySpec['tls']>['mode'];
+    spec.tls = { mode };
+    if (mode === 'SIMPLE' && !toEntry) tls.field('mode').fail('SIMPLE originates TLS to hosts outside the mesh: target a ServiceEntry (mesh Services use ISTIO_MUTUAL)');
+    if (mode === 'ISTIO_MUTUAL' && toEntry) tls.field('mode').fail('hosts outside the mesh run no sidecar to speak mesh mTLS with: use SIMPLE (or DISABLE)');
+    for (const key of ['sni', 'caCertificates', 'subjectAltNames'] as const) {
+      if (mode !== 'SIMPLE' && tls.field(key).present) tls.field(key).fail('is for mode SIMPLE');
+    }
+    const sni = tls.field('sni').string({ pattern: TLS_HOST, patternHint: 'a host name', maxLength: 253 });
+    if (sni !== undefined) spec.tls.sni = sni;
+    // A file on the sidecar (a mounted Secret or ConfigMap), as Istio's caCertificates; read there, never by the control plane.
+    const ca = tls.field('caCertificates').string({ pattern: /^\/[^\0\s]*$/, patternHint: 'an absolute path on the sidecar', maxLength: 1024 });
+    if (ca !== undefined) spec.tls.caCertificates = ca;
+    if (tls.field('subjectAltNames').present) spec.tls.subjectAltNames = readStringList(tls.field('subjectAltNames'), { pattern: TLS_HOST, patternHint: 'a host name (a wildcard certificate still matches it)', max: 16 });
   }
   return spec;
 }

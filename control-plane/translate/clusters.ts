@@ -6,6 +6,7 @@
 import type { Cluster, CircuitBreakerThresholds, HashPolicy, LbPolicy, OutlierDetection, StringMatcher } from '../../proxy/config/resources.js';
 import type { DestinationPolicy, DestinationPolicySpec } from '../policy/types.js';
 import { DEFAULT_OUTLIER_DETECTION } from '../../proxy/config/defaults.js';
+import { FILE_ROOT_PREFIX, SYSTEM_ROOTS } from '../../proxy/tls/file-roots.js';
 import type { NodeRegistration } from '../registry/node-registration.js';
 import type { AppProtocol, ServiceInfo } from '../registry/types.js';
 import { endpointsOf, inboundClusterName, outboundClusterName, serviceKey, type PolicyIndex, type ResolvedBackend, type TranslateInput } from './context.js';
@@ -21,7 +22,8 @@ const DEFAULT_BREAKERS: CircuitBreakerThresholds = { maxConnections: 1024, maxPe
 const DEFAULT_OUTLIER: OutlierDetection = { ...DEFAULT_OUTLIER_DETECTION, enforcingConsecutiveGatewayFailure: 100 };
 
 function policyFor(idx: PolicyIndex, svc: ServiceInfo): DestinationPolicy | undefined {
-  return idx.destinationPolicies.get(serviceKey(svc.namespace, svc.name));
+  // A host outside the mesh takes the policy of its ServiceEntry.
+  return idx.destinationPolicies.get(svc.external ? `ServiceEntry/${svc.external.entry}` : serviceKey(svc.namespace, svc.name));
 }
 
 /** RING_HASH needs the route to say what to hash. */
@@ -120,6 +122,19 @@ function externalCluster(input: TranslateInput, b: ResolvedBackend, dp: Destinat
   if (cluster.lbPolicy === 'LEAST_REQUEST') cluster.leastRequest = { choiceCount: dp?.spec.loadBalancer?.choiceCount ?? 2 };
   const od = outlier(dp);
   if (od) cluster.outlierDetection = od;
+  const tls = dp?.spec.tls;
+  // TLS origination (Istio's DestinationRule tls SIMPLE): not on ports where the app speaks TLS itself.
+  if (tls?.mode === 'SIMPLE' && !b.port.tls) {
+    const sni = tls.sni ?? b.service.hostname;
+    cluster.transportSocket = {
+      validationSecret: tls.caCertificates ? `${FILE_ROOT_PREFIX}${tls.caCertificates}` : SYSTEM_ROOTS,
+      matchSubjectAltNames: [],
+      matchDnsSubjectAltNames: tls.subjectAltNames?.length ? [...tls.subjectAltNames] : [sni],
+      sni,
+      alpnProtocols: ALPN[cluster.upstreamProtocol],
+      params: { minVersion: 'TLSv1.2' },
+    };
+  }
   return cluster;
 }
 

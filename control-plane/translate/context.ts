@@ -32,7 +32,7 @@ export interface TranslateInput {
 export interface PolicyIndex {
   httpRoutes: HTTPRoute[];
   grpcRoutes: GRPCRoute[];
-  destinationPolicies: Map<string, DestinationPolicy>; // by service key
+  destinationPolicies: Map<string, DestinationPolicy>; // by service key, or `ServiceEntry/<ns>/<name>`
   authorizationPolicies: AuthorizationPolicy[];
   peerAuthentications: PeerAuthentication[];
   faultPolicies: FaultPolicy[];
@@ -55,7 +55,8 @@ export function indexPolicies(policies: readonly Policy[]): PolicyIndex {
       if (!prev || p.metadata.name < prev.metadata.name) idx.rateLimitPolicies.set(key, p);
     }
     else if (p.kind === 'DestinationPolicy') {
-      const key = `${p.spec.targetRef.namespace ?? p.metadata.namespace}/${p.spec.targetRef.name}`;
+      const target = `${p.spec.targetRef.namespace ?? p.metadata.namespace}/${p.spec.targetRef.name}`;
+      const key = p.spec.targetRef.kind === 'ServiceEntry' ? `ServiceEntry/${target}` : target;
       const prev = idx.destinationPolicies.get(key);
       // Two policies for one service: the alphabetically first name wins (deterministic).
       if (!prev || p.metadata.name < prev.metadata.name) idx.destinationPolicies.set(key, p);

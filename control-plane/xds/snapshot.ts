@@ -3,6 +3,7 @@
 // uses), and one version per type derived from those hashes — so a type whose
 // resources did not change keeps its version and is not pushed again.
 
+import { isRootsName } from '../../proxy/tls/file-roots.js';
 import { ValidationError, type ValidationIssue } from '../../common/errors.js';
 import { RUNTIME_SECRETS } from '../../proxy/config/check.js';
 import type { ResourceKind, ResourceMaps } from '../../proxy/config/resources.js';
@@ -33,7 +34,8 @@ export function checkConsistency(res: ResourceMaps): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const needSecret = (path: string, name: string | undefined) => {
     // `default` and `ROOTCA` come from the workload's own identity manager at runtime (as in proxy/config/check.ts).
-    if (name && !RUNTIME_SECRETS.has(name) && !res.secret.has(name)) issues.push({ path, message: `references secret "${name}", which is not in the snapshot` });
+    // Roots a sidecar reads itself (file-root:<path>, system-roots: TLS origination) are not pushed either.
+    if (name && !RUNTIME_SECRETS.has(name) && !isRootsName(name) && !res.secret.has(name)) issues.push({ path, message: `references secret "${name}", which is not in the snapshot` });
   };
   for (const [name, l] of res.listener) {
     const hcms = l.apiListener ? [{ chain: 'api_listener', hcm: l.apiListener }] : [];

@@ -22,7 +22,7 @@ const nameValueMatch = (): Schema => obj({ type: enumOf('Exact', 'RegularExpress
 
 const destinationPolicy = obj(
   {
-    targetRef: ref(['Service']),
+    targetRef: ref(['Service', 'ServiceEntry']),
     loadBalancer: obj({
       type: enumOf('PEAK_EWMA', 'ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH'),
       choiceCount: int(2, 100),
@@ -48,7 +48,10 @@ const destinationPolicy = obj(
       maxEjectionPercent: int(0, 100),
     }),
     retryBudget: obj({ percent: int(0, 100), interval: duration(), minRetryRate: obj({ count: int(0, 1_000_000), interval: duration() }, ['count', 'interval']) }),
-    tls: obj({ mode: enumOf('ISTIO_MUTUAL', 'DISABLE') }, ['mode']),
+    tls: obj(
+      { mode: enumOf('ISTIO_MUTUAL', 'DISABLE', 'SIMPLE'), sni: str({ maxLength: 253 }), caCertificates: str({ maxLength: 1024 }), subjectAltNames: { type: 'array', maxItems: 16, items: str({ maxLength: 253 }) } },
+      ['mode'],
+    ),
   },
   ['targetRef'],
 );
@@ -116,6 +119,7 @@ const meshConfig = obj({
   outboundTrafficPolicy: obj({ mode: enumOf('ALLOW_ANY', 'REGISTRY_ONLY') }),
   tracing: obj({ randomSamplingPercentage: num(0, 100) }, ['randomSamplingPercentage']),
   accessLogFile: enumOf('', '/dev/stdout', '/dev/stderr'),
+  dnsRefreshRate: duration(),
 });
 
 const backend = obj({ name: name(), port: int(1, 65535) }, ['name']);

@@ -2,11 +2,18 @@
 // through the admin API makes the caller's sidecar route its Host to a server
 // that runs no sidecar, resolving the entry's endpoint name by DNS (the system
 // resolver: localhost); the request is reported with the host as its
-// destination service; an HTTPRoute attached to the entry shapes those calls,
-// and deleting the entry takes the route away again.
+// destination service; an HTTPRoute attached to the entry shapes those calls;
+// a DestinationPolicy with tls SIMPLE makes the sidecar originate TLS to a
+// real HTTPS server, verified by name; deleting the entry takes the route away.
 // Needs the build: `npx tsc -p .` first.
 
+import { writeFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selfSigned } from './certs.js';
 import { parseExposition } from '../telemetry/test/records.js';
 import { Mesh, eventually, get, type App, type SidecarProc } from './mesh-harness.js';
 
@@ -70,6 +77,56 @@ spec:
     // Paths the route does not match have no rule on the entry's host now: 404, as for any route.
     expect((await get(a.outbound, 'api.weather.test', '/today')).status).toBe(404);
     await mesh.admin.delete({ kind: 'HTTPRoute', namespace: 'default', name: 'weather' });
+  });
+
+  it('with a DestinationPolicy tls SIMPLE the sidecar originates TLS: the app speaks HTTP, the server outside gets HTTPS for its own name', async () => {
+    const m = await selfSigned(); // DNS:localhost
+    const caFile = join(mesh.dir, 'outside-ca.pem');
+    writeFileSync(caFile, m.cert);
+    const secure = https.createServer({ cert: m.cert, key: m.key }, (req, res) => {
+      req.resume();
+      res.end(JSON.stringify({ secure: true, sni: (req.socket as TLSSocket).servername, url: req.url }));
+    });
+    await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const port = (secure.address() as AddressInfo).port;
+      await mesh.admin.apply(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: vault }
+spec:
+  hosts: [vault.weather.test]
+  resolution: DNS
+  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: ${port} }]
+  endpoints: [{ address: localhost }]
+---
+apiVersion: tsmesh.io/v1alpha1
+kind: DestinationPolicy
+metadata: { name: vault-tls }
+spec:
+  targetRef: { group: networking.istio.io, kind: ServiceEntry, name: vault }
+  tls: { mode: SIMPLE, sni: localhost, caCertificates: ${caFile} }
+`);
+      const r = await eventually('TLS originated', async () => {
+        const x = await get(a.outbound, 'vault.weather.test', '/secret');
+        if (x.status !== 200) throw new Error(`${x.status} ${x.body.slice(0, 80)}`);
+        return x;
+      });
+      expect(JSON.parse(r.body)).toEqual({ secure: true, sni: 'localhost', url: '/secret' });
+      // Verified by name: asking for another name than the certificate's fails closed.
+      await mesh.admin.apply(`apiVersion: tsmesh.io/v1alpha1
+kind: DestinationPolicy
+metadata: { name: vault-tls }
+spec:
+  targetRef: { group: networking.istio.io, kind: ServiceEntry, name: vault }
+  tls: { mode: SIMPLE, sni: vault.weather.test, caCertificates: ${caFile} }
+`);
+      await eventually('refused for the wrong name', async () => expect((await get(a.outbound, 'vault.weather.test', '/secret')).status).toBe(503));
+      await mesh.admin.delete({ kind: 'DestinationPolicy', namespace: 'default', name: 'vault-tls' });
+      await mesh.admin.delete({ kind: 'ServiceEntry', namespace: 'default', name: 'vault' });
+    } finally {
+      secure.closeAllConnections();
+      await new Promise((r) => secure.close(() => r(undefined)));
+    }
   });
 
   it('deleting the entry takes the route away', async () => {

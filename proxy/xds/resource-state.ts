@@ -2,7 +2,8 @@
 // type, which names each non-wildcard type must subscribe to (derived from the
 // listeners and clusters held), and the assembled ConfigSnapshot.
 
-import type { ConfigSnapshot, Listener, ResourceKind, ResourceMaps, RouteConfiguration } from '../config/resources.js';
+import type { Cluster, ConfigSnapshot, Listener, ResourceKind, ResourceMaps, RouteConfiguration } from '../config/resources.js';
+import { isRootsName } from '../tls/file-roots.js';
 import type { DomainOf } from './codec/index.js';
 
 export const KINDS: readonly ResourceKind[] = ['listener', 'cluster', 'routeConfiguration', 'clusterLoadAssignment', 'secret'];
@@ -33,6 +34,13 @@ function listenerRefs(l: Listener, rds: Set<string>, sds: Set<string>): void {
   }
 }
 
+/** A cluster's secrets to ask for: not roots read on the sidecar itself (file-root:, system-roots). */
+function clusterSecrets(c: Cluster, sds: Set<string>): void {
+  if (c.transportSocket?.certificateSecret) sds.add(c.transportSocket.certificateSecret);
+  const v = c.transportSocket?.validationSecret;
+  if (v && !isRootsName(v)) sds.add(v);
+}
+
 /** Names the explicit-subscription types need, given the listeners and clusters held. */
 export function referencedNames(m: Maps): Record<'routeConfiguration' | 'clusterLoadAssignment' | 'secret', Set<string>> {
   const rds = new Set<string>();
@@ -41,8 +49,7 @@ export function referencedNames(m: Maps): Record<'routeConfiguration' | 'cluster
   for (const l of m.listener.values()) listenerRefs(l, rds, sds);
   for (const c of m.cluster.values()) {
     if (c.type === 'EDS') eds.add(c.edsServiceName ?? c.name);
-    if (c.transportSocket?.certificateSecret) sds.add(c.transportSocket.certificateSecret);
-    if (c.transportSocket?.validationSecret) sds.add(c.transportSocket.validationSecret);
+    clusterSecrets(c, sds);
   }
   return { routeConfiguration: rds, clusterLoadAssignment: eds, secret: sds };
 }

@@ -69,6 +69,14 @@ spec:
     - backendRefs: [{ group: networking.istio.io, kind: ServiceEntry, name: payments, port: 80 }]
 ---
 apiVersion: tsmesh.io/v1alpha1
+kind: DestinationPolicy
+metadata: { name: payments-tls }
+spec:
+  targetRef: { group: networking.istio.io, kind: ServiceEntry, name: payments }
+  tls: { mode: SIMPLE, caCertificates: /etc/payments/ca.pem }
+  connectionPool: { connectTimeout: 2s }
+---
+apiVersion: tsmesh.io/v1alpha1
 kind: MeshConfig
 metadata: { name: mesh }
 spec:
@@ -110,7 +118,10 @@ describe('ServiceEntry: what a caller in the mesh gets', () => {
       loadAssignment: { endpoints: [{ address: { address: 'payments.example.com', port: 8080 } }] },
       metadata: { service: 'payments.example.com', namespace: 'default' },
     });
-    expect(c.transportSocket).toBeUndefined(); // no mesh mTLS towards a host without a sidecar
+    // No mesh mTLS towards a host without a sidecar: no workload certificate, no mesh roots (its TLS is the DestinationPolicy's, below).
+    expect(c.transportSocket?.certificateSecret).toBeUndefined();
+    expect(c.transportSocket?.validationSecret).not.toBe('ROOTCA');
+    expect((wire('cluster', out.cluster.get('outbound|443||payments.example.com')!) as Cluster).transportSocket).toBeUndefined();
     expect(out.clusterLoadAssignment.has('outbound|80||payments.example.com')).toBe(false);
   });
 
@@ -192,6 +203,54 @@ spec:
 `)).toEqual([
       'p.yaml:5: spec.parentRefs[0].kind: tsmesh routes attach to a Service (kind: Service, group: "") or a ServiceEntry (group: networking.istio.io); got kind "Gateway" group "networking.istio.io"',
       'p.yaml:6: spec.rules[0].backendRefs[0].port: is required for a Hostname backend',
+    ]);
+  });
+});
+
+describe('DestinationPolicy on a ServiceEntry: TLS origination (Istio tls SIMPLE)', () => {
+  it('the plain-HTTP port gets TLS to the target port, verified by the host name against the given roots; the app-TLS port is left alone', () => {
+    const out = resourcesFor('default', true);
+    const http = wire('cluster', out.cluster.get('outbound|80||payments.example.com')!) as Cluster;
+    expect(http.connectTimeout).toBe(2000);
+    expect(http.transportSocket).toEqual({
+      validationSecret: 'file-root:/etc/payments/ca.pem',
+      matchSubjectAltNames: [],
+      matchDnsSubjectAltNames: ['payments.example.com'],
+      sni: 'payments.example.com',
+      alpnProtocols: ['http/1.1'],
+      params: { minVersion: 'TLSv1.2' },
+    });
+    expect((wire('cluster', out.cluster.get('outbound|443||payments.example.com')!) as Cluster).transportSocket).toBeUndefined();
+  });
+
+  it('refuses SIMPLE on a mesh Service, mesh mTLS towards an entry, and a relative roots path', () => {
+    expect(
+      refusalLines(`apiVersion: tsmesh.io/v1alpha1
+kind: DestinationPolicy
+metadata: { name: a }
+spec:
+  targetRef: { kind: Service, name: api }
+  tls: { mode: SIMPLE }
+---
+apiVersion: tsmesh.io/v1alpha1
+kind: DestinationPolicy
+metadata: { name: b }
+spec:
+  targetRef: { group: networking.istio.io, kind: ServiceEntry, name: payments }
+  tls: { mode: ISTIO_MUTUAL, sni: x.example.com }
+---
+apiVersion: tsmesh.io/v1alpha1
+kind: DestinationPolicy
+metadata: { name: c }
+spec:
+  targetRef: { kind: ServiceEntry, name: payments }
+  tls: { mode: SIMPLE, caCertificates: certs/ca.pem }
+`),
+    ).toEqual([
+      'p.yaml:6: spec.tls.mode: SIMPLE originates TLS to hosts outside the mesh: target a ServiceEntry (mesh Services use ISTIO_MUTUAL)',
+      'p.yaml:13: spec.tls.mode: hosts outside the mesh run no sidecar to speak mesh mTLS with: use SIMPLE (or DISABLE)',
+      'p.yaml:13: spec.tls.sni: is for mode SIMPLE',
+      'p.yaml:20: spec.tls.caCertificates: "certs/ca.pem" is not valid (an absolute path on the sidecar)',
     ]);
   });
 });
