@@ -77,10 +77,13 @@ async function waitReceipt(admin: Awaited<ReturnType<typeof adminClient>>, versi
   }
 }
 
+/** Short names kubectl users already type (Istio's `se`, Gateway API's none). */
+const SHORT_NAMES: Partial<Record<PolicyKind, string>> = { ServiceEntry: 'se' };
+
 export function parseKind(k: string): PolicyKind {
   const want = k.toLowerCase();
   // The kind, or its plural as kubectl spells it (httproutes, faultpolicies).
-  const found = POLICY_KINDS.find((x) => x.toLowerCase() === want || POLICY_LOCATIONS[x].plural === want);
+  const found = POLICY_KINDS.find((x) => x.toLowerCase() === want || POLICY_LOCATIONS[x].plural === want || SHORT_NAMES[x] === want);
   if (!found) throw new CliError(`unknown kind "${k}"; kinds: ${POLICY_KINDS.join(', ')}`, EXIT.USAGE);
   return found;
 }
