@@ -106,7 +106,7 @@ function externalCluster(input: TranslateInput, b: ResolvedBackend, dp: Destinat
     healthyPanicThreshold: 50,
     upstreamProtocol: b.port.protocol === 'grpc' || b.port.protocol === 'http2' ? 'http2' : 'http1',
     idleTimeout: dp?.spec.connectionPool?.idleTimeout ?? 3_600_000,
-    metadata: { service: b.service.hostname, namespace: b.service.namespace },
+    metadata: { service: b.service.hostname, serviceNamespace: b.service.namespace },
   };
   if (cluster.type === 'EDS') cluster.edsServiceName = name;
   else {

@@ -37,6 +37,16 @@ const CP_ADDRESS = '127.0.0.1:15012';
 const PRODUCTPAGE = 'spiffe://cluster.local/ns/default/sa/productpage';
 
 const skipReason = netnsUnavailable(tag);
+
+/** The status code curl gets from the app's pod ('000' when the connection fails). */
+const httpStatus = (url: string) => inNs(POD_NS, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', url], 10_000).then((x) => x.stdout, () => '000');
+
+/** The mesh's MeshConfig object as the fake API server sends it (a later resourceVersion for each change). */
+const meshConfig = (spec: Record<string, unknown>, rv: string) => ({
+  apiVersion: 'tsmesh.io/v1alpha1', kind: 'MeshConfig',
+  metadata: { name: 'mesh', namespace: 'tsmesh-system', uid: 'mc1', resourceVersion: rv, generation: Number(rv) },
+  spec,
+});
 const procs: ChildProcess[] = [];
 
 interface PodFacts {
@@ -328,12 +338,8 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
 
   it('with outboundTrafficPolicy REGISTRY_ONLY in the MeshConfig, plain HTTP to a host outside the mesh gets 502 and opaque TCP is closed', async (ctx) => {
     if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
-    const mesh = (mode: string, rv: string) => ({
-      apiVersion: 'tsmesh.io/v1alpha1', kind: 'MeshConfig',
-      metadata: { name: 'mesh', namespace: 'tsmesh-system', uid: 'mc1', resourceVersion: rv, generation: Number(rv) },
-      spec: { mtls: { mode: 'STRICT' }, outboundTrafficPolicy: { mode } },
-    });
-    const status = () => inNs(POD_NS, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', `http://${PEER_IP}:${extPort}/blocked`], 10_000).then((x) => x.stdout, () => '000');
+    const mesh = (mode: string, rv: string) => meshConfig({ mtls: { mode: 'STRICT' }, outboundTrafficPolicy: { mode } }, rv);
+    const status = () => httpStatus(`http://${PEER_IP}:${extPort}/blocked`);
     const until = async (want: string) => {
       const deadline = Date.now() + 15_000;
       let last = '';
@@ -357,11 +363,7 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
 
   it('a redirected port no Service names is passed through by the inbound sidecar to that port (InboundPassthroughCluster), not to the app port', async (ctx) => {
     if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
-    const mesh = (mode: string, rv: string) => ({
-      apiVersion: 'tsmesh.io/v1alpha1', kind: 'MeshConfig',
-      metadata: { name: 'mesh', namespace: 'tsmesh-system', uid: 'mc1', resourceVersion: rv, generation: Number(rv) },
-      spec: { mtls: { mode } },
-    });
+    const mesh = (mode: string, rv: string) => meshConfig({ mtls: { mode } }, rv);
     // The caller's sidecar passes PEER_IP:<pod-only port> through in plaintext (no Service there), so the
     // peer must be PERMISSIVE to take it, as a Prometheus outside the mesh scraping by pod IP would need.
     api!.send('/apis/tsmesh.io/v1alpha1/meshconfigs', 'MODIFIED', mesh('PERMISSIVE', '15'));
@@ -399,11 +401,7 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
 
   it('under REGISTRY_ONLY, ServiceEntry hosts are still reached: HTTP by Host, the app\'s own TLS by SNI (passed through untouched); other hosts stay blocked', async (ctx) => {
     if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
-    const mesh = (mode: string, rv: string) => ({
-      apiVersion: 'tsmesh.io/v1alpha1', kind: 'MeshConfig',
-      metadata: { name: 'mesh', namespace: 'tsmesh-system', uid: 'mc1', resourceVersion: rv, generation: Number(rv) },
-      spec: { mtls: { mode: 'STRICT' }, outboundTrafficPolicy: { mode } },
-    });
+    const mesh = (mode: string, rv: string) => meshConfig({ mtls: { mode: 'STRICT' }, outboundTrafficPolicy: { mode } }, rv);
     const entry = (name: string, host: string, port: number, protocol: string, rv: string) => ({
       apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry',
       metadata: { name, namespace: 'default', uid: `se-${name}`, resourceVersion: rv, generation: 1 },
@@ -416,7 +414,7 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     const plain = () => inNs(POD_NS, ['curl', '-s', '--max-time', '5', '-H', 'host: plain.outside.test', `http://${PEER_IP}:${extPort}/entry`], 10_000).then((x) => x.stdout, () => '');
     const tls = (host: string) =>
       inNs(POD_NS, ['curl', '-sk', '--max-time', '5', '--resolve', `${host}:${httpsPort}:${PEER_IP}`, `https://${host}:${httpsPort}/tls`], 10_000).then((x) => x.stdout, () => '');
-    const blockedStatus = () => inNs(POD_NS, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', `http://${PEER_IP}:${extPort}/blocked`], 10_000).then((x) => x.stdout, () => '000');
+    const blockedStatus = () => httpStatus(`http://${PEER_IP}:${extPort}/blocked`);
     const deadline = Date.now() + 15_000;
     let body = '';
     // REGISTRY_ONLY in force first (under ALLOW_ANY every one of these would pass through anyway).

@@ -5,7 +5,8 @@
 import type { NodeInfo } from '../config/resources.js';
 import type { WorkloadLabels } from './types.js';
 
-type Peer = Partial<WorkloadLabels> | undefined;
+/** A side of a request; a host outside the mesh (ServiceEntry) also carries its entry's namespace. */
+type Peer = (Partial<WorkloadLabels> & { serviceNamespace?: string }) | undefined;
 
 /** The full Istio label set of one series; runs once per new label combination. */
 export function istioLabels(
@@ -22,7 +23,8 @@ export function istioLabels(
   const src = resolve(source, direction === 'outbound' ? self : undefined);
   const dst = resolve(destination, direction === 'inbound' ? self : undefined);
   const dstService = dst.service !== 'unknown' ? dst.service : serviceFromCluster(clusterName) ?? 'unknown';
-  const [svcName, svcNamespace] = splitService(dstService, dst.namespace);
+  // A ServiceEntry host is named whole (api.example.com is not name `api` in namespace `example`), as Istio does.
+  const [svcName, svcNamespace] = destination?.serviceNamespace ? [dstService, destination.serviceNamespace] : splitService(dstService, dst.namespace);
   const labels: Record<string, string> = {
     reporter: direction === 'outbound' ? 'source' : 'destination',
     source_workload: src.workload,
@@ -74,7 +76,8 @@ function resolve(p: Peer, self: Required<WorkloadLabels> | undefined): Required<
     return v !== undefined && v !== '' ? v : self?.[k] ?? 'unknown';
   };
   const service = pick('service');
-  const app = p?.app || self?.app || (service !== 'unknown' ? service.split('.')[0]! : 'unknown');
+  // No app behind a host outside the mesh (Istio reports unknown); a mesh service's is its short name.
+  const app = p?.app || self?.app || (service !== 'unknown' && !p?.serviceNamespace ? service.split('.')[0]! : 'unknown');
   return {
     workload: pick('workload'),
     namespace: pick('namespace'),

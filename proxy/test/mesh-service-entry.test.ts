@@ -56,7 +56,13 @@ describe('ServiceEntry: a host outside the mesh', () => {
     const series = parseExposition(await (await fetch(`http://127.0.0.1:${a.admin}/stats/prometheus`)).text()).filter(
       (x) => x.name === 'istio_requests_total' && x.labels.reporter === 'source' && x.labels.response_code === '200',
     );
-    expect(series.find((x) => x.labels.destination_service === 'api.weather.test')).toBeDefined();
+    // Named as Istio names a ServiceEntry host: whole, in the entry's namespace, no app or workload behind it.
+    expect(series.find((x) => x.labels.destination_service === 'api.weather.test')?.labels).toMatchObject({
+      destination_service_name: 'api.weather.test',
+      destination_service_namespace: 'default',
+      destination_app: 'unknown',
+      destination_workload: 'unknown',
+    });
   });
 
   it("an HTTPRoute attached to the entry (Istio's parentRef kind ServiceEntry) shapes the calls that leave the mesh", async () => {

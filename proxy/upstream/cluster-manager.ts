@@ -24,7 +24,15 @@ export interface UpstreamHost extends HostState {
   principalLabels: PrincipalLabels;
 }
 
-export type DestinationLabels = { readonly service?: string; readonly workload?: string; readonly version?: string; readonly namespace?: string; readonly principal?: string };
+export type DestinationLabels = {
+  readonly service?: string;
+  readonly workload?: string;
+  readonly version?: string;
+  readonly namespace?: string;
+  readonly principal?: string;
+  /** A host outside the mesh (ServiceEntry): the namespace of its entry; the service name is then the whole host. */
+  readonly serviceNamespace?: string;
+};
 
 /** A cached `base + principal` labels object (see withPrincipal). */
 export type PrincipalLabels = { base: DestinationLabels; principal: string; labels: DestinationLabels } | undefined;
@@ -126,6 +134,7 @@ export class ClusterManager {
           ...(c.metadata.workload ? { workload: c.metadata.workload } : {}),
           ...(c.metadata.version ? { version: c.metadata.version } : {}),
           ...(c.metadata.namespace ? { namespace: c.metadata.namespace } : {}),
+          ...(c.metadata.serviceNamespace ? { serviceNamespace: c.metadata.serviceNamespace } : {}),
         },
       });
     }

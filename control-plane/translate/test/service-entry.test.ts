@@ -116,7 +116,7 @@ describe('ServiceEntry: what a caller in the mesh gets', () => {
       upstreamProtocol: 'http1',
       dns: { refreshRate: 30_000, lookupFamily: 'V4_ONLY', respectTtl: true },
       loadAssignment: { endpoints: [{ address: { address: 'payments.example.com', port: 8080 } }] },
-      metadata: { service: 'payments.example.com', namespace: 'default' },
+      metadata: { service: 'payments.example.com', serviceNamespace: 'default' },
     });
     // No mesh mTLS towards a host without a sidecar: no workload certificate, no mesh roots (its TLS is the DestinationPolicy's, below).
     expect(c.transportSocket?.certificateSecret).toBeUndefined();
