@@ -46,15 +46,21 @@ export function externalServices(entries: readonly ServiceEntry[]): ServiceInfo[
   return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
 }
 
-/** The registry plus external services (a Kubernetes Service of the same namespace and name wins). */
+/**
+ * The registry plus external services (a Kubernetes Service of the same namespace and name wins). For
+ * one translation round: the registry does not change under it, so the merged list is built once.
+ */
 export function withExternalServices(registry: RegistryView, external: readonly ServiceInfo[]): RegistryView {
   if (!external.length) return registry;
   const byKey = new Map(external.map((s) => [`${s.namespace}/${s.name}`, s]));
+  let merged: readonly ServiceInfo[] | undefined;
   return {
     services: () => {
+      if (merged) return merged;
       const own = registry.services();
       const ownKeys = new Set(own.map((s) => `${s.namespace}/${s.name}`));
-      return [...own, ...external.filter((s) => !ownKeys.has(`${s.namespace}/${s.name}`))];
+      merged = [...own, ...external.filter((s) => !ownKeys.has(`${s.namespace}/${s.name}`))];
+      return merged;
     },
     service: (namespace, name) => registry.service(namespace, name) ?? byKey.get(`${namespace}/${name}`),
     endpoints: (namespace, name) => registry.endpoints(namespace, name),
