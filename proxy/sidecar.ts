@@ -36,7 +36,7 @@ export const NOOP_TELEMETRY: Telemetry = {
 
 export class Sidecar implements AdminSource {
   private current: ConfigSnapshot | undefined;
-  private readonly tls = new TlsStore();
+  private readonly tls: TlsStore;
   private readonly dns: DnsClusters;
   private readonly clustersMgr: ClusterManager;
   private routes = new Map<string, RouteTable>();
@@ -53,6 +53,7 @@ export class Sidecar implements AdminSource {
   constructor(private readonly opts: SidecarOptions) {
     this.telemetry = opts.telemetry ?? NOOP_TELEMETRY;
     this.logger = opts.logger ?? silentLogger;
+    this.tls = new TlsStore((msg, fields) => this.logger.warn(msg, fields));
     // A DNS cluster's new answer rebuilds the running clusters (hosts and pools of unchanged endpoints carry over).
     this.dns = new DnsClusters(() => {
       if (this.current) this.clustersMgr.apply(this.current);

@@ -3,10 +3,7 @@
 
 import type { Reader } from '../../common/reader.js';
 import { readName, readObjectRef, readStringList, readStringMap } from './common-fields.js';
-import { ISTIO_GROUP } from './validate-route.js';
-
-/** A host name as a TLS server is known by (SNI, certificate names). */
-const TLS_HOST = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+import { HOSTNAME_PRECISE as TLS_HOST, ISTIO_GROUP } from './validate-route.js';
 import {
   DEFAULT_MESH_CONFIG,
   type AuthorizationCondition,

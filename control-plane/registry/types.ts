@@ -21,7 +21,7 @@ export interface ExternalServiceInfo {
   entry: string;
   resolution: 'DNS' | 'DNS_ROUND_ROBIN' | 'STATIC';
   /** Where the host is reached: its own name unless the entry lists endpoints. */
-  endpoints: { address: string; weight: number; labels: Record<string, string>; ports: Readonly<Record<number, number>> }[];
+  endpoints: { address: string; weight: number; ports: Readonly<Record<number, number>> }[];
   /** Service port → the port endpoints are dialled on (targetPort), when it differs. */
   targetPorts: Readonly<Record<number, number>>;
   exportTo: readonly string[];

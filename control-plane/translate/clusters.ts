@@ -7,6 +7,7 @@ import type { Cluster, CircuitBreakerThresholds, HashPolicy, LbPolicy, OutlierDe
 import type { DestinationPolicy, DestinationPolicySpec } from '../policy/types.js';
 import { DEFAULT_OUTLIER_DETECTION } from '../../proxy/config/defaults.js';
 import { FILE_ROOT_PREFIX, SYSTEM_ROOTS } from '../../proxy/tls/file-roots.js';
+import { externalEndpoints } from './external-services.js';
 import type { NodeRegistration } from '../registry/node-registration.js';
 import type { AppProtocol, ServiceInfo } from '../registry/types.js';
 import { endpointsOf, inboundClusterName, outboundClusterName, serviceKey, type PolicyIndex, type ResolvedBackend, type TranslateInput } from './context.js';
@@ -87,6 +88,30 @@ const ALPN: Record<Cluster['upstreamProtocol'], string[]> = { http1: ['http/1.1'
 /** Istio's default MeshConfig.dnsRefreshRate. */
 export const DEFAULT_DNS_REFRESH_MS = 60_000;
 
+/** What a DestinationPolicy sets on any outbound cluster: timeouts, balancer, breakers, outlier detection. */
+function policyCluster(name: string, dp: DestinationPolicy | undefined, protocol: Cluster['upstreamProtocol'], metadata: Record<string, string>): Cluster {
+  const lb: LbPolicy = dp?.spec.loadBalancer?.type ?? 'PEAK_EWMA';
+  const cluster: Cluster = {
+    name,
+    type: 'EDS',
+    edsServiceName: name,
+    connectTimeout: dp?.spec.connectionPool?.connectTimeout ?? 5_000,
+    lbPolicy: lb,
+    circuitBreakers: circuitBreakers(dp),
+    healthyPanicThreshold: 50,
+    upstreamProtocol: protocol,
+    idleTimeout: dp?.spec.connectionPool?.idleTimeout ?? 3_600_000,
+    metadata,
+  };
+  if (lb === 'RING_HASH') cluster.ringHash = { minimumRingSize: 1024, maximumRingSize: 8_388_608 };
+  if (lb === 'LEAST_REQUEST') cluster.leastRequest = { choiceCount: dp?.spec.loadBalancer?.choiceCount ?? 2 };
+  const od = outlier(dp);
+  if (od) cluster.outlierDetection = od;
+  const mrpc = dp?.spec.connectionPool?.maxRequestsPerConnection;
+  if (mrpc) cluster.maxRequestsPerConnection = mrpc;
+  return cluster;
+}
+
 /**
  * A host outside the mesh (ServiceEntry): resolved by the calling sidecar — every address a host
  * (DNS → STRICT_DNS), the first one (DNS_ROUND_ROBIN → LOGICAL_DNS) — or the entry's addresses
@@ -95,33 +120,15 @@ export const DEFAULT_DNS_REFRESH_MS = 60_000;
  */
 function externalCluster(input: TranslateInput, b: ResolvedBackend, dp: DestinationPolicy | undefined): Cluster {
   const ext = b.service.external!;
-  const name = outboundClusterName(b);
-  const port = ext.targetPorts[b.port.port] ?? b.port.port;
-  const cluster: Cluster = {
-    name,
-    type: ext.resolution === 'STATIC' ? 'EDS' : ext.resolution === 'DNS' ? 'STRICT_DNS' : 'LOGICAL_DNS',
-    connectTimeout: dp?.spec.connectionPool?.connectTimeout ?? 5_000,
-    lbPolicy: dp?.spec.loadBalancer?.type ?? 'PEAK_EWMA',
-    circuitBreakers: circuitBreakers(dp),
-    healthyPanicThreshold: 50,
-    upstreamProtocol: b.port.protocol === 'grpc' || b.port.protocol === 'http2' ? 'http2' : 'http1',
-    idleTimeout: dp?.spec.connectionPool?.idleTimeout ?? 3_600_000,
-    metadata: { service: b.service.hostname, serviceNamespace: b.service.namespace },
-  };
-  if (cluster.type === 'EDS') cluster.edsServiceName = name;
-  else {
-    const eps = ext.endpoints.length ? ext.endpoints : [{ address: b.service.hostname, weight: 1, labels: {}, ports: {} as Record<number, number> }];
-    cluster.loadAssignment = {
-      clusterName: name,
-      endpoints: eps.map((e) => ({ address: { address: e.address, port: e.ports[b.port.port] ?? port }, weight: e.weight, healthStatus: 'UNKNOWN', priority: 0, metadata: {} })),
-    };
+  const protocol = b.port.protocol === 'grpc' || b.port.protocol === 'http2' ? 'http2' : 'http1';
+  const cluster = policyCluster(outboundClusterName(b), dp, protocol, { service: b.service.hostname, serviceNamespace: b.service.namespace });
+  if (ext.resolution !== 'STATIC') {
+    delete cluster.edsServiceName;
+    cluster.type = ext.resolution === 'DNS' ? 'STRICT_DNS' : 'LOGICAL_DNS';
+    cluster.loadAssignment = { clusterName: cluster.name, endpoints: externalEndpoints(b) };
     // Istio's settings for ServiceEntry clusters: IPv4, the answer's TTL when the resolver reports one.
     cluster.dns = { refreshRate: input.mesh.dnsRefreshRate ?? DEFAULT_DNS_REFRESH_MS, lookupFamily: 'V4_ONLY', respectTtl: true };
   }
-  if (cluster.lbPolicy === 'RING_HASH') cluster.ringHash = { minimumRingSize: 1024, maximumRingSize: 8_388_608 };
-  if (cluster.lbPolicy === 'LEAST_REQUEST') cluster.leastRequest = { choiceCount: dp?.spec.loadBalancer?.choiceCount ?? 2 };
-  const od = outlier(dp);
-  if (od) cluster.outlierDetection = od;
   const tls = dp?.spec.tls;
   // TLS origination (Istio's DestinationRule tls SIMPLE): not on ports where the app speaks TLS itself.
   if (tls?.mode === 'SIMPLE' && !b.port.tls) {
@@ -141,28 +148,9 @@ function externalCluster(input: TranslateInput, b: ResolvedBackend, dp: Destinat
 export function outboundCluster(input: TranslateInput, idx: PolicyIndex, b: ResolvedBackend): Cluster {
   const dp = policyFor(idx, b.service);
   if (b.service.external) return externalCluster(input, b, dp);
-  const lb: LbPolicy = dp?.spec.loadBalancer?.type ?? 'PEAK_EWMA';
-  const name = outboundClusterName(b);
   const sans: StringMatcher[] = [...new Set(endpointsOf(input.registry, b).map((e) => e.identity))].sort().map((exact) => ({ exact }));
   const protocol = hopProtocol(b.port.protocol, dp?.spec.connectionPool);
-  const cluster: Cluster = {
-    name,
-    type: 'EDS',
-    edsServiceName: name,
-    connectTimeout: dp?.spec.connectionPool?.connectTimeout ?? 5_000,
-    lbPolicy: lb,
-    circuitBreakers: circuitBreakers(dp),
-    healthyPanicThreshold: 50,
-    upstreamProtocol: protocol,
-    idleTimeout: dp?.spec.connectionPool?.idleTimeout ?? 3_600_000,
-    metadata: { service: `${b.service.name}.${b.service.namespace}`, ...(b.subset ? { version: b.subset } : {}) },
-  };
-  if (lb === 'RING_HASH') cluster.ringHash = { minimumRingSize: 1024, maximumRingSize: 8_388_608 };
-  if (lb === 'LEAST_REQUEST') cluster.leastRequest = { choiceCount: dp?.spec.loadBalancer?.choiceCount ?? 2 };
-  const od = outlier(dp);
-  if (od) cluster.outlierDetection = od;
-  const mrpc = dp?.spec.connectionPool?.maxRequestsPerConnection;
-  if (mrpc) cluster.maxRequestsPerConnection = mrpc;
+  const cluster = policyCluster(outboundClusterName(b), dp, protocol, { service: `${b.service.name}.${b.service.namespace}`, ...(b.subset ? { version: b.subset } : {}) });
   if (dp?.spec.tls?.mode !== 'DISABLE') {
     cluster.transportSocket = {
       certificateSecret: CERTIFICATE_SECRET,

@@ -3,18 +3,12 @@
 // ports), narrowed to one version for subset clusters.
 
 import type { ClusterLoadAssignment } from '../../proxy/config/resources.js';
+import { externalEndpoints } from './external-services.js';
 import { endpointsOf, outboundClusterName, type ResolvedBackend, type TranslateInput } from './context.js';
 
 export function loadAssignment(input: TranslateInput, b: ResolvedBackend): ClusterLoadAssignment {
-  const ext = b.service.external;
-  if (ext) {
-    // A ServiceEntry with resolution STATIC: its endpoints' addresses, on each one's port for this service port.
-    const port = ext.targetPorts[b.port.port] ?? b.port.port;
-    return {
-      clusterName: outboundClusterName(b),
-      endpoints: ext.endpoints.map((e) => ({ address: { address: e.address, port: e.ports[b.port.port] ?? port }, weight: e.weight, healthStatus: 'HEALTHY', priority: 0, metadata: {} })),
-    };
-  }
+  // A ServiceEntry with resolution STATIC: the addresses it lists.
+  if (b.service.external) return { clusterName: outboundClusterName(b), endpoints: externalEndpoints(b) };
   // A multi-port service's endpoint is dialled on the port that serves this service port; one that
   // does not serve it (its pod lacks the named port) is left out, as kube-proxy does.
   const eps = [...endpointsOf(input.registry, b)]

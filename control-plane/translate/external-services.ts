@@ -5,6 +5,7 @@
 // static addresses, no mesh mTLS). Pure.
 
 import type { ServiceEntry, ServiceEntryProtocol } from '../policy/types.js';
+import type { LbEndpoint } from '../../proxy/config/resources.js';
 import type { AppProtocol, RegistryView, ServiceInfo, ServicePort } from '../registry/types.js';
 
 const APP_PROTOCOL: Record<ServiceEntryProtocol, AppProtocol> = { HTTP: 'http', HTTP2: 'http2', GRPC: 'grpc', HTTPS: 'tcp', TLS: 'tcp', TCP: 'tcp' };
@@ -26,7 +27,7 @@ export function externalServices(entries: readonly ServiceEntry[]): ServiceInfo[
     const endpoints = spec.endpoints.map((e) => {
       const byNumber: Record<number, number> = {};
       for (const p of spec.ports) if (e.ports[p.name] !== undefined) byNumber[p.number] = e.ports[p.name]!;
-      return { address: e.address, weight: e.weight ?? 1, labels: e.labels, ports: byNumber };
+      return { address: e.address, weight: e.weight ?? 1, ports: byNumber };
     });
     for (const host of spec.hosts) {
       const key = `${metadata.namespace}/${host}`;
@@ -72,4 +73,15 @@ export function exportedTo(svc: ServiceInfo, namespace: string): boolean {
   const ext = svc.external;
   if (!ext) return true;
   return ext.exportTo.some((x) => x === '*' || x === namespace || (x === '.' && svc.namespace === namespace));
+}
+
+/**
+ * Where a sidecar sends an entry host's port: each endpoint (a name for DNS, an address for STATIC)
+ * on its own port for it, else the port's targetPort, else the port; DNS with no endpoints: the host.
+ */
+export function externalEndpoints(b: { service: ServiceInfo; port: ServicePort }): LbEndpoint[] {
+  const ext = b.service.external!;
+  const port = ext.targetPorts[b.port.port] ?? b.port.port;
+  const eps = ext.endpoints.length ? ext.endpoints : [{ address: b.service.hostname, weight: 1, ports: {} as Readonly<Record<number, number>> }];
+  return eps.map((e) => ({ address: { address: e.address, port: e.ports[b.port.port] ?? port }, weight: e.weight, healthStatus: 'UNKNOWN', priority: 0, metadata: {} }));
 }

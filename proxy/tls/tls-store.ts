@@ -12,6 +12,8 @@ import { DnsNameVerifier, type UpstreamVerifier } from '../identity/dns-name-ver
 import { isRootsName, loadRoots } from './file-roots.js';
 
 export class TlsStore {
+  constructor(private readonly warn: (msg: string, fields: Record<string, unknown>) => void = () => {}) {}
+
   private configSecrets = new Map<string, Secret>();
   private runtimeSecrets = new Map<string, Secret>();
   private versions = new Map<string, number>();
@@ -24,9 +26,15 @@ export class TlsStore {
     for (const [name, s] of secrets) if (this.configSecrets.get(name) !== s) changed = this.bump(name) || changed;
     for (const name of this.configSecrets.keys()) if (!secrets.has(name)) changed = this.bump(name) || changed;
     this.configSecrets = new Map(secrets);
-    // Files named by file-root: are read again under the new config (a rotated mount takes effect).
-    for (const name of this.fileRoots.keys()) changed = this.bump(name) || changed;
-    this.fileRoots.clear();
+    // Files named by file-root: are read again under the new config (a rotated mount takes effect); only a
+    // changed bundle gets a new version, so unchanged clusters keep their TLS context and pooled connections.
+    for (const [name, old] of this.fileRoots) {
+      const now = loadRoots(name);
+      this.fileRoots.set(name, now);
+      const pem = (r: Secret | Error) => (r instanceof Error ? undefined : r.validationContext?.trustedCa);
+      if (pem(now) !== pem(old)) changed = this.bump(name) || changed;
+      if (now instanceof Error && !(old instanceof Error)) this.warn('TLS roots unavailable; clusters that need them have no hosts', { roots: name, error: now.message });
+    }
     return changed;
   }
 
@@ -50,15 +58,12 @@ export class TlsStore {
       r = loadRoots(name);
       this.fileRoots.set(name, r);
       if (!(r instanceof Error)) this.bump(name);
+      // Its clusters get no hosts (503 UH): say why (again only if a later re-read fails anew).
+      else this.warn('TLS roots unavailable; clusters that need them have no hosts', { roots: name, error: r.message });
     }
     return r instanceof Error ? undefined : r;
   }
 
-  /** Why a roots name yields no bundle (for the cluster status and logs), if it does not. */
-  rootsProblem(name: string): string | undefined {
-    const r = this.fileRoots.get(name);
-    return r instanceof Error ? r.message : undefined;
-  }
 
   private bump(name: string): boolean {
     this.versions.set(name, (this.versions.get(name) ?? 0) + 1);
