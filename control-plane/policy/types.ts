@@ -324,6 +324,13 @@ export interface MeshConfigSpec {
    * listener's file access log; absent or '' = none (each sidecar's bootstrap may still log).
    */
   accessLogFile?: '/dev/stdout' | '/dev/stderr';
+  /** Istio's MeshConfig.accessLogEncoding: TEXT (the default) or JSON lines. */
+  accessLogEncoding?: 'TEXT' | 'JSON';
+  /**
+   * Istio's MeshConfig.accessLogFormat in Envoy's command operators: a line for TEXT, a JSON object of
+   * field names to format strings for JSON (as text); absent = Istio's default line or fields.
+   */
+  accessLogFormat?: string;
   /** Istio's MeshConfig.dnsRefreshRate: how often sidecars resolve ServiceEntry hosts again (ms; absent = 60 s). */
   dnsRefreshRate?: number;
 }

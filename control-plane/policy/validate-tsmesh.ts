@@ -4,6 +4,7 @@
 import type { Reader } from '../../common/reader.js';
 import { readName, readObjectRef, readStringList, readStringMap } from './common-fields.js';
 import { HOSTNAME_PRECISE as TLS_HOST, ISTIO_GROUP } from './validate-route.js';
+import { JsonLogFormatError, LogFormatError, compileJsonFormat, compileTextFormat } from '../../proxy/telemetry/log-format.js';
 import {
   DEFAULT_MESH_CONFIG,
   type AuthorizationCondition,
@@ -275,10 +276,12 @@ export function readPeerAuthenticationSpec(r: Reader): PeerAuthenticationSpec {
 
 export function readMeshConfigSpec(r: Reader): MeshConfigSpec {
   r.object(true);
-  r.onlyKeys(['trustDomain', 'certificateTtl', 'mtls', 'defaultDeny', 'outboundTrafficPolicy', 'tracing', 'accessLogFile', 'dnsRefreshRate']);
+  r.onlyKeys(['trustDomain', 'certificateTtl', 'mtls', 'defaultDeny', 'outboundTrafficPolicy', 'tracing', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat', 'dnsRefreshRate']);
   const dnsRefreshRate = r.field('dnsRefreshRate').duration({ min: 1_000, max: 24 * 3_600_000 });
   // Istio's values; a file path on the workload is refused: the sidecar writes only to its own streams.
   const accessLogFile = r.field('accessLogFile').string({ enum: ['', '/dev/stdout', '/dev/stderr'] });
+  const accessLogEncoding = r.field('accessLogEncoding').string({ enum: ['TEXT', 'JSON'] }) as MeshConfigSpec['accessLogEncoding'];
+  const accessLogFormat = readAccessLogFormat(r.field('accessLogFormat'), accessLogEncoding ?? 'TEXT');
   const mt = r.field('mtls');
   let mode = DEFAULT_MESH_CONFIG.mtls.mode;
   if (mt.object()) {
@@ -307,8 +310,33 @@ export function readMeshConfigSpec(r: Reader): MeshConfigSpec {
     ...(outbound ? { outboundTrafficPolicy: outbound } : {}),
     ...(tracing ? { tracing } : {}),
     ...(accessLogFile ? { accessLogFile: accessLogFile as NonNullable<MeshConfigSpec['accessLogFile']> } : {}),
+    ...(accessLogEncoding ? { accessLogEncoding } : {}),
+    ...(accessLogFormat ? { accessLogFormat } : {}),
     ...(dnsRefreshRate !== undefined ? { dnsRefreshRate } : {}),
   };
+}
+
+/** Istio's accessLogFormat, checked as the sidecars will compile it: a line for TEXT, a JSON object (as text) for JSON. */
+function readAccessLogFormat(f: Reader, encoding: 'TEXT' | 'JSON'): string | undefined {
+  const text = f.string({ maxLength: 16 * 1024 });
+  if (!text) return undefined;
+  try {
+    if (encoding === 'TEXT') compileTextFormat(text);
+    else {
+      let obj: unknown;
+      try {
+        obj = JSON.parse(text);
+      } catch (err) {
+        return f.fail(`with accessLogEncoding JSON, must be a JSON object of field names to format strings: ${(err as Error).message}`);
+      }
+      if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return f.fail('with accessLogEncoding JSON, must be a JSON object of field names to format strings');
+      compileJsonFormat(obj as Record<string, unknown>);
+    }
+  } catch (err) {
+    if (err instanceof LogFormatError || err instanceof JsonLogFormatError) return f.fail(err.message);
+    throw err;
+  }
+  return text;
 }
 
 export { readName };

@@ -16,7 +16,8 @@
 //   chains (destination_port) and inbound cluster, and a redirected port no
 //   Service names is passed through to itself (InboundPassthroughClusterIpv4).
 
-import type { CidrRange, FilterChain, HttpConnectionManager, HttpLimits, Listener, LocalRateLimitPolicy, TcpProxy } from '../../proxy/config/resources.js';
+import type { AccessLogFormat, CidrRange, FilterChain, HttpConnectionManager, HttpLimits, Listener, LocalRateLimitPolicy, TcpProxy } from '../../proxy/config/resources.js';
+import { ISTIO_JSON_FORMAT, ISTIO_TEXT_FORMAT } from '../../proxy/telemetry/log-format.js';
 import type { AppProtocol } from '../registry/types.js';
 import type { MtlsMode } from '../policy/types.js';
 import type { NodeRegistration } from '../registry/node-registration.js';
@@ -53,10 +54,19 @@ export interface TcpServiceChain {
   cluster: string;
 }
 
-/** MeshConfig.accessLogFile as every connection manager and TCP proxy carries it (Envoy's file access log). */
+/**
+ * MeshConfig.accessLogFile as every connection manager and TCP proxy carries it (Envoy's file access log),
+ * in MeshConfig's encoding and format: Istio's default TEXT line or JSON fields unless a format is given.
+ */
 function meshAccessLog(input: TranslateInput): Pick<HttpConnectionManager, 'accessLog'> {
-  const path = input.mesh.accessLogFile;
-  return path ? { accessLog: [{ path }] } : {};
+  const m = input.mesh;
+  const path = m.accessLogFile;
+  if (!path) return {};
+  const format: AccessLogFormat =
+    m.accessLogEncoding === 'JSON'
+      ? { json: m.accessLogFormat ? (JSON.parse(m.accessLogFormat) as Record<string, unknown>) : { ...ISTIO_JSON_FORMAT } }
+      : { text: m.accessLogFormat || ISTIO_TEXT_FORMAT };
+  return { accessLog: [{ path, format }] };
 }
 
 /** MeshConfig's tracing sampling as each HTTP connection manager carries it (Envoy's tracing.random_sampling). */

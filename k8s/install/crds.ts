@@ -119,6 +119,8 @@ const meshConfig = obj({
   outboundTrafficPolicy: obj({ mode: enumOf('ALLOW_ANY', 'REGISTRY_ONLY') }),
   tracing: obj({ randomSamplingPercentage: num(0, 100) }, ['randomSamplingPercentage']),
   accessLogFile: enumOf('', '/dev/stdout', '/dev/stderr'),
+  accessLogEncoding: enumOf('TEXT', 'JSON'),
+  accessLogFormat: str(),
   dnsRefreshRate: duration(),
 });
 

@@ -11,6 +11,8 @@ import { formatPath } from '../../common/path-format.js';
 import type { SourceDoc } from '../../common/yaml-source.js';
 import type { AccessLogOptions, TracingOptions } from '../telemetry/index.js';
 import { MAX_QUEUED_SPANS } from '../telemetry/tracing.js';
+import { DEFAULT_JSON_FORMAT, ISTIO_TEXT_FORMAT } from '../telemetry/log-format.js';
+import { LOG_FORMAT_KEYS, readLogFormat } from './read-log-format.js';
 import { OTLP_PROTOCOLS, type OtlpProtocol } from '../telemetry/otel-sdk.js';
 import { checkSnapshot, type Locate } from './check.js';
 import { DEFAULT_ADMIN_PORT, DEFAULT_DRAIN_TIMEOUT_MS } from './defaults.js';
@@ -18,7 +20,7 @@ import { metadataMap, socketAddress, strict } from './read-common.js';
 import { readCluster, readLoadAssignment, readSecret } from './read-cluster.js';
 import { readListener } from './read-listener.js';
 import { readRouteConfiguration } from './read-route.js';
-import type { ConfigSnapshot, NodeInfo, ResourceKind, SocketAddress } from './resources.js';
+import type { AccessLogFormat, ConfigSnapshot, NodeInfo, ResourceKind, SocketAddress } from './resources.js';
 
 export interface AdsConfig {
   address: SocketAddress;
@@ -147,9 +149,10 @@ export function bootstrapFromDoc(doc: SourceDoc, file?: string): Bootstrap {
     bootstrap.tracing = t;
   }
   const al = r.field('accessLog');
-  if (strict(al, ['path', 'format', 'flushIntervalMs', 'maxBufferedBytes'])) {
+  if (strict(al, ['path', 'format', ...LOG_FORMAT_KEYS, 'flushIntervalMs', 'maxBufferedBytes'])) {
     const a: AccessLogOptions = { path: al.field('path').string({ required: true }) ?? 'stdout' };
-    if (al.field('format').string({ enum: ['json'] })) a.format = 'json';
+    const format = bootstrapLogFormat(al);
+    if (format !== undefined) a.format = format;
     const fi = al.field('flushIntervalMs').number({ min: 1 });
     if (fi !== undefined) a.flushIntervalMs = fi;
     const mb = al.field('maxBufferedBytes').number({ integer: true, min: 1024 });
@@ -187,4 +190,16 @@ function readNode(r: Reader): NodeInfo {
   const v = r.field('version').string();
   if (v !== undefined) n.version = v;
   return n;
+}
+
+/**
+ * The bootstrap log's format: `format: json` (default: DEFAULT_JSON_FORMAT; `jsonFormat` replaces its
+ * fields) or `format: text` (`textFormat`, default Istio's TEXT line), in Envoy's command operators.
+ */
+function bootstrapLogFormat(al: Reader): AccessLogFormat | undefined {
+  const kind = (al.field('format').string({ enum: ['json', 'text'] }) ?? 'json') as 'json' | 'text';
+  const f = readLogFormat(al, kind);
+  if (f !== undefined) return f;
+  if (kind === 'text') return { text: ISTIO_TEXT_FORMAT };
+  return al.field('omitEmptyValues').value === true ? { json: { ...DEFAULT_JSON_FORMAT }, omitEmptyValues: true } : undefined;
 }

@@ -20,6 +20,7 @@ import type {
   TrafficDirection,
 } from './resources.js';
 import { ACCESS_LOG_PATHS, type AccessLogSink } from './resources.js';
+import { LOG_FORMAT_KEYS, readLogFormat } from './read-log-format.js';
 
 export function readListener(r: Reader): Listener {
   strict(r, ['name', 'address', 'trafficDirection', 'filterChains', 'protocolDetectionTimeout', 'apiListener', 'useOriginalDst'], true);
@@ -118,14 +119,18 @@ function readHcm(r: Reader): HttpConnectionManager {
   return h;
 }
 
-/** This listener's own access logs ({ path: /dev/stdout | /dev/stderr }), besides the bootstrap's accessLog. */
+/**
+ * This listener's own access logs ({ path: /dev/stdout | /dev/stderr, textFormat | jsonFormat }), besides
+ * the bootstrap's accessLog; without a format, Envoy's default line.
+ */
 function readAccessLogs(r: Reader): AccessLogSink[] | undefined {
   if (!r.present) return undefined;
   const out: AccessLogSink[] = [];
   for (const a of r.array()) {
-    strict(a, ['path'], true);
+    strict(a, ['path', ...LOG_FORMAT_KEYS], true);
     const path = a.field('path').string({ required: true, enum: ACCESS_LOG_PATHS });
-    if (path !== undefined && !out.some((x) => x.path === path)) out.push({ path: path as AccessLogSink['path'] });
+    const format = readLogFormat(a);
+    if (path !== undefined) out.push({ path: path as AccessLogSink['path'], ...(format !== undefined ? { format } : {}) });
   }
   return out.length ? out : undefined;
 }

@@ -148,14 +148,22 @@ export interface HttpLimits {
 }
 
 /**
- * Envoy's file access log on a connection manager or TCP proxy (envoy.access_loggers.file): a JSON line
- * per request or connection. Only the process's own streams: a control plane does not pick files on the
+ * Envoy's file access log on a connection manager or TCP proxy (envoy.access_loggers.file): a line per
+ * request or connection. Only the process's own streams: a control plane does not pick files on the
  * workload's disk.
  */
 export const ACCESS_LOG_PATHS = ['/dev/stdout', '/dev/stderr'] as const;
 export interface AccessLogSink {
   path: (typeof ACCESS_LOG_PATHS)[number];
+  /** Envoy's log_format; absent: Envoy's default text line. */
+  format?: AccessLogFormat;
 }
+
+/**
+ * Envoy's SubstitutionFormatString: a text line of command operators (text_format_source) or a JSON
+ * object whose values are format strings (json_format), see proxy/telemetry/log-format.ts.
+ */
+export type AccessLogFormat = { text: string } | { json: Record<string, unknown>; omitEmptyValues?: boolean };
 
 export interface HttpConnectionManager {
   kind: 'http';

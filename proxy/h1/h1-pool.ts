@@ -37,6 +37,8 @@ export interface H1PoolOptions {
 
 type Handler = Dispatcher.DispatchHandler & {
   onUpgrade?: (status: number, headers: string[] | null, socket: Socket) => void;
+  /** The connection a final response came over (access logs read its local address). */
+  onUpstreamSocket?: (socket: Socket) => void;
 };
 
 interface DispatchOpts {
@@ -665,6 +667,7 @@ class H1Connection implements ParserEvents {
         if (hint === 0) this.keepAlive = false;
       }
     }
+    r.handler.onUpstreamSocket?.(this.socket);
     const paused = r.handler.onHeaders?.(status, this.raw as unknown as Buffer[], this.resume, '') === false;
     if (paused && !this.gone) this.socket.pause();
     return r.opts.method === 'HEAD' || status === 204 || status === 304 ? SKIP_BODY : 0;

@@ -9,6 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Hash } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { Timer } from '../../common/clock.js';
 import type { ResponseFlag, SpanHandle } from '../telemetry/types.js';
@@ -25,7 +26,7 @@ import type { LocalOriginFailure } from '../resilience/outlier-detector.js';
 import type { TimeoutKind } from '../resilience/errors.js';
 import type { PickContext } from '../lb/types.js';
 import { responseHeaders, trailersObject } from './headers.js';
-import { LOCAL_REPLIES, attemptFailureOf, classifyUpstreamError, sendLocalReply, type LocalReply, type LocalReplyKind, type ReplyTarget } from './local-reply.js';
+import { LOCAL_REPLIES, attemptFailureOf, classifyUpstreamError, sendLocalReply, transportFailureReason, type LocalReply, type LocalReplyKind, type ReplyTarget } from './local-reply.js';
 import type { HttpChainContext } from './chain-context.js';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
@@ -76,6 +77,12 @@ export class Exchange implements RequestFacts, AttemptOwner {
   status = 0;
   grpcStatus: number | undefined = undefined;
   requestId: string | undefined = undefined;
+  // Read by access log formats only (RESPONSE_CODE_DETAILS, RESP(…), UPSTREAM_LOCAL_ADDRESS,
+  // UPSTREAM_TRANSPORT_FAILURE_REASON): set where the facts arise, formatted when a line is written.
+  details: string | undefined = undefined;
+  responseHeaders: string[] | undefined = undefined;
+  upstreamSocket: Socket | undefined = undefined;
+  transportFailure: string | undefined = undefined;
 
   // upstream side (set by sendUpstream)
   /** Dispatch options shared by every attempt (headers end with x-envoy-attempt-count). */
@@ -142,6 +149,7 @@ export class Exchange implements RequestFacts, AttemptOwner {
     if (this.done) return;
     this.flags |= FLAG_BIT[reply.flag];
     if (flag !== undefined) this.flags |= FLAG_BIT[flag];
+    this.details = reply.details;
     if (!this.res.headersSent && this.heldHeaders === undefined) {
       this.status = this.isGrpc ? 200 : reply.status;
       if (this.isGrpc) this.grpcStatus = reply.grpcStatus;
@@ -237,6 +245,7 @@ export class Exchange implements RequestFacts, AttemptOwner {
 
   private resetDownstream(flag: ResponseFlag): void {
     this.flags |= FLAG_BIT[flag];
+    this.details = flag === 'UT' ? 'upstream_response_timeout' : 'upstream_reset_after_response_started{remote_reset}';
     this.res.destroy();
     this.finish();
   }
@@ -264,8 +273,11 @@ export class Exchange implements RequestFacts, AttemptOwner {
     a.forwarded = true;
     this.resume = resume;
     this.status = statusCode;
+    this.details = 'via_upstream';
+    this.upstreamSocket = a.socket;
     if (grpc !== undefined) this.grpcStatus = grpc;
     if (!this.choice!.responseOps.empty) flat = applyHeaderOps(this.choice!.responseOps, flat);
+    this.responseHeaders = flat;
     if (this.isGrpc && (this.res as Http2ServerResponse).stream !== undefined) {
       this.heldHeaders = flat;
       return true;
@@ -320,6 +332,7 @@ export class Exchange implements RequestFacts, AttemptOwner {
       return this.resetDownstream(classifyUpstreamError(err) === 'TIMEOUT' ? 'UT' : 'UR');
     }
     const failure = attemptFailureOf(err);
+    if (failure === 'connect-failure') this.transportFailure = transportFailureReason(err);
     // A circuit-breaker overflow or a stream the upstream never processed says nothing about the host.
     if (failure === 'overflow' || failure === 'refused-stream') this.releaseAttempt(a);
     else this.endAttempt(a, 0, failure === 'connect-failure' ? 'connect-failure' : 'reset');
@@ -339,6 +352,7 @@ export class Exchange implements RequestFacts, AttemptOwner {
   downstreamClosed(): void {
     if (this.done) return;
     this.flags |= FLAG_BIT.DC;
+    if (this.status === 0) this.details = 'downstream_remote_disconnect';
     const a = this.attempt;
     if (a !== undefined && !a.ended) {
       this.releaseAttempt(a);

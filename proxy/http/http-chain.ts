@@ -4,6 +4,7 @@
 // single references), so open connections keep working across reloads.
 
 import { PassThrough } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { HttpConnectionManager, NodeInfo } from '../config/resources.js';
 import type { HttpRequestRecord, Telemetry } from '../telemetry/types.js';
@@ -15,11 +16,13 @@ import { destinationOf, type ClusterManager } from '../upstream/cluster-manager.
 import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange.js';
 import type { HttpChainContext } from './chain-context.js';
 import { upstreamHeaders } from './request-headers.js';
+import { LOCAL_REPLIES, type LocalReply } from './local-reply.js';
 import { mirrorRequest, newBodyHash, primaryResponded } from './mirror.js';
 import { compileRbac, type RbacEngine } from '../identity/authz.js';
 import { normalizePath } from '../identity/normalize-path.js';
 import { peerPrincipal } from '../listener/peer-principal.js';
 import { originalDstAuthority, originalDstOf } from '../listener/original-dst.js';
+import { addDownstreamFacts, upstreamLocalAddress } from '../listener/connection-facts.js';
 import { BLOCK_ALL, sendToOriginalDst } from '../upstream/original-dst-pools.js';
 import { responseFlagsOf } from '../telemetry/response-flags.js';
 
@@ -145,7 +148,7 @@ export class HttpChain implements HttpChainContext {
     ex.path = n.path;
     const d = this.rbac!.evaluate(ex);
     if (!d.allowed) {
-      ex.localReply('RBAC_DENIED');
+      ex.replyWith(d.policy === undefined ? LOCAL_REPLIES.RBAC_DENIED : rbacDenied(d.policy));
       return false;
     }
     return true;
@@ -193,6 +196,7 @@ export class HttpChain implements HttpChainContext {
   /** A response the route itself gives (direct response, redirect), with the route's response header ops. */
   private answer(ex: Exchange, status: number, flat: string[], body?: string): void {
     ex.status = status;
+    ex.details = 'direct_response';
     const res = ex.res as import('node:http').ServerResponse;
     res.writeHead(status, applyHeaderOps(ex.route!.responseOps, flat) as unknown as Record<string, string>);
     res.end(body);
@@ -244,8 +248,29 @@ export class HttpChain implements HttpChainContext {
       mtls: this.mtls,
     };
     if (this.hcm.accessLog !== undefined) record.accessLogs = this.hcm.accessLog;
+    if (record.accessLogs !== undefined || this.deps.telemetry.accessLogging === true) this.addLogFacts(record, ex);
     this.deps.telemetry.httpRequestDone(record, ex.span);
   }
+
+  /** What access log formats read beyond the metrics' record (REQ(…), RESP(…), addresses, details). */
+  private addLogFacts(record: HttpRequestRecord, ex: Exchange): void {
+    const req = ex.req;
+    record.requestHeaders = req.headers;
+    if (req.url !== undefined) record.url = req.url;
+    const scheme = req.headers[':scheme'];
+    record.scheme = scheme === 'https' || (scheme === undefined && this.tls) ? 'https' : 'http';
+    if (ex.responseHeaders !== undefined) record.responseHeaders = ex.responseHeaders;
+    if (ex.details !== undefined) record.responseCodeDetails = ex.details;
+    addDownstreamFacts(record, req.socket as Socket | undefined);
+    const up = upstreamLocalAddress(ex.upstreamSocket);
+    if (up !== undefined) record.upstreamLocalAddress = up;
+    if (ex.transportFailure !== undefined) record.upstreamTransportFailureReason = ex.transportFailure;
+  }
+}
+
+/** Envoy's details for a request a DENY policy matched name the policy (access logs, RESPONSE_CODE_DETAILS). */
+function rbacDenied(policy: string): LocalReply {
+  return { ...LOCAL_REPLIES.RBAC_DENIED, details: `rbac_access_denied_matched_policy[${policy}]` };
 }
 
 type SelfLabels = { workload: string; namespace: string; service: string; version: string };

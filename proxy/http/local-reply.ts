@@ -13,6 +13,8 @@ export interface LocalReply {
   readonly flag: ResponseFlag;
   readonly grpcStatus: number;
   readonly message: string;
+  /** Envoy's response code details for it (%RESPONSE_CODE_DETAILS% in access logs). */
+  readonly details: string;
 }
 
 // gRPC status codes (grpc/status.proto).
@@ -23,22 +25,22 @@ const INTERNAL = 13;
 const PERMISSION_DENIED = 7;
 
 export const LOCAL_REPLIES: Readonly<Record<LocalReplyKind, LocalReply>> = {
-  NO_ROUTE: { status: 404, code: 'MESH_NO_ROUTE', flag: 'NR', grpcStatus: UNIMPLEMENTED, message: 'no route matched the request' },
-  NO_CLUSTER: { status: 503, code: 'MESH_NO_CLUSTER', flag: 'NR', grpcStatus: UNAVAILABLE, message: 'the route names a cluster that does not exist' },
-  NO_HEALTHY_UPSTREAM: { status: 503, code: 'MESH_NO_HEALTHY_UPSTREAM', flag: 'UH', grpcStatus: UNAVAILABLE, message: 'no healthy upstream' },
-  CONNECT_FAILURE: { status: 503, code: 'MESH_UPSTREAM_CONNECT_FAILURE', flag: 'UF', grpcStatus: UNAVAILABLE, message: 'upstream connect error' },
-  UPSTREAM_RESET: { status: 503, code: 'MESH_UPSTREAM_RESET', flag: 'UR', grpcStatus: UNAVAILABLE, message: 'upstream reset before response started' },
-  TIMEOUT: { status: 504, code: 'MESH_UPSTREAM_TIMEOUT', flag: 'UT', grpcStatus: DEADLINE_EXCEEDED, message: 'upstream request timeout' },
-  OVERFLOW: { status: 503, code: 'MESH_UPSTREAM_OVERFLOW', flag: 'UO', grpcStatus: UNAVAILABLE, message: 'upstream overflow' },
-  BAD_REQUEST: { status: 400, code: 'MESH_BAD_REQUEST', flag: 'DPE', grpcStatus: INTERNAL, message: 'bad request' },
-  HEADERS_TOO_LARGE: { status: 431, code: 'MESH_HEADERS_TOO_LARGE', flag: 'DPE', grpcStatus: INTERNAL, message: 'request header fields too large' },
-  RBAC_DENIED: { status: 403, code: 'MESH_RBAC_DENIED', flag: 'UAEX', grpcStatus: PERMISSION_DENIED, message: 'RBAC: access denied' },
-  DRAINING: { status: 503, code: 'MESH_DRAINING', flag: 'LR', grpcStatus: UNAVAILABLE, message: 'the proxy is draining' },
+  NO_ROUTE: { status: 404, code: 'MESH_NO_ROUTE', flag: 'NR', grpcStatus: UNIMPLEMENTED, message: 'no route matched the request', details: 'route_not_found' },
+  NO_CLUSTER: { status: 503, code: 'MESH_NO_CLUSTER', flag: 'NR', grpcStatus: UNAVAILABLE, message: 'the route names a cluster that does not exist', details: 'cluster_not_found' },
+  NO_HEALTHY_UPSTREAM: { status: 503, code: 'MESH_NO_HEALTHY_UPSTREAM', flag: 'UH', grpcStatus: UNAVAILABLE, message: 'no healthy upstream', details: 'no_healthy_upstream' },
+  CONNECT_FAILURE: { status: 503, code: 'MESH_UPSTREAM_CONNECT_FAILURE', flag: 'UF', grpcStatus: UNAVAILABLE, message: 'upstream connect error', details: 'upstream_reset_before_response_started{connection_failure}' },
+  UPSTREAM_RESET: { status: 503, code: 'MESH_UPSTREAM_RESET', flag: 'UR', grpcStatus: UNAVAILABLE, message: 'upstream reset before response started', details: 'upstream_reset_before_response_started{remote_reset}' },
+  TIMEOUT: { status: 504, code: 'MESH_UPSTREAM_TIMEOUT', flag: 'UT', grpcStatus: DEADLINE_EXCEEDED, message: 'upstream request timeout', details: 'upstream_response_timeout' },
+  OVERFLOW: { status: 503, code: 'MESH_UPSTREAM_OVERFLOW', flag: 'UO', grpcStatus: UNAVAILABLE, message: 'upstream overflow', details: 'upstream_reset_before_response_started{overflow}' },
+  BAD_REQUEST: { status: 400, code: 'MESH_BAD_REQUEST', flag: 'DPE', grpcStatus: INTERNAL, message: 'bad request', details: 'path_normalization_failed' },
+  HEADERS_TOO_LARGE: { status: 431, code: 'MESH_HEADERS_TOO_LARGE', flag: 'DPE', grpcStatus: INTERNAL, message: 'request header fields too large', details: 'request_headers_too_large' },
+  RBAC_DENIED: { status: 403, code: 'MESH_RBAC_DENIED', flag: 'UAEX', grpcStatus: PERMISSION_DENIED, message: 'RBAC: access denied', details: 'rbac_access_denied_matched_policy[none]' },
+  DRAINING: { status: 503, code: 'MESH_DRAINING', flag: 'LR', grpcStatus: UNAVAILABLE, message: 'the proxy is draining', details: 'proxy_draining' },
   // Envoy's local rate limit filter: 429 with body local_rate_limited (gRPC: UNAVAILABLE).
-  RATE_LIMITED: { status: 429, code: 'MESH_RATE_LIMITED', flag: 'RL', grpcStatus: UNAVAILABLE, message: 'local_rate_limited' },
-  FAULT_ABORT: { status: 503, code: 'MESH_FAULT_ABORT', flag: 'FI', grpcStatus: UNAVAILABLE, message: 'fault filter abort' },
+  RATE_LIMITED: { status: 429, code: 'MESH_RATE_LIMITED', flag: 'RL', grpcStatus: UNAVAILABLE, message: 'local_rate_limited', details: 'local_rate_limited' },
+  FAULT_ABORT: { status: 503, code: 'MESH_FAULT_ABORT', flag: 'FI', grpcStatus: UNAVAILABLE, message: 'fault filter abort', details: 'fault_filter_abort' },
   // Istio's block_all: a host outside the registry under outboundTrafficPolicy REGISTRY_ONLY.
-  REGISTRY_ONLY: { status: 502, code: 'MESH_REGISTRY_ONLY', flag: 'NR', grpcStatus: UNAVAILABLE, message: 'the destination is not in the service registry (outboundTrafficPolicy REGISTRY_ONLY)' },
+  REGISTRY_ONLY: { status: 502, code: 'MESH_REGISTRY_ONLY', flag: 'NR', grpcStatus: UNAVAILABLE, message: 'the destination is not in the service registry (outboundTrafficPolicy REGISTRY_ONLY)', details: 'direct_response' },
 };
 
 const faultReplies = new Map<number, LocalReply>();
@@ -96,6 +98,18 @@ export function classifyUpstreamError(err: unknown): LocalReplyKind {
       // connect failure (Envoy UF), not a reset of a request the upstream had (UR).
       return (err as { connectPhase?: boolean } | null)?.connectPhase === true ? 'CONNECT_FAILURE' : 'UPSTREAM_RESET';
   }
+}
+
+// Failures of the TLS layer (OpenSSL's verify codes, Node's TLS errors, the peer identity check).
+const TLS_FAILURE = /^(ERR_(TLS|SSL|OSSL)_|MESH_UPSTREAM_IDENTITY$|[A-Z_]*(CERT|SIGNATURE|ISSUER)[A-Z_]*$)/;
+
+/**
+ * Envoy's %UPSTREAM_TRANSPORT_FAILURE_REASON%: why a connection failed in its TLS layer ("CODE: message"),
+ * undefined for failures below it (refused, unreachable, timed out).
+ */
+export function transportFailureReason(err: unknown): string | undefined {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return typeof e?.code === 'string' && TLS_FAILURE.test(e.code) ? `${e.code}: ${String(e.message)}` : undefined;
 }
 
 /** Minimal surface shared by http.ServerResponse and http2's compat response. */

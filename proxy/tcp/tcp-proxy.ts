@@ -6,7 +6,9 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { buildConnector } from 'undici';
 import type { NodeInfo, TcpProxy } from '../config/resources.js';
-import type { ResponseFlag, Telemetry } from '../telemetry/types.js';
+import type { ConnectionFacts, ResponseFlag, Telemetry } from '../telemetry/types.js';
+import { addDownstreamFacts, upstreamLocalAddress } from '../listener/connection-facts.js';
+import { transportFailureReason } from '../http/local-reply.js';
 import { withPrincipal, type ClusterManager, type ClusterRuntime, type DestinationLabels, type PrincipalLabels, type UpstreamHost } from '../upstream/cluster-manager.js';
 import { tlsConnector } from '../upstream/endpoint-pools.js';
 import { socketConnector } from '../upstream/socket-connector.js';
@@ -100,6 +102,10 @@ export class TcpChain {
     const originalDst = cluster?.config.type === 'ORIGINAL_DST' ? originalDstOf(downstream) : undefined;
     const host = cluster && !originalDst ? (cluster.lb.pick({}) as UpstreamHost | undefined) : undefined;
     const flags: ResponseFlag[] = [];
+    // Access log formats read the connection's addresses: taken now, while the socket still has them.
+    const facts: ConnectionFacts | undefined = this.config.accessLog !== undefined || this.deps.telemetry.accessLogging === true ? {} : undefined;
+    const remoteAddress = facts ? downstream.remoteAddress : undefined;
+    if (facts) addDownstreamFacts(facts, downstream as Socket);
     let bytesReceived = 0;
     let bytesSent = 0;
     let upstream: Socket | undefined;
@@ -128,7 +134,8 @@ export class TcpChain {
       upstream?.destroy();
       this.deps.telemetry.tcpConnectionClosed({
         direction: this.deps.direction,
-        downstreamRemoteAddress: downstream.remoteAddress ?? '',
+        ...facts,
+        downstreamRemoteAddress: remoteAddress ?? downstream.remoteAddress ?? '',
         startTime: start,
         durationMs: performance.now() - startMono,
         clusterName,
@@ -155,11 +162,16 @@ export class TcpChain {
       if (err || !socket) {
         // Refused, timed out, TLS handshake or peer identity failed: no connection was made.
         flags.push('UF');
+        if (facts) {
+          const reason = transportFailureReason(err);
+          if (reason !== undefined) facts.upstreamTransportFailureReason = reason;
+        }
         finish();
         return;
       }
       const up = socket as Socket;
       upstream = up;
+      if (facts) facts.upstreamLocalAddress = upstreamLocalAddress(up);
       if (closed) return void up.destroy();
       if (connector) {
         destination = withPrincipal(connector, destination, connector.principal);

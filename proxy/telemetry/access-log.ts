@@ -1,4 +1,5 @@
-// JSON-lines access log with Envoy's field names. Lines collect in memory and
+// The access log writer: one line per request or TCP connection, in the
+// sink's format (proxy/telemetry/log-format.ts). Lines collect in memory and
 // are written in batches (on a short timer or when the batch grows), never one
 // synchronous write per request. When the destination cannot keep up, lines
 // beyond a bound are dropped and counted instead of growing memory.
@@ -7,13 +8,15 @@ import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { MeshError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import type { HttpRequestRecord, SpanHandle, TcpConnectionRecord } from './types.js';
-import { responseFlagsText } from './response-flags.js';
+import type { AccessLogFormat } from '../config/resources.js';
+import type { HttpRequestRecord, TcpConnectionRecord } from './types.js';
+import { DEFAULT_JSON_FORMAT, compileLogFormat, type CompiledLogFormat } from './log-format.js';
 
 export interface AccessLogOptions {
   /** A file path (appended to), 'stdout' or 'stderr'. */
   path: string | 'stdout' | 'stderr';
-  format?: 'json';
+  /** Envoy's text or JSON format; default: JSON with Istio's fields (DEFAULT_JSON_FORMAT). */
+  format?: AccessLogFormat;
   /** Batch flush interval (ms); default 250. */
   flushIntervalMs?: number;
   /** Bytes held while the destination is slow before lines are dropped; default 8 MiB. */
@@ -25,6 +28,7 @@ const FLUSH_AT_BYTES = 64 * 1024;
 export class AccessLog {
   private readonly out: Writable;
   private readonly ownsStream: boolean;
+  private readonly format: CompiledLogFormat;
   private batch: string[] = [];
   private batchBytes = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -35,10 +39,8 @@ export class AccessLog {
   private readonly interval: number;
 
   constructor(opts: AccessLogOptions, private readonly logger?: Logger) {
-    if (opts.format !== undefined && opts.format !== 'json') {
-      throw new MeshError('MESH_INVALID_CONFIG', `accessLog.format must be json, got ${String(opts.format)}`);
-    }
     if (!opts.path) throw new MeshError('MESH_INVALID_CONFIG', 'accessLog.path must be a file path or "stdout"');
+    this.format = compileLogFormat(opts.format ?? { json: DEFAULT_JSON_FORMAT });
     this.maxBuffered = opts.maxBufferedBytes ?? 8 * 1024 * 1024;
     this.interval = opts.flushIntervalMs ?? 250;
     if (opts.path === 'stdout' || opts.path === 'stderr') {
@@ -57,52 +59,10 @@ export class AccessLog {
     });
   }
 
-  log(r: HttpRequestRecord, span: SpanHandle | undefined): void {
+  /** One line per finished request (HTTP) or closed connection (TCP). */
+  log(r: HttpRequestRecord | TcpConnectionRecord): void {
     if (this.closed) return;
-    const line = JSON.stringify({
-      start_time: new Date(r.startTime).toISOString(),
-      method: r.method,
-      path: r.path,
-      protocol: r.httpVersion,
-      response_code: r.responseCode,
-      response_flags: responseFlagsText(r.responseFlags),
-      bytes_received: r.requestBytes,
-      bytes_sent: r.responseBytes,
-      duration: Math.round(r.durationMs),
-      upstream_host: r.upstreamHost ?? null,
-      upstream_cluster: r.clusterName ?? null,
-      route_name: r.routeName ?? null,
-      x_forwarded_for: r.downstreamRemoteAddress || null,
-      user_agent: r.userAgent ?? null,
-      request_id: r.requestId ?? null,
-      authority: r.authority,
-      trace_id: span?.traceId ?? r.traceId ?? null,
-      attempts: r.attempts,
-      downstream_peer_principal: (r.direction === 'inbound' ? r.source : r.destination).principal ?? null,
-      grpc_status: r.grpcStatus ?? null,
-      direction: r.direction,
-    });
-    this.push(line);
-  }
-
-  /** One line per closed TCP connection (Envoy logs L4 connections with the same field names). */
-  logTcp(r: TcpConnectionRecord): void {
-    if (this.closed) return;
-    this.push(
-      JSON.stringify({
-        start_time: new Date(r.startTime).toISOString(),
-        protocol: 'TCP',
-        response_flags: responseFlagsText(r.responseFlags),
-        bytes_received: r.bytesReceived,
-        bytes_sent: r.bytesSent,
-        duration: Math.round(r.durationMs),
-        upstream_host: r.upstreamHost ?? null,
-        upstream_cluster: r.clusterName ?? null,
-        downstream_remote_address: r.downstreamRemoteAddress || null,
-        downstream_peer_principal: (r.direction === 'inbound' ? r.source : r.destination).principal ?? null,
-        direction: r.direction,
-      }),
-    );
+    this.push(this.format.render(r));
   }
 
   private push(line: string): void {

@@ -1,5 +1,5 @@
 // The sidecar's telemetry: Istio-standard metrics, OpenTelemetry spans, an
-// optional JSON access log, and a live request feed for the admin /tap
+// access logs in Envoy's formats, and a live request feed for the admin /tap
 // stream. The request path sees only the `Telemetry` contract (types.ts).
 
 import { Registry } from './prom.js';
@@ -11,6 +11,9 @@ import { IstioMetrics } from './istio-metrics.js';
 import { RequestTracer, type TracingOptions } from './tracing.js';
 import { AccessLog, type AccessLogOptions } from './access-log.js';
 import { meshCounter } from './registry.js';
+import { ENVOY_DEFAULT_FORMAT } from './log-format.js';
+
+const ENVOY_DEFAULT = { text: ENVOY_DEFAULT_FORMAT };
 
 export type { TracingOptions } from './tracing.js';
 export type { AccessLogOptions } from './access-log.js';
@@ -50,15 +53,28 @@ export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
     'k8s.namespace.name': opts.node.namespace,
   }, { registry, logger: opts.logger, clock: systemClock });
   const accessLog = opts.accessLog ? new AccessLog(opts.accessLog, opts.logger) : undefined;
-  // Access logs a listener's config asks for (xDS access_log: /dev/stdout, /dev/stderr), one writer per
-  // stream; a stream the bootstrap's log already writes to is not written twice.
-  const streamLogs = new Map<string, AccessLog>();
+  // Access logs a listener's config asks for (xDS access_log on /dev/stdout or /dev/stderr): one writer per
+  // stream and format, found by the sink object the config holds; a stream the bootstrap's log already
+  // writes to is not written twice.
+  const writers = new Map<string, AccessLog>();
+  const bySink = new WeakMap<AccessLogSink, AccessLog | null>();
   const bootstrapStream = opts.accessLog?.path === 'stdout' ? '/dev/stdout' : opts.accessLog?.path === 'stderr' ? '/dev/stderr' : undefined;
-  const streamLog = (path: AccessLogSink['path']): AccessLog | undefined => {
-    if (path === bootstrapStream) return undefined;
-    let l = streamLogs.get(path);
-    if (l === undefined) streamLogs.set(path, (l = new AccessLog({ path: path === '/dev/stdout' ? 'stdout' : 'stderr' }, opts.logger)));
-    return l;
+  const sinkLog = (sink: AccessLogSink): AccessLog | undefined => {
+    let l = bySink.get(sink);
+    if (l === undefined) {
+      if (sink.path === bootstrapStream) l = null;
+      else {
+        const key = `${sink.path} ${JSON.stringify(sink.format ?? null)}`;
+        l = writers.get(key) ?? null;
+        if (l === null) {
+          // The format was compiled when the config was read (a bad one is refused there), so this cannot throw.
+          l = new AccessLog({ path: sink.path === '/dev/stdout' ? 'stdout' : 'stderr', format: sink.format ?? ENVOY_DEFAULT }, opts.logger);
+          writers.set(key, l);
+        }
+      }
+      bySink.set(sink, l);
+    }
+    return l ?? undefined;
   };
   let listeners: RequestListener[] = [];
   const logger = opts.logger;
@@ -76,6 +92,7 @@ export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
 
   return {
     registry,
+    accessLogging: accessLog !== undefined,
     startSpan(headers, name, direction, samplingPercent) {
       return tracer.start(headers, name, direction, samplingPercent);
     },
@@ -85,8 +102,8 @@ export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
         if (record.traceId === undefined) record.traceId = span.traceId;
         tracer.finish(record, span);
       }
-      if (accessLog !== undefined) accessLog.log(record, span);
-      if (record.accessLogs !== undefined) for (const s of record.accessLogs) streamLog(s.path)?.log(record, span);
+      if (accessLog !== undefined) accessLog.log(record);
+      if (record.accessLogs !== undefined) for (const s of record.accessLogs) sinkLog(s)?.log(record);
       if (listeners.length !== 0) {
         for (const l of listeners) {
           try {
@@ -106,8 +123,8 @@ export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
     },
     tcpConnectionClosed(record: TcpConnectionRecord) {
       metrics.recordTcpClosed(record);
-      if (accessLog !== undefined) accessLog.logTcp(record);
-      if (record.accessLogs !== undefined) for (const s of record.accessLogs) streamLog(s.path)?.logTcp(record);
+      if (accessLog !== undefined) accessLog.log(record);
+      if (record.accessLogs !== undefined) for (const s of record.accessLogs) sinkLog(s)?.log(record);
     },
     mirrorResponse(primaryCluster, mirrorCluster, outcome) {
       mirrorResponses.inc({ cluster_name: primaryCluster, mirror_cluster_name: mirrorCluster, outcome });
@@ -124,12 +141,12 @@ export function createTelemetry(opts: TelemetryOptions): SidecarTelemetry {
     },
     async flush() {
       accessLog?.flush();
-      for (const l of streamLogs.values()) l.flush();
+      for (const l of writers.values()) l.flush();
       await tracer.flush();
     },
     async shutdown() {
       listeners = [];
-      await Promise.allSettled([tracer.shutdown(), accessLog?.close(), ...[...streamLogs.values()].map((l) => l.close())]);
+      await Promise.allSettled([tracer.shutdown(), accessLog?.close(), ...[...writers.values()].map((l) => l.close())]);
     },
   };
 }

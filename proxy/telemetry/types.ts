@@ -39,7 +39,7 @@ export interface WorkloadLabels {
   cluster?: string;
 }
 
-export interface HttpRequestRecord {
+export interface HttpRequestRecord extends ConnectionFacts {
   direction: 'inbound' | 'outbound';
   /** 'http' or 'grpc' — Istio's request_protocol label. */
   protocol: 'http' | 'grpc';
@@ -69,9 +69,34 @@ export interface HttpRequestRecord {
   mtls: boolean;
   /** The listener's own access logs (HCM / TCP proxy access_log), besides the bootstrap's. */
   accessLogs?: readonly AccessLogSink[];
+  // Read only by access log formats, so filled only when the request is access-logged (ConnectionFacts).
+  /** The request's headers as received (lower-case names). */
+  requestHeaders?: Readonly<Record<string, string | string[] | undefined>>;
+  /** The request target as received, query included (Envoy's :path). */
+  url?: string;
+  scheme?: 'http' | 'https';
+  /** The response's headers as sent downstream (flat [name, value, …], lower-case names). */
+  responseHeaders?: readonly string[];
+  /** Envoy's %RESPONSE_CODE_DETAILS%: via_upstream, route_not_found, … */
+  responseCodeDetails?: string;
 }
 
-export interface TcpConnectionRecord {
+/** Facts about the connection a request or connection record came over, for access log formats. */
+export interface ConnectionFacts {
+  downstreamRemotePort?: number;
+  /** `ip:port` the client connected to (its original destination when the connection was redirected). */
+  downstreamLocalAddress?: string;
+  /** The SNI the client sent, on TLS connections. */
+  requestedServerName?: string;
+  /** `ip:port` of this proxy's side of the upstream connection. */
+  upstreamLocalAddress?: string;
+  /** Why the upstream connection failed at the transport (TLS), when it did. */
+  upstreamTransportFailureReason?: string;
+  /** Why a network filter closed the connection (RBAC). */
+  connectionTerminationDetails?: string;
+}
+
+export interface TcpConnectionRecord extends ConnectionFacts {
   direction: 'inbound' | 'outbound';
   downstreamRemoteAddress: string;
   startTime: number;
@@ -97,6 +122,11 @@ export interface SpanHandle {
 }
 
 export interface Telemetry {
+  /**
+   * The bootstrap writes an access log: every record then carries the facts a log format reads (the
+   * request's and response's headers, addresses). A listener's own access_log asks for them too.
+   */
+  readonly accessLogging?: boolean;
   /** Called when request headers arrive; returns undefined when the request is not sampled/traced. */
   startSpan(
     requestHeaders: Readonly<Record<string, string | string[] | undefined>>,

@@ -1,27 +1,36 @@
-// MeshConfig.accessLogFile with real processes: the sidecars start without an
-// access log; once the MeshConfig names /dev/stdout, both sides of a → b write
-// one JSON line per request to their stdout (Envoy's field names), and after
-// it is removed they stop. Needs the build: `npx tsc -p .` first.
+// MeshConfig access logging with real processes: the sidecars start without an
+// access log; a MeshConfig naming /dev/stdout makes both sides of a → b write a
+// line per request to their stdout — Istio's TEXT line by default, JSON with
+// accessLogEncoding, Envoy's command operators with accessLogFormat — a bad
+// format is refused whole while the last good one keeps logging, and removing
+// the file stops it. Needs the build: `npx tsc -p .` first.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mesh, eventually, get, type SidecarProc } from './mesh-harness.js';
 
-const meshConfig = (accessLog: boolean) => `apiVersion: tsmesh.io/v1alpha1
+const meshConfig = (spec: string) => `apiVersion: tsmesh.io/v1alpha1
 kind: MeshConfig
 metadata: { name: mesh }
-spec:${accessLog ? ' { accessLogFile: /dev/stdout }' : ' {}'}
+spec: ${spec}
 `;
 
-/** The access log lines (JSON objects with a response_code) a sidecar wrote for `path`. */
-function accessLines(s: SidecarProc, path: string): Record<string, unknown>[] {
-  return s.proc.out
-    .split('\n')
-    .filter((l) => l.startsWith('{') && l.includes('"response_code"'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((o) => o.path === path);
+/** A sidecar's stdout lines that mention `path` (JSON objects only, with `json`). */
+const linesFor = (s: SidecarProc, path: string, json = false): string[] => s.proc.out.split('\n').filter((l) => l.includes(path) && (!json || l.startsWith('{')));
+
+/** Sends a request with a fresh path until both sidecars have logged it (as JSON, with `json`); returns the path. */
+async function loggedRequest(a: SidecarProc, b: SidecarProc, prefix: string, json = false): Promise<string> {
+  let path = '';
+  await eventually(`${prefix} logged`, async () => {
+    path = `/${prefix}-${Date.now()}`;
+    expect((await get(a.outbound, 'b:8080', path)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 300)); // the log's batch interval (250 ms)
+    expect(linesFor(a, path, json).length).toBeGreaterThan(0);
+    expect(linesFor(b, path, json).length).toBeGreaterThan(0);
+  });
+  return path;
 }
 
-describe('MeshConfig accessLogFile over the mesh', () => {
+describe('MeshConfig access logging over the mesh', () => {
   const mesh = new Mesh();
   let a: SidecarProc;
   let b: SidecarProc;
@@ -32,25 +41,43 @@ describe('MeshConfig accessLogFile over the mesh', () => {
   }, 20_000);
   afterAll(() => mesh.close());
 
-  it('turns every sidecar\'s access log on and off, live', async () => {
+  it("writes Istio's TEXT line on both sides once accessLogFile is set", async () => {
     expect((await get(a.outbound, 'b:8080', '/before')).status).toBe(200);
-    await mesh.admin.apply(meshConfig(true));
-    await eventually('a logs', async () => {
-      expect((await get(a.outbound, 'b:8080', '/during')).status).toBe(200);
-      await new Promise((r) => setTimeout(r, 300)); // the log's batch interval (250 ms)
-      expect(accessLines(a, '/during').length).toBeGreaterThan(0);
-      expect(accessLines(b, '/during').length).toBeGreaterThan(0);
-    });
-    const out = accessLines(a, '/during').at(-1)!;
-    expect(out).toMatchObject({ method: 'GET', response_code: 200, direction: 'outbound', response_flags: '-', authority: 'b:8080' });
-    expect(accessLines(b, '/during').at(-1)).toMatchObject({ direction: 'inbound', downstream_peer_principal: 'spiffe://cluster.local/ns/default/sa/a' });
-    expect(accessLines(a, '/before')).toEqual([]);
-    await mesh.admin.apply(meshConfig(false));
+    await mesh.admin.apply(meshConfig('{ accessLogFile: /dev/stdout }'));
+    const path = await loggedRequest(a, b, 'text');
+    const ip = '127\\.0\\.0\\.1:\\d+';
+    // [start] "GET path HTTP/1.1" 200 - via_upstream - "-" 0 bytes duration - "-" "ua" "request id" "b:8080" "host" cluster upstream-local downstream-local downstream-remote sni route
+    const outbound = new RegExp(
+      `^\\[\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\] "GET ${path} HTTP/1\\.1" 200 - via_upstream - "-" 0 \\d+ \\d+ - "-" "-" "[0-9a-f-]{36}" "b:8080" "${ip}" outbound\\|8080\\|\\|b\\S* ${ip} ${ip} ${ip} - \\S+$`,
+    );
+    expect(linesFor(a, path).at(-1)).toMatch(outbound);
+    // The server side: its inbound cluster, and the SNI a's sidecar sent over mTLS.
+    expect(linesFor(b, path).at(-1)).toMatch(new RegExp(`"GET ${path} HTTP/1\\.1" 200 - via_upstream .* inbound\\|\\d+\\|\\|\\S* ${ip} ${ip} ${ip} (?!- )\\S+ \\S+$`));
+    expect(linesFor(a, '/before')).toEqual([]);
+  }, 20_000);
+
+  it('switches to JSON lines in a custom format, and keeps it when a bad format is applied', async () => {
+    const format = JSON.stringify({ path: '%REQ(:PATH)%', code: '%RESPONSE_CODE%', cluster: '%UPSTREAM_CLUSTER%', peer: '%DOWNSTREAM_PEER_URI_SAN%', details: '%RESPONSE_CODE_DETAILS%' });
+    await mesh.admin.apply(meshConfig(`{ accessLogFile: /dev/stdout, accessLogEncoding: JSON, accessLogFormat: '${format}' }`));
+    const path = await loggedRequest(a, b, 'json', true);
+    const json = (s: SidecarProc) => JSON.parse(linesFor(s, path).at(-1)!) as Record<string, unknown>;
+    expect(json(a)).toMatchObject({ path, code: 200, peer: null, details: 'via_upstream' });
+    expect(String(json(a).cluster)).toMatch(/^outbound\|8080\|\|b/);
+    expect(json(b)).toMatchObject({ path, code: 200, peer: 'spiffe://cluster.local/ns/default/sa/a' });
+    expect(String(json(b).cluster)).toMatch(/^inbound\|/);
+
+    await expect(mesh.admin.apply(meshConfig('{ accessLogFile: /dev/stdout, accessLogFormat: "%START_TIME% %NOPE%" }'))).rejects.toThrow(/accessLogFormat: unknown or unsupported command operator %NOPE% .*\(column 14\)/);
+    const still = await loggedRequest(a, b, 'kept', true);
+    expect(JSON.parse(linesFor(a, still).at(-1)!)).toMatchObject({ path: still, code: 200 });
+  }, 20_000);
+
+  it('stops logging when accessLogFile is removed', async () => {
+    await mesh.admin.apply(meshConfig('{}'));
     await eventually('logging off', async () => {
       const path = `/after-${Date.now()}`;
       expect((await get(a.outbound, 'b:8080', path)).status).toBe(200);
       await new Promise((r) => setTimeout(r, 300));
-      expect(accessLines(a, path)).toEqual([]);
+      expect(linesFor(a, path)).toEqual([]);
     });
   }, 20_000);
 });

@@ -4,6 +4,7 @@
 // callbacks of the abandoned attempt are ignored and a discarded response
 // body is drained (bounded) so the keep-alive connection can be reused.
 
+import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { UpstreamHost } from './cluster-manager.js';
 import type { CountedEndpoint } from './counted-endpoint.js';
@@ -30,6 +31,8 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   forwarded = false;
   /** The endpoint that counts this attempt for its cluster's circuit breaker, until it ends. */
   endpoint: CountedEndpoint | undefined = undefined;
+  /** The upstream connection the response came over (set by tsmesh's own pools). */
+  socket: Socket | undefined = undefined;
   private drained = 0;
 
   constructor(
@@ -60,6 +63,10 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
       this.endpoint = undefined;
       e.attemptDone();
     }
+  }
+
+  onUpstreamSocket(socket: Socket): void {
+    this.socket = socket;
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {

@@ -32,7 +32,10 @@ export interface H2ClientOptions {
   h1Fallback: () => Dispatcher;
 }
 
-type Handler = Dispatcher.DispatchHandler;
+type Handler = Dispatcher.DispatchHandler & {
+  /** The connection the response came over (access logs read its local address). */
+  onUpstreamSocket?: (socket: Socket) => void;
+};
 
 const kCall = Symbol('call');
 const kOpen = Symbol('openStreams');
@@ -421,6 +424,7 @@ function onResponse(this: Stream, headers: IncomingHttpHeaders): void {
     if (Array.isArray(v)) for (const x of v) raw.push(k, x);
     else if (v !== undefined) raw.push(k, String(v));
   }
+  c.handler.onUpstreamSocket?.(c.session[kSocket]);
   let ok = c.handler.onHeaders?.(Number(headers[':status']), raw as unknown as Buffer[], c.resume, '');
   const early = c.early;
   if (early !== undefined) {

@@ -116,6 +116,16 @@ spec: { targetRef: { name: reviews }, loadBalancer: { type: RING_HASH } }
     expect(errorOf('apiVersion: tsmesh.io/v1alpha1\nkind: MeshConfig\nmetadata: { name: m }\nspec:\n  tracing: { sampling: 5 }\n')).toMatch(/spec\.tracing\.sampling/);
   });
 
+  it("reads MeshConfig's access log encoding and format, and refuses a format the sidecars could not write, by line", () => {
+    const mc = (spec: string) => `apiVersion: tsmesh.io/v1alpha1\nkind: MeshConfig\nmetadata: { name: m }\nspec:\n${spec}`;
+    const [p] = parsePolicies(mc('  accessLogFile: /dev/stdout\n  accessLogEncoding: JSON\n  accessLogFormat: \'{"code": "%RESPONSE_CODE%"}\'\n'), 'p.yaml');
+    expect(p!.policy.spec).toMatchObject({ accessLogFile: '/dev/stdout', accessLogEncoding: 'JSON', accessLogFormat: '{"code": "%RESPONSE_CODE%"}' });
+    expect(errorOf(mc('  accessLogFile: /dev/stdout\n  accessLogFormat: "%RESPONSE_CODE% %REQ()%"\n'))).toMatch(/p\.yaml:6: spec\.accessLogFormat: %REQ\(HEADER\)% needs a header name \(column 17\)/);
+    expect(errorOf(mc('  accessLogEncoding: JSON\n  accessLogFormat: "%RESPONSE_CODE%"\n'))).toMatch(/p\.yaml:6: spec\.accessLogFormat: with accessLogEncoding JSON, must be a JSON object of field names to format strings/);
+    expect(errorOf(mc('  accessLogEncoding: JSON\n  accessLogFormat: \'{"a": {"b": "%NOPE%"}}\'\n'))).toMatch(/spec\.accessLogFormat: a\.b: unknown or unsupported command operator %NOPE%/);
+    expect(errorOf(mc('  accessLogEncoding: XML\n'))).toMatch(/spec\.accessLogEncoding/);
+  });
+
   it('validates AuthorizationPolicy, MeshConfig and Canary fields', () => {
     const msg = errorOf(`apiVersion: tsmesh.io/v1alpha1
 kind: AuthorizationPolicy

@@ -1,13 +1,15 @@
 // MeshConfig's tracing sampling lands on every HTTP connection manager a
 // sidecar gets (both listeners, with and without interception), as Envoy's
 // tracing.random_sampling; without it, none carries a tracing block. Its
-// accessLogFile lands on every connection manager and TCP proxy the same way.
+// accessLogFile lands on every connection manager and TCP proxy the same way,
+// in its accessLogEncoding and accessLogFormat.
 import { describe, expect, it } from 'vitest';
 import type { HttpConnectionManager, Listener } from '../../../proxy/config/resources.js';
 import { DEFAULT_MESH_CONFIG, type MeshConfigSpec } from '../../policy/types.js';
 import { EmbeddedRegistry } from '../../registry/embedded-registry.js';
 import { readNodeRegistration } from '../../registry/node-registration.js';
 import { translate } from '../index.js';
+import { ISTIO_JSON_FORMAT, ISTIO_TEXT_FORMAT } from '../../../proxy/telemetry/log-format.js';
 
 const registry = new EmbeddedRegistry();
 const meta = (address: string, extra: Record<string, string> = {}) => ({ inboundAddress: address, inboundPort: 15006, appPort: 8080, protocol: 'http', ...extra });
@@ -48,8 +50,17 @@ describe('MeshConfig accessLogFile in the translation', () => {
     for (const mode of [undefined, 'REDIRECT'] as const) {
       const all = filters(mesh, mode);
       expect(all.some((f) => f.kind === 'tcp')).toBe(mode === 'REDIRECT'); // the inbound passthrough chains
-      for (const f of all) expect(f.accessLog).toEqual([{ path: '/dev/stdout' }]);
+      for (const f of all) expect(f.accessLog).toEqual([{ path: '/dev/stdout', format: { text: ISTIO_TEXT_FORMAT } }]);
     }
+  });
+
+  it("carries MeshConfig's encoding and format: Istio's JSON fields, or the format given", () => {
+    const json = filters({ ...DEFAULT_MESH_CONFIG, accessLogFile: '/dev/stderr', accessLogEncoding: 'JSON' });
+    for (const f of json) expect(f.accessLog).toEqual([{ path: '/dev/stderr', format: { json: ISTIO_JSON_FORMAT } }]);
+    const custom = filters({ ...DEFAULT_MESH_CONFIG, accessLogFile: '/dev/stdout', accessLogEncoding: 'JSON', accessLogFormat: '{"code":"%RESPONSE_CODE%"}' });
+    for (const f of custom) expect(f.accessLog).toEqual([{ path: '/dev/stdout', format: { json: { code: '%RESPONSE_CODE%' } } }]);
+    const text = filters({ ...DEFAULT_MESH_CONFIG, accessLogFile: '/dev/stdout', accessLogFormat: '%RESPONSE_CODE% %DURATION%\n' });
+    for (const f of text) expect(f.accessLog).toEqual([{ path: '/dev/stdout', format: { text: '%RESPONSE_CODE% %DURATION%\n' } }]);
   });
 
   it('leaves it off when the mesh sets none', () => {

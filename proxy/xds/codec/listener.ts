@@ -2,7 +2,8 @@
 // optional downstream TLS. Also api_listener (HCM only) for gRPC proxyless clients.
 
 import type { Reader } from '../../../common/reader.js';
-import { ACCESS_LOG_PATHS, type AccessLogSink } from '../../config/resources.js';
+import { ACCESS_LOG_PATHS, type AccessLogFormat, type AccessLogSink } from '../../config/resources.js';
+import { JsonLogFormatError, LogFormatError, compileJsonFormat, compileTextFormat } from '../../telemetry/log-format.js';
 import type {
   FilterChain,
   CidrRange,
@@ -19,7 +20,7 @@ import { cidrProblem, MAX_PREFIX_RANGES } from '../../config/cidr.js';
 import { decodeHttpFilters, encodeHttpFilter } from './http-filters.js';
 import { decodeRouteConfiguration, encodeRouteConfiguration } from './route.js';
 import { decodeDownstreamTls, encodeDownstreamTls } from './tls.js';
-import { ADS_SOURCE, NAMES, T, anyType, duration, readAddress, readBoolValue, readPercent, readU32, socketAddress, tsmeshMetadata, u32, type PObj } from './wire.js';
+import { ADS_SOURCE, NAMES, T, anyType, duration, readAddress, readBoolValue, readPercent, readStructObject, readU32, socketAddress, structOf, tsmeshMetadata, u32, type PObj } from './wire.js';
 
 const HOUR = 3_600_000;
 /** filter_metadata.tsmesh key of an HTTP chain's outboundTrafficPolicy. */
@@ -56,13 +57,26 @@ export function encodeHcm(h: HttpConnectionManager): PObj {
 // ------------------------------------------------------------- access logs
 
 function encodeAccessLogs(list: readonly AccessLogSink[]): PObj[] {
-  return list.map((a) => ({ name: NAMES.fileAccessLog, typed_config: { '@type': T.fileAccessLog, path: a.path } }));
+  return list.map((a) => {
+    const cfg: PObj = { '@type': T.fileAccessLog, path: a.path };
+    const f = a.format;
+    if (f !== undefined) {
+      cfg.log_format =
+        'text' in f
+          ? { text_format_source: { inline_string: f.text } }
+          : { json_format: structOf(f.json), ...(f.omitEmptyValues ? { omit_empty_values: true } : {}) };
+    }
+    return { name: NAMES.fileAccessLog, typed_config: cfg };
+  });
 }
+
+const MAX_ACCESS_LOGS = 4;
 
 function decodeAccessLogs(r: Reader): AccessLogSink[] | undefined {
   const list = r.array();
-  if (list.length > ACCESS_LOG_PATHS.length) r.fail(`at most ${ACCESS_LOG_PATHS.length} access logs`);
+  if (list.length > MAX_ACCESS_LOGS) r.fail(`at most ${MAX_ACCESS_LOGS} access logs`);
   const out: AccessLogSink[] = [];
+  const seen = new Set<string>();
   for (const a of list) {
     const cfg = a.field('typed_config');
     if (anyType(cfg) !== T.fileAccessLog) {
@@ -72,9 +86,57 @@ function decodeAccessLogs(r: Reader): AccessLogSink[] | undefined {
     const path = cfg.field('path').string({ required: true, maxLength: 256 });
     if (path !== undefined && !(ACCESS_LOG_PATHS as readonly string[]).includes(path)) {
       cfg.field('path').fail(`must be ${ACCESS_LOG_PATHS.join(' or ')}: a control plane does not choose files on the workload`);
-    } else if (path !== undefined && !out.some((x) => x.path === path)) out.push({ path: path as AccessLogSink['path'] });
+      continue;
+    }
+    const format = decodeLogFormat(cfg);
+    const sink: AccessLogSink = { path: path as AccessLogSink['path'], ...(format !== undefined ? { format } : {}) };
+    const key = JSON.stringify(sink);
+    if (path !== undefined && !seen.has(key)) {
+      seen.add(key);
+      out.push(sink);
+    }
   }
   return out.length ? out : undefined;
+}
+
+/** FileAccessLog's format: log_format (SubstitutionFormatString) or the deprecated format / json_format; compiled here so a bad one NACKs. */
+function decodeLogFormat(cfg: Reader): AccessLogFormat | undefined {
+  let text: Reader | undefined;
+  let json: Reader | undefined;
+  let omitEmpty = false;
+  const lf = cfg.field('log_format');
+  if (lf.present && lf.object()) {
+    const source = lf.field('text_format_source');
+    if (source.present) {
+      if (!source.field('inline_string').present) return void source.fail('only inline_string is supported (a control plane does not read files on the workload)');
+      text = source.field('inline_string');
+    } else if (lf.field('text_format').present) text = lf.field('text_format');
+    else if (lf.field('json_format').present) json = lf.field('json_format');
+    omitEmpty = lf.field('omit_empty_values').boolean() ?? false;
+  } else if (cfg.field('format').present) text = cfg.field('format');
+  else if (cfg.field('json_format').present) json = cfg.field('json_format');
+  if (text !== undefined) {
+    const t = text.string({ maxLength: 16 * 1024 });
+    if (t === undefined) return undefined;
+    try {
+      compileTextFormat(t);
+    } catch (err) {
+      if (err instanceof LogFormatError) return void text.fail(err.message);
+      throw err;
+    }
+    return { text: t };
+  }
+  if (json !== undefined) {
+    const obj = readStructObject(json);
+    try {
+      compileJsonFormat(obj);
+    } catch (err) {
+      if (err instanceof JsonLogFormatError) return void json.fail(err.message);
+      throw err;
+    }
+    return omitEmpty ? { json: obj, omitEmptyValues: true } : { json: obj };
+  }
+  return undefined;
 }
 
 export function decodeHcm(r: Reader, bufferLimit: number): HttpConnectionManager | undefined {

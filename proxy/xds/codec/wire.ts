@@ -263,6 +263,44 @@ export function readStruct(r: Reader): Record<string, string> {
   return out;
 }
 
+/** A JSON object (strings, numbers, booleans, null, nested objects and lists) → google.protobuf.Struct. */
+export function structOf(obj: Readonly<Record<string, unknown>>): PObj {
+  const fields: PObj = {};
+  for (const [k, v] of Object.entries(obj)) fields[k] = structValue(v);
+  return { fields };
+}
+
+function structValue(v: unknown): PObj {
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(structValue) } };
+  if (v !== null && typeof v === 'object') return { structValue: structOf(v as Record<string, unknown>) };
+  return { nullValue: 0 };
+}
+
+/** google.protobuf.Struct → a JSON object, nested values kept (depth-bounded). */
+export function readStructObject(r: Reader, depth = 0): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (depth > 16) {
+    r.fail('nested deeper than 16 levels');
+    return out;
+  }
+  for (const [k, v] of r.field('fields').entries()) out[k] = readStructValue(v, depth);
+  return out;
+}
+
+function readStructValue(v: Reader, depth: number): unknown {
+  if (!v.object()) return null;
+  const val = v.value as PObj;
+  if (typeof val.stringValue === 'string') return val.stringValue;
+  if (val.numberValue !== undefined) return Number(val.numberValue);
+  if (val.boolValue !== undefined) return Boolean(val.boolValue);
+  if (val.structValue !== undefined) return readStructObject(v.field('structValue'), depth + 1);
+  if (val.listValue !== undefined) return v.field('listValue').field('values').array().map((x) => readStructValue(x, depth + 1));
+  return null;
+}
+
 /** Metadata { filter_metadata: { tsmesh: Struct } } for tsmesh labels. */
 export function tsmeshMetadata(labels: Record<string, string>): PObj | undefined {
   return Object.keys(labels).length ? { filter_metadata: { [NAMES.metadata]: struct(labels) } } : undefined;

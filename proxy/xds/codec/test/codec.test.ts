@@ -3,7 +3,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../../common/errors.js';
-import type { ResourceKind } from '../../../config/resources.js';
+import type { HttpConnectionManager, ResourceKind } from '../../../config/resources.js';
 import { decodeResource, encodeResource, fromProtoObject, toProtoObject, wireToObject, type DomainOf } from '../index.js';
 import * as fx from './fixtures.js';
 
@@ -92,6 +92,18 @@ describe('xDS codec decode validation', () => {
     expect(() => fromProtoObject('listener', l)).toThrow(
       /access_log\[0\]\.typed_config\.path: must be \/dev\/stdout or \/dev\/stderr[\s\S]*filter_chains\[1\][^\n]*access_log\[0\]\.typed_config: unsupported access logger/,
     );
+  });
+
+  it("refuses an access log format the sidecar cannot write, naming the field and the operator; reads Envoy's deprecated format fields", () => {
+    const l = JSON.parse(JSON.stringify(toProtoObject('listener', fx.listener)));
+    l.filter_chains[0].filters[0].typed_config.access_log[0].typed_config.log_format.text_format_source.inline_string = '%DURATION% %BYTES_SENTT%';
+    expect(() => fromProtoObject('listener', l)).toThrow(/access_log\[0\]\.typed_config\.log_format\.text_format_source\.inline_string: unknown or unsupported command operator %BYTES_SENTT% .*\(column 12\)/);
+    const old = JSON.parse(JSON.stringify(toProtoObject('listener', fx.listener)));
+    const cfg = old.filter_chains[0].filters[0].typed_config.access_log[0].typed_config;
+    delete cfg.log_format;
+    cfg.format = '%RESPONSE_CODE%\n';
+    const hcm = fromProtoObject('listener', old).filterChains[0]!.filter as HttpConnectionManager;
+    expect(hcm.accessLog?.[0]).toEqual({ path: '/dev/stdout', format: { text: '%RESPONSE_CODE%\n' } });
   });
 
   it('fills Envoy defaults for fields the proto leaves unset', () => {

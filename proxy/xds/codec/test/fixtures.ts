@@ -41,7 +41,10 @@ export const hcm: HttpConnectionManager = {
   xffNumTrustedHops: 1,
   generateRequestId: true,
   tracing: { randomSamplingPercent: 12.5 },
-  accessLog: [{ path: '/dev/stdout' }],
+  accessLog: [
+    { path: '/dev/stdout', format: { text: '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%" %RESPONSE_CODE%\n' } },
+    { path: '/dev/stderr', format: { json: { code: '%RESPONSE_CODE%', peer: { san: '%DOWNSTREAM_PEER_URI_SAN%', n: 2, ok: true } }, omitEmptyValues: true } },
+  ],
 };
 
 export const listener: Listener = {
