@@ -13,6 +13,8 @@ const DB = 'spiffe://cluster.local/ns/default/sa/ratings-db';
 const CLIENT = 'spiffe://cluster.local/ns/default/sa/ratings';
 
 class TcpRecords extends RecordingTelemetry {
+  // As a sidecar with an access log: connection records carry the addresses and failure reasons formats read.
+  readonly accessLogging = true;
   tcp: TcpConnectionRecord[] = [];
   opened: { clusterName: string | undefined; destination: TcpConnectionRecord['destination'] }[] = [];
   override tcpConnectionOpened(_direction: 'inbound' | 'outbound', clusterName: string | undefined, peers: Pick<TcpConnectionRecord, 'source' | 'destination' | 'mtls'>): void {
@@ -110,6 +112,10 @@ staticResources:
     // The caller's side names the peer it reached by the identity its certificate proved, on both series.
     const outbound = aTelemetry.tcp.find((r) => r.clusterName === 'ratings-db')!;
     expect(outbound.destination.principal).toBe(DB);
+    // What access logs print: the client's port, the address it dialled, this proxy's upstream address.
+    expect(outbound).toMatchObject({ downstreamRemoteAddress: '127.0.0.1', downstreamLocalAddress: `127.0.0.1:${port('db')}` });
+    expect(outbound.downstreamRemotePort).toBeGreaterThan(0);
+    expect(outbound.upstreamLocalAddress).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(aTelemetry.opened.find((o) => o.clusterName === 'ratings-db')?.destination).toBe(outbound.destination);
   });
 
@@ -121,6 +127,7 @@ staticResources:
     const before = bTelemetry.tcp.length;
     expect(await exchange(port('impostor'), 'secret\n')).toBe('');
     await expect.poll(() => aTelemetry.tcp.find((r) => r.clusterName === 'impostor')?.responseFlags).toEqual(['UF']);
+    expect(aTelemetry.tcp.find((r) => r.clusterName === 'impostor')?.upstreamTransportFailureReason).toMatch(/^MESH_UPSTREAM_IDENTITY: upstream identity refused/);
     // Refused before any identity was accepted: counted as opened and closed, with no principal.
     expect(aTelemetry.opened.filter((o) => o.clusterName === 'impostor').map((o) => o.destination.principal)).toEqual([undefined]);
     expect(bTelemetry.tcp.slice(before).every((r) => r.bytesReceived === 0)).toBe(true);

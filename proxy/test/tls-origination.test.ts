@@ -5,7 +5,7 @@
 // A server that fails either check gets no request, and a cluster whose roots
 // cannot be read never falls back to plaintext.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from 'undici';
 import type { Sidecar } from '../sidecar.js';
+import { createTelemetry, type SidecarTelemetry } from '../telemetry/index.js';
 import { selfSigned } from './certs.js';
 import { httpBootstrap, startSidecar } from './helpers.js';
 import { close, get, listen, portOf, routeTo } from './resilience-helpers.js';
@@ -49,14 +50,14 @@ describe('TLS origination (matchDnsSubjectAltNames, file-root: and system-roots 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const start = async (tls: string) => {
+  const start = async (tls: string, telemetry?: SidecarTelemetry) => {
     const cluster = `
     - name: ext
       connectTimeout: 1s
       transportSocket: ${tls}
       loadAssignment:
         endpoints: [{ address: { address: 127.0.0.1, port: ${portOf(server)} } }]`;
-    const s = await startSidecar(httpBootstrap(routeTo('ext', '/', 'ext'), cluster));
+    const s = await startSidecar(httpBootstrap(routeTo('ext', '/', 'ext'), cluster), telemetry);
     sidecars.push(s.sidecar);
     return s.port();
   };
@@ -73,6 +74,20 @@ describe('TLS origination (matchDnsSubjectAltNames, file-root: and system-roots 
     const r = await get(agent, p, '/charge');
     expect(r.status).toBe(503);
     expect(seen).toEqual([]);
+  });
+
+  it('the access log says why: via_upstream and the local address, or the TLS layer\'s refusal', async () => {
+    const path = join(dir, 'access.log');
+    const format = '%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %UPSTREAM_LOCAL_ADDRESS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%"';
+    const telemetry = createTelemetry({ node: { id: 'web', cluster: 'web', namespace: 'default', serviceAccount: 'web', workload: 'web', labels: {}, trustDomain: 'cluster.local' }, accessLog: { path, format: { text: format } } });
+    const good = await start(`{ validationSecret: "${roots()}", matchDnsSubjectAltNames: [localhost], sni: localhost }`, telemetry);
+    expect((await get(agent, good, '/ok')).status).toBe(200);
+    const bad = await start(`{ validationSecret: "${roots()}", matchDnsSubjectAltNames: [api.example.com], sni: api.example.com }`, telemetry);
+    expect((await get(agent, bad, '/no')).status).toBe(503);
+    await telemetry.shutdown();
+    const [ok, refused] = readFileSync(path, 'utf8').trim().split('\n');
+    expect(ok).toMatch(/^200 - via_upstream 127\.0\.0\.1:\d+ "-"$/);
+    expect(refused).toMatch(/^503 UF upstream_reset_before_response_started\{connection_failure\} - "MESH_UPSTREAM_IDENTITY: upstream identity refused: .*api\.example\.com.*"$/);
   });
 
   it('roots that do not vouch for the server (Node\'s bundled roots, a self-signed server) are refused', async () => {

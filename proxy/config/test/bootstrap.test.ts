@@ -1,3 +1,4 @@
+import { ISTIO_TEXT_FORMAT } from '../../telemetry/log-format.js';
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { ValidationError } from '../../../common/errors.js';
@@ -127,6 +128,21 @@ staticResources:
     expect(() => parseBootstrap(withLogs('/dev/stderr', '/var/log/app.log'), 'b.yaml')).toThrow(
       /b\.yaml:\d+: staticResources\.listeners\[0\]\.filterChains\[1\]\.filter\.accessLog\[0\]\.path: must be one of \/dev\/stdout, \/dev\/stderr; got "\/var\/log\/app\.log"/,
     );
+  });
+
+  it("reads access log formats, and names a bad operator by line, field and column", async () => {
+    const { parseBootstrap } = await import('../bootstrap.js');
+    const doc = (log: string) => `${yaml('9090')}accessLog:\n${log}`;
+    expect(parseBootstrap(doc('  path: stdout\n')).accessLog).toEqual({ path: 'stdout' });
+    expect(parseBootstrap(doc('  path: stdout\n  format: text\n')).accessLog?.format).toEqual({ text: ISTIO_TEXT_FORMAT });
+    expect(parseBootstrap(doc('  path: stdout\n  format: text\n  textFormat: "%RESPONSE_CODE% %DURATION%"\n')).accessLog?.format).toEqual({ text: '%RESPONSE_CODE% %DURATION%' });
+    expect(parseBootstrap(doc('  path: stdout\n  jsonFormat: { code: "%RESPONSE_CODE%" }\n  omitEmptyValues: true\n')).accessLog?.format).toEqual({ json: { code: '%RESPONSE_CODE%' }, omitEmptyValues: true });
+    expect(() => parseBootstrap(doc('  path: stdout\n  format: text\n  textFormat: "%RESPONSE_CODE% %DURATON%"\n'), 'b.yaml')).toThrow(/b\.yaml:\d+: accessLog\.textFormat: unknown or unsupported command operator %DURATON% .*\(column 17\)/);
+    expect(() => parseBootstrap(doc('  path: stdout\n  jsonFormat:\n    ok: "%DURATION%"\n    peer: { san: "%SAN%" }\n'), 'b.yaml')).toThrow(/b\.yaml:\d+: accessLog\.jsonFormat\.peer\.san: unknown or unsupported command operator %SAN%/);
+    expect(() => parseBootstrap(doc('  path: stdout\n  format: json\n  textFormat: "%DURATION%"\n'), 'b.yaml')).toThrow(/accessLog\.textFormat: only with format: text/);
+    // A listener's own log: Envoy's default line unless it names a format.
+    const listener = yaml('9090').replace('statPrefix: h', 'statPrefix: h\n            accessLog: [{ path: /dev/stdout, jsonFormat: { code: "%RESPONSE_CODE%" } }, { path: /dev/stderr }]');
+    expect(parseBootstrap(listener).snapshot.resources.listener.get('inbound')!.filterChains[1]!.filter.accessLog).toEqual([{ path: '/dev/stdout', format: { json: { code: '%RESPONSE_CODE%' } } }, { path: '/dev/stderr' }]);
   });
 
   it('reads the tracing export settings and names a bad batch size by line and field', async () => {
