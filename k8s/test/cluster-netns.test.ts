@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { injectObject } from '../inject/inject.js';
 import { installObjects } from '../install/render.js';
-import { PROXY_MAIN, addonOrReason, asProxy, inNs, killAll, netnsUnavailable, root, sh, startInNs } from '../iptables/test/netns.js';
+import { PROXY_MAIN, addonOrReason, asProxy, inNs, killAll, netnsUnavailable, root, sh, startInNs, type NsProcess } from '../iptables/test/netns.js';
 import { FakeApiServer } from './fake-apiserver.js';
 import { selfSigned } from '../../proxy/test/certs.js';
 import { TSMESH_PLURALS } from '../store/kinds.js';
@@ -48,6 +48,8 @@ const meshConfig = (spec: Record<string, unknown>, rv: string) => ({
   spec,
 });
 const procs: ChildProcess[] = [];
+/** Each pod's sidecar process: its stdout's JSON lines (access logs) are read through `next`. */
+const sidecars = new Map<string, NsProcess>();
 
 interface PodFacts {
   ns: string;
@@ -236,7 +238,7 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
       // tsmesh-init, then tsmesh-proxy (native sidecar) as the kubelet starts them.
       const r = sh(['ip', 'netns', 'exec', p.facts.ns, ...p.initArgv]);
       if (r.status !== 0) throw new Error(`tsmesh-init in ${p.facts.ns}: ${r.stderr}`);
-      startInNs(procs, p.facts.ns, [...asProxy, ...p.proxyArgv], p.env);
+      sidecars.set(p.facts.ns, startInNs(procs, p.facts.ns, [...asProxy, ...p.proxyArgv], p.env));
     }
     // The startup probe: /ready on the health port, once the proxy has its certificate and config.
     for (const ns of [POD_NS, PEER_NS]) {
@@ -338,7 +340,8 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
 
   it('with outboundTrafficPolicy REGISTRY_ONLY in the MeshConfig, plain HTTP to a host outside the mesh gets 502 and opaque TCP is closed', async (ctx) => {
     if (addonProblem) ctx.skip(`native addon unavailable: ${addonProblem}`);
-    const mesh = (mode: string, rv: string) => meshConfig({ mtls: { mode: 'STRICT' }, outboundTrafficPolicy: { mode } }, rv);
+    // With Istio's JSON access log on: the blocked calls are logged as BlackHoleCluster, with the address the app dialled.
+    const mesh = (mode: string, rv: string) => meshConfig({ mtls: { mode: 'STRICT' }, outboundTrafficPolicy: { mode }, accessLogFile: '/dev/stdout', accessLogEncoding: 'JSON' }, rv);
     const status = () => httpStatus(`http://${PEER_IP}:${extPort}/blocked`);
     const until = async (want: string) => {
       const deadline = Date.now() + 15_000;
@@ -353,6 +356,17 @@ describe.skipIf(skipReason !== undefined)('Kubernetes mode end to end: injected 
     // Opaque TCP to outside the mesh is closed too (Istio's BlackHoleCluster), not passed through.
     const tcpOut = `const s = require('net').connect(${dbPort}, '${PEER_IP}', () => s.write('ping\\n')); s.on('error', () => {}); s.pipe(process.stdout);`;
     expect((await inNs(POD_NS, [process.execPath, '-e', tcpOut])).stdout).toBe('');
+    const logs = sidecars.get(POD_NS)!;
+    expect(await logs.next((l) => l.path === '/blocked' && l.response_code === 502)).toMatchObject({
+      response_code_details: 'direct_response',
+      upstream_cluster: 'BlackHoleCluster',
+      downstream_local_address: `${PEER_IP}:${extPort}`,
+    });
+    expect(await logs.next((l) => l.upstream_cluster === 'BlackHoleCluster' && l.protocol === null)).toMatchObject({
+      response_code: 0,
+      upstream_host: `${PEER_IP}:${dbPort}`,
+      downstream_local_address: `${PEER_IP}:${dbPort}`,
+    });
     const blocked = await inNs(POD_NS, ['curl', '-s', '--max-time', '5', 'http://127.0.0.1:15000/stats/prometheus']);
     expect(blocked.stdout.split('\n').some((l) => l.startsWith('istio_tcp_connections_opened_total{') && l.includes('destination_service="BlackHoleCluster"'))).toBe(true);
     // Mesh services are still reached.

@@ -69,7 +69,10 @@ export class ListenerRuntime {
   /** Applies a new config for the same address; chains with the same name keep their servers. */
   update(config: Listener, deps: (fc: FilterChain) => ChainDeps): void {
     this.config = config;
-    this.passthrough = config.useOriginalDst && config.trafficDirection !== 'INBOUND' ? deps(PASSTHROUGH_CHAIN) : undefined;
+    // Connections no chain claims are logged where the chains' own logs go (MeshConfig puts the same sinks
+    // on every chain, as Istio does on its PassthroughCluster and BlackHoleCluster chains).
+    const accessLogs = config.filterChains.find((fc) => fc.filter.accessLog !== undefined)?.filter.accessLog;
+    this.passthrough = config.useOriginalDst && config.trafficDirection !== 'INBOUND' ? { ...deps(PASSTHROUGH_CHAIN), ...(accessLogs ? { accessLogs } : {}) } : undefined;
     this.registryOnly = config.filterChains.some((fc) => fc.filter.kind === 'http' && fc.filter.outboundTrafficPolicy === 'REGISTRY_ONLY');
     // A chain is the same chain by name; unnamed chains (allowed in a bootstrap) by their order among the unnamed.
     const named = new Map<string, ChainRuntime>();

@@ -6,7 +6,9 @@
 
 import { connect, type Socket } from 'node:net';
 import type { OriginalDst } from '../listener/original-dst.js';
-import type { ResponseFlag, Telemetry } from '../telemetry/types.js';
+import type { ConnectionFacts, ResponseFlag, Telemetry } from '../telemetry/types.js';
+import type { AccessLogSink } from '../config/resources.js';
+import { addDownstreamFacts, upstreamLocalAddress } from '../listener/connection-facts.js';
 
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
 /** Envoy's default cluster connect_timeout. */
@@ -19,6 +21,16 @@ const DESTINATION = { service: PASSTHROUGH_CLUSTER };
 export interface PassthroughDeps {
   telemetry: Telemetry;
   direction: 'inbound' | 'outbound';
+  /** The listener's access logs (its chains'), for the connections no chain claims. */
+  accessLogs?: readonly AccessLogSink[];
+}
+
+/** The listener's sinks, and the addresses formats print, for a connection that is logged. */
+function logged(downstream: Socket, deps: PassthroughDeps): (ConnectionFacts & { accessLogs?: readonly AccessLogSink[] }) | undefined {
+  if (deps.accessLogs === undefined && deps.telemetry.accessLogging !== true) return undefined;
+  const facts: ConnectionFacts & { accessLogs?: readonly AccessLogSink[] } = deps.accessLogs ? { accessLogs: deps.accessLogs } : {};
+  addDownstreamFacts(facts, downstream);
+  return facts;
 }
 
 /** Pipes `downstream` (paused, possibly holding unshifted first bytes) to `dst`, with half-close and back-pressure. */
@@ -30,6 +42,8 @@ export function passThrough(downstream: Socket, dst: OriginalDst, deps: Passthro
   let bytesReceived = 0;
   let bytesSent = 0;
   let done = false;
+  const facts = deps ? logged(downstream, deps) : undefined;
+  const remote = facts ? downstream.remoteAddress : undefined;
   deps?.telemetry.tcpConnectionOpened(deps.direction, PASSTHROUGH_CLUSTER, { destination: DESTINATION });
   const finish = () => {
     if (done) return;
@@ -38,8 +52,9 @@ export function passThrough(downstream: Socket, dst: OriginalDst, deps: Passthro
     downstream.destroy();
     up.destroy();
     deps?.telemetry.tcpConnectionClosed({
+      ...facts,
       direction: deps.direction,
-      downstreamRemoteAddress: downstream.remoteAddress ?? '',
+      downstreamRemoteAddress: remote ?? downstream.remoteAddress ?? '',
       startTime: start,
       durationMs: performance.now() - startMono,
       clusterName: PASSTHROUGH_CLUSTER,
@@ -64,6 +79,7 @@ export function passThrough(downstream: Socket, dst: OriginalDst, deps: Passthro
   });
   up.once('connect', () => {
     clearTimeout(timer);
+    if (facts) facts.upstreamLocalAddress = upstreamLocalAddress(up);
     up.setTimeout(PASSTHROUGH_IDLE_TIMEOUT_MS, finish);
     downstream.setTimeout(PASSTHROUGH_IDLE_TIMEOUT_MS, finish);
     if (deps) {
@@ -87,10 +103,13 @@ const BLACKHOLE = { service: 'BlackHoleCluster' };
  */
 export function blackHole(downstream: Socket, dst: OriginalDst | undefined, deps: PassthroughDeps): void {
   deps.telemetry.tcpConnectionOpened(deps.direction, BLACKHOLE.service, { destination: BLACKHOLE });
+  const facts = logged(downstream, deps);
+  const remote = downstream.remoteAddress;
   downstream.destroy();
   deps.telemetry.tcpConnectionClosed({
+    ...facts,
     direction: deps.direction,
-    downstreamRemoteAddress: downstream.remoteAddress ?? '',
+    downstreamRemoteAddress: remote ?? '',
     startTime: Date.now(),
     durationMs: 0,
     clusterName: BLACKHOLE.service,
