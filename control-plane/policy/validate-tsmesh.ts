@@ -4,7 +4,7 @@
 import type { Reader } from '../../common/reader.js';
 import { readName, readObjectRef, readStringList, readStringMap } from './common-fields.js';
 import { HOSTNAME_PRECISE as TLS_HOST, ISTIO_GROUP } from './validate-route.js';
-import { JsonLogFormatError, LogFormatError, compileJsonFormat, compileTextFormat } from '../../proxy/telemetry/log-format.js';
+import { logFormatProblem } from '../../proxy/telemetry/log-format.js';
 import {
   DEFAULT_MESH_CONFIG,
   type AuthorizationCondition,
@@ -320,22 +320,19 @@ export function readMeshConfigSpec(r: Reader): MeshConfigSpec {
 function readAccessLogFormat(f: Reader, encoding: 'TEXT' | 'JSON'): string | undefined {
   const text = f.string({ maxLength: 16 * 1024 });
   if (!text) return undefined;
-  try {
-    if (encoding === 'TEXT') compileTextFormat(text);
-    else {
-      let obj: unknown;
-      try {
-        obj = JSON.parse(text);
-      } catch (err) {
-        return f.fail(`with accessLogEncoding JSON, must be a JSON object of field names to format strings: ${(err as Error).message}`);
-      }
-      if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return f.fail('with accessLogEncoding JSON, must be a JSON object of field names to format strings');
-      compileJsonFormat(obj as Record<string, unknown>);
-    }
-  } catch (err) {
-    if (err instanceof LogFormatError || err instanceof JsonLogFormatError) return f.fail(err.message);
-    throw err;
+  if (encoding === 'TEXT') {
+    const problem = logFormatProblem({ text });
+    return problem ? f.fail(problem.reason) : text;
   }
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (err) {
+    return f.fail(`with accessLogEncoding JSON, must be a JSON object of field names to format strings: ${(err as Error).message}`);
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return f.fail('with accessLogEncoding JSON, must be a JSON object of field names to format strings');
+  const problem = logFormatProblem({ json: obj as Record<string, unknown> });
+  if (problem) return f.fail(`${problem.path}: ${problem.reason}`);
   return text;
 }
 

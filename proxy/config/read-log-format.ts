@@ -4,7 +4,7 @@
 
 import type { Reader } from '../../common/reader.js';
 import type { AccessLogFormat } from './resources.js';
-import { JsonLogFormatError, LogFormatError, compileJsonFormat, compileTextFormat } from '../telemetry/log-format.js';
+import { logFormatProblem } from '../telemetry/log-format.js';
 
 export const LOG_FORMAT_KEYS = ['textFormat', 'jsonFormat', 'omitEmptyValues'] as const;
 
@@ -21,23 +21,14 @@ export function readLogFormat(r: Reader, kind?: 'text' | 'json'): AccessLogForma
   if (text.present) {
     const t = text.string({ maxLength: 16 * 1024 });
     if (t === undefined) return undefined;
-    try {
-      compileTextFormat(t);
-    } catch (err) {
-      if (err instanceof LogFormatError) return void text.fail(err.message);
-      throw err;
-    }
-    return { text: t };
+    const problem = logFormatProblem({ text: t });
+    return problem ? text.fail(problem.reason) : { text: t };
   }
   if (json.present) {
     if (!json.object()) return undefined;
     const obj = json.value as Record<string, unknown>;
-    try {
-      compileJsonFormat(obj);
-    } catch (err) {
-      if (err instanceof JsonLogFormatError) return void err.path.split('.').reduce((f, k) => f.field(k), json).fail(err.reason);
-      throw err;
-    }
+    const problem = logFormatProblem({ json: obj });
+    if (problem) return problem.path.split('.').reduce((f, k) => f.field(k), json).fail(problem.reason);
     return omitEmpty ? { json: obj, omitEmptyValues: true } : { json: obj };
   }
   return undefined;

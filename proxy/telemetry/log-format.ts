@@ -413,3 +413,18 @@ export function compileLogFormat(f: AccessLogFormat | undefined): CompiledLogFor
   if (f === undefined) return compileTextFormat(ENVOY_DEFAULT_FORMAT);
   return 'text' in f ? compileTextFormat(f.text) : compileJsonFormat(f.json, f.omitEmptyValues);
 }
+
+/**
+ * Why a format cannot be written, for config readers to report at their own field: the reason (with the
+ * column for text) and, in a JSON format, the key path of the bad value ('' for text). Undefined: it compiles.
+ */
+export function logFormatProblem(f: AccessLogFormat): { path: string; reason: string } | undefined {
+  try {
+    compileLogFormat(f);
+    return undefined;
+  } catch (err) {
+    if (err instanceof JsonLogFormatError) return { path: err.path, reason: err.reason };
+    if (err instanceof LogFormatError) return { path: '', reason: err.message };
+    throw err;
+  }
+}

@@ -3,7 +3,7 @@
 
 import type { Reader } from '../../../common/reader.js';
 import { ACCESS_LOG_PATHS, type AccessLogFormat, type AccessLogSink } from '../../config/resources.js';
-import { JsonLogFormatError, LogFormatError, compileJsonFormat, compileTextFormat } from '../../telemetry/log-format.js';
+import { logFormatProblem } from '../../telemetry/log-format.js';
 import type {
   FilterChain,
   CidrRange,
@@ -118,22 +118,13 @@ function decodeLogFormat(cfg: Reader): AccessLogFormat | undefined {
   if (text !== undefined) {
     const t = text.string({ maxLength: 16 * 1024 });
     if (t === undefined) return undefined;
-    try {
-      compileTextFormat(t);
-    } catch (err) {
-      if (err instanceof LogFormatError) return void text.fail(err.message);
-      throw err;
-    }
-    return { text: t };
+    const problem = logFormatProblem({ text: t });
+    return problem ? text.fail(problem.reason) : { text: t };
   }
   if (json !== undefined) {
     const obj = readStructObject(json);
-    try {
-      compileJsonFormat(obj);
-    } catch (err) {
-      if (err instanceof JsonLogFormatError) return void json.fail(err.message);
-      throw err;
-    }
+    const problem = logFormatProblem({ json: obj });
+    if (problem) return json.fail(`${problem.path}: ${problem.reason}`);
     return omitEmpty ? { json: obj, omitEmptyValues: true } : { json: obj };
   }
   return undefined;
