@@ -29,7 +29,8 @@ describe('inbound mTLS and RBAC', () => {
   let port: number;
   let client: TlsMaterial;
   let root: string;
-  const telemetry = new RecordingTelemetry();
+  // As a sidecar with an access log: records carry what log formats print (details, addresses).
+  const telemetry = Object.assign(new RecordingTelemetry(), { accessLogging: true });
 
   beforeAll(async () => {
     const ca = await makeCa();
@@ -88,6 +89,9 @@ staticResources:
     const rec = telemetry.records.find((r) => r.path === '/allowed/x')!;
     expect(rec.mtls).toBe(true);
     expect(rec.source.principal).toBe(CLIENT);
-    expect(telemetry.records.some((r) => r.responseCode === 403 && r.responseFlags.includes('UAEX'))).toBe(true);
+    const refused = telemetry.records.find((r) => r.responseCode === 403 && r.responseFlags.includes('UAEX'));
+    // Envoy's RESPONSE_CODE_DETAILS: no ALLOW policy matched.
+    expect(refused?.responseCodeDetails).toBe('rbac_access_denied_matched_policy[none]');
+    expect(rec).toMatchObject({ responseCodeDetails: 'via_upstream', downstreamLocalAddress: `127.0.0.1:${port}`, scheme: 'https' });
   });
 });
