@@ -24,6 +24,13 @@ export function addDownstreamFacts(facts: ConnectionFacts, socket: Socket | null
   if (typeof sni === 'string' && sni) facts.requestedServerName = sni;
 }
 
+/** A logged connection's downstream facts and client address, read at once, while the socket has them. */
+export function downstreamFacts(socket: Socket): ConnectionFacts & { downstreamRemoteAddress: string } {
+  const facts: ConnectionFacts & { downstreamRemoteAddress: string } = { downstreamRemoteAddress: socket.remoteAddress ?? '' };
+  addDownstreamFacts(facts, socket);
+  return facts;
+}
+
 /** This proxy's side of an upstream connection. */
 export function upstreamLocalAddress(socket: Socket | undefined): string | undefined {
   return socket ? socketAddress(socket.localAddress, socket.localPort) : undefined;

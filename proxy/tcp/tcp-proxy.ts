@@ -6,8 +6,8 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { buildConnector } from 'undici';
 import type { NodeInfo, TcpProxy } from '../config/resources.js';
-import type { ConnectionFacts, ResponseFlag, Telemetry } from '../telemetry/types.js';
-import { addDownstreamFacts, upstreamLocalAddress } from '../listener/connection-facts.js';
+import type { ResponseFlag, Telemetry } from '../telemetry/types.js';
+import { downstreamFacts, upstreamLocalAddress } from '../listener/connection-facts.js';
 import { transportFailureReason } from '../http/local-reply.js';
 import { withPrincipal, type ClusterManager, type ClusterRuntime, type DestinationLabels, type PrincipalLabels, type UpstreamHost } from '../upstream/cluster-manager.js';
 import { tlsConnector } from '../upstream/endpoint-pools.js';
@@ -103,9 +103,7 @@ export class TcpChain {
     const host = cluster && !originalDst ? (cluster.lb.pick({}) as UpstreamHost | undefined) : undefined;
     const flags: ResponseFlag[] = [];
     // Access log formats read the connection's addresses: taken now, while the socket still has them.
-    const facts: ConnectionFacts | undefined = this.config.accessLog !== undefined || this.deps.telemetry.accessLogging === true ? {} : undefined;
-    const remoteAddress = facts ? downstream.remoteAddress : undefined;
-    if (facts) addDownstreamFacts(facts, downstream as Socket);
+    const facts = this.config.accessLog !== undefined || this.deps.telemetry.accessLogging === true ? downstreamFacts(downstream as Socket) : undefined;
     let bytesReceived = 0;
     let bytesSent = 0;
     let upstream: Socket | undefined;
@@ -134,8 +132,7 @@ export class TcpChain {
       upstream?.destroy();
       this.deps.telemetry.tcpConnectionClosed({
         direction: this.deps.direction,
-        ...facts,
-        downstreamRemoteAddress: remoteAddress ?? downstream.remoteAddress ?? '',
+        downstreamRemoteAddress: downstream.remoteAddress ?? '',
         startTime: start,
         durationMs: performance.now() - startMono,
         clusterName,
@@ -147,6 +144,7 @@ export class TcpChain {
         destination,
         mtls: this.tls,
         ...(this.config.accessLog !== undefined ? { accessLogs: this.config.accessLog } : {}),
+        ...facts,
       });
     };
     downstream.on('error', finish);

@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import type { OriginalDst } from '../listener/original-dst.js';
 import type { ConnectionFacts, ResponseFlag, Telemetry } from '../telemetry/types.js';
 import type { AccessLogSink } from '../config/resources.js';
-import { addDownstreamFacts, upstreamLocalAddress } from '../listener/connection-facts.js';
+import { downstreamFacts, upstreamLocalAddress } from '../listener/connection-facts.js';
 
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
 /** Envoy's default cluster connect_timeout. */
@@ -25,15 +25,12 @@ export interface PassthroughDeps {
   accessLogs?: readonly AccessLogSink[];
 }
 
-/** The listener's sinks, and the addresses formats print, for a connection that is logged. */
+/** The listener's sinks and the facts formats print, for a connection that is logged. */
 function logged(downstream: Socket, deps: PassthroughDeps): (ConnectionFacts & { accessLogs?: readonly AccessLogSink[] }) | undefined {
   if (deps.accessLogs === undefined && deps.telemetry.accessLogging !== true) return undefined;
-  const facts: ConnectionFacts & { accessLogs?: readonly AccessLogSink[] } = deps.accessLogs ? { accessLogs: deps.accessLogs } : {};
-  addDownstreamFacts(facts, downstream);
-  return facts;
+  return { ...downstreamFacts(downstream), ...(deps.accessLogs ? { accessLogs: deps.accessLogs } : {}) };
 }
 
-/** Pipes `downstream` (paused, possibly holding unshifted first bytes) to `dst`, with half-close and back-pressure. */
 export function passThrough(downstream: Socket, dst: OriginalDst, deps: PassthroughDeps | undefined, connectTimeoutMs = PASSTHROUGH_CONNECT_TIMEOUT_MS): void {
   const start = Date.now();
   const startMono = performance.now();
@@ -43,7 +40,6 @@ export function passThrough(downstream: Socket, dst: OriginalDst, deps: Passthro
   let bytesSent = 0;
   let done = false;
   const facts = deps ? logged(downstream, deps) : undefined;
-  const remote = facts ? downstream.remoteAddress : undefined;
   deps?.telemetry.tcpConnectionOpened(deps.direction, PASSTHROUGH_CLUSTER, { destination: DESTINATION });
   const finish = () => {
     if (done) return;
@@ -52,9 +48,8 @@ export function passThrough(downstream: Socket, dst: OriginalDst, deps: Passthro
     downstream.destroy();
     up.destroy();
     deps?.telemetry.tcpConnectionClosed({
-      ...facts,
       direction: deps.direction,
-      downstreamRemoteAddress: remote ?? downstream.remoteAddress ?? '',
+      downstreamRemoteAddress: downstream.remoteAddress ?? '',
       startTime: start,
       durationMs: performance.now() - startMono,
       clusterName: PASSTHROUGH_CLUSTER,
@@ -65,6 +60,7 @@ export function passThrough(downstream: Socket, dst: OriginalDst, deps: Passthro
       source: {},
       destination: DESTINATION,
       mtls: false,
+      ...facts,
     });
   };
   const timer = setTimeout(() => {
@@ -104,12 +100,11 @@ const BLACKHOLE = { service: 'BlackHoleCluster' };
 export function blackHole(downstream: Socket, dst: OriginalDst | undefined, deps: PassthroughDeps): void {
   deps.telemetry.tcpConnectionOpened(deps.direction, BLACKHOLE.service, { destination: BLACKHOLE });
   const facts = logged(downstream, deps);
-  const remote = downstream.remoteAddress;
+  const remote = downstream.remoteAddress ?? ''; // read before the socket is gone
   downstream.destroy();
   deps.telemetry.tcpConnectionClosed({
-    ...facts,
     direction: deps.direction,
-    downstreamRemoteAddress: remote ?? '',
+    downstreamRemoteAddress: remote,
     startTime: Date.now(),
     durationMs: 0,
     clusterName: BLACKHOLE.service,
@@ -120,5 +115,6 @@ export function blackHole(downstream: Socket, dst: OriginalDst | undefined, deps
     source: {},
     destination: BLACKHOLE,
     mtls: false,
+    ...facts,
   });
 }
